@@ -1,0 +1,39 @@
+"""The `%lfw` / `%%lfw` magics: argument parsing and dispatch, nothing else.
+
+Each subcommand lives in a small module here and hands its work to the Workbench.
+"""
+
+from __future__ import annotations
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from ..errors import UsageError
+from . import core, project  # noqa: F401 - importing registers the subcommands
+from .registry import SUBCOMMANDS, Invocation, find_subcommand, parse
+
+_HELP_FLAGS = {"-h", "--help"}
+
+
+def run_lfw(shell, line: str, cell: str | None = None):
+    """Dispatch one `%lfw` line (and `%%lfw` body) to its subcommand."""
+    sub, rest = find_subcommand(line)
+    if _HELP_FLAGS & set(rest.split()):
+        print(sub.usage)
+        return None
+    if sub.cell == "required" and cell is None:
+        raise UsageError(f"{sub.name} takes a cell body: start the cell with %%lfw {sub.name}")
+    if sub.cell == "never" and cell is not None and cell.strip():
+        raise UsageError(f"{sub.name} takes no cell body: use %lfw {sub.name} on one line")
+    args = parse(sub, rest)
+    return sub.func(Invocation(shell=shell, cell=cell), args)
+
+
+@magics_class
+class LfwbMagics(Magics):
+    @line_cell_magic
+    def lfw(self, line: str, cell: str | None = None):
+        """lfwb, the LLM workbench. `%lfw help` lists the subcommands."""
+        return run_lfw(self.shell, line, cell)
+
+
+__all__ = ["LfwbMagics", "SUBCOMMANDS", "run_lfw"]

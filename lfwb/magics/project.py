@@ -1,0 +1,111 @@
+"""Projects, contexts, runs and artifacts: `%lfw project`, `context`, `runs`, `show`, ..."""
+
+from __future__ import annotations
+
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ..errors import UsageError
+from .registry import Invocation, subcommand
+from .rows import Record, Rows
+
+
+@subcommand("project")
+@magic_arguments("lfw project")
+@argument("name", nargs="?", help="switch to this project (created if new)")
+def project(ctx: Invocation, args) -> Record:
+    """Show the current project, or switch to (and create) NAME."""
+    wb = ctx.workbench
+    if args.name:
+        wb.use_project(args.name)
+    return Record(wb.project)
+
+
+@subcommand("projects")
+@magic_arguments("lfw projects")
+@argument("--limit", type=int, default=None)
+def projects(ctx: Invocation, args) -> Rows:
+    """List projects, newest first."""
+    rows = ctx.workbench.store.list_projects(limit=args.limit)
+    current = ctx.workbench.project["id"]
+    for r in rows:
+        r["current"] = "✓" if r["id"] == current else ""
+    return Rows(rows, ["id", "name", "current", "description", "created_at"], empty="no projects")
+
+
+@subcommand("context add")
+@magic_arguments("lfw context add")
+@argument("--text", help="the text to add")
+@argument("--file", help="a UTF-8 text file to add")
+@argument("--cell", action="store_true", help="add the previous cell's source")
+@argument("--name", help="a name for it (default: file name or first line)")
+def context_add(ctx: Invocation, args) -> Record:
+    """Add material to the current project (searchable, used by chat --rag)."""
+    given = [x for x in (args.text is not None, args.file is not None, args.cell) if x]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --text T, --file PATH or --cell")
+    wb = ctx.workbench
+    if args.cell:
+        history = ctx.user_ns.get("In") or []
+        if len(history) < 2 or not history[-2].strip():
+            raise UsageError("--cell adds the previous cell's source, and there is none yet")
+        return Record(wb.add_context(text=history[-2], name=args.name or "cell", kind="cell"))
+    return Record(wb.add_context(text=args.text, file=args.file, name=args.name))
+
+
+@subcommand("context search")
+@magic_arguments("lfw context search")
+@argument("query", nargs="+", help="words to look for")
+@argument("--limit", type=int, default=10)
+def context_search(ctx: Invocation, args) -> Rows:
+    """Full-text search over the current project's contexts, best match first."""
+    rows = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit)
+    return Rows(rows, ["id", "name", "kind", "snippet"], empty="no matching context")
+
+
+@subcommand("context list")
+@magic_arguments("lfw context list")
+@argument("--limit", type=int, default=20)
+def context_list(ctx: Invocation, args) -> Rows:
+    """List the current project's contexts, newest first."""
+    wb = ctx.workbench
+    rows = wb.store.list_contexts(project_id=wb.project_id, limit=args.limit)
+    return Rows(rows, ["id", "name", "kind", "source", "created_at"], empty="no contexts yet")
+
+
+RUN_COLUMNS = ["id", "kind", "model", "answered_by", "status", "output_tokens", "duration_ms", "cost_usd", "started_at", "prompt"]
+
+
+@subcommand("runs")
+@magic_arguments("lfw runs")
+@argument("--limit", type=int, default=20, help="how many (newest first)")
+@argument("--status", help="only runs with this status")
+def runs(ctx: Invocation, args) -> Rows:
+    """List the current project's runs, newest first."""
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    wb = ctx.workbench
+    rows = wb.store.list_runs(project_id=wb.project_id, status=args.status, limit=args.limit)
+    return Rows(rows, RUN_COLUMNS, empty="no runs yet — try %%lfw generate")
+
+
+@subcommand("show")
+@magic_arguments("lfw show")
+@argument("run_id", type=int, help="a run id from %%lfw runs")
+def show(ctx: Invocation, args) -> Record:
+    """Everything about one run: prompt, output, settings, tokens, timings."""
+    return Record(ctx.workbench.store.get_run(args.run_id))
+
+
+@subcommand("artifacts")
+@magic_arguments("lfw artifacts")
+@argument("run_id", type=int, nargs="?", help="only this run's artifacts")
+@argument("--limit", type=int, default=50)
+def artifacts(ctx: Invocation, args) -> Rows:
+    """List code artifacts of the current project, or of one run."""
+    wb = ctx.workbench
+    if args.run_id is not None:
+        wb.store.get_run(args.run_id)  # an unknown id is an error, not an empty list
+        rows = wb.store.list_artifacts(run_id=args.run_id, limit=args.limit)
+    else:
+        rows = wb.store.list_artifacts(project_id=wb.project_id, limit=args.limit)
+    return Rows(rows, ["id", "run_id", "kind", "language", "filename", "created_at"], empty="no artifacts yet")

@@ -1,0 +1,131 @@
+"""What every backend shares: the configs and the small `Runtime` interface.
+
+A backend is one module with one `Runtime` subclass, registered under the `lfwb.runtimes`
+entry-point group (see pyproject.toml). It loads a model, streams `Chunk`s of text, and
+unloads; the `RuntimeManager` does locking, memory budgeting, threads and cancellation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from ..errors import UsageError
+
+Progress = Callable[[float, str], None]  # (fraction 0..1, what is happening)
+
+
+@dataclass
+class ModelConfig:
+    """A registered model: where it comes from and how to run it.
+
+    Backend-specific settings (`base_url`, `api_key_env`, `gguf_file`, ...) go in `options`.
+    Secrets never do: a remote model names the environment variable that holds its key.
+    """
+
+    name: str
+    source: str
+    runtime: str = "llama_cpp"
+    device: str = "auto"
+    dtype: str = "auto"
+    quantization: str = "none"
+    context_length: int | None = None
+    threads: int | None = None
+    chat_template: str | None = None
+    memory_estimate: int | None = None  # bytes; None = let the backend estimate
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class GenerationConfig:
+    """One request: a raw `prompt` or chat `messages`, and the sampling settings."""
+
+    prompt: str | None = None
+    messages: list[dict] | None = None
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise UsageError("give either a prompt or chat messages, not both or neither")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise UsageError(f"max tokens must be a whole number ≥ 1, got {self.max_tokens!r}")
+        if not 0 <= float(self.temperature) <= 2:
+            raise UsageError(f"temperature must be between 0 and 2, got {self.temperature!r}")
+        if not 0 < float(self.top_p) <= 1:
+            raise UsageError(f"top-p must be in (0, 1], got {self.top_p!r}")
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+
+    def params(self) -> dict:
+        """The settings as stored in a run's params_json (no prompt or messages)."""
+        data = asdict(self)
+        data.pop("prompt")
+        data.pop("messages")
+        return data
+
+
+@dataclass
+class Chunk:
+    """A piece of streamed output. The last chunk of a stream may carry exact usage."""
+
+    text: str = ""
+    output_tokens: int = 0  # tokens in this chunk
+    input_tokens: int | None = None  # prompt tokens, once known
+    finish_reason: str | None = None
+    usage: dict | None = None  # authoritative totals from the backend (remote APIs)
+    cost_usd: float | None = None
+
+
+class Runtime:
+    """The interface a backend implements. One instance per registered model.
+
+    `stream` runs in a worker thread owned by the manager, one call at a time per model; it
+    must return soon after `cancel` is set (checking between tokens is enough).
+    """
+
+    runtime_name: ClassVar[str] = ""
+    local: ClassVar[bool] = True  # counts against the memory budget
+
+    def __init__(self, config: ModelConfig):
+        self.config = config
+
+    @classmethod
+    def validate(cls, config: ModelConfig) -> ModelConfig:
+        """Cheap checks at register time (no loading); return the normalised config."""
+        return config
+
+    def estimate_memory(self) -> int:
+        """Bytes this model will take once loaded, known before anything is read."""
+        return 0
+
+    @property
+    def loaded(self) -> bool:
+        raise NotImplementedError
+
+    def load(self, progress: Progress | None = None) -> None:
+        raise NotImplementedError
+
+    def unload(self) -> None:
+        raise NotImplementedError
+
+    def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        """Backend-specific facts for `%lfw info` (what was chosen and why)."""
+        return {}

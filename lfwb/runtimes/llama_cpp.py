@@ -1,0 +1,151 @@
+"""GGUF models through llama-cpp-python (the default backend; `smollm2` runs here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import ModelLoadError, PromptTooLong, UsageError
+from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .gguf_meta import kv_cache_bytes, read_gguf_metadata
+
+DEFAULT_CONTEXT = 2048
+# llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
+_OVERHEAD_BYTES = 64 * 1024 * 1024
+
+
+class LlamaCppRuntime(Runtime):
+    """`%lfw register NAME --runtime llama_cpp --source FILE.gguf [--context-length N] [--threads N]`"""
+
+    runtime_name = "llama_cpp"
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self._llama = None
+        self._meta: dict | None = None
+
+    @classmethod
+    def validate(cls, config: ModelConfig) -> ModelConfig:
+        path = Path(config.source).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"no GGUF file at {config.source} — check the path")
+        read_gguf_metadata(path)  # raises a one-line error for a file that is not a GGUF
+        if config.context_length is not None and config.context_length < 16:
+            raise UsageError(f"context length must be at least 16, got {config.context_length}")
+        config.source = str(path.resolve())
+        return config
+
+    @property
+    def meta(self) -> dict:
+        if self._meta is None:
+            self._meta = read_gguf_metadata(self.config.source)
+        return self._meta
+
+    @property
+    def n_ctx(self) -> int:
+        trained = int(self.meta.get(f"{self.meta.get('general.architecture', 'llama')}.context_length", DEFAULT_CONTEXT))
+        return int(self.config.context_length or min(trained, DEFAULT_CONTEXT))
+
+    @property
+    def n_threads(self) -> int:
+        # llama-cpp-python's own default is half the cores; a notebook wants them all.
+        return int(self.config.threads or os.cpu_count() or 1)
+
+    def estimate_memory(self) -> int:
+        size = Path(self.config.source).stat().st_size
+        return size + kv_cache_bytes(self.meta, self.n_ctx) + _OVERHEAD_BYTES
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    def load(self, progress: Progress | None = None) -> None:
+        from llama_cpp import Llama
+
+        if progress:
+            progress(0.0, f"loading {Path(self.config.source).name}")
+        try:
+            self._llama = Llama(
+                model_path=self.config.source, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                n_threads_batch=self.n_threads, verbose=False,
+                chat_format=None if self.config.chat_template else None,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelLoadError(
+                f"llama.cpp could not load {self.config.source} ({e}) — the file may be damaged "
+                "or of an architecture this llama.cpp does not know"
+            ) from None
+        if self.config.chat_template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            eos = self._llama.detokenize([self._llama.token_eos()]).decode(errors="ignore")
+            bos = self._llama.detokenize([self._llama.token_bos()]).decode(errors="ignore")
+            self._llama.chat_handler = Jinja2ChatFormatter(
+                template=self.config.chat_template, eos_token=eos, bos_token=bos
+            ).to_chat_handler()
+        if progress:
+            progress(1.0, "loaded")
+
+    def unload(self) -> None:
+        llama, self._llama = self._llama, None
+        if llama is not None:
+            llama.close()
+
+    def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
+        llama = self._llama
+        settings = dict(
+            max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
+            top_k=gen.top_k, stop=gen.stop or None, stream=True,
+        )
+        if gen.seed is not None:
+            settings["seed"] = gen.seed
+        try:
+            if gen.messages is not None:
+                pieces = llama.create_chat_completion(messages=gen.messages, **settings)
+            else:
+                pieces = llama.create_completion(prompt=gen.prompt, **settings)
+            produced = 0
+            finish = None
+            try:
+                for piece in pieces:
+                    choice = piece["choices"][0]
+                    text = choice.get("text")
+                    if text is None:
+                        text = (choice.get("delta") or {}).get("content") or ""
+                    finish = choice.get("finish_reason") or finish
+                    if text:
+                        produced += 1
+                        yield Chunk(text=text, output_tokens=1)
+                    if cancel.is_set():
+                        finish = "cancelled"
+                        break
+            finally:
+                pieces.close()
+        except ValueError as e:
+            match = re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", str(e))
+            if match:
+                raise PromptTooLong(
+                    f"the prompt is {match.group(1)} tokens but {self.config.name}'s context window is "
+                    f"{match.group(2)} — shorten it, or register the model with a larger --context-length"
+                ) from None
+            raise
+        # n_tokens counts what sits in the context: the prompt plus all but the last token.
+        input_tokens = max(0, llama.n_tokens - max(produced - 1, 0))
+        yield Chunk(input_tokens=input_tokens, finish_reason=finish)
+
+    def info(self) -> dict:
+        meta = self.meta
+        arch = meta.get("general.architecture")
+        return {
+            "architecture": arch,
+            "gguf_name": meta.get("general.name"),
+            "file_type": meta.get("general.file_type"),
+            "context_length": self.n_ctx,
+            "trained_context": meta.get(f"{arch}.context_length"),
+            "threads": self.n_threads,
+            "chat_template": "custom" if self.config.chat_template else (
+                "from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
+        }

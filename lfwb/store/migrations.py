@@ -1,0 +1,253 @@
+"""The whole schema history, oldest first.
+
+Each function is one schema change. `apply_migrations` runs the ones a file has not seen, in
+order, inside one write transaction, and records each by name in `_lfwb_migrations`. A file
+that records a migration this lfwb does not know was written by a newer lfwb and is refused.
+
+Migrations are plain SQL (not sqlite-utils helpers) so they run inside our own transaction:
+sqlite-utils commits after each call, which would let a second kernel see half a schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from ..errors import StoreError
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Append `fn` to the schema history. Order of definition is order of application."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(conn: sqlite3.Connection) -> None:
+    conn.executescript(
+        """
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE contexts (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'note',
+            source TEXT,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX contexts_project ON contexts(project_id, id);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            kind TEXT NOT NULL,
+            model TEXT,
+            answered_by TEXT,
+            runtime TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            prompt TEXT,
+            output TEXT NOT NULL DEFAULT '',
+            params_json TEXT NOT NULL DEFAULT '{}',
+            seed INTEGER,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            ttft_ms REAL,
+            duration_ms REAL,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            parent_id INTEGER REFERENCES runs(id) ON DELETE SET NULL
+        );
+        CREATE INDEX runs_project ON runs(project_id, id);
+        CREATE INDEX runs_status ON runs(status);
+        CREATE TABLE steps (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            prompt TEXT,
+            output TEXT NOT NULL DEFAULT '',
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX steps_run ON steps(run_id, position);
+        CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL DEFAULT 'code',
+            language TEXT,
+            filename TEXT,
+            content TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX artifacts_run ON artifacts(run_id);
+        CREATE TABLE models (
+            name TEXT PRIMARY KEY,
+            runtime TEXT NOT NULL,
+            source TEXT NOT NULL,
+            config_json TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE chat_sessions (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            name TEXT NOT NULL,
+            model TEXT,
+            system TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (project_id, name)
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES chat_sessions(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_session ON messages(session_id, id);
+        """
+    )
+
+
+def _fts_sql(table: str, columns: list[str], update_of: list[str] | None = None) -> str:
+    """FTS5 over `table` with the triggers sqlite-utils would make, so Datasette finds it.
+
+    The porter stemmer lets "button" find "Buttons".
+    """
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    of = f" OF {', '.join(update_of)}" if update_of else ""
+    return f"""
+        CREATE VIRTUAL TABLE {table}_fts USING fts5(
+            {cols}, content='{table}', content_rowid='id', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER {table}_ai AFTER INSERT ON {table} BEGIN
+            INSERT INTO {table}_fts (rowid, {cols}) VALUES (new.id, {new});
+        END;
+        CREATE TRIGGER {table}_ad AFTER DELETE ON {table} BEGIN
+            INSERT INTO {table}_fts ({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old});
+        END;
+        CREATE TRIGGER {table}_au AFTER UPDATE{of} ON {table} BEGIN
+            INSERT INTO {table}_fts ({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old});
+            INSERT INTO {table}_fts (rowid, {cols}) VALUES (new.id, {new});
+        END;
+        INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild');
+    """
+
+
+@migration
+def m002_full_text_search(conn: sqlite3.Connection) -> None:
+    # Runs are updated many times while they stream; only prompt/output changes touch the index.
+    conn.executescript(
+        _fts_sql("contexts", ["name", "text"])
+        + _fts_sql("runs", ["prompt", "output"], update_of=["prompt", "output"])
+    )
+
+
+@migration
+def m003_run_owner(conn: sqlite3.Connection) -> None:
+    # Which process is writing a `running` row, so another kernel can tell a crash from a
+    # run that is still going (pid + start time guards against pid reuse).
+    conn.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN owner_host TEXT;
+        ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE runs ADD COLUMN owner_started REAL;
+        """
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='_lfwb_migrations'"
+    ).fetchone()
+    if not exists:
+        return []
+    return [r[0] for r in conn.execute("SELECT name FROM _lfwb_migrations ORDER BY rowid")]
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, path: str = "", upto: str | None = None
+) -> list[str]:
+    """Bring the schema up to date; return the names applied. `upto` stops after that one.
+
+    The connection must be in autocommit mode (isolation_level=None): the whole upgrade runs
+    in one BEGIN IMMEDIATE so two kernels opening a new file do not both migrate it.
+    """
+    known = [m.__name__ for m in MIGRATIONS]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _lfwb_migrations"
+            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = applied_migrations(conn)
+        unknown = [name for name in done if name not in known]
+        if unknown:
+            raise StoreError(
+                f"the store {path or ''} was written by a newer lfwb (it has migration "
+                f"{unknown[0]!r}); upgrade lfwb (pip install -U lfwb) or use another file"
+            )
+        applied = []
+        for fn in MIGRATIONS:
+            if fn.__name__ in done:
+                continue
+            # executescript would COMMIT our transaction: run statement by statement instead.
+            _run_in_transaction(conn, fn)
+            conn.execute(
+                "INSERT INTO _lfwb_migrations (name, applied_at) VALUES (?, ?)",
+                (fn.__name__, _now()),
+            )
+            applied.append(fn.__name__)
+            if fn.__name__ == upto:
+                break
+        conn.execute("COMMIT")
+        return applied
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class _StatementRunner:
+    """Stands in for a connection inside a migration: splits scripts into statements."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params: tuple = ()):  # noqa: D401 - mirrors sqlite3
+        return self.conn.execute(sql, params)
+
+    def executescript(self, script: str) -> None:
+        statement = ""
+        for line in script.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
+                self.conn.execute(statement)
+                statement = ""
+        if statement.strip():
+            self.conn.execute(statement)
+
+
+def _run_in_transaction(conn: sqlite3.Connection, fn: Migration) -> None:
+    fn(_StatementRunner(conn))  # type: ignore[arg-type]

@@ -1,0 +1,191 @@
+"""The Workbench: one per kernel, shared by the magics, the widgets, the server and user code.
+
+    >>> import lfwb
+    >>> wb = lfwb.workbench()              # the same object %lfw uses
+    >>> wb.use_project("landing-page")
+    >>> wb.generate("Write a haiku about SQLite", max_tokens=40).text
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from traitlets import Float, Unicode, observe
+from traitlets.config import Configurable
+
+from .errors import ContextError, NotFound, UsageError
+
+DEFAULT_PROJECT = "default"
+MAX_CONTEXT_FILE_BYTES = 20 * 1024 * 1024
+
+
+class Lfwb(Configurable):
+    """Settings reachable with `%config Lfwb.NAME = VALUE` (or an IPython profile)."""
+
+    db_path = Unicode("", help="The store file; default ./lfwb.db or $LFWB_DB.").tag(config=True)
+    memory_budget_gb = Float(
+        0.0, help="Memory budget for local models in GiB; 0 means a share of available RAM."
+    ).tag(config=True)
+
+    @observe("db_path")
+    def _db_path_changed(self, change: dict) -> None:
+        if _current is not None and change["new"]:
+            _current.open_store(change["new"])
+
+    @observe("memory_budget_gb")
+    def _budget_changed(self, change: dict) -> None:
+        if _current is not None:
+            _current.manager.budget_bytes = int(change["new"] * 2**30) if change["new"] else None
+
+
+class Workbench:
+    """Store + RuntimeManager + current project. Use `lfwb.workbench()` to get the kernel's one."""
+
+    def __init__(self, db_path: str | None = None, manager: Any = None):
+        from .runtimes import RuntimeManager
+        from .store import Store
+
+        self.store = Store(db_path)
+        self.store.mark_interrupted_runs()
+        self.manager = manager or RuntimeManager(store=self.store)
+        if manager is not None:
+            self.manager.attach_store(self.store)
+        self.project = self.store.ensure_project(DEFAULT_PROJECT)
+        self.default_model = "smollm2"
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<Workbench store={self.store.path} project={self.project['name']!r}>"
+
+    # -- store and project -------------------------------------------------------------
+
+    def open_store(self, path: str) -> None:
+        """Switch to another store file; loaded models stay loaded."""
+        from .store import Store
+
+        store = Store(path)  # raises before anything changes if the path is bad
+        store.mark_interrupted_runs()
+        old, self.store = self.store, store
+        self.manager.attach_store(store)
+        self.project = store.ensure_project(DEFAULT_PROJECT)
+        old.close()
+
+    def use_project(self, name: str) -> dict:
+        """Switch to project `name`, creating it if it does not exist."""
+        self.project = self.store.ensure_project(name)
+        return self.project
+
+    @property
+    def project_id(self) -> int:
+        return self.project["id"]
+
+    def add_context(
+        self, text: str | None = None, file: str | None = None, name: str | None = None,
+        kind: str | None = None,
+    ) -> dict:
+        """Add material to the current project: `text=` or a UTF-8 text `file=`."""
+        if (text is None) == (file is None):
+            raise UsageError("give exactly one of --text, --file or --cell")
+        source = None
+        if file is not None:
+            text = read_text_file(file)
+            source = str(Path(file).expanduser().resolve())
+            name = name or Path(file).name
+        return self.store.add_context(
+            self.project_id, text, name=name, kind=kind or ("file" if file else "note"), source=source
+        )
+
+    def search_contexts(self, query: str, limit: int = 10) -> list[dict]:
+        return self.store.search_contexts(query, project_id=self.project_id, limit=limit)
+
+    def runs(self, limit: int | None = 20, offset: int = 0) -> list[dict]:
+        return self.store.list_runs(project_id=self.project_id, limit=limit, offset=offset)
+
+    # -- generation --------------------------------------------------------------------
+
+    def generate(
+        self, prompt: str, model: str | None = None, *, system: str | None = None,
+        raw: bool = False, on_text: Any = None, **settings: Any,
+    ):
+        """Generate text for `prompt` and record the run. Returns a `RunResult`.
+
+        The prompt is sent as one user message through the model's chat template, unless
+        `raw=True` (plain completion). `settings` are GenerationConfig fields
+        (max_tokens, temperature, top_p, top_k, seed, stop).
+        """
+        from .runs import record_generation
+        from .runtimes import GenerationConfig
+
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise UsageError("the prompt is empty — write it in the cell body")
+        if raw:
+            gen = GenerationConfig(prompt=prompt, **settings)
+        else:
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": prompt}
+            ]
+            gen = GenerationConfig(messages=messages, **settings)
+        return record_generation(
+            self.store, self.manager, self.project_id, model or self.default_model, gen,
+            prompt=prompt, on_text=on_text,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def read_text_file(path: str) -> str:
+    """A context file's text; one clear line when it is missing, too big or not text."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ContextError(f"no file at {path} — check the path (relative to {Path.cwd()})")
+    if not p.is_file():
+        raise ContextError(f"{path} is not a file — give a text file")
+    if p.stat().st_size > MAX_CONTEXT_FILE_BYTES:
+        raise ContextError(f"{path} is over {MAX_CONTEXT_FILE_BYTES // 2**20} MiB — split it or add an excerpt with --text")
+    data = p.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ContextError(f"{path} looks binary — contexts are text (UTF-8); convert it first")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ContextError(f"{path} is not UTF-8 text — re-save it as UTF-8") from None
+
+
+_current: Workbench | None = None
+_current_lock = threading.Lock()
+
+
+def workbench(db_path: str | None = None) -> Workbench:
+    """The kernel's Workbench, created on first call (the magics use the same one)."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Workbench(db_path or _configured_db_path())
+        elif db_path and Path(db_path).resolve() != Path(_current.store.path).resolve():
+            _current.open_store(db_path)
+        return _current
+
+
+def _configured_db_path() -> str | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    for c in getattr(ip, "configurables", []) if ip else []:
+        if isinstance(c, Lfwb) and c.db_path:
+            return c.db_path
+    return None
+
+
+def reset_workbench() -> None:
+    """Close and forget the kernel's Workbench (tests; `%reload_ext lfwb`)."""
+    global _current
+    with _current_lock:
+        if _current is not None:
+            _current.manager.unload_all()
+            _current.close()
+        _current = None
