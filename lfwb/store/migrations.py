@@ -136,7 +136,7 @@ def _fts_sql(table: str, columns: list[str], update_of: list[str] | None = None)
     of = f" OF {', '.join(update_of)}" if update_of else ""
     return f"""
         CREATE VIRTUAL TABLE {table}_fts USING fts5(
-            {cols}, content='{table}', content_rowid='id', tokenize='porter unicode61'
+            {cols}, content=[{table}], content_rowid='id', tokenize='porter unicode61'
         );
         CREATE TRIGGER {table}_ai AFTER INSERT ON {table} BEGIN
             INSERT INTO {table}_fts (rowid, {cols}) VALUES (new.id, {new});

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -80,8 +81,7 @@ def _process_alive(pid: int, started: float | None) -> bool:
 
 def fts_query(text: str) -> str:
     """Turn free text into an FTS5 query that cannot be a syntax error: every word quoted."""
-    words = [w for w in text.replace('"', " ").split() if w]
-    return " ".join(f'"{w}"' for w in words)
+    return " ".join(f'"{w}"' for w in re.findall(r"\w+", text))
 
 
 class Store:

@@ -1,0 +1,78 @@
+"""Shared fixtures: a fresh store file per test, the kernel Workbench on it, a real IPython shell."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "lfwb.db"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    from lfwb.store import Store
+
+    s = Store(db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def wb(db_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The kernel Workbench (`lfwb.workbench()`), on a fresh store file."""
+    from lfwb.workbench import reset_workbench, workbench
+
+    monkeypatch.setenv("LFWB_DB", str(db_path))
+    reset_workbench()
+    w = workbench()
+    yield w
+    reset_workbench()
+
+
+@pytest.fixture(scope="session")
+def _shell():
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "lfwb")
+    return shell
+
+
+@pytest.fixture
+def ip(_shell, wb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real IPython shell with lfwb loaded, working in tmp_path, on the `wb` store.
+
+    `ip.run_cell(...)` returns IPython's ExecutionResult; `.result` is what the magic returned.
+    """
+    monkeypatch.chdir(tmp_path)
+    _shell.user_ns.pop("_", None)
+    yield _shell
+    # A failed cell leaves sys.last_value behind; keep tests independent.
+    for name in ("last_type", "last_value", "last_traceback"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+
+
+def run_ok(shell, cell: str):
+    """Run a cell and fail the test with the error if it raised."""
+    result = shell.run_cell(cell, store_history=True)
+    if not result.success:
+        raise AssertionError(f"cell failed: {result.error_in_exec or result.error_before_exec!r}")
+    return result.result
+
+
+def run_error(shell, cell: str, capsys) -> str:
+    """Run a cell that must fail; return what the user saw (one line expected)."""
+    capsys.readouterr()
+    result = shell.run_cell(cell, store_history=True)
+    assert not result.success, f"cell should have failed: {cell!r}"
+    out = capsys.readouterr()
+    return (out.out + out.err).strip()

@@ -1,0 +1,63 @@
+"""Two processes (two kernels) writing one store file at the same time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from lfwb.store import Store
+
+WRITER = """
+import sys, time
+from lfwb.store import Store
+path, name, start_at, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+store = Store(path)
+project = store.ensure_project("shared")
+while time.time() < start_at:
+    time.sleep(0.001)
+for i in range(n):
+    run = store.add_run(project["id"], "generate", model=name, prompt=f"{name} {i}")
+    if i % 10 == 0:
+        store.update_run(run["id"], status="done", output=f"output {i}")
+print("ok")
+"""
+
+
+def test_two_processes_write_4000_runs_none_lost(db_path):
+    Store(db_path).close()  # both writers open an existing, migrated file
+    start_at = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db_path), name, str(start_at), "2000"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("kernel-a", "kernel-b")
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert p.returncode == 0 and out.strip() == "ok", err
+        assert "locked" not in err
+    store = Store(db_path)
+    counts = {r["model"]: r["n"] for r in store.query("SELECT model, count(*) AS n FROM runs GROUP BY model")}
+    assert counts == {"kernel-a": 2000, "kernel-b": 2000}
+    assert store.query("SELECT count(DISTINCT prompt) AS n FROM runs")[0]["n"] == 4000
+    assert len(store.search_runs("kernel", limit=5000)) == 4000  # the FTS index kept up too
+
+
+def test_two_processes_creating_a_new_file_at_once(tmp_path):
+    path = tmp_path / "new.db"
+    start_at = time.time() + 1.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(start_at), "50"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("a", "b")
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = Store(path)
+    assert len(store.list_projects()) == 1
+    assert store.query("SELECT count(*) AS n FROM runs")[0]["n"] == 100

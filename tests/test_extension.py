@@ -1,0 +1,49 @@
+"""Loading the extension is fast and imports no model library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "llama_cpp", "openai", "google.genai", "sentence_transformers")
+
+PROBE = """
+import json, sys, os
+os.chdir(sys.argv[1])
+from IPython.testing.globalipapp import start_ipython
+ip = start_ipython()
+ip.run_line_magic("load_ext", "lfwb")
+after_load = sorted(m for m in {heavy} if m in sys.modules)
+ip.run_line_magic("lfw", "project demo")
+ip.run_line_magic("lfw", "runs")
+after_use = sorted(m for m in {heavy} if m in sys.modules)
+print(json.dumps({{"load": after_load, "use": after_use, "magics": sorted(ip.magics_manager.magics["cell"])}}))
+"""
+
+
+def test_load_ext_imports_no_model_library(tmp_path):
+    code = PROBE.format(heavy=repr(HEAVY))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
+        env={"LFWB_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["load"] == [] and seen["use"] == []
+    assert "lfw" in seen["magics"]
+
+
+def test_workbench_is_one_object_per_kernel(ip, wb):
+    import lfwb
+
+    assert lfwb.workbench() is wb
+    ip.run_cell("%lfw project shared-state", store_history=True)
+    assert lfwb.workbench().project["name"] == "shared-state"
+
+
+def test_unload_and_reload(ip):
+    ip.run_line_magic("unload_ext", "lfwb")
+    assert "lfw" not in ip.magics_manager.magics["line"]
+    ip.run_line_magic("load_ext", "lfwb")
+    assert "lfw" in ip.magics_manager.magics["line"]
