@@ -27,8 +27,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/quickstart.ipynb
 
 test: setup
-	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks
+	$(BIN)/python -m pytest --nbval-lax tests notebooks
 
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -88,12 +88,13 @@ def test_search_ranks_best_match_first_and_survives_odd_queries(store):
 def test_run_crud_filters_and_search(store):
     p = store.create_project("x")
     r1 = store.add_run(p["id"], "generate", model="smollm2", prompt="a haiku", params_json={"temperature": 0})
-    r2 = store.add_run(p["id"], "chat", model="tiny", prompt="hello")
+    r2 = store.add_run(p["id"], "chat", model="tiny", prompt="hello", status="done")
     assert json.loads(store.get_run(r1["id"])["params_json"]) == {"temperature": 0}
     assert r1["status"] == "running" and r1["output"] == ""
     store.update_run(r1["id"], status="done", output="Blue waves of data", output_tokens=5)
     assert [r["id"] for r in store.list_runs(project_id=p["id"])] == [r2["id"], r1["id"]]
-    assert [r["id"] for r in store.list_runs(status="done")] == [r1["id"]]
+    assert [r["id"] for r in store.list_runs(status="running")] == []
+    assert [r["id"] for r in store.list_runs(status="done")] == [r2["id"], r1["id"]]
     assert [r["id"] for r in store.list_runs(model="tiny")] == [r2["id"]]
     assert [r["id"] for r in store.list_runs(kind="chat")] == [r2["id"]]
     assert store.search_runs("waves")[0]["id"] == r1["id"]
@@ -231,3 +232,20 @@ def test_sqlite_errors_never_leak_as_raw_exceptions(store):
     with pytest.raises((UsageError, NotFound)):
         store.update_run(1, nope=1)
     assert not isinstance(UsageError("x"), sqlite3.Error)
+
+
+def test_runs_enter_the_search_index_when_they_finish(store):
+    p = store.create_project("x")
+    run = store.add_run(p["id"], "generate", model="smollm2", prompt="write about lighthouses")
+    store.flush_run_output(run["id"], "A lighthouse stands", 3)
+    assert store.search_runs("lighthouse") == []  # still streaming
+    store.update_run(run["id"], status="done", output="A lighthouse stands tall.")
+    assert [r["id"] for r in store.search_runs("lighthouse")] == [run["id"]]
+    store.update_run(run["id"], output="A harbour light.")
+    assert store.search_runs("tall") == [] and store.search_runs("harbour")[0]["id"] == run["id"]
+    running = store.add_run(p["id"], "generate", model="smollm2", prompt="harbour again")
+    store.delete_run(running["id"])  # never indexed: deleting it must not disturb the index
+    store.delete_run(run["id"])
+    assert store.search_runs("harbour") == []
+    store.conn.execute("INSERT INTO runs_fts (runs_fts) VALUES ('integrity-check')")
+    store.conn.execute("INSERT INTO contexts_fts (contexts_fts) VALUES ('integrity-check')")

@@ -125,7 +125,7 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
-def _fts_sql(table: str, columns: list[str], update_of: list[str] | None = None) -> str:
+def _fts_sql(table: str, columns: list[str]) -> str:
     """FTS5 over `table` with the triggers sqlite-utils would make, so Datasette finds it.
 
     The porter stemmer lets "button" find "Buttons".
@@ -133,7 +133,6 @@ def _fts_sql(table: str, columns: list[str], update_of: list[str] | None = None)
     cols = ", ".join(columns)
     new = ", ".join(f"new.{c}" for c in columns)
     old = ", ".join(f"old.{c}" for c in columns)
-    of = f" OF {', '.join(update_of)}" if update_of else ""
     return f"""
         CREATE VIRTUAL TABLE {table}_fts USING fts5(
             {cols}, content=[{table}], content_rowid='id', tokenize='porter unicode61'
@@ -144,7 +143,7 @@ def _fts_sql(table: str, columns: list[str], update_of: list[str] | None = None)
         CREATE TRIGGER {table}_ad AFTER DELETE ON {table} BEGIN
             INSERT INTO {table}_fts ({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old});
         END;
-        CREATE TRIGGER {table}_au AFTER UPDATE{of} ON {table} BEGIN
+        CREATE TRIGGER {table}_au AFTER UPDATE ON {table} BEGIN
             INSERT INTO {table}_fts ({table}_fts, rowid, {cols}) VALUES ('delete', old.id, {old});
             INSERT INTO {table}_fts (rowid, {cols}) VALUES (new.id, {new});
         END;
@@ -152,13 +151,34 @@ def _fts_sql(table: str, columns: list[str], update_of: list[str] | None = None)
     """
 
 
+_RUNS_FTS = """
+    CREATE VIRTUAL TABLE runs_fts USING fts5(
+        prompt, output, content=[runs], content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER runs_ai AFTER INSERT ON runs WHEN new.status != 'running' BEGIN
+        INSERT INTO runs_fts (rowid, prompt, output) VALUES (new.id, new.prompt, new.output);
+    END;
+    CREATE TRIGGER runs_ad AFTER DELETE ON runs WHEN old.status != 'running' BEGIN
+        INSERT INTO runs_fts (runs_fts, rowid, prompt, output)
+            VALUES ('delete', old.id, old.prompt, old.output);
+    END;
+    CREATE TRIGGER runs_au AFTER UPDATE OF prompt, output, status ON runs BEGIN
+        INSERT INTO runs_fts (runs_fts, rowid, prompt, output)
+            SELECT 'delete', old.id, old.prompt, old.output WHERE old.status != 'running';
+        INSERT INTO runs_fts (rowid, prompt, output)
+            SELECT new.id, new.prompt, new.output WHERE new.status != 'running';
+    END;
+    INSERT INTO runs_fts (rowid, prompt, output)
+        SELECT id, prompt, output FROM runs WHERE status != 'running';
+"""
+
+
 @migration
 def m002_full_text_search(conn: sqlite3.Connection) -> None:
-    # Runs are updated many times while they stream; only prompt/output changes touch the index.
-    conn.executescript(
-        _fts_sql("contexts", ["name", "text"])
-        + _fts_sql("runs", ["prompt", "output"], update_of=["prompt", "output"])
-    )
+    # A run is indexed once it stops running: a streaming run rewrites its output several
+    # times a second, and re-indexing each flush (or each new row) would cost more than the
+    # write itself. Search therefore finds finished, failed, cancelled and interrupted runs.
+    conn.executescript(_fts_sql("contexts", ["name", "text"]) + _RUNS_FTS)
 
 
 @migration

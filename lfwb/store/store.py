@@ -64,9 +64,16 @@ def default_db_path() -> str:
     return os.environ.get("LFWB_DB") or "lfwb.db"
 
 
+_process_identity: tuple[str, int, float] | None = None
+
+
 def _this_process() -> tuple[str, int, float]:
-    proc = psutil.Process()
-    return socket.gethostname(), proc.pid, round(proc.create_time(), 3)
+    """(host, pid, start time) of this process; recomputed after a fork."""
+    global _process_identity
+    if _process_identity is None or _process_identity[1] != os.getpid():
+        proc = psutil.Process()
+        _process_identity = (socket.gethostname(), proc.pid, round(proc.create_time(), 3))
+    return _process_identity
 
 
 def _process_alive(pid: int, started: float | None) -> bool:
@@ -185,12 +192,12 @@ class Store:
         try:
             with self.write() as conn:
                 cur = conn.execute(
-                    f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(row.values())
+                    f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING *", tuple(row.values())
                 )
-                rowid = cur.lastrowid
+                inserted = dict(cur.fetchone())
         except sqlite3.IntegrityError as e:
             raise self._integrity_error(table, e, row) from None
-        return self._get(table, rowid)
+        return inserted
 
     def _integrity_error(self, table: str, e: sqlite3.IntegrityError, row: dict) -> Exception:
         msg = str(e)
