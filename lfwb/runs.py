@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import (
     BudgetExceeded, GenerationError, InsufficientMemory, LfwbError, MissingCredentials,
@@ -26,6 +28,7 @@ FLUSH_EVERY_S = 0.25
 SKIPPABLE = (InsufficientMemory, MissingCredentials, BudgetExceeded, ModelLoadError, GenerationError)
 
 OnText = Callable[[str, "RunResult"], None]
+OnStart = Callable[["RunResult"], None]
 
 
 @dataclass
@@ -46,6 +49,10 @@ class RunResult:
     error: str | None = None
     format: str = "markdown"
 
+    # The notebook cell whose output already shows this result (set by the %%lfw face), so
+    # that returning it from the magic does not show it a second time.
+    shown_in: Any = field(default=None, repr=False, compare=False)
+
     def __str__(self) -> str:
         return self.text
 
@@ -56,15 +63,63 @@ class RunResult:
         seconds = (self.duration_ms - self.ttft_ms) / 1000
         return (self.output_tokens - 1) / seconds if seconds > 0 else None
 
-    def _repr_markdown_(self) -> str | None:
-        if self.format == "markdown":
-            return self.text
-        if self.format == "code":
-            return f"```\n{self.text}\n```"
-        return None
+    def note(self) -> str | None:
+        """One line on how the run went, shown under its text: fallbacks, cancel, failure."""
+        notes = []
+        if self.skipped:
+            skipped = "; ".join(f"skipped {s['model']}: {s['reason']}" for s in self.skipped)
+            notes.append(f"answered by {self.answered_by or 'none'}; {skipped}")
+        if self.status == "cancelled":
+            notes.append(f"cancelled after {self.output_tokens} tokens (run {self.run_id})")
+        elif self.status == "failed":
+            notes.append(f"failed (run {self.run_id}): {self.error}")
+        return " · ".join(notes) or None
 
-    def _repr_pretty_(self, p, cycle) -> None:
-        p.text(self.text)
+    def metadata(self) -> dict:
+        """What goes into the notebook output's metadata, under "lfwb"."""
+        return {"lfwb": {"run_id": self.run_id, "model": self.model, "answered_by": self.answered_by,
+                         "status": self.status}}
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
+        note = self.note()
+        data = {"text/plain": self.text + (f"\n\n[{note}]" if note else "")}
+        if self.format in ("markdown", "code"):
+            body = self.text if self.format == "markdown" else fenced(self.text)
+            data["text/markdown"] = body + (f"\n\n---\n*{note}*" if note else "")
+        return data, self.metadata()
+
+    def _ipython_display_(self) -> None:
+        cell = _current_cell()
+        if cell is not None and self.shown_in is not None and self.shown_in() is cell:
+            return  # the %%lfw cell that produced it is showing it already
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_()
+        display(data, raw=True, metadata=metadata)
+
+
+def fenced(text: str) -> str:
+    """`text` as a Markdown code block, fenced with more backticks than any run inside it."""
+    ticks = 3
+    while "`" * ticks in text:
+        ticks += 1
+    return f"{'`' * ticks}\n{text}\n{'`' * ticks}"
+
+
+def _current_cell() -> Any:
+    """The IPython ExecutionResult of the cell running now (None outside a cell)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    return getattr(getattr(ip, "displayhook", None), "exec_result", None)
+
+
+def mark_shown(result: RunResult) -> None:
+    """Note that the running cell's output shows `result` (see RunResult.shown_in)."""
+    cell = _current_cell()
+    result.shown_in = weakref.ref(cell) if cell is not None else None
 
 
 def record_generation(
@@ -78,9 +133,12 @@ def record_generation(
     parent_id: int | None = None,
     on_text: OnText | None = None,
     cancel: threading.Event | None = None,
+    on_start: OnStart | None = None,
 ) -> RunResult:
     """Run `gen` on `model` (or its fallback chain) and keep the run in the store.
 
+    `on_start(result)` is called once the row exists (the request was valid), `on_text(text,
+    result)` after each piece of text with the whole text so far.
     KeyboardInterrupt stops the generation, marks the row `cancelled` with the partial text and
     re-raises; any other failure marks it `failed` and re-raises.
     """
@@ -94,6 +152,8 @@ def record_generation(
     result = RunResult(run_id=row["id"], text="", model=model)
     start = time.perf_counter()
     try:
+        if on_start is not None:
+            on_start(result)
         for i, link in enumerate(links):
             try:
                 _stream_into(store, manager, link, gen, result, start, on_text, cancel)

@@ -107,13 +107,14 @@ class Workbench:
 
     def generate(
         self, prompt: str, model: str | None = None, *, system: str | None = None,
-        raw: bool = False, on_text: Any = None, **settings: Any,
+        raw: bool = False, on_text: Any = None, on_start: Any = None, **settings: Any,
     ):
         """Generate text for `prompt` and record the run. Returns a `RunResult`.
 
         The prompt is sent as one user message through the model's chat template, unless
         `raw=True` (plain completion). `settings` are GenerationConfig fields
-        (max_tokens, temperature, top_p, top_k, seed, stop).
+        (max_tokens, temperature, top_p, top_k, seed, stop). `on_start(result)` and
+        `on_text(text, result)` follow the run as it streams (see `record_generation`).
         """
         from .runs import record_generation
         from .runtimes import GenerationConfig
@@ -129,7 +130,7 @@ class Workbench:
             gen = GenerationConfig(messages=messages, **settings)
         return record_generation(
             self.store, self.manager, self.project_id, model or self.default_model, gen,
-            prompt=prompt, on_text=on_text,
+            prompt=prompt, on_text=on_text, on_start=on_start,
         )
 
     def close(self) -> None:

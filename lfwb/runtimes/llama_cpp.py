@@ -68,10 +68,10 @@ class LlamaCppRuntime(Runtime):
         if progress:
             progress(0.0, f"loading {Path(self.config.source).name}")
         try:
+            # verbose=False also silences llama.cpp's own C logging: nothing reaches the notebook.
             self._llama = Llama(
                 model_path=self.config.source, n_ctx=self.n_ctx, n_threads=self.n_threads,
                 n_threads_batch=self.n_threads, verbose=False,
-                chat_format=None if self.config.chat_template else None,
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelLoadError(
@@ -102,13 +102,13 @@ class LlamaCppRuntime(Runtime):
         )
         if gen.seed is not None:
             settings["seed"] = gen.seed
+        produced = 0
+        finish = None
         try:
             if gen.messages is not None:
                 pieces = llama.create_chat_completion(messages=gen.messages, **settings)
             else:
                 pieces = llama.create_completion(prompt=gen.prompt, **settings)
-            produced = 0
-            finish = None
             try:
                 for piece in pieces:
                     choice = piece["choices"][0]
@@ -132,9 +132,7 @@ class LlamaCppRuntime(Runtime):
                     f"{match.group(2)} — shorten it, or register the model with a larger --context-length"
                 ) from None
             raise
-        # n_tokens counts what sits in the context: the prompt plus all but the last token.
-        input_tokens = max(0, llama.n_tokens - max(produced - 1, 0))
-        yield Chunk(input_tokens=input_tokens, finish_reason=finish)
+        yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)
 
     def info(self) -> dict:
         meta = self.meta
@@ -149,3 +147,14 @@ class LlamaCppRuntime(Runtime):
             "chat_template": "custom" if self.config.chat_template else (
                 "from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
         }
+
+
+def _prompt_tokens(in_context: int, produced: int, finish: str | None) -> int:
+    """Prompt length from what sits in llama.cpp's context after a generation.
+
+    The context holds the prompt and every generated token that was fed back: all of them when
+    the model stopped by itself (the end token is sampled, never fed), all but the last when it
+    ran out of max tokens or was cancelled.
+    """
+    fed_back = produced if finish == "stop" else max(produced - 1, 0)
+    return max(0, in_context - fed_back)

@@ -13,11 +13,13 @@ even alone is refused before anything is read.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -50,7 +52,8 @@ def default_model_path() -> str:
     return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
-def _format_bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
+    """`format_bytes(212_000_000)` → '202.2 MiB'."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -89,6 +92,10 @@ class GenerationResult:
     cost_usd: float | None = None
 
 
+# What a listener hears: (event, model name). Events: "registered", "unregistered", "loading"
+# (progress), "loaded", "unloaded", "finished" (a generation ended, stats changed).
+Listener = Callable[[str, str], None]
+
 _DONE = object()
 
 
@@ -114,6 +121,7 @@ class RuntimeManager:
         self._memory_lock = threading.RLock()  # one load/evict decision at a time
         self._backends: dict[str, type[Runtime]] = {}
         self.aliases: dict[str, list[str]] = {}  # fallback chains: name -> models, tried in order
+        self._listeners: list[Callable[[], Listener | None]] = []
         if register_default:
             self._register_default()
         if store is not None:
@@ -146,6 +154,34 @@ class RuntimeManager:
         """Make a Runtime class available without an entry point (tests, notebooks)."""
         self._backends[runtime_class.runtime_name] = runtime_class
 
+    # -- listeners ---------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event, model)` when a model is registered, loads, unloads or finishes
+        a generation (panels use it to stay live). Returns a function that unsubscribes.
+
+        Bound methods are held weakly, so a panel that is thrown away stops listening.
+        """
+        ref = weakref.WeakMethod(listener) if hasattr(listener, "__self__") else (lambda: listener)
+        self._listeners.append(ref)
+
+        def unsubscribe() -> None:
+            if ref in self._listeners:
+                self._listeners.remove(ref)
+
+        return unsubscribe
+
+    def _emit(self, event: str, name: str) -> None:
+        for ref in list(self._listeners):
+            listener = ref()
+            if listener is None:
+                self._listeners.remove(ref)
+                continue
+            try:
+                listener(event, name)
+            except Exception:  # a broken panel must never break a generation
+                pass
+
     # -- registration ------------------------------------------------------------------
 
     def _register_default(self) -> None:
@@ -157,8 +193,6 @@ class RuntimeManager:
 
     def _restore_registrations(self) -> None:
         for row in self.store.list_models():
-            import json
-
             try:
                 config = ModelConfig.from_dict(json.loads(row["config_json"]))
                 self.register(config, persist=False)
@@ -182,13 +216,16 @@ class RuntimeManager:
         self._models[config.name] = ModelState(config=config, runtime=backend(config))
         if persist and self.store is not None:
             self.store.save_model(config.name, config.runtime, config.source, config.to_dict())
+        self._emit("registered", config.name)
         return config
 
     def unregister(self, name: str) -> None:
+        """Forget a model (unloading it first), also in the store."""
         self.unload(name)
         del self._models[self._state(name).config.name]
         if self.store is not None:
             self.store.delete_model(name)
+        self._emit("unregistered", name)
 
     def attach_store(self, store: Store | None) -> None:
         """Use another store for registrations (loaded models stay loaded)."""
@@ -260,8 +297,8 @@ class RuntimeManager:
         name = state.config.name
         if need > budget:
             raise InsufficientMemory(
-                f"{name} needs about {_format_bytes(need)} but the memory budget is "
-                f"{_format_bytes(budget)} — raise it (%lfw budget memory / manager.budget_bytes), "
+                f"{name} needs about {format_bytes(need)} but the memory budget is "
+                f"{format_bytes(budget)} — raise it (%config Lfwb.memory_budget_gb = N), "
                 "use a smaller quantization, or a remote model"
             )
         others = sorted(
@@ -278,8 +315,8 @@ class RuntimeManager:
                     other.lock.release()
         if self.used_bytes() + need > budget:
             raise InsufficientMemory(
-                f"{name} needs about {_format_bytes(need)}; {_format_bytes(self.used_bytes())} of the "
-                f"{_format_bytes(budget)} budget is held by models that are busy — wait, or unload one"
+                f"{name} needs about {format_bytes(need)}; {format_bytes(self.used_bytes())} of the "
+                f"{format_bytes(budget)} budget is held by models that are busy — wait, or unload one"
             )
 
     # -- load / unload -----------------------------------------------------------------
@@ -305,6 +342,9 @@ class RuntimeManager:
                 state.loading = fraction
                 if progress:
                     progress(fraction, what)
+                self._emit("loading", state.config.name)
+
+            self._emit("loading", state.config.name)
 
             try:
                 state.runtime.load(report)
@@ -317,9 +357,12 @@ class RuntimeManager:
                 ) from e
             finally:
                 state.loading = None
+                if not state.runtime.loaded:
+                    self._emit("unloaded", state.config.name)  # a failed load: panels drop its progress
             state.load_seconds = time.perf_counter() - start
             state.loaded_bytes = need
             state.last_used = time.monotonic()
+        self._emit("loaded", state.config.name)
 
     def unload(self, name: str) -> bool:
         """Unload a model (waits for a running generation on it). True if it was loaded."""
@@ -332,6 +375,7 @@ class RuntimeManager:
             return False
         state.runtime.unload()
         state.loaded_bytes = 0
+        self._emit("unloaded", state.config.name)
         return True
 
     def unload_all(self) -> None:
@@ -391,6 +435,7 @@ class RuntimeManager:
                 state.last_tok_s = (produced - 1) / elapsed if elapsed > 0 else None
             state.runs += 1
             state.tokens_out += produced
+            self._emit("finished", name)
 
     def generate(self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> GenerationResult:
         """Run to the end and return the whole text."""
@@ -429,7 +474,7 @@ class RuntimeManager:
             rows.append({
                 "name": name, "runtime": s.config.runtime, "source": s.config.source,
                 "loaded": s.runtime.loaded,
-                "memory": _format_bytes(s.loaded_bytes if s.runtime.loaded else self._safe_estimate(name)),
+                "memory": format_bytes(s.loaded_bytes if s.runtime.loaded else self._safe_estimate(name)),
             })
         return rows
 
@@ -443,7 +488,7 @@ class RuntimeManager:
         s = self._state(name)
         data = {k: v for k, v in s.config.to_dict().items() if v not in (None, {}, "")}
         data.update(
-            loaded=s.runtime.loaded, estimated_memory=_format_bytes(self._safe_estimate(name)),
+            loaded=s.runtime.loaded, estimated_memory=format_bytes(self._safe_estimate(name)),
             load_seconds=None if s.load_seconds is None else round(s.load_seconds, 2),
         )
         data.update(s.runtime.info())

@@ -1,0 +1,51 @@
+"""`%%lfw generate`: the cell body is the prompt; the answer streams into the cell."""
+
+from __future__ import annotations
+
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ..errors import UsageError
+from .live import LiveOutput
+from .registry import Invocation, fill_template, subcommand
+
+
+@subcommand("generate", cell="required")
+@magic_arguments("lfw generate")
+@argument("-m", "--model", help="a registered model or alias (default: smollm2); see %%lfw models")
+@argument("--max-tokens", type=int, default=256, help="stop after this many tokens (default 256)")
+@argument("--temperature", type=float, default=0.7, help="0 is greedy: same prompt, same text")
+@argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+@argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
+@argument("--seed", type=int, help="random seed, for repeatable sampling")
+@argument("--system", help="a system prompt")
+@argument("--stop", action="append", help="stop at this text (repeatable)")
+@argument("--raw", action="store_true", help="send the body as is, without the chat template")
+@argument("-f", "--format", choices=["markdown", "code", "text"], default="markdown",
+          help="how the finished answer renders (default markdown)")
+@argument("-o", "--output", metavar="VAR", help="also store the text in the variable VAR")
+def generate(ctx: Invocation, args):
+    """Generate text from the cell body, streaming into the cell; every run is saved.
+
+    `{name}` in the body takes the value of `name` from the notebook; `{{name}}` is a literal
+    `{name}`. Returns the run (`_.text`, `_.run_id`).
+    """
+    if args.output is not None and not args.output.isidentifier():
+        raise UsageError(f"-o needs a variable name, got {args.output!r}")
+    if args.raw and args.system:
+        raise UsageError("--system goes through the chat template; leave out --raw to use it")
+    prompt = fill_template(ctx.cell or "", ctx.user_ns)
+    wb = ctx.workbench
+    settings = dict(
+        max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+        top_k=args.top_k, seed=args.seed, stop=args.stop or [],
+    )
+    result = LiveOutput().follow(
+        lambda on_start, on_text: wb.generate(
+            prompt, model=args.model, system=args.system, raw=args.raw,
+            on_start=on_start, on_text=on_text, **settings,
+        ),
+        format=args.format,
+    )
+    if args.output:
+        ctx.user_ns[args.output] = result.text
+    return result

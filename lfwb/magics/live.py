@@ -1,0 +1,77 @@
+"""A cell output that fills in while a model writes: one display, updated, never one per token.
+
+    live = LiveOutput()
+    result = live.follow(lambda on_start, on_text: wb.generate(prompt, on_start=on_start, on_text=on_text))
+
+A notebook front end re-renders the whole output on every update, so updates are coalesced
+to at most `max_rate` a second. While streaming the text shows as plain text; the finished run
+renders in its own format (Markdown by default) with its run id in the output's metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..runs import RunResult, mark_shown
+
+MAX_UPDATES_PER_S = 20.0
+
+
+class LiveOutput:
+    """One display in the running cell that follows a streaming run (see module docstring)."""
+
+    def __init__(self, waiting: str = "…", max_rate: float = MAX_UPDATES_PER_S):
+        self.waiting = waiting
+        self.interval = 1.0 / max_rate
+        self.handle: Any = None
+        self.result: RunResult | None = None
+        self._last_update = 0.0
+
+    def follow(self, run: Callable[[Callable, Callable], RunResult], format: str = "markdown") -> RunResult:
+        """Call `run(on_start, on_text)` and show it streaming; return its RunResult.
+
+        On an error or an interrupt after text was shown, the text stays, with a line saying
+        what happened, and the exception goes on (IPython shows it as one line).
+        """
+        try:
+            result = run(self.on_start, self.on_text)
+        except BaseException:
+            if self.result is not None:
+                self.result.format = format
+                if self.result.status == "running":  # an error before the row was finished
+                    self.result.status = "failed"
+                self.finish(self.result)
+            raise
+        result.format = format
+        self.finish(result)
+        return result
+
+    def on_start(self, result: RunResult) -> None:
+        from IPython.display import display
+
+        self.result = result
+        self.handle = display(
+            {"text/plain": f"{result.model} {self.waiting}"}, raw=True, display_id=True,
+            metadata=result.metadata(),
+        )
+
+    def on_text(self, text: str, result: RunResult) -> None:
+        now = time.perf_counter()
+        if now - self._last_update < self.interval:
+            return
+        self._last_update = now
+        self.handle.update({"text/plain": text}, raw=True, metadata=result.metadata())
+
+    def finish(self, result: RunResult) -> None:
+        """Replace the streaming text with the finished run, rendered in its format."""
+        if self.handle is None:
+            return
+        if not result.text and result.status == "failed":
+            # Nothing was written: the error line says it all, an empty box would only confuse.
+            self.handle.update({"text/plain": ""}, raw=True, metadata=result.metadata())
+            return
+        data, metadata = result._repr_mimebundle_()
+        self.handle.update(data, raw=True, metadata=metadata)
+        mark_shown(result)
