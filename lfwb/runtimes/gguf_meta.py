@@ -89,3 +89,30 @@ def kv_cache_bytes(meta: dict[str, Any], n_ctx: int, bytes_per_value: int = 2) -
         n_head_kv = max(n_head_kv)
     head_dim = int(meta.get(f"{arch}.attention.key_length", n_embd // max(n_head, 1)) or 0)
     return 2 * n_layer * n_ctx * int(n_head_kv) * head_dim * bytes_per_value
+
+
+def gguf_parameter_count(path: str | Path) -> int:
+    """How many weights the file holds (its tensors' elements), read from the tensor index."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            if f.read(4) != GGUF_MAGIC:
+                raise ModelLoadError(f"{path} is not a GGUF file (it does not start with 'GGUF') — check the path")
+            _read(f, "<I")
+            n_tensors, n_kv = _read(f, "<Q"), _read(f, "<Q")
+            for _ in range(n_kv):
+                _read_string(f)
+                _read_value(f, _read(f, "<I"))
+            total = 0
+            for _ in range(n_tensors):
+                _read_string(f)
+                count = 1
+                for _ in range(_read(f, "<I")):
+                    count *= _read(f, "<Q")
+                _read(f, "<I"), _read(f, "<Q")  # ggml type, data offset
+                total += count
+            return total
+    except ModelLoadError:
+        raise
+    except (EOFError, ValueError, struct.error, OSError) as e:
+        raise ModelLoadError(f"{path} is a damaged GGUF file ({e or 'truncated'}) — re-download it") from None

@@ -271,6 +271,10 @@ class RuntimeManager:
     def config(self, name: str) -> ModelConfig:
         return self._state(name).config
 
+    def runtime(self, name: str) -> Runtime:
+        """A model's backend object, e.g. `manager.runtime("tiny").model` (transformers)."""
+        return self._state(name).runtime
+
     # -- memory ------------------------------------------------------------------------
 
     @property

@@ -1,0 +1,511 @@
+"""Hugging Face checkpoints (and GGUF files) through transformers + PyTorch.
+
+    %lfw register tiny --runtime transformers --source ./my-checkpoint
+    %lfw register smol-hf --runtime transformers --source SmolLM2-135M-Instruct.Q4_1.gguf --quantization int8
+
+`source` is a `save_pretrained` directory, a `.gguf` file, or a directory plus
+`options["gguf_file"]`. A GGUF is converted once and cached (see `transformers_gguf`).
+torch and transformers are imported on first use, never when lfwb is imported.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import struct
+import threading
+import traceback
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import GenerationError, ModelLoadError, PromptTooLong, UsageError
+from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
+from .manager import format_bytes
+from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
+
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
+_DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "float": "float32", "fp16": "float16",
+                  "f16": "float16", "half": "float16", "bf16": "bfloat16"}
+QUANTIZATIONS = ("none", "int8")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_CONTEXT = 2048  # KV cache reserved by the memory estimate, as for llama.cpp
+_OVERHEAD_BYTES = 64 * 1024 * 1024  # activations, PyTorch allocator slack
+_PROBE = "lfwb-probe-system-prompt"
+
+
+def choose_device(requested: str, quantization: str = "none") -> tuple[str, str]:
+    """Where to run, and why: MPS, else CUDA, else CPU for `auto`; an explicit device is checked."""
+    import torch
+
+    if requested == "cpu":
+        return "cpu", "asked for"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(
+                "--device cuda was asked for but PyTorch sees no CUDA GPU (this torch may be the "
+                "CPU build) — use --device auto or cpu"
+            )
+        return requested, "asked for"
+    if requested == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError("--device mps was asked for but this machine has no Apple GPU (MPS) — use --device auto or cpu")
+        return "mps", "asked for"
+    if quantization == "int8":
+        return "cpu", "int8 is PyTorch dynamic quantisation, which runs on CPU only"
+    if torch.backends.mps.is_available():
+        return "mps", "Apple GPU (MPS) available; ops it lacks fall back to CPU"
+    if torch.cuda.is_available():
+        return "cuda", f"CUDA GPU available ({torch.cuda.get_device_name(0)})"
+    return "cpu", "no Apple GPU (MPS) or CUDA GPU found"
+
+
+def choose_dtype(device: str, requested: str) -> tuple[str, str]:
+    """The weights' dtype on `device`, and why (`requested` is already normalised)."""
+    if requested != "auto":
+        return requested, "asked for"
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_bf16_supported():
+            return "bfloat16", "CUDA GPU with bfloat16 support"
+        return "float16", "CUDA GPU without bfloat16 support"
+    if device == "mps":
+        return "float16", "half precision on the Apple GPU"
+    return "float32", "CPU: half precision is slow there; ask for --dtype bfloat16 to halve memory"
+
+
+def fold_system_messages(messages: list[dict]) -> list[dict]:
+    """System messages joined into the next user turn, for templates with no system role."""
+    folded: list[dict] = []
+    pending: list[str] = []
+    for message in messages:
+        if message["role"] == "system":
+            pending.append(message["content"])
+        elif message["role"] == "user" and pending:
+            folded.append({**message, "content": "\n\n".join([*pending, message["content"]])})
+            pending = []
+        else:
+            folded.append(message)
+    if pending:  # a system prompt with no user turn after it becomes one
+        folded.append({"role": "user", "content": "\n\n".join(pending)})
+    return folded
+
+
+class TransformersRuntime(Runtime):
+    """`%lfw register NAME --runtime transformers --source DIR_OR_GGUF [--device] [--dtype] [--quantization int8]`"""
+
+    runtime_name = "transformers"
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.model = None  # the transformers model while loaded
+        self.tokenizer = None
+        self._placement: tuple[str, str, str, str] | None = None
+        self._facts: dict = {}  # what load() found out, for info()
+
+    # -- registration ------------------------------------------------------------------
+
+    @classmethod
+    def validate(cls, config: ModelConfig) -> ModelConfig:
+        device = str(config.device or "auto").lower()
+        if device not in DEVICES and not device.startswith("cuda:"):
+            raise UsageError(f"unknown device {config.device!r} — use auto, cpu, cuda (or cuda:N) or mps")
+        dtype = str(config.dtype or "auto").lower()
+        dtype = _DTYPE_ALIASES.get(dtype, dtype)
+        if dtype != "auto" and dtype not in DTYPES:
+            raise UsageError(f"unknown dtype {config.dtype!r} — use auto, float32, float16 or bfloat16")
+        quantization = str(config.quantization or "none").lower()
+        if quantization not in QUANTIZATIONS:
+            raise UsageError(
+                f"unknown quantization {config.quantization!r} for the transformers runtime — use none or "
+                "int8 (for 4-bit, run a GGUF with --runtime llama_cpp)"
+            )
+        if quantization == "int8" and device != "auto" and device != "cpu":
+            raise UsageError(
+                f"int8 is PyTorch dynamic quantisation, which runs on CPU only, not on {device} — "
+                "use --device cpu (or auto), or drop --quantization int8"
+            )
+        if quantization == "int8" and dtype not in ("auto", "float32"):
+            raise UsageError(f"int8 quantises float32 weights, not {dtype} — drop --dtype or use float32")
+        config.device, config.dtype, config.quantization = device, dtype, quantization
+        cls._validate_source(config)
+        return config
+
+    @classmethod
+    def _validate_source(cls, config: ModelConfig) -> None:
+        source = Path(config.source).expanduser()
+        gguf_file = config.options.get("gguf_file")
+        if source.is_file():
+            gguf_file, source = source, source.parent
+        elif gguf_file:
+            gguf_file = Path(gguf_file).expanduser()
+            gguf_file = gguf_file if gguf_file.is_absolute() else source / gguf_file
+            if not gguf_file.is_file():
+                raise ModelLoadError(f"no GGUF file at {gguf_file} — check --gguf-file (relative to --source)")
+        elif not source.is_dir():
+            raise ModelLoadError(
+                f"no checkpoint directory or GGUF file at {config.source} — give a local path "
+                "(download hub models first, e.g. `hf download ID --local-dir DIR`)"
+            )
+        elif not (source / "config.json").is_file():
+            raise ModelLoadError(
+                f"{source} has no config.json, so it is not a transformers checkpoint — point --source "
+                "at the folder save_pretrained wrote, or at a .gguf file"
+            )
+        if gguf_file:
+            check_architecture(gguf_file)  # also a one-line error for a file that is not GGUF
+            config.options = {**config.options, "gguf_file": str(Path(gguf_file).resolve())}
+            config.source = str(Path(gguf_file).resolve())
+        else:
+            config.source = str(source.resolve())
+
+    @property
+    def gguf_file(self) -> str | None:
+        return self.config.options.get("gguf_file")
+
+    # -- placement and memory ----------------------------------------------------------
+
+    def placement(self) -> tuple[str, str, str, str]:
+        """(device, why, dtype, why) — decided once per registration."""
+        if self._placement is None:
+            device, device_reason = choose_device(self.config.device, self.config.quantization)
+            dtype, dtype_reason = choose_dtype(device, self.config.dtype)
+            if self.config.quantization == "int8":
+                dtype_reason = "int8 quantises the float32 weights once they are loaded"
+            self._placement = (device, device_reason, dtype, dtype_reason)
+        return self._placement
+
+    def _checkpoint_dir(self) -> Path | None:
+        """Where from_pretrained reads: the source directory, or a GGUF's cached conversion."""
+        if self.gguf_file:
+            return cached_checkpoint(self.gguf_file)
+        return Path(self.config.source)
+
+    def estimate_memory(self) -> int:
+        """Weights in the chosen dtype (float32 for int8: it quantises after loading) plus KV cache."""
+        _, _, dtype, _ = self.placement()
+        width = DTYPES["float32" if self.config.quantization == "int8" else dtype]
+        folder = self._checkpoint_dir()
+        ctx = self.config.context_length or DEFAULT_CONTEXT
+        if folder is None:  # a GGUF not converted yet: its own index and metadata tell
+            meta = read_gguf_metadata(self.gguf_file)
+            return gguf_parameter_count(self.gguf_file) * width + kv_cache_bytes(meta, ctx, width) + _OVERHEAD_BYTES
+        hf = json.loads((folder / "config.json").read_text())
+        hf = hf.get("text_config", hf)
+        heads = int(hf.get("num_attention_heads") or 1)
+        head_dim = int(hf.get("head_dim") or int(hf.get("hidden_size") or 0) // heads)
+        kv = 2 * int(hf.get("num_hidden_layers") or 0) * ctx * int(hf.get("num_key_value_heads") or heads) * head_dim * width
+        return _parameter_count(folder, hf) * width + kv + _OVERHEAD_BYTES
+
+    # -- load / unload -----------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def load(self, progress: Progress | None = None) -> None:
+        report = progress or (lambda fraction, what: None)
+        device, _, dtype, _ = self.placement()
+        if device == "mps":  # must be set before torch first touches MPS
+            os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.gguf_file:
+            folder = converted_checkpoint(self.gguf_file, lambda f, what: report(0.8 * f, what))
+        else:
+            folder = Path(self.config.source)
+        report(0.8, f"loading {self.config.name} on {device} in {dtype}")
+        if self.config.threads:
+            torch.set_num_threads(int(self.config.threads))
+        try:
+            with quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(str(folder))
+                model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype))
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelLoadError(f"transformers could not load {folder}: {first}") from None
+        model.to(device)
+        model.eval()
+        facts: dict = {"parameters": sum(p.numel() for p in model.parameters())}
+        if self.config.quantization == "int8":
+            report(0.9, "quantising Linear layers to int8")
+            facts.update(quantize_int8(model))
+        facts["weights_memory"] = _module_bytes(model)
+        self._facts = facts
+        self.tokenizer, self.model = tokenizer, model
+        self._facts["system_role"] = self._probe_system_role()
+        report(1.0, "loaded")
+
+    def unload(self) -> None:
+        device = self._placement[0] if self._placement else "cpu"
+        self.model = self.tokenizer = None
+        gc.collect()
+        if "torch" in __import__("sys").modules:
+            import torch
+
+            if device.startswith("cuda") and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            elif device == "mps" and torch.backends.mps.is_available():
+                torch.mps.empty_cache()
+
+    # -- chat formatting ---------------------------------------------------------------
+
+    def _template(self) -> str | None:
+        return self.config.chat_template or getattr(self.tokenizer, "chat_template", None)
+
+    def _render(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, chat_template=self._template(), add_generation_prompt=True, tokenize=False
+        )
+
+    def _probe_system_role(self) -> str:
+        """Does the template keep a system message? Some (Gemma's) raise; some drop it silently."""
+        if not self._template():
+            return "no chat template: messages are sent as 'role: text' lines"
+        try:
+            kept = _PROBE in self._render([{"role": "system", "content": _PROBE}, {"role": "user", "content": "hi"}])
+        except Exception:
+            kept = False
+        return "supported" if kept else "folded into the first user turn (the template has no system role)"
+
+    def format_chat(self, messages: list[dict]) -> str:
+        """The prompt text the model sees for these chat messages (its chat template applied)."""
+        if not self._template():
+            return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        if self._facts.get("system_role") != "supported":
+            messages = fold_system_messages(messages)
+        try:
+            return self._render(messages)
+        except Exception as e:  # jinja's raise_exception(), a bad override, ...
+            raise UsageError(f"the chat template of {self.config.name} rejected these messages: {e}") from None
+
+    # -- generation --------------------------------------------------------------------
+
+    def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
+        import torch
+
+        model, tokenizer = self.model, self.tokenizer
+        if gen.messages is not None:
+            inputs = tokenizer(self.format_chat(gen.messages), return_tensors="pt", add_special_tokens=False)
+        else:
+            inputs = tokenizer(gen.prompt, return_tensors="pt")
+        inputs = inputs.to(model.device)
+        n_in = int(inputs["input_ids"].shape[1])
+        ctx = self.context_length
+        if n_in >= ctx:
+            raise PromptTooLong(
+                f"the prompt is {n_in} tokens but {self.config.name}'s context window is {ctx} — shorten it"
+            )
+        halt = threading.Event()  # set by us: a stop string was written, or the consumer left
+        streamer = _counting_streamer(tokenizer)
+        settings = dict(
+            max_new_tokens=min(gen.max_tokens, ctx - n_in), streamer=streamer,
+            stopping_criteria=_stop_when(cancel, halt),
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        )
+        if gen.temperature > 0:
+            settings.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k)
+        else:
+            settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        failure: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                if gen.seed is not None:
+                    torch.manual_seed(gen.seed)
+                with torch.inference_mode(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model.generate(**inputs, **settings)
+            except BaseException as e:
+                traceback.clear_frames(e.__traceback__)  # frames would keep the model alive
+                failure.append(e)
+                streamer.text_queue.put(streamer.stop_signal)  # the consumer must not wait forever
+
+        worker = threading.Thread(target=generate, name=f"lfwb-transformers-{self.config.name}", daemon=True)
+        produced, pending, finish = 0, 0, None
+        held = ""  # text held back because it might be the start of a stop string
+        hold = max((len(s) for s in gen.stop), default=1) - 1
+        worker.start()
+        try:
+            for text, tokens in streamer:
+                produced += tokens
+                pending += tokens
+                held += text
+                cut = _first_stop(held, gen.stop)
+                if cut is not None:
+                    held, finish = held[:cut], "stop"
+                    halt.set()
+                    break
+                ready = held[: len(held) - hold] if hold else held
+                if ready:
+                    held = held[len(ready):]
+                    yield Chunk(text=ready, output_tokens=pending)
+                    pending = 0
+                if cancel.is_set():
+                    break
+        finally:
+            halt.set()
+            worker.join()
+        if failure:
+            e = failure[0]
+            raise GenerationError(f"{self.config.name} failed while generating: {type(e).__name__}: {e}") from e
+        if held:
+            yield Chunk(text=held, output_tokens=pending)
+            pending = 0
+        if cancel.is_set():
+            finish = "cancelled"
+        elif finish is None:
+            finish = "length" if produced >= settings["max_new_tokens"] else "stop"
+        yield Chunk(input_tokens=n_in, finish_reason=finish,
+                    usage={"input_tokens": n_in, "output_tokens": produced})
+
+    @property
+    def context_length(self) -> int:
+        trained = getattr(self.model.config, "max_position_embeddings", None) if self.model is not None else None
+        return int(self.config.context_length or trained or DEFAULT_CONTEXT)
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def info(self) -> dict:
+        device, device_reason, dtype, dtype_reason = self.placement()
+        data = {
+            "format": "GGUF, converted for transformers" if self.gguf_file else "checkpoint directory",
+            "device": device, "device_reason": device_reason,
+            "dtype": dtype, "dtype_reason": dtype_reason,
+        }
+        if self.gguf_file:
+            cached = cached_checkpoint(self.gguf_file)
+            data["converted_checkpoint"] = str(cached) if cached else "not yet (converted on first load, then cached)"
+        if self.model is not None:
+            facts = self._facts
+            data.update(
+                architecture=self.model.config.model_type, parameters=f"{facts['parameters'] / 1e6:.1f}M",
+                weights_memory=format_bytes(facts["weights_memory"]), context_length=self.context_length,
+                system_role=facts["system_role"],
+                chat_template="custom" if self.config.chat_template else (
+                    "from the tokenizer" if self._template() else "none"),
+            )
+            if "linear_bytes_before" in facts:
+                data["int8"] = (
+                    f"Linear weights {format_bytes(facts['linear_bytes_before'])} → "
+                    f"{format_bytes(facts['linear_bytes_after'])}; model "
+                    f"{format_bytes(facts['model_bytes_before'])} → {format_bytes(facts['model_bytes_after'])}"
+                )
+            import torch
+
+            data["threads"] = torch.get_num_threads()
+        return data
+
+
+# -- int8 ------------------------------------------------------------------------------
+
+
+def quantize_int8(model) -> dict:
+    """Dynamic int8 quantisation of every nn.Linear, in place; bytes before and after."""
+    import torch
+    from torch import nn
+
+    before_model = _module_bytes(model)
+    before_linear = sum(_module_bytes(m) for m in model.modules() if isinstance(m, nn.Linear))
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated, still the CPU path
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    after_linear = sum(_module_bytes(m) for m in model.modules() if _is_int8_linear(m))
+    return {
+        "linear_bytes_before": before_linear, "linear_bytes_after": after_linear,
+        "model_bytes_before": before_model, "model_bytes_after": _module_bytes(model),
+    }
+
+
+def _is_int8_linear(module) -> bool:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    return isinstance(module, DynamicQuantizedLinear)
+
+
+def _module_bytes(module) -> int:
+    """Bytes of a module's weights, counting tied tensors once and int8 packed weights too."""
+    seen: set[int] = set()
+    total = 0
+    tensors = list(module.parameters()) + list(module.buffers())
+    for m in module.modules():
+        if _is_int8_linear(m):
+            tensors += [t for t in (m.weight(), m.bias()) if t is not None]
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
+# -- streaming helpers -----------------------------------------------------------------
+
+
+def _counting_streamer(tokenizer):
+    """A TextIteratorStreamer whose items are (text, tokens that produced it)."""
+    from transformers import TextIteratorStreamer
+
+    class CountingStreamer(TextIteratorStreamer):
+        def __init__(self):
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            self.pending = 0
+
+        def put(self, value):
+            if not (self.skip_prompt and self.next_tokens_are_prompt):
+                self.pending += int(value.numel())
+            super().put(value)
+
+        def on_finalized_text(self, text: str, stream_end: bool = False):
+            tokens, self.pending = self.pending, 0
+            self.text_queue.put((text, tokens))
+            if stream_end:
+                self.text_queue.put(self.stop_signal)
+
+    return CountingStreamer()
+
+
+def _stop_when(*events: threading.Event):
+    """A StoppingCriteriaList that ends generation at the next token once any event is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopWhen(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            stop = any(e.is_set() for e in events)
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopWhen()])
+
+
+def _first_stop(text: str, stops: list[str]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
+
+
+# -- checkpoint size -------------------------------------------------------------------
+
+
+def _parameter_count(folder: Path, hf_config: dict) -> int:
+    """Parameters in a checkpoint directory, from safetensors headers (exact) or file sizes."""
+    total = 0
+    for f in sorted(folder.glob("*.safetensors")):
+        with f.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+        for name, entry in header.items():
+            if name != "__metadata__":
+                count = 1
+                for d in entry["shape"]:
+                    count *= d
+                total += count
+    if total:
+        return total
+    stored = str(hf_config.get("dtype") or hf_config.get("torch_dtype") or "float32")
+    width = DTYPES.get(stored, 4)
+    return sum(f.stat().st_size for f in folder.glob("*.bin")) // width
