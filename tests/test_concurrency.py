@@ -24,20 +24,25 @@ print("ok")
 """
 
 
-def test_two_processes_write_4000_runs_none_lost(db_path):
-    Store(db_path).close()  # both writers open an existing, migrated file
+def run_writers(path, names: tuple[str, ...], rows_each: int, timeout: float) -> None:
+    """Start one writer process per name, released together; each must finish cleanly."""
     start_at = time.time() + 1.5
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(db_path), name, str(start_at), "2000"],
+            [sys.executable, "-c", WRITER, str(path), name, str(start_at), str(rows_each)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for name in ("kernel-a", "kernel-b")
+        for name in names
     ]
-    results = [p.communicate(timeout=240) for p in procs]
-    for p, (out, err) in zip(procs, results):
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
         assert p.returncode == 0 and out.strip() == "ok", err
         assert "locked" not in err
+
+
+def test_two_processes_write_4000_runs_none_lost(db_path):
+    Store(db_path).close()  # both writers open an existing, migrated file
+    run_writers(db_path, ("kernel-a", "kernel-b"), 2000, timeout=240)
     store = Store(db_path)
     counts = {r["model"]: r["n"] for r in store.query("SELECT model, count(*) AS n FROM runs GROUP BY model")}
     assert counts == {"kernel-a": 2000, "kernel-b": 2000}
@@ -49,17 +54,7 @@ def test_two_processes_write_4000_runs_none_lost(db_path):
 
 def test_two_processes_creating_a_new_file_at_once(tmp_path):
     path = tmp_path / "new.db"
-    start_at = time.time() + 1.0
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), name, str(start_at), "50"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for name in ("a", "b")
-    ]
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    run_writers(path, ("a", "b"), 50, timeout=120)
     store = Store(path)
     assert len(store.list_projects()) == 1
     assert store.query("SELECT count(*) AS n FROM runs")[0]["n"] == 100
