@@ -33,7 +33,8 @@ def generate(ctx: Invocation, args):
         raise UsageError(f"-o needs a variable name, got {args.output!r}")
     if args.raw and args.system:
         raise UsageError("--system goes through the chat template; leave out --raw to use it")
-    prompt = fill_template(ctx.cell or "", ctx.user_ns)
+    # IPython ends every cell body with a newline; it is not part of the prompt.
+    prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench
     settings = dict(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,

@@ -15,6 +15,7 @@ from .gguf_meta import kv_cache_bytes, read_gguf_metadata
 DEFAULT_CONTEXT = 2048
 # llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
 _OVERHEAD_BYTES = 64 * 1024 * 1024
+_CONTEXT_STEP = 256
 
 
 class LlamaCppRuntime(Runtime):
@@ -47,7 +48,10 @@ class LlamaCppRuntime(Runtime):
     @property
     def n_ctx(self) -> int:
         trained = int(self.meta.get(f"{self.meta.get('general.architecture', 'llama')}.context_length", DEFAULT_CONTEXT))
-        return int(self.config.context_length or min(trained, DEFAULT_CONTEXT))
+        asked = int(self.config.context_length or min(trained, DEFAULT_CONTEXT))
+        # llama.cpp pads the window to a multiple of 256; llama-cpp-python sizes its token
+        # buffer from the unpadded number and crashes on a prompt in between. Ask for the padding.
+        return -(-asked // _CONTEXT_STEP) * _CONTEXT_STEP
 
     @property
     def n_threads(self) -> int:
@@ -99,6 +103,9 @@ class LlamaCppRuntime(Runtime):
         settings = dict(
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
             top_k=gen.top_k, stop=gen.stop or None, stream=True,
+            # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; one setting for
+            # both, so a chat and its template-formatted prompt give the same text.
+            repeat_penalty=1.0,
         )
         if gen.seed is not None:
             settings["seed"] = gen.seed

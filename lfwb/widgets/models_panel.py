@@ -40,7 +40,7 @@ class _ModelRow:
             self.state.value = f"loading {row['loading']:.0%}"
         else:
             self.state.value = f"loaded · {format_bytes(row['bytes'])}" if row["loaded"] else "not loaded"
-        parts = [f"{row['runs']} runs", f"{row['tokens_out']} tokens"]
+        parts = [f"{row['runs']} run{'' if row['runs'] == 1 else 's'}", f"{row['tokens_out']} tokens"]
         if row["last_tok_s"] is not None:
             parts.append(f"{row['last_tok_s']} tok/s")
         if row["load_s"] is not None:

@@ -1,0 +1,243 @@
+"""The RuntimeManager and record_generation on the real bundled model (SmolLM2 135M, llama.cpp)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import jinja2
+import pytest
+
+from lfwb import Workbench
+from lfwb.errors import InsufficientMemory, ModelLoadError, ModelNotFound, PromptTooLong
+from lfwb.runtimes import GenerationConfig, default_model_path
+from lfwb.runtimes.gguf_meta import read_gguf_metadata
+
+# Greedy SmolLM2 keeps counting far past any max_tokens used here: a long, steady stream.
+COUNTING = "Count from 1 to 300, one number after another, separated by commas."
+
+
+def worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("lfwb-")]
+
+
+def interrupt_main_thread() -> None:
+    """A real SIGINT to the main thread, as the notebook's stop button sends to a kernel."""
+    main = threading.main_thread().ident
+    threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
+
+
+def test_generate_records_a_done_run(wb):
+    result = wb.generate("Say hello.", max_tokens=12, temperature=0)
+    assert result.text.strip() and result.status == "done" and result.answered_by == "smollm2"
+    row = wb.store.get_run(result.run_id)
+    assert row["status"] == "done" and row["output"] == result.text and row["model"] == "smollm2"
+    assert row["prompt"] == "Say hello." and row["output_tokens"] == result.output_tokens <= 12
+    assert row["input_tokens"] > 3 and row["ttft_ms"] > 0 and row["duration_ms"] >= row["ttft_ms"]
+    assert '"max_tokens": 12' in row["params_json"] and row["finished_at"]
+
+
+def test_stream_yields_text_as_it_is_written(wb):
+    gen = GenerationConfig(messages=[{"role": "user", "content": COUNTING}], max_tokens=20, temperature=0)
+    chunks = list(wb.manager.stream("smollm2", gen))
+    texts = [c.text for c in chunks if c.text]
+    assert len(texts) >= 15  # one piece per token, not one lump at the end
+    assert "".join(texts).startswith("1, 2, 3")
+    assert chunks[-1].input_tokens > 10 and chunks[-1].finish_reason == "length"
+
+
+def test_chat_uses_the_template_from_the_gguf_metadata(wb):
+    messages = [{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "Who are you?"}]
+    chat = wb.manager.chat("smollm2", messages, max_tokens=16, temperature=0)
+    template = read_gguf_metadata(default_model_path())["tokenizer.chat_template"]
+    formatted = jinja2.Environment().from_string(template).render(
+        messages=messages, add_generation_prompt=True, bos_token="", eos_token="")
+    raw = wb.manager.generate("smollm2", GenerationConfig(prompt=formatted, max_tokens=16, temperature=0))
+    assert chat.text == raw.text and chat.input_tokens == raw.input_tokens
+    plain = wb.manager.generate("smollm2", GenerationConfig(prompt="Who are you?", max_tokens=16, temperature=0))
+    assert plain.input_tokens < chat.input_tokens  # the template really wrapped the messages
+
+
+def test_same_seed_gives_same_text(wb):
+    greedy = [wb.generate("Name three colours.", max_tokens=16, temperature=0, seed=7).text for _ in range(2)]
+    assert greedy[0] == greedy[1] and greedy[0]
+    sampled = [wb.generate("Name three colours.", max_tokens=16, temperature=1.0, seed=11).text for _ in range(2)]
+    assert sampled[0] == sampled[1]
+
+
+def test_interrupt_cancels_keeps_partial_text_and_model(wb):
+    before = wb.generate("Say hello.", max_tokens=10, temperature=0).text
+    seen: list[str] = []
+
+    def on_text(text, result):
+        seen.append(text)
+        if len(seen) == 5:
+            interrupt_main_thread()
+
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        wb.generate(COUNTING, max_tokens=250, temperature=0, on_text=on_text)
+    assert time.perf_counter() - started < 30
+    row = wb.store.list_runs(limit=1)[0]
+    assert row["status"] == "cancelled" and row["output"] == seen[-1]
+    assert row["output"].startswith("1, 2") and 5 <= row["output_tokens"] < 60
+    assert worker_threads() == []
+    assert wb.manager.stats()["models"][0]["loaded"]
+    assert wb.generate("Say hello.", max_tokens=10, temperature=0).text == before
+
+
+def test_closing_a_stream_stops_the_worker(wb):
+    gen = GenerationConfig(prompt=COUNTING, max_tokens=250, temperature=0)
+    stream = wb.manager.stream("smollm2", gen)
+    got = [next(stream).text for _ in range(3)]
+    stream.close()
+    assert all(got) and worker_threads() == []
+
+
+CHILD = textwrap.dedent("""
+    import sys, lfwb
+    wb = lfwb.Workbench(sys.argv[1])
+    block = sys.argv[2] == "block"
+    def on_text(text, result):
+        if block:
+            print("started", flush=True)
+            sys.stdin.readline()  # stays alive, its run still `running`
+    wb.generate(sys.argv[3], max_tokens=2000, temperature=0, on_text=on_text if block else None)
+""")
+
+
+def test_killed_kernel_leaves_an_interrupted_run_with_partial_text(tmp_path):
+    db = str(tmp_path / "shared.db")
+    Workbench(db).close()  # create the file before two processes race to
+    killed = subprocess.Popen([sys.executable, "-c", CHILD, db, "run", COUNTING])
+    alive = subprocess.Popen([sys.executable, "-c", CHILD, db, "block", "Say hi."],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert alive.stdout.readline().strip() == "started"
+        watcher = Workbench(db)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            rows = watcher.store.query("SELECT * FROM runs WHERE owner_pid = ?", (killed.pid,))
+            if rows and len(rows[0]["output"] or "") >= 10:  # a few flushes in
+                break
+            time.sleep(0.05)
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait()
+        watcher.close()
+        after = Workbench(db)  # the next Workbench on the file notices
+        dead = after.store.query("SELECT * FROM runs WHERE owner_pid = ?", (killed.pid,))[0]
+        live = after.store.query("SELECT * FROM runs WHERE owner_pid = ?", (alive.pid,))[0]
+        assert dead["status"] == "interrupted" and dead["output"].startswith("1, 2, 3")
+        assert live["status"] == "running"  # its kernel is still alive: left alone
+        after.close()
+    finally:
+        for p in (killed, alive):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def test_a_second_model_past_the_budget_evicts_the_idle_one(wb):
+    m = wb.manager
+    m.register(name="smollm2-copy", runtime="llama_cpp", source=default_model_path())
+    m.budget_bytes = int(m.estimate("smollm2") * 1.5)
+    m.load("smollm2")
+    m.load("smollm2-copy")
+    loaded = {r["name"] for r in m.list() if r["loaded"]}
+    assert loaded == {"smollm2-copy"}
+    assert wb.generate("Say hi.", max_tokens=5, temperature=0).text  # smollm2 comes back, copy goes
+    assert {r["name"] for r in m.list() if r["loaded"]} == {"smollm2"}
+    assert m.used_bytes() <= m.budget_bytes
+
+
+def test_a_model_that_can_never_fit_is_refused_before_loading(wb):
+    m = wb.manager
+    m.load("smollm2")
+    m.register(name="huge", runtime="llama_cpp", source=default_model_path(), memory_estimate=2**44)
+    with pytest.raises(InsufficientMemory, match="huge needs about 16384.0 GiB but the memory budget is"):
+        m.load("huge")
+    assert {r["name"] for r in m.list() if r["loaded"]} == {"smollm2"}  # nothing evicted for it
+
+
+def test_registration_survives_a_new_workbench(wb, db_path):
+    wb.manager.register(name="short-ctx", runtime="llama_cpp", source=default_model_path(),
+                        context_length=256, threads=1)
+    other = Workbench(str(db_path))
+    try:
+        config = other.manager.config("short-ctx")
+        assert config.context_length == 256 and config.threads == 1
+        assert other.manager.generate("short-ctx", GenerationConfig(prompt="Hi", max_tokens=3)).output_tokens
+    finally:
+        other.manager.unload_all()
+        other.close()
+
+
+def test_unknown_model_lists_registered_names_and_writes_nothing(wb):
+    with pytest.raises(ModelNotFound) as e:
+        wb.generate("Hi", model="smolm2")
+    assert "registered: smollm2" in str(e.value) and "Did you mean 'smollm2'" in str(e.value)
+    assert wb.store.list_runs() == []
+
+
+def test_prompt_longer_than_the_context_window(wb):
+    # llama.cpp works in windows of 256 tokens: 64 asked, 256 given.
+    wb.manager.register(name="tiny-window", runtime="llama_cpp", source=default_model_path(), context_length=64)
+    assert wb.manager.info("tiny-window")["context_length"] == 256
+    wb.manager.load("smollm2")
+    with pytest.raises(PromptTooLong, match=r"the prompt is \d+ tokens but tiny-window's context window is 256"):
+        wb.generate("word " * 300, model="tiny-window", max_tokens=5)
+    row = wb.store.list_runs(limit=1)[0]
+    assert row["status"] == "failed" and "PromptTooLong" in row["error"]
+    assert wb.manager.stats()["models"][0]["loaded"]  # smollm2 untouched
+    assert wb.generate("Hi", model="tiny-window", max_tokens=3).status == "done"
+
+
+def test_missing_and_corrupt_files_are_refused_at_registration(wb, tmp_path):
+    with pytest.raises(ModelLoadError, match="no GGUF file at"):
+        wb.manager.register(name="gone", runtime="llama_cpp", source=str(tmp_path / "gone.gguf"))
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(ModelLoadError, match="is not a GGUF file"):
+        wb.manager.register(name="junk", runtime="llama_cpp", source=str(junk))
+    assert wb.manager.names() == ["smollm2"] and wb.store.list_models() == []
+
+
+def test_a_damaged_gguf_fails_to_load_with_one_line_and_nothing_printed(tmp_path):
+    """A file whose header reads fine but whose tensors are cut off: llama.cpp itself refuses it,
+    quietly, in a process of its own so that the C library's output (fd 1 and 2) can be checked."""
+    cut = tmp_path / "cut.gguf"
+    with open(default_model_path(), "rb") as f:
+        cut.write_bytes(f.read(4 * 2**20))
+    script = textwrap.dedent(f"""
+        import lfwb
+        from lfwb.errors import ModelLoadError
+        wb = lfwb.Workbench({str(tmp_path / 'x.db')!r})
+        wb.manager.load("smollm2")
+        wb.generate("Hi", max_tokens=3)
+        wb.manager.register(name="cut", runtime="llama_cpp", source={str(cut)!r})
+        try:
+            wb.manager.load("cut")
+        except ModelLoadError as e:
+            import sys
+            sys.stdout.write("ERROR " + str(e).replace(chr(10), " ") + chr(10))
+        wb.manager.unload_all()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR llama.cpp could not load") and "damaged" in lines[0]
+
+
+def test_stats_count_runs_tokens_and_speed(wb):
+    wb.generate(COUNTING, max_tokens=20, temperature=0)
+    stats = wb.manager.stats()
+    row = stats["models"][0]
+    assert row["loaded"] and row["runs"] == 1 and row["tokens_out"] == 20 and row["last_tok_s"] > 1
+    assert row["bytes"] > 100 * 2**20 and row["load_s"] is not None
+    assert stats["rss_bytes"] > row["bytes"] // 2 and stats["budget_bytes"] > stats["used_bytes"]
