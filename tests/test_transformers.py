@@ -71,6 +71,20 @@ def greedy(**settings) -> dict:
 # -- generate, stream, determinism ----------------------------------------------------
 
 
+def test_registering_a_checkpoint_imports_neither_torch_nor_transformers(tiny_llama):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from lfwb.runtimes import ModelConfig, RuntimeManager; "
+        "RuntimeManager(register_default=False).register("
+        f"ModelConfig(name='t', source={tiny_llama!r}, runtime='transformers')); "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_generate_from_a_checkpoint_directory_records_a_run(wb, tiny_llama):
     register(wb, "tiny-llama", tiny_llama)
     result = wb.generate("The quick brown fox", model="tiny-llama", raw=True, max_tokens=12, temperature=0)

@@ -317,8 +317,7 @@ class TransformersRuntime(Runtime):
             try:
                 if gen.seed is not None:
                     torch.manual_seed(gen.seed)
-                with torch.inference_mode(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with torch.inference_mode():
                     model.generate(**inputs, **settings)
             except BaseException as e:
                 traceback.clear_frames(e.__traceback__)  # frames would keep the model alive

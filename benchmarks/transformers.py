@@ -1,0 +1,121 @@
+"""Streaming through lfwb's transformers runtime vs raw `model.generate`, on one model.
+
+    .venv/bin/python benchmarks/transformers.py [--rounds 8] [--tokens 48]
+
+The model is the bundled SmolLM2-135M GGUF, converted for transformers (cached under
+$LFWB_CACHE or ~/.cache/lfwb; the first run converts it, ~20 s). Every path decodes the same
+prompt greedily to the same tokens on the same loaded model object, in float32 on the CPU:
+
+  raw generate            model.generate(...) returning all tokens at the end (no streamer)
+  raw + streamer          model.generate in a thread + TextIteratorStreamer (the HF recipe)
+  lfwb manager.stream     RuntimeManager.stream: lock, worker thread, cancel criteria, chunks
+  lfwb wb.generate        the whole Workbench path: a runs row, output flushed to SQLite
+
+tok/s counts generated tokens over the whole call (prefill included). Paths alternate within
+each round (who goes first rotates), and ratios are taken within a round, then the median over
+rounds, so load from other processes on a shared machine hits every path alike.
+Target (issue 4): lfwb ≥ 0.95 × raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+# This file is named transformers.py: keep its folder off sys.path so `import transformers` finds the library.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PROMPT = "Once upon a time"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=48)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import TextIteratorStreamer
+
+    import lfwb
+    from lfwb.runtimes import GenerationConfig, ModelConfig, default_model_path
+
+    tmp = tempfile.mkdtemp()
+    wb = lfwb.Workbench(os.path.join(tmp, "bench.db"))
+    wb.manager.register(ModelConfig(name="smol-hf", source=default_model_path(), runtime="transformers"))
+    start = time.perf_counter()
+    wb.manager.load("smol-hf")
+    print(f"loaded in {time.perf_counter() - start:.1f} s (includes the GGUF conversion on a first run)")
+    runtime = wb.manager.runtime("smol-hf")
+    model, tokenizer = runtime.model, runtime.tokenizer
+    inputs = tokenizer(PROMPT, return_tensors="pt")
+    raw_settings = dict(max_new_tokens=args.tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
+                        pad_token_id=tokenizer.pad_token_id)
+    gen = GenerationConfig(prompt=PROMPT, max_tokens=args.tokens, temperature=0)
+
+    def raw() -> int:
+        with torch.inference_mode():
+            out = model.generate(**inputs, **raw_settings)
+        return out.shape[1] - inputs["input_ids"].shape[1]
+
+    def raw_streamer() -> int:
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        result = {}
+
+        def work():
+            with torch.inference_mode():
+                result["out"] = model.generate(**inputs, streamer=streamer, **raw_settings)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        for _ in streamer:
+            pass
+        thread.join()
+        return result["out"].shape[1] - inputs["input_ids"].shape[1]
+
+    def lfwb_stream() -> int:
+        return sum(chunk.output_tokens for chunk in wb.manager.stream("smol-hf", gen))
+
+    def lfwb_generate() -> int:
+        return wb.generate(PROMPT, model="smol-hf", raw=True, max_tokens=args.tokens, temperature=0).output_tokens
+
+    paths = {"raw generate": raw, "raw + streamer": raw_streamer,
+             "lfwb manager.stream": lfwb_stream, "lfwb wb.generate": lfwb_generate}
+    for fn in paths.values():  # warm-up: first-call allocations, lazy imports
+        fn()
+    rates: dict[str, list[float]] = {name: [] for name in paths}
+    counts: dict[str, set[int]] = {name: set() for name in paths}
+    order = list(paths)
+    for round_ in range(args.rounds):
+        for name in order[round_ % len(order):] + order[: round_ % len(order)]:  # rotate who goes first
+            t0 = time.perf_counter()
+            n = paths[name]()
+            rates[name].append(n / (time.perf_counter() - t0))
+            counts[name].add(n)
+
+    def ratio(name: str, base: str) -> float:
+        """Median over rounds of the paired ratio: drift in machine load cancels within a round."""
+        return statistics.median(a / b for a, b in zip(rates[name], rates[base]))
+
+    print(f"\nSmolLM2-135M (GGUF → float32), CPU, {torch.get_num_threads()} threads, greedy, "
+          f"{args.tokens} new tokens, {args.rounds} rounds (medians; ratios paired per round)")
+    print(f"{'path':24} {'tokens':>6} {'tok/s':>7} {'vs raw':>7} {'vs raw+streamer':>16}")
+    for name in paths:
+        tokens = "/".join(str(n) for n in sorted(counts[name]))
+        print(f"{name:24} {tokens:>6} {statistics.median(rates[name]):7.2f} {ratio(name, 'raw generate'):7.3f} "
+              f"{ratio(name, 'raw + streamer'):16.3f}")
+    worst = min(ratio("lfwb manager.stream", "raw generate"), ratio("lfwb wb.generate", "raw generate"))
+    print("target met (≥ 0.95 × raw)" if worst >= 0.95 else f"TARGET MISSED ({worst:.3f} < 0.95)")
+    wb.manager.unload_all()
+    wb.close()
+
+
+if __name__ == "__main__":
+    main()
