@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from ..errors import ModelLoadError, PromptTooLong, UsageError
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .gguf_meta import kv_cache_bytes, read_gguf_metadata
@@ -16,6 +18,18 @@ DEFAULT_CONTEXT = 2048
 # llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
 _OVERHEAD_BYTES = 64 * 1024 * 1024
 _CONTEXT_STEP = 256
+REPEAT_PENALTY = 1.1
+
+
+def default_threads() -> int:
+    """Every physical core this process may run on.
+
+    llama-cpp-python's own default is half the logical CPUs, which leaves half of a machine
+    without SMT idle. Hyperthreads are left out: llama.cpp gets slower, not faster, with them.
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    physical = psutil.cpu_count(logical=False) or usable
+    return max(1, min(usable, physical))
 
 
 class LlamaCppRuntime(Runtime):
@@ -55,8 +69,7 @@ class LlamaCppRuntime(Runtime):
 
     @property
     def n_threads(self) -> int:
-        # llama-cpp-python's own default is half the cores; a notebook wants them all.
-        return int(self.config.threads or os.cpu_count() or 1)
+        return int(self.config.threads or default_threads())
 
     def estimate_memory(self) -> int:
         size = Path(self.config.source).stat().st_size
@@ -104,8 +117,9 @@ class LlamaCppRuntime(Runtime):
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
             top_k=gen.top_k, stop=gen.stop or None, stream=True,
             # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; one setting for
-            # both, so a chat and its template-formatted prompt give the same text.
-            repeat_penalty=1.0,
+            # both, so a chat and its template-formatted prompt give the same text. Small models
+            # loop without it ("a blank slate, a blank slate, ...").
+            repeat_penalty=REPEAT_PENALTY,
         )
         if gen.seed is not None:
             settings["seed"] = gen.seed
