@@ -165,20 +165,29 @@ def workbench(db_path: str | None = None) -> Workbench:
     with _current_lock:
         if _current is None:
             _current = Workbench(db_path or _configured_db_path())
+            settings = _settings()
+            if settings is not None and settings.memory_budget_gb:  # set before the first use
+                _current.manager.budget_bytes = int(settings.memory_budget_gb * 2**30)
         elif db_path and Path(db_path).resolve() != Path(_current.store.path).resolve():
             _current.open_store(db_path)
         return _current
 
 
 def _configured_db_path() -> str | None:
+    settings = _settings()
+    return settings.db_path if settings is not None and settings.db_path else None
+
+
+def _settings() -> Lfwb | None:
+    """The kernel's `Lfwb` settings (`%config Lfwb...`), if lfwb is loaded in IPython."""
     try:
         from IPython import get_ipython
     except ImportError:
         return None
     ip = get_ipython()
     for c in getattr(ip, "configurables", []) if ip else []:
-        if isinstance(c, Lfwb) and c.db_path:
-            return c.db_path
+        if isinstance(c, Lfwb):
+            return c
     return None
 
 

@@ -133,3 +133,17 @@ def test_a_truncated_gguf_fails_at_load_with_one_line(ip, wb, capsys, tmp_path):
     assert "ModelLoadError: llama.cpp could not load" in seen and "damaged" in seen
     assert loaded(wb) == ["smollm2"]
     assert run_ok(ip, "%%lfw generate --max-tokens 3\nHi").status == "done"
+
+
+def test_memory_budget_from_config(ip, wb, capsys):
+    from lfwb.workbench import reset_workbench, workbench
+
+    try:
+        run_ok(ip, "%config Lfwb.memory_budget_gb = 0.05")
+        assert wb.manager.budget_bytes == int(0.05 * 2**30)
+        assert "InsufficientMemory: smollm2 needs about" in one_line(ip, "%lfw load smollm2", capsys)
+        reset_workbench()  # a setting made before the first use applies too
+        assert workbench().manager.budget_bytes == int(0.05 * 2**30)
+    finally:
+        run_ok(ip, "%config Lfwb.memory_budget_gb = 0")
+    assert workbench().manager.budget_bytes > 2**30
