@@ -46,6 +46,7 @@ def main() -> None:
 
     import lfwb
     from lfwb.runtimes import GenerationConfig, ModelConfig, default_model_path
+    from lfwb.runtimes.transformers import REPEAT_PENALTY
 
     tmp = tempfile.mkdtemp()
     wb = lfwb.Workbench(os.path.join(tmp, "bench.db"))
@@ -57,7 +58,7 @@ def main() -> None:
     model, tokenizer = runtime.model, runtime.tokenizer
     inputs = tokenizer(PROMPT, return_tensors="pt")
     raw_settings = dict(max_new_tokens=args.tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
-                        pad_token_id=tokenizer.pad_token_id)
+                        pad_token_id=tokenizer.pad_token_id, repetition_penalty=REPEAT_PENALTY)  # as lfwb sets
     gen = GenerationConfig(prompt=PROMPT, max_tokens=args.tokens, temperature=0)
 
     def raw() -> int:

@@ -278,6 +278,7 @@ def test_asking_for_a_missing_gpu_is_one_line(monkeypatch, tiny_llama):
     with pytest.raises(UsageError, match="no CUDA GPU") as e:
         manager.load("t")
     assert "\n" not in str(e.value)
+    assert "no CUDA GPU" in manager.info("t")["device_reason"]  # %lfw info still answers
 
 
 def test_the_real_cpu_path(wb, tiny_llama):

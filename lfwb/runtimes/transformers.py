@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import GenerationError, ModelLoadError, PromptTooLong, UsageError
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
+from .llama_cpp import REPEAT_PENALTY  # one setting for both local backends: same file, same text
 from .manager import format_bytes
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
 
@@ -306,6 +307,7 @@ class TransformersRuntime(Runtime):
             max_new_tokens=min(gen.max_tokens, ctx - n_in), streamer=streamer,
             stopping_criteria=_stop_when(cancel, halt),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+            repetition_penalty=REPEAT_PENALTY,
         )
         if gen.temperature > 0:
             settings.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k)
@@ -370,7 +372,10 @@ class TransformersRuntime(Runtime):
     # -- reporting ---------------------------------------------------------------------
 
     def info(self) -> dict:
-        device, device_reason, dtype, dtype_reason = self.placement()
+        try:
+            device, device_reason, dtype, dtype_reason = self.placement()
+        except UsageError as e:  # e.g. --device cuda on a machine without one: say so, don't fail
+            device, device_reason, dtype, dtype_reason = self.config.device, str(e), self.config.dtype, ""
         data = {
             "format": "GGUF, converted for transformers" if self.gguf_file else "checkpoint directory",
             "device": device, "device_reason": device_reason,
