@@ -99,6 +99,19 @@ def test_closing_a_stream_stops_the_worker(wb):
     assert all(got) and worker_threads() == []
 
 
+def test_two_generations_on_one_model_take_turns(wb):
+    alone = wb.generate("Name a fruit.", max_tokens=12, temperature=0).text
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        wb.generate("Name a fruit.", max_tokens=12, temperature=0).text)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == [alone, alone]  # no interleaving inside llama.cpp
+    assert [r["status"] for r in wb.store.list_runs()] == ["done"] * 3
+
+
 CHILD = textwrap.dedent("""
     import sys, lfwb
     wb = lfwb.Workbench(sys.argv[1])

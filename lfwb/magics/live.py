@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..runs import RunResult, mark_shown
+if TYPE_CHECKING:  # lfwb.runs pulls in the store: not at %load_ext time
+    from ..runs import RunResult
 
 MAX_UPDATES_PER_S = 20.0
 
@@ -72,6 +73,8 @@ class LiveOutput:
             # Nothing was written: the error line says it all, an empty box would only confuse.
             self.handle.update({"text/plain": ""}, raw=True, metadata=result.metadata())
             return
+        from ..runs import mark_shown
+
         data, metadata = result._repr_mimebundle_()
         self.handle.update(data, raw=True, metadata=metadata)
         mark_shown(result)
