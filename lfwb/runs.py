@@ -18,14 +18,19 @@ from typing import Any
 
 from .errors import (
     BudgetExceeded, GenerationError, InsufficientMemory, LfwbError, MissingCredentials,
-    ModelLoadError,
+    ModelLoadError, ModelNotFound,
 )
 from .runtimes import GenerationConfig, RuntimeManager
+from .spending import check_budget, note_spend
 from .store import Store, now
 
 FLUSH_EVERY_S = 0.25
 # Errors that move a fallback chain on to its next model (when nothing was written yet).
-SKIPPABLE = (InsufficientMemory, MissingCredentials, BudgetExceeded, ModelLoadError, GenerationError)
+# ModelNotFound only arises for a chain's link that is not registered (yet): `resolve`
+# checks a plain model name before anything runs.
+SKIPPABLE = (
+    InsufficientMemory, MissingCredentials, BudgetExceeded, ModelLoadError, GenerationError, ModelNotFound,
+)
 
 OnText = Callable[[str, "RunResult"], None]
 OnStart = Callable[["RunResult"], None]
@@ -45,6 +50,7 @@ class RunResult:
     ttft_ms: float | None = None
     duration_ms: float | None = None
     cost_usd: float = 0.0
+    usage: dict | None = None  # what a remote API reported (thinking tokens, ...)
     skipped: list[dict] = field(default_factory=list)
     error: str | None = None
     format: str = "markdown"
@@ -156,6 +162,7 @@ def record_generation(
             on_start(result)
         for i, link in enumerate(links):
             try:
+                check_budget(store, manager, project_id, link, gen)  # before anything is sent
                 _stream_into(store, manager, link, gen, result, start, on_text, cancel)
                 break
             except SKIPPABLE as e:
@@ -177,6 +184,7 @@ def record_generation(
         result.duration_ms = (time.perf_counter() - start) * 1000
         runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
         _finish_row(store, result, runtime)
+        note_spend(manager, result.cost_usd)
     return result
 
 
@@ -204,6 +212,7 @@ def _stream_into(
             if chunk.input_tokens is not None:
                 result.input_tokens = chunk.input_tokens
             if chunk.usage:
+                result.usage = chunk.usage
                 result.input_tokens = chunk.usage.get("input_tokens", result.input_tokens)
                 result.output_tokens = chunk.usage.get("output_tokens", result.output_tokens)
             if chunk.cost_usd is not None:
@@ -222,6 +231,13 @@ def _finish_row(store: Store, result: RunResult, runtime: str | None) -> None:
         error=_error_text(result), finished_at=now(),
     )
     store.update_run(result.run_id, **values)
+    if result.usage or result.skipped:
+        with store.write() as conn:
+            conn.execute(
+                "UPDATE runs SET usage_json = ?, skipped_json = ? WHERE id = ?",
+                (json.dumps(result.usage) if result.usage else None,
+                 json.dumps(result.skipped) if result.skipped else None, result.run_id),
+            )
 
 
 def _error_text(result: RunResult) -> str | None:

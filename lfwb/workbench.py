@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from traitlets import Float, Unicode, observe
+from traitlets import Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from .errors import ContextError, NotFound, UsageError
@@ -28,6 +28,34 @@ class Lfwb(Configurable):
     memory_budget_gb = Float(
         0.0, help="Memory budget for local models in GiB; 0 means a share of available RAM."
     ).tag(config=True)
+
+    session_budget_usd = Float(
+        None, allow_none=True,
+        help="USD this kernel may spend on priced (remote) models; None: no limit. See %lfw budget.",
+    ).tag(config=True)
+    prices_path = Unicode(
+        "", help="A JSON price table merged over the bundled one (also $LFWB_PRICES)."
+    ).tag(config=True)
+    max_attempts = Int(
+        4, min=1, help="Tries per remote call, the first included (429, 5xx, timeouts are retried)."
+    ).tag(config=True)
+
+    @observe("session_budget_usd")
+    def _session_budget_changed(self, change: dict) -> None:
+        if _current is not None:
+            _current.manager.session_budget_usd = change["new"]
+
+    @observe("prices_path")
+    def _prices_path_changed(self, change: dict) -> None:
+        from .runtimes.pricing import set_prices_path
+
+        set_prices_path(change["new"] or None)
+
+    @observe("max_attempts")
+    def _max_attempts_changed(self, change: dict) -> None:
+        from .runtimes.remote import DEFAULT_POLICY
+
+        DEFAULT_POLICY.max_attempts = change["new"]
 
     @observe("db_path")
     def _db_path_changed(self, change: dict) -> None:
@@ -165,6 +193,7 @@ def workbench(db_path: str | None = None) -> Workbench:
     with _current_lock:
         if _current is None:
             _current = Workbench(db_path or _configured_db_path())
+            _apply_configured_budget(_current)
             settings = _settings()
             if settings is not None and settings.memory_budget_gb:  # set before the first use
                 _current.manager.budget_bytes = int(settings.memory_budget_gb * 2**30)
@@ -189,6 +218,18 @@ def _settings() -> Lfwb | None:
         if isinstance(c, Lfwb):
             return c
     return None
+
+
+def _apply_configured_budget(wb: Workbench) -> None:
+    """A session budget set with %config before the Workbench existed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    for c in getattr(ip, "configurables", []) if ip else []:
+        if isinstance(c, Lfwb) and c.session_budget_usd is not None:
+            wb.manager.session_budget_usd = c.session_budget_usd
 
 
 def reset_workbench() -> None:

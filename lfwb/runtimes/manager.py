@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from ..errors import InsufficientMemory, LfwbError, ModelLoadError, ModelNotFound, UsageError
+from . import pricing
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 
 if TYPE_CHECKING:
@@ -121,6 +122,9 @@ class RuntimeManager:
         self._memory_lock = threading.RLock()  # one load/evict decision at a time
         self._backends: dict[str, type[Runtime]] = {}
         self.aliases: dict[str, list[str]] = {}  # fallback chains: name -> models, tried in order
+        # Money spent by remote models in this kernel, and its limit (see lfwb.spending).
+        self.session_budget_usd: float | None = None
+        self.session_spent_usd = 0.0
         self._listeners: list[Callable[[], Listener | None]] = []
         if register_default:
             self._register_default()
@@ -190,14 +194,22 @@ class RuntimeManager:
         except ModuleNotFoundError:
             return
         self.register(ModelConfig(name=DEFAULT_MODEL, source=path, runtime="llama_cpp"), persist=False)
+        from .gemini import register_default as register_gemini  # cheap: the SDK loads on first use
+
+        register_gemini(self)  # gemini-2.5-pro, when a Gemini key is set
 
     def _restore_registrations(self) -> None:
+        from ..store.settings import load_aliases
+
         for row in self.store.list_models():
             try:
                 config = ModelConfig.from_dict(json.loads(row["config_json"]))
                 self.register(config, persist=False)
             except LfwbError:
                 continue  # a file that moved away stays in the store; `%lfw models` omits it
+        # A chain may name a model that is not registered now (a key not set yet): that link
+        # is skipped when the chain runs, with the reason.
+        self.aliases.update(load_aliases(self.store))
 
     def register(self, config: ModelConfig | None = None, persist: bool = True, **kwargs: Any) -> ModelConfig:
         """Validate and remember a model; nothing is loaded.
@@ -238,6 +250,9 @@ class RuntimeManager:
             names = sorted(self._models)
             close = difflib.get_close_matches(str(name), names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            if pricing.is_priced(str(name)):
+                hint += (" A remote model is registered once its API key is set (Gemini: "
+                         "$GEMINI_API_KEY or %lfw key gemini).")
             raise ModelNotFound(
                 f"no model named {name!r} — registered: {', '.join(names) or 'none'}.{hint} "
                 "Use %lfw models, or %lfw register"
@@ -251,9 +266,24 @@ class RuntimeManager:
         if name in self._models:
             raise UsageError(f"{name!r} is a registered model; pick another name for the alias")
         for model in models:
-            self._state(model)
+            if model not in self._models and not pricing.is_priced(model):
+                self._state(model)  # a remote model id from the price table may come with its key
         self.aliases[name] = list(models)
+        if self.store is not None:
+            from ..store.settings import save_alias
+
+            save_alias(self.store, name, self.aliases[name])
         return self.aliases[name]
+
+    def remove_alias(self, name: str) -> None:
+        """Forget a fallback chain, also in the store."""
+        if name not in self.aliases:
+            raise ModelNotFound(f"no alias named {name!r} — aliases: {', '.join(sorted(self.aliases)) or 'none'}")
+        del self.aliases[name]
+        if self.store is not None:
+            from ..store.settings import delete_alias
+
+            delete_alias(self.store, name)
 
     def resolve(self, name: str) -> list[str]:
         """The models to try for `name`, in order (one, unless `name` is an alias)."""

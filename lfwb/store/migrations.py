@@ -194,6 +194,28 @@ def m003_run_owner(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_costs_and_fallbacks(conn: sqlite3.Connection) -> None:
+    # A run keeps the usage the API reported (thinking and cached tokens) and the fallback
+    # links it skipped, with why. Fallback chains and project budgets live with the workspace.
+    conn.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN usage_json TEXT;
+        ALTER TABLE runs ADD COLUMN skipped_json TEXT;
+        CREATE TABLE aliases (
+            name TEXT PRIMARY KEY,
+            models_json TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE budgets (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            limit_usd REAL NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

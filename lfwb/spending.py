@@ -1,0 +1,142 @@
+"""Money: what runs cost, what is left of a budget, and refusing a call that could pass it.
+
+    %lfw budget project 5        # this project may spend $5 in all
+    %lfw budget session 0.50     # this kernel may spend $0.50 (or %config Lfwb.session_budget_usd)
+    %lfw cost --by model         # what was spent, per model
+
+Before a priced model is called, its worst case — the prompt (counted locally, erring high)
+plus `max_tokens` of output, at the price table's rates — is added to what the project and
+the session have spent. If that passes a limit the call is refused before anything is sent,
+and a fallback chain moves on to its next model. Local models cost nothing and always pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import BudgetExceeded, UsageError
+from .runtimes import pricing
+from .store import settings
+
+if TYPE_CHECKING:
+    from .runtimes import GenerationConfig, RuntimeManager
+    from .store import Store
+
+COST_GROUPS = ("model", "project", "day")
+
+
+def usd(amount: float | None) -> str:
+    """`usd(0.0213)` → '$0.0213'; whole cents for larger sums."""
+    if not amount:
+        return "$0"
+    if amount >= 10:
+        return f"${amount:,.2f}"
+    digits = 4 if amount >= 0.01 else 6
+    return "$" + f"{amount:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def project_spent(store: Store, project_id: int) -> float:
+    rows = store.query("SELECT coalesce(sum(cost_usd), 0) AS spent FROM runs WHERE project_id = ?", (project_id,))
+    return float(rows[0]["spent"])
+
+
+def session_spent(manager: RuntimeManager) -> float:
+    return float(getattr(manager, "session_spent_usd", 0.0))
+
+
+def note_spend(manager: RuntimeManager, cost_usd: float | None) -> None:
+    """Add a finished run's cost to what this session has spent."""
+    if cost_usd:
+        manager.session_spent_usd = session_spent(manager) + float(cost_usd)
+
+
+def worst_case(manager: RuntimeManager, model: str, gen: GenerationConfig) -> tuple[float, int]:
+    """(the most a call of `gen` on `model` can cost in USD, the prompt tokens it assumes)."""
+    config = manager.config(model)
+    prompt_tokens = pricing.estimate_prompt_tokens(gen.prompt, gen.messages)
+    if manager.backend(config.runtime).local:
+        return 0.0, prompt_tokens
+    return pricing.worst_case_usd(config.source, prompt_tokens, gen.max_tokens) or 0.0, prompt_tokens
+
+
+def check_budget(store: Store, manager: RuntimeManager, project_id: int, model: str, gen: GenerationConfig) -> None:
+    """Refuse (BudgetExceeded) a call whose worst case would pass the project's or the
+    session's budget. Nothing is sent before this passes."""
+    cost, prompt_tokens = worst_case(manager, model, gen)
+    if cost <= 0:
+        return
+    limits = []
+    project_limit = settings.project_budget(store, project_id)
+    if project_limit is not None:
+        project = store.query("SELECT name FROM projects WHERE id = ?", (project_id,))
+        name = project[0]["name"] if project else project_id
+        limits.append((f"project {name!r}", project_spent(store, project_id), project_limit,
+                       f"%lfw budget project {_raise_to(project_limit)}"))
+    session_limit = getattr(manager, "session_budget_usd", None)
+    if session_limit is not None:
+        limits.append(("this session", session_spent(manager), session_limit,
+                       f"%lfw budget session {_raise_to(session_limit)}"))
+    for who, spent, limit, fix in limits:
+        if spent + cost > limit:
+            raise BudgetExceeded(
+                f"{model} could cost up to {usd(cost)} (about {prompt_tokens:,} prompt + "
+                f"{gen.max_tokens:,} max tokens) and {who} has spent {usd(spent)} of its {usd(limit)} "
+                f"budget — lower --max-tokens, use a local model, or raise the budget ({fix})"
+            )
+
+
+def _raise_to(limit: float) -> str:
+    return f"{max(limit * 2, 1):g}"
+
+
+def set_budget(store: Store, manager: RuntimeManager, scope: str, project_id: int, limit_usd: float | None) -> None:
+    """`scope` is "project" (kept in the store) or "session" (this kernel only); None removes it."""
+    if limit_usd is not None and limit_usd < 0:
+        raise UsageError(f"a budget is a USD amount ≥ 0, got {limit_usd}")
+    if scope == "project":
+        settings.set_project_budget(store, project_id, limit_usd)
+    elif scope == "session":
+        manager.session_budget_usd = limit_usd
+    else:
+        raise UsageError(f"a budget is for the project or the session, not {scope!r}")
+
+
+def budget_status(store: Store, manager: RuntimeManager, project: dict) -> dict:
+    """Spend and limits for the current project and session (what `%lfw budget` shows)."""
+    project_limit = settings.project_budget(store, project["id"])
+    session_limit = getattr(manager, "session_budget_usd", None)
+    spent_p, spent_s = project_spent(store, project["id"]), session_spent(manager)
+    return {
+        "project": project["name"],
+        "project_spent_usd": round(spent_p, 6),
+        "project_budget_usd": project_limit,
+        "project_left_usd": None if project_limit is None else round(max(project_limit - spent_p, 0), 6),
+        "session_spent_usd": round(spent_s, 6),
+        "session_budget_usd": session_limit,
+        "session_left_usd": None if session_limit is None else round(max(session_limit - spent_s, 0), 6),
+    }
+
+
+def cost_summary(store: Store, by: str, project_id: int | None = None) -> list[dict]:
+    """Spend grouped `by` model, project or day; `project_id` limits it to one project
+    (ignored for `by="project"`). Biggest spend first (newest first by day)."""
+    thinking = "sum(coalesce(json_extract(r.usage_json, '$.thinking_tokens'), 0))"
+    totals = (
+        f"count(r.id) AS runs, sum(coalesce(r.input_tokens, 0)) AS input_tokens, "
+        f"sum(coalesce(r.output_tokens, 0)) AS output_tokens, {thinking} AS thinking_tokens, "
+        "round(coalesce(sum(r.cost_usd), 0), 6) AS cost_usd"
+    )
+    where, params = ("WHERE r.project_id = ?", (project_id,)) if project_id is not None else ("", ())
+    if by == "model":
+        sql = (f"SELECT coalesce(r.answered_by, r.model) AS model, {totals} FROM runs r {where} "
+               "GROUP BY 1 ORDER BY cost_usd DESC, model")
+    elif by == "day":
+        sql = (f"SELECT substr(r.started_at, 1, 10) AS day, {totals} FROM runs r {where} "
+               "GROUP BY 1 ORDER BY day DESC")
+    elif by == "project":
+        sql = (f"SELECT p.name AS project, {totals} FROM projects p LEFT JOIN runs r ON r.project_id = p.id "
+               "GROUP BY p.id ORDER BY cost_usd DESC, p.name")
+        params = ()
+    else:
+        raise UsageError(f"--by takes one of {', '.join(COST_GROUPS)}, got {by!r}")
+    return store.query(sql, params)
