@@ -13,10 +13,8 @@ from __future__ import annotations
 import gc
 import json
 import os
-import struct
 import threading
 import traceback
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +24,8 @@ from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
 from .llama_cpp import REPEAT_PENALTY  # one setting for both local backends: same file, same text
 from .manager import format_bytes
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
+from .transformers_weights import DTYPES, module_bytes, parameter_count, quantize_int8
 
-DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
 _DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "float": "float32", "fp16": "float16",
                   "f16": "float16", "half": "float16", "bf16": "bfloat16"}
 QUANTIZATIONS = ("none", "int8")
@@ -199,7 +197,7 @@ class TransformersRuntime(Runtime):
         heads = int(hf.get("num_attention_heads") or 1)
         head_dim = int(hf.get("head_dim") or int(hf.get("hidden_size") or 0) // heads)
         kv = 2 * int(hf.get("num_hidden_layers") or 0) * ctx * int(hf.get("num_key_value_heads") or heads) * head_dim * width
-        return _parameter_count(folder, hf) * width + kv + _OVERHEAD_BYTES
+        return parameter_count(folder, hf) * width + kv + _OVERHEAD_BYTES
 
     # -- load / unload -----------------------------------------------------------------
 
@@ -235,7 +233,7 @@ class TransformersRuntime(Runtime):
         if self.config.quantization == "int8":
             report(0.9, "quantising Linear layers to int8")
             facts.update(quantize_int8(model))
-        facts["weights_memory"] = _module_bytes(model)
+        facts["weights_memory"] = module_bytes(model)
         self._facts = facts
         self.tokenizer, self.model = tokenizer, model
         self._facts["system_role"] = self._probe_system_role()
@@ -405,49 +403,6 @@ class TransformersRuntime(Runtime):
         return data
 
 
-# -- int8 ------------------------------------------------------------------------------
-
-
-def quantize_int8(model) -> dict:
-    """Dynamic int8 quantisation of every nn.Linear, in place; bytes before and after."""
-    import torch
-    from torch import nn
-
-    before_model = _module_bytes(model)
-    before_linear = sum(_module_bytes(m) for m in model.modules() if isinstance(m, nn.Linear))
-    with warnings.catch_warnings():  # torch.ao.quantization is deprecated, still the CPU path
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
-
-        quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
-    after_linear = sum(_module_bytes(m) for m in model.modules() if _is_int8_linear(m))
-    return {
-        "linear_bytes_before": before_linear, "linear_bytes_after": after_linear,
-        "model_bytes_before": before_model, "model_bytes_after": _module_bytes(model),
-    }
-
-
-def _is_int8_linear(module) -> bool:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
-
-    return isinstance(module, DynamicQuantizedLinear)
-
-
-def _module_bytes(module) -> int:
-    """Bytes of a module's weights, counting tied tensors once and int8 packed weights too."""
-    seen: set[int] = set()
-    total = 0
-    tensors = list(module.parameters()) + list(module.buffers())
-    for m in module.modules():
-        if _is_int8_linear(m):
-            tensors += [t for t in (m.weight(), m.bias()) if t is not None]
-    for t in tensors:
-        if id(t) not in seen:
-            seen.add(id(t))
-            total += t.numel() * t.element_size()
-    return total
-
-
 # -- streaming helpers -----------------------------------------------------------------
 
 
@@ -490,26 +445,3 @@ def _stop_when(*events: threading.Event):
 def _first_stop(text: str, stops: list[str]) -> int | None:
     hits = [text.find(s) for s in stops if s and s in text]
     return min(hits) if hits else None
-
-
-# -- checkpoint size -------------------------------------------------------------------
-
-
-def _parameter_count(folder: Path, hf_config: dict) -> int:
-    """Parameters in a checkpoint directory, from safetensors headers (exact) or file sizes."""
-    total = 0
-    for f in sorted(folder.glob("*.safetensors")):
-        with f.open("rb") as fh:
-            (length,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(length))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for d in entry["shape"]:
-                    count *= d
-                total += count
-    if total:
-        return total
-    stored = str(hf_config.get("dtype") or hf_config.get("torch_dtype") or "float32")
-    width = DTYPES.get(stored, 4)
-    return sum(f.stat().st_size for f in folder.glob("*.bin")) // width
