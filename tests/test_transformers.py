@@ -20,7 +20,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from conftest import run_error, run_ok  # noqa: E402
 from fixtures.tiny_models import build_tiny_gemma, build_tiny_llama  # noqa: E402
 
-from lfwb.errors import GenerationError, ModelLoadError, UsageError  # noqa: E402
+from lfwb.errors import GenerationError, ModelLoadError, PromptTooLong, UsageError  # noqa: E402
 from lfwb.runtimes import GenerationConfig, ModelConfig, RuntimeManager, default_model_path  # noqa: E402
 
 torch = pytest.importorskip("torch")
@@ -380,6 +380,14 @@ def test_an_unknown_dtype_is_refused(wb, tiny_llama):
     with pytest.raises(UsageError) as e:
         register(wb, "t", tiny_llama, dtype="float8")
     assert "unknown dtype 'float8'" in one_line(e.value)
+
+
+def test_a_prompt_longer_than_the_context_is_refused(wb, tiny_llama):
+    register(wb, "tiny-llama", tiny_llama)  # trained context: 512 tokens
+    with pytest.raises(PromptTooLong) as e:
+        wb.generate("Buttons are blue. " * 400, model="tiny-llama", raw=True, max_tokens=4)
+    assert "context window is 512" in one_line(e.value)
+    assert wb.runs(limit=1)[0]["status"] == "failed"
 
 
 def test_int8_on_a_gpu_is_refused(wb, tiny_llama):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -35,9 +36,18 @@ _OVERHEAD_BYTES = 64 * 1024 * 1024  # activations, PyTorch allocator slack
 _PROBE = "lfwb-probe-system-prompt"
 
 
+def _import_torch():
+    # Read once, when torch starts: ops the Apple GPU lacks then run on the CPU instead of failing.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+    import torch
+
+    return torch
+
+
 def choose_device(requested: str, quantization: str = "none") -> tuple[str, str]:
     """Where to run, and why: MPS, else CUDA, else CPU for `auto`; an explicit device is checked."""
-    import torch
+    torch = _import_torch()
 
     if requested == "cpu":
         return "cpu", "asked for"
@@ -208,9 +218,7 @@ class TransformersRuntime(Runtime):
     def load(self, progress: Progress | None = None) -> None:
         report = progress or (lambda fraction, what: None)
         device, _, dtype, _ = self.placement()
-        if device == "mps":  # must be set before torch first touches MPS
-            os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
-        import torch
+        torch = _import_torch()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if self.gguf_file:
@@ -243,7 +251,7 @@ class TransformersRuntime(Runtime):
         device = self._placement[0] if self._placement else "cpu"
         self.model = self.tokenizer = None
         gc.collect()
-        if "torch" in __import__("sys").modules:
+        if "torch" in sys.modules:
             import torch
 
             if device.startswith("cuda") and torch.cuda.is_available():
