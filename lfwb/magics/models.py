@@ -34,7 +34,7 @@ def models(ctx: Invocation, args) -> Rows:
 @argument("--quantization", default="none", help="none | int8 (transformers)")
 @argument("--gguf-file", help="a GGUF file inside --source to load (transformers)")
 @argument("--context-length", type=int, help="context window in tokens (default: the model's, at most 2048)")
-@argument("--threads", type=int, help="CPU threads (default: all cores)")
+@argument("--threads", type=int, help="CPU threads (default: every physical core)")
 @argument("--chat-template", help="a Jinja chat template, or a file holding one (default: the model's own)")
 @argument("--base-url", help="the server's URL (openai_compat), e.g. http://127.0.0.1:8000/v1")
 @argument("--api-key-env", help="the environment variable holding the API key (never the key itself)")
