@@ -198,26 +198,31 @@ class FakeGemini:
     # -- running -------------------------------------------------------------------------
 
     def start(self) -> FakeGemini:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="critical", timeout_graceful_shutdown=1, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="fake-gemini", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Gemini server did not start within 10s")
-            time.sleep(0.02)
+        self._server, self._thread, self.port = serve_in_thread(self.app, "fake-gemini")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
             self._thread.join(10)
+
+
+def serve_in_thread(app, name: str) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """Run an ASGI app with uvicorn in a daemon thread on 127.0.0.1 at a free port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="critical", timeout_graceful_shutdown=1, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"{name} did not start within 10s")
+        time.sleep(0.02)
+    return server, thread, port
 
 
 # -- pytest fixtures (import them into a test module to use them) ---------------------------

@@ -16,6 +16,7 @@ The SDK is imported on first use, never by `%load_ext lfwb`.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -71,6 +72,12 @@ class GeminiRuntime(Runtime):
         config.source = source
         check_remote_options(config)
         return config
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go: --base-url, else $GOOGLE_GEMINI_BASE_URL (the SDK reads it), else Google."""
+        return (self.config.options.get("base_url") or os.environ.get("GOOGLE_GEMINI_BASE_URL")
+                or "the Gemini API")
 
     @property
     def timeout_s(self) -> float:
@@ -194,7 +201,7 @@ class GeminiRuntime(Runtime):
         """An SDK or transport error as one line a user can act on, and whether to retry."""
         from google.genai import errors
 
-        where = self.config.options.get("base_url") or "the Gemini API"
+        where = self.endpoint
         if isinstance(e, errors.APIError):
             code, status = e.code, e.status or ""
             text = f"{code} {status}: {server_message(e.message)}".replace(" :", ":")
@@ -231,7 +238,7 @@ class GeminiRuntime(Runtime):
         _, where = key_for(self.config)
         price = pricing.price_for(self.config.source, 0)
         return {
-            "endpoint": self.config.options.get("base_url") or "Gemini API (generativelanguage.googleapis.com)",
+            "endpoint": self.endpoint,
             "api_key": where,
             "timeout_s": self.timeout_s,
             "max_attempts": DEFAULT_POLICY.with_options(self.config.options).max_attempts,
