@@ -6,7 +6,8 @@ The model is the bundled SmolLM2-135M GGUF, converted for transformers (cached u
 $LFWB_CACHE or ~/.cache/lfwb; the first run converts it, ~20 s). Every path decodes the same
 prompt greedily to the same tokens on the same loaded model object, in float32 on the CPU:
 
-  raw generate            model.generate(...) returning all tokens at the end (no streamer)
+  raw generate            model.generate(...) in the calling (main) thread, no streamer
+  raw generate, thread    the same call in a worker thread, joined (lfwb generates in one too)
   raw + streamer          model.generate in a thread + TextIteratorStreamer (the HF recipe)
   lfwb manager.stream     RuntimeManager.stream: lock, worker thread, cancel criteria, chunks
   lfwb wb.generate        the whole Workbench path: a runs row, output flushed to SQLite
@@ -14,7 +15,11 @@ prompt greedily to the same tokens on the same loaded model object, in float32 o
 tok/s counts generated tokens over the whole call (prefill included). Paths alternate within
 each round (who goes first rotates), and ratios are taken within a round, then the median over
 rounds, so load from other processes on a shared machine hits every path alike.
-Target (issue 4): lfwb ≥ 0.95 × raw.
+Target (issue 4): lfwb ≥ 0.95 × the faster raw path.
+
+On the shared 2-core machine this was written on, model.generate from the main thread ran 2-4×
+slower than the same call from a worker thread (PyTorch's OpenMP pool contending with other
+processes); hence both raw variants.
 """
 
 from __future__ import annotations
@@ -66,6 +71,13 @@ def main() -> None:
             out = model.generate(**inputs, **raw_settings)
         return out.shape[1] - inputs["input_ids"].shape[1]
 
+    def raw_thread() -> int:
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(n=raw()))
+        thread.start()
+        thread.join()
+        return result["n"]
+
     def raw_streamer() -> int:
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         result = {}
@@ -87,7 +99,7 @@ def main() -> None:
     def lfwb_generate() -> int:
         return wb.generate(PROMPT, model="smol-hf", raw=True, max_tokens=args.tokens, temperature=0).output_tokens
 
-    paths = {"raw generate": raw, "raw + streamer": raw_streamer,
+    paths = {"raw generate": raw, "raw generate, thread": raw_thread, "raw + streamer": raw_streamer,
              "lfwb manager.stream": lfwb_stream, "lfwb wb.generate": lfwb_generate}
     for fn in paths.values():  # warm-up: first-call allocations, lazy imports
         fn()
@@ -107,13 +119,14 @@ def main() -> None:
 
     print(f"\nSmolLM2-135M (GGUF → float32), CPU, {torch.get_num_threads()} threads, greedy, "
           f"{args.tokens} new tokens, {args.rounds} rounds (medians; ratios paired per round)")
-    print(f"{'path':24} {'tokens':>6} {'tok/s':>7} {'vs raw':>7} {'vs raw+streamer':>16}")
+    print(f"{'path':24} {'tokens':>6} {'tok/s':>7} {'vs raw':>7} {'vs raw, thread':>15} {'vs raw+streamer':>16}")
     for name in paths:
         tokens = "/".join(str(n) for n in sorted(counts[name]))
         print(f"{name:24} {tokens:>6} {statistics.median(rates[name]):7.2f} {ratio(name, 'raw generate'):7.3f} "
-              f"{ratio(name, 'raw + streamer'):16.3f}")
-    worst = min(ratio("lfwb manager.stream", "raw generate"), ratio("lfwb wb.generate", "raw generate"))
-    print("target met (≥ 0.95 × raw)" if worst >= 0.95 else f"TARGET MISSED ({worst:.3f} < 0.95)")
+              f"{ratio(name, 'raw generate, thread'):15.3f} {ratio(name, 'raw + streamer'):16.3f}")
+    worst = min(ratio(lfwb_path, raw_path) for lfwb_path in ("lfwb manager.stream", "lfwb wb.generate")
+                for raw_path in ("raw generate", "raw generate, thread"))
+    print("target met (≥ 0.95 × the faster raw path)" if worst >= 0.95 else f"TARGET MISSED ({worst:.3f} < 0.95)")
     wb.manager.unload_all()
     wb.close()
 
