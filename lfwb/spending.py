@@ -26,13 +26,12 @@ COST_GROUPS = ("model", "project", "day")
 
 
 def usd(amount: float | None) -> str:
-    """`usd(0.0213)` → '$0.0213'; whole cents for larger sums."""
-    if not amount:
-        return "$0"
+    """`usd(0.0213)` → '$0.0213', `usd(0.5)` → '$0.50'; whole cents from $10 up."""
+    amount = amount or 0.0
     if amount >= 10:
         return f"${amount:,.2f}"
-    digits = 4 if amount >= 0.01 else 6
-    return "$" + f"{amount:.{digits}f}".rstrip("0").rstrip(".")
+    whole, cents = f"{amount:.{4 if amount >= 0.01 else 6}f}".split(".")
+    return f"${whole}.{cents.rstrip('0').ljust(2, '0')}"
 
 
 def project_spent(store: Store, project_id: int) -> float:

@@ -13,6 +13,7 @@ from conftest import run_error, run_ok
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
 from lfwb.runtimes import keys
 from lfwb.runtimes.pricing import cost_usd
+from lfwb.spending import usd
 from lfwb.workbench import reset_workbench, workbench
 
 pytestmark = pytest.mark.timeout(90)
@@ -95,7 +96,7 @@ def test_a_call_that_could_pass_the_project_budget_is_refused_before_it_is_sent(
     seen = error_line(run_error(ip, "%%lfw generate -m g --max-tokens 2000\nWrite an essay.", capsys))
     assert fake_gemini.requests == []  # the server saw nothing
     assert seen.startswith("BudgetExceeded: g could cost up to $0.02")
-    assert "project 'default' has spent $0 of its $0.01 budget" in seen
+    assert "project 'default' has spent $0.00 of its $0.01 budget" in seen
     result = run_ok(ip, "%%lfw generate -m g --max-tokens 500\nWrite an essay.")  # $0.005 at worst: fits
     assert result.status == "done" and len(fake_gemini.requests) == 1
     spent = wb.store.get_run(result.run_id)["cost_usd"]
@@ -103,7 +104,7 @@ def test_a_call_that_could_pass_the_project_budget_is_refused_before_it_is_sent(
     # What was spent counts: with $0.004 left, a call that could cost over $0.005 is refused.
     run_ok(ip, f"%lfw budget project {spent + 0.004}")
     seen = error_line(run_error(ip, "%%lfw generate -m g --max-tokens 500\nAgain.", capsys))
-    assert f"has spent ${spent:.6f}".rstrip("0") in seen and len(fake_gemini.requests) == 1
+    assert f"has spent {usd(spent)} of its {usd(spent + 0.004)}" in seen and len(fake_gemini.requests) == 1
     run_ok(ip, "%lfw budget project off")
     assert run_ok(ip, "%%lfw generate -m g --max-tokens 2000\nNow.").status == "done"
 
@@ -118,7 +119,7 @@ def test_a_session_budget_set_with_config_refuses_the_call(ip, wb, fake_gemini, 
     register_fake(wb, fake_gemini)
     run_ok(ip, "%config Lfwb.session_budget_usd = 0.001")
     seen = error_line(run_error(ip, "%%lfw generate -m g --max-tokens 500\nHi", capsys))
-    assert "this session has spent $0 of its $0.001 budget" in seen and fake_gemini.requests == []
+    assert "this session has spent $0.00 of its $0.001 budget" in seen and fake_gemini.requests == []
     assert "%lfw budget session" in seen  # says how to raise it
     run_ok(ip, "%lfw budget session 1")
     run_ok(ip, "%%lfw generate -m g --max-tokens 500\nHi")

@@ -130,6 +130,8 @@ def test_a_refused_key_says_where_to_fix_it(wb, fake_gemini, monkeypatch):
 def test_a_missing_key_fails_before_any_request(wb, fake_gemini, monkeypatch):
     monkeypatch.delenv("LFWB_TEST_GEMINI_KEY")
     register_fake(wb, fake_gemini)
+    health = {r["name"]: r for r in wb.manager.health()}
+    assert not health["g"]["ok"] and "needs a Gemini API key — set LFWB_TEST_GEMINI_KEY" in health["g"]["detail"]
     with pytest.raises(MissingCredentials, match=r"set LFWB_TEST_GEMINI_KEY, or run %lfw key gemini"):
         wb.generate("Hi", model="g", max_tokens=50)
     assert fake_gemini.requests == []

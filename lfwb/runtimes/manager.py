@@ -534,6 +534,9 @@ class RuntimeManager:
         for name, s in self._models.items():
             try:
                 type(s.runtime).validate(s.config)
+                check = getattr(s.runtime, "check_ready", None)  # remote backends: is the key set?
+                if check is not None:
+                    check()
                 rows.append({"name": name, "ok": True, "detail": "loaded" if s.runtime.loaded else "ready"})
             except LfwbError as e:
                 rows.append({"name": name, "ok": False, "detail": str(e)})

@@ -68,13 +68,18 @@ class OpenAICompatRuntime(Runtime):
     def loaded(self) -> bool:
         return self._client is not None
 
-    def load(self, progress: Progress | None = None) -> None:
+    def check_ready(self) -> str:
+        """The key to use; MissingCredentials (one line, naming where to put it) if there is none."""
         key, _ = self._key()
         if key is None:
             raise MissingCredentials(
                 f"{self.config.name} needs the API key in ${self.config.options['api_key_env']} — set it, "
                 f"or run %lfw key {self.config.name}"
             )
+        return key
+
+    def load(self, progress: Progress | None = None) -> None:
+        key = self.check_ready()
         try:
             import openai
         except ImportError:
