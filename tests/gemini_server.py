@@ -49,10 +49,19 @@ class Reply:
     thoughts: int = 0
     finish: str = "STOP"
     delay_s: float = 0.01  # between stream events
+    message: str | None = None  # an error's message, instead of the usual one
 
 
-def error_body(status: int, retry_delay: str | None = None, model: str = "gemini-2.5-pro") -> dict:
-    """The error JSON the Gemini API sends for `status`."""
+def error_body(status: int, retry_delay: str | None = None, model: str = "gemini-2.5-pro",
+               message: str | None = None) -> dict:
+    """The error JSON the Gemini API sends for `status` (with `message` instead of its own)."""
+    body = _error_body(status, retry_delay, model)
+    if message is not None:
+        body["error"]["message"] = message
+    return body
+
+
+def _error_body(status: int, retry_delay: str | None, model: str) -> dict:
     if status == 429:
         details = [
             {
@@ -168,7 +177,8 @@ class FakeGemini:
                 return JSONResponse(error_body(400), status_code=400)
             reply = self._next()
             if reply.kind == "error":
-                return JSONResponse(error_body(reply.status, reply.retry_delay, model), status_code=reply.status)
+                body = error_body(reply.status, reply.retry_delay, model, reply.message)
+                return JSONResponse(body, status_code=reply.status)
             if method == "generateContent":
                 if reply.kind == "malformed":
                     return Response("<html><body>502 Bad Gateway</body></html>", media_type="application/json")

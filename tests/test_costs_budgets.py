@@ -234,6 +234,9 @@ def test_the_key_never_reaches_the_store_outputs_logs_or_errors(ip, wb, fake_gem
     run_ok(ip, "%%lfw generate -m gemini-2.5-pro --max-tokens 50\nHi")
     fake_gemini.script(Reply(kind="error", status=429), *[Reply(kind="error", status=500)] * 3)
     run_error(ip, "%%lfw generate -m gemini-2.5-pro --max-tokens 50\nHi", capsys)
+    fake_gemini.script(Reply(kind="error", status=400, message=f"API key {TEST_KEY} not valid."))
+    seen = run_error(ip, "%%lfw generate -m gemini-2.5-pro --max-tokens 50\nHi", capsys)
+    assert "API key *** not valid." in seen  # a server that echoes the key back is scrubbed
     run_ok(ip, "%lfw error")
     monkeypatch.setenv("LFWB_KEY_ENV", TEST_KEY)
     run_ok(ip, f"%lfw register other --runtime gemini --source gemini-2.5-flash --api-key-env LFWB_KEY_ENV "

@@ -65,7 +65,7 @@ class GeminiRuntime(Runtime):
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
         source = str(config.source or "").strip().removeprefix("models/")
-        if not source or "/" in source or " " in source:
+        if not source or " " in source or ("/" in source and not source.startswith("tunedModels/")):
             raise UsageError(
                 f"--source is a Gemini model id such as gemini-2.5-pro or gemini-2.5-flash, got {config.source!r}"
             )
@@ -99,6 +99,7 @@ class GeminiRuntime(Runtime):
 
     def load(self, progress: Progress | None = None) -> None:
         key = self.check_ready()
+        keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
         try:
             from google import genai
             from google.genai import types
@@ -188,7 +189,9 @@ class GeminiRuntime(Runtime):
         yield self._usage_chunk(state)
 
     def _usage_chunk(self, state: _StreamState) -> Chunk:
-        u = state.usage or {}
+        if state.usage is None:  # nothing reported: runs keep their own count
+            return Chunk(finish_reason=state.finish)
+        u = state.usage
         prompt = u.get("prompt_token_count")
         visible = u.get("candidates_token_count") or 0
         thinking = u.get("thoughts_token_count") or 0
@@ -198,7 +201,7 @@ class GeminiRuntime(Runtime):
         }
         if u.get("cached_content_token_count"):
             usage["cached_tokens"] = u["cached_content_token_count"]
-        cost = pricing.cost_usd(self.config.source, prompt, visible + thinking) if state.usage else None
+        cost = pricing.cost_usd(self.config.source, prompt, visible + thinking)
         return Chunk(input_tokens=prompt, finish_reason=state.finish, usage=usage,
                      cost_usd=None if cost is None else round(cost, 8))
 

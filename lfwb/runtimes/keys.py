@@ -18,6 +18,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEY_SHAPES = re.compile(r"^(AIza|sk-|gsk_|xai-|hf_)")
 
 _session: dict[str, str] = {}  # provider or model name -> key, for this process only
+_in_use: set[str] = set()  # keys handed to an SDK client in this process (for `redact`)
 
 
 def set_session_key(provider: str, key: str) -> None:
@@ -58,9 +59,13 @@ def check_env_name(value: str) -> str:
     return value
 
 
+def note_in_use(key: str) -> None:
+    _in_use.add(key)
+
+
 def known_keys() -> list[str]:
-    """Every key this process could send: session keys and the usual environment variables."""
-    keys = list(_session.values())
+    """Every key this process could send: session keys, keys in use, the usual variables."""
+    keys = [*_session.values(), *_in_use]
     keys += [os.environ[n] for n in (*GEMINI_ENV, "OPENAI_API_KEY") if os.environ.get(n)]
     return [k for k in keys if len(k) >= 8]
 

@@ -80,6 +80,8 @@ class OpenAICompatRuntime(Runtime):
 
     def load(self, progress: Progress | None = None) -> None:
         key = self.check_ready()
+        if key != NO_KEY:
+            keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
         try:
             import openai
         except ImportError:

@@ -132,21 +132,22 @@ class Attempts:
 
         Returns False if the generation was cancelled while waiting.
         """
+        # `from None`: the SDK's own error (which may quote the request) stays out of tracebacks.
         if not failure.retryable:
-            raise failure.error(f"{self.label}: {failure.message}")
+            raise failure.error(f"{self.label}: {failure.message}") from None
         if self.attempt >= self.policy.max_attempts:
             tries = "1 attempt" if self.attempt == 1 else f"{self.attempt} attempts"
             raise failure.error(
                 f"{self.label}: {failure.message} — gave up after {tries} in "
                 f"{time.monotonic() - self.started:.1f}s; try again later, or use a fallback chain "
                 "(%lfw alias NAME = MODEL, OTHER)"
-            )
+            ) from None
         if failure.retry_after_s is not None and failure.retry_after_s > self.policy.max_delay_s:
             raise failure.error(
                 f"{self.label}: {failure.message} — the server asks to wait "
                 f"{failure.retry_after_s:g}s, longer than the {self.policy.max_delay_s:g}s lfwb waits; "
                 "try again later, or use a fallback chain"
-            )
+            ) from None
         delay = self.delay(failure)
         log.info("%s: %s — attempt %d of %d in %.1fs", self.label, failure.message,
                  self.attempt + 1, self.policy.max_attempts, delay)
