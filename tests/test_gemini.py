@@ -101,6 +101,7 @@ def test_a_stalled_stream_ends_at_the_timeout_and_keeps_the_partial_answer(wb, f
     assert "timed out" in str(caught.value) and "partial answer is kept" in str(caught.value)
     row = wb.store.list_runs(limit=1)[0]
     assert row["status"] == "failed" and row["output"] == "The quick brown fox jumps over "
+    assert row["cost_usd"] == pytest.approx((12 * 1.25 + 6 * 10) / 1e6)  # what the usage so far bills
     assert len(fake_gemini.requests) == 1  # text was written: never restarted behind the user's back
 
 
