@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +52,7 @@ def make_shell(workdir: Path):
     os.environ["LFWB_DB"] = str(workdir / "bench.db")
     shell = InteractiveShell.instance()
     shell.display_pub = TimedPublisher(shell=shell)
+    shell.displayhook.write_output_prompt = lambda: None  # a kernel prints no "Out[n]:" text
     shell.run_line_magic("load_ext", "lfwb")
     return shell
 
@@ -132,6 +132,7 @@ def main() -> None:
     for warm in (lambda: run_lfwb(shell, "Hi", 8), lambda: run_raw(raw, "Hi", 8), lambda: run_llm(peer, "Hi", 8)):
         warm()
 
+    load_before = os.getloadavg()[0]
     rows: dict[str, list[dict]] = {"lfwb": [], "raw": [], "llm": []}
     same_text = True
     for i in range(args.rounds):
@@ -145,7 +146,7 @@ def main() -> None:
         for name, r in got.items():
             rows[name].append(r)
         print(f"round {i + 1}: " + "  ".join(
-            f"{n} {r['tps']:.1f} tok/s {r['ttft'] * 1000:.1f} ms" for n, r in got.items()), file=sys.stderr)
+            f"{n} {r['tps']:.1f} tok/s {r['ttft'] * 1000:.1f} ms" for n, r in got.items()), flush=True)
 
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in rows[name])
@@ -170,6 +171,12 @@ def main() -> None:
         print(f"{what:26}{value:>12}   target {target:8} {'ok' if ok else 'MISSED'}")
     print(f"\nsame text from lfwb and raw: {same_text}; display messages per lfwb run: {messages:.0f} "
           f"for {args.max_tokens} tokens")
+    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if load_before > 0.5 * (os.cpu_count() or 1):
+        # llama.cpp's threads meet at a barrier after every operation: when other programs hold
+        # the cores, one descheduled thread stalls the rest, and 2-thread runs (lfwb, raw) fall
+        # far behind llm's single thread. Figures taken so say more about the machine than lfwb.
+        print("warning: other programs were using the CPU; run again on a quiet machine")
     wb.manager.unload_all()
     raw.close()
 
