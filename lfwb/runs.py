@@ -229,15 +229,10 @@ def _finish_row(store: Store, result: RunResult, runtime: str | None) -> None:
         ttft_ms=None if result.ttft_ms is None else round(result.ttft_ms, 2),
         duration_ms=round(result.duration_ms or 0, 2), cost_usd=result.cost_usd,
         error=_error_text(result), finished_at=now(),
+        usage_json=json.dumps(result.usage) if result.usage else None,
+        skipped_json=json.dumps(result.skipped) if result.skipped else None,
     )
     store.update_run(result.run_id, **values)
-    if result.usage or result.skipped:
-        with store.write() as conn:
-            conn.execute(
-                "UPDATE runs SET usage_json = ?, skipped_json = ? WHERE id = ?",
-                (json.dumps(result.usage) if result.usage else None,
-                 json.dumps(result.skipped) if result.skipped else None, result.run_id),
-            )
 
 
 def _error_text(result: RunResult) -> str | None:

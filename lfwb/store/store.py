@@ -34,7 +34,7 @@ _WRITABLE = {
     "runs": {
         "project_id", "kind", "model", "answered_by", "runtime", "status", "prompt", "output",
         "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
-        "cost_usd", "error", "finished_at", "parent_id",
+        "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json",
     },
     "steps": {"run_id", "position", "name", "model", "status", "prompt", "output", "error",
               "finished_at"},
