@@ -62,6 +62,13 @@ def ip(_shell, wb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     _shell.user_ns.pop("_", None)
     yield _shell
+    # `%config Lfwb.X = ...` in one test must not reach the next (db_path would win over LFWB_DB).
+    from lfwb.workbench import Lfwb
+
+    for configurable in _shell.configurables:
+        if isinstance(configurable, Lfwb):
+            for name, trait in configurable.traits(config=True).items():
+                setattr(configurable, name, trait.default())
     # A failed cell leaves sys.last_value behind; keep tests independent.
     for name in ("last_type", "last_value", "last_traceback"):
         if hasattr(sys, name):
