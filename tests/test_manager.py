@@ -16,6 +16,7 @@ import pytest
 from lfwb import Workbench
 from lfwb.errors import InsufficientMemory, ModelLoadError, ModelNotFound, PromptTooLong
 from lfwb.runtimes import GenerationConfig, default_model_path
+from lfwb.runtimes.cpu import physical_cores, threads_for
 from lfwb.runtimes.gguf_meta import read_gguf_metadata
 
 # Greedy SmolLM2 keeps counting far past any max_tokens used here: a long, steady stream.
@@ -110,6 +111,26 @@ def test_two_generations_on_one_model_take_turns(wb):
         t.join(120)
     assert results == [alone, alone]  # no interleaving inside llama.cpp
     assert [r["status"] for r in wb.store.list_runs()] == ["done"] * 3
+
+
+def test_threads_leave_out_cores_that_other_programs_keep_busy():
+    assert [threads_for(2, 0.1), threads_for(2, 1.3), threads_for(8, 3.0), threads_for(2, 6.0)] == [2, 1, 5, 1]
+
+
+def test_a_busy_machine_gets_fewer_threads_unless_told(wb):
+    wb.manager.register(name="pinned", runtime="llama_cpp", source=default_model_path(), threads=physical_cores())
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(physical_cores())]
+    try:
+        for _ in range(3):  # measured between generations
+            time.sleep(0.3)
+            wb.generate("Say hi.", max_tokens=4, temperature=0)
+        assert wb.manager.info("smollm2")["threads_last_run"] == 1
+        wb.generate("Hi", model="pinned", raw=True, max_tokens=1)  # --threads is taken as given
+        assert wb.manager.info("pinned")["threads_last_run"] == physical_cores()
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
 
 
 CHILD = textwrap.dedent("""

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_error, run_ok
 from lfwb import Workbench
 from lfwb.runtimes import default_model_path
-from lfwb.runtimes.llama_cpp import default_threads
+from lfwb.runtimes.cpu import physical_cores
 
 GGUF = default_model_path()
 
@@ -72,7 +72,7 @@ def test_info_health_and_stats(ip, wb):
     run_ok(ip, "%%lfw generate --max-tokens 5 --temperature 0\nSay hi.")
     info = run_ok(ip, "%lfw info smollm2")
     # Every physical core (llama-cpp-python alone would take half the logical CPUs).
-    assert info["threads"] == default_threads() >= max(os.cpu_count() // 2, 1)
+    assert info["threads"] == physical_cores() >= max(os.cpu_count() // 2, 1)
     assert info["loaded"] and info["architecture"] == "llama"
     assert info["chat_template"] == "from GGUF metadata" and info["context_length"] == 2048
     health = run_ok(ip, "%lfw health")

@@ -8,10 +8,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
 from ..errors import ModelLoadError, PromptTooLong, UsageError
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .cpu import free_cores, physical_cores
 from .gguf_meta import kv_cache_bytes, read_gguf_metadata
 
 DEFAULT_CONTEXT = 2048
@@ -19,17 +18,6 @@ DEFAULT_CONTEXT = 2048
 _OVERHEAD_BYTES = 64 * 1024 * 1024
 _CONTEXT_STEP = 256
 REPEAT_PENALTY = 1.1
-
-
-def default_threads() -> int:
-    """Every physical core this process may run on.
-
-    llama-cpp-python's own default is half the logical CPUs, which leaves half of a machine
-    without SMT idle. Hyperthreads are left out: llama.cpp gets slower, not faster, with them.
-    """
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    physical = psutil.cpu_count(logical=False) or usable
-    return max(1, min(usable, physical))
 
 
 class LlamaCppRuntime(Runtime):
@@ -41,6 +29,7 @@ class LlamaCppRuntime(Runtime):
         super().__init__(config)
         self._llama = None
         self._meta: dict | None = None
+        self._threads_now: int | None = None  # what the last generation computed with
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -69,7 +58,19 @@ class LlamaCppRuntime(Runtime):
 
     @property
     def n_threads(self) -> int:
-        return int(self.config.threads or default_threads())
+        """At most this many threads: `--threads`, else every physical core (llama-cpp-python
+        alone would take half the logical CPUs)."""
+        return int(self.config.threads or physical_cores())
+
+    def _use_threads(self) -> None:
+        # --threads is taken as given; by default, only the cores other programs leave free
+        # (see lfwb/runtimes/cpu.py: busy cores stall every thread at llama.cpp's barriers).
+        n = self.n_threads if self.config.threads else free_cores.threads(self.n_threads)
+        if n != self._threads_now:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self._llama.ctx, n, n)
+            self._threads_now = n
 
     def estimate_memory(self) -> int:
         size = Path(self.config.source).stat().st_size
@@ -107,12 +108,14 @@ class LlamaCppRuntime(Runtime):
             progress(1.0, "loaded")
 
     def unload(self) -> None:
+        self._threads_now = None
         llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
 
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         llama = self._llama
+        self._use_threads()
         settings = dict(
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
             top_k=gen.top_k, stop=gen.stop or None, stream=True,
@@ -165,6 +168,7 @@ class LlamaCppRuntime(Runtime):
             "context_length": self.n_ctx,
             "trained_context": meta.get(f"{arch}.context_length"),
             "threads": self.n_threads,
+            "threads_last_run": self._threads_now,
             "chat_template": "custom" if self.config.chat_template else (
                 "from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
         }
