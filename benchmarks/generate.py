@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/generate.py [--rounds 6] [--max-tokens 128]
 
-Same GGUF (the bundled SmolLM2), same prompt and settings (greedy, 2048-token window, the
-threads lfwb chose: every physical core unless other programs keep some busy), in one run,
-alternating which goes first each round:
+Same GGUF (the bundled SmolLM2), same prompt and settings (greedy, 2048-token window, and the
+thread count lfwb picks at the start of each round: every physical core that other programs
+leave free), in one run, alternating which goes first each round:
 
 - lfwb: the real magic through `InteractiveShell.run_cell`, with a display publisher that
   serialises every message to JSON as a kernel would. TTFT = cell start → first text on screen;
@@ -110,7 +110,7 @@ def serve(kind: str) -> None:
         first = None
         parts: list[str] = []
         if kind == "raw":
-            llama_cpp.llama_set_n_threads(llama.ctx, req["threads"], req["threads"])
+            llama_cpp.llama_set_n_threads(llama.ctx, req["threads"], req["batch_threads"])
             pieces = (
                 chunk["choices"][0]["delta"].get("content")
                 for chunk in llama.create_chat_completion(
@@ -143,8 +143,9 @@ class Peer:
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind], env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def run(self, prompt: str, max_tokens: int, threads: int) -> dict:
-        self.proc.stdin.write(json.dumps(dict(prompt=prompt, max_tokens=max_tokens, threads=threads)) + "\n")
+    def run(self, prompt: str, max_tokens: int, threads: int = 0, batch_threads: int = 0) -> dict:
+        request = dict(prompt=prompt, max_tokens=max_tokens, threads=threads, batch_threads=batch_threads)
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
@@ -174,11 +175,10 @@ def main() -> None:
     wb = lfwb.workbench()
     wb.manager.load("smollm2")
 
-    def threads() -> int:  # what lfwb computes with now; raw is given the same
-        info = wb.manager.info("smollm2")
-        return info["threads_last_run"] or info["threads"]
+    from lfwb.runtimes.cpu import free_cores, physical_cores
 
-    run_lfwb(shell, "Hi", 8), raw.run("Hi", 8, threads()), peer.run("Hi", 8, 0)  # warm up
+    config = wb.manager.config("smollm2")
+    run_lfwb(shell, "Hi", 8), raw.run("Hi", 8, physical_cores(), physical_cores()), peer.run("Hi", 8)  # warm up
 
     load_before = os.getloadavg()[0]
     used: list[int] = []
@@ -186,13 +186,16 @@ def main() -> None:
     same_text = True
     for i in range(args.rounds):
         prompt = PROMPTS[i % len(PROMPTS)]
+        # lfwb picks its threads per generation; a round pins its pick for both sides.
+        n = config.threads = free_cores.threads(physical_cores())
         order = [("lfwb", lambda: run_lfwb(shell, prompt, args.max_tokens)),
-                 ("raw", lambda: raw.run(prompt, args.max_tokens, threads()))]
+                 ("raw", lambda: raw.run(prompt, args.max_tokens, n, n))]
         if i % 2:
             order.reverse()
         got = {name: run() for name, run in order}
-        got["llm"] = peer.run(prompt, args.max_tokens, 0)
-        used.append(threads())
+        got["llm"] = peer.run(prompt, args.max_tokens)
+        used.append(n)
+        config.threads = None
         same_text &= got["lfwb"]["text"] == got["raw"]["text"]
         for name, r in got.items():
             rows[name].append(r)

@@ -29,7 +29,7 @@ class LlamaCppRuntime(Runtime):
         super().__init__(config)
         self._llama = None
         self._meta: dict | None = None
-        self._threads_now: int | None = None  # what the last generation computed with
+        self._threads_set: tuple[int, int] | None = None  # (per token, for the prompt) in llama.cpp
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -63,14 +63,16 @@ class LlamaCppRuntime(Runtime):
         return int(self.config.threads or physical_cores())
 
     def _use_threads(self) -> None:
-        # --threads is taken as given; by default, only the cores other programs leave free
-        # (see lfwb/runtimes/cpu.py: busy cores stall every thread at llama.cpp's barriers).
+        # --threads is taken as given; by default, token by token, only the cores other
+        # programs leave free (lfwb/runtimes/cpu.py: a busy core stalls every thread at
+        # llama.cpp's barriers). The prompt is one big batch with few barriers per unit of
+        # work: it keeps every core, which halves the time to the first token.
         n = self.n_threads if self.config.threads else free_cores.threads(self.n_threads)
-        if n != self._threads_now:
+        if (n, self.n_threads) != self._threads_set:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self._llama.ctx, n, n)
-            self._threads_now = n
+            llama_cpp.llama_set_n_threads(self._llama.ctx, n, self.n_threads)
+            self._threads_set = (n, self.n_threads)
 
     def estimate_memory(self) -> int:
         size = Path(self.config.source).stat().st_size
@@ -108,7 +110,7 @@ class LlamaCppRuntime(Runtime):
             progress(1.0, "loaded")
 
     def unload(self) -> None:
-        self._threads_now = None
+        self._threads_set = None
         llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
@@ -168,7 +170,7 @@ class LlamaCppRuntime(Runtime):
             "context_length": self.n_ctx,
             "trained_context": meta.get(f"{arch}.context_length"),
             "threads": self.n_threads,
-            "threads_last_run": self._threads_now,
+            "threads_last_run": self._threads_set[0] if self._threads_set else None,
             "chat_template": "custom" if self.config.chat_template else (
                 "from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
         }
