@@ -96,9 +96,10 @@ def serve(kind: str) -> None:
         from llama_cpp import Llama
 
         from lfwb.runtimes import default_model_path
-        from lfwb.runtimes.llama_cpp import DEFAULT_CONTEXT, REPEAT_PENALTY
+        from lfwb.runtimes.llama_cpp import DEFAULT_CONTEXT, FLASH_ATTENTION, REPEAT_PENALTY
 
-        llama = Llama(model_path=default_model_path(), n_ctx=DEFAULT_CONTEXT, verbose=False)
+        llama = Llama(model_path=default_model_path(), n_ctx=DEFAULT_CONTEXT, flash_attn=FLASH_ATTENTION,
+                      verbose=False)
     else:
         import llm
 
@@ -186,7 +187,11 @@ def main() -> None:
     same_text = True
     for i in range(args.rounds):
         prompt = PROMPTS[i % len(PROMPTS)]
-        # lfwb picks its threads per generation; a round pins its pick for both sides.
+        # lfwb picks its threads from what other programs used since its last generation, and
+        # this script's own raw and llm processes ran in that window: close the window, let a
+        # quiet half second pass, then pick. A round pins the pick for lfwb and raw alike.
+        free_cores.others_busy()
+        time.sleep(0.5)
         n = config.threads = free_cores.threads(physical_cores())
         order = [("lfwb", lambda: run_lfwb(shell, prompt, args.max_tokens)),
                  ("raw", lambda: raw.run(prompt, args.max_tokens, n, n))]

@@ -13,7 +13,9 @@ from conftest import run_error, run_ok
 from lfwb.runs import RunResult
 from lfwb.runtimes import default_model_path
 
-COUNTING = "Count from 1 to 300, one number after another, separated by commas."
+# Greedy SmolLM2 writes well past 250 tokens for this one (a counting prompt stopped early with
+# flash attention on: keep tests on a prompt whose length does not hang on a digit).
+COUNTING = "Write a very long story about a lighthouse keeper and his cat."
 
 
 @pytest.fixture
@@ -120,7 +122,7 @@ def test_interrupt_keeps_partial_text_in_the_cell(ip, wb, published, capsys):
         ip.display_pub.publish = real  # back to the fixture's recorder
     assert isinstance(outcome.error_in_exec, KeyboardInterrupt)
     row = wb.store.list_runs(limit=1)[0]
-    assert row["status"] == "cancelled" and row["output"].startswith("1, 2") and row["output_tokens"] < 100
+    assert row["status"] == "cancelled" and row["output"].startswith("Once upon") and row["output_tokens"] < 100
     final = published[-1]
     assert final["data"]["text/markdown"].startswith(row["output"])
     assert f"cancelled after {row['output_tokens']} tokens (run {row['id']})" in final["data"]["text/markdown"]
