@@ -96,7 +96,8 @@ def serve(kind: str) -> None:
         from llama_cpp import Llama
 
         from lfwb.runtimes import default_model_path
-        from lfwb.runtimes.llama_cpp import DEFAULT_CONTEXT, FLASH_ATTENTION, REPEAT_PENALTY
+        from lfwb.runtimes.base import DEFAULT_REPEAT_PENALTY as REPEAT_PENALTY
+        from lfwb.runtimes.llama_cpp import DEFAULT_CONTEXT, FLASH_ATTENTION
 
         llama = Llama(model_path=default_model_path(), n_ctx=DEFAULT_CONTEXT, flash_attn=FLASH_ATTENTION,
                       verbose=False)

@@ -52,7 +52,7 @@ def serve(folder: str, tokens: int) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from lfwb.runtimes.transformers import REPEAT_PENALTY
+    from lfwb.runtimes.base import DEFAULT_REPEAT_PENALTY as REPEAT_PENALTY
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
@@ -80,7 +80,7 @@ def main() -> None:
 
     import lfwb
     from lfwb.runtimes import GenerationConfig, ModelConfig, default_model_path
-    from lfwb.runtimes.transformers import REPEAT_PENALTY
+    from lfwb.runtimes.base import DEFAULT_REPEAT_PENALTY as REPEAT_PENALTY
 
     tmp = tempfile.mkdtemp()
     wb = lfwb.Workbench(os.path.join(tmp, "bench.db"))

@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import (
     BudgetExceeded, GenerationError, InsufficientMemory, LfwbError, MissingCredentials,
-    ModelLoadError, ModelNotFound,
+    ModelLoadError, ModelNotFound, PromptTooLong,
 )
 from .runtimes import GenerationConfig, RuntimeManager
 from .spending import check_budget, note_spend
@@ -31,6 +31,9 @@ FLUSH_EVERY_S = 0.25
 SKIPPABLE = (
     InsufficientMemory, MissingCredentials, BudgetExceeded, ModelLoadError, GenerationError, ModelNotFound,
 )
+
+# Bad input found before anything reached a model: one line for the user, nothing in the store.
+REFUSED_BEFORE_SENDING = (PromptTooLong, BudgetExceeded)
 
 OnText = Callable[[str, "RunResult"], None]
 OnStart = Callable[["RunResult"], None]
@@ -146,7 +149,8 @@ def record_generation(
     `on_start(result)` is called once the row exists (the request was valid), `on_text(text,
     result)` after each piece of text with the whole text so far.
     KeyboardInterrupt stops the generation, marks the row `cancelled` with the partial text and
-    re-raises; any other failure marks it `failed` and re-raises.
+    re-raises; any other failure marks it `failed` and re-raises. A request refused before it
+    reached a model (prompt too long, over budget) is bad input, not a run: its row is removed.
     """
     links = manager.resolve(model)
     if prompt is None:
@@ -157,6 +161,7 @@ def record_generation(
     )
     result = RunResult(run_id=row["id"], text="", model=model)
     start = time.perf_counter()
+    refused = False
     try:
         if on_start is not None:
             on_start(result)
@@ -176,14 +181,18 @@ def record_generation(
         raise
     except LfwbError as e:
         result.status, result.error = "failed", f"{type(e).__name__}: {e}"
+        refused = isinstance(e, REFUSED_BEFORE_SENDING) and not result.text
         raise
     except Exception as e:
         result.status, result.error = "failed", f"{type(e).__name__}: {e}"
         raise GenerationError(f"{model} failed: {e}") from e
     finally:
         result.duration_ms = (time.perf_counter() - start) * 1000
-        runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
-        _finish_row(store, result, runtime)
+        if refused:
+            store.delete_run(result.run_id)
+        else:
+            runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
+            _finish_row(store, result, runtime)
         note_spend(manager, result.cost_usd)
     return result
 

@@ -12,10 +12,10 @@ WRITER = """
 import sys, time
 from lfwb.store import Store
 path, name, start_at, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+while time.time() < start_at:  # released together: they open (maybe create) the file at once
+    time.sleep(0.001)
 store = Store(path)
 project = store.ensure_project("shared")
-while time.time() < start_at:
-    time.sleep(0.001)
 for i in range(n):
     run = store.add_run(project["id"], "generate", model=name, prompt=f"{name} {i}")
     if i % 10 == 0:
@@ -52,9 +52,9 @@ def test_two_processes_write_4000_runs_none_lost(db_path):
     store.conn.execute("INSERT INTO runs_fts (runs_fts) VALUES ('integrity-check')")
 
 
-def test_two_processes_creating_a_new_file_at_once(tmp_path):
+def test_three_processes_creating_a_new_file_at_once(tmp_path):
     path = tmp_path / "new.db"
-    run_writers(path, ("a", "b"), 50, timeout=120)
+    run_writers(path, ("a", "b", "c"), 50, timeout=120)
     store = Store(path)
     assert len(store.list_projects()) == 1
-    assert store.query("SELECT count(*) AS n FROM runs")[0]["n"] == 100
+    assert store.query("SELECT count(*) AS n FROM runs")[0]["n"] == 150

@@ -387,7 +387,7 @@ def test_a_prompt_longer_than_the_context_is_refused(wb, tiny_llama):
     with pytest.raises(PromptTooLong) as e:
         wb.generate("Buttons are blue. " * 400, model="tiny-llama", raw=True, max_tokens=4)
     assert "context window is 512" in one_line(e.value)
-    assert wb.runs(limit=1)[0]["status"] == "failed"
+    assert wb.runs() == []  # bad input leaves no run behind
 
 
 def test_int8_on_a_gpu_is_refused(wb, tiny_llama):

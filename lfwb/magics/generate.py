@@ -17,6 +17,8 @@ from .registry import Invocation, fill_template, subcommand
 @argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
 @argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
 @argument("--seed", type=int, help="random seed, for repeatable sampling")
+@argument("--repeat-penalty", type=float, default=1.1,
+          help="local models: >1 discourages repeating recent tokens, 1 is off (default 1.1)")
 @argument("--system", help="a system prompt")
 @argument("--stop", action="append", help="stop at this text (repeatable)")
 @argument("--raw", action="store_true", help="send the body as is, without the chat template")
@@ -38,7 +40,7 @@ def generate(ctx: Invocation, args):
     wb = ctx.workbench
     settings = dict(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
-        top_k=args.top_k, seed=args.seed, stop=args.stop or [],
+        top_k=args.top_k, seed=args.seed, stop=args.stop or [], repeat_penalty=args.repeat_penalty,
     )
     result = LiveOutput().follow(
         lambda on_start, on_text: wb.generate(

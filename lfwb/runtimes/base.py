@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ..errors import UsageError
 
+DEFAULT_REPEAT_PENALTY = 1.1
 Progress = Callable[[float, str], None]  # (fraction 0..1, what is happening)
 
 
@@ -58,6 +59,9 @@ class GenerationConfig:
     top_k: int = 40
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    # Local backends only (llama.cpp, transformers): >1 discourages repeating recent tokens,
+    # which small models otherwise fall into ("a blank slate, a blank slate, ..."); 1 is off.
+    repeat_penalty: float = DEFAULT_REPEAT_PENALTY
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -68,6 +72,8 @@ class GenerationConfig:
             raise UsageError(f"temperature must be between 0 and 2, got {self.temperature!r}")
         if not 0 < float(self.top_p) <= 1:
             raise UsageError(f"top-p must be in (0, 1], got {self.top_p!r}")
+        if not 0 < float(self.repeat_penalty) <= 2:
+            raise UsageError(f"repeat penalty must be in (0, 2] (1 is off), got {self.repeat_penalty!r}")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
 

@@ -17,7 +17,6 @@ DEFAULT_CONTEXT = 2048
 # llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
 _OVERHEAD_BYTES = 64 * 1024 * 1024
 _CONTEXT_STEP = 256
-REPEAT_PENALTY = 1.1
 # Flash attention runs on the CPU too and cut SmolLM2's time per token by about a fifth here
 # (98 → 123 tok/s on 2 cores); `--option flash_attn=false` turns it off.
 FLASH_ATTENTION = True
@@ -128,10 +127,10 @@ class LlamaCppRuntime(Runtime):
         settings = dict(
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
             top_k=gen.top_k, stop=gen.stop or None, stream=True,
-            # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; one setting for
-            # both, so a chat and its template-formatted prompt give the same text. Small models
-            # loop without it ("a blank slate, a blank slate, ...").
-            repeat_penalty=REPEAT_PENALTY,
+            # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; lfwb passes one
+            # setting (GenerationConfig.repeat_penalty, 1.1) to both, so a chat and its
+            # template-formatted prompt give the same text. Small models loop without it.
+            repeat_penalty=gen.repeat_penalty,
         )
         if gen.seed is not None:
             settings["seed"] = gen.seed

@@ -22,7 +22,6 @@ from pathlib import Path
 from ..errors import GenerationError, ModelLoadError, PromptTooLong, UsageError
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
-from .llama_cpp import REPEAT_PENALTY  # one setting for both local backends: same file, same text
 from .manager import format_bytes
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
 from .transformers_weights import DTYPES, module_bytes, parameter_count, quantize_int8
@@ -313,7 +312,7 @@ class TransformersRuntime(Runtime):
             max_new_tokens=min(gen.max_tokens, ctx - n_in), streamer=streamer,
             stopping_criteria=_stop_when(cancel, halt),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-            repetition_penalty=REPEAT_PENALTY,
+            repetition_penalty=gen.repeat_penalty,
         )
         if gen.temperature > 0:
             settings.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k)
@@ -453,3 +452,4 @@ def _stop_when(*events: threading.Event):
 def _first_stop(text: str, stops: list[str]) -> int | None:
     hits = [text.find(s) for s in stops if s and s in text]
     return min(hits) if hits else None
+

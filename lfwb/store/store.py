@@ -13,6 +13,7 @@ import re
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -86,6 +87,21 @@ def _process_alive(pid: int, started: float | None) -> bool:
         return False
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. On a file another process is creating at this very moment, SQLite answers
+    "database is locked" at once (the busy timeout does not cover a journal-mode change), so
+    try again for a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def fts_query(text: str) -> str:
     """Turn free text into an FTS5 query that cannot be a syntax error: every word quoted."""
     return " ".join(f'"{w}"' for w in re.findall(r"\w+", text))
@@ -130,7 +146,7 @@ class Store:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as e:
