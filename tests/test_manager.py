@@ -26,7 +26,17 @@ COUNTING = "Write a very long story about a lighthouse keeper and his cat."
 
 
 def worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("lfwb-")]
+    """lfwb threads other than each model's own (idle) worker."""
+    return [t for t in threading.enumerate() if t.name.startswith("lfwb-") and not t.name.startswith("lfwb-model-")]
+
+
+def model_threads_gone(timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(t.name.startswith("lfwb-model-") for t in threading.enumerate()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def interrupt_main_thread() -> None:
@@ -89,7 +99,7 @@ def test_interrupt_cancels_keeps_partial_text_and_model(wb):
     row = wb.store.list_runs(limit=1)[0]
     assert row["status"] == "cancelled" and row["output"] == seen[-1]
     assert row["output"].startswith("Once upon") and 5 <= row["output_tokens"] < 60
-    assert worker_threads() == []
+    assert worker_threads() == [] and not wb.manager.busy("smollm2")
     assert wb.manager.stats()["models"][0]["loaded"]
     assert wb.generate("Say hello.", max_tokens=10, temperature=0).text == before
 
@@ -99,7 +109,9 @@ def test_closing_a_stream_stops_the_worker(wb):
     stream = wb.manager.stream("smollm2", gen)
     got = [next(stream).text for _ in range(3)]
     stream.close()
-    assert all(got) and worker_threads() == []
+    assert all(got) and worker_threads() == [] and not wb.manager.busy("smollm2")
+    wb.manager.unload_all()  # an unloaded model keeps no thread
+    assert model_threads_gone()
 
 
 def test_two_generations_on_one_model_take_turns(wb):
