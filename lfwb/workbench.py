@@ -15,7 +15,7 @@ from typing import Any
 from traitlets import Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
-from .errors import ContextError, NotFound, UsageError
+from .errors import ContextError, UsageError
 
 DEFAULT_PROJECT = "default"
 MAX_CONTEXT_FILE_BYTES = 20 * 1024 * 1024

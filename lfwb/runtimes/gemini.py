@@ -23,14 +23,13 @@ from typing import Any
 
 from ..errors import GenerationError, LfwbError, MissingCredentials, UsageError
 from . import keys, pricing
-from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .base import Chunk, GenerationConfig, ModelConfig
 from .remote import (
-    DEFAULT_POLICY, Attempts, RemoteFailure, check_remote_options, retry_after_header,
+    DEFAULT_POLICY, Attempts, RemoteFailure, RemoteRuntime, check_remote_options, retry_after_header,
     retry_delay_from_details, server_message, transport_failure,
 )
 
 DEFAULT_MODEL = "gemini-2.5-pro"
-DEFAULT_TIMEOUT_S = 120.0
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 
@@ -52,15 +51,10 @@ def register_default(manager: Any) -> bool:
     return True
 
 
-class GeminiRuntime(Runtime):
+class GeminiRuntime(RemoteRuntime):
     """`%lfw register NAME --runtime gemini --source gemini-2.5-flash [--base-url URL] [--api-key-env VAR]`"""
 
     runtime_name = "gemini"
-    local = False
-
-    def __init__(self, config: ModelConfig):
-        super().__init__(config)
-        self._client = None
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -79,14 +73,6 @@ class GeminiRuntime(Runtime):
         return (self.config.options.get("base_url") or os.environ.get("GOOGLE_GEMINI_BASE_URL")
                 or "the Gemini API")
 
-    @property
-    def timeout_s(self) -> float:
-        return float(self.config.options.get("timeout_s", DEFAULT_TIMEOUT_S))
-
-    @property
-    def loaded(self) -> bool:
-        return self._client is not None
-
     def check_ready(self) -> str:
         """The key to use; MissingCredentials (one line, naming where to put it) if there is none."""
         key, _ = key_for(self.config)
@@ -97,9 +83,7 @@ class GeminiRuntime(Runtime):
             )
         return key
 
-    def load(self, progress: Progress | None = None) -> None:
-        key = self.check_ready()
-        keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
+    def make_client(self, key: str) -> Any:
         try:
             from google import genai
             from google.genai import types
@@ -109,15 +93,7 @@ class GeminiRuntime(Runtime):
         if self.config.options.get("base_url"):
             http.base_url = self.config.options["base_url"]
         # vertexai=False: the Gemini API with a key, whatever GOOGLE_GENAI_USE_VERTEXAI says.
-        self._client = genai.Client(api_key=key, vertexai=False, http_options=http)
-
-    def unload(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing a pool that is already gone is not worth an error
-                pass
+        return genai.Client(api_key=key, vertexai=False, http_options=http)
 
     # -- generating ----------------------------------------------------------------------
 

@@ -472,7 +472,6 @@ class RuntimeManager:
             finally:
                 chunks.put(_DONE)
 
-        start = time.perf_counter()
         first: float | None = None
         produced = 0
         job = self._worker(state).submit(work)

@@ -16,29 +16,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ..errors import LfwbError, MissingCredentials, UsageError
 from . import keys, pricing
-from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .base import Chunk, GenerationConfig, ModelConfig
 from .remote import (
-    DEFAULT_POLICY, Attempts, RemoteFailure, check_remote_options, retry_after_header,
+    DEFAULT_POLICY, Attempts, RemoteFailure, RemoteRuntime, check_remote_options, retry_after_header,
     retry_delay_from_details, server_message, transport_failure,
 )
 
-DEFAULT_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 10.0
 NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
 
 
-class OpenAICompatRuntime(Runtime):
+class OpenAICompatRuntime(RemoteRuntime):
     """`%lfw register NAME --runtime openai_compat --source MODEL_ID --base-url URL [--api-key-env VAR]`"""
 
     runtime_name = "openai_compat"
-    local = False
-
-    def __init__(self, config: ModelConfig):
-        super().__init__(config)
-        self._client = None
+    placeholder_key = NO_KEY
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -53,20 +49,12 @@ class OpenAICompatRuntime(Runtime):
     def base_url(self) -> str:
         return self.config.options["base_url"]
 
-    @property
-    def timeout_s(self) -> float:
-        return float(self.config.options.get("timeout_s", DEFAULT_TIMEOUT_S))
-
     def _key(self) -> tuple[str | None, str]:
         env = self.config.options.get("api_key_env")
         key, where = keys.find_key((self.config.name,), (env,) if env else ())
         if key is None and not env:
             return NO_KEY, "none (the server needs none)"
         return key, where
-
-    @property
-    def loaded(self) -> bool:
-        return self._client is not None
 
     def check_ready(self) -> str:
         """The key to use; MissingCredentials (one line, naming where to put it) if there is none."""
@@ -78,25 +66,14 @@ class OpenAICompatRuntime(Runtime):
             )
         return key
 
-    def load(self, progress: Progress | None = None) -> None:
-        key = self.check_ready()
-        if key != NO_KEY:
-            keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
+    def make_client(self, key: str) -> Any:
         try:
             import openai
         except ImportError:
             raise UsageError("the openai_compat runtime needs openai — pip install 'lfwb[remote]'") from None
         timeout = openai.Timeout(self.timeout_s, connect=min(CONNECT_TIMEOUT_S, self.timeout_s))
         # max_retries=0: lfwb retries itself, and only before any text was streamed.
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0)
-
-    def unload(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing a pool that is already gone is not worth an error
-                pass
+        return openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0)
 
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         name = self.config.name

@@ -1,4 +1,4 @@
-"""What the remote backends share: option checks, one-line errors, and retries.
+"""What the remote backends share: the client's life cycle, option checks, one-line errors, and retries.
 
 Retries use exponential backoff with jitter and honour the server's own delay (RetryInfo,
 Retry-After). Only a call that has not streamed any text yet is retried (a half-written answer is never
@@ -27,10 +27,11 @@ from typing import Any
 
 from ..errors import GenerationError, LfwbError, UsageError
 from . import keys
-from .base import ModelConfig
+from .base import ModelConfig, Progress, Runtime
 
 log = logging.getLogger("lfwb.remote")
 
+DEFAULT_TIMEOUT_S = 120.0
 _MAX_SERVER_MESSAGE = 200
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")  # google.protobuf.Duration in JSON: "2s", "0.5s"
 
@@ -187,3 +188,45 @@ def server_message(text: Any) -> str:
     if len(line) > _MAX_SERVER_MESSAGE:
         line = line[: _MAX_SERVER_MESSAGE - 1] + "…"
     return keys.redact(line)
+
+
+class RemoteRuntime(Runtime):
+    """A backend whose model runs on a server: "loaded" means an SDK client is open.
+
+    Subclasses give `check_ready` (the key, or MissingCredentials) and `make_client`.
+    """
+
+    local = False  # takes no local memory: outside the budget
+    placeholder_key: str | None = None  # sent when a server needs no key; not a secret
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self._client: Any = None
+
+    @property
+    def timeout_s(self) -> float:
+        return float(self.config.options.get("timeout_s", DEFAULT_TIMEOUT_S))
+
+    @property
+    def loaded(self) -> bool:
+        return self._client is not None
+
+    def check_ready(self) -> str:
+        raise NotImplementedError
+
+    def make_client(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def load(self, progress: Progress | None = None) -> None:
+        key = self.check_ready()
+        if key != self.placeholder_key:
+            keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
+        self._client = self.make_client(key)
+
+    def unload(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # closing a pool that is already gone is not worth an error
+                pass
