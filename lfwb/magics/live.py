@@ -4,12 +4,14 @@
     result = live.follow(lambda on_start, on_text: wb.generate(prompt, on_start=on_start, on_text=on_text))
 
 A notebook front end re-renders the whole output on every update, so updates are coalesced
-to at most `max_rate` a second. While streaming the text shows as plain text; the finished run
+to at most `max_rate` a second. Terminal IPython cannot update an output in place: there the
+text is printed as it arrives, once. While streaming the text shows as plain text; the finished run
 renders in its own format (Markdown by default) with its run id in the output's metadata.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,11 +22,22 @@ if TYPE_CHECKING:  # lfwb.runs pulls in the store: not at %load_ext time
 MAX_UPDATES_PER_S = 20.0
 
 
+def in_terminal() -> bool:
+    """Terminal IPython on a real terminal (no front end that redraws an output in place)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return type(get_ipython()).__name__ == "TerminalInteractiveShell" and sys.stdout.isatty()
+
+
 class LiveOutput:
     """One display in the running cell that follows a streaming run (see module docstring)."""
 
     def __init__(self, waiting: str = "…", max_rate: float = MAX_UPDATES_PER_S):
         self.waiting = waiting
+        self.terminal = in_terminal()
+        self._printed = 0
         self.interval = 1.0 / max_rate
         self.handle: Any = None
         self.result: RunResult | None = None
@@ -53,12 +66,19 @@ class LiveOutput:
         from IPython.display import display
 
         self.result = result
+        if self.terminal:
+            return
         self.handle = display(
             {"text/plain": f"{result.model} {self.waiting}"}, raw=True, display_id=True,
             metadata=result.metadata(),
         )
 
     def on_text(self, text: str, result: RunResult) -> None:
+        if self.terminal:
+            sys.stdout.write(text[self._printed:])
+            sys.stdout.flush()
+            self._printed = len(text)
+            return
         now = time.perf_counter()
         if now - self._last_update < self.interval:
             return
@@ -67,14 +87,21 @@ class LiveOutput:
 
     def finish(self, result: RunResult) -> None:
         """Replace the streaming text with the finished run, rendered in its format."""
+        from ..runs import mark_shown
+
+        if self.terminal:
+            note = result.note()
+            if self._printed or note:
+                sys.stdout.write("\n" + (f"[{note}]\n" if note else ""))
+                sys.stdout.flush()
+            mark_shown(result)  # printed already: Out[n] would only repeat it
+            return
         if self.handle is None:
             return
         if not result.text and result.status == "failed":
             # Nothing was written: the error line says it all, an empty box would only confuse.
             self.handle.update({"text/plain": ""}, raw=True, metadata=result.metadata())
             return
-        from ..runs import mark_shown
-
         data, metadata = result._repr_mimebundle_()
         self.handle.update(data, raw=True, metadata=metadata)
         mark_shown(result)
