@@ -39,14 +39,10 @@ def project_spent(store: Store, project_id: int) -> float:
     return float(rows[0]["spent"])
 
 
-def session_spent(manager: RuntimeManager) -> float:
-    return float(getattr(manager, "session_spent_usd", 0.0))
-
-
 def note_spend(manager: RuntimeManager, cost_usd: float | None) -> None:
     """Add a finished run's cost to what this session has spent."""
     if cost_usd:
-        manager.session_spent_usd = session_spent(manager) + float(cost_usd)
+        manager.session_spent_usd += float(cost_usd)
 
 
 def worst_case(manager: RuntimeManager, model: str, gen: GenerationConfig) -> tuple[float, int]:
@@ -67,13 +63,12 @@ def check_budget(store: Store, manager: RuntimeManager, project_id: int, model: 
     limits = []
     project_limit = settings.project_budget(store, project_id)
     if project_limit is not None:
-        project = store.query("SELECT name FROM projects WHERE id = ?", (project_id,))
-        name = project[0]["name"] if project else project_id
+        name = store.get_project(project_id)["name"]
         limits.append((f"project {name!r}", project_spent(store, project_id), project_limit,
                        f"%lfw budget project {_raise_to(project_limit)}"))
-    session_limit = getattr(manager, "session_budget_usd", None)
+    session_limit = manager.session_budget_usd
     if session_limit is not None:
-        limits.append(("this session", session_spent(manager), session_limit,
+        limits.append(("this session", manager.session_spent_usd, session_limit,
                        f"%lfw budget session {_raise_to(session_limit)}"))
     for who, spent, limit, fix in limits:
         if spent + cost > limit:
@@ -103,8 +98,8 @@ def set_budget(store: Store, manager: RuntimeManager, scope: str, project_id: in
 def budget_status(store: Store, manager: RuntimeManager, project: dict) -> dict:
     """Spend and limits for the current project and session (what `%lfw budget` shows)."""
     project_limit = settings.project_budget(store, project["id"])
-    session_limit = getattr(manager, "session_budget_usd", None)
-    spent_p, spent_s = project_spent(store, project["id"]), session_spent(manager)
+    session_limit = manager.session_budget_usd
+    spent_p, spent_s = project_spent(store, project["id"]), manager.session_spent_usd
     return {
         "project": project["name"],
         "project_spent_usd": round(spent_p, 6),
