@@ -68,12 +68,13 @@ class LlamaCppRuntime(Runtime):
         # programs leave free (lfwb/runtimes/cpu.py: a busy core stalls every thread at
         # llama.cpp's barriers). The prompt is one big batch with few barriers per unit of
         # work: it keeps every core, which halves the time to the first token.
-        n = self.n_threads if self.config.threads else free_cores.threads(self.n_threads)
-        if (n, self.n_threads) != self._threads_set:
+        cores = self.n_threads  # read once: counting cores is not free, and this runs per generation
+        n = cores if self.config.threads else free_cores.threads(cores)
+        if (n, cores) != self._threads_set:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self._llama.ctx, n, self.n_threads)
-            self._threads_set = (n, self.n_threads)
+            llama_cpp.llama_set_n_threads(self._llama.ctx, n, cores)
+            self._threads_set = (n, cores)
 
     def estimate_memory(self) -> int:
         size = Path(self.config.source).stat().st_size
