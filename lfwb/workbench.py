@@ -40,10 +40,15 @@ class Lfwb(Configurable):
         4, min=1, help="Tries per remote call, the first included (429, 5xx, timeouts are retried)."
     ).tag(config=True)
 
-    @observe("session_budget_usd")
-    def _session_budget_changed(self, change: dict) -> None:
+    def apply_to(self, manager: Any) -> None:
+        """Give `manager` the limits set here (at Workbench creation, and on each change)."""
+        manager.budget_bytes = int(self.memory_budget_gb * 2**30) if self.memory_budget_gb else None
+        manager.session_budget_usd = self.session_budget_usd
+
+    @observe("memory_budget_gb", "session_budget_usd")
+    def _limits_changed(self, change: dict) -> None:
         if _current is not None:
-            _current.manager.session_budget_usd = change["new"]
+            self.apply_to(_current.manager)
 
     @observe("prices_path")
     def _prices_path_changed(self, change: dict) -> None:
@@ -61,11 +66,6 @@ class Lfwb(Configurable):
     def _db_path_changed(self, change: dict) -> None:
         if _current is not None and change["new"]:
             _current.open_store(change["new"])
-
-    @observe("memory_budget_gb")
-    def _budget_changed(self, change: dict) -> None:
-        if _current is not None:
-            _current.manager.budget_bytes = int(change["new"] * 2**30) if change["new"] else None
 
 
 class Workbench:
@@ -193,10 +193,9 @@ def workbench(db_path: str | None = None) -> Workbench:
     with _current_lock:
         if _current is None:
             _current = Workbench(db_path or _configured_db_path())
-            _apply_configured_budget(_current)
             settings = _settings()
-            if settings is not None and settings.memory_budget_gb:  # set before the first use
-                _current.manager.budget_bytes = int(settings.memory_budget_gb * 2**30)
+            if settings is not None:  # %config set before the first use
+                settings.apply_to(_current.manager)
         elif db_path and Path(db_path).resolve() != Path(_current.store.path).resolve():
             _current.open_store(db_path)
         return _current
@@ -218,18 +217,6 @@ def _settings() -> Lfwb | None:
         if isinstance(c, Lfwb):
             return c
     return None
-
-
-def _apply_configured_budget(wb: Workbench) -> None:
-    """A session budget set with %config before the Workbench existed."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    ip = get_ipython()
-    for c in getattr(ip, "configurables", []) if ip else []:
-        if isinstance(c, Lfwb) and c.session_budget_usd is not None:
-            wb.manager.session_budget_usd = c.session_budget_usd
 
 
 def reset_workbench() -> None:
