@@ -89,3 +89,16 @@ def run_error(shell, cell: str, capsys) -> str:
     assert not result.success, f"cell should have failed: {cell!r}"
     out = capsys.readouterr()
     return (out.out + out.err).strip()
+
+
+@pytest.fixture
+def scripted(wb, monkeypatch: pytest.MonkeyPatch):
+    """`wb` with the scripted backends added (tests/fixtures/scripted.py): no llama.cpp, no files.
+
+    `scripted.model("fake", words("Once upon a time"))` registers a model that streams those
+    tokens and returns its Script (`.asked`, `.log`).
+    """
+    from fixtures.scripted import Scripted, ScriptedRuntime
+
+    monkeypatch.setattr(ScriptedRuntime, "scripts", {})  # each test its own scripts
+    return Scripted(wb)
