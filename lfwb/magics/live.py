@@ -34,8 +34,12 @@ def in_terminal() -> bool:
 class LiveOutput:
     """One display in the running cell that follows a streaming run (see module docstring)."""
 
-    def __init__(self, waiting: str = "…", max_rate: float = MAX_UPDATES_PER_S):
+    def __init__(
+        self, waiting: str = "…", max_rate: float = MAX_UPDATES_PER_S,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.waiting = waiting
+        self.clock = clock  # tests pass a fake one to check the rate without waiting
         self.terminal = in_terminal()
         self._printed = 0
         self.interval = 1.0 / max_rate
@@ -79,7 +83,7 @@ class LiveOutput:
             sys.stdout.flush()
             self._printed = len(text)
             return
-        now = time.perf_counter()
+        now = self.clock()
         if now - self._last_update < self.interval:
             return
         self._last_update = now
