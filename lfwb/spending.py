@@ -12,6 +12,7 @@ and a fallback chain moves on to its next model. Local models cost nothing and a
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from .errors import BudgetExceeded, UsageError
@@ -83,10 +84,17 @@ def _raise_to(limit: float) -> str:
     return f"{max(limit * 2, 1):g}"
 
 
+def check_limit(limit_usd: float | None) -> float | None:
+    """A budget as given, or UsageError: NaN would compare false with every cost and so turn
+    the budget off without a word; infinity and negative amounts are no budgets either."""
+    if limit_usd is not None and not (math.isfinite(limit_usd) and limit_usd >= 0):
+        raise UsageError(f"a budget is a USD amount ≥ 0 (or 'off' for none), got {limit_usd}")
+    return limit_usd
+
+
 def set_budget(store: Store, manager: RuntimeManager, scope: str, project_id: int, limit_usd: float | None) -> None:
     """`scope` is "project" (kept in the store) or "session" (this kernel only); None removes it."""
-    if limit_usd is not None and limit_usd < 0:
-        raise UsageError(f"a budget is a USD amount ≥ 0, got {limit_usd}")
+    check_limit(limit_usd)
     if scope == "project":
         settings.set_project_budget(store, project_id, limit_usd)
     elif scope == "session":

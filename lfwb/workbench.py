@@ -8,23 +8,36 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 from typing import Any
 
-from traitlets import Float, Int, Unicode, observe
+from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from .errors import ContextError, UsageError
+from .errors import ContextError, LfwbError, UsageError
 
 DEFAULT_PROJECT = "default"
 MAX_CONTEXT_FILE_BYTES = 20 * 1024 * 1024
+
+
+class SettingRefused(UsageError, TraitError):
+    """A `%config Lfwb...` value lfwb refuses. Being a TraitError, traitlets puts the old value
+    back (even inside %config, which holds notifications); IPython prints the one line."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(f"Lfwb.{setting}: {message}")
+        self.setting = setting
 
 
 class Lfwb(Configurable):
     """Settings reachable with `%config Lfwb.NAME = VALUE` (or an IPython profile)."""
 
     db_path = Unicode("", help="The store file; default ./lfwb.db or $LFWB_DB.").tag(config=True)
+    adopt_db = Bool(
+        False, help="Let db_path add lfwb's tables to an existing SQLite file of another application."
+    ).tag(config=True)
     memory_budget_gb = Float(
         0.0, help="Memory budget for local models in GiB; 0 means a share of available RAM."
     ).tag(config=True)
@@ -45,6 +58,43 @@ class Lfwb(Configurable):
         manager.budget_bytes = int(self.memory_budget_gb * 2**30) if self.memory_budget_gb else None
         manager.session_budget_usd = self.session_budget_usd
 
+    @validate("memory_budget_gb")
+    def _check_memory_budget(self, proposal: dict) -> float:
+        gb = proposal["value"]
+        if not (math.isfinite(gb) and gb >= 0):
+            raise SettingRefused(
+                "memory_budget_gb", f"a size in GiB ≥ 0 (0: a share of available RAM), got {gb}"
+            )
+        return gb
+
+    @validate("session_budget_usd")
+    def _check_session_budget(self, proposal: dict) -> float | None:
+        from .spending import check_limit
+
+        try:
+            return check_limit(proposal["value"])
+        except UsageError as e:
+            raise SettingRefused("session_budget_usd", str(e)) from None
+
+    @validate("db_path")
+    def _switch_store(self, proposal: dict) -> str:
+        # The switch happens here, not in an observer: a path that cannot be opened is then
+        # refused and the setting keeps the store in use (an observer runs after the value is set).
+        path = proposal["value"]
+        if not path:
+            return path
+        try:
+            if _current is not None:
+                if Path(path).expanduser().resolve() != Path(_current.store.path).resolve():
+                    _current.open_store(path, adopt=self.adopt_db)
+            else:  # no Workbench yet: it opens this file when first used; check it opens now
+                from .store import Store
+
+                Store(path, adopt=self.adopt_db).close()
+        except LfwbError as e:
+            raise SettingRefused("db_path", str(e)) from None
+        return path
+
     @observe("memory_budget_gb", "session_budget_usd")
     def _limits_changed(self, change: dict) -> None:
         if _current is not None:
@@ -62,20 +112,15 @@ class Lfwb(Configurable):
 
         DEFAULT_POLICY.max_attempts = change["new"]
 
-    @observe("db_path")
-    def _db_path_changed(self, change: dict) -> None:
-        if _current is not None and change["new"]:
-            _current.open_store(change["new"])
-
 
 class Workbench:
     """Store + RuntimeManager + current project. Use `lfwb.workbench()` to get the kernel's one."""
 
-    def __init__(self, db_path: str | None = None, manager: Any = None):
+    def __init__(self, db_path: str | None = None, manager: Any = None, *, adopt: bool = False):
         from .runtimes import RuntimeManager
         from .store import Store
 
-        self.store = Store(db_path)
+        self.store = Store(db_path, adopt=adopt)
         self.store.mark_interrupted_runs()
         self.manager = manager or RuntimeManager(store=self.store)
         if manager is not None:
@@ -89,11 +134,12 @@ class Workbench:
 
     # -- store and project -------------------------------------------------------------
 
-    def open_store(self, path: str) -> None:
-        """Switch to another store file; loaded models stay loaded."""
+    def open_store(self, path: str, *, adopt: bool = False) -> None:
+        """Switch to another store file; loaded models stay loaded. `adopt=True` lets lfwb
+        add its tables to another application's SQLite file."""
         from .store import Store
 
-        store = Store(path)  # raises before anything changes if the path is bad
+        store = Store(path, adopt=adopt)  # raises before anything changes if the path is bad
         store.mark_interrupted_runs()
         old, self.store = self.store, store
         self.manager.attach_store(store)
@@ -191,13 +237,14 @@ def workbench(db_path: str | None = None) -> Workbench:
     """The kernel's Workbench, created on first call (the magics use the same one)."""
     global _current
     with _current_lock:
+        settings = _settings()
+        adopt = settings is not None and settings.adopt_db
         if _current is None:
-            _current = Workbench(db_path or _configured_db_path())
-            settings = _settings()
+            _current = Workbench(db_path or _configured_db_path(), adopt=adopt)
             if settings is not None:  # %config set before the first use
                 settings.apply_to(_current.manager)
         elif db_path and Path(db_path).resolve() != Path(_current.store.path).resolve():
-            _current.open_store(db_path)
+            _current.open_store(db_path, adopt=adopt)
         return _current
 
 

@@ -48,6 +48,12 @@ def _read_value(f: BinaryIO, vtype: int) -> Any:
     raise ValueError(f"unknown GGUF value type {vtype}")
 
 
+def _damaged(path: Path, e: Exception) -> ModelLoadError:
+    # EOFError and some struct errors carry no message; say what they mean.
+    why = "the file ends early: an interrupted download or copy" if isinstance(e, EOFError) else str(e)
+    return ModelLoadError(f"{path} is a damaged GGUF file ({why or type(e).__name__}) — re-download it")
+
+
 def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
     """The key/value metadata of a GGUF file, e.g. `general.architecture`.
 
@@ -75,7 +81,7 @@ def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ModelLoadError(f"no model file at {path} — check the path") from None
     except (EOFError, ValueError, struct.error, OSError) as e:
-        raise ModelLoadError(f"{path} is a damaged GGUF file ({e or 'truncated'}) — re-download it") from None
+        raise _damaged(path, e) from None
 
 
 def kv_cache_bytes(meta: dict[str, Any], n_ctx: int, bytes_per_value: int = 2) -> int:
@@ -115,4 +121,4 @@ def gguf_parameter_count(path: str | Path) -> int:
     except ModelLoadError:
         raise
     except (EOFError, ValueError, struct.error, OSError) as e:
-        raise ModelLoadError(f"{path} is a damaged GGUF file ({e or 'truncated'}) — re-download it") from None
+        raise _damaged(path, e) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ModelLoadError, PromptTooLong, UsageError
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
-from .cpu import free_cores, physical_cores
+from .cpu import CoreLease, core_slots, free_cores, physical_cores
 from .gguf_meta import kv_cache_bytes, read_gguf_metadata
 
 DEFAULT_CONTEXT = 2048
@@ -63,18 +63,18 @@ class LlamaCppRuntime(Runtime):
         alone would take half the logical CPUs)."""
         return int(self.config.threads or physical_cores())
 
-    def _use_threads(self) -> None:
-        # --threads is taken as given; by default, token by token, only the cores other
-        # programs leave free (lfwb/runtimes/cpu.py: a busy core stalls every thread at
-        # llama.cpp's barriers). The prompt is one big batch with few barriers per unit of
-        # work: it keeps every core, which halves the time to the first token.
-        cores = self.n_threads  # read once: counting cores is not free, and this runs per generation
-        n = cores if self.config.threads else free_cores.threads(cores)
-        if (n, cores) != self._threads_set:
+    def _token_threads(self, lease: CoreLease) -> int:
+        # --threads is taken as given (within the cores leased); by default, token by token,
+        # only the cores other programs leave free (lfwb/runtimes/cpu.py: a busy core stalls
+        # every thread at llama.cpp's barriers).
+        return lease.threads if self.config.threads else min(lease.threads, free_cores.threads(self.n_threads))
+
+    def _set_threads(self, per_token: int, prompt: int) -> None:
+        if (per_token, prompt) != self._threads_set:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self._llama.ctx, n, cores)
-            self._threads_set = (n, cores)
+            llama_cpp.llama_set_n_threads(self._llama.ctx, per_token, prompt)
+            self._threads_set = (per_token, prompt)
 
     def estimate_memory(self) -> int:
         size = Path(self.config.source).stat().st_size
@@ -122,8 +122,17 @@ class LlamaCppRuntime(Runtime):
             llama.close()
 
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
+        # The cores are leased for the whole generation (lfwb/runtimes/cpu.py). The prompt is
+        # one big batch with few barriers per unit of work: it computes on every core held,
+        # which halves the time to the first token; then the tokens keep only the cores
+        # other programs leave free, and one fewer each time another generation waits.
+        with core_slots.take(self.n_threads) as lease:
+            self._set_threads(self._token_threads(lease), lease.threads)
+            yield from self._stream(gen, cancel, lease)
+
+    def _stream(self, gen: GenerationConfig, cancel: threading.Event, lease: CoreLease) -> Iterator[Chunk]:
         llama = self._llama
-        self._use_threads()
+        first = True
         settings = dict(
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
             top_k=gen.top_k, stop=gen.stop or None, stream=True,
@@ -143,6 +152,11 @@ class LlamaCppRuntime(Runtime):
                 pieces = llama.create_completion(prompt=gen.prompt, **settings)
             try:
                 for piece in pieces:
+                    if first:  # the prompt is done: hold only the cores the tokens use
+                        lease.keep(self._threads_set[0])
+                        first = False
+                    if lease.yield_to_waiter():  # another generation waits: one core to it
+                        self._set_threads(lease.threads, lease.threads)
                     choice = piece["choices"][0]
                     text = choice.get("text")
                     if text is None:
@@ -161,7 +175,8 @@ class LlamaCppRuntime(Runtime):
             if match:
                 raise PromptTooLong(
                     f"the prompt is {match.group(1)} tokens but {self.config.name}'s context window is "
-                    f"{match.group(2)} — shorten it, or register the model with a larger --context-length"
+                    f"{match.group(2)} — shorten it, or register the model with a larger --context-length",
+                    model=self.config.name, tokens=int(match.group(1)), limit=int(match.group(2)),
                 ) from None
             raise
         yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)

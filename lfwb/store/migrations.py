@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import cache
 
 from ..errors import StoreError
 
@@ -218,6 +219,46 @@ def m004_costs_and_fallbacks(conn: sqlite3.Connection) -> None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def check_ours(conn: sqlite3.Connection, path: str, adopt: bool = False) -> None:
+    """Refuse a SQLite file that holds another application's tables, before anything is written.
+
+    A file lfwb made records its migrations, and an empty one is lfwb's to fill; any other file
+    belongs to someone else. lfwb adds its tables to it only when asked (`adopt=True`), and
+    never when one of its names is already taken there.
+    """
+    rows = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+    ).fetchall()
+    names = [name for _type, name in rows]
+    if not names or "_lfwb_migrations" in names:
+        return
+    tables = sorted(name for kind, name in rows if kind == "table") or sorted(names)
+    what = f"{path} is another application's SQLite database (tables: {', '.join(tables[:4])}"
+    what += ", …)" if len(tables) > 4 else ")"
+    taken = sorted(name for name in names if name.lower() in lfwb_names())
+    if taken:
+        raise StoreError(
+            f"{what} with its own {taken[0]!r}, a name lfwb needs — it was left unchanged; "
+            "point %config Lfwb.db_path at another file"
+        )
+    if not adopt:
+        raise StoreError(
+            f"{what} — it was left unchanged; point %config Lfwb.db_path at another file, "
+            "or add lfwb's tables to this one with %config Lfwb.adopt_db = True"
+        )
+
+
+@cache
+def lfwb_names() -> frozenset[str]:
+    """Every table, index and trigger name lfwb's schema creates (lowercase)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        apply_migrations(conn)
+        return frozenset(r[0].lower() for r in conn.execute("SELECT name FROM sqlite_master"))
+    finally:
+        conn.close()
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:

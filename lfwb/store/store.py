@@ -24,7 +24,7 @@ import psutil
 import sqlite_utils
 
 from ..errors import AlreadyExists, NotFound, StoreError, UsageError
-from .migrations import apply_migrations
+from .migrations import apply_migrations, check_ours
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -116,12 +116,20 @@ class Store:
     'style'
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, adopt: bool = False):
+        """`adopt=True` lets lfwb add its tables to another application's SQLite file."""
         self.path = str(path if path is not None else default_db_path())
         self._lock = threading.RLock()
         self.conn = self._connect(self.path)
         try:
+            # Look before writing: another application's file is left exactly as it was,
+            # its journal mode included.
+            check_ours(self.conn, self.path, adopt)
+            _enable_wal(self.conn)
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
             apply_migrations(self.conn, self.path)
+            self._check_writable()
         except sqlite3.DatabaseError as e:
             self.conn.close()
             raise self._open_error(e) from None
@@ -146,14 +154,26 @@ class Store:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            _enable_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as e:
             raise self._open_error(e) from None
         return conn
 
+    def _check_writable(self) -> None:
+        # SQLite opens a file it may not write read-only without a word (a WAL file even takes
+        # BEGIN IMMEDIATE), and only the first real write fails. Try one that changes nothing,
+        # so a read-only store is refused when it is opened, not at the end of a generation.
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("DELETE FROM _lfwb_migrations WHERE 0")
+        finally:
+            self.conn.execute("ROLLBACK")
+
     def _open_error(self, e: Exception) -> StoreError:
+        if "readonly" in str(e):
+            return StoreError(
+                f"the store at {self.path} is read-only, and lfwb records every run in it — "
+                "make the file writable, or point %config Lfwb.db_path at another file"
+            )
         return StoreError(
             f"cannot open the store at {self.path}: {e} — point LFWB_DB or "
             "%config Lfwb.db_path at a writable lfwb database file"
