@@ -1,22 +1,77 @@
 """One exception hierarchy for lfwb.
 
-Every error a user can cause is an `LfwbError` subclass whose message says what went wrong
-and what to do next. In IPython they render as that one line (see `_render_traceback_`);
-the full traceback stays available through `%lfw error` or `%tb`.
+    LfwbError                   every error lfwb raises on purpose
+     ├── UsageError             bad arguments to a magic or an API call
+     ├── StoreError             the store file cannot be opened, written or upgraded
+     ├── NotFound               no project, context, run or artifact with that id or name
+     ├── AlreadyExists          a unique name is already taken
+     ├── ContextError           material for a context cannot be read
+     ├── RefusedBeforeSending   nothing reached a model: the request leaves no run behind
+     │    ├── PromptTooLong     the prompt does not fit the context window  (model, tokens, limit)
+     │    └── BudgetExceeded    the call could pass a budget                (model, cost_usd, limit_usd, scope)
+     └── Unavailable            this model cannot answer now: a fallback chain moves on
+          ├── ModelNotFound     no model registered under that name          (model)
+          ├── MissingCredentials  no API key, or the key was refused         (model, provider)
+          ├── ModelLoadError    the model's files could not be loaded         (model)
+          ├── InsufficientMemory  it does not fit the memory budget          (model, need_bytes, limit_bytes)
+          └── GenerationError   the backend failed while generating          (model)
+               └── Retryable    429, 5xx, a timeout, a dropped connection: worth another try
+                                                                            (retry_after_s)
+
+So an `except` clause reads as policy: a fallback chain skips `(Unavailable,
+RefusedBeforeSending)`, the remote loop retries `Retryable`, and a `RefusedBeforeSending`
+removes the run's row.
+
+A message says what went wrong (and what to do, where that needs no magic). The `%lfw …`
+command that helps is the class's `hint`, added only where IPython shows the error: in a
+notebook the error renders as one line (`_render_traceback_`), the full traceback stays
+available through `%lfw error` or `%tb`. Structured fields are keyword arguments:
+
+    >>> e = MissingCredentials("g needs a Gemini API key — set GEMINI_API_KEY", model="g", provider="gemini")
+    >>> str(e), e.provider, e.hint_text()
+    ('g needs a Gemini API key — set GEMINI_API_KEY', 'gemini', 'Or run %lfw key gemini.')
 """
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 
 class LfwbError(Exception):
     """Base class of every error lfwb raises on purpose."""
 
+    # The `%lfw …` command that helps, as a template over the error's fields; None: no hint.
+    hint: ClassVar[str | None] = None
+
+    def __init__(self, message: str = "", **fields: Any):
+        super().__init__(message)
+        self.fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+
     def __str__(self) -> str:
-        return str(self.args[0]) if self.args else self.__class__.__name__
+        return str(self.args[0]) if self.args and self.args[0] else self.__class__.__name__
+
+    def reworded(self, message: str) -> LfwbError:
+        """The same error (class and fields) with another message, e.g. prefixed by the model."""
+        return type(self)(message, **self.fields)
+
+    def hint_text(self) -> str | None:
+        """The hint with this error's fields filled in; None when a field it names is unknown."""
+        if self.hint is None:
+            return None
+        try:
+            return self.hint.format(**self.fields)
+        except (KeyError, IndexError):
+            return None
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of printing the traceback: users see one line.
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+        line = str(self)
+        hint = self.hint_text()
+        if hint:
+            line = f"{line} {hint}" if line.endswith((".", "?", "!")) else f"{line}. {hint}"
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {line}"]
 
 
 class UsageError(LfwbError):
@@ -39,29 +94,54 @@ class ContextError(LfwbError):
     """Material for a context cannot be read (missing, binary, unreadable)."""
 
 
-class ModelNotFound(LfwbError):
-    """No model registered under that name."""
+# -- refused before sending: bad input, not a run ---------------------------------------------
+
+class RefusedBeforeSending(LfwbError):
+    """The request was refused before anything reached a model; no run is kept."""
 
 
-class ModelLoadError(LfwbError):
-    """A model's file or directory could not be loaded."""
-
-
-class InsufficientMemory(LfwbError):
-    """A model does not fit in the memory budget, even with every idle model unloaded."""
-
-
-class GenerationError(LfwbError):
-    """A backend failed while generating."""
-
-
-class PromptTooLong(GenerationError):
+class PromptTooLong(RefusedBeforeSending):
     """The prompt does not fit the model's context window."""
 
 
-class BudgetExceeded(LfwbError):
+class BudgetExceeded(RefusedBeforeSending):
     """A call would spend more than the project's or session's budget allows."""
 
+    hint = "Raise it with %lfw budget {scope} {raise_to}."
 
-class MissingCredentials(LfwbError):
-    """A remote model needs an API key that is not set."""
+
+# -- unavailable: a fallback chain skips the model --------------------------------------------
+
+class Unavailable(LfwbError):
+    """This model cannot answer now (no key, cannot fit, cannot load, server down, ...)."""
+
+
+class ModelNotFound(Unavailable):
+    """No model registered under that name."""
+
+    hint = "Use %lfw models, or %lfw register."
+
+
+class MissingCredentials(Unavailable):
+    """A remote model needs an API key that is not set, or the server refused it."""
+
+    hint = "Or run %lfw key {provider}."
+
+
+class ModelLoadError(Unavailable):
+    """A model's file or directory could not be loaded."""
+
+
+class InsufficientMemory(Unavailable):
+    """A model does not fit in the memory budget, even with every idle model unloaded."""
+
+
+class GenerationError(Unavailable):
+    """A backend failed while generating."""
+
+
+class Retryable(GenerationError):
+    """A failure worth another try: rate limited (429), a server error (5xx), a timeout, a
+    dropped connection. `retry_after_s` is the wait the server asked for, if it said."""
+
+    retry_after_s: float | None = None

@@ -16,24 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import (
-    BudgetExceeded, GenerationError, InsufficientMemory, LfwbError, MissingCredentials,
-    ModelLoadError, ModelNotFound, PromptTooLong,
-)
+from .errors import GenerationError, LfwbError, RefusedBeforeSending, Unavailable
 from .runtimes import GenerationConfig, RuntimeManager
 from .spending import check_budget, note_spend
 from .store import Store, now
 
 FLUSH_EVERY_S = 0.25
-# Errors that move a fallback chain on to its next model (when nothing was written yet).
-# ModelNotFound only arises for a chain's link that is not registered (yet): `resolve`
-# checks a plain model name before anything runs.
-SKIPPABLE = (
-    InsufficientMemory, MissingCredentials, BudgetExceeded, ModelLoadError, GenerationError, ModelNotFound,
-)
-
-# Bad input found before anything reached a model: one line for the user, nothing in the store.
-REFUSED_BEFORE_SENDING = (PromptTooLong, BudgetExceeded)
 
 OnText = Callable[[str, "RunResult"], None]
 OnStart = Callable[["RunResult"], None]
@@ -170,8 +158,10 @@ def record_generation(
                 check_budget(store, manager, project_id, link, gen)  # before anything is sent
                 _stream_into(store, manager, link, gen, result, start, on_text, cancel)
                 break
-            except SKIPPABLE as e:
-                # Only skip to the next link when nothing was shown yet, never mid-answer.
+            except (Unavailable, RefusedBeforeSending) as e:
+                # The next link may answer (another key, a larger window, a smaller price) — but
+                # only skip to it when nothing was shown yet, never mid-answer. ModelNotFound only
+                # arises for a chain's link that is not registered (yet).
                 if result.text or i == len(links) - 1:
                     raise
                 result.skipped.append({"model": link, "reason": f"{type(e).__name__}: {e}"})
@@ -181,7 +171,7 @@ def record_generation(
         raise
     except LfwbError as e:
         result.status, result.error = "failed", f"{type(e).__name__}: {e}"
-        refused = isinstance(e, REFUSED_BEFORE_SENDING) and not result.text
+        refused = isinstance(e, RefusedBeforeSending) and not result.text  # bad input: no run kept
         raise
     except Exception as e:
         result.status, result.error = "failed", f"{type(e).__name__}: {e}"

@@ -65,18 +65,18 @@ def check_budget(store: Store, manager: RuntimeManager, project_id: int, model: 
     project_limit = settings.project_budget(store, project_id)
     if project_limit is not None:
         name = store.get_project(project_id)["name"]
-        limits.append((f"project {name!r}", project_spent(store, project_id), project_limit,
-                       f"%lfw budget project {_raise_to(project_limit)}"))
+        limits.append(("project", f"project {name!r}", project_spent(store, project_id), project_limit))
     session_limit = manager.session_budget_usd
     if session_limit is not None:
-        limits.append(("this session", manager.session_spent_usd, session_limit,
-                       f"%lfw budget session {_raise_to(session_limit)}"))
-    for who, spent, limit, fix in limits:
+        limits.append(("session", "this session", manager.session_spent_usd, session_limit))
+    for scope, who, spent, limit in limits:
         if spent + cost > limit:
             raise BudgetExceeded(
                 f"{model} could cost up to {usd(cost)} (about {prompt_tokens:,} prompt + "
                 f"{gen.max_tokens:,} max tokens) and {who} has spent {usd(spent)} of its {usd(limit)} "
-                f"budget — lower --max-tokens, use a local model, or raise the budget ({fix})"
+                f"budget — lower --max-tokens, use a local model, or raise the budget",
+                model=model, cost_usd=cost, spent_usd=spent, limit_usd=limit, scope=scope,
+                raise_to=_raise_to(limit),
             )
 
 

@@ -6,12 +6,15 @@ import json
 import logging
 import re
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import run_error, run_ok
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
-from lfwb.runtimes import keys
+from lfwb.errors import GenerationError
+from lfwb.runtimes import Chunk, keys
+from lfwb.runtimes.remote import RemoteRuntime
 from lfwb.runtimes.pricing import cost_usd
 from lfwb.spending import usd
 from lfwb.workbench import reset_workbench, workbench
@@ -180,7 +183,8 @@ def test_a_link_without_a_key_or_over_budget_is_skipped(ip, wb, fake_gemini):
     result = run_ok(ip, "%%lfw generate -m best --max-tokens 3 --temperature 0\nSay hi.")
     assert result.answered_by == "smollm2" and fake_gemini.requests == []
     first, second = json.loads(wb.store.get_run(result.run_id)["skipped_json"])
-    assert first["model"] == "gemini-2.5-pro" and "$GEMINI_API_KEY or %lfw key gemini" in first["reason"]
+    assert first == {"model": "gemini-2.5-pro", "reason": "MissingCredentials: gemini-2.5-pro needs a Gemini API "
+                                                          "key — set GEMINI_API_KEY or GOOGLE_API_KEY"}
     assert second["model"] == "g" and second["reason"].startswith("BudgetExceeded: g could cost up to")
 
 
@@ -259,3 +263,35 @@ def test_a_key_pasted_where_a_variable_name_belongs_is_refused_without_echo(ip, 
     seen = run_error(ip, f"%lfw register x --runtime openai_compat --source m --base-url http://127.0.0.1:1/v1 "
                          f"--api-key-env sk-{TEST_KEY}", capsys)
     assert "NAME of an environment variable" in seen and TEST_KEY not in seen
+
+
+class ZetaRuntime(RemoteRuntime):
+    """A third provider, declared the way a new backend module declares one."""
+
+    runtime_name, provider, key_label = "zeta", "zeta", "Zeta"
+    key_env_vars, default_models = ("ZETA_API_KEY",), ("zeta-1",)
+
+    def make_client(self, key):
+        return SimpleNamespace(close=lambda: None)  # stands in for an SDK client
+
+    def send(self, request, gen):
+        return iter(["Hello", " from", " Zeta"])
+
+    def read(self, event, attempt):
+        return Chunk(text=event, output_tokens=1)
+
+    def map_error(self, e):
+        return GenerationError(str(e))
+
+
+def test_a_new_backends_provider_takes_its_key_and_registers_its_models(ip, wb, monkeypatch, capsys):
+    monkeypatch.delenv("ZETA_API_KEY", raising=False)
+    wb.manager.add_backend(ZetaRuntime)
+    seen = error_line(run_error(ip, "%%lfw generate -m zeta-1\nHi", capsys))
+    assert seen == "MissingCredentials: zeta-1 needs a Zeta API key — set ZETA_API_KEY. Or run %lfw key zeta."
+    seen = error_line(run_error(ip, "%lfw key zeta-2", capsys))
+    assert seen.startswith("UsageError: no provider or model named 'zeta-2' — providers: gemini, zeta, or a registered model")
+    key_prompt(monkeypatch)
+    run_ok(ip, "%lfw key zeta")
+    result = run_ok(ip, "%%lfw generate -m zeta-1\nHi")
+    assert (result.text, result.answered_by) == ("Hello from Zeta", "zeta-1")

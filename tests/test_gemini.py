@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import run_error
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
 from lfwb.errors import GenerationError, MissingCredentials
 
@@ -128,13 +129,17 @@ def test_a_refused_key_says_where_to_fix_it(wb, fake_gemini, monkeypatch):
     assert len(fake_gemini.requests) == 1
 
 
-def test_a_missing_key_fails_before_any_request(wb, fake_gemini, monkeypatch):
+def test_a_missing_key_fails_before_any_request(ip, wb, fake_gemini, monkeypatch, capsys):
     monkeypatch.delenv("LFWB_TEST_GEMINI_KEY")
     register_fake(wb, fake_gemini)
     health = {r["name"]: r for r in wb.manager.health()}
     assert not health["g"]["ok"] and "needs a Gemini API key — set LFWB_TEST_GEMINI_KEY" in health["g"]["detail"]
-    with pytest.raises(MissingCredentials, match=r"set LFWB_TEST_GEMINI_KEY, or run %lfw key gemini"):
+    with pytest.raises(MissingCredentials, match=r"needs a Gemini API key — set LFWB_TEST_GEMINI_KEY$"):
         wb.generate("Hi", model="g", max_tokens=50)
+    # The magic the user can type is added where the error is shown, not kept in the run.
+    seen = run_error(ip, "%%lfw generate -m g --max-tokens 50\nHi", capsys)
+    assert seen.endswith("set LFWB_TEST_GEMINI_KEY. Or run %lfw key gemini.")
+    assert "%lfw" not in wb.store.list_runs(limit=1)[0]["error"]
     assert fake_gemini.requests == []
 
 

@@ -13,7 +13,7 @@ from .rows import Record, Rows
 
 @subcommand("key")
 @magic_arguments("lfw key")
-@argument("provider", help="gemini, or the name of a registered openai_compat model")
+@argument("provider", help="a provider a backend declares (gemini, ...), or a registered model's name")
 @argument("--clear", action="store_true", help="forget the key given for this session")
 def key(ctx: Invocation, args) -> None:
     """Type an API key at a hidden prompt; it stays in memory for this session, never saved or shown."""
@@ -27,7 +27,7 @@ def key(ctx: Invocation, args) -> None:
     check_provider(manager, args.provider)  # a bad name is one clear line, before the prompt
     secret = getpass.getpass(f"API key for {args.provider} (hidden; kept only for this session): ")
     served = use_key(manager, args.provider, secret)
-    print(f"key set for this session (not saved) — used by {', '.join(served) or 'Gemini models you register'}")
+    print(f"key set for this session (not saved) — used by {', '.join(served) or f'{args.provider} models you register'}")
 
 
 @subcommand("alias")

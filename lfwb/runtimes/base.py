@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from ..errors import UsageError
+from ..errors import LfwbError, UsageError
 
 DEFAULT_REPEAT_PENALTY = 1.1
 Progress = Callable[[float, str], None]  # (fraction 0..1, what is happening)
@@ -106,6 +106,10 @@ class Runtime:
 
     runtime_name: ClassVar[str] = ""
     local: ClassVar[bool] = True  # counts against the memory budget
+    # The name `%lfw key` takes for this backend's API key (remote backends); None: no key.
+    provider: ClassVar[str | None] = None
+    # Model ids registered without `%lfw register` when the backend can serve them (see default_configs).
+    default_models: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -114,6 +118,26 @@ class Runtime:
     def validate(cls, config: ModelConfig) -> ModelConfig:
         """Cheap checks at register time (no loading); return the normalised config."""
         return config
+
+    @classmethod
+    def default_configs(cls) -> list[ModelConfig]:
+        """The models of `default_models` this backend can serve now (a remote one: once its key
+        is set); the manager registers them, unsaved."""
+        return []
+
+    def check_ready(self) -> None:
+        """Cheap checks that this model can run now, nothing loaded (a file still there, a key
+        set); raises the LfwbError that says why not."""
+        self.validate(self.config)
+
+    def health(self) -> dict:
+        """{"ok": bool, "detail": str} for `%lfw health`, from `check_ready`."""
+        try:
+            self.check_ready()
+        except LfwbError as e:
+            return {"ok": False, "detail": str(e)}
+        return {"ok": True, "detail": "loaded" if self.loaded else "ready"}
+
 
     def estimate_memory(self) -> int:
         """Bytes this model will take once loaded, known before anything is read."""

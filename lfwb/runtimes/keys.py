@@ -1,24 +1,33 @@
 """API keys: found in the environment or given for the session, never written anywhere.
 
-A key given with `%lfw key gemini` lives in this module's memory until the kernel stops. A
-model's config names the environment variable that holds its key (`api_key_env`), never the
-key. `redact` scrubs every key we know of from a message before a user or a log sees it.
+A backend declares the key it needs (`RemoteRuntime.provider`, `key_env_vars`, `needs_key`);
+this module is the one place that looks keys up and says when one is missing. A key given
+for the session (`%lfw key PROVIDER` or `%lfw key MODEL`) lives in this module's memory until
+the kernel stops. A model's config names the environment variable that holds its key
+(`api_key_env`), never the key. `redact` scrubs every key we know of from a message before a
+user or a log sees it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
-from ..errors import UsageError
+from ..errors import MissingCredentials, UsageError
 
-GEMINI_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+if TYPE_CHECKING:
+    from .base import ModelConfig
+    from .manager import RuntimeManager
+    from .remote import RemoteRuntime
+
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Shapes of real keys, so a key pasted where a variable NAME belongs is refused, not saved.
 _KEY_SHAPES = re.compile(r"^(AIza|sk-|gsk_|xai-|hf_)")
 
 _session: dict[str, str] = {}  # provider or model name -> key, for this process only
 _in_use: set[str] = set()  # keys handed to an SDK client in this process (for `redact`)
+_declared_env: set[str] = set()  # every variable a backend reads its key from (for `redact`)
 
 
 def set_session_key(provider: str, key: str) -> None:
@@ -48,13 +57,50 @@ def find_key(providers: tuple[str, ...], env_names: tuple[str, ...]) -> tuple[st
     return None, "missing"
 
 
+def declare(backend: type[RemoteRuntime]) -> None:
+    """Note the variables a backend reads its key from, so `redact` scrubs their values."""
+    _declared_env.update(backend.key_env_vars)
+
+
+def _env_names(backend: type[RemoteRuntime], config: ModelConfig | None) -> tuple[str, ...]:
+    own = config.options.get("api_key_env") if config is not None else None
+    return (own,) if own else backend.key_env_vars
+
+
+def key_for(backend: type[RemoteRuntime], config: ModelConfig | None = None) -> tuple[str | None, str]:
+    """(key, where it came from) for a model of `backend`: a session key given for the model's
+    name or for the backend's provider, then the model's `api_key_env`, else the backend's
+    `key_env_vars`. A server that needs no key gives (None, "none (the server needs none)")."""
+    names = tuple(n for n in (config.name if config else None, backend.provider) if n)
+    key, where = find_key(names, _env_names(backend, config))
+    if key is None and not _needs_key(backend, config):
+        return None, "none (the server needs none)"
+    return key, where
+
+
+def _needs_key(backend: type[RemoteRuntime], config: ModelConfig | None) -> bool:
+    return backend.needs_key or bool(config is not None and config.options.get("api_key_env"))
+
+
+def require(backend: type[RemoteRuntime], config: ModelConfig) -> str | None:
+    """The key a model will send (None: its server needs none); MissingCredentials if it needs
+    one that is not set, naming where to put it."""
+    key, _ = key_for(backend, config)
+    if key is None and _needs_key(backend, config):
+        what = f"a {backend.key_label} API key" if backend.key_label else "an API key"
+        raise MissingCredentials(
+            f"{config.name} needs {what} — set {' or '.join(_env_names(backend, config))}",
+            model=config.name, provider=backend.provider or config.name,
+        )
+    return key
+
+
 def check_env_name(value: str) -> str:
     """An `api_key_env` value must name a variable; a pasted key is refused without echoing it."""
     if not isinstance(value, str) or not _ENV_NAME.match(value) or _KEY_SHAPES.match(value):
         raise UsageError(
             "--api-key-env takes the NAME of an environment variable that holds the key "
-            "(e.g. OPENAI_API_KEY), not the key itself; for a key typed in this session use "
-            "%lfw key MODEL"
+            "(e.g. OPENAI_API_KEY), not the key itself"
         )
     return value
 
@@ -64,9 +110,10 @@ def note_in_use(key: str) -> None:
 
 
 def known_keys() -> list[str]:
-    """Every key this process could send: session keys, keys in use, the usual variables."""
+    """Every key this process could send: session keys, keys in use, the declared variables
+    and any other `*_API_KEY` in the environment."""
     keys = [*_session.values(), *_in_use]
-    keys += [os.environ[n] for n in (*GEMINI_ENV, "OPENAI_API_KEY") if os.environ.get(n)]
+    keys += [v for n, v in os.environ.items() if n in _declared_env or n.endswith("_API_KEY")]
     return [k for k in keys if len(k) >= 8]
 
 
@@ -77,27 +124,43 @@ def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     return text
 
 
-def use_key(manager, provider: str, key: str | None) -> list[str]:
-    """Give (or with None, forget) the session key of `provider` — "gemini" or a registered
-    model's name. Models that use it are unloaded, so they reconnect with it on next use;
-    a Gemini key also registers gemini-2.5-pro. Returns the models the key serves."""
-    check_provider(manager, provider)
+def providers(manager: RuntimeManager) -> dict[str, list[type[RemoteRuntime]]]:
+    """Provider name -> the backends that declare it (e.g. the Gemini backend's "gemini")."""
+    found: dict[str, list] = {}
+    for runtime in manager.backend_names():
+        try:
+            backend = manager.backend(runtime)
+        except UsageError:  # a backend whose packages are not installed declares nothing
+            continue
+        if backend.provider:
+            found.setdefault(backend.provider, []).append(backend)
+    return found
+
+
+def use_key(manager: RuntimeManager, provider: str, key: str | None) -> list[str]:
+    """Give (or with None, forget) the session key of `provider` — a provider a backend
+    declares, or a registered model's name. The models it serves are unloaded, so they
+    reconnect with it on next use, and the provider's default models are registered.
+    Returns the models the key serves."""
+    backends = check_provider(manager, provider)
     if key is None:
         clear_session_key(provider)
     else:
         set_session_key(provider, key)
-    if provider == "gemini":
-        from .gemini import register_default
-
-        register_default(manager)
-        served = [n for n in manager.names() if manager.config(n).runtime == "gemini"]
-    else:
-        served = [provider]
+    manager.register_defaults()
+    runtimes = {b.runtime_name for b in backends}
+    served = [n for n in manager.names() if manager.config(n).runtime in runtimes] if backends else [provider]
     for name in served:
         manager.unload(name)
     return served
 
 
-def check_provider(manager, provider: str) -> None:
-    if provider != "gemini" and provider not in manager:
-        raise UsageError(f"%lfw key takes 'gemini' or a registered model's name, got {provider!r}")
+def check_provider(manager: RuntimeManager, provider: str) -> list[type[RemoteRuntime]]:
+    """The backends that declare `provider` ([] for a registered model's name); UsageError if neither."""
+    declared = providers(manager)
+    if provider not in declared and provider not in manager:
+        raise UsageError(
+            f"no provider or model named {provider!r} — providers: {', '.join(sorted(declared)) or 'none'}, "
+            "or a registered model's name"
+        )
+    return declared.get(provider, [])

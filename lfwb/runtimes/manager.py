@@ -201,9 +201,22 @@ class RuntimeManager:
         except ModuleNotFoundError:
             return
         self.register(ModelConfig(name=DEFAULT_MODEL, source=path, runtime="llama_cpp"), persist=False)
-        from .gemini import register_default as register_gemini  # cheap: the SDK loads on first use
+        self.register_defaults()
 
-        register_gemini(self)  # gemini-2.5-pro, when a Gemini key is set
+    def register_defaults(self) -> list[str]:
+        """Register, unsaved, the models backends offer by themselves (`Runtime.default_configs`:
+        a remote provider's once its key is set). Returns the names newly registered."""
+        added = []
+        for runtime in self.backend_names():
+            try:
+                backend = self.backend(runtime)  # imports the module only: SDKs load on first use
+            except UsageError:  # its packages are not installed
+                continue
+            for config in backend.default_configs():
+                if config.name not in self._models:
+                    self.register(config, persist=False)
+                    added.append(config.name)
+        return added
 
     def _restore_registrations(self) -> None:
         from ..store.settings import load_aliases
@@ -257,13 +270,10 @@ class RuntimeManager:
             names = sorted(self._models)
             close = difflib.get_close_matches(str(name), names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            if pricing.is_priced(str(name)):
-                hint += (" A remote model is registered once its API key is set (Gemini: "
-                         "$GEMINI_API_KEY or %lfw key gemini).")
-            raise ModelNotFound(
-                f"no model named {name!r} — registered: {', '.join(names) or 'none'}.{hint} "
-                "Use %lfw models, or %lfw register"
-            )
+            for backend in list(self._backends.values()):
+                if name in backend.default_models:  # it registers by itself once it can run: say why not
+                    backend(ModelConfig(name=name, source=name, runtime=backend.runtime_name)).check_ready()
+            raise ModelNotFound(f"no model named {name!r} — registered: {', '.join(names) or 'none'}.{hint}", model=name)
         return self._models[name]
 
     def alias(self, name: str, models: list[str]) -> list[str]:
@@ -557,14 +567,7 @@ class RuntimeManager:
         """Can each model run? Cheap checks only: files present, keys set, servers named."""
         rows = []
         for name, s in self._models.items():
-            try:
-                type(s.runtime).validate(s.config)
-                check = getattr(s.runtime, "check_ready", None)  # remote backends: is the key set?
-                if check is not None:
-                    check()
-                rows.append({"name": name, "ok": True, "detail": "loaded" if s.runtime.loaded else "ready"})
-            except LfwbError as e:
-                rows.append({"name": name, "ok": False, "detail": str(e)})
+            rows.append({"name": name, **s.runtime.health()})
         return rows
 
     def stats(self) -> dict:

@@ -1,18 +1,18 @@
-"""What the remote backends share: the client's life cycle, option checks, one-line errors, and retries.
+"""What the remote backends share: the client's life cycle, the key, option checks, and the
+retry-and-stream loop. A provider supplies only what differs between APIs:
+
+    class MistralRuntime(RemoteRuntime):
+        runtime_name = "mistral"
+        provider, key_label, key_env_vars = "mistral", "Mistral", ("MISTRAL_API_KEY",)
+
+        def make_client(self, key): ...                  # the SDK's client
+        def send(self, request, gen): ...                 # one attempt: an iterator of events
+        def read(self, event, attempt): ...               # an event as a Chunk; usage/finish into `attempt`
+        def map_error(self, e): ...                       # an SDK error as an LfwbError category
 
 Retries use exponential backoff with jitter and honour the server's own delay (RetryInfo,
-Retry-After). Only a call that has not streamed any text yet is retried (a half-written answer is never
-silently restarted). What is worth retrying — 429, 5xx, timeouts — is decided by each
-backend's `classify`, which turns an SDK exception into a `RemoteFailure`.
-
-    attempts = Attempts(RetryPolicy(max_attempts=3), cancel, "gemini-2.5-pro")
-    while True:
-        try:
-            ...  # open the stream, yield chunks
-            break
-        except Exception as e:
-            if wrote_text or not attempts.wait_before_retry(classify(e)):
-                raise ...
+Retry-After). Only a `Retryable` failure is retried, and only while no text has streamed (a
+half-written answer is never silently restarted).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
-from ..errors import GenerationError, LfwbError, UsageError
-from . import keys
-from .base import ModelConfig, Progress, Runtime
+from ..errors import GenerationError, LfwbError, Retryable, UsageError
+from . import keys, pricing
+from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 
 log = logging.getLogger("lfwb.remote")
 
@@ -55,17 +56,6 @@ class RetryPolicy:
 
 # The policy a model gets when its options say nothing (`%config Lfwb.max_attempts` sets it).
 DEFAULT_POLICY = RetryPolicy()
-
-
-@dataclass
-class RemoteFailure:
-    """One failed attempt, as the user should hear about it (one line, no secrets)."""
-
-    message: str
-    retryable: bool
-    retry_after_s: float | None = None  # what the server asked for (RetryInfo, Retry-After)
-    error: type[LfwbError] = GenerationError
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def retry_delay_from_details(details: Any) -> float | None:
@@ -112,7 +102,15 @@ def transport_failure(e: BaseException) -> str | None:
     return None
 
 
-class Attempts:
+def server_message(text: Any) -> str:
+    """A server's message, cut to one short line and scrubbed of keys."""
+    line = " ".join(str(text or "").split())
+    if len(line) > _MAX_SERVER_MESSAGE:
+        line = line[: _MAX_SERVER_MESSAGE - 1] + "…"
+    return keys.redact(line)
+
+
+class Retries:
     """Counts the attempts of one call and sleeps between them."""
 
     def __init__(self, policy: RetryPolicy, cancel: threading.Event, label: str):
@@ -123,34 +121,34 @@ class Attempts:
         self.started = time.monotonic()
         self.waited_s = 0.0
 
-    def delay(self, failure: RemoteFailure) -> float:
+    def delay(self, failure: Retryable) -> float:
         backoff = min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** (self.attempt - 1))
         backoff = random.uniform(backoff / 2, backoff)  # jitter: clients that failed together spread out
         return max(backoff, failure.retry_after_s or 0.0)
 
-    def wait_before_retry(self, failure: RemoteFailure) -> bool:
+    def wait_before_retry(self, failure: LfwbError) -> bool:
         """Sleep before the next attempt and return True; raise when `failure` ends the call.
 
         Returns False if the generation was cancelled while waiting.
         """
         # `from None`: the SDK's own error (which may quote the request) stays out of tracebacks.
-        if not failure.retryable:
-            raise failure.error(f"{self.label}: {failure.message}") from None
+        if not isinstance(failure, Retryable):
+            raise failure.reworded(f"{self.label}: {failure}") from None
         if self.attempt >= self.policy.max_attempts:
             tries = "1 attempt" if self.attempt == 1 else f"{self.attempt} attempts"
-            raise failure.error(
-                f"{self.label}: {failure.message} — gave up after {tries} in "
-                f"{time.monotonic() - self.started:.1f}s; try again later, or use a fallback chain "
-                "(%lfw alias NAME = MODEL, OTHER)"
+            raise GenerationError(
+                f"{self.label}: {failure} — gave up after {tries} in "
+                f"{time.monotonic() - self.started:.1f}s; try again later, or use a fallback chain",
+                model=self.label, attempts=self.attempt,
             ) from None
         if failure.retry_after_s is not None and failure.retry_after_s > self.policy.max_delay_s:
-            raise failure.error(
-                f"{self.label}: {failure.message} — the server asks to wait "
-                f"{failure.retry_after_s:g}s, longer than the {self.policy.max_delay_s:g}s lfwb waits; "
-                "try again later, or use a fallback chain"
+            raise GenerationError(
+                f"{self.label}: {failure} — the server asks to wait {failure.retry_after_s:g}s, longer "
+                f"than the {self.policy.max_delay_s:g}s lfwb waits; try again later, or use a fallback chain",
+                model=self.label, attempts=self.attempt,
             ) from None
         delay = self.delay(failure)
-        log.info("%s: %s — attempt %d of %d in %.1fs", self.label, failure.message,
+        log.info("%s: %s — attempt %d of %d in %.1fs", self.label, failure,
                  self.attempt + 1, self.policy.max_attempts, delay)
         self.attempt += 1
         self.waited_s += delay
@@ -163,7 +161,7 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
     if "api_key" in options:
         raise UsageError(
             "a key never goes in a model's config (it would be saved in the store) — name its "
-            "environment variable with --api-key-env, or use %lfw key MODEL"
+            "environment variable with --api-key-env, or give it for this session"
         )
     base_url = options.get("base_url")
     if needs_base_url and not base_url:
@@ -182,26 +180,77 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
         raise UsageError(f"{config.name}: bad option ({e})") from None
 
 
-def server_message(text: Any) -> str:
-    """A server's message, cut to one short line and scrubbed of keys."""
-    line = " ".join(str(text or "").split())
-    if len(line) > _MAX_SERVER_MESSAGE:
-        line = line[: _MAX_SERVER_MESSAGE - 1] + "…"
-    return keys.redact(line)
+@dataclass
+class Attempt:
+    """What one attempt has seen. `read` fills `usage` (input_tokens, output_tokens,
+    thinking_tokens, total_tokens: totals so far, not deltas) and `finish`."""
+
+    pieces: int = 0  # pieces of text streamed
+    usage: dict | None = None
+    finish: str | None = None
+    seen: dict = field(default_factory=dict)  # the provider's own notes (e.g. a block reason)
 
 
 class RemoteRuntime(Runtime):
     """A backend whose model runs on a server: "loaded" means an SDK client is open.
 
-    Subclasses give `check_ready` (the key, or MissingCredentials) and `make_client`.
+    A provider declares its key and gives `make_client`, `request`, `send`, `read` and
+    `map_error` (see the module docstring); this class owns keys, retries and streaming.
     """
 
     local = False  # takes no local memory: outside the budget
-    placeholder_key: str | None = None  # sent when a server needs no key; not a secret
+    key_label: ClassVar[str] = ""  # "Gemini" in "needs a Gemini API key"
+    key_env_vars: ClassVar[tuple[str, ...]] = ()  # where the key is looked up, in order
+    needs_key: ClassVar[bool] = True  # False: a key only when the model names --api-key-env
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        keys.declare(cls)
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         self._client: Any = None
+
+    # -- what a provider gives ---------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, as messages and `%lfw info` name it."""
+        return str(self.config.options.get("base_url") or self.runtime_name)
+
+    def make_client(self, key: str | None) -> Any:
+        raise NotImplementedError
+
+    def request(self, gen: GenerationConfig) -> Any:
+        """What `send` needs, built once for every attempt."""
+        return gen
+
+    def send(self, request: Any, gen: GenerationConfig) -> Iterable[Any]:
+        """Open one attempt: the SDK's response events (closed afterwards if they can be)."""
+        raise NotImplementedError
+
+    def read(self, event: Any, attempt: Attempt) -> Chunk:
+        """One event as a Chunk of text and tokens; usage and finish reason go into `attempt`."""
+        raise NotImplementedError
+
+    def map_error(self, e: Exception) -> LfwbError:
+        """An SDK or transport error as one line: `Retryable`, `MissingCredentials`, or another
+        `GenerationError`."""
+        raise NotImplementedError
+
+    def check_answered(self, attempt: Attempt, gen: GenerationConfig) -> None:
+        """An answer with no text says why, rather than looking like an empty success."""
+        if attempt.pieces == 0 and attempt.finish not in (None, "stop", "length", "cancelled"):
+            raise GenerationError(f"{self.config.name} stopped without an answer (finish reason: {attempt.finish})",
+                                  model=self.config.name)
+
+    # -- keys and the client -----------------------------------------------------------
+
+    @classmethod
+    def default_configs(cls) -> list[ModelConfig]:
+        if keys.key_for(cls)[0] is None:
+            return []
+        return [ModelConfig(name=m, source=m, runtime=cls.runtime_name) for m in cls.default_models]
 
     @property
     def timeout_s(self) -> float:
@@ -211,15 +260,13 @@ class RemoteRuntime(Runtime):
     def loaded(self) -> bool:
         return self._client is not None
 
-    def check_ready(self) -> str:
-        raise NotImplementedError
-
-    def make_client(self, key: str) -> Any:
-        raise NotImplementedError
+    def check_ready(self) -> None:
+        super().check_ready()
+        keys.require(type(self), self.config)
 
     def load(self, progress: Progress | None = None) -> None:
-        key = self.check_ready()
-        if key != self.placeholder_key:
+        key = keys.require(type(self), self.config)
+        if key is not None:
             keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
         self._client = self.make_client(key)
 
@@ -230,3 +277,64 @@ class RemoteRuntime(Runtime):
                 client.close()
             except Exception:  # closing a pool that is already gone is not worth an error
                 pass
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
+        name = self.config.name
+        request = self.request(gen)
+        retries = Retries(DEFAULT_POLICY.with_options(self.config.options), cancel, name)
+        while True:
+            attempt = Attempt()
+            try:
+                events = self.send(request, gen)
+                try:
+                    for event in events:
+                        chunk = self.read(event, attempt)
+                        if chunk.text:
+                            attempt.pieces += 1
+                            yield chunk
+                        if cancel.is_set():
+                            attempt.finish = "cancelled"
+                            break
+                finally:
+                    close = getattr(events, "close", None)  # SDK streams hold a connection
+                    if close is not None:
+                        close()
+                break
+            except LfwbError:
+                raise
+            except Exception as e:
+                failure = self.map_error(e)
+                if attempt.pieces:
+                    if attempt.usage:  # what was billed so far, before the error ends the stream
+                        yield self._last_chunk(attempt)
+                    raise GenerationError(
+                        f"{name}: {failure} after {attempt.pieces} pieces of the answer — the partial "
+                        "answer is kept", model=name,
+                    ) from None
+                if not retries.wait_before_retry(failure):
+                    return
+        self.check_answered(attempt, gen)
+        yield self._last_chunk(attempt)
+
+    def _last_chunk(self, attempt: Attempt) -> Chunk:
+        if attempt.usage is None:  # nothing reported: runs keep their own count
+            return Chunk(finish_reason=attempt.finish)
+        usage = {k: v for k, v in attempt.usage.items() if v is not None}
+        prompt = usage.get("input_tokens")
+        billed = (usage.get("output_tokens") or 0) + (usage.get("thinking_tokens") or 0)
+        cost = pricing.cost_usd(self.config.source, prompt, billed)
+        return Chunk(input_tokens=prompt, finish_reason=attempt.finish, usage=usage,
+                     cost_usd=None if cost is None else round(cost, 8))
+
+    def info(self) -> dict:
+        price = pricing.price_for(self.config.source, 0)
+        return {
+            "endpoint": self.endpoint,
+            "api_key": keys.key_for(type(self), self.config)[1],
+            "timeout_s": self.timeout_s,
+            "max_attempts": DEFAULT_POLICY.with_options(self.config.options).max_attempts,
+            "prices_per_1m": (f"input ${price.input:g}, output ${price.output:g} (prompts up to the first tier)"
+                              if price else "not in the price table — runs are recorded at $0"),
+        }

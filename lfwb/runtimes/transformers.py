@@ -304,7 +304,8 @@ class TransformersRuntime(Runtime):
         ctx = self.context_length
         if n_in >= ctx:
             raise PromptTooLong(
-                f"the prompt is {n_in} tokens but {self.config.name}'s context window is {ctx} — shorten it"
+                f"the prompt is {n_in} tokens but {self.config.name}'s context window is {ctx} — shorten it",
+                model=self.config.name, tokens=n_in, limit=ctx,
             )
         halt = threading.Event()  # set by us: a stop string was written, or the consumer left
         streamer = _counting_streamer(tokenizer)
