@@ -4,15 +4,22 @@ Every generate, chat turn and pipeline step goes through `record_generation`: it
 row, follows a fallback chain, flushes partial output to the store as tokens arrive (so an
 interrupt or a crash keeps what was written) and finishes the row with its status, token
 counts and timings.
+
+A stop (the notebook's stop button, Ctrl-C: SIGINT) must never cut the row's writes, however
+it is timed. While a run records itself its stops are held (`held_stops`): each one cancels the
+generation at once, but KeyboardInterrupt is raised only while waiting for the model's next
+piece of text, where it cuts nothing; the row is finished, then `Cancelled` goes on.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +32,77 @@ FLUSH_EVERY_S = 0.25
 
 OnText = Callable[[str, "RunResult"], None]
 OnStart = Callable[["RunResult"], None]
+
+
+class Cancelled(KeyboardInterrupt):
+    """A run was stopped; its row is finished (`cancelled`, with the text so far).
+
+    A KeyboardInterrupt, not an LfwbError: a stop must still stop the cell (and a "Run all"),
+    and no `except Exception` may swallow it. In IPython it renders as its one line; the
+    interrupted frames stay available through `%lfw error` or `%tb`.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[33m{self}\x1b[0m"]
+
+
+class StopHold:
+    """The stops (SIGINT) that arrived while a run recorded itself; see `held_stops`."""
+
+    def __init__(self) -> None:
+        self.pending = False  # a stop arrived and was not raised yet
+        self.cancels: list[threading.Event] = []  # the streams a stop cancels
+        self.after: str | None = None  # what a stop that arrives once the run is finished says
+        self._armed = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        for cancel in self.cancels:
+            cancel.set()
+        if self._armed:
+            self._armed = False
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def next(self, chunks: Iterator, end: Any) -> Any:
+        """`next(chunks, end)`: the one place where a stop raises. Waiting for the model's next
+        chunk, nothing is half written; a stop noted earlier raises here too."""
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+        self._armed = True
+        try:
+            return next(chunks, end)
+        finally:
+            self._armed = False
+
+    def take(self) -> bool:
+        """Did a stop arrive (and not raise yet)? Forgets it."""
+        pending, self.pending = self.pending, False
+        return pending
+
+
+@contextmanager
+def held_stops() -> Iterator[StopHold]:
+    """Hold stops for the block: none raises except in `StopHold.next`.
+
+    A nested block shares the outer hold. The outermost one puts Python's SIGINT handler back
+    at its end and, if a stop arrived after the run was decided, raises `Cancelled` then (the
+    cell stops, as a stop asks). Only the main thread gets signals; elsewhere, or where SIGINT
+    does not raise KeyboardInterrupt, the hold is inert.
+    """
+    on_main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if on_main else None
+    hold = handler if isinstance(handler, StopHold) else StopHold()
+    owner = handler is signal.default_int_handler
+    if owner:
+        signal.signal(signal.SIGINT, hold)
+    try:
+        yield hold
+    finally:
+        if owner:
+            signal.signal(signal.SIGINT, handler)
+    if owner and hold.pending:
+        raise Cancelled(hold.after or "stopped")
 
 
 @dataclass
@@ -60,17 +138,22 @@ class RunResult:
         seconds = (self.duration_ms - self.ttft_ms) / 1000
         return (self.output_tokens - 1) / seconds if seconds > 0 else None
 
-    def note(self) -> str | None:
-        """One line on how the run went, shown under its text: fallbacks, cancel, failure."""
+    def note(self, cancel: bool = True) -> str | None:
+        """One line on how the run went, shown under its text: fallbacks, cancel, failure.
+        `cancel=False` leaves the cancel out (a live cell shows it as its `Cancelled` line)."""
         notes = []
         if self.skipped:
             skipped = "; ".join(f"skipped {s['model']}: {s['reason']}" for s in self.skipped)
             notes.append(f"answered by {self.answered_by or 'none'}; {skipped}")
-        if self.status == "cancelled":
-            notes.append(f"cancelled after {self.output_tokens} tokens (run {self.run_id})")
+        if self.status == "cancelled" and cancel:
+            notes.append(self.cancelled_line())
         elif self.status == "failed":
             notes.append(f"failed (run {self.run_id}): {self.error}")
         return " · ".join(notes) or None
+
+    def cancelled_line(self) -> str:
+        tokens = f"{self.output_tokens} token" + ("" if self.output_tokens == 1 else "s")
+        return f"cancelled after {tokens} (run {self.run_id})"
 
     def metadata(self) -> dict:
         """What goes into the notebook output's metadata, under "lfwb"."""
@@ -78,7 +161,10 @@ class RunResult:
                          "status": self.status}}
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
-        note = self.note()
+        return self.rendered(self.note())
+
+    def rendered(self, note: str | None) -> tuple[dict, dict]:
+        """(data, metadata) of the run's display: its text in its format, `note` under it."""
         data = {"text/plain": self.text + (f"\n\n[{note}]" if note else "")}
         if self.format in ("markdown", "code"):
             body = self.text if self.format == "markdown" else fenced(self.text)
@@ -136,66 +222,75 @@ def record_generation(
 
     `on_start(result)` is called once the row exists (the request was valid), `on_text(text,
     result)` after each piece of text with the whole text so far.
-    KeyboardInterrupt stops the generation, marks the row `cancelled` with the partial text and
-    re-raises; any other failure marks it `failed` and re-raises. A request refused before it
-    reached a model (prompt too long, over budget) is bad input, not a run: its row is removed.
+    A stop (KeyboardInterrupt) ends the generation, marks the row `cancelled` with the partial
+    text and raises `Cancelled`; any other failure marks it `failed` and re-raises. A request
+    refused before it reached a model (prompt too long, over budget) is bad input, not a run:
+    its row is removed. The row is finished in `store` even if the workbench switches to
+    another store meanwhile.
     """
     links = manager.resolve(model)
     if prompt is None:
         prompt = gen.prompt if gen.prompt is not None else gen.messages[-1]["content"]
-    row = store.add_run(
-        project_id, kind, model=model, prompt=prompt, params_json=json.dumps(gen.params()),
-        seed=gen.seed, status="running", parent_id=parent_id,
-    )
-    result = RunResult(run_id=row["id"], text="", model=model)
-    start = time.perf_counter()
-    refused = False
-    try:
-        if on_start is not None:
-            on_start(result)
-        for i, link in enumerate(links):
-            try:
-                check_budget(store, manager, project_id, link, gen)  # before anything is sent
-                _stream_into(store, manager, link, gen, result, start, on_text, cancel)
-                break
-            except (Unavailable, RefusedBeforeSending) as e:
-                # The next link may answer (another key, a larger window, a smaller price) — but
-                # only skip to it when nothing was shown yet, never mid-answer. ModelNotFound only
-                # arises for a chain's link that is not registered (yet).
-                if result.text or i == len(links) - 1:
-                    raise
-                result.skipped.append({"model": link, "reason": f"{type(e).__name__}: {e}"})
-        result.status = "done"
-    except KeyboardInterrupt:
-        result.status = "cancelled"
-        raise
-    except LfwbError as e:
-        result.status, result.error = "failed", f"{type(e).__name__}: {e}"
-        refused = isinstance(e, RefusedBeforeSending) and not result.text  # bad input: no run kept
-        raise
-    except Exception as e:
-        result.status, result.error = "failed", f"{type(e).__name__}: {e}"
-        raise GenerationError(f"{model} failed: {e}") from e
-    finally:
-        result.duration_ms = (time.perf_counter() - start) * 1000
-        if refused:
-            store.delete_run(result.run_id)
-        else:
-            runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
-            _finish_row(store, result, runtime)
-        note_spend(manager, result.cost_usd)
+    # From before the row exists until it is finished, no stop can cut a write (see held_stops).
+    with held_stops() as stops, store.kept_open():
+        row = store.add_run(
+            project_id, kind, model=model, prompt=prompt, params_json=json.dumps(gen.params()),
+            seed=gen.seed, status="running", parent_id=parent_id,
+        )
+        result = RunResult(run_id=row["id"], text="", model=model)
+        start = time.perf_counter()
+        refused = False
+        try:
+            if on_start is not None:
+                on_start(result)
+            for i, link in enumerate(links):
+                try:
+                    check_budget(store, manager, project_id, link, gen)  # before anything is sent
+                    _stream_into(store, manager, link, gen, result, start, on_text, cancel, stops)
+                    break
+                except (Unavailable, RefusedBeforeSending) as e:
+                    # The next link may answer (another key, a larger window, a smaller price) — but
+                    # only skip to it when nothing was shown yet, never mid-answer. ModelNotFound only
+                    # arises for a chain's link that is not registered (yet).
+                    if result.text or i == len(links) - 1:
+                        raise
+                    result.skipped.append({"model": link, "reason": f"{type(e).__name__}: {e}"})
+            if stops.take():  # a stop while the last text was shown: the model had stopped
+                raise KeyboardInterrupt
+            result.status = "done"
+            stops.after = f"stopped after run {result.run_id} had finished (all {result.output_tokens} tokens kept)"
+        except KeyboardInterrupt as stop:
+            result.status = "cancelled"
+            raise Cancelled(result.cancelled_line()) from stop
+        except LfwbError as e:
+            result.status, result.error = "failed", f"{type(e).__name__}: {e}"
+            refused = isinstance(e, RefusedBeforeSending) and not result.text  # bad input: no run kept
+            raise
+        except Exception as e:
+            result.status, result.error = "failed", f"{type(e).__name__}: {e}"
+            raise GenerationError(f"{model} failed: {e}") from e
+        finally:
+            result.duration_ms = (time.perf_counter() - start) * 1000
+            if refused:
+                store.delete_run(result.run_id)
+            else:
+                runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
+                _finish_row(store, result, runtime)
+            note_spend(manager, result.cost_usd)
     return result
 
 
 def _stream_into(
     store: Store, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
-    start: float, on_text: OnText | None, cancel: threading.Event | None,
+    start: float, on_text: OnText | None, cancel: threading.Event | None, stops: StopHold,
 ) -> None:
     parts: list[str] = []
     last_flush = time.perf_counter()
+    cancel = cancel or threading.Event()  # each link its own: a link that failed has set its event
+    stops.cancels.append(cancel)
     stream = manager.stream(link, gen, cancel)
     try:
-        for chunk in stream:
+        while (chunk := stops.next(stream, None)) is not None:
             if chunk.text:
                 if result.ttft_ms is None:
                     result.ttft_ms = (time.perf_counter() - start) * 1000
@@ -218,7 +313,8 @@ def _stream_into(
                 result.cost_usd = chunk.cost_usd
         result.answered_by = result.answered_by or link
     finally:
-        stream.close()  # joins the worker thread, also on KeyboardInterrupt
+        stream.close()  # joins the worker thread, also after a stop
+        stops.cancels.remove(cancel)
 
 
 def _finish_row(store: Store, result: RunResult, runtime: str | None) -> None:

@@ -50,20 +50,24 @@ class LiveOutput:
     def follow(self, run: Callable[[Callable, Callable], RunResult], format: str = "markdown") -> RunResult:
         """Call `run(on_start, on_text)` and show it streaming; return its RunResult.
 
-        On an error or an interrupt after text was shown, the text stays, with a line saying
-        what happened, and the exception goes on (IPython shows it as one line).
+        On an error or a stop after text was shown, the text stays and the exception goes on
+        (IPython shows it as one line: the error, or "cancelled after N tokens"). Stops are
+        held until the cell shows the finished run, so what the cell shows is what was saved.
         """
-        try:
-            result = run(self.on_start, self.on_text)
-        except BaseException:
-            if self.result is not None:
-                self.result.format = format
-                if self.result.status == "running":  # an error before the row was finished
-                    self.result.status = "failed"
-                self.finish(self.result)
-            raise
-        result.format = format
-        self.finish(result)
+        from ..runs import held_stops
+
+        with held_stops():
+            try:
+                result = run(self.on_start, self.on_text)
+            except BaseException:
+                if self.result is not None:
+                    self.result.format = format
+                    if self.result.status == "running":  # an error before the row was finished
+                        self.result.status = "failed"
+                    self.finish(self.result)
+                raise
+            result.format = format
+            self.finish(result)
         return result
 
     def on_start(self, result: RunResult) -> None:
@@ -93,8 +97,9 @@ class LiveOutput:
         """Replace the streaming text with the finished run, rendered in its format."""
         from ..runs import mark_shown
 
+        # A cancel is said once, by the `Cancelled` line IPython shows under this output.
         if self.terminal:
-            note = result.note()
+            note = result.note(cancel=False)
             if self._printed or note:
                 sys.stdout.write("\n" + (f"[{note}]\n" if note else ""))
                 sys.stdout.flush()
@@ -102,10 +107,10 @@ class LiveOutput:
             return
         if self.handle is None:
             return
-        if not result.text and result.status == "failed":
+        if not result.text and result.status in ("failed", "cancelled"):
             # Nothing was written: the error line says it all, an empty box would only confuse.
             self.handle.update({"text/plain": ""}, raw=True, metadata=result.metadata())
             return
-        data, metadata = result._repr_mimebundle_()
+        data, metadata = result.rendered(result.note(cancel=False))
         self.handle.update(data, raw=True, metadata=metadata)
         mark_shown(result)

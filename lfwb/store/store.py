@@ -179,9 +179,34 @@ class Store:
             "%config Lfwb.db_path at a writable lfwb database file"
         )
 
+    # Runs being written (`kept_open`): a close() meanwhile waits until the last one ends.
+    _runs_writing = 0
+    _closing = False
+
     def close(self) -> None:
+        """Close the file, or, while runs are still being written to it, once the last one ends."""
         with self._lock:
-            self.conn.close()
+            self._closing = True
+            if not self._runs_writing:
+                self.conn.close()
+
+    @contextmanager
+    def kept_open(self) -> Iterator[Store]:
+        """Keep the store open for the block: a run finishes in the store it started in, even
+        when the workbench switches to another store meanwhile (`%config Lfwb.db_path`)."""
+        with self._lock:
+            if self._closing:
+                raise StoreError(
+                    f"the store at {self.path} was closed — run it again: it goes to the current store"
+                )
+            self._runs_writing += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._runs_writing -= 1
+                if self._closing and not self._runs_writing:
+                    self.conn.close()
 
     def __repr__(self) -> str:
         return f"<Store {self.path}>"
