@@ -13,6 +13,7 @@ even alone is refused before anything is read.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import queue
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,13 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+@functools.cache
+def _entry_points() -> dict[str, EntryPoint]:
+    """The `lfwb.runtimes` entry points, read once: each scan reads every installed package's
+    metadata (~20 ms here), and a workbench asks for every backend when it starts."""
+    return {ep.name: ep for ep in entry_points(group="lfwb.runtimes")}
 
 
 @dataclass
@@ -141,13 +149,13 @@ class RuntimeManager:
     # -- backends ----------------------------------------------------------------------
 
     def backend_names(self) -> list[str]:
-        names = {ep.name for ep in entry_points(group="lfwb.runtimes")}
+        names = set(_entry_points())
         return sorted(names | set(self._backends))
 
     def backend(self, runtime: str) -> type[Runtime]:
         """The Runtime class registered under `runtime` (imported on first use)."""
         if runtime not in self._backends:
-            found = [ep for ep in entry_points(group="lfwb.runtimes") if ep.name == runtime]
+            found = [ep for name, ep in _entry_points().items() if name == runtime]
             if not found:
                 raise UsageError(
                     f"unknown runtime {runtime!r} — available: {', '.join(self.backend_names())}"
