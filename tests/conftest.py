@@ -102,3 +102,13 @@ def scripted(wb, monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(ScriptedRuntime, "scripts", {})  # each test its own scripts
     return Scripted(wb)
+
+
+@pytest.fixture
+def sigint():
+    """Python's own SIGINT handler for a test that interrupts (processes here may inherit SIGINT ignored)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -1,4 +1,4 @@
-"""Cost, budgets, fallback chains and keys: Gemini through the fake API, smollm2 locally."""
+"""Cost, budgets, fallback chains and keys: Gemini through the fake API, a scripted local model."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import run_error, run_ok
+from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
 from lfwb.errors import GenerationError
 from lfwb.runtimes import Chunk, keys
@@ -129,26 +130,28 @@ def test_a_session_budget_set_with_config_refuses_the_call(ip, wb, fake_gemini, 
     assert run_ok(ip, "%lfw budget")["session_spent_usd"] > 0
 
 
-def test_local_models_cost_nothing_and_pass_any_budget(ip, wb):
+def test_local_models_cost_nothing_and_pass_any_budget(ip, scripted):
+    scripted.model("local", ["Hi"])
     run_ok(ip, "%lfw budget project 0")
-    result = run_ok(ip, "%%lfw generate --max-tokens 3 --temperature 0\nHi")
-    assert result.status == "done" and wb.store.get_run(result.run_id)["cost_usd"] == 0
+    result = run_ok(ip, "%%lfw generate -m local --max-tokens 2000\nHi")
+    assert result.status == "done" and scripted.wb.store.get_run(result.run_id)["cost_usd"] == 0
 
 
-def test_cost_sums_by_model_project_and_day(ip, wb, fake_gemini):
+def test_cost_sums_by_model_project_and_day(ip, wb, fake_gemini, scripted):
+    scripted.model("local", ["Hi"])
     register_fake(wb, fake_gemini)
     fake_gemini.default = Reply(prompt_tokens=1000, thoughts=50)
     one = (1000 * 1.25 + 64 * 10) / 1e6
     run_ok(ip, "%%lfw generate -m g --max-tokens 100\nA")
     run_ok(ip, "%%lfw generate -m g --max-tokens 100\nB")
-    run_ok(ip, "%%lfw generate --max-tokens 2 --temperature 0\nC")  # smollm2, free
+    run_ok(ip, "%%lfw generate -m local\nC")  # free
     run_ok(ip, "%lfw project other")
     run_ok(ip, "%%lfw generate -m g --max-tokens 100\nD")
     by_model = {r["model"]: r for r in run_ok(ip, "%lfw cost --by model")}
     assert set(by_model) == {"g"} and by_model["g"]["cost_usd"] == pytest.approx(one)
     by_model = {r["model"]: r for r in run_ok(ip, "%lfw cost --by model --all")}
     assert by_model["g"]["runs"] == 3 and by_model["g"]["cost_usd"] == pytest.approx(3 * one)
-    assert by_model["g"]["thinking_tokens"] == 150 and by_model["smollm2"]["cost_usd"] == 0
+    assert by_model["g"]["thinking_tokens"] == 150 and by_model["local"]["cost_usd"] == 0
     by_project = {r["project"]: r["cost_usd"] for r in run_ok(ip, "%lfw cost --by project")}
     assert by_project == {"default": pytest.approx(2 * one), "other": pytest.approx(one)}
     days = run_ok(ip, "%lfw cost --by day --all")
@@ -161,27 +164,30 @@ def test_cost_sums_by_model_project_and_day(ip, wb, fake_gemini):
 
 # -- fallback chains -------------------------------------------------------------------------
 
-def test_a_failing_gemini_falls_back_to_the_local_model_and_says_why(ip, wb, fake_gemini, published):
+def test_a_failing_gemini_falls_back_to_the_local_model_and_says_why(ip, wb, fake_gemini, published, scripted):
+    local = scripted.model("local", ["Hi!"])
     fake_gemini.default = Reply(kind="error", status=503)
     register_fake(wb, fake_gemini, max_attempts=2)
-    run_ok(ip, "%lfw alias best = g, smollm2")
-    result = run_ok(ip, "%%lfw generate -m best --max-tokens 4 --temperature 0\nSay hi.")
-    assert result.answered_by == "smollm2" and result.text and len(fake_gemini.requests) == 2
+    run_ok(ip, "%lfw alias best = g, local")
+    result = run_ok(ip, "%%lfw generate -m best --max-tokens 4\nSay hi.")
+    assert result.answered_by == "local" and result.text == "Hi!" and len(fake_gemini.requests) == 2
+    assert local.asked[0].max_tokens == 4  # the same request, sent on
     row = wb.store.get_run(result.run_id)
-    assert (row["status"], row["model"], row["answered_by"]) == ("done", "best", "smollm2")
+    assert (row["status"], row["model"], row["answered_by"]) == ("done", "best", "local")
     [skipped] = json.loads(row["skipped_json"])
     assert skipped["model"] == "g" and "503 UNAVAILABLE" in skipped["reason"]
     assert "gave up after 2 attempts" in skipped["reason"]
     note = published[-1]["data"]["text/markdown"]
-    assert "answered by smollm2; skipped g: GenerationError: g: server error (503 UNAVAILABLE" in note
+    assert "answered by local; skipped g: GenerationError: g: server error (503 UNAVAILABLE" in note
 
 
-def test_a_link_without_a_key_or_over_budget_is_skipped(ip, wb, fake_gemini):
+def test_a_link_without_a_key_or_over_budget_is_skipped(ip, wb, fake_gemini, scripted):
+    scripted.model("local", ["Hi!"])
     register_fake(wb, fake_gemini)
-    run_ok(ip, "%lfw alias best = gemini-2.5-pro, g, smollm2")  # no Gemini key: not registered yet
+    run_ok(ip, "%lfw alias best = gemini-2.5-pro, g, local")  # no Gemini key: not registered yet
     run_ok(ip, "%lfw budget project 0.000001")
-    result = run_ok(ip, "%%lfw generate -m best --max-tokens 3 --temperature 0\nSay hi.")
-    assert result.answered_by == "smollm2" and fake_gemini.requests == []
+    result = run_ok(ip, "%%lfw generate -m best --max-tokens 3\nSay hi.")
+    assert result.answered_by == "local" and fake_gemini.requests == []
     first, second = json.loads(wb.store.get_run(result.run_id)["skipped_json"])
     assert first == {"model": "gemini-2.5-pro", "reason": "MissingCredentials: gemini-2.5-pro needs a Gemini API "
                                                           "key — set GEMINI_API_KEY or GOOGLE_API_KEY"}
@@ -205,7 +211,8 @@ def test_an_alias_of_an_unknown_model_is_refused(ip, capsys):
 
 # -- keys and the cell -----------------------------------------------------------------------
 
-def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemini, published, monkeypatch):
+def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemini, published, monkeypatch,
+                                                                scripted):
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake_gemini.url)  # the SDK's own override
     prompts = key_prompt(monkeypatch)
     run_ok(ip, "%lfw key gemini")
@@ -225,7 +232,10 @@ def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemi
     shape(remote, list(published))
     assert remote.answered_by == "gemini-2.5-pro" and fake_gemini.requests[-1]["key_ok"]
     published.clear()
-    local = run_ok(ip, "%%lfw generate --max-tokens 20 --temperature 0\nCount from 1 to 50.")
+    # A local model writing at a pace the live output shows (it updates at most every 50 ms).
+    story = words("Once upon a time a lighthouse keeper lived with his cat by the sea")
+    scripted.model("local", [step for word in story for step in (word, Stall(seconds=0.03))])
+    local = run_ok(ip, "%%lfw generate -m local --max-tokens 20\nTell a story.")
     shape(local, list(published))
 
 
