@@ -11,20 +11,18 @@ from ..errors import UsageError
 from . import core, generate, models, project, remote  # noqa: F401 - importing registers the subcommands
 from .registry import SUBCOMMANDS, Invocation, find_subcommand, parse
 
-_HELP_FLAGS = {"-h", "--help"}
-
 
 def run_lfw(shell, line: str, cell: str | None = None):
     """Dispatch one `%lfw` line (and `%%lfw` body) to its subcommand."""
     sub, rest = find_subcommand(line)
-    if _HELP_FLAGS & set(rest.split()):
+    args = parse(sub, rest)
+    if args is None:  # -h / --help
         print(sub.usage)
         return None
     if sub.cell == "required" and cell is None:
         raise UsageError(f"{sub.name} takes a cell body: start the cell with %%lfw {sub.name}")
     if sub.cell == "never" and cell is not None and cell.strip():
         raise UsageError(f"{sub.name} takes no cell body: use %lfw {sub.name} on one line")
-    args = parse(sub, rest)
     return sub.func(Invocation(shell=shell, cell=cell), args)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import UsageError
-from .registry import Invocation, subcommand
+from .registry import Invocation, positive_float, positive_int, subcommand
 from .rows import Record, Rows
 
 
@@ -33,12 +33,12 @@ def models(ctx: Invocation, args) -> Rows:
 @argument("--dtype", default="auto", help="auto | float32 | float16 | bfloat16 (transformers)")
 @argument("--quantization", default="none", help="none | int8 (transformers)")
 @argument("--gguf-file", help="a GGUF file inside --source to load (transformers)")
-@argument("--context-length", type=int, help="context window in tokens (default: the model's, at most 2048)")
-@argument("--threads", type=int, help="CPU threads (default: every physical core)")
+@argument("--context-length", type=positive_int, help="context window in tokens (default: the model's, at most 2048)")
+@argument("--threads", type=positive_int, help="CPU threads (default: every physical core)")
 @argument("--chat-template", help="a Jinja chat template, or a file holding one (default: the model's own)")
 @argument("--base-url", help="the server's URL (openai_compat), e.g. http://127.0.0.1:8000/v1")
 @argument("--api-key-env", help="the environment variable holding the API key (never the key itself)")
-@argument("--memory-gb", type=float, help="memory the model takes, when the estimate is wrong")
+@argument("--memory-gb", type=positive_float, help="memory the model takes, when the estimate is wrong")
 @argument("--option", action="append", default=[], metavar="KEY=VALUE",
           help="any other backend setting (repeatable; VALUE is read as JSON when it can be)")
 def register(ctx: Invocation, args) -> Record:
@@ -47,10 +47,6 @@ def register(ctx: Invocation, args) -> Record:
     for key in ("gguf_file", "base_url", "api_key_env"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    if args.memory_gb is not None and args.memory_gb <= 0:
-        raise UsageError(f"--memory-gb must be more than 0, got {args.memory_gb}")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     config = ctx.workbench.manager.register(
         name=args.name, runtime=args.runtime, source=args.source, device=args.device,
         dtype=args.dtype, quantization=args.quantization, context_length=args.context_length,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import UsageError
-from .registry import Invocation, subcommand
+from ..store import RUN_STATUSES
+from .registry import Invocation, positive_int, subcommand
 from .rows import Record, Rows
 
 
@@ -22,7 +23,7 @@ def project(ctx: Invocation, args) -> Record:
 
 @subcommand("projects")
 @magic_arguments("lfw projects")
-@argument("--limit", type=int, default=None)
+@argument("--limit", type=positive_int, default=None, help="how many (newest first)")
 def projects(ctx: Invocation, args) -> Rows:
     """List projects, newest first."""
     rows = ctx.workbench.store.list_projects(limit=args.limit)
@@ -55,7 +56,7 @@ def context_add(ctx: Invocation, args) -> Record:
 @subcommand("context search")
 @magic_arguments("lfw context search")
 @argument("query", nargs="+", help="words to look for")
-@argument("--limit", type=int, default=10)
+@argument("--limit", type=positive_int, default=10, help="how many matches (default 10)")
 def context_search(ctx: Invocation, args) -> Rows:
     """Full-text search over the current project's contexts, best match first."""
     rows = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit)
@@ -64,7 +65,7 @@ def context_search(ctx: Invocation, args) -> Rows:
 
 @subcommand("context list")
 @magic_arguments("lfw context list")
-@argument("--limit", type=int, default=20)
+@argument("--limit", type=positive_int, default=20, help="how many (newest first, default 20)")
 def context_list(ctx: Invocation, args) -> Rows:
     """List the current project's contexts, newest first."""
     wb = ctx.workbench
@@ -77,20 +78,19 @@ RUN_COLUMNS = ["id", "kind", "model", "answered_by", "status", "output_tokens", 
 
 @subcommand("runs")
 @magic_arguments("lfw runs")
-@argument("--limit", type=int, default=20, help="how many (newest first)")
-@argument("--status", help="only runs with this status")
+@argument("--limit", type=positive_int, default=20, help="how many (newest first, default 20)")
+@argument("--status", choices=RUN_STATUSES, help="only runs with this status")
 def runs(ctx: Invocation, args) -> Rows:
     """List the current project's runs, newest first."""
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     wb = ctx.workbench
     rows = wb.store.list_runs(project_id=wb.project_id, status=args.status, limit=args.limit)
-    return Rows(rows, RUN_COLUMNS, empty="no runs yet — try %%lfw generate")
+    empty = f"no runs with status {args.status!r}" if args.status else "no runs yet — try %%lfw generate"
+    return Rows(rows, RUN_COLUMNS, empty=empty)
 
 
 @subcommand("show")
 @magic_arguments("lfw show")
-@argument("run_id", type=int, help="a run id from %%lfw runs")
+@argument("run_id", type=positive_int, help="a run id from %%lfw runs")
 def show(ctx: Invocation, args) -> Record:
     """Everything about one run: prompt, output, settings, tokens, timings."""
     return Record(ctx.workbench.store.get_run(args.run_id))
@@ -98,8 +98,8 @@ def show(ctx: Invocation, args) -> Record:
 
 @subcommand("artifacts")
 @magic_arguments("lfw artifacts")
-@argument("run_id", type=int, nargs="?", help="only this run's artifacts")
-@argument("--limit", type=int, default=50)
+@argument("run_id", type=positive_int, nargs="?", help="only this run's artifacts")
+@argument("--limit", type=positive_int, default=50, help="how many (newest first, default 50)")
 def artifacts(ctx: Invocation, args) -> Rows:
     """List code artifacts of the current project, or of one run."""
     wb = ctx.workbench

@@ -7,7 +7,9 @@ A subcommand is a plain function `fn(ctx, args)` decorated with IPython's `@magi
 
 from __future__ import annotations
 
+import argparse
 import difflib
+import math
 import re
 import shlex
 from collections.abc import Callable
@@ -56,11 +58,28 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {}
 
 
+class _HelpRequested(Exception):
+    """Raised by the parser's own -h/--help action, so quoted text holding "-h" stays text."""
+
+
+class _HelpAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
+                         help="show this usage")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise _HelpRequested
+
+
 def subcommand(name: str, cell: str = "never") -> Callable:
     """Register `fn` as `%lfw NAME` (`cell="required"` for `%%lfw NAME`)."""
 
     def register(fn: Callable) -> Callable:
         parser = getattr(fn, "parser", None)
+        if parser is not None:
+            # IPython's parsers have no help option; ours is an ordinary one, so argparse decides
+            # what is an option (`-h`) and what is a value (`--text "use -h"`).
+            parser.add_argument("-h", "--help", action=_HelpAction)
         description = (parser.description if parser else fn.__doc__) or ""
         summary = description.strip().splitlines()[0] if description.strip() else name
         SUBCOMMANDS[name] = Subcommand(name, fn, cell, summary)
@@ -90,8 +109,40 @@ def find_subcommand(line: str) -> tuple[Subcommand, str]:
     raise UsageError(f"unknown subcommand '{words[0]}'{hint} See %lfw help.")
 
 
-def parse(sub: Subcommand, rest: str) -> Any:
-    """Parse arguments with the subcommand's own parser; errors become one line."""
+# SQLite stores integers as signed 64-bit numbers: a bigger limit or id cannot be bound
+# to a query (OverflowError deep inside sqlite3), so the parser refuses it first.
+SQLITE_INT_MAX = 2**63 - 1
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number from 1 up to SQLite's largest integer (limits, ids, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > SQLITE_INT_MAX:
+        raise argparse.ArgumentTypeError(f"must be at most {SQLITE_INT_MAX}, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (`nan` and `inf` are refused, not taken)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def parse(sub: Subcommand, rest: str) -> Any | None:
+    """Parse arguments with the subcommand's own parser; errors become one line.
+
+    None when the arguments ask for help (`-h`/`--help` where argparse reads an option).
+    """
     try:
         # POSIX splitting, so "quoted text" arrives without its quotes.
         argv = shlex.split(rest)
@@ -99,6 +150,8 @@ def parse(sub: Subcommand, rest: str) -> Any:
         raise UsageError(f"%lfw {sub.name}: {e} — check the quoting") from None
     try:
         return sub.func.parser.parse_args(argv)
+    except _HelpRequested:
+        return None
     except IPythonUsageError as e:
         raise UsageError(f"%lfw {sub.name}: {e} — see %lfw {sub.name} --help") from None
 

@@ -15,6 +15,11 @@ from typing import Any, ClassVar
 from ..errors import LfwbError, UsageError
 
 DEFAULT_REPEAT_PENALTY = 1.1
+# Gemini reads a seed as a signed 32-bit number and llama.cpp as an unsigned one whose top value
+# means "random": 0..2**31-1 is a seed every backend takes and repeats.
+MAX_SEED = 2**31 - 1
+# Token counts go to APIs as 32-bit integers; no context window comes near this.
+MAX_TOKENS_LIMIT = 2**31 - 1
 Progress = Callable[[float, str], None]  # (fraction 0..1, what is happening)
 
 
@@ -66,8 +71,12 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
             raise UsageError("give either a prompt or chat messages, not both or neither")
-        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
-            raise UsageError(f"max tokens must be a whole number ≥ 1, got {self.max_tokens!r}")
+        if not _whole(self.max_tokens, 1, MAX_TOKENS_LIMIT):
+            raise UsageError(f"max tokens must be a whole number from 1 to {MAX_TOKENS_LIMIT}, got {self.max_tokens!r}")
+        if not _whole(self.top_k, 0, MAX_TOKENS_LIMIT):
+            raise UsageError(f"top-k must be a whole number from 0 (off) to {MAX_TOKENS_LIMIT}, got {self.top_k!r}")
+        if self.seed is not None and not _whole(self.seed, 0, MAX_SEED):
+            raise UsageError(f"a seed is a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         if not 0 <= float(self.temperature) <= 2:
             raise UsageError(f"temperature must be between 0 and 2, got {self.temperature!r}")
         if not 0 < float(self.top_p) <= 1:
@@ -76,6 +85,9 @@ class GenerationConfig:
             raise UsageError(f"repeat penalty must be in (0, 2] (1 is off), got {self.repeat_penalty!r}")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            # An empty stop string matches at once: the answer would come back empty and "done".
+            raise UsageError(f"a stop string must be non-empty text, got {self.stop!r}")
 
     def params(self) -> dict:
         """The settings as stored in a run's params_json (no prompt or messages)."""
@@ -83,6 +95,10 @@ class GenerationConfig:
         data.pop("prompt")
         data.pop("messages")
         return data
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 @dataclass

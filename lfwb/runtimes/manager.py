@@ -236,8 +236,11 @@ class RuntimeManager:
             except LfwbError:
                 continue  # a file that moved away stays in the store; `%lfw models` omits it
         # A chain may name a model that is not registered now (a key not set yet): that link
-        # is skipped when the chain runs, with the reason.
-        self.aliases.update(load_aliases(self.store))
+        # is skipped when the chain runs, with the reason. A stored alias that a model's name
+        # now covers (a file from before names were kept apart) is left out: the model wins.
+        self.aliases.update(
+            (name, chain) for name, chain in load_aliases(self.store).items() if self._alias_name_problem(name) is None
+        )
 
     def register(self, config: ModelConfig | None = None, persist: bool = True, **kwargs: Any) -> ModelConfig:
         """Validate and remember a model; nothing is loaded.
@@ -249,6 +252,11 @@ class RuntimeManager:
             config = ModelConfig(**kwargs)
         if not config.name or not str(config.name).replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise UsageError(f"model names are letters, digits, '-', '_' and '.', got {config.name!r}")
+        if config.name in self.aliases:
+            raise UsageError(
+                f"{config.name!r} is an alias (→ {', '.join(self.aliases[config.name])}); a name is either a "
+                f"model or an alias — pick another name, or first %lfw alias {config.name} --delete"
+            )
         backend = self.backend(config.runtime)
         config = backend.validate(config)
         if config.name in self._models:
@@ -288,9 +296,18 @@ class RuntimeManager:
         """Make `name` a fallback chain: `models` are tried in order until one answers."""
         if not models:
             raise UsageError("an alias needs at least one model, e.g. %lfw alias best = gemini-2.5-pro, smollm2")
-        if name in self._models:
-            raise UsageError(f"{name!r} is a registered model; pick another name for the alias")
+        problem = self._alias_name_problem(name)
+        if problem:
+            raise UsageError(f"{name!r} {problem}; pick another name for the alias")
         for model in models:
+            # A chain lists models, never aliases: chains stay flat, so none can loop back.
+            if model == name:
+                raise UsageError(f"alias {name!r} cannot name itself; list the models it stands for")
+            if model in self.aliases:
+                raise UsageError(
+                    f"{model!r} is an alias itself (→ {', '.join(self.aliases[model])}); "
+                    "list models in a chain, not other aliases"
+                )
             if model not in self._models and not pricing.is_priced(model):
                 self._state(model)  # a remote model id from the price table may come with its key
         self.aliases[name] = list(models)
@@ -299,6 +316,15 @@ class RuntimeManager:
 
             save_alias(self.store, name, self.aliases[name])
         return self.aliases[name]
+
+    def _alias_name_problem(self, name: str) -> str | None:
+        """Why `name` cannot be an alias (it would hide a model), or None when it can."""
+        if name in self._models:
+            return "is a registered model"
+        if pricing.is_priced(name):
+            # Once its key is set the remote model registers under this name; an alias would hide it.
+            return "is a remote model's id"
+        return None
 
     def remove_alias(self, name: str) -> None:
         """Forget a fallback chain, also in the store."""
