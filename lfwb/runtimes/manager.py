@@ -384,7 +384,8 @@ class RuntimeManager:
             raise InsufficientMemory(
                 f"{name} needs about {format_bytes(need)} but the memory budget is "
                 f"{format_bytes(budget)} — raise it (%config Lfwb.memory_budget_gb = N), "
-                "use a smaller quantization, or a remote model"
+                "use a smaller quantization, or a remote model",
+                model=name, need_bytes=need, limit_bytes=budget,
             )
         others = sorted(
             (s for s in self._models.values() if s is not state and s.runtime.local and s.runtime.loaded),
@@ -401,7 +402,8 @@ class RuntimeManager:
         if self.used_bytes() + need > budget:
             raise InsufficientMemory(
                 f"{name} needs about {format_bytes(need)}; {format_bytes(self.used_bytes())} of the "
-                f"{format_bytes(budget)} budget is held by models that are busy — wait, or unload one"
+                f"{format_bytes(budget)} budget is held by models that are busy — wait, or unload one",
+                model=name, need_bytes=need, limit_bytes=budget,
             )
 
     # -- load / unload -----------------------------------------------------------------
@@ -438,7 +440,7 @@ class RuntimeManager:
             except Exception as e:  # a backend's own error: say which model and what to do
                 raise ModelLoadError(
                     f"could not load {state.config.name} from {state.config.source}: {e} — "
-                    "check the file, or register it again"
+                    "check the file, or register it again", model=state.config.name,
                 ) from e
             finally:
                 state.loading = None
