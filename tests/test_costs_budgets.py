@@ -14,7 +14,7 @@ from conftest import run_error, run_ok
 from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
 from lfwb.errors import GenerationError
-from lfwb.runtimes import Chunk, keys
+from lfwb.runtimes import Chunk, GenerationConfig, keys
 from lfwb.runtimes.remote import RemoteRuntime
 from lfwb.runtimes.pricing import cost_usd
 from lfwb.spending import usd
@@ -160,6 +160,23 @@ def test_cost_sums_by_model_project_and_day(ip, wb, fake_gemini, scripted):
     assert summary["project"] == "other" and summary["project_spent_usd"] == pytest.approx(one)
     assert summary["all_projects_usd"] == pytest.approx(3 * one)
     assert summary["session_spent_usd"] == pytest.approx(3 * one)
+
+
+def test_what_a_remote_model_reports_in_its_last_chunk_is_what_the_run_costs(ip, scripted, capsys):
+    usage = {"input_tokens": 12, "output_tokens": 2, "thinking_tokens": 5}
+    pro = scripted.model("pro", ["Hi", Chunk(text="!", output_tokens=1, usage=usage, cost_usd=0.0123)],
+                         remote=True, source="gemini-2.5-pro")
+    run_ok(ip, "%lfw budget project 0.001")  # 500 tokens at $10 per 1M could cost $0.005
+    seen = error_line(run_error(ip, "%%lfw generate -m pro --max-tokens 500\nHi", capsys))
+    assert seen.startswith("BudgetExceeded: pro could cost up to") and pro.asked == []  # never asked
+    run_ok(ip, "%lfw budget project off")
+    result = run_ok(ip, "%%lfw generate -m pro --max-tokens 500\nHi")
+    row = scripted.wb.store.get_run(result.run_id)
+    assert (row["output"], row["cost_usd"], row["input_tokens"], row["output_tokens"]) == ("Hi!", 0.0123, 12, 2)
+    assert json.loads(row["usage_json"])["thinking_tokens"] == 5
+    assert run_ok(ip, "%lfw budget")["session_spent_usd"] == pytest.approx(0.0123)
+    direct = scripted.manager.generate("pro", GenerationConfig(prompt="Hi"))  # the manager counts alike
+    assert (direct.text, direct.cost_usd, direct.input_tokens, direct.output_tokens) == ("Hi!", 0.0123, 12, 2)
 
 
 # -- fallback chains -------------------------------------------------------------------------

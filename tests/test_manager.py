@@ -14,10 +14,10 @@ import time
 import jinja2
 import pytest
 
-from fixtures.scripted import Fail, Stall, words
+from fixtures.scripted import Fail, ScriptedRuntime, Stall, words
 from lfwb import Workbench
 from lfwb.errors import GenerationError, InsufficientMemory, ModelLoadError, ModelNotFound, PromptTooLong
-from lfwb.runtimes import GenerationConfig, default_model_path
+from lfwb.runtimes import GenerationConfig, RuntimeManager, default_model_path
 from lfwb.runtimes.cpu import physical_cores, threads_for
 from lfwb.runtimes.gguf_meta import read_gguf_metadata
 
@@ -296,17 +296,17 @@ def test_listeners_hear_a_model_register_load_finish_and_unload(scripted):
     assert heard[-1] == ("unloaded", "fake")  # no longer listening
 
 
-@pytest.mark.slow
-def test_registration_survives_a_new_workbench(wb, db_path):
-    wb.manager.register(name="short-ctx", runtime="llama_cpp", source=default_model_path(),
-                        context_length=256, threads=1)
-    other = Workbench(str(db_path))
+def test_registration_survives_a_new_workbench(scripted, db_path):
+    scripted.model("short-ctx", ["Hi"])
+    scripted.manager.register(name="short-ctx", runtime="scripted", source="short-ctx", context_length=256, threads=1)
+    manager = RuntimeManager()
+    manager.add_backend(ScriptedRuntime)  # the backend is known; the model comes from the store
+    other = Workbench(str(db_path), manager=manager)
     try:
         config = other.manager.config("short-ctx")
-        assert config.context_length == 256 and config.threads == 1
-        assert other.manager.generate("short-ctx", GenerationConfig(prompt="Hi", max_tokens=3)).output_tokens
+        assert config.context_length == 256 and config.threads == 1 and config.runtime == "scripted"
+        assert other.manager.generate("short-ctx", GenerationConfig(prompt="Hi", max_tokens=3)).text == "Hi"
     finally:
-        other.manager.unload_all()
         other.close()
 
 
