@@ -13,8 +13,8 @@ import pytest
 from conftest import run_error, run_ok
 from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
-from lfwb.errors import GenerationError
-from lfwb.runtimes import Chunk, GenerationConfig, keys
+from lfwb.errors import GenerationError, Retryable
+from lfwb.runtimes import Chunk, GenerationConfig, ModelConfig, keys
 from lfwb.runtimes.remote import RemoteRuntime
 from lfwb.runtimes.pricing import cost_usd
 from lfwb.spending import usd
@@ -297,17 +297,22 @@ class ZetaRuntime(RemoteRuntime):
 
     runtime_name, provider, key_label = "zeta", "zeta", "Zeta"
     key_env_vars, default_models = ("ZETA_API_KEY",), ("zeta-1",)
+    failures: list[Exception] = []  # what the next sends raise, in order
 
     def make_client(self, key):
         return SimpleNamespace(close=lambda: None)  # stands in for an SDK client
 
     def send(self, request, gen):
+        if self.failures:
+            raise self.failures.pop(0)
         return iter(["Hello", " from", " Zeta"])
 
     def read(self, event, attempt):
         return Chunk(text=event, output_tokens=1)
 
     def map_error(self, e):
+        if isinstance(e, ConnectionResetError):
+            return Retryable(f"the connection dropped ({e})")
         return GenerationError(str(e))
 
 
@@ -317,8 +322,20 @@ def test_a_new_backends_provider_takes_its_key_and_registers_its_models(ip, wb, 
     seen = error_line(run_error(ip, "%%lfw generate -m zeta-1\nHi", capsys))
     assert seen == "MissingCredentials: zeta-1 needs a Zeta API key — set ZETA_API_KEY. Or run %lfw key zeta."
     seen = error_line(run_error(ip, "%lfw key zeta-2", capsys))
-    assert seen.startswith("UsageError: no provider or model named 'zeta-2' — providers: gemini, zeta, or a registered model")
+    assert seen.startswith("UsageError: no provider or model named 'zeta-2' — providers: gemini, zeta")
     key_prompt(monkeypatch)
     run_ok(ip, "%lfw key zeta")
     result = run_ok(ip, "%%lfw generate -m zeta-1\nHi")
     assert (result.text, result.answered_by) == ("Hello from Zeta", "zeta-1")
+
+
+def test_a_new_backend_is_retried_by_the_shared_loop_only_when_its_error_says_so(wb, monkeypatch):
+    monkeypatch.setenv("ZETA_API_KEY", "zeta-key-long-enough")
+    monkeypatch.setattr(ZetaRuntime, "failures", [ConnectionResetError("reset by peer")])
+    wb.manager.add_backend(ZetaRuntime)
+    wb.manager.register(ModelConfig(name="z", source="zeta-1", runtime="zeta", options={"retry_base_s": 0.01}))
+    assert wb.generate("Hi", model="z").text == "Hello from Zeta" and ZetaRuntime.failures == []
+    ZetaRuntime.failures.extend([ValueError("bad request"), ConnectionResetError("never reached")])
+    with pytest.raises(GenerationError, match=r"^z: bad request$"):
+        wb.generate("Hi", model="z")
+    assert len(ZetaRuntime.failures) == 1  # a plain GenerationError is not retried
