@@ -79,7 +79,7 @@ def test_a_waiter_gets_the_core_a_holder_gives_back(cores_dir):
     waiter.start()
     try:
         for _ in range(6000):  # the holder looks between tokens; here, until the waiter says so
-            if first.yield_to_waiter():
+            if first.between_tokens():
                 break
             time.sleep(0.01)
         waiter.join(60)
@@ -91,15 +91,20 @@ def test_a_waiter_gets_the_core_a_holder_gives_back(cores_dir):
             g.release()
 
 
-def test_a_holder_keeps_its_last_core_and_a_waiter_runs_anyway_after_a_bounded_wait(cores_dir):
+def test_a_generation_that_waited_in_vain_runs_and_takes_the_first_core_given_back(cores_dir):
     slots = CoreSlots(count=2)
-    with slots.take(1) as a, slots.take(1) as b:
-        start = time.monotonic()
-        with slots.take(1, wait_s=0.2) as late:
-            waited = time.monotonic() - start
-            assert late.slots == () and late.threads == 1  # no core, yet it computes
-            assert not a.yield_to_waiter() and not b.yield_to_waiter()
-        assert waited < 30  # bounded (0.2 s asked; generous for a busy machine)
+    a, b = slots.take(1), slots.take(1)
+    start = time.monotonic()
+    with slots.take(1, wait_s=0.2) as late:
+        assert time.monotonic() - start < 30  # bounded (0.2 s asked; generous for a busy machine)
+        assert late.slots == () and late.threads == 1  # no core, yet it computes
+        assert not a.between_tokens() and a.slots == (0,)  # a holder keeps its last core
+        late.between_tokens()
+        assert late.slots == ()
+        a.release()
+        late.between_tokens()
+        assert late.slots == (0,) and late.threads == 1
+    b.release()
 
 
 def test_with_sharing_off_every_generation_takes_what_it_wants(cores_dir, monkeypatch):
@@ -138,3 +143,18 @@ def test_a_generation_gives_a_core_to_one_that_waits_and_ends_with_one_thread(wb
         assert other[0].slots != () and manager.info("pinned")["threads_last_run"] == 1
     finally:
         other[0].release()
+
+
+@needs_two_cores
+def test_a_transformers_generation_on_the_cpu_computes_with_the_cores_it_leases(wb, cores_dir, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from fixtures.tiny_models import build_tiny_llama
+
+    cores = physical_cores()
+    wb.manager.register(name="tiny", runtime="transformers", source=str(build_tiny_llama(tmp_path / "tiny")))
+    with CoreSlots().take(cores - 1):
+        wb.generate("Hello", model="tiny", raw=True, max_tokens=2, temperature=0)
+        assert wb.manager.info("tiny")["threads_last_run"] == 1
+    wb.generate("Hello", model="tiny", raw=True, max_tokens=2, temperature=0)
+    assert wb.manager.info("tiny")["threads_last_run"] == cores

@@ -15,13 +15,17 @@ kernels, `lfwb serve` beside a notebook — through a lease (`core_slots.take`):
 physical core in a per-user folder, each taken with `flock` on a file descriptor of its own.
 Locks on distinct open files conflict even inside one process, so the same lease serves threads
 and processes, and a process that dies gives its cores back with its files. A generation takes
-the free cores (waiting a moment for one if none is), computes with that many threads, gives one
-back between tokens when another generation waits, and gives back the rest when it ends.
-Without it, two 2-thread generations on 2 cores stalled for seconds at llama.cpp's barriers.
+the free cores and computes with that many threads. When none is free it says so (it locks a
+`wanted` file) and waits a moment: a holder of several cores gives one back at its next token,
+keeping its last. It then runs with one thread, with a core or without one until a core frees
+up. Without the lease, two 2-thread generations on 2 cores stalled for seconds at llama.cpp's
+barriers.
 
     with core_slots.take(want=2) as lease:
-        run_with(lease.threads)            # 2 alone, 1 while another generation holds a core
-        if lease.yield_to_waiter(): ...    # between tokens: now one thread fewer
+        set_threads(lease.threads)         # 2 alone, 1 while another generation holds a core
+        for token in tokens:
+            if lease.between_tokens():     # another generation waits: one core fewer
+                set_threads(lease.threads)
 
 `$LFWB_SHARE_CORES=0` turns the lease off (every generation takes what it wants, as before);
 without `fcntl` (Windows) there is no lease either.
@@ -47,9 +51,9 @@ _BUSY = ("user", "nice", "system", "irq", "softirq", "steal")  # steal: another 
 SHARE_ENV = "LFWB_SHARE_CORES"  # "0": no lease
 FOLDER_ENV = "LFWB_CORES_DIR"  # where the lock files live (tests use a folder of their own)
 # A generation that finds every core held waits this long for one, then runs with one thread
-# anyway: a holder gives a core back within a token, so the wait only runs out when every holder
-# is down to one core (three generations on two cores) or stuck in a long prompt.
-WAIT_S = 0.5
+# anyway (and keeps asking): a holder of several cores gives one back at its next token, so the
+# wait only runs out when every holder is down to one core or in the middle of a long prompt.
+WAIT_S = 0.25
 _POLL_S = 0.002
 
 
@@ -100,14 +104,21 @@ free_cores = FreeCores()
 
 
 class CoreLease:
-    """The cores one generation holds, until `release` (or the end of a `with` block)."""
+    """The cores one generation holds, until `release` (or the end of a `with` block).
 
-    def __init__(self, want: int, held: dict[int, int] | None = None, wanted_fd: int | None = None,
-                 complete: bool = True):
+    Without a folder there is no lease: every wanted core is taken as ours (sharing is off).
+    """
+
+    def __init__(self, want: int, folder: Path | None = None, count: int = 0):
         self.want = want
-        self._held = held  # core slot → its locked file; None: no lease, every wanted core is ours
-        self._wanted_fd = wanted_fd  # the file waiters lock to say they wait
-        self._complete = complete  # got every core asked for
+        self._folder, self._count = folder, count
+        self._held: dict[int, int] | None = None  # core slot → its locked file
+        self._wanted_fd: int | None = None  # the file a generation locks to say it waits for a core
+        self._asking = False  # this lease holds that lock
+        self._complete = True  # got every core asked for
+        if folder is not None:
+            self._wanted_fd = os.open(folder / "wanted", os.O_RDWR | os.O_CREAT, 0o600)
+            self._held = {}
 
     @property
     def cores(self) -> int:
@@ -135,24 +146,76 @@ class CoreLease:
 
     def someone_waits(self) -> bool:
         """Is another generation, here or in another process, waiting for a core?"""
-        return self._wanted_fd is not None and _waiter_present(self._wanted_fd)
-
-    def yield_to_waiter(self) -> bool:
-        """Between tokens: give one core back if another generation waits. True if it did
-        (compute with `threads` from now on). A holder keeps its last core."""
-        if self._held is None or len(self._held) <= 1 or not self.someone_waits():
+        if self._wanted_fd is None or self._asking:
             return False
-        self.keep(len(self._held) - 1)
-        return True
+        try:  # a waiter holds the wanted file exclusively: a shared lock fails while it waits
+            fcntl.flock(self._wanted_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._wanted_fd, fcntl.LOCK_UN)
+        return False
+
+    def between_tokens(self) -> bool:
+        """Share the cores as the generation goes: a holder of several gives one back when
+        another generation waits (it keeps its last); one that runs without a core takes one
+        as soon as one is free, and keeps asking until then. True when `threads` changed."""
+        if self._held is None:
+            return False
+        if not self._held:
+            self._grab(1)
+            self._ask(not self._held)
+            return False  # one thread with a core or without
+        if len(self._held) > 1 and self.someone_waits():
+            self.keep(len(self._held) - 1)
+            return True
+        return False
+
+    def _acquire(self, goal: int, wait_s: float) -> None:
+        if self.someone_waits():
+            goal = 1  # whoever already waits gets first pick of what frees up: take one core
+        self._grab(goal)
+        deadline = time.monotonic() + wait_s
+        while not self._held and time.monotonic() < deadline:
+            self._ask(True)  # holders of several cores give one back at their next token
+            time.sleep(_POLL_S)
+            self._grab(1)
+        self._complete = len(self._held) >= min(self.want, self._count)
+        # Still without a core: compute with one thread anyway and keep asking (between_tokens),
+        # or a holder in a long prompt would never hear that someone waits.
+        self._ask(not self._held)
+
+    def _grab(self, goal: int) -> None:
+        for slot in range(self._count):
+            if len(self._held) >= goal:
+                return
+            if slot in self._held:
+                continue
+            fd = os.open(self._folder / f"core-{slot}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._held[slot] = fd
+            except BlockingIOError:
+                os.close(fd)
+
+    def _ask(self, ask: bool) -> None:
+        if ask and not self._asking:
+            try:
+                fcntl.flock(self._wanted_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._asking = True
+            except BlockingIOError:
+                pass  # another generation already asks (or a holder is looking): retry later
+        elif not ask and self._asking:
+            fcntl.flock(self._wanted_fd, fcntl.LOCK_UN)
+            self._asking = False
 
     def release(self) -> None:
-        if self._held is not None:
-            for fd in self._held.values():
-                os.close(fd)
+        for fd in (self._held or {}).values():
+            os.close(fd)
+        if self._held:
             self._held.clear()
         if self._wanted_fd is not None:
-            os.close(self._wanted_fd)
-            self._wanted_fd = None
+            os.close(self._wanted_fd)  # drops the wanted lock too
+            self._wanted_fd, self._asking = None, False
 
     def __del__(self) -> None:  # a lease dropped without release must not hold cores for good
         try:
@@ -165,15 +228,6 @@ class CoreLease:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def _waiter_present(wanted_fd: int) -> bool:
-    try:  # a waiter holds the wanted file exclusively: a shared lock fails while it waits
-        fcntl.flock(wanted_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    fcntl.flock(wanted_fd, fcntl.LOCK_UN)
-    return False
 
 
 def cores_folder() -> Path:
@@ -197,53 +251,19 @@ class CoreSlots:
         want = max(1, int(want))
         if fcntl is None or os.environ.get(SHARE_ENV, "1").strip() == "0":
             return CoreLease(want)
-        folder = self.folder or cores_folder()
         count = self.count or physical_cores()
         try:
+            folder = self.folder or cores_folder()
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            wanted_fd = os.open(folder / "wanted", os.O_RDWR | os.O_CREAT, 0o600)
+            lease = CoreLease(want, folder, count)
         except OSError:  # a read-only or foreign folder: run as if alone rather than fail
             return CoreLease(want)
-        held: dict[int, int] = {}
-        goal = min(want, count)
-        waiting = False
-        deadline = time.monotonic() + wait_s
         try:
-            # Someone already waiting gets first pick of what frees up: a newcomer takes one core.
-            if _waiter_present(wanted_fd):
-                goal = 1
-            while True:
-                self._grab(folder, count, goal, held)
-                if held or time.monotonic() >= deadline:
-                    break
-                if not waiting:
-                    goal = 1  # a waiter takes one core; holders keep the rest
-                    try:
-                        fcntl.flock(wanted_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        waiting = True
-                    except BlockingIOError:
-                        pass  # another waiter has already said so (or a holder is looking)
-                time.sleep(_POLL_S)
-            if waiting:
-                fcntl.flock(wanted_fd, fcntl.LOCK_UN)
+            lease._acquire(min(want, count), wait_s)
         except BaseException:  # an interrupt while waiting: hold nothing
-            CoreLease(want, held, wanted_fd).release()
+            lease.release()
             raise
-        return CoreLease(want, held, wanted_fd, complete=len(held) >= min(want, count))
-
-    @staticmethod
-    def _grab(folder: Path, count: int, goal: int, held: dict[int, int]) -> None:
-        for slot in range(count):
-            if len(held) >= goal:
-                return
-            if slot in held:
-                continue
-            fd = os.open(folder / f"core-{slot}", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held[slot] = fd
-            except BlockingIOError:
-                os.close(fd)
+        return lease
 
 
 core_slots = CoreSlots()

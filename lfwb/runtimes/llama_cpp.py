@@ -155,7 +155,7 @@ class LlamaCppRuntime(Runtime):
                     if first:  # the prompt is done: hold only the cores the tokens use
                         lease.keep(self._threads_set[0])
                         first = False
-                    if lease.yield_to_waiter():  # another generation waits: one core to it
+                    if lease.between_tokens():  # another generation waits: one core to it
                         self._set_threads(lease.threads, lease.threads)
                     choice = piece["choices"][0]
                     text = choice.get("text")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import GenerationError, ModelLoadError, PromptTooLong, UsageError
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .cpu import core_slots, physical_cores
 from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
 from .manager import format_bytes
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
@@ -113,6 +114,7 @@ class TransformersRuntime(Runtime):
         self.tokenizer = None
         self._placement: tuple[str, str, str, str] | None = None
         self._facts: dict = {}  # what load() found out, for info()
+        self._threads_last_run: int | None = None
 
     # -- registration ------------------------------------------------------------------
 
@@ -336,6 +338,13 @@ class TransformersRuntime(Runtime):
         produced, pending, finish = 0, 0, None
         held = ""  # text held back because it might be the start of a stop string
         hold = max((len(s) for s in gen.stop), default=1) - 1
+        # On the CPU, the cores are leased like llama.cpp's (lfwb/runtimes/cpu.py), for the whole
+        # generation: PyTorch reads its thread count as each new thread starts, so a change
+        # from this thread cannot reach the running worker's team mid-generation.
+        lease = core_slots.take(self.config.threads or physical_cores()) if model.device.type == "cpu" else None
+        if lease is not None:
+            torch.set_num_threads(lease.threads)  # read by the new thread below as it starts
+            self._threads_last_run = lease.threads
         worker.start()
         try:
             for text, tokens in streamer:
@@ -357,6 +366,8 @@ class TransformersRuntime(Runtime):
         finally:
             halt.set()
             worker.join()
+            if lease is not None:
+                lease.release()
         if failure:
             e = failure[0]
             raise GenerationError(f"{self.config.name} failed while generating: {type(e).__name__}: {e}") from e
@@ -405,9 +416,8 @@ class TransformersRuntime(Runtime):
                     f"{format_bytes(facts['linear_bytes_after'])}; model "
                     f"{format_bytes(facts['model_bytes_before'])} → {format_bytes(facts['model_bytes_after'])}"
                 )
-            import torch
-
-            data["threads"] = torch.get_num_threads()
+            data["threads"] = int(self.config.threads or physical_cores())
+            data["threads_last_run"] = self._threads_last_run
         return data
 
 
