@@ -133,7 +133,7 @@ def test_a_generation_computes_with_fewer_threads_while_another_holds_cores(ip, 
 def test_a_generation_gives_a_core_to_one_that_waits_and_ends_with_one_thread(wb, cores_dir):
     manager = wb.manager
     manager.register(name="pinned", runtime="llama_cpp", source=default_model_path(), threads=2)
-    gen = GenerationConfig(prompt="Once upon a time, in a land far away,", max_tokens=200, temperature=0)
+    gen = GenerationConfig(prompt="Once upon a time, in a land far away,", max_tokens=64, temperature=0)
     other = []
     chunks = manager.stream("pinned", gen)
     for chunk in chunks:
@@ -145,6 +145,7 @@ def test_a_generation_gives_a_core_to_one_that_waits_and_ends_with_one_thread(wb
         other[0].release()
 
 
+@pytest.mark.slow
 @needs_two_cores
 def test_a_transformers_generation_on_the_cpu_computes_with_the_cores_it_leases(wb, cores_dir, tmp_path):
     pytest.importorskip("torch")
