@@ -121,11 +121,6 @@ class CoreLease:
             self._held = {}
 
     @property
-    def cores(self) -> int:
-        """Cores held (the wanted count when there is no lease)."""
-        return self.want if self._held is None else len(self._held)
-
-    @property
     def slots(self) -> tuple[int, ...]:
         """Which of the machine's core slots are held (none when there is no lease)."""
         return tuple(sorted(self._held or ()))
