@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The suite leases CPU cores among its own generations only (lfwb/runtimes/cpu.py): a notebook or
+# another test run on the same machine must not change how many threads a test sees. The notebooks'
+# kernels inherit it.
+os.environ.setdefault("LFWB_CORES_DIR", tempfile.mkdtemp(prefix="lfwb-test-cores-"))
 
 
 @pytest.fixture(autouse=True)
