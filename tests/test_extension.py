@@ -47,3 +47,15 @@ def test_unload_and_reload(ip):
     assert "lfw" not in ip.magics_manager.magics["line"]
     ip.run_line_magic("load_ext", "lfwb")
     assert "lfw" in ip.magics_manager.magics["line"]
+
+
+def test_reload_ext_keeps_the_loaded_models_reachable(ip, wb, scripted):
+    scripted.model("kept", ["still", " here"])
+    ip.run_cell("%lfw load kept", store_history=True)
+    ip.run_line_magic("reload_ext", "lfwb")
+    import lfwb
+
+    assert lfwb.workbench() is wb  # the same manager: no model is left loaded out of reach
+    assert [m["loaded"] for m in wb.manager.list() if m["name"] == "kept"] == [True]
+    result = ip.run_cell("%%lfw generate -m kept\nsay it", store_history=True)
+    assert result.result.text == "still here"
