@@ -1,7 +1,9 @@
 """The SQLite store (see `Store`) and its schema history (see `migrations`)."""
 
-from .migrations import MIGRATIONS, apply_migrations, migration
-from .store import RUN_KINDS, RUN_STATUSES, Store, default_db_path, now
+from .connection import default_db_path
+from .migrations import MIGRATIONS, apply_migrations, migration, now
+from .runs import RUN_KINDS, RUN_STATUSES
+from .store import Store
 
 __all__ = [
     "MIGRATIONS", "RUN_KINDS", "RUN_STATUSES", "Store", "apply_migrations", "default_db_path",

@@ -217,7 +217,8 @@ def m004_costs_and_fallbacks(conn: sqlite3.Connection) -> None:
     )
 
 
-def _now() -> str:
+def now() -> str:
+    """UTC timestamp as stored in every *_at column."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -300,7 +301,7 @@ def apply_migrations(
             _run_in_transaction(conn, fn)
             conn.execute(
                 "INSERT INTO _lfwb_migrations (name, applied_at) VALUES (?, ?)",
-                (fn.__name__, _now()),
+                (fn.__name__, now()),
             )
             applied.append(fn.__name__)
             if fn.__name__ == upto:

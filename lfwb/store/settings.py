@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from .store import Store, now
+from .migrations import now
+from .store import Store
 
 
 def save_alias(store: Store, name: str, models: list[str]) -> None:

@@ -1,0 +1,114 @@
+"""Insert, read, list, update and delete one table's rows, with errors that name the row.
+
+The table methods of `Store` (runs, contexts, projects, ...) are thin calls to these.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..errors import AlreadyExists, NotFound, UsageError
+from .connection import StoreConnection
+from .migrations import now
+
+# Which columns a caller may set, per table; ids and timestamps are the store's business.
+_WRITABLE = {
+    "projects": {"name", "description"},
+    "contexts": {"project_id", "name", "kind", "source", "text"},
+    "runs": {
+        "project_id", "kind", "model", "answered_by", "runtime", "status", "prompt", "output",
+        "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
+        "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json",
+    },
+    "steps": {"run_id", "position", "name", "model", "status", "prompt", "output", "error",
+              "finished_at"},
+    "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content"},
+    "chat_sessions": {"project_id", "name", "model", "system"},
+    "messages": {"session_id", "role", "content", "run_id"},
+}
+_NOUN = {
+    "projects": "project", "contexts": "context", "runs": "run", "steps": "step",
+    "artifacts": "artifact", "chat_sessions": "chat session", "messages": "message",
+}
+_HINT = {
+    "projects": "%lfw projects", "contexts": "%lfw context search", "runs": "%lfw runs",
+    "artifacts": "%lfw artifacts", "steps": "%lfw show RUN_ID", "chat_sessions": "%lfw chat",
+    "messages": "%lfw chat",
+}
+
+
+class Rows(StoreConnection):
+    """Generic row access over the open file; `Store` adds one short method per table."""
+
+    def _check_columns(self, table: str, values: dict) -> None:
+        bad = sorted(set(values) - _WRITABLE[table])
+        if bad:
+            raise UsageError(
+                f"{_NOUN[table]} has no field {bad[0]!r} — fields: {', '.join(sorted(_WRITABLE[table]))}"
+            )
+
+    def _insert(self, table: str, values: dict, extra: dict | None = None) -> dict:
+        self._check_columns(table, values)
+        row = {**values, **(extra or {})}
+        row.setdefault("started_at" if table in ("runs", "steps") else "created_at", now())
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        try:
+            with self.write() as conn:
+                cur = conn.execute(
+                    f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING *", tuple(row.values())
+                )
+                inserted = dict(cur.fetchone())
+        except sqlite3.IntegrityError as e:
+            raise self._integrity_error(table, e, row) from None
+        return inserted
+
+    def _integrity_error(self, table: str, e: sqlite3.IntegrityError, row: dict) -> Exception:
+        msg = str(e)
+        if "UNIQUE" in msg and table == "projects":
+            return AlreadyExists(
+                f"a project named {row.get('name')!r} already exists — "
+                f"switch to it with %lfw project {row.get('name')}"
+            )
+        if "UNIQUE" in msg:
+            return AlreadyExists(f"that {_NOUN[table]} already exists ({msg})")
+        if "FOREIGN KEY" in msg:
+            refs = {k: v for k, v in row.items() if k.endswith("_id") and v is not None}
+            return NotFound(f"{_NOUN[table]} refers to a row that does not exist ({refs})")
+        return UsageError(f"bad {_NOUN[table]}: {msg}")
+
+    def _get(self, table: str, row_id: Any) -> dict:
+        rows = self.query(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
+        if not rows:
+            raise NotFound(f"no {_NOUN[table]} with id {row_id!r} — see {_HINT[table]}")
+        return rows[0]
+
+    def _list(
+        self, table: str, where: dict | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[dict]:
+        """Newest first; a None in `where` means any value."""
+        where = {k: v for k, v in (where or {}).items() if v is not None}
+        clause = " AND ".join(f"{k} = ?" for k in where)
+        sql = f"SELECT * FROM {table}" + (f" WHERE {clause}" if clause else "")
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        return self.query(sql, (*where.values(), -1 if limit is None else int(limit), int(offset)))
+
+    def _update(self, table: str, row_id: Any, values: dict) -> dict:
+        self._check_columns(table, values)
+        self._get(table, row_id)
+        if values:
+            sets = ", ".join(f"{k} = ?" for k in values)
+            try:
+                with self.write() as conn:
+                    conn.execute(
+                        f"UPDATE {table} SET {sets} WHERE id = ?", (*values.values(), row_id)
+                    )
+            except sqlite3.IntegrityError as e:
+                raise self._integrity_error(table, e, values) from None
+        return self._get(table, row_id)
+
+    def _delete(self, table: str, row_id: Any) -> None:
+        self._get(table, row_id)
+        with self.write() as conn:
+            conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
