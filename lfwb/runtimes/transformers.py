@@ -12,95 +12,24 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import sys
 import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import GenerationError, ModelLoadError, PromptTooLong, UsageError
+from ..errors import GenerationError, ModelLoadError, PromptTooLong, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .cpu import core_slots, physical_cores
 from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
 from .manager import format_bytes
+from .transformers_chat import ChatFormat
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
+from .transformers_placement import check_placement, choose_device, choose_dtype, free_device_cache, import_torch
+from .transformers_stream import counting_streamer, first_stop, stop_when
 from .transformers_weights import DTYPES, module_bytes, parameter_count, quantize_int8
 
-_DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "float": "float32", "fp16": "float16",
-                  "f16": "float16", "half": "float16", "bf16": "bfloat16"}
-QUANTIZATIONS = ("none", "int8")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_CONTEXT = 2048  # KV cache reserved by the memory estimate, as for llama.cpp
 _OVERHEAD_BYTES = 64 * 1024 * 1024  # activations, PyTorch allocator slack
-_PROBE = "lfwb-probe-system-prompt"
-
-
-def _import_torch():
-    # Read once, when torch starts: ops the Apple GPU lacks then run on the CPU instead of failing.
-    if "torch" not in sys.modules:
-        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
-    import torch
-
-    return torch
-
-
-def choose_device(requested: str, quantization: str = "none") -> tuple[str, str]:
-    """Where to run, and why: MPS, else CUDA, else CPU for `auto`; an explicit device is checked."""
-    torch = _import_torch()
-
-    if requested == "cpu":
-        return "cpu", "asked for"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(
-                "--device cuda was asked for but PyTorch sees no CUDA GPU (this torch may be the "
-                "CPU build) — use --device auto or cpu"
-            )
-        return requested, "asked for"
-    if requested == "mps":
-        if not torch.backends.mps.is_available():
-            raise UsageError("--device mps was asked for but this machine has no Apple GPU (MPS) — use --device auto or cpu")
-        return "mps", "asked for"
-    if quantization == "int8":
-        return "cpu", "int8 is PyTorch dynamic quantisation, which runs on CPU only"
-    if torch.backends.mps.is_available():
-        return "mps", "Apple GPU (MPS) available; ops it lacks fall back to CPU"
-    if torch.cuda.is_available():
-        return "cuda", f"CUDA GPU available ({torch.cuda.get_device_name(0)})"
-    return "cpu", "no Apple GPU (MPS) or CUDA GPU found"
-
-
-def choose_dtype(device: str, requested: str) -> tuple[str, str]:
-    """The weights' dtype on `device`, and why (`requested` is already normalised)."""
-    if requested != "auto":
-        return requested, "asked for"
-    if device.startswith("cuda"):
-        import torch
-
-        if torch.cuda.is_bf16_supported():
-            return "bfloat16", "CUDA GPU with bfloat16 support"
-        return "float16", "CUDA GPU without bfloat16 support"
-    if device == "mps":
-        return "float16", "half precision on the Apple GPU"
-    return "float32", "CPU: half precision is slow there; ask for --dtype bfloat16 to halve memory"
-
-
-def fold_system_messages(messages: list[dict]) -> list[dict]:
-    """System messages joined into the next user turn, for templates with no system role."""
-    folded: list[dict] = []
-    pending: list[str] = []
-    for message in messages:
-        if message["role"] == "system":
-            pending.append(message["content"])
-        elif message["role"] == "user" and pending:
-            folded.append({**message, "content": "\n\n".join([*pending, message["content"]])})
-            pending = []
-        else:
-            folded.append(message)
-    if pending:  # a system prompt with no user turn after it becomes one
-        folded.append({"role": "user", "content": "\n\n".join(pending)})
-    return folded
 
 
 class TransformersRuntime(Runtime):
@@ -112,6 +41,7 @@ class TransformersRuntime(Runtime):
         super().__init__(config)
         self.model = None  # the transformers model while loaded
         self.tokenizer = None
+        self.chat: ChatFormat | None = None  # the tokenizer's chat formatting while loaded
         self._placement: tuple[str, str, str, str] | None = None
         self._facts: dict = {}  # what load() found out, for info()
         self._threads_last_run: int | None = None
@@ -120,27 +50,9 @@ class TransformersRuntime(Runtime):
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
-        device = str(config.device or "auto").lower()
-        if device not in DEVICES and not device.startswith("cuda:"):
-            raise UsageError(f"unknown device {config.device!r} — use auto, cpu, cuda (or cuda:N) or mps")
-        dtype = str(config.dtype or "auto").lower()
-        dtype = _DTYPE_ALIASES.get(dtype, dtype)
-        if dtype != "auto" and dtype not in DTYPES:
-            raise UsageError(f"unknown dtype {config.dtype!r} — use auto, float32, float16 or bfloat16")
-        quantization = str(config.quantization or "none").lower()
-        if quantization not in QUANTIZATIONS:
-            raise UsageError(
-                f"unknown quantization {config.quantization!r} for the transformers runtime — use none or "
-                "int8 (for 4-bit, run a GGUF with --runtime llama_cpp)"
-            )
-        if quantization == "int8" and device != "auto" and device != "cpu":
-            raise UsageError(
-                f"int8 is PyTorch dynamic quantisation, which runs on CPU only, not on {device} — "
-                "use --device cpu (or auto), or drop --quantization int8"
-            )
-        if quantization == "int8" and dtype not in ("auto", "float32"):
-            raise UsageError(f"int8 quantises float32 weights, not {dtype} — drop --dtype or use float32")
-        config.device, config.dtype, config.quantization = device, dtype, quantization
+        config.device, config.dtype, config.quantization = check_placement(
+            config.device, config.dtype, config.quantization
+        )
         cls._validate_source(config)
         return config
 
@@ -219,7 +131,7 @@ class TransformersRuntime(Runtime):
     def load(self, progress: Progress | None = None) -> None:
         report = progress or (lambda fraction, what: None)
         device, _, dtype, _ = self.placement()
-        torch = _import_torch()
+        torch = import_torch()
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if self.gguf_file:
@@ -245,51 +157,17 @@ class TransformersRuntime(Runtime):
         facts["weights_memory"] = module_bytes(model)
         self._facts = facts
         self.tokenizer, self.model = tokenizer, model
-        self._facts["system_role"] = self._probe_system_role()
+        self.chat = ChatFormat(tokenizer, self.config.chat_template)
         report(1.0, "loaded")
 
     def unload(self) -> None:
-        device = self._placement[0] if self._placement else "cpu"
-        self.model = self.tokenizer = None
+        self.model = self.tokenizer = self.chat = None
         gc.collect()
-        if "torch" in sys.modules:
-            import torch
-
-            if device.startswith("cuda") and torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            elif device == "mps" and torch.backends.mps.is_available():
-                torch.mps.empty_cache()
-
-    # -- chat formatting ---------------------------------------------------------------
-
-    def _template(self) -> str | None:
-        return self.config.chat_template or getattr(self.tokenizer, "chat_template", None)
-
-    def _render(self, messages: list[dict]) -> str:
-        return self.tokenizer.apply_chat_template(
-            messages, chat_template=self._template(), add_generation_prompt=True, tokenize=False
-        )
-
-    def _probe_system_role(self) -> str:
-        """Does the template keep a system message? Some (Gemma's) raise; some drop it silently."""
-        if not self._template():
-            return "no chat template: messages are sent as 'role: text' lines"
-        try:
-            kept = _PROBE in self._render([{"role": "system", "content": _PROBE}, {"role": "user", "content": "hi"}])
-        except Exception:
-            kept = False
-        return "supported" if kept else "folded into the first user turn (the template has no system role)"
+        free_device_cache(self._placement[0] if self._placement else "cpu")
 
     def format_chat(self, messages: list[dict]) -> str:
         """The prompt text the model sees for these chat messages (its chat template applied)."""
-        if not self._template():
-            return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
-        if self._facts.get("system_role") != "supported":
-            messages = fold_system_messages(messages)
-        try:
-            return self._render(messages)
-        except Exception as e:  # jinja's raise_exception(), a bad override, ...
-            raise UsageError(f"the chat template of {self.config.name} rejected these messages: {e}") from None
+        return self.chat.prompt(messages, self.config.name)
 
     # -- generation --------------------------------------------------------------------
 
@@ -310,10 +188,10 @@ class TransformersRuntime(Runtime):
                 model=self.config.name, tokens=n_in, limit=ctx,
             )
         halt = threading.Event()  # set by us: a stop string was written, or the consumer left
-        streamer = _counting_streamer(tokenizer)
+        streamer = counting_streamer(tokenizer)
         settings = dict(
             max_new_tokens=min(gen.max_tokens, ctx - n_in), streamer=streamer,
-            stopping_criteria=_stop_when(cancel, halt),
+            stopping_criteria=stop_when(cancel, halt),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             repetition_penalty=gen.repeat_penalty,
         )
@@ -351,7 +229,7 @@ class TransformersRuntime(Runtime):
                 produced += tokens
                 pending += tokens
                 held += text
-                cut = _first_stop(held, gen.stop)
+                cut = first_stop(held, gen.stop)
                 if cut is not None:
                     held, finish = held[:cut], "stop"
                     halt.set()
@@ -391,7 +269,7 @@ class TransformersRuntime(Runtime):
     def info(self) -> dict:
         try:
             device, device_reason, dtype, dtype_reason = self.placement()
-        except UsageError as e:  # e.g. --device cuda on a machine without one: say so, don't fail
+        except BadInput as e:  # e.g. --device cuda on a machine without one: say so, don't fail
             device, device_reason, dtype, dtype_reason = self.config.device, str(e), self.config.dtype, ""
         data = {
             "format": "GGUF, converted for transformers" if self.gguf_file else "checkpoint directory",
@@ -406,9 +284,9 @@ class TransformersRuntime(Runtime):
             data.update(
                 architecture=self.model.config.model_type, parameters=f"{facts['parameters'] / 1e6:.1f}M",
                 weights_memory=format_bytes(facts["weights_memory"]), context_length=self.context_length,
-                system_role=facts["system_role"],
+                system_role=self.chat.system_role,
                 chat_template="custom" if self.config.chat_template else (
-                    "from the tokenizer" if self._template() else "none"),
+                    "from the tokenizer" if self.chat.template else "none"),
             )
             if "linear_bytes_before" in facts:
                 data["int8"] = (
@@ -419,48 +297,3 @@ class TransformersRuntime(Runtime):
             data["threads"] = int(self.config.threads or physical_cores())
             data["threads_last_run"] = self._threads_last_run
         return data
-
-
-# -- streaming helpers -----------------------------------------------------------------
-
-
-def _counting_streamer(tokenizer):
-    """A TextIteratorStreamer whose items are (text, tokens that produced it)."""
-    from transformers import TextIteratorStreamer
-
-    class CountingStreamer(TextIteratorStreamer):
-        def __init__(self):
-            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-            self.pending = 0
-
-        def put(self, value):
-            if not (self.skip_prompt and self.next_tokens_are_prompt):
-                self.pending += int(value.numel())
-            super().put(value)
-
-        def on_finalized_text(self, text: str, stream_end: bool = False):
-            tokens, self.pending = self.pending, 0
-            self.text_queue.put((text, tokens))
-            if stream_end:
-                self.text_queue.put(self.stop_signal)
-
-    return CountingStreamer()
-
-
-def _stop_when(*events: threading.Event):
-    """A StoppingCriteriaList that ends generation at the next token once any event is set."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class StopWhen(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            stop = any(e.is_set() for e in events)
-            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([StopWhen()])
-
-
-def _first_stop(text: str, stops: list[str]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return min(hits) if hits else None
-
