@@ -1,7 +1,7 @@
 """One exception hierarchy for lfwb.
 
     LfwbError                   every error lfwb raises on purpose
-     ├── UsageError             bad arguments to a magic or an API call
+     ├── BadInput               bad arguments to a magic or an API call (IPython's own is UsageError)
      ├── StoreError             the store file cannot be opened, written or upgraded
      ├── NotFound               no project, context, run or artifact with that id or name
      ├── AlreadyExists          a unique name is already taken
@@ -34,6 +34,7 @@ available through `%lfw error` or `%tb`. Structured fields are keyword arguments
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 
@@ -74,8 +75,9 @@ class LfwbError(Exception):
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {line}"]
 
 
-class UsageError(LfwbError):
-    """Bad arguments to a magic or an API call."""
+class BadInput(LfwbError):
+    """Bad arguments to a magic or an API call. Not `UsageError`: IPython has one, which
+    IPython prints as a bare message, and both were imported side by side."""
 
 
 class StoreError(LfwbError):
@@ -145,3 +147,11 @@ class Retryable(GenerationError):
     dropped connection. `retry_after_s` is the wait the server asked for, if it said."""
 
     retry_after_s: float | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # `UsageError` was BadInput's name until it clashed with IPython's; old imports still work.
+    if name == "UsageError":
+        warnings.warn("lfwb.errors.UsageError is now BadInput", DeprecationWarning, stacklevel=2)
+        return BadInput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

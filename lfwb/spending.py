@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .errors import BudgetExceeded, UsageError
+from .errors import BudgetExceeded, BadInput
 from .runtimes import pricing
 from .store import settings
 
@@ -85,10 +85,10 @@ def _raise_to(limit: float) -> str:
 
 
 def check_limit(limit_usd: float | None) -> float | None:
-    """A budget as given, or UsageError: NaN would compare false with every cost and so turn
+    """A budget as given, or BadInput: NaN would compare false with every cost and so turn
     the budget off without a word; infinity and negative amounts are no budgets either."""
     if limit_usd is not None and not (math.isfinite(limit_usd) and limit_usd >= 0):
-        raise UsageError(f"a budget is a USD amount ≥ 0 (or 'off' for none), got {limit_usd}")
+        raise BadInput(f"a budget is a USD amount ≥ 0 (or 'off' for none), got {limit_usd}")
     return limit_usd
 
 
@@ -100,7 +100,7 @@ def set_budget(store: Store, manager: RuntimeManager, scope: str, project_id: in
     elif scope == "session":
         manager.session_budget_usd = limit_usd
     else:
-        raise UsageError(f"a budget is for the project or the session, not {scope!r}")
+        raise BadInput(f"a budget is for the project or the session, not {scope!r}")
 
 
 def budget_status(store: Store, manager: RuntimeManager, project: dict) -> dict:
@@ -140,5 +140,5 @@ def cost_summary(store: Store, by: str, project_id: int | None = None) -> list[d
                "GROUP BY p.id ORDER BY cost_usd DESC, p.name")
         params = ()
     else:
-        raise UsageError(f"--by takes one of {', '.join(COST_GROUPS)}, got {by!r}")
+        raise BadInput(f"--by takes one of {', '.join(COST_GROUPS)}, got {by!r}")
     return store.query(sql, params)

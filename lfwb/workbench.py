@@ -16,13 +16,13 @@ from typing import Any
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from .errors import ContextError, LfwbError, UsageError
+from .errors import ContextError, LfwbError, BadInput
 
 DEFAULT_PROJECT = "default"
 MAX_CONTEXT_FILE_BYTES = 20 * 1024 * 1024
 
 
-class SettingRefused(UsageError, TraitError):
+class SettingRefused(BadInput, TraitError):
     """A `%config Lfwb...` value lfwb refuses. Being a TraitError, traitlets puts the old value
     back (even inside %config, which holds notifications); IPython prints the one line."""
 
@@ -73,7 +73,7 @@ class Lfwb(Configurable):
 
         try:
             return check_limit(proposal["value"])
-        except UsageError as e:
+        except BadInput as e:
             raise SettingRefused("session_budget_usd", str(e)) from None
 
     @validate("db_path")
@@ -161,7 +161,7 @@ class Workbench:
     ) -> dict:
         """Add material to the current project: `text=` or a UTF-8 text `file=`."""
         if (text is None) == (file is None):
-            raise UsageError("give exactly one of --text, --file or --cell")
+            raise BadInput("give exactly one of --text, --file or --cell")
         source = None
         if file is not None:
             text = read_text_file(file)
@@ -194,7 +194,7 @@ class Workbench:
         from .runtimes import GenerationConfig
 
         if not isinstance(prompt, str) or not prompt.strip():
-            raise UsageError("the prompt is empty — write it in the cell body")
+            raise BadInput("the prompt is empty — write it in the cell body")
         if raw:
             gen = GenerationConfig(prompt=prompt, **settings)
         else:

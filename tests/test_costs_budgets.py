@@ -87,7 +87,7 @@ def test_a_price_file_set_with_config_overrides_the_table(ip, wb, fake_gemini, t
     assert wb.store.get_run(result.run_id)["cost_usd"] == pytest.approx((12 * 100 + 14 * 1000) / 1e6)
     prices.write_text("{not json")
     seen = error_line(run_error(ip, "%%lfw generate -m g --max-tokens 50\nHi", capsys))
-    assert seen.startswith(f"UsageError: the price table {prices} is not valid JSON")
+    assert seen.startswith(f"BadInput: the price table {prices} is not valid JSON")
 
 
 # -- budgets ---------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def test_a_new_backends_provider_takes_its_key_and_registers_its_models(ip, wb, 
     seen = error_line(run_error(ip, "%%lfw generate -m zeta-1\nHi", capsys))
     assert seen == "MissingCredentials: zeta-1 needs a Zeta API key — set ZETA_API_KEY. Or run %lfw key zeta."
     seen = error_line(run_error(ip, "%lfw key zeta-2", capsys))
-    assert seen.startswith("UsageError: no provider or model named 'zeta-2' — providers: gemini, zeta")
+    assert seen.startswith("BadInput: no provider or model named 'zeta-2' — providers: gemini, zeta")
     key_prompt(monkeypatch)
     run_ok(ip, "%lfw key zeta")
     result = run_ok(ip, "%%lfw generate -m zeta-1\nHi")

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from lfwb.errors import AlreadyExists, NotFound, StoreError, UsageError
+from lfwb.errors import AlreadyExists, NotFound, StoreError, BadInput
 from lfwb.store import Store
 
 
@@ -44,7 +44,7 @@ def test_delete_project_with_material_needs_cascade(store):
     run = store.add_run(p["id"], "generate", model="smollm2", prompt="hi")
     a = store.add_artifact(p["id"], "export default () => <b/>", run_id=run["id"], language="jsx")
     before = dump(store)
-    with pytest.raises(UsageError, match="cascade=True"):
+    with pytest.raises(BadInput, match="cascade=True"):
         store.delete_project(p["id"])
     assert dump(store) == before
     store.delete_project(p["id"], cascade=True)
@@ -81,7 +81,7 @@ def test_search_ranks_best_match_first_and_survives_odd_queries(store):
     # Punctuation and FTS operators in user text are not syntax errors.
     assert store.search_contexts('colour" AND (NEAR -') == []
     assert store.search_contexts("palette-colour")[0]["name"] == "many"
-    with pytest.raises(UsageError, match="at least one word"):
+    with pytest.raises(BadInput, match="at least one word"):
         store.search_contexts('  ""  ')
 
 
@@ -129,11 +129,11 @@ def test_artifact_crud(store):
         (lambda s: s.delete_context(42), NotFound),
         (lambda s: s.delete_project(999), NotFound),
         (lambda s: s.add_context(999, "text"), NotFound),
-        (lambda s: s.add_run(1, "generate", bogus=1), UsageError),
-        (lambda s: s.add_run(1, "dance"), UsageError),
-        (lambda s: s.update_run(1, status="weird"), UsageError),
-        (lambda s: s.create_project("   "), UsageError),
-        (lambda s: s.add_context(1, "   "), UsageError),
+        (lambda s: s.add_run(1, "generate", bogus=1), BadInput),
+        (lambda s: s.add_run(1, "dance"), BadInput),
+        (lambda s: s.update_run(1, status="weird"), BadInput),
+        (lambda s: s.create_project("   "), BadInput),
+        (lambda s: s.add_context(1, "   "), BadInput),
     ],
 )
 def test_bad_input_is_one_clear_line_and_changes_nothing(store, call, error):
@@ -229,9 +229,9 @@ def test_interrupted_runs_are_marked_by_the_next_store(db_path):
 
 
 def test_sqlite_errors_never_leak_as_raw_exceptions(store):
-    with pytest.raises((UsageError, NotFound)):
+    with pytest.raises((BadInput, NotFound)):
         store.update_run(1, nope=1)
-    assert not isinstance(UsageError("x"), sqlite3.Error)
+    assert not isinstance(BadInput("x"), sqlite3.Error)
 
 
 def test_runs_enter_the_search_index_when_they_finish(store):

@@ -225,7 +225,7 @@ def test_a_budget_of_nan_inf_or_below_zero_is_refused_and_the_old_one_still_hold
     register_fake(wb, fake_gemini)
     run_ok(ip, f"%lfw budget {scope} 0")
     seen = one_line(run_error(ip, f"%lfw budget {scope} {amount}", capsys))
-    assert "UsageError: a budget is a USD amount ≥ 0 (or 'off' for none)" in seen
+    assert "BadInput: a budget is a USD amount ≥ 0 (or 'off' for none)" in seen
     assert run_ok(ip, "%lfw budget")[f"{scope}_budget_usd"] == 0
     seen = run_error(ip, "%%lfw generate -m g --max-tokens 50\nHi", capsys)
     assert "BudgetExceeded" in seen and fake_gemini.requests == []  # nothing was sent

@@ -20,7 +20,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from conftest import run_error, run_ok  # noqa: E402
 from fixtures.tiny_models import build_tiny_gemma, build_tiny_llama  # noqa: E402
 
-from lfwb.errors import GenerationError, ModelLoadError, PromptTooLong, UsageError  # noqa: E402
+from lfwb.errors import GenerationError, ModelLoadError, PromptTooLong, BadInput  # noqa: E402
 from lfwb.runtimes import GenerationConfig, ModelConfig, RuntimeManager, default_model_path  # noqa: E402
 
 torch = pytest.importorskip("torch")
@@ -275,7 +275,7 @@ def test_asking_for_a_missing_gpu_is_one_line(monkeypatch, tiny_llama):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     manager = RuntimeManager(register_default=False)
     manager.register(ModelConfig(name="t", source=tiny_llama, runtime="transformers", device="cuda"))
-    with pytest.raises(UsageError, match="no CUDA GPU") as e:
+    with pytest.raises(BadInput, match="no CUDA GPU") as e:
         manager.load("t")
     assert "\n" not in str(e.value)
     assert "no CUDA GPU" in manager.info("t")["device_reason"]  # %lfw info still answers
@@ -377,7 +377,7 @@ def test_a_gguf_of_an_unsupported_architecture_is_refused(wb, tmp_path):
 
 
 def test_an_unknown_dtype_is_refused(wb, tiny_llama):
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(BadInput) as e:
         register(wb, "t", tiny_llama, dtype="float8")
     assert "unknown dtype 'float8'" in one_line(e.value)
 
@@ -391,7 +391,7 @@ def test_a_prompt_longer_than_the_context_is_refused(wb, tiny_llama):
 
 
 def test_int8_on_a_gpu_is_refused(wb, tiny_llama):
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(BadInput) as e:
         register(wb, "t", tiny_llama, device="cuda", quantization="int8")
     assert "CPU only" in one_line(e.value)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from ..errors import UsageError
+from ..errors import BadInput
 from . import core, generate, models, project, remote  # noqa: F401 - importing registers the subcommands
 from .registry import SUBCOMMANDS, Invocation, find_subcommand, parse
 
@@ -20,9 +20,9 @@ def run_lfw(shell, line: str, cell: str | None = None):
         print(sub.usage)
         return None
     if sub.cell == "required" and cell is None:
-        raise UsageError(f"{sub.name} takes a cell body: start the cell with %%lfw {sub.name}")
+        raise BadInput(f"{sub.name} takes a cell body: start the cell with %%lfw {sub.name}")
     if sub.cell == "never" and cell is not None and cell.strip():
-        raise UsageError(f"{sub.name} takes no cell body: use %lfw {sub.name} on one line")
+        raise BadInput(f"{sub.name} takes no cell body: use %lfw {sub.name} on one line")
     return sub.func(Invocation(shell=shell, cell=cell), args)
 
 

@@ -7,7 +7,7 @@ import traceback
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import UsageError
+from ..errors import BadInput
 from .registry import SUBCOMMANDS, Invocation, subcommand
 from .rows import Rows
 
@@ -20,7 +20,7 @@ def help_(ctx: Invocation, args) -> Rows | None:
     if args.topic:
         name = " ".join(args.topic)
         if name not in SUBCOMMANDS:
-            raise UsageError(f"no subcommand {name!r} — see %lfw help")
+            raise BadInput(f"no subcommand {name!r} — see %lfw help")
         print(SUBCOMMANDS[name].usage)
         return None
     rows = [

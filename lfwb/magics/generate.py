@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import UsageError
+from ..errors import BadInput
 from .live import LiveOutput
 from .registry import Invocation, fill_template, subcommand
 
@@ -32,9 +32,9 @@ def generate(ctx: Invocation, args):
     `{name}`. Returns the run (`_.text`, `_.run_id`).
     """
     if args.output is not None and not args.output.isidentifier():
-        raise UsageError(f"-o needs a variable name, got {args.output!r}")
+        raise BadInput(f"-o needs a variable name, got {args.output!r}")
     if args.raw and args.system:
-        raise UsageError("--system goes through the chat template; leave out --raw to use it")
+        raise BadInput("--system goes through the chat template; leave out --raw to use it")
     # IPython ends every cell body with a newline; it is not part of the prompt.
     prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench

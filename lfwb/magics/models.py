@@ -8,7 +8,7 @@ from pathlib import Path
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import UsageError
+from ..errors import BadInput
 from .registry import Invocation, positive_float, positive_int, subcommand
 from .rows import Record, Rows
 
@@ -62,7 +62,7 @@ def _parse_options(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
+            raise BadInput(f"--option takes KEY=VALUE, got {pair!r}")
         try:
             options[key.strip()] = json.loads(value)
         except ValueError:
@@ -75,7 +75,7 @@ def _read_template(value: str | None) -> str | None:
         return value
     path = Path(value).expanduser()
     if not path.is_file():
-        raise UsageError(f"--chat-template is neither a Jinja template nor a file: {value!r}")
+        raise BadInput(f"--chat-template is neither a Jinja template nor a file: {value!r}")
     return path.read_text(encoding="utf-8")
 
 
@@ -106,7 +106,7 @@ def unload(ctx: Invocation, args) -> None:
     """Unload a model and free its memory (it loads again on next use)."""
     manager = ctx.workbench.manager
     if args.all == bool(args.name):
-        raise UsageError("give a model name or --all, e.g. %lfw unload smollm2")
+        raise BadInput("give a model name or --all, e.g. %lfw unload smollm2")
     names = [s["name"] for s in manager.list() if s["loaded"]] if args.all else [args.name]
     freed = [name for name in names if manager.unload(name)]
     print(f"unloaded {', '.join(freed)}" if freed else f"{args.name or 'nothing'} was not loaded")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import UsageError
+from ..errors import BadInput
 from ..store import RUN_STATUSES
 from .registry import Invocation, positive_int, subcommand
 from .rows import Record, Rows
@@ -43,12 +43,12 @@ def context_add(ctx: Invocation, args) -> Record:
     """Add material to the current project (searchable, used by chat --rag)."""
     given = [x for x in (args.text is not None, args.file is not None, args.cell) if x]
     if len(given) != 1:
-        raise UsageError("give exactly one of --text T, --file PATH or --cell")
+        raise BadInput("give exactly one of --text T, --file PATH or --cell")
     wb = ctx.workbench
     if args.cell:
         history = ctx.user_ns.get("In") or []
         if len(history) < 2 or not history[-2].strip():
-            raise UsageError("--cell adds the previous cell's source, and there is none yet")
+            raise BadInput("--cell adds the previous cell's source, and there is none yet")
         return Record(wb.add_context(text=history[-2], name=args.name or "cell", kind="cell"))
     return Record(wb.add_context(text=args.text, file=args.file, name=args.name))
 

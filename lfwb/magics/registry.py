@@ -18,7 +18,7 @@ from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
 
-from ..errors import UsageError
+from ..errors import BadInput
 
 
 @dataclass
@@ -104,9 +104,9 @@ def find_subcommand(line: str) -> tuple[Subcommand, str]:
     close = difflib.get_close_matches(words[0], names, n=1, cutoff=0.5)
     group = [n for n in SUBCOMMANDS if n.split()[0] == words[0]]
     if group:
-        raise UsageError(f"%lfw {words[0]} needs one of: {', '.join(sorted(n.split()[1] for n in group))}")
+        raise BadInput(f"%lfw {words[0]} needs one of: {', '.join(sorted(n.split()[1] for n in group))}")
     hint = f" — did you mean '{close[0]}'?" if close else ""
-    raise UsageError(f"unknown subcommand '{words[0]}'{hint} See %lfw help.")
+    raise BadInput(f"unknown subcommand '{words[0]}'{hint} See %lfw help.")
 
 
 # SQLite stores integers as signed 64-bit numbers: a bigger limit or id cannot be bound
@@ -147,13 +147,13 @@ def parse(sub: Subcommand, rest: str) -> Any | None:
         # POSIX splitting, so "quoted text" arrives without its quotes.
         argv = shlex.split(rest)
     except ValueError as e:
-        raise UsageError(f"%lfw {sub.name}: {e} — check the quoting") from None
+        raise BadInput(f"%lfw {sub.name}: {e} — check the quoting") from None
     try:
         return sub.func.parser.parse_args(argv)
     except _HelpRequested:
         return None
     except IPythonUsageError as e:
-        raise UsageError(f"%lfw {sub.name}: {e} — see %lfw {sub.name} --help") from None
+        raise BadInput(f"%lfw {sub.name}: {e} — see %lfw {sub.name} --help") from None
 
 
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_]\w*)\}\}|\{([A-Za-z_]\w*)\}")

@@ -6,7 +6,7 @@ import getpass
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import UsageError
+from ..errors import BadInput
 from .registry import Invocation, subcommand
 from .rows import Record, Rows
 
@@ -45,18 +45,18 @@ def alias(ctx: Invocation, args) -> Rows | Record | None:
     name, sep, chain = (part.strip() for part in text.partition("="))
     if args.delete:
         if not name or sep:
-            raise UsageError("usage: %lfw alias NAME --delete")
+            raise BadInput("usage: %lfw alias NAME --delete")
         manager.remove_alias(name)
         print(f"removed alias {name}")
         return None
     if sep:
         models = [m.strip() for m in chain.split(",") if m.strip()]
         if not name:
-            raise UsageError("usage: %lfw alias NAME = MODEL[, MODEL ...]")
+            raise BadInput("usage: %lfw alias NAME = MODEL[, MODEL ...]")
         return Record({"alias": name, "models": " → ".join(manager.alias(name, models))})
     rows = [{"alias": n, "models": " → ".join(m)} for n, m in sorted(manager.aliases.items()) if not name or n == name]
     if name and not rows:
-        raise UsageError(f"no alias named {name!r} — make one with %lfw alias {name} = MODEL, MODEL")
+        raise BadInput(f"no alias named {name!r} — make one with %lfw alias {name} = MODEL, MODEL")
     return Rows(rows, ["alias", "models"], empty="no aliases — %lfw alias best = gemini-2.5-pro, smollm2")
 
 
@@ -74,12 +74,12 @@ def budget(ctx: Invocation, args) -> Record:
 
     wb = ctx.workbench
     if args.scope and args.amount is None:
-        raise UsageError(f"give an amount in USD or 'off', e.g. %lfw budget {args.scope} 5")
+        raise BadInput(f"give an amount in USD or 'off', e.g. %lfw budget {args.scope} 5")
     if args.scope:
         try:
             amount = None if args.amount.lower() in ("off", "none") else float(args.amount.lstrip("$"))
         except ValueError:
-            raise UsageError(f"a budget is an amount in USD or 'off', got {args.amount!r}") from None
+            raise BadInput(f"a budget is an amount in USD or 'off', got {args.amount!r}") from None
         set_budget(wb.store, wb.manager, args.scope, wb.project_id, amount)
     return Record(budget_status(wb.store, wb.manager, wb.project))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from ..errors import LfwbError, UsageError
+from ..errors import LfwbError, BadInput
 
 DEFAULT_REPEAT_PENALTY = 1.1
 # Gemini reads a seed as a signed 32-bit number and llama.cpp as an unsigned one whose top value
@@ -70,24 +70,24 @@ class GenerationConfig:
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
-            raise UsageError("give either a prompt or chat messages, not both or neither")
+            raise BadInput("give either a prompt or chat messages, not both or neither")
         if not _whole(self.max_tokens, 1, MAX_TOKENS_LIMIT):
-            raise UsageError(f"max tokens must be a whole number from 1 to {MAX_TOKENS_LIMIT}, got {self.max_tokens!r}")
+            raise BadInput(f"max tokens must be a whole number from 1 to {MAX_TOKENS_LIMIT}, got {self.max_tokens!r}")
         if not _whole(self.top_k, 0, MAX_TOKENS_LIMIT):
-            raise UsageError(f"top-k must be a whole number from 0 (off) to {MAX_TOKENS_LIMIT}, got {self.top_k!r}")
+            raise BadInput(f"top-k must be a whole number from 0 (off) to {MAX_TOKENS_LIMIT}, got {self.top_k!r}")
         if self.seed is not None and not _whole(self.seed, 0, MAX_SEED):
-            raise UsageError(f"a seed is a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
+            raise BadInput(f"a seed is a whole number from 0 to {MAX_SEED}, got {self.seed!r}")
         if not 0 <= float(self.temperature) <= 2:
-            raise UsageError(f"temperature must be between 0 and 2, got {self.temperature!r}")
+            raise BadInput(f"temperature must be between 0 and 2, got {self.temperature!r}")
         if not 0 < float(self.top_p) <= 1:
-            raise UsageError(f"top-p must be in (0, 1], got {self.top_p!r}")
+            raise BadInput(f"top-p must be in (0, 1], got {self.top_p!r}")
         if not 0 < float(self.repeat_penalty) <= 2:
-            raise UsageError(f"repeat penalty must be in (0, 2] (1 is off), got {self.repeat_penalty!r}")
+            raise BadInput(f"repeat penalty must be in (0, 2] (1 is off), got {self.repeat_penalty!r}")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
         if any(not isinstance(s, str) or not s for s in self.stop):
             # An empty stop string matches at once: the answer would come back empty and "done".
-            raise UsageError(f"a stop string must be non-empty text, got {self.stop!r}")
+            raise BadInput(f"a stop string must be non-empty text, got {self.stop!r}")
 
     def params(self) -> dict:
         """The settings as stored in a run's params_json (no prompt or messages)."""

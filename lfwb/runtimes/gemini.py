@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import GenerationError, LfwbError, MissingCredentials, Retryable, UsageError
+from ..errors import GenerationError, LfwbError, MissingCredentials, Retryable, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig
 from .remote import (
     Attempt, RemoteRuntime, check_remote_options, retry_after_header, retry_delay_from_details, server_message,
@@ -43,7 +43,7 @@ class GeminiRuntime(RemoteRuntime):
     def validate(cls, config: ModelConfig) -> ModelConfig:
         source = str(config.source or "").strip().removeprefix("models/")
         if not source or " " in source or ("/" in source and not source.startswith("tunedModels/")):
-            raise UsageError(
+            raise BadInput(
                 f"--source is a Gemini model id such as gemini-2.5-pro or gemini-2.5-flash, got {config.source!r}"
             )
         config.source = source
@@ -61,7 +61,7 @@ class GeminiRuntime(RemoteRuntime):
             from google import genai
             from google.genai import types
         except ImportError:
-            raise UsageError("the gemini runtime needs google-genai — pip install 'lfwb[remote]'") from None
+            raise BadInput("the gemini runtime needs google-genai — pip install 'lfwb[remote]'") from None
         http = types.HttpOptions(timeout=int(self.timeout_s * 1000))
         if self.config.options.get("base_url"):
             http.base_url = self.config.options["base_url"]

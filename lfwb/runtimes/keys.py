@@ -14,7 +14,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from ..errors import MissingCredentials, UsageError
+from ..errors import MissingCredentials, BadInput
 
 if TYPE_CHECKING:
     from .base import ModelConfig
@@ -33,7 +33,7 @@ _declared_env: set[str] = set()  # every variable a backend reads its key from (
 def set_session_key(provider: str, key: str) -> None:
     key = (key or "").strip()
     if not key:
-        raise UsageError("no key given — paste it at the prompt, or set it in the environment")
+        raise BadInput("no key given — paste it at the prompt, or set it in the environment")
     _session[provider] = key
 
 
@@ -98,7 +98,7 @@ def require(backend: type[RemoteRuntime], config: ModelConfig) -> str | None:
 def check_env_name(value: str) -> str:
     """An `api_key_env` value must name a variable; a pasted key is refused without echoing it."""
     if not isinstance(value, str) or not _ENV_NAME.match(value) or _KEY_SHAPES.match(value):
-        raise UsageError(
+        raise BadInput(
             "--api-key-env takes the NAME of an environment variable that holds the key "
             "(e.g. OPENAI_API_KEY), not the key itself"
         )
@@ -130,7 +130,7 @@ def providers(manager: RuntimeManager) -> dict[str, list[type[RemoteRuntime]]]:
     for runtime in manager.backend_names():
         try:
             backend = manager.backend(runtime)
-        except UsageError:  # a backend whose packages are not installed declares nothing
+        except BadInput:  # a backend whose packages are not installed declares nothing
             continue
         if backend.provider:
             found.setdefault(backend.provider, []).append(backend)
@@ -156,10 +156,10 @@ def use_key(manager: RuntimeManager, provider: str, key: str | None) -> list[str
 
 
 def check_provider(manager: RuntimeManager, provider: str) -> list[type[RemoteRuntime]]:
-    """The backends that declare `provider` ([] for a registered model's name); UsageError if neither."""
+    """The backends that declare `provider` ([] for a registered model's name); BadInput if neither."""
     declared = providers(manager)
     if provider not in declared and provider not in manager:
-        raise UsageError(
+        raise BadInput(
             f"no provider or model named {provider!r} — providers: {', '.join(sorted(declared)) or 'none'}, "
             "or a registered model's name"
         )

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ModelLoadError, PromptTooLong, UsageError
+from ..errors import ModelLoadError, PromptTooLong, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .cpu import CoreLease, core_slots, free_cores, physical_cores
 from .gguf_meta import kv_cache_bytes, read_gguf_metadata
@@ -39,7 +39,7 @@ class LlamaCppRuntime(Runtime):
             raise ModelLoadError(f"no GGUF file at {config.source} — check the path")
         read_gguf_metadata(path)  # raises a one-line error for a file that is not a GGUF
         if config.context_length is not None and config.context_length < 16:
-            raise UsageError(f"context length must be at least 16, got {config.context_length}")
+            raise BadInput(f"context length must be at least 16, got {config.context_length}")
         config.source = str(path.resolve())
         return config
 

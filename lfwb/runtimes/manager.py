@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from ..errors import InsufficientMemory, LfwbError, ModelLoadError, ModelNotFound, UsageError
+from ..errors import InsufficientMemory, LfwbError, ModelLoadError, ModelNotFound, BadInput
 from . import pricing
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 
@@ -157,13 +157,13 @@ class RuntimeManager:
         if runtime not in self._backends:
             found = [ep for name, ep in _entry_points().items() if name == runtime]
             if not found:
-                raise UsageError(
+                raise BadInput(
                     f"unknown runtime {runtime!r} — available: {', '.join(self.backend_names())}"
                 )
             try:
                 self._backends[runtime] = found[0].load()
             except ImportError as e:
-                raise UsageError(
+                raise BadInput(
                     f"the {runtime} runtime needs packages that are not installed ({e.name or e}) "
                     f"— pip install 'lfwb[all]'"
                 ) from None
@@ -218,7 +218,7 @@ class RuntimeManager:
         for runtime in self.backend_names():
             try:
                 backend = self.backend(runtime)  # imports the module only: SDKs load on first use
-            except UsageError:  # its packages are not installed
+            except BadInput:  # its packages are not installed
                 continue
             for config in backend.default_configs():
                 if config.name not in self._models:
@@ -251,9 +251,9 @@ class RuntimeManager:
         if config is None:
             config = ModelConfig(**kwargs)
         if not config.name or not str(config.name).replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise UsageError(f"model names are letters, digits, '-', '_' and '.', got {config.name!r}")
+            raise BadInput(f"model names are letters, digits, '-', '_' and '.', got {config.name!r}")
         if config.name in self.aliases:
-            raise UsageError(
+            raise BadInput(
                 f"{config.name!r} is an alias (→ {', '.join(self.aliases[config.name])}); a name is either a "
                 f"model or an alias — pick another name, or first %lfw alias {config.name} --delete"
             )
@@ -295,16 +295,16 @@ class RuntimeManager:
     def alias(self, name: str, models: list[str]) -> list[str]:
         """Make `name` a fallback chain: `models` are tried in order until one answers."""
         if not models:
-            raise UsageError("an alias needs at least one model, e.g. %lfw alias best = gemini-2.5-pro, smollm2")
+            raise BadInput("an alias needs at least one model, e.g. %lfw alias best = gemini-2.5-pro, smollm2")
         problem = self._alias_name_problem(name)
         if problem:
-            raise UsageError(f"{name!r} {problem}; pick another name for the alias")
+            raise BadInput(f"{name!r} {problem}; pick another name for the alias")
         for model in models:
             # A chain lists models, never aliases: chains stay flat, so none can loop back.
             if model == name:
-                raise UsageError(f"alias {name!r} cannot name itself; list the models it stands for")
+                raise BadInput(f"alias {name!r} cannot name itself; list the models it stands for")
             if model in self.aliases:
-                raise UsageError(
+                raise BadInput(
                     f"{model!r} is an alias itself (→ {', '.join(self.aliases[model])}); "
                     "list models in a chain, not other aliases"
                 )

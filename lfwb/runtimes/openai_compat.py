@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import GenerationError, LfwbError, MissingCredentials, Retryable, UsageError
+from ..errors import GenerationError, LfwbError, MissingCredentials, Retryable, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig
 from .remote import (
     Attempt, RemoteRuntime, check_remote_options, retry_after_header, retry_delay_from_details, server_message,
@@ -37,7 +37,7 @@ class OpenAICompatRuntime(RemoteRuntime):
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
         if not str(config.source or "").strip():
-            raise UsageError("--source is the model id the server knows, e.g. llama3.1:8b or Qwen/Qwen2.5-7B-Instruct")
+            raise BadInput("--source is the model id the server knows, e.g. llama3.1:8b or Qwen/Qwen2.5-7B-Instruct")
         config.source = str(config.source).strip()
         check_remote_options(config, needs_base_url=True)
         config.options["base_url"] = str(config.options["base_url"]).rstrip("/")
@@ -51,7 +51,7 @@ class OpenAICompatRuntime(RemoteRuntime):
         try:
             import openai
         except ImportError:
-            raise UsageError("the openai_compat runtime needs openai — pip install 'lfwb[remote]'") from None
+            raise BadInput("the openai_compat runtime needs openai — pip install 'lfwb[remote]'") from None
         timeout = openai.Timeout(self.timeout_s, connect=min(CONNECT_TIMEOUT_S, self.timeout_s))
         # max_retries=0: lfwb retries itself, and only before any text was streamed.
         return openai.OpenAI(base_url=self.endpoint, api_key=key or NO_KEY, timeout=timeout, max_retries=0)

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import BadInput
 
 PRICES_ENV = "LFWB_PRICES"
 BUNDLED = Path(__file__).with_name("prices.json")
@@ -64,16 +64,16 @@ def _read(path: Path) -> dict[str, dict]:
     try:
         stamp = (str(path), path.stat().st_mtime_ns)
     except OSError:
-        raise UsageError(
+        raise BadInput(
             f"no price table at {path} — fix %config Lfwb.prices_path / ${PRICES_ENV}"
         ) from None
     if stamp not in _cache:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as e:
-            raise UsageError(f"the price table {path} is not valid JSON ({e}) — fix it") from None
+            raise BadInput(f"the price table {path} is not valid JSON ({e}) — fix it") from None
         if not isinstance(data, dict):
-            raise UsageError(f"the price table {path} must be a JSON object of model → prices")
+            raise BadInput(f"the price table {path} must be a JSON object of model → prices")
         table = {k: v for k, v in data.items() if not k.startswith("_")}
         for model, entry in table.items():
             _check_entry(path, model, entry)
@@ -89,7 +89,7 @@ def _check_entry(path: Path, model: str, entry: object) -> None:
         for t in tiers
     )
     if not ok:
-        raise UsageError(
+        raise BadInput(
             f"price table {path}: {model!r} needs input and output prices per 1M tokens, "
             'e.g. {"input": 1.25, "output": 10.0} or {"tiers": [...]}'
         )

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from ..errors import GenerationError, LfwbError, Retryable, UsageError
+from ..errors import GenerationError, LfwbError, Retryable, BadInput
 from . import keys, pricing
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 
@@ -159,17 +159,17 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
     """Checks shared by the remote backends: a URL, a variable name, sane numbers, no secrets."""
     options = config.options
     if "api_key" in options:
-        raise UsageError(
+        raise BadInput(
             "a key never goes in a model's config (it would be saved in the store) — name its "
             "environment variable with --api-key-env, or give it for this session"
         )
     base_url = options.get("base_url")
     if needs_base_url and not base_url:
-        raise UsageError(
+        raise BadInput(
             f"{config.name}: an OpenAI-compatible model needs --base-url, e.g. http://127.0.0.1:8000/v1"
         )
     if base_url is not None and not str(base_url).startswith(("http://", "https://")):
-        raise UsageError(f"--base-url must start with http:// or https://, got {base_url!r}")
+        raise BadInput(f"--base-url must start with http:// or https://, got {base_url!r}")
     if options.get("api_key_env") is not None:
         keys.check_env_name(options["api_key_env"])
     try:
@@ -177,7 +177,7 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
             raise ValueError("timeout_s must be > 0")
         DEFAULT_POLICY.with_options(options)
     except (TypeError, ValueError) as e:
-        raise UsageError(f"{config.name}: bad option ({e})") from None
+        raise BadInput(f"{config.name}: bad option ({e})") from None
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import BadInput
 from .rows import Rows
 
 
@@ -23,7 +23,7 @@ class ContextRows(Rows):
         source: str | None = None,
     ) -> dict:
         if not isinstance(text, str) or not text.strip():
-            raise UsageError("a context needs some text — it was empty")
+            raise BadInput("a context needs some text — it was empty")
         name = name or (text.strip().splitlines()[0][:60])
         return self._insert(
             "contexts",
@@ -60,7 +60,7 @@ class ContextRows(Rows):
     def _search(self, table: str, query: str, project_id: int | None, limit: int) -> list[dict]:
         match = fts_query(query)
         if not match:
-            raise UsageError("search needs at least one word, e.g. %lfw context search button colour")
+            raise BadInput("search needs at least one word, e.g. %lfw context search button colour")
         # Column 1 of both indexes is the searched text (contexts: name, text; runs: prompt, output).
         sql = (
             f"SELECT t.*, snippet({table}_fts, 1, '[', ']', '…', 12) AS snippet "

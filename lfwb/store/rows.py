@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..errors import AlreadyExists, NotFound, UsageError
+from ..errors import AlreadyExists, NotFound, BadInput
 from .connection import StoreConnection
 from .migrations import now
 
@@ -44,7 +44,7 @@ class Rows(StoreConnection):
     def _check_columns(self, table: str, values: dict) -> None:
         bad = sorted(set(values) - _WRITABLE[table])
         if bad:
-            raise UsageError(
+            raise BadInput(
                 f"{_NOUN[table]} has no field {bad[0]!r} — fields: {', '.join(sorted(_WRITABLE[table]))}"
             )
 
@@ -76,7 +76,7 @@ class Rows(StoreConnection):
         if "FOREIGN KEY" in msg:
             refs = {k: v for k, v in row.items() if k.endswith("_id") and v is not None}
             return NotFound(f"{_NOUN[table]} refers to a row that does not exist ({refs})")
-        return UsageError(f"bad {_NOUN[table]}: {msg}")
+        return BadInput(f"bad {_NOUN[table]}: {msg}")
 
     def _get(self, table: str, row_id: Any) -> dict:
         rows = self.query(f"SELECT * FROM {table} WHERE id = ?", (row_id,))

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from ..errors import UsageError
+from ..errors import BadInput
 from .migrations import now
 from .rows import Rows
 
@@ -46,7 +46,7 @@ class RunRows(Rows):
     def add_run(self, project_id: int, kind: str = "generate", **values: Any) -> dict:
         """A new run row, owned by this process while its status is `running`."""
         if kind not in RUN_KINDS:
-            raise UsageError(f"unknown run kind {kind!r} — one of {', '.join(RUN_KINDS)}")
+            raise BadInput(f"unknown run kind {kind!r} — one of {', '.join(RUN_KINDS)}")
         if isinstance(values.get("params_json"), dict):
             values["params_json"] = json.dumps(values["params_json"])
         host, pid, started = _this_process()
@@ -67,7 +67,7 @@ class RunRows(Rows):
 
     def update_run(self, run_id: int, **values: Any) -> dict:
         if "status" in values and values["status"] not in RUN_STATUSES:
-            raise UsageError(f"unknown run status {values['status']!r} — one of {', '.join(RUN_STATUSES)}")
+            raise BadInput(f"unknown run status {values['status']!r} — one of {', '.join(RUN_STATUSES)}")
         return self._update("runs", run_id, values)
 
     def flush_run_output(self, run_id: int, output: str, output_tokens: int | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import AlreadyExists, NotFound, UsageError
+from ..errors import AlreadyExists, NotFound, BadInput
 from .contexts import ContextRows
 from .migrations import now
 from .runs import RunRows
@@ -31,7 +31,7 @@ class Store(RunRows, ContextRows):
     def create_project(self, name: str, description: str = "") -> dict:
         name = (name or "").strip()
         if not name:
-            raise UsageError("a project needs a name, e.g. %lfw project landing-page")
+            raise BadInput("a project needs a name, e.g. %lfw project landing-page")
         return self._insert("projects", {"name": name, "description": description})
 
     def get_project(self, id_or_name: int | str) -> dict:
@@ -73,7 +73,7 @@ class Store(RunRows, ContextRows):
         held = {t: n for t, n in counts.items() if n}
         if held and not cascade:
             what = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in held.items())
-            raise UsageError(
+            raise BadInput(
                 f"project {project['name']!r} still has {what} — pass cascade=True to delete them too"
             )
         with self.write() as conn:
