@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GenerationError, LfwbError, RefusedBeforeSending, Unavailable
-from .runtimes import GenerationConfig, RuntimeManager
+from .runtimes import GenerationConfig, RuntimeManager, StreamTotals
 from .spending import check_budget, note_spend
 from .store import Store, now
 
@@ -284,37 +284,33 @@ def _stream_into(
     store: Store, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
     start: float, on_text: OnText | None, cancel: threading.Event | None, stops: StopHold,
 ) -> None:
-    parts: list[str] = []
+    totals = StreamTotals(start)  # TTFT counts from the run's start, links skipped included
     last_flush = time.perf_counter()
     cancel = cancel or threading.Event()  # each link its own: a link that failed has set its event
     stops.cancels.append(cancel)
     stream = manager.stream(link, gen, cancel)
     try:
         while (chunk := stops.next(stream, None)) is not None:
-            if chunk.text:
-                if result.ttft_ms is None:
-                    result.ttft_ms = (time.perf_counter() - start) * 1000
-                    result.answered_by = link
-                parts.append(chunk.text)
-                result.output_tokens += chunk.output_tokens
-                result.text = "".join(parts)
+            brought_text = totals.add(chunk)
+            _take(result, totals)
+            if brought_text:
+                result.answered_by = link
                 if time.perf_counter() - last_flush >= FLUSH_EVERY_S:
                     store.flush_run_output(result.run_id, result.text, result.output_tokens)
                     last_flush = time.perf_counter()
                 if on_text is not None:
                     on_text(result.text, result)
-            if chunk.input_tokens is not None:
-                result.input_tokens = chunk.input_tokens
-            if chunk.usage:
-                result.usage = chunk.usage
-                result.input_tokens = chunk.usage.get("input_tokens", result.input_tokens)
-                result.output_tokens = chunk.usage.get("output_tokens", result.output_tokens)
-            if chunk.cost_usd is not None:
-                result.cost_usd = chunk.cost_usd
         result.answered_by = result.answered_by or link
     finally:
         stream.close()  # joins the worker thread, also after a stop
         stops.cancels.remove(cancel)
+
+
+def _take(result: RunResult, totals: StreamTotals) -> None:
+    """Copy a link's totals into its run (the row and `on_text` read the result)."""
+    result.text, result.ttft_ms = totals.text, totals.ttft_ms
+    result.input_tokens, result.output_tokens = totals.input_tokens, totals.output_tokens
+    result.usage, result.cost_usd = totals.usage, totals.cost_usd or 0.0
 
 
 def _finish_row(store: Store, result: RunResult, runtime: str | None) -> None:

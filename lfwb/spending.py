@@ -66,7 +66,7 @@ def check_budget(store: Store, manager: RuntimeManager, project_id: int, model: 
     if project_limit is not None:
         name = store.get_project(project_id)["name"]
         limits.append(("project", f"project {name!r}", project_spent(store, project_id), project_limit))
-    session_limit = manager.session_budget_usd
+    session_limit = manager.settings.session_budget_usd
     if session_limit is not None:
         limits.append(("session", "this session", manager.session_spent_usd, session_limit))
     for scope, who, spent, limit in limits:
@@ -98,7 +98,7 @@ def set_budget(store: Store, manager: RuntimeManager, scope: str, project_id: in
     if scope == "project":
         settings.set_project_budget(store, project_id, limit_usd)
     elif scope == "session":
-        manager.session_budget_usd = limit_usd
+        manager.settings.session_budget_usd = limit_usd
     else:
         raise BadInput(f"a budget is for the project or the session, not {scope!r}")
 
@@ -106,7 +106,7 @@ def set_budget(store: Store, manager: RuntimeManager, scope: str, project_id: in
 def budget_status(store: Store, manager: RuntimeManager, project: dict) -> dict:
     """Spend and limits for the current project and session (what `%lfw budget` shows)."""
     project_limit = settings.project_budget(store, project["id"])
-    session_limit = manager.session_budget_usd
+    session_limit = manager.settings.session_budget_usd
     spent_p, spent_s = project_spent(store, project["id"]), manager.session_spent_usd
     return {
         "project": project["name"],

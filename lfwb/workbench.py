@@ -56,7 +56,7 @@ class Lfwb(Configurable):
     def apply_to(self, manager: Any) -> None:
         """Give `manager` the limits set here (at Workbench creation, and on each change)."""
         manager.budget_bytes = int(self.memory_budget_gb * 2**30) if self.memory_budget_gb else None
-        manager.session_budget_usd = self.session_budget_usd
+        manager.settings.session_budget_usd = self.session_budget_usd
 
     @validate("memory_budget_gb")
     def _check_memory_budget(self, proposal: dict) -> float:

@@ -271,7 +271,7 @@ def _shell_configurables():
 
 
 def budget_unchanged(wb, folder: Path) -> None:
-    assert wb.manager.session_budget_usd is None
+    assert wb.manager.settings.session_budget_usd is None
 
 
 def memory_budget_kept(wb, folder: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from fixtures.scripted import Fail, ScriptedRuntime, Stall, words
 from lfwb import Workbench
 from lfwb.errors import GenerationError, InsufficientMemory, ModelLoadError, ModelNotFound, PromptTooLong
-from lfwb.runtimes import GenerationConfig, RuntimeManager, default_model_path
+from lfwb.runtimes import Chunk, GenerationConfig, RuntimeManager, default_model_path
 from lfwb.runtimes.cpu import physical_cores, threads_for
 from lfwb.runtimes.gguf_meta import read_gguf_metadata
 
@@ -280,6 +280,18 @@ def test_a_failure_mid_answer_keeps_the_text_and_marks_the_run_failed(scripted):
     [row] = scripted.wb.store.list_runs()
     assert row["status"] == "failed" and row["output"] == "Once upon a" and row["output_tokens"] == 3
     assert "the connection dropped" in row["error"] and not scripted.manager.busy("flaky")
+
+
+def test_generate_and_a_recorded_run_add_up_the_same_stream_alike(scripted):
+    # Usage and cost arrive before the stream's last chunk: both readers keep them.
+    usage = {"input_tokens": 7, "output_tokens": 4, "thinking_tokens": 2}
+    steps = ["Once", " upon", Chunk(usage=usage, cost_usd=0.0123), Chunk(finish_reason="stop")]
+    scripted.model("g", steps, remote=True, source="gemini-2.5-pro")
+    direct = scripted.manager.generate("g", GenerationConfig(prompt="Hi"))
+    run = scripted.wb.generate("Hi", model="g")
+    assert (direct.text, direct.input_tokens, direct.output_tokens) == (run.text, run.input_tokens, run.output_tokens)
+    assert direct.usage == run.usage == usage and direct.cost_usd == run.cost_usd == 0.0123
+    assert (direct.text, direct.output_tokens, direct.finish_reason) == ("Once upon", 4, "stop")
 
 
 def test_listeners_hear_a_model_register_load_finish_and_unload(scripted):

@@ -214,7 +214,7 @@ def test_a_session_budget_that_is_negative_or_not_a_number_is_refused_by_config(
     run_ok(ip, "%config Lfwb.session_budget_usd = 0.5")
     seen = one_line(config_error(ip, f"Lfwb.session_budget_usd = {value}", capsys, caplog))
     assert seen.startswith("Lfwb.session_budget_usd: a budget is a USD amount ≥ 0")
-    assert setting(ip, "session_budget_usd") == 0.5 and wb.manager.session_budget_usd == 0.5
+    assert setting(ip, "session_budget_usd") == 0.5 and wb.manager.settings.session_budget_usd == 0.5
 
 
 @pytest.mark.parametrize("scope", ["session", "project"])

@@ -134,7 +134,7 @@ class Stats(Rows):
     """Per-model rows plus the process totals (`.totals`) on a line below the table."""
 
     def __init__(self, stats: dict):
-        from ..runtimes.manager import format_bytes
+        from ..runtimes.memory import format_bytes
 
         rows = [dict(r, memory=format_bytes(r["bytes"]) if r["loaded"] else "") for r in stats["models"]]
         super().__init__(rows, ["name", "loaded", "memory", "load_s", "runs", "tokens_out", "last_tok_s"],
@@ -155,7 +155,7 @@ class Stats(Rows):
 
 
 def _stats_row(manager, name: str) -> dict:
-    from ..runtimes.manager import format_bytes
+    from ..runtimes.memory import format_bytes
 
     row = next(r for r in manager.stats()["models"] if r["name"] == name)
     return dict(row, memory=format_bytes(row["bytes"]))

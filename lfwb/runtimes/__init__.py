@@ -5,9 +5,13 @@ model of theirs is registered, so `import lfwb` never pulls in torch or llama_cp
 """
 
 from .base import Chunk, GenerationConfig, ModelConfig, Runtime
-from .manager import DEFAULT_MODEL, GenerationResult, RuntimeManager, default_model_path
+from .manager import RuntimeManager
+from .memory import format_bytes
+from .registry import DEFAULT_MODEL, default_model_path
+from .settings import RuntimeSettings
+from .totals import GenerationResult, StreamTotals
 
 __all__ = [
     "Chunk", "DEFAULT_MODEL", "GenerationConfig", "GenerationResult", "ModelConfig", "Runtime",
-    "RuntimeManager", "default_model_path",
+    "RuntimeManager", "RuntimeSettings", "StreamTotals", "default_model_path", "format_bytes",
 ]

@@ -15,7 +15,7 @@ import threading
 import ipywidgets as widgets
 
 from ..errors import LfwbError
-from ..runtimes.manager import RuntimeManager, format_bytes
+from ..runtimes import RuntimeManager, format_bytes
 
 
 class _ModelRow:
