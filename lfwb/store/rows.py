@@ -21,20 +21,12 @@ _WRITABLE = {
         "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
         "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json",
     },
-    "steps": {"run_id", "position", "name", "model", "status", "prompt", "output", "error",
-              "finished_at"},
     "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content"},
-    "chat_sessions": {"project_id", "name", "model", "system"},
-    "messages": {"session_id", "role", "content", "run_id"},
 }
-_NOUN = {
-    "projects": "project", "contexts": "context", "runs": "run", "steps": "step",
-    "artifacts": "artifact", "chat_sessions": "chat session", "messages": "message",
-}
+_NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact"}
 _HINT = {
-    "projects": "%lfw projects", "contexts": "%lfw context search", "runs": "%lfw runs",
-    "artifacts": "%lfw artifacts", "steps": "%lfw show RUN_ID", "chat_sessions": "%lfw chat",
-    "messages": "%lfw chat",
+    "projects": "%lfw projects", "contexts": "%lfw context list", "runs": "%lfw runs",
+    "artifacts": "%lfw artifacts",
 }
 
 
@@ -51,7 +43,7 @@ class Rows(StoreConnection):
     def _insert(self, table: str, values: dict, extra: dict | None = None) -> dict:
         self._check_columns(table, values)
         row = {**values, **(extra or {})}
-        row.setdefault("started_at" if table in ("runs", "steps") else "created_at", now())
+        row.setdefault("started_at" if table == "runs" else "created_at", now())
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         try:

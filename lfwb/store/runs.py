@@ -1,4 +1,4 @@
-"""Runs and their steps: each run row is owned by the process writing it while it is `running`,
+"""Runs: each run row is owned by the process writing it while it is `running`,
 so a run left `running` by a process that no longer exists can be told apart and marked
 `interrupted` (`mark_interrupted_runs`) instead of looking alive for ever."""
 
@@ -41,7 +41,7 @@ def _process_alive(pid: int, started: float | None) -> bool:
 
 
 class RunRows(Rows):
-    """The `runs` and `steps` tables."""
+    """The `runs` table."""
 
     def add_run(self, project_id: int, kind: str = "generate", **values: Any) -> dict:
         """A new run row, owned by this process while its status is `running`."""
@@ -102,14 +102,3 @@ class RunRows(Rows):
                     (now(), *dead),
                 )
         return dead
-
-    # -- steps -------------------------------------------------------------------------
-
-    def add_step(self, run_id: int, position: int, name: str, **values: Any) -> dict:
-        return self._insert("steps", {"run_id": run_id, "position": position, "name": name, **values})
-
-    def list_steps(self, run_id: int) -> list[dict]:
-        return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
-
-    def update_step(self, step_id: int, **values: Any) -> dict:
-        return self._update("steps", step_id, values)

@@ -102,12 +102,6 @@ class Store(RunRows, ContextRows):
     ) -> list[dict]:
         return self._list("artifacts", {"run_id": run_id, "project_id": project_id}, limit, offset)
 
-    def update_artifact(self, artifact_id: int, **values: Any) -> dict:
-        return self._update("artifacts", artifact_id, values)
-
-    def delete_artifact(self, artifact_id: int) -> None:
-        self._delete("artifacts", artifact_id)
-
     # -- model registrations -----------------------------------------------------------
 
     def save_model(self, name: str, runtime: str, source: str, config: dict) -> None:
