@@ -11,7 +11,7 @@ since the previous generation (CPU time of the whole machine minus this process'
     (2, 1)
 
 Local generations also share the cores with each other — two models of one kernel, two
-kernels, `lfwb serve` beside a notebook — through a lease (`core_slots.take`): one lock file per
+kernels, a script beside a notebook — through a lease (`core_slots.take`): one lock file per
 physical core in a per-user folder, each taken with `flock` on a file descriptor of its own.
 Locks on distinct open files conflict even inside one process, so the same lease serves threads
 and processes, and a process that dies gives its cores back with its files. A generation takes

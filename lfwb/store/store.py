@@ -1,9 +1,9 @@
 """The SQLite store: one file per workspace, opened with sqlite-utils, shared by kernels.
 
 `Store` is the one object callers use. Its parts, one idea each: opening, write transactions
-and closing (`connection`), generic row access (`rows`), runs and steps (`runs`), contexts and
-full-text search (`contexts`); projects, artifacts and model registrations are here. Rows come
-back as plain dicts, newest first.
+and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`),
+contexts and full-text search (`contexts`); projects, artifacts and model registrations are
+here. Rows come back as plain dicts, newest first.
 """
 
 from __future__ import annotations

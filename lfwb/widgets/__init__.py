@@ -1,4 +1,4 @@
-"""ipywidgets panels (`%lfw panel models|pipeline|chat`): thin faces over the Workbench.
+"""ipywidgets panels (`%lfw panel models`): thin faces over the Workbench.
 
 Each panel calls the same manager and store methods as the magics; none holds logic of its own.
 """
