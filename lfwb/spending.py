@@ -16,7 +16,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .errors import BudgetExceeded, BadInput
-from .runtimes import pricing
+from .runtimes.pricing import estimate_prompt_tokens
 from .store import settings
 
 if TYPE_CHECKING:
@@ -49,10 +49,10 @@ def note_spend(manager: RuntimeManager, cost_usd: float | None) -> None:
 def worst_case(manager: RuntimeManager, model: str, gen: GenerationConfig) -> tuple[float, int]:
     """(the most a call of `gen` on `model` can cost in USD, the prompt tokens it assumes)."""
     config = manager.config(model)
-    prompt_tokens = pricing.estimate_prompt_tokens(gen.prompt, gen.messages)
+    prompt_tokens = estimate_prompt_tokens(gen.prompt, gen.messages)
     if manager.backend(config.runtime).local:
         return 0.0, prompt_tokens
-    return pricing.worst_case_usd(config.source, prompt_tokens, gen.max_tokens) or 0.0, prompt_tokens
+    return manager.settings.prices.worst_case_usd(config.source, prompt_tokens, gen.max_tokens) or 0.0, prompt_tokens
 
 
 def check_budget(store: Store, manager: RuntimeManager, project_id: int, model: str, gen: GenerationConfig) -> None:

@@ -54,9 +54,15 @@ class Lfwb(Configurable):
     ).tag(config=True)
 
     def apply_to(self, manager: Any) -> None:
-        """Give `manager` the limits set here (at Workbench creation, and on each change)."""
-        manager.budget_bytes = int(self.memory_budget_gb * 2**30) if self.memory_budget_gb else None
-        manager.settings.session_budget_usd = self.session_budget_usd
+        """Copy the settings made here into `manager.settings`, the one object its models read
+        (at Workbench creation, and on each change)."""
+        from .runtimes.pricing import Prices
+
+        settings = manager.settings
+        settings.memory_budget_bytes = int(self.memory_budget_gb * 2**30) if self.memory_budget_gb else None
+        settings.session_budget_usd = self.session_budget_usd
+        settings.retry.max_attempts = self.max_attempts
+        settings.prices = Prices(self.prices_path)
 
     @validate("memory_budget_gb")
     def _check_memory_budget(self, proposal: dict) -> float:
@@ -95,22 +101,20 @@ class Lfwb(Configurable):
             raise SettingRefused("db_path", str(e)) from None
         return path
 
-    @observe("memory_budget_gb", "session_budget_usd")
-    def _limits_changed(self, change: dict) -> None:
+    @validate("prices_path")
+    def _check_prices_path(self, proposal: dict) -> str:
+        from .runtimes.pricing import Prices
+
+        try:
+            Prices(proposal["value"])  # a missing or broken file: refused, the table in use stays
+        except LfwbError as e:
+            raise SettingRefused("prices_path", str(e)) from None
+        return proposal["value"]
+
+    @observe("memory_budget_gb", "session_budget_usd", "prices_path", "max_attempts")
+    def _settings_changed(self, change: dict) -> None:
         if _current is not None:
             self.apply_to(_current.manager)
-
-    @observe("prices_path")
-    def _prices_path_changed(self, change: dict) -> None:
-        from .runtimes.pricing import set_prices_path
-
-        set_prices_path(change["new"] or None)
-
-    @observe("max_attempts")
-    def _max_attempts_changed(self, change: dict) -> None:
-        from .runtimes.remote import DEFAULT_POLICY
-
-        DEFAULT_POLICY.max_attempts = change["new"]
 
 
 class Workbench:

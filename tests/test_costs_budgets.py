@@ -14,24 +14,14 @@ from conftest import run_error, run_ok
 from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
 from lfwb.errors import GenerationError, Retryable
-from lfwb.runtimes import Chunk, GenerationConfig, ModelConfig, keys
+from lfwb.runtimes import Chunk, GenerationConfig, ModelConfig, RuntimeManager
+from lfwb.runtimes.keys import redact, use_key
+from lfwb.runtimes.pricing import Prices
 from lfwb.runtimes.remote import RemoteRuntime
-from lfwb.runtimes.pricing import cost_usd
 from lfwb.spending import usd
 from lfwb.workbench import reset_workbench, workbench
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(autouse=True)
-def _no_session_keys_or_settings(monkeypatch, ip):
-    """Session keys and %config settings live in the process: none leaks between tests."""
-    monkeypatch.setattr(keys, "_session", {})
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    yield
-    ip.run_line_magic("config", "Lfwb.session_budget_usd = None")
-    ip.run_line_magic("config", "Lfwb.prices_path = ''")
 
 
 @pytest.fixture
@@ -64,11 +54,22 @@ def key_prompt(monkeypatch, key: str = TEST_KEY) -> list[str]:
 
 def test_gemini_2_5_pro_prices_on_both_tiers():
     # Up to 200k prompt tokens: $1.25 in, $10 out per 1M; above: $2.50 and $15, output included.
-    assert cost_usd("gemini-2.5-pro", 200_000, 1_000) == pytest.approx(0.25 + 0.01)
-    assert cost_usd("gemini-2.5-pro", 200_001, 1_000) == pytest.approx(200_001 * 2.5e-6 + 0.015)
-    assert cost_usd("models/gemini-2.5-pro-preview-06-05", 10, 10) == cost_usd("gemini-2.5-pro", 10, 10)
-    assert cost_usd("gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(0.30 + 2.50)
-    assert cost_usd("llama3.1:8b", 1000, 1000) is None  # not in the table: a self-hosted model
+    prices = Prices()
+    assert prices.cost_usd("gemini-2.5-pro", 200_000, 1_000) == pytest.approx(0.25 + 0.01)
+    assert prices.cost_usd("gemini-2.5-pro", 200_001, 1_000) == pytest.approx(200_001 * 2.5e-6 + 0.015)
+    assert prices.cost_usd("models/gemini-2.5-pro-preview-06-05", 10, 10) == prices.cost_usd("gemini-2.5-pro", 10, 10)
+    assert prices.cost_usd("gemini-2.5-flash", 1_000_000, 1_000_000) == pytest.approx(0.30 + 2.50)
+    assert prices.cost_usd("llama3.1:8b", 1000, 1000) is None  # not in the table: a self-hosted model
+
+
+def test_a_price_file_that_cannot_be_read_is_refused_by_config_and_the_table_in_use_stays(ip, wb, tmp_path, caplog):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"my-model": {"input": 1.0, "output": 2.0}}))
+    run_ok(ip, f"%config Lfwb.prices_path = {str(prices)!r}")
+    with caplog.at_level(logging.ERROR):  # IPython's %config reports a refused value as a log line
+        run_ok(ip, f"%config Lfwb.prices_path = {str(tmp_path / 'gone.json')!r}")
+    assert "Lfwb.prices_path: no price table at" in caplog.text
+    assert wb.manager.settings.prices.cost_usd("my-model", 1_000_000, 0) == 1.0
 
 
 def test_a_long_prompt_run_is_billed_at_the_upper_tier(wb, fake_gemini):
@@ -196,6 +197,16 @@ def test_a_failing_gemini_falls_back_to_the_local_model_and_says_why(ip, wb, fak
     assert "gave up after 2 attempts" in skipped["reason"]
     note = published[-1]["data"]["text/markdown"]
     assert "answered by local; skipped g: GenerationError: g: server error (503 UNAVAILABLE" in note
+
+
+def test_max_attempts_set_with_config_reaches_the_remote_models_already_registered(ip, wb, fake_gemini):
+    fake_gemini.default = Reply(kind="error", status=503)
+    register_fake(wb, fake_gemini)
+    run_ok(ip, "%config Lfwb.max_attempts = 2")
+    assert run_ok(ip, "%lfw info g")["max_attempts"] == 2
+    with pytest.raises(GenerationError, match="gave up after 2 attempts"):
+        wb.generate("Hi", model="g")
+    assert len(fake_gemini.requests) == 2
 
 
 def test_a_link_without_a_key_or_over_budget_is_skipped(ip, wb, fake_gemini, scripted):
@@ -327,6 +338,17 @@ def test_a_new_backends_provider_takes_its_key_and_registers_its_models(ip, wb, 
     run_ok(ip, "%lfw key zeta")
     result = run_ok(ip, "%%lfw generate -m zeta-1\nHi")
     assert (result.text, result.answered_by) == ("Hello from Zeta", "zeta-1")
+
+
+def test_a_session_key_serves_the_manager_it_was_given_to_and_no_other(wb, monkeypatch):
+    monkeypatch.delenv("ZETA_API_KEY", raising=False)
+    other = RuntimeManager(register_default=False)
+    for manager in (wb.manager, other):
+        manager.add_backend(ZetaRuntime)
+    assert use_key(wb.manager, "zeta", "zeta-key-long-enough") == ["zeta-1"]
+    assert "zeta-1" in wb.manager and other.register_defaults() == [] and "zeta-1" not in other
+    assert wb.generate("Hi", model="zeta-1").text == "Hello from Zeta"
+    assert redact("sent zeta-key-long-enough") == "sent ***"  # scrubbed from messages from now on
 
 
 def test_a_new_backend_is_retried_by_the_shared_loop_only_when_its_error_says_so(wb, monkeypatch):

@@ -21,7 +21,6 @@ import pytest
 from conftest import run_error, run_ok
 from gemini_server import _gemini_server, fake_gemini, register_fake  # noqa: F401
 from lfwb.errors import ModelLoadError, StoreError
-from lfwb.runtimes import keys
 from lfwb.runtimes.gguf_meta import read_gguf_metadata
 from lfwb.store import Store
 
@@ -34,7 +33,6 @@ def _no_saved_settings(monkeypatch):
     `%reload_ext lfwb` reads them back: start and end each test without them."""
     from IPython import get_ipython
 
-    monkeypatch.setattr(keys, "_session", {})
     shell = get_ipython()
     if shell is not None:
         shell.config.pop("Lfwb", None)

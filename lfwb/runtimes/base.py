@@ -2,7 +2,8 @@
 
 A backend is one module with one `Runtime` subclass, registered under the `lfwb.runtimes`
 entry-point group (see pyproject.toml). It loads a model, streams `Chunk`s of text, and
-unloads; the `RuntimeManager` does locking, memory budgeting, threads and cancellation.
+unloads; the `RuntimeManager` does locking, memory budgeting, threads and cancellation, and
+hands each model its `RuntimeSettings` (retries, prices, session keys).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from ..errors import LfwbError, BadInput
+from .settings import RuntimeSettings
 
 DEFAULT_REPEAT_PENALTY = 1.1
 # Gemini reads a seed as a signed 32-bit number and llama.cpp as an unsigned one whose top value
@@ -129,6 +131,9 @@ class Runtime:
 
     def __init__(self, config: ModelConfig):
         self.config = config
+        # The registering manager's own settings replace these (Registry.add), so a change to
+        # them reaches every model at once; a Runtime made by hand gets the defaults.
+        self.settings = RuntimeSettings()
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -136,9 +141,9 @@ class Runtime:
         return config
 
     @classmethod
-    def default_configs(cls) -> list[ModelConfig]:
-        """The models of `default_models` this backend can serve now (a remote one: once its key
-        is set); the manager registers them, unsaved."""
+    def default_configs(cls, settings: RuntimeSettings) -> list[ModelConfig]:
+        """The models of `default_models` this backend can serve now with `settings` (a remote
+        one: once its key is set); the manager registers them, unsaved."""
         return []
 
     def check_ready(self) -> None:
@@ -153,7 +158,6 @@ class Runtime:
         except LfwbError as e:
             return {"ok": False, "detail": str(e)}
         return {"ok": True, "detail": "loaded" if self.loaded else "ready"}
-
 
     def estimate_memory(self) -> int:
         """Bytes this model will take once loaded, known before anything is read."""

@@ -2,16 +2,17 @@
 
 A backend declares the key it needs (`RemoteRuntime.provider`, `key_env_vars`, `needs_key`);
 this module is the one place that looks keys up and says when one is missing. A key given
-for the session (`%lfw key PROVIDER` or `%lfw key MODEL`) lives in this module's memory until
-the kernel stops. A model's config names the environment variable that holds its key
-(`api_key_env`), never the key. `redact` scrubs every key we know of from a message before a
-user or a log sees it.
+for the session (`%lfw key PROVIDER` or `%lfw key MODEL`) is held by the manager, in its
+`RuntimeSettings.session_keys`, until the kernel stops. A model's config names the environment
+variable that holds its key (`api_key_env`), never the key. `redact` scrubs every key we know
+of from a message before a user or a log sees it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import MissingCredentials, BadInput
@@ -25,32 +26,19 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Shapes of real keys, so a key pasted where a variable NAME belongs is refused, not saved.
 _KEY_SHAPES = re.compile(r"^(AIza|sk-|gsk_|xai-|hf_)")
 
-_session: dict[str, str] = {}  # provider or model name -> key, for this process only
-_in_use: set[str] = set()  # keys handed to an SDK client in this process (for `redact`)
+# Keys given or sent in this process, however many managers it has: `redact` scrubs them.
+_in_use: set[str] = set()
 _declared_env: set[str] = set()  # every variable a backend reads its key from (for `redact`)
 
 
-def set_session_key(provider: str, key: str) -> None:
-    key = (key or "").strip()
-    if not key:
-        raise BadInput("no key given — paste it at the prompt, or set it in the environment")
-    _session[provider] = key
-
-
-def clear_session_key(provider: str) -> bool:
-    return _session.pop(provider, None) is not None
-
-
-def has_session_key(provider: str) -> bool:
-    return provider in _session
-
-
-def find_key(providers: tuple[str, ...], env_names: tuple[str, ...]) -> tuple[str | None, str]:
-    """(key, where it came from) — a session key first, then the environment variables in order.
-    `where` names the source ("session" or the variable), never the key."""
+def find_key(
+    providers: tuple[str, ...], env_names: tuple[str, ...], session: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """(key, where it came from) — a `session` key first, then the environment variables in
+    order. `where` names the source ("session" or the variable), never the key."""
     for provider in providers:
-        if _session.get(provider):
-            return _session[provider], "given for this session"
+        if session.get(provider):
+            return session[provider], "given for this session"
     for name in env_names:
         if os.environ.get(name):
             return os.environ[name], f"from ${name}"
@@ -67,12 +55,14 @@ def _env_names(backend: type[RemoteRuntime], config: ModelConfig | None) -> tupl
     return (own,) if own else backend.key_env_vars
 
 
-def key_for(backend: type[RemoteRuntime], config: ModelConfig | None = None) -> tuple[str | None, str]:
+def key_for(
+    backend: type[RemoteRuntime], session: Mapping[str, str], config: ModelConfig | None = None
+) -> tuple[str | None, str]:
     """(key, where it came from) for a model of `backend`: a session key given for the model's
     name or for the backend's provider, then the model's `api_key_env`, else the backend's
     `key_env_vars`. A server that needs no key gives (None, "none (the server needs none)")."""
     names = tuple(n for n in (config.name if config else None, backend.provider) if n)
-    key, where = find_key(names, _env_names(backend, config))
+    key, where = find_key(names, _env_names(backend, config), session)
     if key is None and not _needs_key(backend, config):
         return None, "none (the server needs none)"
     return key, where
@@ -82,10 +72,10 @@ def _needs_key(backend: type[RemoteRuntime], config: ModelConfig | None) -> bool
     return backend.needs_key or bool(config is not None and config.options.get("api_key_env"))
 
 
-def require(backend: type[RemoteRuntime], config: ModelConfig) -> str | None:
+def require(backend: type[RemoteRuntime], config: ModelConfig, session: Mapping[str, str]) -> str | None:
     """The key a model will send (None: its server needs none); MissingCredentials if it needs
     one that is not set, naming where to put it."""
-    key, _ = key_for(backend, config)
+    key, _ = key_for(backend, session, config)
     if key is None and _needs_key(backend, config):
         what = f"a {backend.key_label} API key" if backend.key_label else "an API key"
         raise MissingCredentials(
@@ -110,9 +100,9 @@ def note_in_use(key: str) -> None:
 
 
 def known_keys() -> list[str]:
-    """Every key this process could send: session keys, keys in use, the declared variables
-    and any other `*_API_KEY` in the environment."""
-    keys = [*_session.values(), *_in_use]
+    """Every key this process could send: keys given or in use, the declared variables and any
+    other `*_API_KEY` in the environment."""
+    keys = list(_in_use)
     keys += [v for n, v in os.environ.items() if n in _declared_env or n.endswith("_API_KEY")]
     return [k for k in keys if len(k) >= 8]
 
@@ -143,10 +133,15 @@ def use_key(manager: RuntimeManager, provider: str, key: str | None) -> list[str
     reconnect with it on next use, and the provider's default models are registered.
     Returns the models the key serves."""
     backends = check_provider(manager, provider)
+    session = manager.settings.session_keys
     if key is None:
-        clear_session_key(provider)
+        session.pop(provider, None)
     else:
-        set_session_key(provider, key)
+        key = key.strip()
+        if not key:
+            raise BadInput("no key given — paste it at the prompt, or set it in the environment")
+        note_in_use(key)  # scrubbed from messages from now on, sent or not
+        session[provider] = key
     manager.register_defaults()
     runtimes = {b.runtime_name for b in backends}
     served = [n for n in manager.names() if manager.config(n).runtime in runtimes] if backends else [provider]

@@ -1,13 +1,14 @@
 """What a remote call costs: the price table and the arithmetic.
 
-    >>> from lfwb.runtimes.pricing import cost_usd
-    >>> round(cost_usd("gemini-2.5-pro", input_tokens=1000, output_tokens=2000), 6)
+    >>> from lfwb.runtimes.pricing import Prices
+    >>> round(Prices().cost_usd("gemini-2.5-pro", input_tokens=1000, output_tokens=2000), 6)
     0.02125
 
 Prices are USD per 1M tokens, read from `prices.json` next to this module. A user file
 (`%config Lfwb.prices_path = "prices.json"` or `$LFWB_PRICES`) is merged over it, so it can
 change a price or add a model. A model that is not in the table costs 0 (local models,
-self-hosted OpenAI-compatible servers).
+self-hosted OpenAI-compatible servers). A manager prices its models by the table in its
+`RuntimeSettings.prices`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ BUNDLED = Path(__file__).with_name("prices.json")
 _BYTES_PER_TOKEN = 3
 _TOKENS_PER_MESSAGE = 8  # role markers and separators
 
-_override_path: str | None = None
-_cache: dict[tuple, dict] = {}
+_cache: dict[tuple, dict] = {}  # a parsed file by (path, mtime): a changed file is read again
 
 
 @dataclass(frozen=True)
@@ -39,25 +39,50 @@ class Price:
     output: float
 
 
-def set_prices_path(path: str | None) -> None:
-    """Use the price file at `path` (merged over the bundled table); None: $LFWB_PRICES or none."""
-    global _override_path
-    if path:
-        _read(Path(path).expanduser())  # one clear line now rather than at the next call
-    _override_path = path or None
+class Prices:
+    """The bundled table with the user's file at `path` merged over it (None: $LFWB_PRICES, if
+    set). The file is checked now, so a bad one is one clear line when it is given; a file
+    that changes later is read again."""
 
+    def __init__(self, path: str | None = None):
+        self.path = path or None
+        if self.path:
+            _read(Path(self.path).expanduser())
 
-def prices_path() -> str | None:
-    return _override_path or os.environ.get(PRICES_ENV) or None
+    def table(self) -> dict[str, dict]:
+        table = dict(_read(BUNDLED))
+        user = self.path or os.environ.get(PRICES_ENV)
+        if user:
+            table.update(_read(Path(user).expanduser()))
+        return table
 
+    def price_for(self, model_id: str, prompt_tokens: int) -> Price | None:
+        """The price tier that applies to a prompt of this size; None if the model is not priced."""
+        entry = _entry(self.table(), model_id)
+        if entry is None:
+            return None
+        tiers = entry.get("tiers") or [entry]
+        for tier in tiers:
+            limit = tier.get("up_to_prompt_tokens")
+            if limit is None or prompt_tokens <= limit:
+                return Price(float(tier["input"]), float(tier["output"]))
+        last = tiers[-1]
+        return Price(float(last["input"]), float(last["output"]))
 
-def price_table() -> dict[str, dict]:
-    """The bundled table with the user's file merged over it (re-read when the file changes)."""
-    table = dict(_read(BUNDLED))
-    user = prices_path()
-    if user:
-        table.update(_read(Path(user).expanduser()))
-    return table
+    def is_priced(self, model_id: str) -> bool:
+        return _entry(self.table(), model_id) is not None
+
+    def cost_usd(self, model_id: str, input_tokens: int | None, output_tokens: int | None) -> float | None:
+        """USD for one call; `output_tokens` includes thinking. None when the model is not priced."""
+        prompt = int(input_tokens or 0)
+        price = self.price_for(model_id, prompt)
+        if price is None:
+            return None
+        return (prompt * price.input + int(output_tokens or 0) * price.output) / 1_000_000
+
+    def worst_case_usd(self, model_id: str, prompt_tokens: int, max_tokens: int) -> float | None:
+        """The most a call can cost: the whole prompt plus `max_tokens` of output (thinking included)."""
+        return self.cost_usd(model_id, prompt_tokens, max_tokens)
 
 
 def _read(path: Path) -> dict[str, dict]:
@@ -95,42 +120,14 @@ def _check_entry(path: Path, model: str, entry: object) -> None:
         )
 
 
-def _entry(model_id: str) -> dict | None:
+def _entry(table: dict[str, dict], model_id: str) -> dict | None:
     """The table entry for a model id: exact, else the longest key it extends
     (`gemini-2.5-pro-preview-06-05` is priced as `gemini-2.5-pro`)."""
-    table = price_table()
     model_id = model_id.removeprefix("models/")
     if model_id in table:
         return table[model_id]
     stems = [k for k in table if model_id.startswith(k + "-")]
     return table[max(stems, key=len)] if stems else None
-
-
-def price_for(model_id: str, prompt_tokens: int) -> Price | None:
-    """The price tier that applies to a prompt of this size; None if the model is not priced."""
-    entry = _entry(model_id)
-    if entry is None:
-        return None
-    tiers = entry.get("tiers") or [entry]
-    for tier in tiers:
-        limit = tier.get("up_to_prompt_tokens")
-        if limit is None or prompt_tokens <= limit:
-            return Price(float(tier["input"]), float(tier["output"]))
-    last = tiers[-1]
-    return Price(float(last["input"]), float(last["output"]))
-
-
-def is_priced(model_id: str) -> bool:
-    return _entry(model_id) is not None
-
-
-def cost_usd(model_id: str, input_tokens: int | None, output_tokens: int | None) -> float | None:
-    """USD for one call; `output_tokens` includes thinking. None when the model is not priced."""
-    prompt = int(input_tokens or 0)
-    price = price_for(model_id, prompt)
-    if price is None:
-        return None
-    return (prompt * price.input + int(output_tokens or 0) * price.output) / 1_000_000
 
 
 def estimate_tokens(text: str) -> int:
@@ -142,8 +139,3 @@ def estimate_prompt_tokens(prompt: str | None, messages: list[dict] | None) -> i
     if messages is None:
         return estimate_tokens(prompt or "")
     return sum(estimate_tokens(str(m.get("content") or "")) + _TOKENS_PER_MESSAGE for m in messages)
-
-
-def worst_case_usd(model_id: str, prompt_tokens: int, max_tokens: int) -> float | None:
-    """The most a call can cost: the whole prompt plus `max_tokens` of output (thinking included)."""
-    return cost_usd(model_id, prompt_tokens, max_tokens)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInput, ModelNotFound
 from ..store import settings as stored
-from . import pricing
 from .base import ModelConfig, Runtime
 from .events import Listeners
 
@@ -120,7 +119,7 @@ class Registry:
                 backend = self.backend(runtime)  # imports the module only: SDKs load on first use
             except BadInput:  # its packages are not installed
                 continue
-            found += [c for c in backend.default_configs() if c.name not in self.models]
+            found += [c for c in backend.default_configs(self.settings) if c.name not in self.models]
         return found
 
     # -- models ------------------------------------------------------------------------
@@ -139,7 +138,7 @@ class Registry:
 
     def add(self, config: ModelConfig, persist: bool) -> ModelState:
         """Remember a validated model (replacing one of the same name, which must be unloaded)."""
-        state = ModelState(config=config, runtime=self.backend(config.runtime)(config))
+        state = ModelState(config=config, runtime=self._runtime(config))
         self.models[config.name] = state
         if persist and self.store is not None:
             self.store.save_model(config.name, config.runtime, config.source, config.to_dict())
@@ -165,9 +164,16 @@ class Registry:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             for backend in list(self._backends.values()):
                 if name in backend.default_models:  # it registers by itself once it can run: say why not
-                    backend(ModelConfig(name=name, source=name, runtime=backend.runtime_name)).check_ready()
-            raise ModelNotFound(f"no model named {name!r} — registered: {', '.join(names) or 'none'}.{hint}", model=name)
+                    self._runtime(ModelConfig(name=name, source=name, runtime=backend.runtime_name)).check_ready()
+            raise ModelNotFound(
+                f"no model named {name!r} — registered: {', '.join(names) or 'none'}.{hint}", model=name
+            )
         return self.models[name]
+
+    def _runtime(self, config: ModelConfig) -> Runtime:
+        runtime = self.backend(config.runtime)(config)
+        runtime.settings = self.settings  # one object for all: a change reaches every model
+        return runtime
 
     # -- aliases -----------------------------------------------------------------------
 
@@ -186,7 +192,7 @@ class Registry:
                     f"{model!r} is an alias itself (→ {', '.join(self.aliases[model])}); "
                     "list models in a chain, not other aliases"
                 )
-            if model not in self.models and not pricing.is_priced(model):
+            if model not in self.models and not self.settings.prices.is_priced(model):
                 self.state(model)  # a remote model id from the price table may come with its key
         self.aliases[name] = list(models)
         if self.store is not None:
@@ -197,7 +203,7 @@ class Registry:
         """Why `name` cannot be an alias (it would hide a model), or None when it can."""
         if name in self.models:
             return "is a registered model"
-        if pricing.is_priced(name):
+        if self.settings.prices.is_priced(name):
             # Once its key is set the remote model registers under this name; an alias would hide it.
             return "is a remote model's id"
         return None

@@ -23,39 +23,19 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import GenerationError, LfwbError, Retryable, BadInput
-from . import keys, pricing
+from . import keys
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
+from .settings import RetryPolicy, RuntimeSettings
 
 log = logging.getLogger("lfwb.remote")
 
 DEFAULT_TIMEOUT_S = 120.0
 _MAX_SERVER_MESSAGE = 200
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")  # google.protobuf.Duration in JSON: "2s", "0.5s"
-
-
-@dataclass
-class RetryPolicy:
-    """How hard to try. Per model through `options` (max_attempts, retry_base_s, retry_max_s)."""
-
-    max_attempts: int = 4  # the first try included
-    base_delay_s: float = 1.0  # the wait before the 2nd attempt; doubles after each one
-    max_delay_s: float = 60.0  # a server asking for a longer wait ends the attempts now
-
-    def with_options(self, options: dict) -> RetryPolicy:
-        mapping = {"max_attempts": "max_attempts", "retry_base_s": "base_delay_s", "retry_max_s": "max_delay_s"}
-        changes = {attr: type(getattr(self, attr))(options[key]) for key, attr in mapping.items() if key in options}
-        policy = replace(self, **changes)
-        if policy.max_attempts < 1 or policy.base_delay_s < 0 or policy.max_delay_s < 0:
-            raise ValueError("max_attempts must be ≥ 1 and delays ≥ 0")
-        return policy
-
-
-# The policy a model gets when its options say nothing (`%config Lfwb.max_attempts` sets it).
-DEFAULT_POLICY = RetryPolicy()
 
 
 def retry_delay_from_details(details: Any) -> float | None:
@@ -175,7 +155,7 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
     try:
         if float(options.get("timeout_s", 1)) <= 0:
             raise ValueError("timeout_s must be > 0")
-        DEFAULT_POLICY.with_options(options)
+        RetryPolicy().with_options(options)
     except (TypeError, ValueError) as e:
         raise BadInput(f"{config.name}: bad option ({e})") from None
 
@@ -247,8 +227,8 @@ class RemoteRuntime(Runtime):
     # -- keys and the client -----------------------------------------------------------
 
     @classmethod
-    def default_configs(cls) -> list[ModelConfig]:
-        if keys.key_for(cls)[0] is None:
+    def default_configs(cls, settings: RuntimeSettings) -> list[ModelConfig]:
+        if keys.key_for(cls, settings.session_keys)[0] is None:
             return []
         return [ModelConfig(name=m, source=m, runtime=cls.runtime_name) for m in cls.default_models]
 
@@ -262,10 +242,10 @@ class RemoteRuntime(Runtime):
 
     def check_ready(self) -> None:
         super().check_ready()
-        keys.require(type(self), self.config)
+        keys.require(type(self), self.config, self.settings.session_keys)
 
     def load(self, progress: Progress | None = None) -> None:
-        key = keys.require(type(self), self.config)
+        key = keys.require(type(self), self.config, self.settings.session_keys)
         if key is not None:
             keys.note_in_use(key)  # so a server that echoes it back has it scrubbed from messages
         self._client = self.make_client(key)
@@ -283,7 +263,7 @@ class RemoteRuntime(Runtime):
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         name = self.config.name
         request = self.request(gen)
-        retries = Retries(DEFAULT_POLICY.with_options(self.config.options), cancel, name)
+        retries = Retries(self.settings.retry.with_options(self.config.options), cancel, name)
         while True:
             attempt = Attempt()
             try:
@@ -324,17 +304,17 @@ class RemoteRuntime(Runtime):
         usage = {k: v for k, v in attempt.usage.items() if v is not None}
         prompt = usage.get("input_tokens")
         billed = (usage.get("output_tokens") or 0) + (usage.get("thinking_tokens") or 0)
-        cost = pricing.cost_usd(self.config.source, prompt, billed)
+        cost = self.settings.prices.cost_usd(self.config.source, prompt, billed)
         return Chunk(input_tokens=prompt, finish_reason=attempt.finish, usage=usage,
                      cost_usd=None if cost is None else round(cost, 8))
 
     def info(self) -> dict:
-        price = pricing.price_for(self.config.source, 0)
+        price = self.settings.prices.price_for(self.config.source, 0)
         return {
             "endpoint": self.endpoint,
-            "api_key": keys.key_for(type(self), self.config)[1],
+            "api_key": keys.key_for(type(self), self.settings.session_keys, self.config)[1],
             "timeout_s": self.timeout_s,
-            "max_attempts": DEFAULT_POLICY.with_options(self.config.options).max_attempts,
+            "max_attempts": self.settings.retry.with_options(self.config.options).max_attempts,
             "prices_per_1m": (f"input ${price.input:g}, output ${price.output:g} (prompts up to the first tier)"
                               if price else "not in the price table — runs are recorded at $0"),
         }
