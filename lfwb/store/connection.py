@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlite_utils
 
 from ..errors import StoreError
 from .migrations import apply_migrations, check_ours, now
@@ -72,6 +71,8 @@ class StoreConnection:
         except BaseException:
             self.conn.close()
             raise
+        import sqlite_utils  # here, not at the top: it pulls in numpy (~0.2 s), and %load_ext must stay light
+
         self.db = sqlite_utils.Database(self.conn)
 
     # -- opening -----------------------------------------------------------------------
