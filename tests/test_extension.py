@@ -14,7 +14,7 @@ os.chdir(sys.argv[1])
 from IPython.testing.globalipapp import start_ipython
 ip = start_ipython()
 ip.run_line_magic("load_ext", "lfwb")
-after_load = sorted(m for m in {heavy} if m in sys.modules)
+after_load = sorted(m for m in {heavy} + ("sqlite_utils",) if m in sys.modules)
 ip.run_line_magic("lfw", "project demo")
 ip.run_line_magic("lfw", "runs")
 after_use = sorted(m for m in {heavy} if m in sys.modules)
@@ -22,7 +22,7 @@ print(json.dumps({{"load": after_load, "use": after_use, "magics": sorted(ip.mag
 """
 
 
-def test_load_ext_imports_no_model_library(tmp_path):
+def test_load_ext_imports_no_model_library_nor_the_store_driver(tmp_path):
     code = PROBE.format(heavy=repr(HEAVY))
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
