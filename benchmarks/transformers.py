@@ -14,7 +14,8 @@ prompt greedily to the same tokens on the same loaded model object, in float32 o
   lfwb manager.stream     RuntimeManager.stream: lock, worker thread, cancel criteria, chunks
   lfwb wb.generate        the whole Workbench path: a runs row, output flushed to SQLite
 
-tok/s counts generated tokens over the whole call (prefill included). Paths alternate within
+tok/s counts generated tokens over the whole call (prefill included); TTFT is the median time
+from the call to the first text, for the paths that stream. Paths alternate within
 each round (who goes first rotates), and ratios are taken within a round, then the median over
 rounds, so load from other processes on a shared machine hits every path alike.
 Target (issue 4): lfwb streaming ≥ 0.95 × raw streaming (model.generate + TextIteratorStreamer);
@@ -120,7 +121,10 @@ def main() -> None:
         thread.join()
         return result["n"]
 
+    first_text_ms: list[float] = []  # time to the first text, set by the streaming paths
+
     def raw_streamer() -> int:
+        t0 = time.perf_counter()
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         result = {}
 
@@ -130,28 +134,39 @@ def main() -> None:
 
         thread = threading.Thread(target=work)
         thread.start()
-        for _ in streamer:
-            pass
+        for text in streamer:
+            if text and not first_text_ms:
+                first_text_ms.append((time.perf_counter() - t0) * 1000)
         thread.join()
         return result["out"].shape[1] - inputs["input_ids"].shape[1]
 
     def lfwb_stream() -> int:
-        return sum(chunk.output_tokens for chunk in wb.manager.stream("smol-hf", gen))
+        t0, n = time.perf_counter(), 0
+        for chunk in wb.manager.stream("smol-hf", gen):
+            if chunk.text and not first_text_ms:
+                first_text_ms.append((time.perf_counter() - t0) * 1000)
+            n += chunk.output_tokens
+        return n
 
     def lfwb_generate() -> int:
-        return wb.generate(PROMPT, model="smol-hf", raw=True, max_tokens=args.tokens, temperature=0).output_tokens
+        result = wb.generate(PROMPT, model="smol-hf", raw=True, max_tokens=args.tokens, temperature=0)
+        first_text_ms.append(result.ttft_ms)
+        return result.output_tokens
 
     paths = {"raw, own process": raw_process, "raw generate": raw, "raw generate, thread": raw_thread, "raw + streamer": raw_streamer,
              "lfwb manager.stream": lfwb_stream, "lfwb wb.generate": lfwb_generate}
     for fn in paths.values():  # warm-up: first-call allocations, lazy imports
         fn()
     rates: dict[str, list[float]] = {name: [] for name in paths}
+    ttfts: dict[str, list[float]] = {name: [] for name in paths}
     counts: dict[str, set[int]] = {name: set() for name in paths}
     order = list(paths)
     for round_ in range(args.rounds):
         for name in order[round_ % len(order):] + order[: round_ % len(order)]:  # rotate who goes first
+            first_text_ms.clear()
             t0 = time.perf_counter()
             n = paths[name]()
+            ttfts[name].extend(first_text_ms)
             elapsed = peer_seconds.pop() if name == "raw, own process" else time.perf_counter() - t0
             rates[name].append(n / elapsed)
             counts[name].add(n)
@@ -163,12 +178,13 @@ def main() -> None:
     print(f"\nSmolLM2-135M (GGUF → float32), CPU, {torch.get_num_threads()} threads, greedy, "
           f"{args.tokens} new tokens, {args.rounds} rounds (medians; ratios paired per round)")
     print(f"{'path':24} {'tokens':>6} {'tok/s':>7} {'vs raw process':>15} {'vs raw':>7} "
-          f"{'vs raw, thread':>15} {'vs raw+streamer':>16}")
+          f"{'vs raw, thread':>15} {'vs raw+streamer':>16} {'TTFT ms':>8}")
     for name in paths:
         tokens = "/".join(str(n) for n in sorted(counts[name]))
+        ttft = f"{statistics.median(ttfts[name]):8.1f}" if ttfts[name] else f"{'':8}"
         print(f"{name:24} {tokens:>6} {statistics.median(rates[name]):7.2f} {ratio(name, 'raw, own process'):15.3f} "
               f"{ratio(name, 'raw generate'):7.3f} {ratio(name, 'raw generate, thread'):15.3f} "
-              f"{ratio(name, 'raw + streamer'):16.3f}")
+              f"{ratio(name, 'raw + streamer'):16.3f} {ttft}")
     # The target compares streaming with streaming: raw transformers streams with the
     # TextIteratorStreamer recipe. Against generate() without a streamer, see the other columns.
     worst = min(ratio(lfwb_path, "raw + streamer") for lfwb_path in ("lfwb manager.stream", "lfwb wb.generate"))

@@ -158,6 +158,9 @@ def test_a_template_with_a_system_role_keeps_it(wb, tiny_llama):
 
 def test_interrupt_cancels_with_partial_text_kept(wb, tiny_llama):
     register(wb, "tiny-llama", tiny_llama)
+    wb.manager.load("tiny-llama")
+    forwards: list[int] = []
+    wb.manager.runtime("tiny-llama").model.register_forward_hook(lambda *a: forwards.append(1))
     seen: list[str] = []
 
     def interrupt_after_three_pieces(text, result):
@@ -171,6 +174,10 @@ def test_interrupt_cancels_with_partial_text_kept(wb, tiny_llama):
     row = wb.runs(limit=1)[0]
     assert row["status"] == "cancelled" and row["output"] == seen[-1] != ""
     assert row["output_tokens"] < 400
+    computed = len(forwards)
+    time.sleep(0.3)
+    assert len(forwards) == computed  # the generation has ended, not just the stream
+    wb.manager.unload("tiny-llama")
     assert not [t for t in threading.enumerate() if t.name.startswith("lfwb-transformers")]
 
 
@@ -194,6 +201,8 @@ def test_an_error_in_the_generation_thread_reaches_the_caller(wb, tiny_llama):
     finally:
         hook.remove()
     assert wb.runs(limit=1)[0]["status"] == "failed"
+    # The model's generate thread outlives the failure: the next generation runs on it.
+    assert wb.generate("Once upon a time", model="tiny-llama", raw=True, max_tokens=5, temperature=0).status == "done"
 
 
 def test_unload_frees_the_model(wb, tiny_llama):

@@ -21,11 +21,11 @@ from ..errors import GenerationError, ModelLoadError, PromptTooLong, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .cpu import core_slots, physical_cores
 from .gguf_meta import gguf_parameter_count, kv_cache_bytes, read_gguf_metadata
-from .manager import format_bytes
+from .memory import format_bytes
 from .transformers_chat import ChatFormat
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
 from .transformers_placement import check_placement, choose_device, choose_dtype, free_device_cache, import_torch
-from .transformers_stream import counting_streamer, first_stop, stop_when
+from .transformers_stream import GenerateThread, counting_streamer, first_stop, stop_when
 from .transformers_weights import DTYPES, module_bytes, parameter_count, quantize_int8
 
 DEFAULT_CONTEXT = 2048  # KV cache reserved by the memory estimate, as for llama.cpp
@@ -42,6 +42,7 @@ class TransformersRuntime(Runtime):
         self.model = None  # the transformers model while loaded
         self.tokenizer = None
         self.chat: ChatFormat | None = None  # the tokenizer's chat formatting while loaded
+        self._generator: GenerateThread | None = None  # runs model.generate while loaded
         self._placement: tuple[str, str, str, str] | None = None
         self._facts: dict = {}  # what load() found out, for info()
         self._threads_last_run: int | None = None
@@ -158,10 +159,13 @@ class TransformersRuntime(Runtime):
         self._facts = facts
         self.tokenizer, self.model = tokenizer, model
         self.chat = ChatFormat(tokenizer, self.config.chat_template)
+        self._generator = GenerateThread(f"lfwb-transformers-{self.config.name}")
         report(1.0, "loaded")
 
     def unload(self) -> None:
-        self.model = self.tokenizer = self.chat = None
+        if self._generator is not None:
+            self._generator.close()
+        self.model = self.tokenizer = self.chat = self._generator = None
         gc.collect()
         free_device_cache(self._placement[0] if self._placement else "cpu")
 
@@ -200,9 +204,16 @@ class TransformersRuntime(Runtime):
         else:
             settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         failure: list[BaseException] = []
+        # On the CPU, the cores are leased like llama.cpp's (lfwb/runtimes/cpu.py), for the whole
+        # generation: PyTorch sizes its team of threads as the generation starts, so a change
+        # made meanwhile could not reach it.
+        lease = core_slots.take(self.config.threads or physical_cores()) if model.device.type == "cpu" else None
 
         def generate() -> None:
             try:
+                if lease is not None:  # PyTorch keeps the count per thread: set it in the one that computes
+                    torch.set_num_threads(lease.threads)
+                    self._threads_last_run = torch.get_num_threads()
                 if gen.seed is not None:
                     torch.manual_seed(gen.seed)
                 with torch.inference_mode():
@@ -212,18 +223,10 @@ class TransformersRuntime(Runtime):
                 failure.append(e)
                 streamer.text_queue.put(streamer.stop_signal)  # the consumer must not wait forever
 
-        worker = threading.Thread(target=generate, name=f"lfwb-transformers-{self.config.name}", daemon=True)
         produced, pending, finish = 0, 0, None
         held = ""  # text held back because it might be the start of a stop string
         hold = max((len(s) for s in gen.stop), default=1) - 1
-        # On the CPU, the cores are leased like llama.cpp's (lfwb/runtimes/cpu.py), for the whole
-        # generation: PyTorch reads its thread count as each new thread starts, so a change
-        # from this thread cannot reach the running worker's team mid-generation.
-        lease = core_slots.take(self.config.threads or physical_cores()) if model.device.type == "cpu" else None
-        if lease is not None:
-            torch.set_num_threads(lease.threads)  # read by the new thread below as it starts
-            self._threads_last_run = lease.threads
-        worker.start()
+        done = self._generator.submit(generate)
         try:
             for text, tokens in streamer:
                 produced += tokens
@@ -243,7 +246,7 @@ class TransformersRuntime(Runtime):
                     break
         finally:
             halt.set()
-            worker.join()
+            done.wait()
             if lease is not None:
                 lease.release()
         if failure:
