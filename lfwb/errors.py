@@ -2,6 +2,7 @@
 
     LfwbError                   every error lfwb raises on purpose
      ├── BadInput               bad arguments to a magic or an API call (IPython's own is UsageError)
+ │    └── PipelineError     a pipeline definition that cannot run: unknown step, cycle, bad settings
      ├── StoreError             the store file cannot be opened, written or upgraded
      ├── NotFound               no project, context, run or artifact with that id or name
      ├── AlreadyExists          a unique name is already taken
@@ -78,6 +79,11 @@ class LfwbError(Exception):
 class BadInput(LfwbError):
     """Bad arguments to a magic or an API call. Not `UsageError`: IPython has one, which
     IPython prints as a bare message, and both were imported side by side."""
+
+
+class PipelineError(BadInput):
+    """A pipeline definition that cannot run (bad YAML, an unknown step or model, a cycle, a
+    template field nothing provides, bad settings); refused before anything runs or is saved."""
 
 
 class StoreError(LfwbError):

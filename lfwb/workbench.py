@@ -194,6 +194,7 @@ class Workbench:
         (max_tokens, temperature, top_p, top_k, seed, stop). `on_start(result)` and
         `on_text(text, result)` follow the run as it streams (see `record_generation`).
         """
+        from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
         from .runtimes import GenerationConfig
 
@@ -206,10 +207,19 @@ class Workbench:
                 {"role": "user", "content": prompt}
             ]
             gen = GenerationConfig(messages=messages, **settings)
-        return record_generation(
-            self.store, self.manager, self.project_id, model or self.default_model, gen,
-            prompt=prompt, on_text=on_text, on_start=on_start,
-        )
+        store, project_id = self.store, self.project_id
+        # Kept open until the artifacts are saved too: they go with their run to the store it
+        # started in, even when %config Lfwb.db_path switches stores meanwhile.
+        with store.kept_open():
+            result = record_generation(
+                store, self.manager, project_id, model or self.default_model, gen,
+                prompt=prompt, on_text=on_text, on_start=on_start,
+            )
+            if result.status == "done":
+                # Its fenced code becomes the run's artifacts here, below every face. Only a
+                # finished answer: a cancelled run raises before this, a failed one keeps its text.
+                save_artifacts(store, result.run_id, project_id, result.text)
+        return result
 
     def close(self) -> None:
         self.store.close()

@@ -270,6 +270,18 @@ def _shell_configurables():
     return get_ipython().configurables
 
 
+def artifact_named(name: str) -> Callable:
+    def setup(ip, wb, folder: Path) -> None:
+        run = wb.store.list_runs()[-1]["id"]  # the catalogue's first run, id 1
+        wb.store.add_artifact(wb.project_id, "ok\n", run_id=run, filename="ok.txt")
+        wb.store.add_artifact(wb.project_id, "x\n", run_id=run, filename=name)
+    return setup
+
+
+def nothing_exported(wb, folder: Path) -> None:
+    assert not (folder / "out").exists() and not (folder / "evil.js").exists()
+
+
 def budget_unchanged(wb, folder: Path) -> None:
     assert wb.manager.settings.session_budget_usd is None
 
@@ -368,6 +380,14 @@ CATALOGUE = [
     Bad("%lfw alias best = nomodel", "no model named 'nomodel'"),
     Bad("%lfw alias nope --delete", "no alias named 'nope'"),
     Bad("%lfw alias nosuch", "no alias named 'nosuch'"),
+    # exporting artifacts
+    Bad("%lfw export", "needs one of: files"),
+    Bad("%lfw export files 1", "the following arguments are required: --to"),
+    Bad("%lfw export files 999 --to out", "no run with id 999", check=nothing_exported),
+    Bad("%lfw export files 1 --to out", "run 1 has no artifacts", check=nothing_exported),
+    Bad("%lfw export files 1 --to out", "'..' would leave the folder", artifact_named("../evil.js"),
+        check=nothing_exported),
+    Bad("%lfw export files 1 --to out", "an absolute path", artifact_named("/tmp/evil.js"), check=nothing_exported),
     # money
     Bad("%lfw budget session", "give an amount"),
     Bad("%lfw budget project abc", "a budget is an amount in USD"),

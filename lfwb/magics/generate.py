@@ -5,8 +5,9 @@ from __future__ import annotations
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import BadInput
+from ..pipelines.templates import fill_template
 from .live import LiveOutput
-from .registry import Invocation, fill_template, subcommand
+from .registry import Invocation, subcommand
 
 
 @subcommand("generate", cell="required")

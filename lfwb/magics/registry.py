@@ -2,7 +2,9 @@
 
 A subcommand is a plain function `fn(ctx, args)` decorated with IPython's `@magic_arguments`
 (so its usage text comes from the decorators and is never stale) and registered with
-`@subcommand("name")`. Multi-word names (`context add`) are matched before one-word ones.
+`@subcommand("name")`. Multi-word names (`context add`) are matched before one-word ones, so
+`pipeline show NAME` is its own subcommand while `%%lfw pipeline NAME` (any other word) is `pipeline`.
+`{name}` templates in a cell body live in `lfwb.pipelines.templates`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
-import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,24 +156,3 @@ def parse(sub: Subcommand, rest: str) -> Any | None:
     except IPythonUsageError as e:
         raise BadInput(f"%lfw {sub.name}: {e} — see %lfw {sub.name} --help") from None
 
-
-_PLACEHOLDER = re.compile(r"\{\{([A-Za-z_]\w*)\}\}|\{([A-Za-z_]\w*)\}")
-
-
-def fill_template(text: str, namespace: dict) -> str:
-    """`{name}` → the value of `name` in the namespace; `{{name}}` → a literal `{name}`.
-
-    Braces that name nothing in the namespace stay as they are, so code and JSX survive
-    (`style={{color: 'red'}}`, `{props.title}`, `function f() {}`).
-
-    >>> fill_template("Hi {who}, {{who}} {missing} {x: 1}", {"who": "Ada"})
-    'Hi Ada, {who} {missing} {x: 1}'
-    """
-
-    def replace(match: re.Match) -> str:
-        if match.group(1) is not None:
-            return "{" + match.group(1) + "}"
-        name = match.group(2)
-        return str(namespace[name]) if name in namespace else match.group(0)
-
-    return _PLACEHOLDER.sub(replace, text)

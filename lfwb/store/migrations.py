@@ -335,3 +335,18 @@ class _StatementRunner:
 
 def _run_in_transaction(conn: sqlite3.Connection, fn: Migration) -> None:
     fn(_StatementRunner(conn))  # type: ignore[arg-type]
+
+
+@migration
+def m005_artifact_hashes(conn: sqlite3.Connection) -> None:
+    # Artifacts are kept once per content within a run (lfwb/pipelines/artifacts.py): the hash
+    # makes that check an index lookup. Rows written before this get theirs here. Not a unique
+    # index: rows added by hand before may already repeat a content within a run.
+    import hashlib
+
+    conn.execute("ALTER TABLE artifacts ADD COLUMN sha256 TEXT")
+    for row_id, content in conn.execute("SELECT id, content FROM artifacts").fetchall():
+        digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+        conn.execute("UPDATE artifacts SET sha256 = ? WHERE id = ?", (digest, row_id))
+    conn.execute("CREATE INDEX artifacts_run_sha256 ON artifacts(run_id, sha256)")
+

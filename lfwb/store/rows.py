@@ -19,7 +19,7 @@ _WRITABLE = {
     "runs": {
         "project_id", "kind", "model", "answered_by", "runtime", "status", "prompt", "output",
         "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
-        "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json",
+        "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json", "pipeline_id",
     },
     "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content"},
 }

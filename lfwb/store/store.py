@@ -8,7 +8,10 @@ here. Rows come back as plain dicts, newest first.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import AlreadyExists, NotFound, BadInput
@@ -91,7 +94,40 @@ class Store(RunRows, ContextRows):
             "artifacts",
             {"project_id": project_id, "run_id": run_id, "kind": kind, "language": language,
              "filename": filename, "content": content},
+            extra={"sha256": content_hash(content)} if isinstance(content, str) else None,
         )
+
+    def add_artifacts(self, project_id: int, run_id: int, artifacts: Iterable[dict]) -> list[dict]:
+        """Add `run_id`'s artifacts (dicts of content, kind, language, filename) in one write;
+        returns the rows added. Content the run already has is skipped, and a filename it
+        already uses becomes a distinct one (`distinct_filename`), both decided inside the write
+        so that two steps of one run saving at once cannot both take a name."""
+        added: list[dict] = []
+        try:
+            with self.write() as conn:
+                held = conn.execute(
+                    "SELECT sha256, filename FROM artifacts WHERE run_id = ?", (run_id,)
+                ).fetchall()
+                hashes = {r["sha256"] for r in held}
+                names = {r["filename"] for r in held if r["filename"]}
+                for artifact in artifacts:
+                    self._check_columns("artifacts", artifact)
+                    digest = content_hash(artifact["content"])
+                    if digest in hashes:
+                        continue
+                    row = {**artifact, "filename": distinct_filename(artifact.get("filename"), names),
+                           "project_id": project_id, "run_id": run_id, "sha256": digest,
+                           "created_at": now()}
+                    cur = conn.execute(
+                        f"INSERT INTO artifacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
+                        "RETURNING *", tuple(row.values()),
+                    )
+                    added.append(dict(cur.fetchone()))
+                    hashes.add(digest)
+                    names.add(row["filename"])
+        except sqlite3.IntegrityError as e:
+            raise self._integrity_error("artifacts", e, {"project_id": project_id, "run_id": run_id}) from None
+        return added
 
     def get_artifact(self, artifact_id: int) -> dict:
         return self._get("artifacts", artifact_id)
@@ -121,3 +157,26 @@ class Store(RunRows, ContextRows):
     def delete_model(self, name: str) -> None:
         with self.write() as conn:
             conn.execute("DELETE FROM models WHERE name = ?", (name,))
+
+
+def content_hash(content: str) -> str:
+    """The hex SHA-256 of an artifact's content, as kept in `artifacts.sha256`."""
+    return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def distinct_filename(name: str | None, taken: Iterable[str]) -> str | None:
+    """`name`, or `name` numbered so it is not in `taken` (case aside, as on macOS and Windows):
+    `Button.jsx` → `Button-2.jsx`, `src/app.test.js` → `src/app.test-2.js`, `Makefile` → `Makefile-2`.
+    """
+    if not name:
+        return None
+    folded = {t.casefold() for t in taken if t}
+    if name.casefold() not in folded:
+        return name
+    folder, slash, base = name.rpartition("/")
+    dot = base.rfind(".")
+    stem, ext = (base[:dot], base[dot:]) if dot > 0 else (base, "")
+    n = 2
+    while f"{folder}{slash}{stem}-{n}{ext}".casefold() in folded:
+        n += 1
+    return f"{folder}{slash}{stem}-{n}{ext}"

@@ -1,0 +1,20 @@
+"""Writing artifacts out: `%lfw export files RUN_ID --to DIR`."""
+
+from __future__ import annotations
+
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ..pipelines import artifacts
+from .registry import Invocation, positive_int, subcommand
+from .rows import Rows
+
+
+@subcommand("export files")
+@magic_arguments("lfw export files")
+@argument("run_id", type=positive_int, help="a run id from %%lfw runs")
+@argument("--to", required=True, metavar="DIR", help="the folder to write into (created if missing)")
+def export_files(ctx: Invocation, args) -> Rows:
+    """Write a run's artifacts as files into DIR. A name that would leave DIR is refused and
+    nothing is written."""
+    written = artifacts.export_files(ctx.workbench.store, args.run_id, args.to)
+    return Rows(written, ["id", "path", "bytes"])
