@@ -221,6 +221,28 @@ class Workbench:
                 save_artifacts(store, result.run_id, project_id, result.text)
         return result
 
+    # -- pipeline definitions (lfwb/pipelines/library.py) -----------------------------------
+
+    def pipeline(self, name: str, version: int | None = None):
+        """The pipeline `name` as a `PipelineSpec`: saved (latest, or `version`), else bundled."""
+        from .pipelines import library
+
+        return library.find(self.store, name, version)
+
+    def save_pipeline(self, definition: Any, name: str | None = None):
+        """Check and save a pipeline (YAML text, a dict or a `PipelineSpec`); a changed
+        definition becomes a new version. Returns what was saved (`.spec`, `.version`, `.created`)."""
+        from .pipelines import library
+        from .pipelines.spec import parse_pipeline
+
+        return library.save(self.store, parse_pipeline(definition, name=name), self.manager)
+
+    def pipelines(self) -> list[dict]:
+        """Saved pipelines (latest version each) and the bundled ones."""
+        from .pipelines import library
+
+        return library.listing(self.store)
+
     def close(self) -> None:
         self.store.close()
 

@@ -350,3 +350,23 @@ def m005_artifact_hashes(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE artifacts SET sha256 = ? WHERE id = ?", (digest, row_id))
     conn.execute("CREATE INDEX artifacts_run_sha256 ON artifacts(run_id, sha256)")
 
+
+@migration
+def m006_pipelines(conn: sqlite3.Connection) -> None:
+    # Pipeline definitions, kept per workspace like models and aliases. A changed definition is
+    # a new version of its name; a run points at the version (row) it used.
+    conn.executescript(
+        """
+        CREATE TABLE pipelines (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            spec_yaml TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        ALTER TABLE runs ADD COLUMN pipeline_id INTEGER REFERENCES pipelines(id);
+        """
+    )
