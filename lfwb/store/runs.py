@@ -16,7 +16,7 @@ from .migrations import now
 from .rows import Rows
 
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
-RUN_KINDS = ("generate", "chat", "pipeline")
+RUN_KINDS = ("generate", "chat", "pipeline", "compare")
 
 _process_identity: tuple[str, int, float] | None = None
 
