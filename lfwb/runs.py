@@ -80,19 +80,26 @@ class StopHold:
         pending, self.pending = self.pending, False
         return pending
 
+    def stop(self) -> None:
+        """A stop from another thread (a pipeline stopping its steps): the streams are cancelled
+        and the run ends `cancelled` at its next wait, as after a signal."""
+        self.pending = True  # before the cancels: the stream that ends sees it noted
+        for cancel in list(self.cancels):
+            cancel.set()
+
 
 @contextmanager
-def held_stops() -> Iterator[StopHold]:
+def held_stops(hold: StopHold | None = None) -> Iterator[StopHold]:
     """Hold stops for the block: none raises except in `StopHold.next`.
 
     A nested block shares the outer hold. The outermost one puts Python's SIGINT handler back
     at its end and, if a stop arrived after the run was decided, raises `Cancelled` then (the
     cell stops, as a stop asks). Only the main thread gets signals; elsewhere, or where SIGINT
-    does not raise KeyboardInterrupt, the hold is inert.
+    does not raise KeyboardInterrupt, the hold only takes the stops given to `hold` (`stop()`).
     """
     on_main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGINT) if on_main else None
-    hold = handler if isinstance(handler, StopHold) else StopHold()
+    hold = handler if isinstance(handler, StopHold) else (hold or StopHold())
     owner = handler is signal.default_int_handler
     if owner:
         signal.signal(signal.SIGINT, hold)
@@ -205,11 +212,40 @@ def mark_shown(result: RunResult) -> None:
     result.shown_in = weakref.ref(cell) if cell is not None else None
 
 
+class RunSink:
+    """Where `record_generation` writes a generation: by default a `runs` row of its own.
+
+    A pipeline writes each step into its `steps` row instead (lfwb/pipelines/executor.py), with
+    the same flushes, fallbacks, budgets and stops: a sink says only where the values go.
+    """
+
+    def __init__(self, store: Store, project_id: int, kind: str = "generate", parent_id: int | None = None):
+        self.store, self.project_id, self.kind, self.parent_id = store, project_id, kind, parent_id
+
+    def open(self, model: str, prompt: str, gen: GenerationConfig) -> int:
+        """Make the record (status `running`); returns the run id results carry."""
+        row = self.store.add_run(
+            self.project_id, self.kind, model=model, prompt=prompt, params_json=json.dumps(gen.params()),
+            seed=gen.seed, status="running", parent_id=self.parent_id,
+        )
+        return row["id"]
+
+    def flush(self, result: RunResult) -> None:
+        self.store.flush_run_output(result.run_id, result.text, result.output_tokens)
+
+    def finish(self, result: RunResult, runtime: str | None, refused: bool) -> None:
+        """Finish the record; a request `refused` before anything was sent leaves no run."""
+        if refused:
+            self.store.delete_run(result.run_id)
+        else:
+            self.store.update_run(result.run_id, **finished_values(result, runtime))
+
+
 def record_generation(
     store: Store,
     manager: RuntimeManager,
     project_id: int,
-    model: str,
+    model: str | list[str],
     gen: GenerationConfig,
     kind: str = "generate",
     prompt: str | None = None,
@@ -217,6 +253,10 @@ def record_generation(
     on_text: OnText | None = None,
     cancel: threading.Event | None = None,
     on_start: OnStart | None = None,
+    *,
+    sink: RunSink | None = None,
+    stop: StopHold | None = None,
+    wait_for_room: bool = False,
 ) -> RunResult:
     """Run `gen` on `model` (or its fallback chain) and keep the run in the store.
 
@@ -227,17 +267,20 @@ def record_generation(
     refused before it reached a model (prompt too long, over budget) is bad input, not a run:
     its row is removed. The row is finished in `store` even if the workbench switches to
     another store meanwhile.
+
+    `model` may be a list: the chain itself, already resolved. `sink` writes the record
+    elsewhere (a pipeline's step row); `stop` is a hold another thread stops with
+    (`StopHold.stop`); `wait_for_room`: a local model waits for busy ones to free the memory
+    it needs instead of being refused (see `RuntimeManager.stream`).
     """
-    links = manager.resolve(model)
+    links = manager.resolve(model) if isinstance(model, str) else list(model)
+    model = model if isinstance(model, str) else " → ".join(model)
+    sink = sink or RunSink(store, project_id, kind, parent_id)
     if prompt is None:
         prompt = gen.prompt if gen.prompt is not None else gen.messages[-1]["content"]
     # From before the row exists until it is finished, no stop can cut a write (see held_stops).
-    with held_stops() as stops, store.kept_open():
-        row = store.add_run(
-            project_id, kind, model=model, prompt=prompt, params_json=json.dumps(gen.params()),
-            seed=gen.seed, status="running", parent_id=parent_id,
-        )
-        result = RunResult(run_id=row["id"], text="", model=model)
+    with held_stops(stop) as stops, store.kept_open():
+        result = RunResult(run_id=sink.open(model, prompt, gen), text="", model=model)
         start = time.perf_counter()
         refused = False
         try:
@@ -246,7 +289,7 @@ def record_generation(
             for i, link in enumerate(links):
                 try:
                     check_budget(store, manager, project_id, link, gen)  # before anything is sent
-                    _stream_into(store, manager, link, gen, result, start, on_text, cancel, stops)
+                    _stream_into(sink, manager, link, gen, result, start, on_text, cancel, stops, wait_for_room)
                     break
                 except (Unavailable, RefusedBeforeSending) as e:
                     # The next link may answer (another key, a larger window, a smaller price) — but
@@ -271,24 +314,22 @@ def record_generation(
             raise GenerationError(f"{model} failed: {e}") from e
         finally:
             result.duration_ms = (time.perf_counter() - start) * 1000
-            if refused:
-                store.delete_run(result.run_id)
-            else:
-                runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
-                _finish_row(store, result, runtime)
+            runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
+            sink.finish(result, runtime, refused)
             note_spend(manager, result.cost_usd)
     return result
 
 
 def _stream_into(
-    store: Store, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
+    sink: RunSink, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
     start: float, on_text: OnText | None, cancel: threading.Event | None, stops: StopHold,
+    wait_for_room: bool = False,
 ) -> None:
     totals = StreamTotals(start)  # TTFT counts from the run's start, links skipped included
     last_flush = time.perf_counter()
     cancel = cancel or threading.Event()  # each link its own: a link that failed has set its event
     stops.cancels.append(cancel)
-    stream = manager.stream(link, gen, cancel)
+    stream = manager.stream(link, gen, cancel, wait_for_room=wait_for_room)
     try:
         while (chunk := stops.next(stream, None)) is not None:
             brought_text = totals.add(chunk)
@@ -296,7 +337,7 @@ def _stream_into(
             if brought_text:
                 result.answered_by = link
                 if time.perf_counter() - last_flush >= FLUSH_EVERY_S:
-                    store.flush_run_output(result.run_id, result.text, result.output_tokens)
+                    sink.flush(result)
                     last_flush = time.perf_counter()
                 if on_text is not None:
                     on_text(result.text, result)
@@ -313,8 +354,9 @@ def _take(result: RunResult, totals: StreamTotals) -> None:
     result.usage, result.cost_usd = totals.usage, totals.cost_usd or 0.0
 
 
-def _finish_row(store: Store, result: RunResult, runtime: str | None) -> None:
-    values = dict(
+def finished_values(result: RunResult, runtime: str | None) -> dict:
+    """The columns a finished generation fills (a `runs` row and a `steps` row alike)."""
+    return dict(
         status=result.status, output=result.text, answered_by=result.answered_by, runtime=runtime,
         input_tokens=result.input_tokens, output_tokens=result.output_tokens,
         ttft_ms=None if result.ttft_ms is None else round(result.ttft_ms, 2),
@@ -323,7 +365,6 @@ def _finish_row(store: Store, result: RunResult, runtime: str | None) -> None:
         usage_json=json.dumps(result.usage) if result.usage else None,
         skipped_json=json.dumps(result.skipped) if result.skipped else None,
     )
-    store.update_run(result.run_id, **values)
 
 
 def _error_text(result: RunResult) -> str | None:

@@ -243,6 +243,38 @@ class Workbench:
 
         return library.listing(self.store)
 
+    def run_pipeline(
+        self, name_or_spec: Any, input: str = "", *, namespace: Any = None, on_update: Any = None,
+        cancel: threading.Event | None = None, **settings: Any,
+    ):
+        """Run a pipeline (a saved or bundled name, YAML text, a dict or a `PipelineSpec`) on
+        `input` and record it; returns a `PipelineResult` (`.steps["name"].text`, `.artifacts`,
+        `.run_id`, `.status`). `settings` override every step's (e.g. `max_tokens=64`);
+        `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
+        from .pipelines.executor import run_pipeline
+        from .pipelines.spec import parse_pipeline
+
+        if isinstance(name_or_spec, str) and "\n" not in name_or_spec and ":" not in name_or_spec:
+            spec = self.pipeline(name_or_spec)
+        else:
+            spec = parse_pipeline(name_or_spec)
+        return run_pipeline(
+            self.store, self.manager, self.project_id, spec, input, namespace=namespace,
+            settings=settings or None, on_update=on_update, cancel=cancel,
+        )
+
+    def rerun_pipeline(
+        self, run_id: int, from_step: str | None = None, *, namespace: Any = None, on_update: Any = None,
+        cancel: threading.Event | None = None,
+    ):
+        """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
+        from .pipelines.executor import rerun_pipeline
+
+        return rerun_pipeline(
+            self.store, self.manager, self.project_id, run_id, from_step, namespace=namespace,
+            on_update=on_update, cancel=cancel,
+        )
+
     def close(self) -> None:
         self.store.close()
 

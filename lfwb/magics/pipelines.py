@@ -1,4 +1,4 @@
-"""Pipeline definitions: `%%lfw pipeline NAME`, `%lfw pipelines`, `%lfw pipeline load|show`.
+"""Pipelines: `%%lfw pipeline NAME`, `%lfw pipelines`, `%lfw pipeline load|show`, `%lfw run`, `%lfw rerun`.
 
     %%lfw pipeline ui
     description: Analyse a UI request, then write the component
@@ -12,12 +12,16 @@
 
 prints `saved ui v1 (2 steps: analyse → code)`. The definition is checked first (one line
 naming the step and the fault, nothing saved); the Workbench does the work.
+
+    %lfw run ui --input "a login form"      # each step streams into its own area of the cell
+    %lfw rerun 12 --from code               # a new run reusing the steps before `code`
 """
 
 from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ..errors import BadInput
 from .registry import Invocation, positive_int, subcommand
 from .rows import Record, Rows
 
@@ -63,3 +67,105 @@ def pipelines(ctx: Invocation, args) -> Rows:
         ["name", "version", "versions", "source", "steps", "order", "description"],
         empty="no pipelines",
     )
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+@subcommand("run")
+@magic_arguments("lfw run")
+@argument("name", help="a saved or bundled pipeline, e.g. ui-component (see %%lfw pipelines)")
+@argument("--input", help="the text that fills {input}")
+@argument("-i", "--input-var", metavar="VAR", help="fill {input} from the notebook variable VAR")
+@argument("--max-tokens", type=positive_int, help="cap every step at this many tokens")
+@argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
+def run(ctx: Invocation, args):
+    """Run a pipeline: each step streams into its own area; every step and artifact is saved.
+
+    Independent steps run at the same time. Returns the run (`_.steps["name"].text`,
+    `_.artifacts`, `_.run_id`, `_.status`); a stop cancels every running step.
+    """
+    _check_output(args.output)
+    if args.input is not None and args.input_var is not None:
+        raise BadInput("give --input TEXT or -i VAR, not both")
+    text = args.input or ""
+    if args.input_var is not None:
+        if args.input_var not in ctx.user_ns:
+            raise BadInput(f"-i {args.input_var}: no variable named {args.input_var!r} in the notebook")
+        text = str(ctx.user_ns[args.input_var])
+    settings = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    return _follow(ctx, args.output, lambda on_update: ctx.workbench.run_pipeline(
+        args.name, text, namespace=ctx.user_ns, on_update=on_update, **settings))
+
+
+@subcommand("rerun")
+@magic_arguments("lfw rerun")
+@argument("run_id", type=positive_int, help="a pipeline run (see %%lfw runs)")
+@argument("--from", dest="from_step", metavar="STEP",
+          help="reuse the outputs of the steps before STEP; run STEP and the steps after it")
+@argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
+def rerun(ctx: Invocation, args):
+    """Run a pipeline run again as a new run (same definition, input and settings)."""
+    _check_output(args.output)
+    return _follow(ctx, args.output, lambda on_update: ctx.workbench.rerun_pipeline(
+        args.run_id, args.from_step, namespace=ctx.user_ns, on_update=on_update))
+
+
+def _check_output(name: str | None) -> None:
+    if name is not None and not name.isidentifier():
+        raise BadInput(f"-o needs a variable name, got {name!r}")
+
+
+def _follow(ctx: Invocation, output: str | None, run):
+    areas = StepAreas()
+    try:
+        result = run(areas.update)
+    except KeyboardInterrupt as stop:  # Cancelled: the rows are finished; show the steps as they ended
+        if getattr(stop, "result", None) is not None:
+            areas.update(stop.result, final=True)
+        raise
+    areas.update(result, final=True)
+    if output:
+        ctx.user_ns[output] = result
+    return result
+
+
+class StepAreas:
+    """One display per step in the cell: a header (step · model · status · tokens · seconds)
+    over its text, redrawn only when it changed (the executor calls at most 20 times a second).
+    A terminal cannot redraw: there each step is printed once, when it ends."""
+
+    def __init__(self) -> None:
+        from .live import in_terminal
+
+        self.terminal = in_terminal()
+        self.handles: dict[str, object] = {}
+        self.shown: dict[str, tuple] = {}
+
+    def update(self, result, final: bool = False) -> None:
+        import time
+
+        from IPython.display import display
+
+        now = time.perf_counter()
+        for name, step in result.steps.items():
+            if step.status == "pending" and not final:
+                continue
+            header = step.header(now)
+            if self.shown.get(name) == (header, step.text):
+                continue
+            ended = step.status not in ("pending", "running")
+            if self.terminal:
+                if ended and name not in self.shown:
+                    print(f"── {header}\n{step.text}".rstrip())
+                    self.shown[name] = (header, step.text)
+                continue
+            self.shown[name] = (header, step.text)
+            data = {"text/plain": f"── {header}\n{step.text}".rstrip()}
+            if ended and step.text:
+                data["text/markdown"] = f"**{header}**\n\n{step.text}"
+            metadata = {"lfwb": {"run_id": result.run_id, "step": name, "status": step.status}}
+            if name in self.handles:
+                self.handles[name].update(data, raw=True, metadata=metadata)
+            else:
+                self.handles[name] = display(data, raw=True, metadata=metadata, display_id=True)

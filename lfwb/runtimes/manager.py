@@ -58,6 +58,9 @@ class RuntimeManager:
         self.memory = MemoryBudget(self.registry.models, self.settings)
         self.session_spent_usd = 0.0  # what priced models cost in this kernel (lfwb.spending adds it up)
         self._memory_lock = threading.RLock()  # one load/evict decision at a time
+        # Notified when a generation ends or a model unloads: a load waiting for room held by
+        # busy models (stream(wait_for_room=True)) tries again then.
+        self._room_freed = threading.Condition(self._memory_lock)
         self._workers_lock = threading.Lock()
         if register_default:
             self._register_default()
@@ -180,15 +183,21 @@ class RuntimeManager:
         with state.lock:
             self._ensure_loaded(state, progress)
 
-    def _ensure_loaded(self, state: ModelState, progress: Progress | None = None) -> None:
-        # Caller holds state.lock.
+    def _ensure_loaded(
+        self, state: ModelState, progress: Progress | None = None, cancel: threading.Event | None = None,
+    ) -> None:
+        # Caller holds state.lock. With `cancel`, room held by busy models is waited for (until
+        # cancelled) instead of refused.
         if state.runtime.loaded:
             return
         name = state.config.name
         with self._memory_lock:
             need = self.memory.estimate(state) if state.runtime.local else 0
             if state.runtime.local:
-                self.memory.make_room(state, need, self._unload_state)
+                wait = None if cancel is None else (lambda: self._wait_for_room(cancel))
+                self.memory.make_room(state, need, self._unload_state, wait)
+                if cancel is not None and cancel.is_set():
+                    return  # stopped while waiting: the caller sees the cancel and loads nothing
             start = time.perf_counter()
             state.loading = 0.0
 
@@ -217,6 +226,15 @@ class RuntimeManager:
             state.last_used = time.monotonic()
         self.events.emit("loaded", name)
 
+    def _wait_for_room(self, cancel: threading.Event) -> bool:
+        """Wait (holding no lock) until a model finishes or unloads; False once cancelled."""
+        self._room_freed.wait(timeout=0.1)  # the timeout: a cancel has nothing to notify with
+        return not cancel.is_set()
+
+    def _room_changed(self) -> None:
+        with self._room_freed:
+            self._room_freed.notify_all()
+
     def unload(self, name: str) -> bool:
         """Unload a model (waits for a running generation on it). True if it was loaded."""
         state = self.registry.state(name)
@@ -231,6 +249,7 @@ class RuntimeManager:
         state.runtime.unload()
         state.loaded_bytes = 0
         self.events.emit("unloaded", state.config.name)
+        self._room_changed()
         return True
 
     def unload_all(self) -> None:
@@ -257,11 +276,15 @@ class RuntimeManager:
 
     def stream(
         self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None,
-        progress: Progress | None = None,
+        progress: Progress | None = None, wait_for_room: bool = False,
     ) -> Iterator[Chunk]:
         """Yield chunks as the model writes them. Closing the iterator (or an interrupt in the
         consumer) cancels the generation, which has ended before this returns. Generations run
-        on the model's own worker thread, one at a time, in the order they were asked for."""
+        on the model's own worker thread, one at a time, in the order they were asked for.
+
+        `wait_for_room`: a local model whose memory is held by busy models waits for one to
+        finish (and be evicted) rather than being refused — two pipeline steps on two models
+        that cannot both fit run one after the other. Cancelling ends the wait."""
         state = self.registry.state(name)
         cancel = cancel or threading.Event()
         chunks: queue.Queue = queue.Queue()
@@ -271,7 +294,9 @@ class RuntimeManager:
                 with state.lock:  # a busy model: wait our turn
                     if cancel.is_set():
                         return
-                    self._ensure_loaded(state, progress)
+                    self._ensure_loaded(state, progress, cancel if wait_for_room else None)
+                    if cancel.is_set():
+                        return
                     state.last_used = time.monotonic()
                     for chunk in state.runtime.stream(gen, cancel):
                         chunks.put(chunk)
@@ -281,6 +306,7 @@ class RuntimeManager:
             except BaseException as e:  # reaches the caller, never dies silently in the thread
                 chunks.put(_Failure(e))
             finally:
+                self._room_changed()  # the model is idle now: a load waiting for room may evict it
                 chunks.put(_DONE)
 
         totals = StreamTotals()

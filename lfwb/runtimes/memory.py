@@ -50,9 +50,24 @@ class MemoryBudget:
         """Bytes the model will take once loaded: its config's estimate, else its backend's."""
         return int(state.config.memory_estimate or state.runtime.estimate_memory())
 
-    def make_room(self, state: ModelState, need: int, evict: Callable[[ModelState], object]) -> None:
+    def make_room(
+        self, state: ModelState, need: int, evict: Callable[[ModelState], object],
+        wait: Callable[[], bool] | None = None,
+    ) -> None:
         """Unload idle models (LRU first, through `evict`) until `need` more bytes fit; else
-        refuse with InsufficientMemory. Busy models are never evicted."""
+        refuse with InsufficientMemory. Busy models are never evicted.
+
+        With `wait`, room held by busy models is waited for instead: `wait()` blocks until a
+        model finishes or unloads and says whether to try again (False: give up, refused). A
+        model that cannot fit even alone is refused at once either way."""
+        while True:
+            try:
+                return self._make_room(state, need, evict)
+            except InsufficientMemory:
+                if wait is None or need > self.budget_bytes or not wait():
+                    raise
+
+    def _make_room(self, state: ModelState, need: int, evict: Callable[[ModelState], object]) -> None:
         budget = self.budget_bytes
         name = state.config.name
         if need > budget:

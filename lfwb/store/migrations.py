@@ -370,3 +370,24 @@ def m006_pipelines(conn: sqlite3.Connection) -> None:
         ALTER TABLE runs ADD COLUMN pipeline_id INTEGER REFERENCES pipelines(id);
         """
     )
+
+
+@migration
+def m007_pipeline_steps(conn: sqlite3.Connection) -> None:
+    # A pipeline step is recorded like a run (lfwb/runs.py writes both): what it cost and how
+    # long it took, who answered, and — for a rerun — the run whose output it reused.
+    conn.executescript(
+        """
+        ALTER TABLE steps ADD COLUMN answered_by TEXT;
+        ALTER TABLE steps ADD COLUMN runtime TEXT;
+        ALTER TABLE steps ADD COLUMN params_json TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE steps ADD COLUMN input_tokens INTEGER;
+        ALTER TABLE steps ADD COLUMN output_tokens INTEGER;
+        ALTER TABLE steps ADD COLUMN ttft_ms REAL;
+        ALTER TABLE steps ADD COLUMN duration_ms REAL;
+        ALTER TABLE steps ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+        ALTER TABLE steps ADD COLUMN usage_json TEXT;
+        ALTER TABLE steps ADD COLUMN skipped_json TEXT;
+        ALTER TABLE steps ADD COLUMN reused_from_run INTEGER REFERENCES runs(id) ON DELETE SET NULL;
+        """
+    )

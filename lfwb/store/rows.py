@@ -22,11 +22,16 @@ _WRITABLE = {
         "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json", "pipeline_id",
     },
     "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content"},
+    "steps": {
+        "run_id", "position", "name", "model", "status", "prompt", "output", "error", "started_at",
+        "finished_at", "answered_by", "runtime", "params_json", "input_tokens", "output_tokens",
+        "ttft_ms", "duration_ms", "cost_usd", "usage_json", "skipped_json", "reused_from_run",
+    },
 }
-_NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact"}
+_NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact", "steps": "step"}
 _HINT = {
     "projects": "%lfw projects", "contexts": "%lfw context list", "runs": "%lfw runs",
-    "artifacts": "%lfw artifacts",
+    "artifacts": "%lfw artifacts", "steps": "%lfw runs",
 }
 
 
@@ -43,7 +48,7 @@ class Rows(StoreConnection):
     def _insert(self, table: str, values: dict, extra: dict | None = None) -> dict:
         self._check_columns(table, values)
         row = {**values, **(extra or {})}
-        row.setdefault("started_at" if table == "runs" else "created_at", now())
+        row.setdefault("started_at" if table in ("runs", "steps") else "created_at", now())
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         try:

@@ -1,7 +1,7 @@
 """The SQLite store: one file per workspace, opened with sqlite-utils, shared by kernels.
 
 `Store` is the one object callers use. Its parts, one idea each: opening, write transactions
-and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`),
+and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`), pipeline steps (`steps`),
 contexts and full-text search (`contexts`); projects, artifacts and model registrations are
 here. Rows come back as plain dicts, newest first.
 """
@@ -18,9 +18,10 @@ from ..errors import AlreadyExists, NotFound, BadInput
 from .contexts import ContextRows
 from .migrations import now
 from .runs import RunRows
+from .steps import StepRows
 
 
-class Store(RunRows, ContextRows):
+class Store(RunRows, StepRows, ContextRows):
     """The workspace database. `Store("lfwb.db")` creates or upgrades the file.
 
     >>> store = Store(":memory:")

@@ -1,0 +1,302 @@
+"""Running a pipeline: its steps in dependency order, independent ones at the same time.
+
+    >>> result = run_pipeline(store, manager, project_id, spec, input="a login form")
+    >>> result.steps["jsx"].text, result.run_id, result.status
+
+The definition is checked against the workspace first (`spec.check`): a fault is one
+`PipelineError` and nothing runs, no row is written. Then one `runs` row (kind `pipeline`) and
+one `steps` row per step. Each step is a generation recorded by `runs.record_generation` into
+its step row (a `StepSink`), on a thread of its own as soon as the steps it needs are done, so
+flushes, fallback chains, budgets and stops work as for `%%lfw generate`. Steps on one local
+model take turns (the model's lock); a local model that cannot fit beside a busy one waits for
+it (`wait_for_room`). A finished step's fenced code becomes artifacts of the run, and its text
+and code fill the prompts of the steps after it.
+
+A failed step fails the run (with its error) and skips the steps that need it; the others go on.
+A stop (SIGINT on the calling thread, or `cancel`) cancels every running step — each keeps its
+partial text — marks the steps not started `cancelled`, finishes the rows and raises `Cancelled`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from ..errors import BadInput, LfwbError, PipelineError
+from ..runs import Cancelled, RunResult, RunSink, StopHold, finished_values, held_stops, record_generation
+from ..store import now
+from .artifacts import extract_artifacts, save_artifacts
+from .result import ENDED, FINISHED, PipelineResult, StepResult
+from .spec import Plan, PipelineSpec, StepSpec, check, parse_pipeline
+
+POLL_S = 0.05  # how often the caller's `on_update` sees progress (a cell redraws 20 times a second)
+
+OnUpdate = Callable[[PipelineResult], None]
+
+
+class StepSink(RunSink):
+    """`record_generation` writing into a step's row (and its live `StepResult`)."""
+
+    def __init__(self, store: Any, run_id: int, step: StepResult):
+        self.store, self.run_id, self.step = store, run_id, step
+        self.finished = False
+
+    def open(self, model: str, prompt: str, gen: Any) -> int:
+        self.step.status, self.step.prompt, self.step.started = "running", prompt, time.perf_counter()
+        self.store.update_step(self.step.step_id, status="running", prompt=prompt,
+                               params_json=json.dumps(gen.params()), started_at=now())
+        return self.run_id  # a step's result names its pipeline run
+
+    def flush(self, result: RunResult) -> None:
+        self.store.flush_step_output(self.step.step_id, result.text, result.output_tokens)
+
+    def finish(self, result: RunResult, runtime: str | None, refused: bool) -> None:
+        # A refused step (over budget, prompt too long) is kept, failed: the run says why it stopped.
+        values = finished_values(result, runtime)
+        self.store.update_step(self.step.step_id, **values)
+        self.finished = True
+        follow(self.step, result)
+        self.step.status, self.step.error = result.status, values["error"]
+        self.step.duration_ms = values["duration_ms"]
+
+
+def follow(step: StepResult, result: RunResult) -> None:
+    """Copy a streaming generation's progress into its step (read by the caller's thread)."""
+    step.text, step.answered_by = result.text, result.answered_by
+    step.input_tokens, step.output_tokens = result.input_tokens, result.output_tokens
+    step.ttft_ms, step.cost_usd = result.ttft_ms, result.cost_usd
+
+
+def run_pipeline(
+    store: Any, manager: Any, project_id: int, spec: str | Mapping | PipelineSpec, input: str = "", *,
+    namespace: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
+    on_update: OnUpdate | None = None, cancel: threading.Event | None = None,
+    reuse: Mapping[str, dict] | None = None,
+) -> PipelineResult:
+    """Run `spec` on `input` and record it; returns the `PipelineResult` (done or failed).
+
+    `settings` override every step's generation settings (e.g. `max_tokens`); `on_update` is
+    called on this thread with the result as it fills in; `cancel` stops the run from another
+    thread; `reuse` (step → its row in an earlier run) takes those steps' outputs instead of
+    running them (see `rerun_pipeline`). Raises `Cancelled` once the rows are finished.
+    """
+    plan = check(spec, manager, namespace=namespace, store=store, project_id=project_id)
+    spec = plan.spec
+    steps = {s.name: _with_settings(s, settings or {}, spec.label) for s in plan.order}
+    reuse = {k: v for k, v in (reuse or {}).items() if k in steps}
+    params = {"pipeline": spec.name, "version": spec.version, "input": input,
+              "settings": dict(settings or {}), "definition": spec.to_dict()}
+    with held_stops() as stops, store.kept_open():
+        run_id = store.add_run(project_id, "pipeline", prompt=input, params_json=json.dumps(params),
+                               status="running", pipeline_id=spec.pipeline_id)["id"]
+        result = PipelineResult(run_id, spec.name or "pipeline", {})
+        for position, s in enumerate(plan.order):
+            row = store.add_step(run_id, position, s.name, model=", ".join(s.models))
+            result.steps[s.name] = StepResult(s.name, ", ".join(s.models), row["id"])
+        run = _Run(store, manager, project_id, plan, steps, input, result, stops, cancel)
+        start = time.perf_counter()
+        try:
+            for name, old in reuse.items():
+                run.reuse(name, old)
+            run.drive(on_update)
+        finally:
+            run.finish(time.perf_counter() - start)
+        if on_update is not None:
+            on_update(result)
+        if result.status == "cancelled":
+            stopped = Cancelled(run.cancelled_line())
+            stopped.result = result  # the steps as they ended, for a face that shows them
+            raise stopped
+    return result
+
+
+def rerun_pipeline(
+    store: Any, manager: Any, project_id: int, run_id: int, from_step: str | None = None, **options: Any,
+) -> PipelineResult:
+    """Run pipeline run `run_id` again as a new run, with its definition, input and settings.
+
+    With `from_step`, the steps before it (in the run's order) that finished keep their output
+    — recorded `reused`, with the run it came from — and `from_step` and every step after it run.
+    """
+    old = store.get_run(run_id)
+    if old["kind"] != "pipeline":
+        raise BadInput(f"run {run_id} is a {old['kind']} run, not a pipeline run — see %lfw runs")
+    params = json.loads(old["params_json"] or "{}")
+    spec = parse_pipeline(params["definition"], name=params.get("pipeline"))
+    spec.pipeline_id, spec.version = old["pipeline_id"], params.get("version")
+    names = [s.name for s in spec.order()]
+    reuse: dict[str, dict] = {}
+    if from_step is not None:
+        if from_step not in names:
+            raise PipelineError(f"run {run_id} has no step {from_step!r} — steps: {', '.join(names)}")
+        rows = {r["name"]: r for r in store.list_steps(run_id)}
+        reuse = {n: rows[n] for n in names[:names.index(from_step)] if rows.get(n, {}).get("status") in FINISHED}
+        for row in reuse.values():
+            row.setdefault("run_id", run_id)
+    options.setdefault("settings", params.get("settings") or None)
+    return run_pipeline(store, manager, project_id, spec, params.get("input", ""), reuse=reuse, **options)
+
+
+def _with_settings(step: StepSpec, settings: Mapping[str, Any], label: str) -> StepSpec:
+    if not settings:
+        return step
+    changed = replace(step, settings={**step.settings, **settings})
+    try:
+        changed.generation("check")
+    except (BadInput, TypeError, ValueError) as e:
+        raise PipelineError(f"{label}, step {step.name!r}: {e}") from None
+    return changed
+
+
+class _Run:
+    """One pipeline run in progress: which steps may start, their threads, the stop."""
+
+    def __init__(self, store, manager, project_id, plan: Plan, steps: dict[str, StepSpec], input: str,
+                 result: PipelineResult, stops: StopHold, cancel: threading.Event | None):
+        self.store, self.manager, self.project_id, self.plan = store, manager, project_id, plan
+        self.specs, self.input, self.result, self.stops, self.cancel = steps, input, result, stops, cancel
+        self.wake = threading.Event()  # set when a step ends or a stop arrives
+        self.holds: dict[str, StopHold] = {}
+        self.kinds: dict[str, dict[str, str]] = {}  # step → artifact kind → its code, for templates
+        self.running: dict[str, Future] = {}
+        self.ended: set[str] = set()
+        self.stopping = False
+
+    @property
+    def run_id(self) -> int:
+        return self.result.run_id
+
+    def reuse(self, name: str, old: dict) -> None:
+        step = self.result.steps[name]
+        step.status, step.text, step.answered_by = "reused", old["output"] or "", old["answered_by"]
+        step.input_tokens, step.output_tokens = old["input_tokens"], old["output_tokens"] or 0
+        step.reused_from_run = old.get("reused_from_run") or old["run_id"]
+        self.store.update_step(
+            step.step_id, status="reused", prompt=old["prompt"], output=step.text, answered_by=step.answered_by,
+            runtime=old["runtime"], params_json=old["params_json"], input_tokens=step.input_tokens,
+            output_tokens=step.output_tokens, reused_from_run=step.reused_from_run, finished_at=now(),
+        )
+        self._keep_artifacts(name, step.text)
+        self.ended.add(name)
+
+    def drive(self, on_update: OnUpdate | None) -> None:
+        self.stops.cancels.append(self.wake)  # a stop wakes the loop at once
+        pool = ThreadPoolExecutor(max_workers=len(self.specs), thread_name_prefix="lfwb-step")
+        try:
+            while True:
+                for name, job in list(self.running.items()):
+                    if job.done():
+                        del self.running[name]
+                        self.ended.add(name)
+                if not self.stopping:
+                    self._start_ready(pool)
+                if not self.running:
+                    break
+                if on_update is not None:
+                    on_update(self.result)
+                self.wake.wait(POLL_S)
+                self.wake.clear()
+                if not self.stopping and (self.stops.take() or (self.cancel is not None and self.cancel.is_set())):
+                    self.stop()
+        except BaseException:
+            self.stop()  # never leave a step running behind an error
+            raise
+        finally:
+            pool.shutdown(wait=True)  # each stopped step ends soon after its cancel
+            self.stops.cancels.remove(self.wake)
+        if self.stopping:
+            for step in self.result.steps.values():
+                if step.status == "pending":
+                    self._end(step, "cancelled", "the run was stopped before this step started")
+
+    def _start_ready(self, pool: ThreadPoolExecutor) -> None:
+        for spec in self.specs.values():  # in plan order: a skip reaches its dependants in one pass
+            step = self.result.steps[spec.name]
+            if step.status != "pending" or spec.name in self.running:
+                continue
+            needs = [self.result.steps[n] for n in spec.needs]
+            lost = [n for n in needs if n.name in self.ended and n.status not in FINISHED]
+            if lost:
+                self._end(step, "skipped", f"needs {lost[0].name}, which {_ended_as(lost[0].status)}")
+                self.ended.add(spec.name)
+            elif all(n.name in self.ended for n in needs):
+                self.holds[spec.name] = StopHold()
+                self.running[spec.name] = pool.submit(self._run_step, spec, step, self.holds[spec.name])
+
+    def _run_step(self, spec: StepSpec, step: StepResult, hold: StopHold) -> None:
+        sink = StepSink(self.store, self.run_id, step)
+        try:
+            outputs = {n: self.result.steps[n].text for n in spec.needs}
+            prompt = self.plan.prompt(spec.name, self.input, outputs, self.kinds)
+            gen = spec.generation(prompt)
+            done = record_generation(
+                self.store, self.manager, self.project_id, self.plan.models[spec.name], gen, prompt=prompt,
+                on_text=lambda text, r: follow(step, r), sink=sink, stop=hold, wait_for_room=True,
+            )
+            self._keep_artifacts(spec.name, done.text)
+        except Cancelled:
+            pass  # the sink has recorded it cancelled, with its partial text
+        except Exception as e:
+            if not sink.finished:  # it failed before its generation began (e.g. filling the prompt)
+                self._end(step, "failed", f"{type(e).__name__}: {e}" if not isinstance(e, LfwbError) else str(e))
+        finally:
+            if not sink.finished and step.status not in ENDED:
+                self._end(step, "cancelled", None)
+            self.wake.set()
+
+    def _keep_artifacts(self, name: str, text: str) -> None:
+        kinds: dict[str, list[str]] = {}
+        for artifact in extract_artifacts(text):
+            kinds.setdefault(artifact.kind, []).append(artifact.content)
+        self.kinds[name] = {k: "\n\n".join(v) for k, v in kinds.items()}
+        save_artifacts(self.store, self.run_id, self.project_id, text)
+
+    def _end(self, step: StepResult, status: str, error: str | None) -> None:
+        step.status, step.error = status, error
+        self.store.update_step(step.step_id, status=status, error=error, finished_at=now())
+
+    def stop(self) -> None:
+        self.stopping = True
+        for hold in list(self.holds.values()):
+            hold.stop()
+
+    def finish(self, seconds: float) -> None:
+        """Finish the run's row: its status from its steps', totals, the last step's text."""
+        steps = list(self.result.steps.values())
+        for step in steps:  # only after an error in this loop itself: nothing may stay open
+            if step.status in ("pending", "running"):
+                self._end(step, "cancelled", step.error)
+        failed = [s for s in steps if s.status == "failed"]
+        if self.stopping or any(s.status == "cancelled" for s in steps):
+            status = "cancelled"
+        else:
+            status = "failed" if failed else "done"
+        self.result.status = status
+        self.result.error = f"step {failed[0].name}: {failed[0].error}" if failed else None
+        self.result.duration_ms = seconds * 1000
+        ran = [s for s in steps if s.status != "reused"]
+        self.store.update_run(
+            self.run_id, status=status, output=steps[-1].text, error=self.result.error,
+            input_tokens=sum(s.input_tokens or 0 for s in ran), output_tokens=sum(s.output_tokens or 0 for s in ran),
+            cost_usd=sum(s.cost_usd or 0 for s in ran), duration_ms=round(seconds * 1000, 2), finished_at=now(),
+        )
+        self.result.artifacts = list(reversed(self.store.list_artifacts(run_id=self.run_id)))
+
+    def cancelled_line(self) -> str:
+        steps = self.result.steps.values()
+        stopped = [f"{s.name} after {s.output_tokens} token" + ("" if s.output_tokens == 1 else "s")
+                   for s in steps if s.status == "cancelled" and s.started is not None]
+        done = [s.name for s in steps if s.status in FINISHED]
+        line = f"cancelled pipeline run {self.run_id}"
+        if stopped:
+            line += ": stopped " + ", ".join(stopped)
+        return line + (f"; kept {', '.join(done)}" if done else "")
+
+
+def _ended_as(status: str) -> str:
+    return {"failed": "failed", "cancelled": "was cancelled", "skipped": "was skipped"}.get(status, status)

@@ -1,0 +1,116 @@
+"""What a pipeline run produced: a `PipelineResult` with one `StepResult` per step.
+
+    >>> result = wb.run_pipeline("ui-component", input="a login form")
+    >>> result.status, result.run_id
+    ('done', 12)
+    >>> result.steps["jsx"].text          # a step's answer
+    >>> result.artifacts                  # the run's artifacts rows (code from every step)
+
+In a notebook it renders as a compact table: step, model, status, tokens, seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+FINISHED = ("done", "reused")  # a step whose output later steps can use
+ENDED = ("done", "reused", "failed", "cancelled", "skipped")
+
+
+@dataclass
+class StepResult:
+    """One step as it runs and once it has ended (the same values as its `steps` row)."""
+
+    name: str
+    model: str
+    step_id: int
+    status: str = "pending"
+    text: str = ""
+    prompt: str | None = None
+    answered_by: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int = 0
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+    reused_from_run: int | None = None
+    started: float | None = None  # perf_counter at its start: the seconds shown while it runs
+
+    def __str__(self) -> str:
+        return self.text
+
+    def header(self, now: float | None = None) -> str:
+        """`jsx · smollm2 · running · 42 tokens · 3.1 s`"""
+        parts = [self.name, self.answered_by or self.model, self.status]
+        if self.output_tokens:
+            parts.append(f"{self.output_tokens} token" + ("" if self.output_tokens == 1 else "s"))
+        seconds = self.seconds(now)
+        if seconds is not None:
+            parts.append(f"{seconds:.1f} s")
+        if self.reused_from_run is not None:
+            parts.append(f"from run {self.reused_from_run}")
+        line = " · ".join(parts)
+        return f"{line} — {self.error}" if self.error and self.status in ("failed", "skipped") else line
+
+    def seconds(self, now: float | None = None) -> float | None:
+        if self.duration_ms is not None:
+            return self.duration_ms / 1000
+        if self.started is not None and now is not None:
+            return max(0.0, now - self.started)
+        return None
+
+
+@dataclass
+class PipelineResult:
+    """A pipeline run: `.run_id`, `.status`, `.steps[name]`, `.artifacts`, `.error`."""
+
+    run_id: int
+    pipeline: str
+    steps: dict[str, StepResult]
+    status: str = "running"
+    error: str | None = None
+    artifacts: list[dict] = field(default_factory=list)
+    duration_ms: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The last step's answer (what a pipeline is for, usually)."""
+        last = list(self.steps.values())[-1]
+        return last.text
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(s.cost_usd for s in self.steps.values() if s.status != "reused")
+
+    def table(self) -> list[list[str]]:
+        rows = [["step", "model", "status", "tokens", "seconds", "note"]]
+        for s in self.steps.values():
+            seconds = s.seconds()
+            note = s.error if s.status in ("failed", "skipped") else (
+                f"from run {s.reused_from_run}" if s.reused_from_run is not None else "")
+            rows.append([s.name, s.answered_by or s.model, s.status, str(s.output_tokens or ""),
+                         "" if seconds is None else f"{seconds:.1f}", (note or "")[:80]])
+        return rows
+
+    def summary(self) -> str:
+        """`pipeline 'ui' run 12: done · 4 steps · 2 artifacts`"""
+        n = len(self.artifacts)
+        line = (f"pipeline {self.pipeline!r} run {self.run_id}: {self.status} · {len(self.steps)} steps · "
+                f"{n} artifact{'' if n == 1 else 's'}")
+        return f"{line} — {self.error}" if self.error else line
+
+    def __repr__(self) -> str:
+        table = self.table()
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join([self.summary(), *lines])
+
+    def _repr_markdown_(self) -> str:
+        table = self.table()
+        lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in table[1:]]
+        return f"**{self.summary()}**\n\n" + "\n".join(lines)
+
+    def metadata(self) -> dict:
+        return {"lfwb": {"run_id": self.run_id, "pipeline": self.pipeline, "status": self.status}}

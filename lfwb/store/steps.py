@@ -1,0 +1,50 @@
+"""Steps: one row per step of a pipeline run, recorded as it runs (lfwb/pipelines/executor.py).
+
+A step is `pending` until the steps it needs are done, then `running`, and ends `done`,
+`failed`, `cancelled`, `skipped` (a step it needs failed) or `reused` (a rerun took its output
+from an earlier run, named in `reused_from_run`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import BadInput
+from .rows import Rows
+
+STEP_STATUSES = ("pending", "running", "done", "failed", "cancelled", "skipped", "reused", "interrupted")
+
+
+class StepRows(Rows):
+    """The `steps` table."""
+
+    def add_step(self, run_id: int, position: int, name: str, **values: Any) -> dict:
+        values.setdefault("status", "pending")
+        self._check_status(values)
+        if isinstance(values.get("params_json"), dict):
+            values["params_json"] = json.dumps(values["params_json"])
+        return self._insert("steps", {"run_id": run_id, "position": position, "name": name, **values})
+
+    def get_step(self, step_id: int) -> dict:
+        return self._get("steps", step_id)
+
+    def list_steps(self, run_id: int) -> list[dict]:
+        """A run's steps in their order."""
+        return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+
+    def update_step(self, step_id: int, **values: Any) -> dict:
+        self._check_status(values)
+        return self._update("steps", step_id, values)
+
+    def flush_step_output(self, step_id: int, output: str, output_tokens: int | None = None) -> None:
+        """Save a streaming step's text so far (one UPDATE, no re-read)."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE steps SET output = ?, output_tokens = ? WHERE id = ?", (output, output_tokens, step_id)
+            )
+
+    @staticmethod
+    def _check_status(values: dict) -> None:
+        if "status" in values and values["status"] not in STEP_STATUSES:
+            raise BadInput(f"unknown step status {values['status']!r} — one of {', '.join(STEP_STATUSES)}")

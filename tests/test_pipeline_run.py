@@ -1,0 +1,237 @@
+"""Running pipelines: `%lfw run`, `%lfw rerun` and `wb.run_pipeline`, on the scripted backend.
+
+One `runs` row (kind pipeline) and one `steps` row per step; independent steps at the same
+time; a failure skips only what needs it; a stop cancels every running step and keeps its text;
+a rerun reuses what came before its step; two models that cannot both fit take turns.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+
+from conftest import run_error, run_ok
+from fixtures.scripted import MIB, Fail, Stall, words
+from lfwb.errors import GenerationError
+from lfwb.runs import Cancelled
+
+TWO_STEPS = """
+steps:
+  - name: analyse
+    model: a
+    prompt: "List the parts of {input}"
+  - name: code
+    model: b
+    prompt: "Write code for: {steps.analyse.output}"
+"""
+
+
+def save(ip, name: str, yaml: str) -> None:
+    run_ok(ip, f"%%lfw pipeline {name}\n{yaml}")
+
+
+def steps_of(store, run_id: int) -> dict[str, dict]:
+    return {row["name"]: row for row in store.list_steps(run_id)}
+
+
+def test_a_run_is_one_pipeline_row_and_one_step_row_per_step_with_what_was_sent(ip, scripted):
+    scripted.model("a", words("a header and a button"), input_tokens=7)
+    scripted.model("b", words("<Header/> <Button/>"))
+    save(ip, "ui", TWO_STEPS)
+    result = run_ok(ip, '%lfw run ui --input "a login form"')
+    store = scripted.wb.store
+    run = store.get_run(result.run_id)
+    assert (run["kind"], run["status"], run["prompt"]) == ("pipeline", "done", "a login form")
+    assert run["pipeline_id"] is not None and run["output"] == "<Header/> <Button/>"
+    steps = steps_of(store, result.run_id)
+    assert [s["name"] for s in store.list_steps(result.run_id)] == ["analyse", "code"]
+    assert steps["analyse"]["prompt"] == "List the parts of a login form"
+    assert steps["code"]["prompt"] == "Write code for: a header and a button"
+    assert (steps["analyse"]["status"], steps["analyse"]["answered_by"], steps["analyse"]["model"]) == ("done", "a", "a")
+    assert (steps["analyse"]["input_tokens"], steps["analyse"]["output_tokens"]) == (7, 5)
+    assert steps["code"]["duration_ms"] is not None and steps["code"]["finished_at"] is not None
+    assert result.steps["code"].text == "<Header/> <Button/>" and result.status == "done"
+    assert "code" in repr(result) and "done" in repr(result)
+
+
+def test_two_independent_steps_run_at_the_same_time(scripted):
+    go = threading.Event()
+    a = scripted.model("a", ["A", Stall(until=go), "!"])
+    b = scripted.model("b", ["B", Stall(until=go), "!"])
+    both_started = []
+
+    def release_once_both_wait() -> None:  # each step stalls until the other has started too
+        both_started.append(a.steps[1].reached.wait(10) and b.steps[1].reached.wait(10))
+        go.set()
+
+    threading.Thread(target=release_once_both_wait).start()
+    result = scripted.wb.run_pipeline({"steps": [
+        {"name": "left", "model": "a", "prompt": "{input}"},
+        {"name": "right", "model": "b", "prompt": "{input}"},
+    ]}, input="go")
+    assert both_started == [True]
+    assert (result.steps["left"].text, result.steps["right"].text) == ("A!", "B!")
+
+
+def test_a_failing_middle_step_fails_the_run_skips_its_dependants_and_keeps_the_rest(scripted):
+    scripted.model("a", words("the parts"))
+    scripted.model("broken", ["half", Fail(GenerationError("the server went away"))])
+    scripted.model("c", words("fine"))
+    result = scripted.wb.run_pipeline({"steps": [
+        {"name": "analyse", "model": "a", "prompt": "{input}"},
+        {"name": "code", "model": "broken", "prompt": "{steps.analyse.output}"},
+        {"name": "assemble", "model": "c", "prompt": "{steps.code.output}"},
+        {"name": "notes", "model": "c", "prompt": "{steps.analyse.output}"},
+    ]}, input="x")
+    store = scripted.wb.store
+    run = store.get_run(result.run_id)
+    assert run["status"] == "failed" and "step code" in run["error"] and "the server went away" in run["error"]
+    steps = steps_of(store, result.run_id)
+    assert {n: s["status"] for n, s in steps.items()} == {
+        "analyse": "done", "code": "failed", "assemble": "skipped", "notes": "done"}
+    assert steps["analyse"]["output"] == "the parts" and steps["code"]["output"] == "half"
+    assert "needs code" in steps["assemble"]["error"]
+
+
+def test_a_stop_mid_pipeline_cancels_every_running_step_and_keeps_their_text(ip, scripted, sigint, capsys):
+    left = scripted.model("a", ["Once", " upon", Stall()])
+    right = scripted.model("b", ["Far", Stall()])
+    scripted.model("c", words("never"))
+    save(ip, "story", """
+steps:
+  - name: left
+    model: a
+    prompt: "{input}"
+  - name: right
+    model: b
+    prompt: "{input}"
+  - name: join
+    model: c
+    prompt: "{steps.left.output} {steps.right.output}"
+""")
+    main = threading.main_thread().ident
+
+    def stop_once_both_write() -> None:
+        if left.steps[2].reached.wait(10) and right.steps[1].reached.wait(10):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=stop_once_both_write).start()
+    seen = run_error(ip, '%lfw run story --input "go"', capsys)
+    last = seen.splitlines()[-1]  # one line says it, under the steps as they ended
+    assert "cancelled pipeline run" in last and "stopped left after 2 tokens, right after 1 token" in last
+    store = scripted.wb.store
+    [run] = store.list_runs(kind="pipeline")
+    assert run["status"] == "cancelled"
+    steps = steps_of(store, run["id"])
+    assert {n: s["status"] for n, s in steps.items()} == {"left": "cancelled", "right": "cancelled", "join": "cancelled"}
+    assert (steps["left"]["output"], steps["right"]["output"]) == ("Once upon", "Far")
+    assert not store.query("SELECT id FROM steps WHERE status IN ('pending', 'running')")
+    assert not scripted.manager.busy("a") and not scripted.manager.busy("b")
+
+
+def test_rerun_from_a_step_reuses_the_outputs_before_it_and_runs_the_rest(ip, scripted):
+    a = scripted.model("a", words("the parts"))
+    b = scripted.model("b", words("<Form/>"))
+    save(ip, "ui", TWO_STEPS)
+    first = run_ok(ip, '%lfw run ui --input "a form"')
+    again = run_ok(ip, f"%lfw rerun {first.run_id} --from code")
+    assert again.run_id != first.run_id and again.status == "done"
+    steps = steps_of(scripted.wb.store, again.run_id)
+    assert (steps["analyse"]["status"], steps["analyse"]["reused_from_run"]) == ("reused", first.run_id)
+    assert steps["analyse"]["output"] == "the parts" and steps["code"]["status"] == "done"
+    assert len(a.asked) == 1 and len(b.asked) == 2  # analyse was not asked again
+    assert scripted.wb.store.get_run(again.run_id)["prompt"] == "a form"
+    third = run_ok(ip, f"%lfw rerun {again.run_id} --from code")  # a reuse of a reuse names the first run
+    assert steps_of(scripted.wb.store, third.run_id)["analyse"]["reused_from_run"] == first.run_id
+
+
+def test_two_local_models_that_cannot_both_fit_take_turns_instead_of_failing(scripted):
+    m = scripted.manager
+    go = threading.Event()
+    a = scripted.model("a", ["A", Stall(until=go), "!"], memory=100 * MIB)
+    b = scripted.model("b", ["B", Stall(until=go), "!"], memory=100 * MIB)
+    m.budget_bytes = 150 * MIB  # one of the two at a time
+    waited = threading.Event()
+    wait_for_room = m._wait_for_room
+
+    def noted_wait(cancel):
+        waited.set()
+        return wait_for_room(cancel)
+
+    m._wait_for_room = noted_wait
+
+    def release_once_the_second_waits() -> None:
+        waited.wait(10)
+        go.set()
+
+    threading.Thread(target=release_once_the_second_waits).start()
+    result = scripted.wb.run_pipeline({"steps": [
+        {"name": "left", "model": "a", "prompt": "{input}"},
+        {"name": "right", "model": "b", "prompt": "{input}"},
+    ]}, input="go")
+    assert waited.is_set()  # the second step did wait for room (and was not refused)
+    assert (result.status, result.steps["left"].text, result.steps["right"].text) == ("done", "A!", "B!")
+    first, second = (a, b) if a.log[-1] == "unload" else (b, a)
+    assert first.log == ["load", "start", "end", "unload"] and second.log == ["load", "start", "end"]
+
+
+def test_a_model_that_can_never_fit_fails_its_step_at_once(scripted):
+    scripted.manager.budget_bytes = 150 * MIB
+    scripted.model("huge", ["never"], memory=300 * MIB)
+    result = scripted.wb.run_pipeline({"steps": [{"name": "only", "model": "huge", "prompt": "{input}"}]}, input="x")
+    assert result.status == "failed" and "InsufficientMemory" in result.error
+
+
+def test_a_steps_code_reaches_the_next_steps_template_and_becomes_run_artifacts(scripted):
+    scripted.model("a", ["Here:\n```jsx\n<Button/>\n```\n```css\n.b { color: blue }\n```"])
+    b = scripted.model("b", words("ok"))
+    result = scripted.wb.run_pipeline({"steps": [
+        {"name": "code", "model": "a", "prompt": "{input}"},
+        {"name": "style", "model": "b", "prompt": "Review this CSS: {steps.code.artifacts.css}"},
+    ]}, input="x")
+    assert b.asked[0].messages[-1]["content"] == "Review this CSS: .b { color: blue }\n"
+    assert sorted(r["kind"] for r in result.artifacts) == ["css", "jsx"]
+    assert {r["run_id"] for r in scripted.wb.store.list_artifacts(run_id=result.run_id)} == {result.run_id}
+
+
+def test_a_pipeline_that_does_not_check_is_one_line_and_leaves_no_row(ip, scripted, capsys):
+    scripted.model("a", words("hi"))
+    save(ip, "styled", """
+steps:
+  - name: one
+    model: a
+    prompt: "In our style ({context:style}): {input}"
+""")
+    seen = run_error(ip, '%lfw run styled --input "x"', capsys)
+    assert len(seen.splitlines()) == 1 and "no context named 'style'" in seen
+    assert scripted.wb.store.list_runs() == [] and not scripted.wb.store.query("SELECT id FROM steps")
+
+
+def test_run_refuses_both_an_input_and_an_input_variable(ip, scripted, capsys):
+    scripted.model("a", words("hi"))
+    save(ip, "ui", TWO_STEPS.replace("model: b", "model: a"))
+    seen = run_error(ip, '%lfw run ui --input x -i y', capsys)
+    assert "give --input TEXT or -i VAR, not both" in seen and scripted.wb.store.list_runs() == []
+
+
+def test_input_from_a_notebook_variable_and_the_result_into_another(ip, scripted):
+    scripted.model("a", words("hi"))
+    save(ip, "ui", TWO_STEPS.replace("model: b", "model: a"))
+    ip.user_ns["request"] = "a pricing table"
+    run_ok(ip, "%lfw run ui -i request -o out")
+    assert ip.user_ns["out"].steps["analyse"].prompt == "List the parts of a pricing table"
+
+
+@pytest.mark.slow
+def test_ui_component_runs_end_to_end_on_smollm2(wb):
+    result = wb.run_pipeline("ui-component", input="a login form with a remember-me checkbox", max_tokens=24)
+    run = wb.store.get_run(result.run_id)
+    assert run["kind"] == "pipeline" and run["status"] == "done"
+    steps = steps_of(wb.store, result.run_id)
+    assert set(steps) == {"analyse", "jsx", "css", "assemble"}
+    assert all(s["status"] == "done" and s["answered_by"] == "smollm2" and s["output"] for s in steps.values())
+    assert all(0 < s["output_tokens"] <= 24 for s in steps.values())
+    assert steps["assemble"]["prompt"].count(steps["jsx"]["output"]) == 1
+    assert wb.store.list_artifacts(run_id=result.run_id) == list(reversed(result.artifacts))
