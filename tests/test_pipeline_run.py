@@ -235,3 +235,24 @@ def test_ui_component_runs_end_to_end_on_smollm2(wb):
     assert all(0 < s["output_tokens"] <= 24 for s in steps.values())
     assert steps["assemble"]["prompt"].count(steps["jsx"]["output"]) == 1
     assert wb.store.list_artifacts(run_id=result.run_id) == list(reversed(result.artifacts))
+
+
+def test_the_steps_of_a_pipeline_run_whose_kernel_died_are_marked_interrupted(db_path):
+    from lfwb.store import Store
+
+    s = Store(db_path)
+    p = s.create_project("x")
+    run = s.add_run(p["id"], "pipeline", status="running")
+    s.add_step(run["id"], 0, "analyse", status="done", output="the parts")
+    writing = s.add_step(run["id"], 1, "code", status="running")
+    s.flush_step_output(writing["id"], "half a comp", 3)
+    s.add_step(run["id"], 2, "assemble")
+    with s.write() as conn:  # its owner: a process that no longer exists
+        conn.execute("UPDATE runs SET owner_pid = 2147483600 WHERE id = ?", (run["id"],))
+    s.close()
+    s2 = Store(db_path)
+    assert s2.mark_interrupted_runs() == [run["id"]]
+    steps = {r["name"]: r for r in s2.list_steps(run["id"])}
+    assert {n: r["status"] for n, r in steps.items()} == {"analyse": "done", "code": "interrupted", "assemble": "interrupted"}
+    assert steps["code"]["output"] == "half a comp" and steps["analyse"]["output"] == "the parts"
+    s2.close()

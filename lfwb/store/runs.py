@@ -101,4 +101,10 @@ class RunRows(Rows):
                     f"WHERE id IN ({marks}) AND status = 'running'",
                     (now(), *dead),
                 )
+                # A pipeline run's steps that had not ended went down with it.
+                conn.execute(
+                    f"UPDATE steps SET status = 'interrupted', finished_at = ? "
+                    f"WHERE run_id IN ({marks}) AND status IN ('pending', 'running')",
+                    (now(), *dead),
+                )
         return dead
