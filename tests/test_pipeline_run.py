@@ -15,7 +15,7 @@ import pytest
 from conftest import run_error, run_ok
 from fixtures.scripted import MIB, Fail, Stall, words
 from lfwb.errors import GenerationError
-from lfwb.runs import Cancelled
+from lfwb.pipelines.spec import parse_pipeline
 
 TWO_STEPS = """
 steps:
@@ -256,3 +256,22 @@ def test_the_steps_of_a_pipeline_run_whose_kernel_died_are_marked_interrupted(db
     assert {n: r["status"] for n, r in steps.items()} == {"analyse": "done", "code": "interrupted", "assemble": "interrupted"}
     assert steps["code"]["output"] == "half a comp" and steps["analyse"]["output"] == "the parts"
     s2.close()
+
+
+def test_a_project_budget_counts_what_earlier_steps_of_the_run_spent(scripted):
+    from lfwb.runtimes import Chunk
+    from lfwb.spending import set_budget, worst_case
+
+    scripted.model("pro", ["Hi", Chunk(text="!", output_tokens=1, cost_usd=0.0123)], remote=True,
+                   source="gemini-2.5-pro")
+    spec = {"steps": [
+        {"name": "one", "model": "pro", "prompt": "{input}", "max_tokens": 10},
+        {"name": "two", "model": "pro", "prompt": "{steps.one.output}", "max_tokens": 10},
+    ]}
+    second_could_cost, _ = worst_case(scripted.manager, "pro", parse_pipeline(spec).steps[1].generation("Hi!"))
+    wb = scripted.wb
+    set_budget(wb.store, wb.manager, "project", wb.project_id, 0.0123 + second_could_cost / 2)
+    result = wb.run_pipeline(spec, input="Hi")
+    assert result.steps["one"].status == "done" and result.steps["two"].status == "failed"
+    assert "BudgetExceeded" in result.steps["two"].error
+    assert wb.store.get_run(result.run_id)["cost_usd"] == pytest.approx(0.0123)

@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from ..errors import BadInput, LfwbError, PipelineError
+from ..errors import BadInput, PipelineError
 from ..runs import Cancelled, RunResult, RunSink, StopHold, finished_values, held_stops, record_generation
 from ..store import now
 from .artifacts import extract_artifacts, save_artifacts
@@ -59,6 +59,8 @@ class StepSink(RunSink):
         # A refused step (over budget, prompt too long) is kept, failed: the run says why it stopped.
         values = finished_values(result, runtime)
         self.store.update_step(self.step.step_id, **values)
+        if result.cost_usd:  # the project budget counts a pipeline's spending step by step
+            self.store.update_run(self.run_id, cost_usd=self.store.steps_cost(self.run_id))
         self.finished = True
         follow(self.step, result)
         self.step.status, self.step.error = result.status, values["error"]
@@ -136,8 +138,6 @@ def rerun_pipeline(
             raise PipelineError(f"run {run_id} has no step {from_step!r} — steps: {', '.join(names)}")
         rows = {r["name"]: r for r in store.list_steps(run_id)}
         reuse = {n: rows[n] for n in names[:names.index(from_step)] if rows.get(n, {}).get("status") in FINISHED}
-        for row in reuse.values():
-            row.setdefault("run_id", run_id)
     options.setdefault("settings", params.get("settings") or None)
     return run_pipeline(store, manager, project_id, spec, params.get("input", ""), reuse=reuse, **options)
 
@@ -243,7 +243,7 @@ class _Run:
             pass  # the sink has recorded it cancelled, with its partial text
         except Exception as e:
             if not sink.finished:  # it failed before its generation began (e.g. filling the prompt)
-                self._end(step, "failed", f"{type(e).__name__}: {e}" if not isinstance(e, LfwbError) else str(e))
+                self._end(step, "failed", f"{type(e).__name__}: {e}")
         finally:
             if not sink.finished and step.status not in ENDED:
                 self._end(step, "cancelled", None)
@@ -282,8 +282,8 @@ class _Run:
         ran = [s for s in steps if s.status != "reused"]
         self.store.update_run(
             self.run_id, status=status, output=steps[-1].text, error=self.result.error,
-            input_tokens=sum(s.input_tokens or 0 for s in ran), output_tokens=sum(s.output_tokens or 0 for s in ran),
-            cost_usd=sum(s.cost_usd or 0 for s in ran), duration_ms=round(seconds * 1000, 2), finished_at=now(),
+            input_tokens=sum(s.input_tokens or 0 for s in ran) if any(s.input_tokens for s in ran) else None,
+            output_tokens=sum(s.output_tokens or 0 for s in ran), cost_usd=self.result.cost_usd, duration_ms=round(seconds * 1000, 2), finished_at=now(),
         )
         self.result.artifacts = list(reversed(self.store.list_artifacts(run_id=self.run_id)))
 

@@ -44,6 +44,14 @@ class StepRows(Rows):
                 "UPDATE steps SET output = ?, output_tokens = ? WHERE id = ?", (output, output_tokens, step_id)
             )
 
+    def steps_cost(self, run_id: int) -> float:
+        """What a run's steps cost so far (a reused step was paid for by the run it came from)."""
+        rows = self.query(
+            "SELECT coalesce(sum(cost_usd), 0) AS cost FROM steps WHERE run_id = ? AND status != 'reused'",
+            (run_id,),
+        )
+        return float(rows[0]["cost"])
+
     @staticmethod
     def _check_status(values: dict) -> None:
         if "status" in values and values["status"] not in STEP_STATUSES:
