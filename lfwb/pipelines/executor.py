@@ -110,6 +110,7 @@ def run_pipeline(
             run.finish(time.perf_counter() - start)
         if on_update is not None:
             on_update(result)
+        stops.after = f"stopped after pipeline run {run_id} had ended ({result.status}; every step kept)"
         if result.status == "cancelled":
             stopped = Cancelled(run.cancelled_line())
             stopped.result = result  # the steps as they ended, for a face that shows them
