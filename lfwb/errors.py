@@ -35,7 +35,6 @@ available through `%lfw error` or `%tb`. Structured fields are keyword arguments
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 
@@ -43,7 +42,8 @@ class LfwbError(Exception):
     """Base class of every error lfwb raises on purpose."""
 
     # The `%lfw …` command that helps, as a template over the error's fields; None: no hint.
-    hint: ClassVar[str | None] = None
+    # A dict picks the template by the error's `about` field (what kind of thing it is about).
+    hint: ClassVar[str | dict[str, str] | None] = None
 
     def __init__(self, message: str = "", **fields: Any):
         super().__init__(message)
@@ -60,10 +60,11 @@ class LfwbError(Exception):
 
     def hint_text(self) -> str | None:
         """The hint with this error's fields filled in; None when a field it names is unknown."""
-        if self.hint is None:
+        hint = self.hint.get(self.fields.get("about")) if isinstance(self.hint, dict) else self.hint
+        if hint is None:
             return None
         try:
-            return self.hint.format(**self.fields)
+            return hint.format(**self.fields)
         except (KeyError, IndexError):
             return None
 
@@ -80,6 +81,13 @@ class BadInput(LfwbError):
     """Bad arguments to a magic or an API call. Not `UsageError`: IPython has one, which
     IPython prints as a bare message, and both were imported side by side."""
 
+    hint = {
+        "project_name": "E.g. %lfw project landing-page.",
+        "search": "E.g. %lfw context search button colour.",
+        "alias_models": "E.g. %lfw alias best = gemini-2.5-pro, smollm2.",
+        "alias_name": "Or first %lfw alias {name} --delete.",
+    }
+
 
 class PipelineError(BadInput):
     """A pipeline definition that cannot run (bad YAML, an unknown step or model, a cycle, a
@@ -93,9 +101,17 @@ class StoreError(LfwbError):
 class NotFound(LfwbError):
     """No row (project, context, run, artifact) with that id or name."""
 
+    hint = {
+        "project": "Create one with %lfw project NAME.", "context": "See %lfw context list.",
+        "run": "See %lfw runs.", "step": "See %lfw runs.", "artifact": "See %lfw artifacts.",
+        "pipeline": "See %lfw pipelines.", "alias": "See %lfw alias.",
+    }
+
 
 class AlreadyExists(LfwbError):
     """A unique name is already taken."""
+
+    hint = {"project": "Switch to it with %lfw project {name}."}
 
 
 class ContextError(LfwbError):
@@ -153,11 +169,3 @@ class Retryable(GenerationError):
     dropped connection. `retry_after_s` is the wait the server asked for, if it said."""
 
     retry_after_s: float | None = None
-
-
-def __getattr__(name: str) -> Any:
-    # `UsageError` was BadInput's name until it clashed with IPython's; old imports still work.
-    if name == "UsageError":
-        warnings.warn("lfwb.errors.UsageError is now BadInput", DeprecationWarning, stacklevel=2)
-        return BadInput
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

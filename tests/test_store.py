@@ -146,9 +146,11 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(store, call, error):
     assert dump(store) == before
 
 
-def test_unknown_id_names_what_to_do(store):
-    with pytest.raises(NotFound, match=r"no run with id 999 — see %lfw runs"):
-        store.get_run(999)
+def test_unknown_id_says_what_is_missing_and_only_a_notebook_adds_the_magic_to_use(store):
+    with pytest.raises(NotFound, match=r"^no run with id 999$") as caught:
+        store.get_run(999)  # the store names no magic
+    assert caught.value.hint_text() == "See %lfw runs."
+    assert caught.value._render_traceback_()[-1].endswith("no run with id 999. See %lfw runs.")
 
 
 def test_non_writable_store_path_is_one_line(tmp_path):

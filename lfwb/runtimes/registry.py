@@ -132,7 +132,7 @@ class Registry:
         if config.name in self.aliases:
             raise BadInput(
                 f"{config.name!r} is an alias (→ {', '.join(self.aliases[config.name])}); a name is either a "
-                f"model or an alias — pick another name, or first %lfw alias {config.name} --delete"
+                "model or an alias — pick another name", about="alias_name", name=config.name,
             )
         return self.backend(config.runtime).validate(config)
 
@@ -180,7 +180,7 @@ class Registry:
     def alias(self, name: str, models: list[str]) -> list[str]:
         """Make `name` a fallback chain: `models` are tried in order until one answers."""
         if not models:
-            raise BadInput("an alias needs at least one model, e.g. %lfw alias best = gemini-2.5-pro, smollm2")
+            raise BadInput("an alias needs at least one model", about="alias_models")
         problem = self.alias_name_problem(name)
         if problem:
             raise BadInput(f"{name!r} {problem}; pick another name for the alias")

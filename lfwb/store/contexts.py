@@ -60,7 +60,7 @@ class ContextRows(Rows):
     def _search(self, table: str, query: str, project_id: int | None, limit: int) -> list[dict]:
         match = fts_query(query)
         if not match:
-            raise BadInput("search needs at least one word, e.g. %lfw context search button colour")
+            raise BadInput("search needs at least one word", about="search")
         # Column 1 of both indexes is the searched text (contexts: name, text; runs: prompt, output).
         sql = (
             f"SELECT t.*, snippet({table}_fts, 1, '[', ']', '…', 12) AS snippet "

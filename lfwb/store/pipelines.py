@@ -45,7 +45,7 @@ def get_pipeline(store: Store, name: str, version: int | None = None) -> dict:
     )
     if not rows:
         saved = ", ".join(r["name"] for r in list_pipelines(store)) or "none yet"
-        raise NotFound(f"no saved pipeline {name!r} — saved: {saved}. See %lfw pipelines")
+        raise NotFound(f"no saved pipeline {name!r} — saved: {saved}", about="pipeline")
     if version is None:
         return rows[0]
     for row in rows:

@@ -29,10 +29,6 @@ _WRITABLE = {
     },
 }
 _NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact", "steps": "step"}
-_HINT = {
-    "projects": "%lfw projects", "contexts": "%lfw context list", "runs": "%lfw runs",
-    "artifacts": "%lfw artifacts", "steps": "%lfw runs",
-}
 
 
 class Rows(StoreConnection):
@@ -65,8 +61,7 @@ class Rows(StoreConnection):
         msg = str(e)
         if "UNIQUE" in msg and table == "projects":
             return AlreadyExists(
-                f"a project named {row.get('name')!r} already exists — "
-                f"switch to it with %lfw project {row.get('name')}"
+                f"a project named {row.get('name')!r} already exists", about="project", name=row.get("name")
             )
         if "UNIQUE" in msg:
             return AlreadyExists(f"that {_NOUN[table]} already exists ({msg})")
@@ -78,7 +73,7 @@ class Rows(StoreConnection):
     def _get(self, table: str, row_id: Any) -> dict:
         rows = self.query(f"SELECT * FROM {table} WHERE id = ?", (row_id,))
         if not rows:
-            raise NotFound(f"no {_NOUN[table]} with id {row_id!r} — see {_HINT[table]}")
+            raise NotFound(f"no {_NOUN[table]} with id {row_id!r}", about=_NOUN[table])
         return rows[0]
 
     def _list(

@@ -35,7 +35,7 @@ class Store(RunRows, StepRows, ContextRows):
     def create_project(self, name: str, description: str = "") -> dict:
         name = (name or "").strip()
         if not name:
-            raise BadInput("a project needs a name, e.g. %lfw project landing-page")
+            raise BadInput("a project needs a name", about="project_name")
         return self._insert("projects", {"name": name, "description": description})
 
     def get_project(self, id_or_name: int | str) -> dict:
@@ -46,9 +46,7 @@ class Store(RunRows, StepRows, ContextRows):
             rows = self.query("SELECT * FROM projects WHERE name = ?", (id_or_name,))
         if not rows:
             names = ", ".join(p["name"] for p in self.list_projects(limit=20)) or "none yet"
-            raise NotFound(
-                f"no project {id_or_name!r} — projects: {names}. Create one with %lfw project NAME"
-            )
+            raise NotFound(f"no project {id_or_name!r} — projects: {names}", about="project")
         return rows[0]
 
     def ensure_project(self, name: str) -> dict:
