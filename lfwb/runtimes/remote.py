@@ -99,7 +99,6 @@ class Retries:
         self.label = label
         self.attempt = 1
         self.started = time.monotonic()
-        self.waited_s = 0.0
 
     def delay(self, failure: Retryable) -> float:
         backoff = min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** (self.attempt - 1))
@@ -131,7 +130,6 @@ class Retries:
         log.info("%s: %s — attempt %d of %d in %.1fs", self.label, failure,
                  self.attempt + 1, self.policy.max_attempts, delay)
         self.attempt += 1
-        self.waited_s += delay
         return not self.cancel.wait(delay)
 
 
