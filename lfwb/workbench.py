@@ -252,16 +252,33 @@ class Workbench:
         `.run_id`, `.status`). `settings` override every step's (e.g. `max_tokens=64`);
         `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
         from .pipelines.executor import run_pipeline
+
+        return run_pipeline(
+            self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), input,
+            namespace=namespace, settings=settings or None, on_update=on_update, cancel=cancel,
+        )
+
+    def run_batch(
+        self, name_or_spec: Any, inputs: Any, *, concurrency: int | None = None, namespace: Any = None,
+        on_progress: Any = None, cancel: threading.Event | None = None, **settings: Any,
+    ) -> list[dict]:
+        """Run a pipeline once per input, `concurrency` runs at a time (default: 1 when a step's
+        model is local, 4 when all are remote); returns one row per input (`run_id`, `status`,
+        ...). `inputs`: a list, or what `batch.read_inputs` reads (a CSV or JSONL file)."""
+        from .pipelines.batch import run_batch
+
+        return run_batch(
+            self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), inputs,
+            concurrency=concurrency, namespace=namespace, settings=settings or None,
+            on_progress=on_progress, cancel=cancel,
+        )
+
+    def _pipeline_spec(self, name_or_spec: Any):
         from .pipelines.spec import parse_pipeline
 
         if isinstance(name_or_spec, str) and "\n" not in name_or_spec and ":" not in name_or_spec:
-            spec = self.pipeline(name_or_spec)
-        else:
-            spec = parse_pipeline(name_or_spec)
-        return run_pipeline(
-            self.store, self.manager, self.project_id, spec, input, namespace=namespace,
-            settings=settings or None, on_update=on_update, cancel=cancel,
-        )
+            return self.pipeline(name_or_spec)
+        return parse_pipeline(name_or_spec)
 
     def rerun_pipeline(
         self, run_id: int, from_step: str | None = None, *, namespace: Any = None, on_update: Any = None,

@@ -15,6 +15,7 @@ naming the step and the fault, nothing saved); the Workbench does the work.
 
     %lfw run ui --input "a login form"      # each step streams into its own area of the cell
     %lfw rerun 12 --from code               # a new run reusing the steps before `code`
+    %lfw run ui --over requests.csv --concurrency 4   # one run per input: a progress bar, a table
 """
 
 from __future__ import annotations
@@ -77,17 +78,27 @@ def pipelines(ctx: Invocation, args) -> Rows:
 @argument("name", help="a saved or bundled pipeline, e.g. ui-component (see %%lfw pipelines)")
 @argument("--input", help="the text that fills {input}")
 @argument("-i", "--input-var", metavar="VAR", help="fill {input} from the notebook variable VAR")
+@argument("--over", metavar="SOURCE",
+          help="a batch: run once per input of SOURCE — a list variable in the notebook (a name there "
+               "wins), else a .csv file with an `input` column or a .jsonl file (strings or {\"input\": ...})")
+@argument("--concurrency", type=positive_int, metavar="N",
+          help="with --over: at most N pipeline runs at once (default 1 with a local model, 4 if all are remote)")
 @argument("--max-tokens", type=positive_int, help="cap every step at this many tokens")
 @argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
 def run(ctx: Invocation, args):
     """Run a pipeline: each step streams into its own area; every step and artifact is saved.
 
     Independent steps run at the same time. Returns the run (`_.steps["name"].text`,
-    `_.artifacts`, `_.run_id`, `_.status`); a stop cancels every running step.
+    `_.artifacts`, `_.run_id`, `_.status`); a stop cancels every running step. With `--over`,
+    one run per input under a progress bar, and a table of the runs.
     """
     _check_output(args.output)
     if args.input is not None and args.input_var is not None:
         raise BadInput("give --input TEXT or -i VAR, not both")
+    if args.over is not None:
+        return _batch(ctx, args)
+    if args.concurrency is not None:
+        raise BadInput("--concurrency is for a batch: give --over SOURCE too")
     text = args.input or ""
     if args.input_var is not None:
         if args.input_var not in ctx.user_ns:
@@ -109,6 +120,65 @@ def rerun(ctx: Invocation, args):
     _check_output(args.output)
     return _follow(ctx, args.output, lambda on_update: ctx.workbench.rerun_pipeline(
         args.run_id, args.from_step, namespace=ctx.user_ns, on_update=on_update))
+
+
+def _batch(ctx: Invocation, args) -> Rows:
+    from ..pipelines.batch import COLUMNS, read_inputs
+
+    if args.input is not None or args.input_var is not None:
+        raise BadInput("give --over SOURCE for a batch, or --input / -i for one run, not both")
+    inputs = read_inputs(args.over, ctx.user_ns)
+    settings = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    bar = BatchBar()
+    try:
+        rows = ctx.workbench.run_batch(args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns,
+                                       on_progress=bar.update, **settings)
+    except KeyboardInterrupt as stop:  # Cancelled: show the runs as they ended, then its one line
+        if getattr(stop, "result", None) is not None:
+            bar.finish()
+            from IPython.display import display
+
+            display(Rows(stop.result, COLUMNS))
+        raise
+    bar.finish()
+    table = Rows(rows, COLUMNS, empty="no inputs")
+    if args.output:
+        ctx.user_ns[args.output] = table
+    return table
+
+
+class BatchBar:
+    """A batch's progress: one display (a bar over `3/10 · 1 failed · 12.4 s · about 28 s left`)
+    redrawn from the cell's thread. A terminal cannot redraw: there it prints the last line once."""
+
+    def __init__(self) -> None:
+        from .live import in_terminal
+
+        self.terminal = in_terminal()
+        self.handle = None
+        self.last = None
+
+    def update(self, progress) -> None:
+        import html
+
+        from IPython.display import display
+
+        self.last = progress
+        line = progress.line()
+        if self.terminal:
+            return
+        data = {"text/plain": line,
+                "text/html": f'<progress value="{progress.ended}" max="{progress.total}"></progress> '
+                             f"<code>{html.escape(line)}</code>"}
+        if self.handle is None:
+            self.handle = display(data, raw=True, display_id=True)
+        else:
+            self.handle.update(data, raw=True)
+
+    def finish(self) -> None:
+        # The batch's last update came once every run had ended: a display already shows it.
+        if self.terminal and self.last is not None:
+            print(self.last.line())
 
 
 def _check_output(name: str | None) -> None:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from concurrent.futures import wait as wait_for
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ..store import Store
 
 _JOIN_TIMEOUT_S = 60.0
+REMOTE_AT_ONCE = 16  # generations one remote model streams at the same time
 
 
 _DONE = object()
@@ -263,7 +265,10 @@ class RuntimeManager:
     def _worker(self, state: ModelState) -> ThreadPoolExecutor:
         with self._workers_lock:
             if state.worker is None:
-                state.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lfwb-model-{state.config.name}")
+                # A local model computes one generation at a time; a remote one is a server that
+                # answers many at once (a batch's --concurrency relies on it).
+                at_once = 1 if state.runtime.local else REMOTE_AT_ONCE
+                state.worker = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix=f"lfwb-model-{state.config.name}")
             return state.worker
 
     def _stop_worker(self, state: ModelState) -> None:
@@ -291,7 +296,7 @@ class RuntimeManager:
 
         def work() -> None:
             try:
-                with state.lock:  # a busy model: wait our turn
+                with state.lock if state.runtime.local else nullcontext():  # a busy local model: wait our turn
                     if cancel.is_set():
                         return
                     self._ensure_loaded(state, progress, cancel if wait_for_room else None)

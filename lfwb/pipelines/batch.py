@@ -1,0 +1,222 @@
+"""Batch runs: one pipeline over many inputs, a few pipeline runs at a time.
+
+    >>> rows = run_batch(store, manager, project_id, spec, ["a login form", "a pricing table"])
+    >>> [(r["index"], r["run_id"], r["status"]) for r in rows]
+    [(0, 12, 'done'), (1, 13, 'done')]
+
+Each input is an ordinary pipeline run (`executor.run_pipeline`: its own `runs` row, kind
+`pipeline`, and its steps), on a thread of its own; at most `concurrency` of them at once. By
+default that is 1 when any step's model is local (they would only take turns on the machine)
+and 4 when every model is remote: raising it against an OpenAI-compatible cluster is how a
+batch outgrows one machine. A failed input is a `failed` row; the others go on.
+
+The calling thread holds stops and reports progress (`on_progress`, 20 times a second at
+most), so a face redraws from the thread that owns the cell. A stop cancels every running
+pipeline run (each ends `cancelled`, its partial text kept), starts no further input, and
+raises `Cancelled` with one line; `.result` holds the rows as they ended.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput
+from ..runs import Cancelled, held_stops
+from .executor import POLL_S, run_pipeline
+from .spec import Plan, check
+
+LOCAL_CONCURRENCY, REMOTE_CONCURRENCY = 1, 4
+SHOWN = 60  # characters of an input and of an output kept in a row (the run keeps them whole)
+COLUMNS = ["index", "input", "run_id", "status", "seconds", "output"]
+
+
+@dataclass
+class BatchProgress:
+    """How far a batch has got: what a progress bar shows."""
+
+    total: int
+    concurrency: int
+    ended: int = 0  # done, failed or cancelled
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (now or time.perf_counter()) - self.started
+
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left at the pace so far; None before the first input has ended."""
+        if not self.ended:
+            return None
+        return self.elapsed(now) / self.ended * (self.total - self.ended)
+
+    def line(self, now: float | None = None) -> str:
+        """`3/10 · 1 failed · 2 running · 12.4 s · about 28 s left`"""
+        parts = [f"{self.ended}/{self.total}"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.running:
+            parts.append(f"{self.running} running")
+        parts.append(f"{self.elapsed(now):.1f} s")
+        eta = self.eta(now)
+        if eta is not None and self.ended < self.total:
+            parts.append(f"about {eta:.0f} s left")
+        return " · ".join(parts)
+
+
+def read_inputs(source: str | Sequence, namespace: Mapping[str, Any] | None = None) -> list[str]:
+    """The inputs of a batch: a list, a notebook variable holding one, or a CSV / JSONL file.
+
+    A name in `namespace` wins over a file of the same name. A CSV needs an `input` column; a
+    JSONL file holds one string or one object with an `"input"` per line. One line when bad.
+    """
+    if isinstance(source, str) and namespace is not None and source in namespace:
+        return _as_inputs(namespace[source], f"variable {source!r}")
+    if not isinstance(source, str):
+        return _as_inputs(source, "the list")
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise BadInput(f"--over {source}: no variable of that name in the notebook and no file at {path}"
+                       " — give a list variable, a .csv with an `input` column or a .jsonl file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"--over {source}: cannot read it as text ({e})") from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if "input" not in (reader.fieldnames or []):
+            raise BadInput(f"--over {source}: the CSV has no `input` column (columns: "
+                           f"{', '.join(reader.fieldnames or []) or 'none'})")
+        return _as_inputs([row["input"] or "" for row in reader], source)
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise BadInput(f"--over {source}, line {number}: not JSON ({e.msg}) — "
+                           "a .jsonl file holds one string or one {\"input\": ...} object per line") from None
+    return _as_inputs(items, source)
+
+
+def _as_inputs(items: Any, where: str) -> list[str]:
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise BadInput(f"{where} is a {type(items).__name__}, not a list of inputs")
+    inputs = []
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            if "input" not in item:
+                raise BadInput(f"{where}, item {i}: an object without an \"input\" key")
+            item = item["input"]
+        inputs.append(str(item))
+    if not inputs:
+        raise BadInput(f"{where} holds no inputs — nothing to run")
+    return inputs
+
+
+def default_concurrency(manager: Any, plan: Plan) -> int:
+    """1 when any step may run on a local model (they share one machine), else 4."""
+    models = {m for chain in plan.models.values() for m in chain}
+    local = any(manager.runtime(m).local for m in models)
+    return LOCAL_CONCURRENCY if local else REMOTE_CONCURRENCY
+
+
+def run_batch(
+    store: Any, manager: Any, project_id: int, spec: Any, inputs: Sequence[str], *,
+    concurrency: int | None = None, namespace: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> list[dict]:
+    """Run `spec` once per input; returns one row per input, in input order:
+    `index, input, run_id, status, seconds, output` (input and output shortened), plus `error`.
+
+    The definition is checked once first: a fault is one line and nothing runs.
+    """
+    inputs = read_inputs(inputs, namespace) if isinstance(inputs, str) else _as_inputs(inputs, "the batch")
+    if concurrency is not None and concurrency < 1:
+        raise BadInput(f"--concurrency must be at least 1, got {concurrency}")
+    plan = check(spec, manager, namespace=namespace, store=store, project_id=project_id)
+    concurrency = concurrency or default_concurrency(manager, plan)
+    rows = [{"index": i, "input": _short(text), "run_id": None, "status": "not run", "seconds": None,
+             "output": "", "error": None} for i, text in enumerate(inputs)]
+    progress = BatchProgress(len(inputs), concurrency)
+    stop_all = threading.Event()  # handed to every pipeline run: a stop reaches all of them
+    wake = threading.Event()
+
+    def one(i: int) -> None:
+        start = time.perf_counter()
+        try:
+            result = run_pipeline(store, manager, project_id, plan.spec, inputs[i], namespace=namespace,
+                                  settings=settings, cancel=stop_all)
+        except Cancelled as stopped:
+            result = getattr(stopped, "result", None)
+        except Exception as e:  # an input that breaks is its row's failure, not the batch's
+            rows[i].update(status="failed", error=f"{type(e).__name__}: {e}")
+            result = None
+        if result is not None:
+            last = list(result.steps.values())[-1].text if result.steps else ""
+            rows[i].update(run_id=result.run_id, status=result.status, output=_short(last), error=result.error)
+        rows[i]["seconds"] = round(time.perf_counter() - start, 2)
+        wake.set()
+
+    running: dict[int, Future] = {}
+    following = 0
+    with held_stops() as stops:
+        stops.cancels.append(wake)  # a stop wakes the loop at once
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lfwb-batch")
+        try:
+            while True:
+                for i, job in list(running.items()):
+                    if job.done():
+                        del running[i]
+                        progress.ended += 1
+                        progress.failed += rows[i]["status"] == "failed"
+                        progress.done += rows[i]["status"] == "done"
+                if not stop_all.is_set():
+                    while len(running) < concurrency and following < len(inputs):
+                        rows[following]["status"] = "running"
+                        running[following] = pool.submit(one, following)
+                        following += 1
+                progress.running = len(running)
+                if on_progress is not None:
+                    on_progress(progress)
+                if not running:
+                    break
+                wake.wait(POLL_S)
+                wake.clear()
+                if stops.take() or (cancel is not None and cancel.is_set()):
+                    stop_all.set()
+        except BaseException:
+            stop_all.set()  # never leave a pipeline run going behind an error
+            raise
+        finally:
+            pool.shutdown(wait=True)  # each stopped run ends soon after its cancel
+            stops.cancels.remove(wake)
+        stops.after = f"stopped after the batch had ended ({_counts(rows)})"
+    if stop_all.is_set():
+        stopped = Cancelled(f"cancelled the batch: {_counts(rows)}")
+        stopped.result = rows
+        raise stopped
+    return rows
+
+
+def _counts(rows: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
