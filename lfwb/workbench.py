@@ -196,17 +196,10 @@ class Workbench:
         """
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
-        from .runtimes import GenerationConfig
 
         if not isinstance(prompt, str) or not prompt.strip():
             raise BadInput("the prompt is empty — write it in the cell body")
-        if raw:
-            gen = GenerationConfig(prompt=prompt, **settings)
-        else:
-            messages = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": prompt}
-            ]
-            gen = GenerationConfig(messages=messages, **settings)
+        gen = chat_config(prompt, system, raw, **settings)
         store, project_id = self.store, self.project_id
         # Kept open until the artifacts are saved too: they go with their run to the store it
         # started in, even when %config Lfwb.db_path switches stores meanwhile.
@@ -220,6 +213,17 @@ class Workbench:
                 # finished answer: a cancelled run raises before this, a failed one keeps its text.
                 save_artifacts(store, result.run_id, project_id, result.text)
         return result
+
+    def compare(
+        self, prompt: str, models: list[str], *, system: str | None = None, on_start: Any = None,
+        on_update: Any = None, **settings: Any,
+    ):
+        """Ask several models the same `prompt` side by side (remote ones at once, local ones in
+        turn); a run per model under one parent run. Returns a `CompareResult` (`.results[model]`,
+        `.run_id`); see lfwb/pipelines/compare.py."""
+        from .pipelines.compare import compare
+
+        return compare(self, prompt, models, system=system, on_start=on_start, on_update=on_update, **settings)
 
     # -- pipeline definitions (lfwb/pipelines/library.py) -----------------------------------
 
@@ -294,6 +298,17 @@ class Workbench:
 
     def close(self) -> None:
         self.store.close()
+
+
+def chat_config(prompt: str, system: str | None = None, raw: bool = False, **settings: Any):
+    """The GenerationConfig for `prompt`: one user message through the model's chat template
+    (after `system`, if given), or the prompt as is with `raw=True`. A bad setting: one line."""
+    from .runtimes import GenerationConfig
+
+    if raw:
+        return GenerationConfig(prompt=prompt, **settings)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return GenerationConfig(messages=messages, **settings)
 
 
 def read_text_file(path: str) -> str:

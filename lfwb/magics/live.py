@@ -87,11 +87,16 @@ class LiveOutput:
             sys.stdout.flush()
             self._printed = len(text)
             return
+        if self.due():
+            self.handle.update({"text/plain": text}, raw=True, metadata=result.metadata())
+
+    def due(self) -> bool:
+        """May the display be updated now (at most `max_rate` a second)? Yes notes the update."""
         now = self.clock()
         if now - self._last_update < self.interval:
-            return
+            return False
         self._last_update = now
-        self.handle.update({"text/plain": text}, raw=True, metadata=result.metadata())
+        return True
 
     def finish(self, result: RunResult) -> None:
         """Replace the streaming text with the finished run, rendered in its format."""
