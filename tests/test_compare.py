@@ -150,14 +150,24 @@ def test_when_every_model_fails_the_parent_run_fails_with_their_errors(ip, scrip
     assert "a: GenerationError: out of credit" in parent["error"] and "b: GenerationError: no route" in parent["error"]
 
 
-def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_line(ip, scripted, sigint, capsys):
-    stalls = [Stall(), Stall(), Stall()]
-    scripted.model("story", ["Once", " upon", stalls[0], " never"])
-    scripted.model("greeting", ["Hello", stalls[1], " never"], remote=True)
-    scripted.model("count", ["One", " two", " three", stalls[2], " never"], remote=True)
+def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_line(
+        ip, scripted, sigint, capsys, monkeypatch):
+    scripted.model("story", ["Once", " upon", Stall(), " never"])
+    scripted.model("greeting", ["Hello", Stall(), " never"], remote=True)
+    scripted.model("count", ["One", " two", " three", Stall(), " never"], remote=True)
     waiting = scripted.model("later", words("never asked"))  # local: waits for story's turn to end
-    main = threading.main_thread().ident
-    when_set([s.reached for s in stalls], lambda _: signal.pthread_kill(main, signal.SIGINT))
+    # Every update shown (no rate limit); stop is pressed once the cell shows all three texts so far.
+    monkeypatch.setattr(compare_magic, "CompareOutput", functools.partial(compare_magic.CompareOutput, max_rate=1e9))
+    main, real, pressed = threading.main_thread().ident, ip.display_pub.publish, []
+
+    def publish(data, *args, **kwargs):
+        real(data, *args, **kwargs)
+        shown = data.get("text/plain", "")
+        if not pressed and all(t in shown for t in ("Once upon\n", "Hello\n", "One two three\n")):
+            pressed.append(True)
+            threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
     capsys.readouterr()
 
     outcome = ip.run_cell("%%lfw compare -m story,greeting,count,later\nGo.", store_history=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound
-from ..runs import Cancelled, RunResult, held_stops, record_generation
+from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
 from ..store import now
 
 if TYPE_CHECKING:
@@ -170,7 +170,8 @@ class _Comparison:
         self.prompt, self.models, self.gen = prompt, models, gen
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
-        self.cancels = {m: threading.Event() for m in models}
+        # A worker thread gets no SIGINT: each model's run is stopped through its own hold.
+        self.holds = {m: StopHold() for m in models}
 
     def run(self, on_start: OnCompare | None, on_update: OnCompare | None) -> CompareResult:
         store, gen = self.store, self.gen
@@ -184,7 +185,6 @@ class _Comparison:
             )
             placeholders = {m: RunResult(run_id=None, text="", model=m, status=WAITING) for m in self.models}
             self.result = result = CompareResult(run_id=parent["id"], prompt=self.prompt, results=placeholders)
-            stops.cancels.extend(self.cancels.values())  # a stop cancels every model at once
             threads = [
                 threading.Thread(target=self._lane, args=(lane,), name=f"lfwb-compare-{lane[0]}", daemon=True)
                 for lane in lanes
@@ -210,8 +210,6 @@ class _Comparison:
                 for thread in threads:
                     if thread.ident is not None:  # started
                         thread.join()
-                for cancel in self.cancels.values():
-                    stops.cancels.remove(cancel)
                 self._finish(result, start)
             if self.stopping.is_set():
                 raise Cancelled(self._cancelled_line())
@@ -222,8 +220,8 @@ class _Comparison:
         if quietly and all(r.status not in (WAITING, "running") for r in self.result.results.values()):
             return
         self.stopping.set()
-        for cancel in self.cancels.values():
-            cancel.set()
+        for hold in self.holds.values():
+            hold.stop()
 
     def _lane(self, models: list[str]) -> None:
         """Ask `models` one after another (a remote model's lane holds only it)."""
@@ -243,21 +241,17 @@ class _Comparison:
         try:
             run = record_generation(
                 self.store, self.wb.manager, self.project_id, model, self.gen, prompt=self.prompt,
-                parent_id=self.result.run_id, cancel=self.cancels[model], on_start=on_start,
+                parent_id=self.result.run_id, on_start=on_start, stop=self.holds[model],
                 on_text=lambda text, run: self._report("text", model, run),
             )
+        except Cancelled:  # its row is finished, `cancelled` with its text so far
+            return started[0]
         except BaseException as e:  # its column shows it; the other models go on
             run = started[0] if started else RunResult(run_id=None, text="", model=model)
             run.status = "failed"
             run.error = run.error or f"{type(e).__name__}: {e}"
             if run.run_id is not None and not self._kept(run.run_id):
                 run.run_id = None  # refused before sending: record_generation kept no row
-            return run
-        if run.status == "done" and self.stopping.is_set():
-            # On this thread no stop reaches record_generation: the stop only cancelled the
-            # model, so its stream ended early and looked finished. It was cut: say so.
-            self.store.update_run(run.run_id, status="cancelled")
-            run.status = "cancelled"
         return run
 
     def _kept(self, run_id: int) -> bool:
