@@ -177,9 +177,9 @@ def test_a_stop_cancels_the_runs_in_flight_keeps_their_text_and_starts_no_other(
     runs = scripted.wb.store.list_runs(kind="pipeline")
     assert len(runs) == 2 and {r["status"] for r in runs} == {"cancelled"}
     assert {r["prompt"] for r in runs} == {"one", "two"} and len(a.asked) == 2
-    for run in runs:
+    for run in runs:  # the text kept is what the run had read: " upon" may still be in the model's queue
         [step] = scripted.wb.store.list_steps(run["id"])
-        assert (step["status"], step["output"]) == ("cancelled", "Once upon")
+        assert step["status"] == "cancelled" and step["output"] in ("Once", "Once upon")
     assert not scripted.wb.store.query("SELECT id FROM runs WHERE status IN ('pending', 'running')")
 
 
