@@ -95,9 +95,9 @@ def test_a_failing_middle_step_fails_the_run_skips_its_dependants_and_keeps_the_
     assert "needs code" in steps["assemble"]["error"]
 
 
-def test_a_stop_mid_pipeline_cancels_every_running_step_and_keeps_their_text(ip, scripted, sigint, capsys):
-    left = scripted.model("a", ["Once", " upon", Stall()])
-    right = scripted.model("b", ["Far", Stall()])
+def test_a_stop_mid_pipeline_cancels_every_running_step_and_keeps_their_text(ip, scripted, sigint, capsys, monkeypatch):
+    scripted.model("a", ["Once", " upon", Stall()])
+    scripted.model("b", ["Far", Stall()])
     scripted.model("c", words("never"))
     save(ip, "story", """
 steps:
@@ -111,13 +111,19 @@ steps:
     model: c
     prompt: "{steps.left.output} {steps.right.output}"
 """)
-    main = threading.main_thread().ident
+    # Stop is pressed once the cell shows both steps' text so far. (Not once the models reach
+    # their stalls: their last token may still be on its way to the step, so what is kept would
+    # be a race.)
+    main, real, shown, pressed = threading.main_thread().ident, ip.display_pub.publish, {}, []
 
-    def stop_once_both_write() -> None:
-        if left.steps[2].reached.wait(10) and right.steps[1].reached.wait(10):
-            signal.pthread_kill(main, signal.SIGINT)
+    def publish(data, *args, metadata=None, **kwargs):
+        real(data, *args, metadata=metadata, **kwargs)
+        shown[(metadata or {}).get("lfwb", {}).get("step")] = data.get("text/plain", "")
+        if not pressed and shown.get("left", "").endswith("\nOnce upon") and shown.get("right", "").endswith("\nFar"):
+            pressed.append(True)
+            threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
 
-    threading.Thread(target=stop_once_both_write).start()
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
     seen = run_error(ip, '%lfw run story --input "go"', capsys)
     last = seen.splitlines()[-1]  # one line says it, under the steps as they ended
     assert "cancelled pipeline run" in last and "stopped left after 2 tokens, right after 1 token" in last
@@ -126,7 +132,8 @@ steps:
     assert run["status"] == "cancelled"
     steps = steps_of(store, run["id"])
     assert {n: s["status"] for n, s in steps.items()} == {"left": "cancelled", "right": "cancelled", "join": "cancelled"}
-    assert (steps["left"]["output"], steps["right"]["output"]) == ("Once upon", "Far")
+    assert (steps["left"]["output"], steps["right"]["output"]) == ("Once upon", "Far")  # what the cell showed
+    assert shown["left"].endswith("\nOnce upon") and shown["right"].endswith("\nFar")  # and still shows
     assert not store.query("SELECT id FROM steps WHERE status IN ('pending', 'running')")
     assert not scripted.manager.busy("a") and not scripted.manager.busy("b")
 
