@@ -84,6 +84,8 @@ def pipelines(ctx: Invocation, args) -> Rows:
 @argument("--concurrency", type=positive_int, metavar="N",
           help="with --over: at most N pipeline runs at once (default 1 with a local model, 4 if all are remote)")
 @argument("--max-tokens", type=positive_int, help="cap every step at this many tokens")
+@argument("--temperature", type=float, help="every step's temperature (0 is greedy: repeatable)")
+@argument("--seed", type=int, help="every step's random seed, for repeatable sampling")
 @argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
 def run(ctx: Invocation, args):
     """Run a pipeline: each step streams into its own area; every step and artifact is saved.
@@ -104,7 +106,7 @@ def run(ctx: Invocation, args):
         if args.input_var not in ctx.user_ns:
             raise BadInput(f"-i {args.input_var}: no variable named {args.input_var!r} in the notebook")
         text = str(ctx.user_ns[args.input_var])
-    settings = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    settings = _overrides(args)
     return _follow(ctx, args.output, lambda on_update: ctx.workbench.run_pipeline(
         args.name, text, namespace=ctx.user_ns, on_update=on_update, **settings))
 
@@ -122,13 +124,19 @@ def rerun(ctx: Invocation, args):
         args.run_id, args.from_step, namespace=ctx.user_ns, on_update=on_update))
 
 
+def _overrides(args) -> dict:
+    """The settings `%lfw run` gives every step (checked with each step's own, before anything runs)."""
+    given = {"max_tokens": args.max_tokens, "temperature": args.temperature, "seed": args.seed}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _batch(ctx: Invocation, args) -> Rows:
     from ..pipelines.batch import COLUMNS, read_inputs
 
     if args.input is not None or args.input_var is not None:
         raise BadInput("give --over SOURCE for a batch, or --input / -i for one run, not both")
     inputs = read_inputs(args.over, ctx.user_ns)
-    settings = {"max_tokens": args.max_tokens} if args.max_tokens else {}
+    settings = _overrides(args)
     bar = BatchBar()
     try:
         rows = ctx.workbench.run_batch(args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns,
