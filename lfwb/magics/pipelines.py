@@ -1,4 +1,5 @@
-"""Pipelines: `%%lfw pipeline NAME`, `%lfw pipelines`, `%lfw pipeline load|show`, `%lfw run`, `%lfw rerun`.
+"""Pipelines: `%%lfw pipeline NAME`, `%lfw pipelines`, `%lfw pipeline load|show`, `%lfw run`, `%lfw rerun`,
+`%lfw timeline`.
 
     %%lfw pipeline ui
     description: Analyse a UI request, then write the component
@@ -16,6 +17,7 @@ naming the step and the fault, nothing saved); the Workbench does the work.
     %lfw run ui --input "a login form"      # each step streams into its own area of the cell
     %lfw rerun 12 --from code               # a new run reusing the steps before `code`
     %lfw run ui --over requests.csv --concurrency 4   # one run per input: a progress bar, a table
+    %lfw timeline 12                        # a bar per step, start to end, coloured by model
 """
 
 from __future__ import annotations
@@ -122,6 +124,30 @@ def rerun(ctx: Invocation, args):
     _check_output(args.output)
     return _follow(ctx, args.output, lambda on_update: ctx.workbench.rerun_pipeline(
         args.run_id, args.from_step, namespace=ctx.user_ns, on_update=on_update))
+
+
+@subcommand("timeline")
+@magic_arguments("lfw timeline")
+@argument("run_id", type=positive_int, help="a pipeline run (see %%lfw runs)")
+def timeline(ctx: Invocation, args):
+    """Chart a pipeline run's steps: a bar per step from its start to its end, coloured by model."""
+    from ..pipelines.timeline import timeline_figure, timeline_rows
+
+    bars = timeline_rows(ctx.workbench.store, args.run_id)
+    figure = timeline_figure(bars, title=f"pipeline run {args.run_id}")
+    show_figures_as_png(ctx.shell)
+    return figure
+
+
+def show_figures_as_png(shell) -> None:
+    """Let the notebook draw a returned matplotlib Figure as PNG without `%matplotlib inline`
+    (which would pick a pyplot backend); idempotent."""
+    if shell is None:
+        return
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda fig: print_figure(fig, "png"))
 
 
 def _overrides(args) -> dict:
