@@ -1,5 +1,5 @@
 """Pipelines: `%%lfw pipeline NAME`, `%lfw pipelines`, `%lfw pipeline load|show`, `%lfw run`, `%lfw rerun`,
-`%lfw timeline`.
+`%lfw timeline`, `%lfw panel pipeline`.
 
     %%lfw pipeline ui
     description: Analyse a UI request, then write the component
@@ -18,6 +18,7 @@ naming the step and the fault, nothing saved); the Workbench does the work.
     %lfw rerun 12 --from code               # a new run reusing the steps before `code`
     %lfw run ui --over requests.csv --concurrency 4   # one run per input: a progress bar, a table
     %lfw timeline 12                        # a bar per step, start to end, coloured by model
+    %lfw panel pipeline                     # the same with a dropdown, Run and Stop buttons
 """
 
 from __future__ import annotations
@@ -137,6 +138,15 @@ def timeline(ctx: Invocation, args):
     figure = timeline_figure(bars, title=f"pipeline run {args.run_id}")
     show_figures_as_png(ctx.shell)
     return figure
+
+
+@subcommand("panel pipeline")
+@magic_arguments("lfw panel pipeline")
+def panel_pipeline(ctx: Invocation, args):
+    """A panel: pick a pipeline and an input, Run and Stop, a row per step, then its timeline and artifacts."""
+    from ..widgets.pipeline_panel import PipelinePanel
+
+    return PipelinePanel(ctx.workbench, namespace=ctx.user_ns)
 
 
 def show_figures_as_png(shell) -> None:

@@ -1,0 +1,143 @@
+"""`%lfw panel pipeline`: pick a pipeline and an input, run it, follow its steps, stop it.
+
+    from lfwb.widgets.pipeline_panel import PipelinePanel
+    PipelinePanel(lfwb.workbench())
+
+Run calls `Workbench.run_pipeline` — what `%lfw run` calls — on a thread of its own, so the
+kernel stays free and Stop can set the run's `cancel` event (the executor's stop: each running
+step keeps its text). A row per step shows its status and tokens against its `max_tokens`; when
+the run has ended, its timeline (`lfwb/pipelines/timeline.py`) and its artifacts appear below.
+Widget values are set from the run's thread: a trait set is sent to the front end as it happens.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..errors import LfwbError
+from ..runs import Cancelled
+
+DEFAULT_MAX_TOKENS = 256  # GenerationConfig's default: a step without `max_tokens` is capped there
+STYLES = {"done": "success", "reused": "info", "failed": "danger", "cancelled": "warning", "skipped": "warning"}
+
+
+class _StepRow:
+    """One step's line: name, status (model, tokens, seconds) and tokens against its cap."""
+
+    def __init__(self, name: str, max_tokens: int):
+        self.name = widgets.HTML(f"<b>{html.escape(name)}</b>", layout=widgets.Layout(width="160px"))
+        self.status = widgets.Label("pending", layout=widgets.Layout(width="420px"))
+        self.progress = widgets.IntProgress(value=0, min=0, max=max_tokens, layout=widgets.Layout(width="200px"))
+        self.box = widgets.HBox([self.name, self.status, self.progress])
+
+    def show(self, step: Any, now: float | None) -> None:
+        self.status.value = step.header(now).split(" · ", 1)[-1]  # the name is already on the row
+        ended = step.status in STYLES
+        self.progress.value = self.progress.max if step.status in ("done", "reused") else min(
+            step.output_tokens or 0, self.progress.max)
+        self.progress.bar_style = STYLES.get(step.status, "") if ended else ""
+
+
+class PipelinePanel(widgets.VBox):
+    """The pipeline panel. `run()` and `stop()` are what the buttons call; `thread` is the run's."""
+
+    def __init__(self, workbench: Any, namespace: dict | None = None):
+        self.workbench, self.namespace = workbench, namespace
+        names = [row["name"] for row in workbench.pipelines()]
+        self.choice = widgets.Dropdown(options=names, value=names[0] if names else None, description="pipeline")
+        self.input = widgets.Textarea(placeholder="the text that fills {input}", description="input",
+                                      layout=widgets.Layout(width="640px", height="80px"))
+        self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.message = widgets.HTML()
+        self.steps = widgets.VBox()
+        self.timeline = widgets.Image(format="png", layout=widgets.Layout(display="none"))
+        self.artifacts = widgets.HTML()
+        self.rows: dict[str, _StepRow] = {}
+        self.result = None  # the last run's PipelineResult
+        self.thread: threading.Thread | None = None
+        self.cancel: threading.Event | None = None
+        super().__init__([widgets.HBox([self.choice, self.run_button, self.stop_button]), self.input,
+                          self.message, self.steps, self.timeline, self.artifacts])
+
+    def run(self) -> None:
+        """Start the chosen pipeline on the input, on a thread; a second press while it runs does nothing."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        if not self.choice.value:
+            self._say("no pipelines: save one with %%lfw pipeline NAME")
+            return
+        try:
+            spec = self.workbench.pipeline(self.choice.value)
+        except LfwbError as e:
+            self._say(f"{type(e).__name__}: {e}")
+            return
+        self.rows = {s.name: _StepRow(s.name, int(s.settings.get("max_tokens") or DEFAULT_MAX_TOKENS))
+                     for s in spec.order()}
+        self.steps.children = [row.box for row in self.rows.values()]
+        self.message.value, self.artifacts.value, self.result = "", "", None
+        self.timeline.layout.display = "none"
+        self.cancel = threading.Event()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.thread = threading.Thread(target=self._run, args=(spec.name, self.input.value, self.cancel),
+                                       name="lfwb-pipeline-panel", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Cancel the run: every running step stops and keeps its text, the others are not started."""
+        if self.cancel is not None:
+            self.cancel.set()
+
+    def _run(self, name: str, text: str, cancel: threading.Event) -> None:
+        try:
+            self.result = self.workbench.run_pipeline(name, text, namespace=self.namespace,
+                                                      on_update=self._show, cancel=cancel)
+            self._say(self.result.summary(), ok=self.result.status == "done")
+        except Cancelled as stopped:
+            self.result = getattr(stopped, "result", None)
+            self._say(str(stopped))
+        except Exception as e:  # a fault in the definition (nothing ran) or worse: a thread's error would go nowhere
+            self._say(f"{type(e).__name__}: {e}")
+        finally:
+            if self.result is not None:
+                self._show(self.result, final=True)
+                self._show_after(self.result)
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
+    def _show(self, result: Any, final: bool = False) -> None:
+        import time
+
+        now = None if final else time.perf_counter()
+        for name, step in result.steps.items():
+            if name not in self.rows:  # a definition changed since the rows were made
+                self.rows[name] = _StepRow(name, DEFAULT_MAX_TOKENS)
+                self.steps.children = [*self.steps.children, self.rows[name].box]
+            self.rows[name].show(step, now)
+
+    def _show_after(self, result: Any) -> None:
+        """The run's timeline as a PNG and its artifacts, each with a preview."""
+        from ..pipelines.timeline import timeline_figure, timeline_rows
+
+        figure = timeline_figure(timeline_rows(self.workbench.store, result.run_id),
+                                 title=f"pipeline run {result.run_id}")
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        self.timeline.value = png.getvalue()
+        self.timeline.layout.display = ""
+        items = []
+        for a in result.artifacts:
+            name = a["filename"] or f"artifact {a['id']}"
+            items.append(f"<details><summary><code>{html.escape(name)}</code> · {html.escape(a['kind'])} · "
+                         f"{len(a['content'].splitlines())} lines</summary><pre>{html.escape(a['content'])}</pre></details>")
+        self.artifacts.value = "".join(items) or "<i>no artifacts</i>"
+
+    def _say(self, line: str, ok: bool = False) -> None:
+        colour = "#060" if ok else "#b00"
+        self.message.value = f"<span style='color:{colour}'>{html.escape(line)}</span>"

@@ -1,0 +1,97 @@
+"""`%lfw panel pipeline`: its Run button runs the pipeline as `%lfw run` does, Stop cancels it."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_ok
+from fixtures.scripted import Stall, words
+from lfwb.widgets.pipeline_panel import PipelinePanel
+
+TWO_STEPS = """
+steps:
+  - name: analyse
+    model: a
+    prompt: "List the parts of {input}"
+  - name: code
+    model: b
+    prompt: "Write code for: {steps.analyse.output}"
+"""
+
+WAIT_S = 20  # a bound on a thread that should end at once: reaching it is the failure
+
+
+@pytest.fixture
+def open_panel(ip, scripted):
+    """`open_panel()` saves pipeline `ui` (its models registered first) and opens the panel."""
+    made = []
+
+    def opened() -> PipelinePanel:
+        scripted.wb.save_pipeline(TWO_STEPS, name="ui")
+        made.append(run_ok(ip, "%lfw panel pipeline"))
+        return made[-1]
+
+    yield opened
+    for panel in made:  # never leave a run going into the next test
+        panel.stop()
+        if panel.thread is not None:
+            panel.thread.join(WAIT_S)
+        panel.close()
+
+
+def press_run(panel: PipelinePanel, text: str) -> None:
+    panel.choice.value, panel.input.value = "ui", text
+    panel.run_button.click()
+
+
+def test_the_panel_lists_the_saved_and_the_bundled_pipelines(open_panel, scripted):
+    scripted.model("a", words("a form"))
+    scripted.model("b", words("code"))
+    panel = open_panel()
+    assert isinstance(panel, PipelinePanel)
+    assert "ui" in panel.choice.options and "ui-component" in panel.choice.options
+
+
+def test_run_records_the_pipeline_shows_each_step_done_then_its_timeline_and_artifacts(open_panel, scripted):
+    scripted.model("a", words("a form"))
+    scripted.model("b", ["```jsx\n", "<Form/>\n", "```"])
+    panel = open_panel()
+    press_run(panel, "a login form")
+    panel.thread.join(WAIT_S)
+    assert not panel.thread.is_alive()
+    result = panel.result
+    store = scripted.wb.store
+    run = store.get_run(result.run_id)
+    assert (run["kind"], run["status"], run["prompt"]) == ("pipeline", "done", "a login form")
+    assert [s["prompt"] for s in store.list_steps(result.run_id)] == [
+        "List the parts of a login form", "Write code for: a form"]
+    for name in ("analyse", "code"):
+        row = panel.rows[name]
+        assert row.status.value.split(" · ")[1] == "done"
+        assert row.progress.value == row.progress.max and row.progress.bar_style == "success"
+    assert panel.timeline.value[:4] == b"\x89PNG" and panel.timeline.layout.display == ""
+    assert "<Form/>" not in panel.artifacts.value and "&lt;Form/&gt;" in panel.artifacts.value
+    assert f"run {result.run_id}: done" in panel.message.value
+    assert not panel.run_button.disabled and panel.stop_button.disabled  # ready for the next run
+
+
+def test_stop_cancels_a_stalled_run_and_keeps_what_it_recorded(open_panel, scripted):
+    stall = Stall()  # waits until the run is cancelled
+    scripted.model("a", ["Once", " upon", stall])
+    scripted.model("b", words("never asked"))
+    panel = open_panel()
+    press_run(panel, "x")
+    assert stall.reached.wait(WAIT_S)
+    assert panel.stop_button.disabled is False
+    panel.stop_button.click()
+    panel.thread.join(WAIT_S)
+    assert not panel.thread.is_alive()
+    run = scripted.wb.store.get_run(panel.result.run_id)
+    assert run["status"] == "cancelled"
+    steps = {s["name"]: s for s in scripted.wb.store.list_steps(run["id"])}
+    assert steps["analyse"]["status"] == "cancelled" and steps["analyse"]["output"].startswith("Once")
+    assert steps["code"]["status"] == "cancelled" and steps["code"]["prompt"] is None  # never started
+    assert panel.rows["analyse"].status.value.split(" · ")[1] == "cancelled"
+    assert panel.rows["code"].progress.bar_style == "warning"
+    assert "cancelled pipeline run" in panel.message.value
+    assert not panel.run_button.disabled
