@@ -74,3 +74,29 @@ def test_two_independent_steps_on_a_slow_server_finish_in_about_one_delay_not_tw
     rows = {row["name"]: row for row in wb.store.list_steps(result.run_id)}
     assert {row["status"] for row in rows.values()} == {"done"}
     assert all(row["duration_ms"] >= DELAY_S * 1000 for row in rows.values())
+
+
+ONE_STEP = """
+steps:
+  - name: answer
+    model: left
+    prompt: "Summarise {input}"
+"""
+
+
+@pytest.mark.slow  # 4.5 s of waiting on the server
+def test_a_batch_of_ten_with_concurrency_four_takes_about_a_third_of_the_serial_time(wb, delayed_server):
+    url, arrived = delayed_server
+    wb.manager.register(ModelConfig(name="left", source="left-model", runtime="openai_compat",
+                                    options={"base_url": url, "timeout_s": 30}))
+    wb.manager.load("left")
+    inputs = [f"report {i}" for i in range(10)]
+
+    start = time.monotonic()
+    rows = wb.run_batch(ONE_STEP, inputs, concurrency=4)
+    took = time.monotonic() - start
+
+    assert [row["status"] for row in rows] == ["done"] * 10 and len(arrived) == 10
+    # Serially: 10 delays (15 s). Four at a time: ceil(10 / 4) = 3 delays (4.5 s), a third of it;
+    # a loaded machine adds a little, never a whole delay.
+    assert 3 * DELAY_S <= took < 4 * DELAY_S, f"took {took:.2f} s for 10 answers of {DELAY_S} s, 4 at a time"
