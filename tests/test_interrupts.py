@@ -58,27 +58,30 @@ def press_stop_twice(after_s: float, gap_s: float) -> None:
 
 def run_stopped_twice(ip, cell: str, after_s: float, gap_s: float):
     """Run `cell` while stop is pressed twice; IPython's outcome, or None when a stop landed
-    in IPython's own code around the cell. A stop that lands in this harness is absorbed."""
+    in IPython's own code around the cell. A stop that lands in this harness is absorbed.
+
+    Once the cell has ended, SIGINT is blocked until the presser is done, then a stop still
+    pending is dropped: a stop caught by `except` and retried in a loop could land again on
+    the loop's jump back, outside any `try`, and end the whole test session. Each layer below
+    catches at most one of the two stops and blocks SIGINT again, so none gets out."""
     presser = threading.Thread(target=press_stop_twice, args=(after_s, gap_s))
     outcome = None
     try:
         try:
-            presser.start()
-            outcome = ip.run_cell(cell)
-        except KeyboardInterrupt:
-            pass
-    except KeyboardInterrupt:
-        pass
-    while True:
-        try:
             try:
-                presser.join()
-                time.sleep(0.005)  # a stop still on its way is delivered here
-                return outcome
-            except KeyboardInterrupt:
-                continue
+                presser.start()
+                outcome = ip.run_cell(cell)
+            finally:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         except KeyboardInterrupt:
-            continue
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except KeyboardInterrupt:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    presser.join()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops a stop still pending
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, handler)
+    return outcome
 
 
 def solo_seconds(ip, cell: str, tries: int = 5) -> float:
@@ -102,17 +105,30 @@ def check_no_run_lost(wb, shown: dict, outcomes: list) -> dict:
     return {s: sum(r["status"] == s for r in rows) for s in ("done", "cancelled", "failed", "interrupted")}
 
 
+def moments_hit(wb, outcomes: list) -> tuple[int, int, int, int]:
+    """Runs cancelled mid-answer, runs done, cells that stopped with the one line, and of those
+    the stops that came just as a run finished."""
+    rows = wb.store.list_runs()
+    stopped = [str(o.error_in_exec) for o in outcomes if o is not None and isinstance(o.error_in_exec, Cancelled)]
+    late = sum(line.startswith("stopped after run") for line in stopped)
+    return sum(r["status"] == "cancelled" for r in rows), sum(r["status"] == "done" for r in rows), len(stopped), late
+
+
 def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, wb, scripted, shown, stops_raise):
     # About 30 ms a run: stops land while it loads, streams, finishes its row, redraws the cell.
     scripted.model("fake", [step for word in STORY for step in (word, Stall(seconds=0.0005))])
     cell = "%%lfw generate -m fake\nTell a story."
     solo = solo_seconds(ip, cell)
     rng = random.Random(8)
-    tries = 200
-    outcomes = [
-        run_stopped_twice(ip, cell, after_s=0.001 + 1.3 * solo * i / tries, gap_s=rng.uniform(0.0005, 0.004))
-        for i in range(tries)
-    ]
+    tries, outcomes = 200, []
+    # Sweep the stops across a run, again (at most 3 times) until every kind of moment was hit:
+    # on a loaded machine a run's timing drifts from `solo`, and one sweep may miss its end.
+    for i in range(3 * tries):
+        after_s = 0.001 + 1.3 * solo * (i % tries) / tries
+        outcomes.append(run_stopped_twice(ip, cell, after_s=after_s, gap_s=rng.uniform(0.0005, 0.004)))
+        needed = (tries // 2, 5, tries // 2, 1)
+        if len(outcomes) >= tries and all(n >= need for n, need in zip(moments_hit(wb, outcomes), needed)):
+            break
     counts = check_no_run_lost(wb, shown, outcomes)
     assert counts["cancelled"] >= tries // 2 and counts["done"] >= 5  # stops mid-answer and at its end
     assert counts["failed"] == counts["interrupted"] == 0
