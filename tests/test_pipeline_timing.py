@@ -69,8 +69,8 @@ def test_two_independent_steps_on_a_slow_server_finish_in_about_one_delay_not_tw
     assert result.steps["left"].text == "Done by left-model."
     assert result.steps["right"].text == "Done by right-model."
     assert len(arrived) == 2 and abs(arrived[1] - arrived[0]) < DELAY_S / 2  # both asked at once
-    # Serially this takes two delays (3 s); a loaded machine adds a little, not a whole delay.
-    assert DELAY_S <= took < 1.6 * DELAY_S, f"took {took:.2f} s for two {DELAY_S} s answers"
+    # Serially this takes two delays (3 s); a loaded machine adds a little, never a whole delay.
+    assert DELAY_S <= took < 1.9 * DELAY_S, f"took {took:.2f} s for two {DELAY_S} s answers"
     rows = {row["name"]: row for row in wb.store.list_steps(result.run_id)}
     assert {row["status"] for row in rows.values()} == {"done"}
     assert all(row["duration_ms"] >= DELAY_S * 1000 for row in rows.values())
