@@ -119,3 +119,20 @@ def sigint():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def published(ip, monkeypatch):
+    """Every display message the cell sends: time, data, metadata, display_id, update or not."""
+    import time
+
+    sent: list[dict] = []
+    real = ip.display_pub.publish
+
+    def publish(data, metadata=None, *args, transient=None, update=False, **kwargs):
+        sent.append(dict(at=time.perf_counter(), data=data, metadata=metadata or {},
+                         display_id=(transient or {}).get("display_id"), update=update))
+        return real(data, metadata, *args, transient=transient, update=update, **kwargs)
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    return sent

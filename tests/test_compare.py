@@ -22,21 +22,6 @@ from lfwb.runtimes import default_model_path
 WAIT_S = 10.0  # a bound on waiting for a thread to get somewhere, never a timing asserted
 
 
-@pytest.fixture
-def published(ip, monkeypatch):
-    """Every display message the cell sends: data, metadata, display_id, update."""
-    sent: list[dict] = []
-    real = ip.display_pub.publish
-
-    def publish(data, metadata=None, *args, transient=None, update=False, **kwargs):
-        sent.append(dict(data=data, metadata=metadata or {}, display_id=(transient or {}).get("display_id"),
-                         update=update))
-        return real(data, metadata, *args, transient=transient, update=update, **kwargs)
-
-    monkeypatch.setattr(ip.display_pub, "publish", publish)
-    return sent
-
-
 def rows_by_model(wb) -> dict[str, dict]:
     return {r["model"]: r for r in wb.store.list_runs()}
 

@@ -24,21 +24,6 @@ from lfwb.workbench import reset_workbench, workbench
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-def published(ip, monkeypatch):
-    """Every display message cells send: data, metadata, display id, update or not."""
-    sent: list[dict] = []
-    real = ip.display_pub.publish
-
-    def publish(data, metadata=None, *args, transient=None, update=False, **kwargs):
-        sent.append(dict(data=data, metadata=metadata or {}, display_id=(transient or {}).get("display_id"),
-                         update=update))
-        return real(data, metadata, *args, transient=transient, update=update, **kwargs)
-
-    monkeypatch.setattr(ip.display_pub, "publish", publish)
-    return sent
-
-
 def error_line(seen: str) -> str:
     """The one line an error shows (after the cell's emptied live output), without colours."""
     return re.sub(r"\x1b\[[0-9;]*m", "", seen.strip().splitlines()[-1])

@@ -8,7 +8,6 @@ import json
 import re
 import signal
 import threading
-import time
 
 import pytest
 
@@ -22,21 +21,6 @@ from lfwb.runs import RunResult
 # Greedy SmolLM2 writes well past 250 tokens for this one (a counting prompt stopped early with
 # flash attention on: keep tests on a prompt whose length does not hang on a digit).
 COUNTING = "Write a very long story about a lighthouse keeper and his cat."
-
-
-@pytest.fixture
-def published(ip, monkeypatch):
-    """Every display message the cell sends: (time, data, metadata, display_id, update)."""
-    sent: list[dict] = []
-    real = ip.display_pub.publish
-
-    def publish(data, metadata=None, *args, transient=None, update=False, **kwargs):
-        sent.append(dict(at=time.perf_counter(), data=data, metadata=metadata or {},
-                         display_id=(transient or {}).get("display_id"), update=update))
-        return real(data, metadata, *args, transient=transient, update=update, **kwargs)
-
-    monkeypatch.setattr(ip.display_pub, "publish", publish)
-    return sent
 
 
 def test_generate_streams_into_one_coalesced_display(ip, scripted, published, monkeypatch):
