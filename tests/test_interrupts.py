@@ -25,14 +25,6 @@ MAIN = threading.main_thread().ident
 
 
 @pytest.fixture
-def stops_raise():
-    """SIGINT raises KeyboardInterrupt, as in a kernel (processes here inherit it ignored)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
-@pytest.fixture
 def shown(ip, monkeypatch):
     """What each run's display in the cell showed last, by run id."""
     last: dict[int, dict] = {}
@@ -114,7 +106,7 @@ def moments_hit(wb, outcomes: list) -> tuple[int, int, int, int]:
     return sum(r["status"] == "cancelled" for r in rows), sum(r["status"] == "done" for r in rows), len(stopped), late
 
 
-def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, wb, scripted, shown, stops_raise):
+def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, wb, scripted, shown, sigint):
     # About 30 ms a run: stops land while it loads, streams, finishes its row, redraws the cell.
     scripted.model("fake", [step for word in STORY for step in (word, Stall(seconds=0.0005))])
     cell = "%%lfw generate -m fake\nTell a story."
@@ -148,7 +140,7 @@ def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, 
 
 
 @pytest.mark.slow
-def test_two_quick_stops_on_the_bundled_model_never_leave_a_run_running(ip, wb, shown, stops_raise):
+def test_two_quick_stops_on_the_bundled_model_never_leave_a_run_running(ip, wb, shown, sigint):
     cell = "%%lfw generate --max-tokens 12 --temperature 0\nWrite a very long story about a lighthouse keeper."
     solo = solo_seconds(ip, cell, tries=3)
     rng = random.Random(8)
@@ -176,7 +168,7 @@ def press_stop_when(reached: threading.Event) -> None:
     threading.Thread(target=press).start()
 
 
-def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, scripted, shown, stops_raise, capsys):
+def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, scripted, shown, sigint, capsys):
     stall = Stall()
     scripted.model("slow", ["Once", " upon", stall, " never"])
     press_stop_when(stall.reached)
@@ -197,7 +189,7 @@ def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, s
     assert "KeyboardInterrupt" in capsys.readouterr().out
 
 
-def test_a_stop_in_python_code_stops_the_rest_of_the_cell(ip, wb, scripted, stops_raise, capsys):
+def test_a_stop_in_python_code_stops_the_rest_of_the_cell(ip, wb, scripted, sigint, capsys):
     stall = Stall()
     scripted.model("slow", ["Once", stall, " never"])
     press_stop_when(stall.reached)

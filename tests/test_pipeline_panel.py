@@ -7,16 +7,8 @@ import pytest
 from conftest import run_ok
 from fixtures.scripted import Stall, words
 from lfwb.widgets.pipeline_panel import PipelinePanel
+from test_pipeline_run import TWO_STEPS
 
-TWO_STEPS = """
-steps:
-  - name: analyse
-    model: a
-    prompt: "List the parts of {input}"
-  - name: code
-    model: b
-    prompt: "Write code for: {steps.analyse.output}"
-"""
 
 WAIT_S = 20  # a bound on a thread that should end at once: reaching it is the failure
 
