@@ -1,7 +1,8 @@
 """The SQLite store (see `Store`) and its schema history (see `migrations`)."""
 
 from .connection import default_db_path
-from .migrations import MIGRATIONS, apply_migrations, migration, now
+from .migrate import apply_migrations, now
+from .migrations import MIGRATIONS, migration
 from .runs import RUN_KINDS, RUN_STATUSES
 from .store import Store
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 from ..errors import StoreError
-from .migrations import apply_migrations, check_ours, now
+from .migrate import apply_migrations, check_ours, now
 
 BUSY_TIMEOUT_S = 60.0
 

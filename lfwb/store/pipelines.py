@@ -13,7 +13,7 @@ as its latest version adds nothing; any other definition becomes the next versio
 from __future__ import annotations
 
 from ..errors import NotFound
-from .migrations import now
+from .migrate import now
 from .store import Store
 
 

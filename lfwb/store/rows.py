@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import AlreadyExists, NotFound, BadInput
 from .connection import StoreConnection
-from .migrations import now
+from .migrate import now
 
 # Which columns a caller may set, per table; ids and timestamps are the store's business.
 _WRITABLE = {

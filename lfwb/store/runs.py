@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from ..errors import BadInput
-from .migrations import now
+from .migrate import now
 from .rows import Rows
 
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")

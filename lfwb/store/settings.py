@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .migrations import now
+from .migrate import now
 from .store import Store
 
 

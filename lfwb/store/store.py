@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import AlreadyExists, NotFound, BadInput
 from .contexts import ContextRows
-from .migrations import now
+from .migrate import now
 from .runs import RunRows
 from .steps import StepRows
 
