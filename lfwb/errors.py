@@ -7,6 +7,7 @@
      ├── NotFound               no project, context, run or artifact with that id or name
      ├── AlreadyExists          a unique name is already taken
      ├── ContextError           material for a context cannot be read
+     ├── PreviewUnavailable     the preview's front end (lfwb/static) was never built
      ├── RefusedBeforeSending   nothing reached a model: the request leaves no run behind
      │    ├── PromptTooLong     the prompt does not fit the context window  (model, tokens, limit)
      │    └── BudgetExceeded    the call could pass a budget                (model, cost_usd, limit_usd, scope)
@@ -116,6 +117,10 @@ class AlreadyExists(LfwbError):
 
 class ContextError(LfwbError):
     """Material for a context cannot be read (missing, binary, unreadable)."""
+
+
+class PreviewUnavailable(LfwbError):
+    """The JSX preview's runtime bundle is missing (a source checkout where npm never ran)."""
 
 
 # -- refused before sending: bad input, not a run ---------------------------------------------
