@@ -2,7 +2,8 @@
 
     LfwbError                   every error lfwb raises on purpose
      ├── BadInput               bad arguments to a magic or an API call (IPython's own is UsageError)
- │    └── PipelineError     a pipeline definition that cannot run: unknown step, cycle, bad settings
+     │    ├── PipelineError     a pipeline definition that cannot run: unknown step, cycle, bad settings
+     │    └── PreviewRefused    a component a preview or export must not take: too big, a disallowed import, no default export
      ├── StoreError             the store file cannot be opened, written or upgraded
      ├── NotFound               no project, context, run or artifact with that id or name
      ├── AlreadyExists          a unique name is already taken
@@ -93,6 +94,12 @@ class BadInput(LfwbError):
 class PipelineError(BadInput):
     """A pipeline definition that cannot run (bad YAML, an unknown step or model, a cycle, a
     template field nothing provides, bad settings); refused before anything runs or is saved."""
+
+
+class PreviewRefused(BadInput):
+    """A component source that a preview, a revision or a Framer export must not take: over the
+    size cap, an import other than react, react-dom, framer and framer-motion, no default export,
+    or an answer with no component in it."""
 
 
 class StoreError(LfwbError):
