@@ -225,6 +225,14 @@ class Workbench:
 
         return compare(self, prompt, models, system=system, on_start=on_start, on_update=on_update, **settings)
 
+    def chat(self, session: str = "default", model: str | None = None, system: str | None = None,
+             new: bool = False):
+        """The chat session `session` of the current project, made if new (`%%lfw chat` uses the
+        same one): `.send(text)`, `.stream(text)`, `.history()`; see lfwb/chat/session.py."""
+        from .chat.session import open_session
+
+        return open_session(self, session, model=model, system=system, new=new)
+
     # -- pipeline definitions (lfwb/pipelines/library.py) -----------------------------------
 
     def pipeline(self, name: str, version: int | None = None):

@@ -176,6 +176,16 @@ class Runtime:
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         raise NotImplementedError
 
+    @property
+    def context_window(self) -> int | None:
+        """Tokens the model sees at once, prompt and answer together; None when unknown."""
+        return self.config.context_length
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes for this model. By default an estimate (about 4 characters a
+        token); a local backend counts with its own tokenizer once loaded."""
+        return -(-len(text) // 4)
+
     def info(self) -> dict:
         """Backend-specific facts for `%lfw info` (what was chosen and why)."""
         return {}

@@ -181,6 +181,18 @@ class LlamaCppRuntime(Runtime):
             raise
         yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)
 
+    @property
+    def context_window(self) -> int:
+        return self.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` by the model's own tokenizer (an estimate until it is loaded).
+        Special tokens are read as such: a chat template's markers count one each."""
+        llama = self._llama
+        if llama is None:
+            return super().count_tokens(text)
+        return len(llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=True))
+
     def info(self) -> dict:
         meta = self.meta
         arch = meta.get("general.architecture")

@@ -267,6 +267,16 @@ class TransformersRuntime(Runtime):
         trained = getattr(self.model.config, "max_position_embeddings", None) if self.model is not None else None
         return int(self.config.context_length or trained or DEFAULT_CONTEXT)
 
+    @property
+    def context_window(self) -> int:
+        return self.context_length
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` by the model's tokenizer (an estimate until it is loaded)."""
+        if self.tokenizer is None:
+            return super().count_tokens(text)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     # -- reporting ---------------------------------------------------------------------
 
     def info(self) -> dict:

@@ -266,3 +266,21 @@ def m007_pipeline_steps(conn: sqlite3.Connection) -> None:
         ALTER TABLE steps ADD COLUMN reused_from_run INTEGER REFERENCES runs(id) ON DELETE SET NULL;
         """
     )
+
+
+@migration
+def m010_chat_memory(conn: sqlite3.Connection) -> None:
+    # A chat session keeps a rolling summary written by its model: the turns up to message
+    # `summary_upto` are folded into it (`summary_turns` of them) and no longer sent as they are.
+    # A message records how its answer ended (done, cancelled, failed) and, with --rag, the
+    # context chunks it was given (ids and names only: a deleted context stays named).
+    conn.executescript(
+        """
+        ALTER TABLE chat_sessions ADD COLUMN summary TEXT;
+        ALTER TABLE chat_sessions ADD COLUMN summary_upto INTEGER;
+        ALTER TABLE chat_sessions ADD COLUMN summary_turns INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chat_sessions ADD COLUMN updated_at TEXT;
+        ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'done';
+        ALTER TABLE messages ADD COLUMN sources_json TEXT;
+        """
+    )

@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import AlreadyExists, NotFound, BadInput
+from .chat import ChatRows
 from .contexts import ContextRows
 from .migrate import now
 from .runs import RunRows
 from .steps import StepRows
 
 
-class Store(RunRows, StepRows, ContextRows):
+class Store(RunRows, StepRows, ContextRows, ChatRows):
     """The workspace database. `Store("lfwb.db")` creates or upgrades the file.
 
     >>> store = Store(":memory:")

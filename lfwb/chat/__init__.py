@@ -1,0 +1,2 @@
+"""Chat: stored sessions with memory (lfwb/chat/session.py, memory.py) and retrieval over the
+project's contexts (retrieval.py). `wb.chat("name").send("...")` is the way in."""

@@ -1,0 +1,176 @@
+"""What a chat turn sends: as many recent turns as fit the model's window, and a rolling summary.
+
+Tokens are counted with the model's own tokenizer (`Runtime.count_tokens`); the answer's
+`max_tokens` is kept free. When the history no longer fits, the oldest turns are folded into
+the summary — not one turn at a time but a block, so that the kept turns take at most half of
+the room: the prompt then starts the same way for several turns, and llama.cpp reuses the
+key/value cache of that shared start (a summary that changed every turn would change the
+prompt's start every turn). The summary sits in the system message, retrieved sources in the
+last user message: both stay out of the way of the stable prefix.
+
+Nothing here calls a model; `fold` is handed a `write(messages, max_tokens) -> str`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PromptTooLong
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+# A window for models that do not say theirs (a remote API, a backend without one).
+DEFAULT_WINDOW = 8192
+# The chat template's markers around each message (SmolLM2: `<|im_start|>user\n` … `<|im_end|>\n`,
+# 5 tokens) and the assistant's opening; counted generously, the window is never exceeded.
+MESSAGE_OVERHEAD = 8
+PROMPT_MARGIN = 16
+# The summary gets at most this many tokens, and at most a quarter of the room.
+SUMMARY_TOKENS = 256
+
+Count = Callable[[str], int]
+Write = Callable[[list[dict], int], str]
+
+
+@dataclass
+class Plan:
+    """One turn's prompt: `messages` to send; `fold` the history rows to fold into the summary
+    first (empty: the history fits); the `sources` that fit; `tokens` the prompt's count."""
+
+    messages: list[dict]
+    kept: list[dict]
+    fold: list[dict]
+    sources: list[Any]
+    tokens: int
+    room: int  # what the prompt may take: the window less the answer and a margin
+
+
+@dataclass
+class Memory:
+    """The budget of one model for one turn's answer length."""
+
+    count: Count
+    window: int
+    max_tokens: int
+    model: str = "the model"
+    counts: dict = field(default_factory=dict)  # text → tokens: history is recounted every turn
+
+    @property
+    def room(self) -> int:
+        return self.window - self.max_tokens - PROMPT_MARGIN
+
+    @property
+    def summary_tokens(self) -> int:
+        return max(16, min(SUMMARY_TOKENS, self.room // 4))
+
+    def tokens(self, message: dict) -> int:
+        text = message["content"]
+        if text not in self.counts:
+            self.counts[text] = self.count(text)
+        return self.counts[text] + MESSAGE_OVERHEAD
+
+    def plan(self, system: str | None, summary: str | None, summary_turns: int, history: list[dict],
+             text: str, hits: list[Any] = ()) -> Plan:
+        """The prompt for `text` after `history` (message rows, oldest first, those after the
+        summary). Refuses (PromptTooLong, nothing sent) a message that cannot fit on its own."""
+        room = self.room
+        base = self.tokens({"content": system_text(system, None, 0)}) + self.tokens({"content": text})
+        if base > room:
+            raise PromptTooLong(
+                f"the message and system prompt take {base} tokens but {self.model}'s window of "
+                f"{self.window} leaves {room} beside the answer's {self.max_tokens} — shorten it, or "
+                "lower --max-tokens", model=self.model, tokens=base, limit=room,
+            )
+        summary_cost = self.tokens({"content": system_text(system, summary, summary_turns)}) - self.tokens(
+            {"content": system_text(system, None, 0)})
+        # Retrieved chunks take at most half of what is left; the rest is for the history.
+        sources, used = [], 0
+        for hit in hits:
+            cost = self.count(hit.text) + MESSAGE_OVERHEAD
+            if used + cost > (room - base - summary_cost) // 2:
+                break
+            sources.append(hit)
+            used += cost
+        question = {"role": "user", "content": with_sources(text, sources)}
+        base = base - self.tokens({"content": text}) + self.tokens(question)
+        sizes = [self.tokens(m) for m in history]
+        fold: list[dict] = []
+        if sum(sizes) > room - base - summary_cost:
+            # Fold a block: keep only as many of the newest turns as fill half of what is left
+            # beside a summary of full size, so the next turns fit without folding again (and
+            # the prompt keeps its start).
+            left = max(0, room - base - max(summary_cost, self.summary_tokens + 32))
+            keep_from, total = len(history), 0
+            while keep_from > 0 and total + sizes[keep_from - 1] <= left // 2:
+                keep_from -= 1
+                total += sizes[keep_from]
+            while keep_from < len(history) and history[keep_from]["role"] != "user":
+                keep_from += 1  # a kept history starts with a user's turn
+            fold, history = history[:keep_from], history[keep_from:]
+        messages = [{"role": "system", "content": system_text(system, summary, summary_turns)}]
+        messages += [{"role": m["role"], "content": m["content"]} for m in history] + [question]
+        tokens = sum(self.tokens(m) for m in messages) + PROMPT_MARGIN
+        return Plan(messages, history, fold, sources, tokens, room)
+
+    def fold(self, summary: str | None, rows: list[dict], write: Write) -> str:
+        """A new summary: `summary` with `rows` folded in, written by the model in as many
+        passes as the window needs (each pass's prompt fits it)."""
+        limit = self.window - self.summary_tokens - PROMPT_MARGIN - 2 * MESSAGE_OVERHEAD
+        rows = list(rows)
+        while rows:
+            head = summary_request(summary, [])
+            room = limit - self.count(head) - self.count(SUMMARY_SYSTEM)
+            taken: list[dict] = []
+            while rows and self.count(transcript(taken + rows[:1])) <= room:
+                taken.append(rows.pop(0))
+            if not taken:  # one message alone is too long: summarize its start
+                taken.append({**rows[0], "content": clip(self.count, rows.pop(0)["content"], room - 8)})
+            request = [{"role": "system", "content": SUMMARY_SYSTEM},
+                       {"role": "user", "content": summary_request(summary, taken)}]
+            summary = write(request, self.summary_tokens).strip() or summary
+        return summary or ""
+
+
+SUMMARY_SYSTEM = (
+    "You keep the memory of a conversation. Write a short summary in plain sentences of what was "
+    "said: names, facts, numbers, decisions, open questions. No preamble."
+)
+
+
+def summary_request(summary: str | None, rows: list[dict]) -> str:
+    earlier = f"Summary so far:\n{summary}\n\n" if summary else ""
+    return f"{earlier}Conversation to add:\n{transcript(rows)}\n\nThe updated summary:"
+
+
+def transcript(rows: list[dict]) -> str:
+    return "\n".join(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in rows)
+
+
+def system_text(system: str | None, summary: str | None, turns: int) -> str:
+    text = system or DEFAULT_SYSTEM
+    if summary:
+        text += f"\n\nSummary of the {turns} earlier turn{'s' if turns != 1 else ''} of this conversation:\n{summary}"
+    return text
+
+
+def with_sources(text: str, hits: list[Any]) -> str:
+    """The user's message with the retrieved chunks before it, numbered for citing."""
+    if not hits:
+        return text
+    blocks = "\n\n".join(f"[{i}] ({h.context_name}, chunk {h.chunk_index})\n{h.text}" for i, h in enumerate(hits, 1))
+    return f"Sources (cite them as [1], [2], … where they help):\n\n{blocks}\n\nQuestion: {text}"
+
+
+def clip(count: Count, text: str, limit: int) -> str:
+    """The longest start of `text` that takes at most `limit` tokens (halving, then growing)."""
+    if count(text) <= limit:
+        return text
+    low, high = 0, len(text)
+    while high - low > 16:
+        mid = (low + high) // 2
+        if count(text[:mid]) <= limit:
+            low = mid
+        else:
+            high = mid
+    return text[:low]

@@ -1,0 +1,305 @@
+"""A chat session: stored turns, memory within the model's window, retrieval, stop.
+
+    >>> session = wb.chat("notes")                  # made if new, else continued (also after a restart)
+    >>> session.send("My name is Ada.").text
+    >>> session.send("What is my name?", rag=True).sources
+    >>> for piece in session.stream("Tell me more"): ...   # text pieces, then the ChatReply
+
+Each turn is a run of kind `chat`, recorded by `runs.record_generation` like any generation;
+the user's message and the answer are `messages` rows pointing at it. A stop keeps the partial
+answer as the assistant's message, marked `cancelled`. `send(cancel=event)` and `stop()` stop
+a turn from another thread (a panel, a WebSocket): the turn then returns its reply, status
+`cancelled`; a stop from the keyboard (SIGINT) raises `Cancelled` once everything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..errors import BadInput, LfwbError, NotFound
+from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
+from ..runtimes import GenerationConfig
+from .memory import DEFAULT_WINDOW, Memory
+
+DEFAULT_SESSION = "default"
+SUMMARY_TEMPERATURE = 0.2  # a summary should keep facts, not invent them
+
+OnChunk = Callable[[str], None]
+
+
+@dataclass
+class ChatReply(RunResult):
+    """A turn's answer: a RunResult (`text`, `run_id`, `status`, tokens) and what the chat adds."""
+
+    session: str = ""
+    sources: list[dict] = field(default_factory=list)  # context_id, context_name, chunk_id, chunk_index, score
+    summarized: bool = False  # a summary stood in for older turns
+    summary_turns: int = 0
+    window: int | None = None
+    prompt_tokens: int | None = None  # lfwb's own count of what it sent
+
+    @property
+    def tokens(self) -> dict:
+        return {"prompt": self.input_tokens or self.prompt_tokens, "answer": self.output_tokens, "window": self.window}
+
+    def note(self, cancel: bool = True) -> str | None:
+        notes = [n for n in (super().note(cancel),) if n]
+        if self.summarized:
+            notes.append(f"summary of {self.summary_turns} earlier turn{'s' if self.summary_turns != 1 else ''} used")
+        if self.sources:
+            notes.append("sources: " + "; ".join(source_label(s, i) for i, s in enumerate(self.sources, 1)))
+        return " · ".join(notes) or None
+
+    @classmethod
+    def of(cls, result: RunResult, **chat: Any) -> ChatReply:
+        return cls(**{f.name: getattr(result, f.name) for f in fields(RunResult)}, **chat)
+
+
+def source_label(source: dict, number: int | None = None) -> str:
+    """`[1] style guide, chunk 2 (%lfw context show 3)`, or `(deleted)` for a context removed since."""
+    where = "deleted" if source.get("deleted") else f"%lfw context show {source['context_id']}"
+    head = f"[{number}] " if number is not None else ""
+    return f"{head}{source['context_name']}, chunk {source['chunk_index']} ({where})"
+
+
+class ChatSession:
+    """One stored conversation of the current project (see the module docstring)."""
+
+    def __init__(self, workbench: Any, row: dict):
+        self.workbench = workbench
+        self.store, self.manager = workbench.store, workbench.manager
+        self.id, self.name, self.project_id = row["id"], row["name"], row["project_id"]
+        self._turn = threading.Lock()  # one turn at a time: a turn reads what the last one stored
+        self._stop: StopHold | None = None
+        self._stopped = False  # the caller asked for the stop (stop() or cancel), not the keyboard
+
+    def __repr__(self) -> str:
+        return f"<ChatSession {self.name!r} model={self.model!r}>"
+
+    # -- what is stored ----------------------------------------------------------------
+
+    def row(self) -> dict:
+        rows = self.store.query("SELECT * FROM chat_sessions WHERE id = ?", (self.id,))
+        if not rows:
+            raise NotFound(f"chat session {self.name!r} was deleted — start it again with wb.chat({self.name!r})")
+        return rows[0]
+
+    @property
+    def model(self) -> str:
+        return self.row()["model"] or self.workbench.default_model
+
+    @property
+    def system(self) -> str | None:
+        return self.row()["system"]
+
+    def history(self) -> list[dict]:
+        """Every message, oldest first, `sources` read (a deleted context marked `deleted`)."""
+        rows = self.store.list_messages(self.id)
+        cited = [s["context_id"] for r in rows for s in json.loads(r["sources_json"] or "[]")]
+        alive = self.store.existing_context_ids(sorted(set(cited)))
+        for r in rows:
+            r["sources"] = [{**s, "deleted": s["context_id"] not in alive} for s in json.loads(r.pop("sources_json") or "[]")]
+        return rows
+
+    # -- a turn ------------------------------------------------------------------------
+
+    def send(
+        self, text: str, *, rag: bool = False, mode: str = "bm25", on_chunk: OnChunk | None = None,
+        cancel: threading.Event | None = None, on_start: Any = None, on_text: Any = None, **settings: Any,
+    ) -> ChatReply:
+        """Send `text` as the user's turn and return the answer, stored with the turn.
+
+        `rag=True` puts the project's best-matching context chunks (`mode`: bm25, vector or
+        hybrid) into the prompt. `on_chunk(piece)` gets each new piece of text; `cancel` (an
+        Event) or `stop()` ends the answer, which keeps its text. `settings` are
+        GenerationConfig fields (max_tokens, temperature, seed, ...). `on_start`/`on_text` are
+        `record_generation`'s (the magic's live output)."""
+        if not isinstance(text, str) or not text.strip():
+            raise BadInput("the message is empty — write it in the cell body")
+        GenerationConfig(messages=[], **settings)  # a bad setting: one line, before anything is stored
+        with self._turn, held_stops(StopHold()) as stops:
+            self._stop, self._stopped = stops, False
+            done = threading.Event()
+            if cancel is not None:
+                threading.Thread(target=self._watch, args=(cancel, done), name="lfwb-chat-cancel", daemon=True).start()
+            try:
+                return self._send(text, rag, mode, on_chunk, on_start, on_text, stops, settings)
+            finally:
+                done.set()
+                self._stop = None
+                if self._stopped:
+                    stops.take()  # the caller's stop was answered: no Cancelled once the turn ends
+
+    def stop(self) -> None:
+        """Stop the turn in progress (from any thread); its answer keeps the text so far."""
+        stops = self._stop
+        if stops is not None:
+            self._stopped = True
+            stops.stop()
+
+    def _watch(self, cancel: threading.Event, done: threading.Event) -> None:
+        while not done.is_set():
+            if cancel.wait(0.02):
+                if not done.is_set():
+                    self.stop()
+                return
+
+    def stream(self, text: str, **options: Any) -> Iterator[str | ChatReply]:
+        """`send` as a generator: each new piece of text, then the ChatReply. Closing it early
+        stops the answer (stored, cancelled)."""
+        pieces: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+
+        def turn() -> None:
+            try:
+                pieces.put(("reply", self.send(text, on_chunk=lambda p: pieces.put(("piece", p)), cancel=cancel, **options)))
+            except BaseException as e:  # reaches the reader, never dies in the thread
+                pieces.put(("error", e))
+
+        worker = threading.Thread(target=turn, name="lfwb-chat-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, value = pieces.get()
+                if kind == "error":
+                    raise value
+                yield value
+                if kind == "reply":
+                    return
+        finally:
+            cancel.set()
+            worker.join()
+
+    def _send(self, text, rag, mode, on_chunk, on_start, on_text, stops, settings) -> ChatReply:
+        row = self.row()
+        model = row["model"] or self.workbench.default_model
+        memory = self._memory(model, settings.get("max_tokens", GenerationConfig.max_tokens))
+        hits = self._retrieve(text, mode) if rag else []
+        history = self.store.list_messages(self.id, after_id=row["summary_upto"])
+        plan = memory.plan(row["system"], row["summary"], row["summary_turns"], history, text, hits)
+        if plan.fold:  # the history outgrew the window: fold its oldest block into the summary
+            row = self._fold(memory, row, plan.fold, model, stops, settings.get("seed"))
+            history = self.store.list_messages(self.id, after_id=row["summary_upto"])
+            plan = memory.plan(row["system"], row["summary"], row["summary_turns"], history, text, hits)
+        sources = [{"context_id": h.context_id, "context_name": h.context_name, "chunk_id": h.chunk_id,
+                    "chunk_index": h.chunk_index, "score": h.score} for h in plan.sources]
+        gen = GenerationConfig(messages=plan.messages, **settings)
+        turn: dict = {}
+
+        def started(result: RunResult) -> None:
+            turn["result"] = result
+            turn["user"] = self.store.add_message(self.id, "user", text, run_id=result.run_id)
+            if on_start is not None:
+                on_start(result)
+
+        sent = [0]
+
+        def streamed(so_far: str, result: RunResult) -> None:
+            if on_chunk is not None:
+                on_chunk(so_far[sent[0]:])
+                sent[0] = len(so_far)
+            if on_text is not None:
+                on_text(so_far, result)
+
+        error: BaseException | None = None
+        try:
+            record_generation(self.store, self.manager, self.project_id, model, gen, kind="chat", prompt=text,
+                              on_start=started, on_text=streamed, stop=stops)
+        except (Cancelled, LfwbError) as e:
+            error = e
+        result = turn.get("result")
+        if result is not None:
+            self._keep(turn, result, sources)
+        reply = ChatReply.of(result, session=self.name, sources=self._marked(sources) if result is not None else [],
+                             summarized=bool(row["summary"]), summary_turns=row["summary_turns"],
+                             window=memory.window, prompt_tokens=plan.tokens) if result is not None else None
+        if isinstance(error, Cancelled) and self._stopped:
+            return reply if reply is not None else ChatReply(run_id=None, text="", model=model, status="cancelled",
+                                                             session=self.name)
+        if error is not None:
+            if reply is not None:
+                error.reply = reply  # what was kept, for a caller that catches the stop
+            raise error
+        return reply
+
+    def _keep(self, turn: dict, result: RunResult, sources: list[dict]) -> None:
+        """Store the answer beside the user's message; a turn that produced nothing leaves no message."""
+        if result.status in ("cancelled", "failed") and not result.text or result.status == "running":
+            self.store.delete_message(turn["user"]["id"])
+            return
+        self.store.add_message(self.id, "assistant", result.text, run_id=result.run_id, status=result.status,
+                               sources=sources or None)
+
+    def _marked(self, sources: list[dict]) -> list[dict]:
+        alive = self.store.existing_context_ids([s["context_id"] for s in sources])
+        return [{**s, "deleted": s["context_id"] not in alive} for s in sources]
+
+    def _memory(self, model: str, max_tokens: int) -> Memory:
+        """The budget of the model that answers first (a chain's first link), counted with its
+        own tokenizer: a local model is loaded first, as the turn would load it anyway."""
+        link = self.manager.resolve(model)[0]
+        runtime = self.manager.runtime(link)
+        if runtime.local and not runtime.loaded:
+            self.manager.load(link)
+        return Memory(runtime.count_tokens, runtime.context_window or DEFAULT_WINDOW, max_tokens, model=link)
+
+    def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: StopHold, seed: Any) -> dict:
+        def write(messages: list[dict], max_tokens: int) -> str:
+            gen = GenerationConfig(messages=messages, max_tokens=max_tokens, temperature=SUMMARY_TEMPERATURE, seed=seed)
+            return record_generation(self.store, self.manager, self.project_id, model, gen, kind="chat-summary",
+                                     prompt=f"summary of chat session {self.name!r}", stop=stops).text
+
+        summary = memory.fold(row["summary"], rows, write)
+        turns = row["summary_turns"] + sum(1 for m in rows if m["role"] == "user")
+        return self.store.update_chat_session(self.id, summary=summary, summary_upto=rows[-1]["id"], summary_turns=turns)
+
+    def _retrieve(self, text: str, mode: str) -> list:
+        try:
+            from .retrieval import retrieve
+        except ImportError:
+            raise BadInput("retrieval is not installed in this lfwb — send without --rag") from None
+        return retrieve(self.store, self.project_id, text, mode=mode, limit=5)
+
+
+_open: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store → {(project, name): session}
+
+
+def open_session(workbench: Any, name: str = DEFAULT_SESSION, model: str | None = None,
+                 system: str | None = None, new: bool = False) -> ChatSession:
+    """The session `name` of the current project, made if missing; `model`/`system` given are
+    kept with it. `new=True` starts it afresh: an earlier one of that name is kept as `name-2` (…)."""
+    store, project_id = workbench.store, workbench.project_id
+    name = (name or "").strip()
+    if not name:
+        raise BadInput("a chat session needs a name, e.g. --session notes")
+    if model is not None:
+        workbench.manager.resolve(model)  # an unknown model: one line, nothing made
+    if system is not None and not system.strip():
+        raise BadInput("the system prompt is empty — leave out --system for the default")
+    row = store.find_chat_session(project_id, name)
+    if row is not None and new:
+        store.rename_chat_session(row["id"], free_name(store, project_id, name))
+        row = None
+    if row is None:
+        row = store.create_chat_session(project_id, name, model=model, system=system)
+    changes = {k: v for k, v in (("model", model), ("system", system)) if v is not None and v != row[k]}
+    if changes:
+        row = store.update_chat_session(row["id"], **changes)
+    sessions = _open.setdefault(store, {})
+    session = sessions.get((project_id, name))
+    if session is None or session.id != row["id"]:
+        session = sessions[(project_id, name)] = ChatSession(workbench, row)
+    return session
+
+
+def free_name(store: Any, project_id: int, name: str) -> str:
+    n = 2
+    while store.find_chat_session(project_id, f"{name}-{n}") is not None:
+        n += 1
+    return f"{name}-{n}"
