@@ -185,7 +185,8 @@ class Workbench:
 
     def generate(
         self, prompt: str, model: str | None = None, *, system: str | None = None,
-        raw: bool = False, on_text: Any = None, on_start: Any = None, **settings: Any,
+        raw: bool = False, on_text: Any = None, on_start: Any = None, stop: Any = None,
+        messages: list[dict] | None = None, project_id: int | None = None, **settings: Any,
     ):
         """Generate text for `prompt` and record the run. Returns a `RunResult`.
 
@@ -193,20 +194,30 @@ class Workbench:
         `raw=True` (plain completion). `settings` are GenerationConfig fields
         (max_tokens, temperature, top_p, top_k, seed, stop). `on_start(result)` and
         `on_text(text, result)` follow the run as it streams (see `record_generation`).
+        `stop` (a `runs.StopHold`) lets another thread stop it: `stop.stop()` ends the run
+        `cancelled` with its text, as a stop in the cell does. `messages` (a whole chat, as
+        OpenAI's API sends it) replaces `prompt`'s one user message; `prompt` is what the row keeps.
+        `project_id` records the run in another project than the current one (the server's
+        requests name theirs; the kernel's current project stays as it is).
         """
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
 
         if not isinstance(prompt, str) or not prompt.strip():
             raise BadInput("the prompt is empty — write it in the cell body")
-        gen = chat_config(prompt, system, raw, **settings)
-        store, project_id = self.store, self.project_id
+        if messages is not None:
+            from .runtimes import GenerationConfig
+
+            gen = GenerationConfig(messages=messages, **settings)
+        else:
+            gen = chat_config(prompt, system, raw, **settings)
+        store, project_id = self.store, project_id or self.project_id
         # Kept open until the artifacts are saved too: they go with their run to the store it
         # started in, even when %config Lfwb.db_path switches stores meanwhile.
         with store.kept_open():
             result = record_generation(
                 store, self.manager, project_id, model or self.default_model, gen,
-                prompt=prompt, on_text=on_text, on_start=on_start,
+                prompt=prompt, on_text=on_text, on_start=on_start, stop=stop,
             )
             if result.status == "done":
                 # Its fenced code becomes the run's artifacts here, below every face. Only a

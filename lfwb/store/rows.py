@@ -86,6 +86,20 @@ class Rows(StoreConnection):
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         return self.query(sql, (*where.values(), -1 if limit is None else int(limit), int(offset)))
 
+    def page(
+        self, table: str, where: dict | None = None, limit: int = 50, before: int | None = None
+    ) -> list[dict]:
+        """Newest first, only rows with an id below `before` (the cursor of the page before):
+        pages stay put while new rows are added, unlike an offset. A None in `where`: any value."""
+        if table not in _WRITABLE:
+            raise BadInput(f"no table {table!r} — one of {', '.join(sorted(_WRITABLE))}")
+        where = {k: v for k, v in (where or {}).items() if v is not None}
+        self._check_columns(table, where)
+        clauses = [f"{k} = ?" for k in where] + (["id < ?"] if before is not None else [])
+        sql = f"SELECT * FROM {table}" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        params = (*where.values(), *([before] if before is not None else []), int(limit))
+        return self.query(sql + " ORDER BY id DESC LIMIT ?", params)
+
     def _update(self, table: str, row_id: Any, values: dict) -> dict:
         self._check_columns(table, values)
         self._get(table, row_id)

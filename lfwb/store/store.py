@@ -138,6 +138,15 @@ class Store(RunRows, StepRows, ContextRows, ChatRows):
     ) -> list[dict]:
         return self._list("artifacts", {"run_id": run_id, "project_id": project_id}, limit, offset)
 
+    def update_artifact(self, artifact_id: int, **values: Any) -> dict:
+        """Rename or relabel an artifact (filename, language, kind); its content stays as recorded."""
+        if "content" in values:
+            raise BadInput("an artifact's content is what its run produced — add a new artifact instead")
+        return self._update("artifacts", artifact_id, values)
+
+    def delete_artifact(self, artifact_id: int) -> None:
+        self._delete("artifacts", artifact_id)
+
     # -- model registrations -----------------------------------------------------------
 
     def save_model(self, name: str, runtime: str, source: str, config: dict) -> None:

@@ -1,0 +1,34 @@
+"""`%lfw serve [--host H] [--port P] [--token T] [--cors ORIGIN]`, `--stop`, `--status`:
+the HTTP server (lfwb/server) on a thread in this kernel, over the kernel's own Workbench."""
+
+from __future__ import annotations
+
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ..errors import BadInput
+from .registry import Invocation, subcommand
+from .rows import Record
+
+
+@subcommand("serve")
+@magic_arguments("lfw serve")
+@argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+@argument("--port", type=int, default=7860, help="port (default 7860; 0: a free one)")
+@argument("--token", help="require this bearer token ('auto': make one, printed once); needed off 127.0.0.1")
+@argument("--cors", action="append", metavar="ORIGIN", help="allow this browser origin (repeatable)")
+@argument("--stop", action="store_true", help="stop the kernel's server")
+@argument("--status", action="store_true", help="is it running, and where")
+def serve(ctx: Invocation, args) -> Record:
+    """Serve this kernel's workbench over HTTP: REST /api/v1, WebSocket chat, OpenAI /v1."""
+    from ..server import background
+
+    if args.stop and args.status:
+        raise BadInput("give --stop or --status, not both")
+    if args.stop:
+        return Record(background.stop())
+    if args.status:
+        return Record(background.status())
+    if not 0 <= args.port <= 65535:
+        raise BadInput(f"--port must be from 0 to 65535, got {args.port}")
+    running = background.start(ctx.workbench, host=args.host, port=args.port, token=args.token, cors=args.cors)
+    return Record(running.status())

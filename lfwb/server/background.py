@@ -1,0 +1,141 @@
+"""The server on a thread inside the kernel (`%lfw serve`), or in the foreground (`lfwb serve`).
+
+    server = start(lfwb.workbench(), port=7860)      # returns once it accepts connections
+    server.url, status(), stop()
+
+One server per kernel: its HTTP clients share the notebook's Workbench — the same loaded
+models, one queue per model. Where it may listen is decided here, once, for both faces:
+127.0.0.1 by default; any other address needs a token (`token="auto"` makes one, printed once).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInput
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_token(host: str, token: str | None) -> tuple[str | None, bool]:
+    """The token to require and whether it was made here (then the caller prints it once).
+    Off loopback a token is required: refused without one, so no address is ever open by mistake."""
+    if token == "auto":
+        return secrets.token_urlsafe(24), True
+    if token is not None and len(token) < 8:
+        raise BadInput("a token needs at least 8 characters — or pass --token auto to have one made")
+    if token is None and not is_loopback(host):
+        raise BadInput(
+            f"serving on {host} lets other machines in, so it needs a token — pass --token TOKEN, "
+            "or --token auto to have one made and printed once"
+        )
+    return token, False
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Running:
+    """A server started by `start`: where it listens, its uvicorn.Server and thread."""
+
+    host: str
+    port: int
+    token: str | None
+    server: Any
+    thread: threading.Thread
+    started_at: float
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def status(self) -> dict:
+        return {"running": self.thread.is_alive(), "url": self.url, "docs": f"{self.url}/docs",
+                "openai_base_url": f"{self.url}/v1", "token_required": self.token is not None,
+                "uptime_s": round(time.monotonic() - self.started_at, 1)}
+
+
+_current: Running | None = None
+_lock = threading.Lock()
+
+
+def uvicorn_config(app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    # ws="websockets-sansio": the websockets library's maintained protocol; no access log: a
+    # notebook's output is not a log file.
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                          ws="websockets-sansio", lifespan="off")
+
+
+def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
+          cors: list[str] | None = None, max_body: int | None = None) -> Running:
+    """Start the app on a background thread; returns once it accepts connections (or raises)."""
+    global _current
+    import uvicorn
+
+    from .app import MAX_BODY_BYTES, create_app
+
+    with _lock:
+        if _current is not None and _current.thread.is_alive():
+            raise BadInput(f"a server is already running at {_current.url} — stop it with %lfw serve --stop")
+        token, made = checked_token(host, token)
+        app = create_app(workbench, token=token, cors=cors, max_body=max_body or MAX_BODY_BYTES)
+        server = uvicorn.Server(uvicorn_config(app, host, port))
+        server.install_signal_handlers = lambda: None  # a thread gets no signals; the kernel keeps its own
+        thread = threading.Thread(target=server.run, name="lfwb-serve", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            server.should_exit = True
+            thread.join(STOP_TIMEOUT_S)
+            raise BadInput(f"the server could not listen on {host}:{port} — is the port taken? Try --port 0 for a free one")
+        port = server.servers[0].sockets[0].getsockname()[1]  # the real one when port 0 was asked
+        _current = Running(host, port, token, server, thread, time.monotonic())
+        if made:
+            print(f"lfwb serve: token {token} (shown once; send it as 'Authorization: Bearer TOKEN')")
+        return _current
+
+
+def stop() -> dict:
+    """Stop the kernel's server (generations it streams are cancelled, their runs kept)."""
+    global _current
+    with _lock:
+        running, _current = _current, None
+    if running is None:
+        return {"running": False}
+    running.server.should_exit = True
+    running.thread.join(STOP_TIMEOUT_S)
+    if running.thread.is_alive():  # connections that would not close: force it
+        running.server.force_exit = True
+        running.thread.join(STOP_TIMEOUT_S)
+    return {"running": False, "stopped": running.url}
+
+
+def status() -> dict:
+    running = _current
+    return running.status() if running is not None and running.thread.is_alive() else {"running": False}

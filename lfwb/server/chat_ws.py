@@ -1,0 +1,144 @@
+"""`WS /api/v1/chat/{session}`: the chat sessions `%%lfw chat` uses, over a WebSocket.
+
+    → {"type": "message", "text": "What colour are buttons?", "rag": true}
+    ← {"type": "start", "run_id": 12}                       (once the turn's run exists)
+    ← {"type": "token", "text": "Blue"} ...
+    ← {"type": "done", "run_id": 12, "text": "Blue, per the style guide.", "sources": [...]}
+    → {"type": "cancel"}                                      (stops the answer being written)
+    ← {"type": "cancelled", "run_id": 12, "text": "Blu"}
+
+Optional fields of a message: `model`, `system`, `rag`, and `new` (start the session afresh).
+A bad message is answered `{"type": "error", code, message, line}` and the socket stays open.
+The turn is `Workbench.chat(session).send(...)` on a thread of its own; closing the socket
+mid-answer cancels it, and its run keeps the partial text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from ..errors import BadInput, LfwbError
+from .errors import error_body
+from .streams import Generation
+
+router = APIRouter(tags=["chat"])
+
+
+def _turn(wb: Any, session: str, message: dict) -> Generation:
+    """The chat turn for `message` on its own thread (see chat_turn_call)."""
+    text = message.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
+    return Generation(lambda g: chat_turn_call(wb, session, message, g)).start()
+
+
+def chat_turn_call(wb: Any, session: str, message: dict, g: Generation) -> Any:
+    if not hasattr(wb, "chat"):
+        raise BadInput("chat sessions are not available in this lfwb")
+    chat = wb.chat(session, model=message.get("model"), system=message.get("system"), new=bool(message.get("new")))
+    return chat.send(message["text"], rag=bool(message.get("rag")), on_chunk=g.on_text, cancel=g.cancel,
+                     on_start=g.on_start)
+
+
+@router.websocket("/chat/{session}")
+async def chat(websocket: WebSocket, session: str) -> None:
+    await websocket.accept()
+    wb = websocket.app.state.workbench
+    incoming: asyncio.Queue = asyncio.Queue()
+
+    async def read() -> None:
+        try:
+            while True:
+                await incoming.put(await websocket.receive_text())
+        except (WebSocketDisconnect, RuntimeError):
+            await incoming.put(None)  # closed
+
+    reader = asyncio.create_task(read())
+    turn: Generation | None = None
+    try:
+        while True:
+            raw = await incoming.get()
+            if raw is None:
+                return
+            try:
+                message = _parsed(raw)
+                if message["type"] == "cancel":
+                    continue  # nothing is being written
+                turn = _turn(wb, session, message)
+            except LfwbError as e:
+                await websocket.send_json({"type": "error", **error_body(e)})
+                continue
+            if not await _stream(websocket, turn, incoming):
+                return  # the client left mid-answer: the turn was cancelled
+            turn = None
+    finally:
+        if turn is not None:
+            turn.halt()
+        reader.cancel()
+
+
+def _parsed(raw: str) -> dict:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        raise BadInput("a chat message is JSON: {\"type\": \"message\", \"text\": \"...\"}") from None
+    if not isinstance(message, dict) or message.get("type") not in ("message", "cancel"):
+        raise BadInput("a chat message's type is 'message' or 'cancel'")
+    return message
+
+
+async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queue) -> bool:
+    """Send the turn's events; a `cancel` from the client stops it. False if the client left."""
+    run_id = None
+    events = turn.__aiter__()
+    next_event = asyncio.ensure_future(events.__anext__())
+    next_message = asyncio.ensure_future(incoming.get())
+    try:
+        while True:
+            done, _ = await asyncio.wait({next_event, next_message}, return_when=asyncio.FIRST_COMPLETED)
+            if next_message in done:
+                raw = next_message.result()
+                if raw is None:
+                    turn.halt()
+                    return False
+                try:
+                    if _parsed(raw)["type"] == "cancel":
+                        turn.halt()
+                    else:
+                        await websocket.send_json({"type": "error", "code": "busy", "line": "BadInput: wait for the answer (or cancel it) first",
+                                                   "message": "an answer is still being written"})
+                except LfwbError as e:
+                    await websocket.send_json({"type": "error", **error_body(e)})
+                next_message = asyncio.ensure_future(incoming.get())
+            if next_event in done:
+                kind, value = next_event.result()
+                if kind == "start":
+                    run_id = getattr(value, "run_id", None)
+                    await websocket.send_json({"type": "start", "run_id": run_id})
+                elif kind == "text":
+                    await websocket.send_json({"type": "token", "text": value})
+                elif kind == "done":
+                    await websocket.send_json({"type": "done", "run_id": getattr(value, "run_id", run_id),
+                                               "text": value.text, "sources": _sources(value)})
+                    return True
+                elif kind == "cancelled":
+                    await websocket.send_json({"type": "cancelled", "run_id": run_id, "line": str(value),
+                                               "text": getattr(getattr(value, "result", None), "text", None)})
+                    return True
+                elif kind == "error":
+                    await websocket.send_json({"type": "error", **error_body(value)})
+                    return True
+                next_event = asyncio.ensure_future(events.__anext__())
+    finally:
+        next_message.cancel() if not next_message.done() else None
+        if not next_event.done():
+            next_event.cancel()
+
+
+def _sources(reply: Any) -> list:
+    sources = getattr(reply, "sources", None) or []
+    return [s if isinstance(s, (dict, str, int)) else getattr(s, "__dict__", str(s)) for s in sources]

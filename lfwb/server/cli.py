@@ -1,0 +1,54 @@
+"""`lfwb serve [--host 127.0.0.1] [--port 7860] [--db PATH] [--token T|auto] [--cors ORIGIN]`.
+
+The console script: a Workbench on `--db` (default ./lfwb.db or $LFWB_DB) served in the
+foreground until Ctrl-C. Inside a notebook, `%lfw serve` serves the kernel's own Workbench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import LfwbError
+from .background import DEFAULT_HOST, DEFAULT_PORT, checked_token
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lfwb", description="lfwb, the LLM workbench")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the workbench over HTTP (REST, WebSocket chat, OpenAI /v1)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: a free one)")
+    serve.add_argument("--db", help="the store file (default ./lfwb.db or $LFWB_DB)")
+    serve.add_argument("--token", help="require this bearer token ('auto': make one and print it once); needed off 127.0.0.1")
+    serve.add_argument("--cors", action="append", metavar="ORIGIN", help="allow this browser origin (repeatable); CORS is off otherwise")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        token, made = checked_token(args.host, args.token)
+        import uvicorn
+
+        from ..workbench import Workbench
+        from .app import create_app
+        from .background import uvicorn_config
+
+        wb = Workbench(args.db)
+    except LfwbError as e:
+        print(f"lfwb serve: {e}", file=sys.stderr)
+        return 2
+    if made:
+        print(f"lfwb serve: token {token} (shown once; send it as 'Authorization: Bearer TOKEN')", flush=True)
+    print(f"lfwb serve: http://{args.host}:{args.port} (store {wb.store.path}; docs at /docs; Ctrl-C stops)", flush=True)
+    try:
+        uvicorn.Server(uvicorn_config(create_app(wb, token=token, cors=args.cors), args.host, args.port)).run()
+    finally:
+        wb.manager.unload_all()
+        wb.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

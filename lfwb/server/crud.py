@@ -1,0 +1,186 @@
+"""REST for the store's rows: projects, contexts (and search), runs, steps, artifacts.
+
+Create, read, list (filters, cursor paging: `?limit=50&cursor=NEXT`), update, delete — each a
+call to the same Store method the magics use. Plain `def` routes: FastAPI runs them in its
+threadpool, so a query never waits behind a generation (those have threads of their own).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from .errors import ERROR_RESPONSES
+from .schemas import (
+    ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
+    ProjectRef, Row, RowId, RunIn, RunPatch, page_of,
+)
+
+router = APIRouter(responses=ERROR_RESPONSES)
+
+
+def workbench(request: Request) -> Any:
+    return request.app.state.workbench
+
+
+def project_id(wb: Any, ref: str | None) -> int:
+    """A project's id from its id or name; None: the workbench's current project."""
+    return wb.project_id if ref is None else wb.store.get_project(ref)["id"]
+
+
+def _page(wb: Any, table: str, where: dict, limit: int, cursor: int | None) -> Page:
+    return page_of(wb.store.page(table, where, limit=limit, before=cursor), limit)
+
+
+# -- projects ------------------------------------------------------------------------------
+
+@router.post("/projects", status_code=201, response_model=Row, tags=["projects"])
+def create_project(body: ProjectIn, request: Request) -> dict:
+    return workbench(request).store.create_project(body.name, body.description)
+
+
+@router.get("/projects", response_model=Page, tags=["projects"])
+def list_projects(request: Request, limit: Limit = 50, cursor: Cursor = None) -> Page:
+    return _page(workbench(request), "projects", {}, limit, cursor)
+
+
+@router.get("/projects/{project_id}", response_model=Row, tags=["projects"])
+def get_project(project_id: RowId, request: Request) -> dict:
+    return workbench(request).store.get_project(project_id)
+
+
+@router.patch("/projects/{project_id}", response_model=Row, tags=["projects"])
+def update_project(project_id: RowId, body: ProjectPatch, request: Request) -> dict:
+    return workbench(request).store.update_project(project_id, **body.model_dump(exclude_none=True))
+
+
+@router.delete("/projects/{project_id}", status_code=204, tags=["projects"])
+def delete_project(project_id: RowId, request: Request,
+                   cascade: Annotated[bool, Query(description="delete its contexts, runs and artifacts too")] = False) -> Response:
+    workbench(request).store.delete_project(project_id, cascade=cascade)
+    return Response(status_code=204)
+
+
+# -- contexts ------------------------------------------------------------------------------
+
+@router.post("/contexts", status_code=201, response_model=Row, tags=["contexts"])
+def create_context(body: ContextIn, request: Request) -> dict:
+    wb = workbench(request)
+    return wb.store.add_context(project_id(wb, body.project), body.text, name=body.name, kind=body.kind)
+
+
+@router.get("/contexts", response_model=Page, tags=["contexts"])
+def list_contexts(request: Request, project: ProjectRef = None, kind: Annotated[str | None, Query(max_length=40)] = None,
+                  limit: Limit = 50, cursor: Cursor = None) -> Page:
+    wb = workbench(request)
+    return _page(wb, "contexts", {"project_id": project_id(wb, project), "kind": kind}, limit, cursor)
+
+
+@router.get("/contexts/search", response_model=list[Row], tags=["contexts"])
+def search_contexts(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000, description="words to look for")],
+                    project: ProjectRef = None, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict]:
+    """Best match first, each with a `snippet` (`%lfw context search`)."""
+    wb = workbench(request)
+    return wb.store.search_contexts(q, project_id=project_id(wb, project), limit=limit)
+
+
+@router.get("/contexts/{context_id}", response_model=Row, tags=["contexts"])
+def get_context(context_id: RowId, request: Request) -> dict:
+    return workbench(request).store.get_context(context_id)
+
+
+@router.patch("/contexts/{context_id}", response_model=Row, tags=["contexts"])
+def update_context(context_id: RowId, body: ContextPatch, request: Request) -> dict:
+    return workbench(request).store.update_context(context_id, **body.model_dump(exclude_none=True))
+
+
+@router.delete("/contexts/{context_id}", status_code=204, tags=["contexts"])
+def delete_context(context_id: RowId, request: Request) -> Response:
+    workbench(request).store.delete_context(context_id)
+    return Response(status_code=204)
+
+
+# -- runs and their steps ------------------------------------------------------------------
+
+@router.post("/runs", status_code=201, response_model=Row, tags=["runs"])
+def create_run(body: RunIn, request: Request) -> dict:
+    """Record a run made elsewhere (a tool that called a model itself)."""
+    wb = workbench(request)
+    values = body.model_dump(exclude={"project", "kind"}, exclude_none=True)
+    return wb.store.add_run(project_id(wb, body.project), body.kind, **values)
+
+
+@router.get("/runs", response_model=Page, tags=["runs"])
+def list_runs(request: Request, project: ProjectRef = None,
+              kind: Annotated[str | None, Query(max_length=40)] = None,
+              status: Annotated[str | None, Query(max_length=40)] = None,
+              model: Annotated[str | None, Query(max_length=200)] = None,
+              limit: Limit = 50, cursor: Cursor = None) -> Page:
+    wb = workbench(request)
+    where = {"project_id": project_id(wb, project), "kind": kind, "status": status, "model": model}
+    return _page(wb, "runs", where, limit, cursor)
+
+
+@router.get("/runs/{run_id}", response_model=Row, tags=["runs"])
+def get_run(run_id: RowId, request: Request) -> dict:
+    return workbench(request).store.get_run(run_id)
+
+
+@router.patch("/runs/{run_id}", response_model=Row, tags=["runs"])
+def update_run(run_id: RowId, body: RunPatch, request: Request) -> dict:
+    return workbench(request).store.update_run(run_id, **body.model_dump(exclude_none=True))
+
+
+@router.delete("/runs/{run_id}", status_code=204, tags=["runs"])
+def delete_run(run_id: RowId, request: Request) -> Response:
+    workbench(request).store.delete_run(run_id)
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/steps", response_model=list[Row], tags=["runs"])
+def list_steps(run_id: RowId, request: Request) -> list[dict]:
+    """A pipeline run's steps in their order (written by the executor: read-only here)."""
+    store = workbench(request).store
+    store.get_run(run_id)  # an unknown run is a 404, not an empty list
+    return store.list_steps(run_id)
+
+
+@router.get("/steps/{step_id}", response_model=Row, tags=["runs"])
+def get_step(step_id: RowId, request: Request) -> dict:
+    return workbench(request).store.get_step(step_id)
+
+
+# -- artifacts -----------------------------------------------------------------------------
+
+@router.post("/artifacts", status_code=201, response_model=Row, tags=["artifacts"])
+def create_artifact(body: ArtifactIn, request: Request) -> dict:
+    wb = workbench(request)
+    return wb.store.add_artifact(project_id(wb, body.project), body.content, run_id=body.run_id,
+                                 kind=body.kind, language=body.language, filename=body.filename)
+
+
+@router.get("/artifacts", response_model=Page, tags=["artifacts"])
+def list_artifacts(request: Request, project: ProjectRef = None,
+                   run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                   kind: Annotated[str | None, Query(max_length=40)] = None,
+                   limit: Limit = 50, cursor: Cursor = None) -> Page:
+    wb = workbench(request)
+    where = {"project_id": project_id(wb, project), "run_id": run_id, "kind": kind}
+    return _page(wb, "artifacts", where, limit, cursor)
+
+
+@router.get("/artifacts/{artifact_id}", response_model=Row, tags=["artifacts"])
+def get_artifact(artifact_id: RowId, request: Request) -> dict:
+    return workbench(request).store.get_artifact(artifact_id)
+
+
+@router.patch("/artifacts/{artifact_id}", response_model=Row, tags=["artifacts"])
+def update_artifact(artifact_id: RowId, body: ArtifactPatch, request: Request) -> dict:
+    return workbench(request).store.update_artifact(artifact_id, **body.model_dump(exclude_none=True))
+
+
+@router.delete("/artifacts/{artifact_id}", status_code=204, tags=["artifacts"])
+def delete_artifact(artifact_id: RowId, request: Request) -> Response:
+    workbench(request).store.delete_artifact(artifact_id)
+    return Response(status_code=204)

@@ -1,0 +1,115 @@
+"""`POST /api/v1/generate` (JSON, or Server-Sent Events with `"stream": true`) and
+`GET /api/v1/runs/{id}/events`, which follows any run as it is written — one started here,
+in the notebook or by another kernel on the same file.
+
+The generation is `Workbench.generate`, the call `%%lfw generate` makes, on a thread of its
+own (streams.Generation). Events, as a browser's EventSource reads them:
+
+    event: start     data: {"run_id": 7, "model": "smollm2"}
+    event: token     data: {"text": "Once"}                    (one per piece of text)
+    event: done      data: {"run_id": 7, "status": "done", "text": ..., "output_tokens": ...}
+
+or `event: error` ({code, message, line}) / `event: cancelled`. A client that disconnects
+mid-stream stops the model: the run ends `cancelled` with the text so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from .crud import project_id, workbench
+from .errors import ERROR_RESPONSES, error_body
+from .schemas import GenerateIn, RowId, RunOut, run_out
+from .streams import Generation
+
+router = APIRouter(tags=["generate"], responses=ERROR_RESPONSES)
+
+FOLLOW_EVERY_S = 0.1  # how often /events looks at the row (the run flushes every 0.25 s)
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse(event: str, data: Any) -> str:
+    """One Server-Sent Event: its name, one JSON data line, the blank line that ends it."""
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def start_generation(wb: Any, project: int | None, prompt: str, model: str | None, **kwargs: Any) -> Generation:
+    """`wb.generate` in `project` (default: the current one) on its own thread, followed."""
+    return Generation(lambda g: wb.generate(
+        prompt, model, on_text=g.on_text, on_start=g.on_start, stop=g.stop, project_id=project, **kwargs,
+    )).start()
+
+
+async def first_event(gen: Generation) -> tuple[str, Any]:
+    """The first event: `start` once the row exists, or the error that refused the request."""
+    return await gen.events.get()
+
+
+@router.post("/generate", response_model=RunOut,
+             responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}})
+async def generate(body: GenerateIn, request: Request) -> Any:
+    """Generate and record a run (`%%lfw generate`); `"stream": true` (or `Accept: text/event-stream`) for SSE."""
+    wb = workbench(request)
+    pid = await run_in_threadpool(project_id, wb, body.project)
+    gen = start_generation(wb, pid, body.prompt, body.model, system=body.system, raw=body.raw, **body.given())
+    kind, value = await first_event(gen)
+    if kind == "error":
+        raise value  # refused before a run existed: the error handler answers (400, 404, 503...)
+    streaming = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    if not streaming:
+        kind, value = await gen.outcome()
+        if kind == "error":
+            raise value
+        return run_out(value if kind == "done" else gen.result)
+    return StreamingResponse(_events(gen, value), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _events(gen: Generation, started: Any) -> AsyncIterator[str]:
+    yield sse("start", {"run_id": started.run_id, "model": started.model})
+    async for kind, value in gen:  # leaving early (the client went away) stops the generation
+        if kind == "text":
+            yield sse("token", {"text": value})
+        elif kind == "done":
+            yield sse("done", run_out(value))
+        elif kind == "cancelled":
+            yield sse("cancelled", {"run_id": started.run_id, "line": str(value)})
+        elif kind == "error":
+            yield sse("error", {"run_id": started.run_id, **error_body(value)})
+
+
+@router.get("/runs/{run_id}/events", tags=["runs"],
+            responses={200: {"content": {"text/event-stream": {}}, "description": "the run's events"}})
+async def follow_run(run_id: RowId, request: Request) -> StreamingResponse:
+    """Follow a run as it is written: `token` events as its text grows, `step` events as a
+    pipeline's steps change, then `done` with the finished row (at once for a finished run)."""
+    store = workbench(request).store
+    first = await run_in_threadpool(store.get_run, run_id)  # an unknown run: 404 before any event
+    return StreamingResponse(_follow(store, first), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _follow(store: Any, row: dict) -> AsyncIterator[str]:
+    run_id, sent, steps = row["id"], 0, {}
+    yield sse("start", {"run_id": run_id, "kind": row["kind"], "model": row["model"]})
+    while True:
+        text = row["output"] or ""
+        if len(text) > sent:
+            yield sse("token", {"text": text[sent:]})
+            sent = len(text)
+        if row["kind"] == "pipeline":
+            for step in await run_in_threadpool(store.list_steps, run_id):
+                seen = (step["status"], step["output_tokens"])
+                if steps.get(step["name"]) != seen:
+                    steps[step["name"]] = seen
+                    yield sse("step", {k: step[k] for k in ("name", "status", "model", "answered_by", "output_tokens")})
+        if row["status"] != "running":
+            yield sse("done", row)
+            return
+        await asyncio.sleep(FOLLOW_EVERY_S)
+        row = await run_in_threadpool(store.get_run, run_id)

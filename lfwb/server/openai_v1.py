@@ -1,0 +1,146 @@
+"""An OpenAI-compatible face: `GET /v1/models`, `POST /v1/chat/completions` (streaming or not).
+
+    from openai import OpenAI
+    client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="TOKEN or anything")
+    client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Hi"}])
+
+Every lfwb model is offered, and every alias (a fallback chain: the run records which link
+answered). A completion is `Workbench.generate` with the whole conversation, so it is a run
+like any other; its id is `chatcmpl-<run id>`. Streaming sends `chat.completion.chunk`s and
+`[DONE]`; with `stream_options.include_usage` a last chunk carries the usage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from .crud import workbench
+from .errors import ERROR_RESPONSES
+from .generate import SSE_HEADERS, start_generation
+
+router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_calls...: accepted, not used
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The text of the message; a list of parts (OpenAI's newer form) has its text parts joined."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", None))
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # n, logprobs, user...: accepted, not used
+    model: Annotated[str, Field(min_length=1, max_length=200)]
+    messages: Annotated[list[Message], Field(min_length=1)]
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+    def settings(self) -> dict:
+        given = {"max_tokens": self.max_completion_tokens or self.max_tokens, "temperature": self.temperature,
+                 "top_p": self.top_p, "seed": self.seed, "stop": [self.stop] if isinstance(self.stop, str) else self.stop}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+@router.get("/models", response_model=ModelList)
+def models(request: Request) -> ModelList:
+    """Registered models (owned by their runtime) and aliases (owned by `lfwb-alias`)."""
+    manager, created = workbench(request).manager, int(time.time())
+    cards = [ModelCard(id=row["name"], created=created, owned_by=row["runtime"]) for row in manager.list()]
+    cards += [ModelCard(id=name, created=created, owned_by="lfwb-alias") for name in manager.aliases]
+    return ModelList(data=cards)
+
+
+def _usage(result: Any) -> dict:
+    prompt, completion = result.input_tokens or 0, result.output_tokens or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _finish_reason(result: Any, settings: dict) -> str:
+    limit = settings.get("max_tokens")
+    return "length" if limit and result.output_tokens >= limit else "stop"
+
+
+@router.post("/chat/completions", response_model=dict[str, Any],
+             responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks"}})
+async def chat_completions(body: CompletionIn, request: Request) -> Any:
+    wb = workbench(request)
+    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
+    prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"]) or " "
+    settings = body.settings()
+    await run_in_threadpool(wb.manager.resolve, body.model)  # an unknown model: 404 before a run exists
+    gen = start_generation(wb, None, prompt, body.model, messages=messages, **settings)
+    kind, value = await gen.events.get()
+    if kind == "error":
+        raise value
+    completion_id, created = f"chatcmpl-{value.run_id}", int(time.time())
+    if not body.stream:
+        kind, result = await gen.outcome()
+        if kind == "error":
+            raise result
+        return {
+            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
+                         "finish_reason": _finish_reason(result, settings), "logprobs": None}],
+            "usage": _usage(result),
+        }
+    usage = bool(body.stream_options and body.stream_options.include_usage)
+    return StreamingResponse(_chunks(gen, completion_id, created, body.model, settings, usage),
+                             media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _chunks(gen: Any, cid: str, created: int, model: str, settings: dict, usage: bool) -> AsyncIterator[str]:
+    def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
+        data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+        return f"data: {json.dumps(data)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for kind, value in gen:  # leaving early (the client went away) stops the generation
+        if kind == "text":
+            yield chunk({"content": value})
+        elif kind == "done":
+            yield chunk({}, _finish_reason(value, settings))
+            if usage:  # OpenAI's shape: no choices, the usage of the whole completion
+                data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                        "choices": [], "usage": _usage(value)}
+                yield f"data: {json.dumps(data)}\n\n"
+        elif kind in ("cancelled", "error"):
+            from .errors import error_body
+
+            yield f"data: {json.dumps({'error': error_body(value)})}\n\n"
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,174 @@
+"""What crosses HTTP: request bodies (checked: a bad field is a 422 naming it) and the rows
+answers carry. Rows are the store's own columns; only the ones every row has are typed, the
+rest pass through as they are (`extra="allow"`), so a column a migration adds needs no edit here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..store import RUN_STATUSES
+from ..store.runs import RUN_KINDS
+
+SQLITE_INT_MAX = 2**63 - 1  # SQLite's integers are signed 64-bit: a bigger id cannot be bound
+
+RowId = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX, description="the row's id")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page (newest first)")]
+Cursor = Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX,
+                                     description="`next_cursor` of the page before: rows older than it")]
+ProjectRef = Annotated[str | None, Query(max_length=200, description="a project's id or name; default: the workbench's current project")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=2**20)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+
+
+class Page(BaseModel):
+    """One page of rows, newest first; pass `next_cursor` as `cursor` for the next (None: the last)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: int | None = None
+
+
+def page_of(rows: list[dict], limit: int) -> Page:
+    return Page(items=rows, next_cursor=rows[-1]["id"] if len(rows) == limit else None)
+
+
+# -- projects, contexts, runs, artifacts ---------------------------------------------------
+
+class ProjectIn(Body):
+    name: Name
+    description: Annotated[str, Field(max_length=10_000)] = ""
+
+
+class ProjectPatch(Body):
+    name: Name | None = None
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class ContextIn(Body):
+    text: Text
+    name: Name | None = None
+    kind: Annotated[str, Field(min_length=1, max_length=40)] = "note"
+    project: str | None = Field(None, max_length=200, description="id or name; default: the current project")
+
+
+class ContextPatch(Body):
+    text: Text | None = None
+    name: Name | None = None
+    kind: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+
+
+class RunIn(Body):
+    """A run recorded from outside (a tool that called a model itself)."""
+
+    kind: Literal[RUN_KINDS] = "generate"  # type: ignore[valid-type]
+    model: Name | None = None
+    prompt: Text | None = None
+    output: Text | None = None
+    status: Literal[RUN_STATUSES] = "done"  # type: ignore[valid-type]
+    project: str | None = Field(None, max_length=200)
+
+
+class RunPatch(Body):
+    status: Literal[RUN_STATUSES] | None = None  # type: ignore[valid-type]
+    output: Text | None = None
+    error: Text | None = None
+
+
+class ArtifactIn(Body):
+    content: Text
+    run_id: Annotated[int, Field(ge=1, le=SQLITE_INT_MAX)] | None = None
+    kind: Annotated[str, Field(min_length=1, max_length=40)] = "code"
+    language: Annotated[str, Field(max_length=40)] | None = None
+    filename: Annotated[str, Field(max_length=500)] | None = None
+    project: str | None = Field(None, max_length=200)
+
+
+class ArtifactPatch(Body):
+    kind: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    language: Annotated[str, Field(max_length=40)] | None = None
+    filename: Annotated[str, Field(max_length=500)] | None = None
+
+
+# -- models and generation -----------------------------------------------------------------
+
+class RegisterIn(Body):
+    name: Name
+    runtime: Name
+    source: Annotated[str, Field(min_length=1, max_length=4096)]
+    device: str = "auto"
+    dtype: str = "auto"
+    quantization: str = "none"
+    context_length: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    threads: Annotated[int, Field(ge=1, le=1024)] | None = None
+    chat_template: Annotated[str, Field(max_length=100_000)] | None = None
+    options: dict[str, Any] = Field(default_factory=dict, description="backend settings: base_url, api_key_env (never a key), ...")
+
+
+class ModelName(Body):
+    name: Name
+
+
+class Settings(Body):
+    """Generation settings; unset ones take the model's defaults."""
+
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    stop: list[Annotated[str, Field(min_length=1)]] | None = None
+
+    def given(self) -> dict:
+        return {k: v for k, v in self.model_dump(include=set(Settings.model_fields)).items() if v is not None}
+
+
+class GenerateIn(Settings):
+    prompt: Annotated[str, Field(min_length=1, max_length=2**20)]
+    model: Name | None = None
+    system: Annotated[str, Field(max_length=2**20)] | None = None
+    raw: bool = False
+    stream: bool = Field(False, description="answer as Server-Sent Events (start, token..., done)")
+    project: str | None = Field(None, max_length=200)
+
+
+class RunOut(BaseModel):
+    """A finished generation."""
+
+    run_id: int
+    status: str
+    text: str
+    model: str
+    answered_by: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int = 0
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+def run_out(result: Any) -> dict:
+    return RunOut.model_validate(result, from_attributes=True).model_dump()
+
+
+# -- pipelines -----------------------------------------------------------------------------
+
+class PipelineIn(Body):
+    definition: Annotated[str, Field(min_length=1, max_length=2**20, description="the YAML a %%lfw pipeline cell holds")]
+    name: Name | None = None
+
+
+class PipelineRunIn(Body):
+    input: Annotated[str, Field(max_length=2**20)] = ""
+    settings: Settings = Field(default_factory=Settings)
