@@ -1,0 +1,55 @@
+"""Live JSX/TSX previews: a component runs in a sandboxed iframe, never in the notebook page.
+
+    >>> from lfwb.preview import preview
+    >>> w = preview("export default function Hi({name = 'you'}) { return <b>Hi {name}</b> }")
+    >>> w                      # a live preview with a control per prop
+    >>> w.props = {"name": "Ada"}  # re-renders without reloading the frame
+
+`runtime` builds the frame's page from the bundle in `lfwb/static/` (built from `extension/`),
+`widget` is the anywidget that shows it. Neither is imported by `%load_ext lfwb`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import BadInput
+
+_DEFAULT_NAME = re.compile(r"export\s+default\s+(?:async\s+)?(?:function|class)\s+([A-Za-z_$][\w$]*)")
+PREVIEWABLE = ("jsx", "tsx", "js", "ts", "javascript", "typescript")
+
+
+def preview(source: str, props: dict | None = None, height: int | None = None, language: str | None = None):
+    """A live preview of `source` (its default export); see `lfwb.preview.widget.Preview`."""
+    from .widget import Preview
+
+    return Preview(source, props=props, height=height, language=language)
+
+
+def save_component(store, project_id: int, source: str, name: str | None = None,
+                   language: str | None = None) -> dict:
+    """Keep a previewed component as an artifact (kind `code`, language jsx/tsx): the same
+    source under the same name again is the artifact already kept, not a copy."""
+    from .runtime import guess_language
+
+    language = language or guess_language(source)
+    stem = name or (m.group(1) if (m := _DEFAULT_NAME.search(source)) else "component")
+    filename = stem if "." in stem else f"{stem}.{language}"
+    for row in store.query(
+        "SELECT id FROM artifacts WHERE project_id = ? AND run_id IS NULL AND filename = ? AND content = ? "
+        "ORDER BY id DESC LIMIT 1", (project_id, filename, source)):
+        return store.get_artifact(row["id"])
+    return store.add_artifact(project_id, source, kind="code", language=language, filename=filename)
+
+
+def component_source(store, artifact_id: int) -> tuple[str, str]:
+    """A stored artifact's (source, jsx|tsx); one line when it is not a component."""
+    row = store.get_artifact(artifact_id)
+    language = (row.get("language") or "").lower()
+    if language not in PREVIEWABLE:
+        raise BadInput(f"artifact {artifact_id} is {language or 'text'}, not a JSX/TSX component: "
+                       "only jsx and tsx artifacts have a preview")
+    return row["content"], "tsx" if language in ("tsx", "ts", "typescript") else "jsx"
+
+
+__all__ = ["PREVIEWABLE", "component_source", "preview", "save_component"]

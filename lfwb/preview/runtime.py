@@ -1,0 +1,79 @@
+"""The page a preview's sandboxed iframe runs: the bundled runtime plus one component.
+
+    >>> page = runtime_page("export default () => <b>hi</b>", props={}, language="jsx")
+    >>> iframe_html(page, height=200)      # the static text/html display of the same frame
+
+The bundle (`lfwb/static/runtime.js`: React 18, ReactDOM, sucrase, framer-motion and a
+`framer` stand-in) is built from `extension/` by `make setup` and inlined into the page, so
+nothing is fetched at run time; the page's Content-Security-Policy blocks the network anyway.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import PreviewUnavailable
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+# Never allow-same-origin: with it, the frame's script could reach the notebook page, its
+# cookies and the Jupyter token. allow-scripts alone gives the frame an opaque origin.
+SANDBOX = "allow-scripts"
+# default-src 'none' stops fetch, WebSocket, images from the network and nested frames; form
+# submission and <base> are not covered by default-src, so they are named too.
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+       "font-src data:; form-action 'none'; base-uri 'none'")
+LANGUAGES = ("jsx", "tsx")
+STATIC_HEIGHT = 360  # the saved/nbconvert display cannot ask the frame its height
+
+_TYPESCRIPT = re.compile(r"\binterface\s+\w+|\btype\s+\w+\s*=|\)\s*:\s*\w|\bas\s+const\b|:\s*(string|number|boolean|React\.)")
+
+
+def static_file(name: str) -> str:
+    """A built front-end file's text; one line on what to do when it was never built."""
+    return _read(STATIC / name, (STATIC / name).stat().st_mtime_ns if (STATIC / name).exists() else 0)
+
+
+@lru_cache(maxsize=4)
+def _read(path: Path, mtime_ns: int) -> str:
+    if not mtime_ns:
+        raise PreviewUnavailable(
+            f"the preview runtime is not built ({path.name} is missing from lfwb/static): "
+            "run `make setup`, which bundles extension/ with npm")
+    return path.read_text(encoding="utf-8")
+
+
+def guess_language(source: str) -> str:
+    """`tsx` when the source has TypeScript syntax (types, interfaces, annotations), else `jsx`."""
+    return "tsx" if _TYPESCRIPT.search(source) else "jsx"
+
+
+def runtime_page(source: str, props: dict | None = None, language: str | None = None) -> str:
+    """The whole HTML document of one preview frame (for `<iframe srcdoc=...>`)."""
+    language = language or guess_language(source)
+    config = json.dumps({"source": source, "props": props or {}, "language": language})
+    # Inside <script> only "</" and "<!--" could end or confuse it; \u003c reads the same in JSON.
+    config = config.replace("<", "\\u003c")
+    bundle = static_file("runtime.js")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        "<style>html,body{margin:0;background:white;font:14px system-ui,sans-serif;color:#111}"
+        "#root{padding:8px;display:flow-root}</style></head><body><div id='root'></div>"
+        f"<script type='application/json' id='lfwb-config'>{config}</script>"
+        f"<script>{bundle}</script></body></html>"
+    )
+
+
+def iframe_html(page: str, height: int | None = None, caption: str | None = None) -> str:
+    """The sandboxed iframe as static HTML: what a saved notebook or nbconvert shows."""
+    height = height or STATIC_HEIGHT
+    frame = (f'<iframe sandbox="{SANDBOX}" title="lfwb preview" srcdoc="{html.escape(page, quote=True)}" '
+             f'style="width:100%;height:{int(height)}px;border:1px solid #ddd;border-radius:4px;background:white"></iframe>')
+    note = caption or ("static preview of the component (no controls); if it is blank, trust the notebook "
+                       "(File ▸ Trust Notebook) or rerun the cell")
+    return f'<div class="lfwb-preview">{frame}<div style="font-size:11px;color:#777">{html.escape(note)}</div></div>'
