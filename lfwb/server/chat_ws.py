@@ -7,7 +7,8 @@
     → {"type": "cancel"}                                      (stops the answer being written)
     ← {"type": "cancelled", "run_id": 12, "text": "Blu"}
 
-Optional fields of a message: `model`, `system`, `rag`, and `new` (start the session afresh).
+Optional fields of a message: `model`, `system`, `rag`, `mode` (bm25 | vector | hybrid, with
+`rag`) and `new` (start the session afresh).
 A bad message is answered `{"type": "error", code, message, line}` and the socket stays open.
 The turn is `Workbench.chat(session).send(...)` on a thread of its own; closing the socket
 mid-answer cancels it, and its run keeps the partial text.
@@ -37,11 +38,10 @@ def _turn(wb: Any, session: str, message: dict) -> Generation:
 
 
 def chat_turn_call(wb: Any, session: str, message: dict, g: Generation) -> Any:
-    if not hasattr(wb, "chat"):
-        raise BadInput("chat sessions are not available in this lfwb")
     chat = wb.chat(session, model=message.get("model"), system=message.get("system"), new=bool(message.get("new")))
-    return chat.send(message["text"], rag=bool(message.get("rag")), on_chunk=g.on_text, cancel=g.cancel,
-                     on_start=g.on_start)
+    options = {"mode": message["mode"]} if message.get("mode") else {}
+    return chat.send(message["text"], rag=bool(message.get("rag")), on_text=g.on_text, on_start=g.on_start,
+                     cancel=g.cancel, **options)
 
 
 @router.websocket("/chat/{session}")
@@ -121,6 +121,9 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                     await websocket.send_json({"type": "start", "run_id": run_id})
                 elif kind == "text":
                     await websocket.send_json({"type": "token", "text": value})
+                elif kind == "done" and value.status == "cancelled":  # stopped by `cancel`: the text is kept
+                    await websocket.send_json({"type": "cancelled", "run_id": value.run_id, "text": value.text})
+                    return True
                 elif kind == "done":
                     await websocket.send_json({"type": "done", "run_id": getattr(value, "run_id", run_id),
                                                "text": value.text, "sources": _sources(value)})
