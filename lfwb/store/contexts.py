@@ -40,9 +40,15 @@ class ContextRows(Rows):
         return self._list("contexts", {"project_id": project_id, "kind": kind}, limit, offset)
 
     def update_context(self, context_id: int, **values: Any) -> dict:
-        return self._update("contexts", context_id, values)
+        row = self._update("contexts", context_id, values)
+        if {"text", "project_id"} & set(values):
+            # Its chunks would be stale: drop them; retrieval indexes it again on first use.
+            self.clear_chunks(context_id)  # ChunkRows, beside this in Store
+        return row
 
     def delete_context(self, context_id: int) -> None:
+        self._get("contexts", context_id)
+        self.clear_chunks(context_id)  # the vector index has no foreign key to cascade
         self._delete("contexts", context_id)
 
     # -- full-text search --------------------------------------------------------------

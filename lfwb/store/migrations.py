@@ -269,6 +269,41 @@ def m007_pipeline_steps(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m009_context_chunks(conn: sqlite3.Connection) -> None:
+    # Contexts in chunks for retrieval (lfwb/chat/): a chunk row per piece, full-text indexed.
+    # AUTOINCREMENT so a deleted chunk's id is never handed to another: the vector index (a
+    # sqlite-vec table made at runtime, not here, so plain sqlite3 still opens the file) points
+    # at chunks by id. The float vectors sit in a plain table, readable without the extension,
+    # apart from the chunks so that adding one does not re-index the chunk's text.
+    # `context_indexes` has a row once a context is wholly chunked; none: index it on first use.
+    conn.executescript(
+        """
+        CREATE TABLE context_chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            context_id INTEGER NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+            chunk_index INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            start_char INTEGER NOT NULL,
+            end_char INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            UNIQUE (context_id, chunk_index)
+        );
+        CREATE TABLE context_chunk_embeddings (
+            chunk_id INTEGER PRIMARY KEY REFERENCES context_chunks(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE TABLE context_indexes (
+            context_id INTEGER PRIMARY KEY REFERENCES contexts(id) ON DELETE CASCADE,
+            chunks INTEGER NOT NULL,
+            indexed_at TEXT NOT NULL
+        );
+        """
+        + _fts_sql("context_chunks", ["text"])
+    )
+
+
+@migration
 def m010_chat_memory(conn: sqlite3.Connection) -> None:
     # A chat session keeps a rolling summary written by its model: the turns up to message
     # `summary_upto` are folded into it (`summary_turns` of them) and no longer sent as they are.

@@ -2,7 +2,7 @@
 
 `Store` is the one object callers use. Its parts, one idea each: opening, write transactions
 and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`), pipeline steps (`steps`),
-contexts and full-text search (`contexts`); projects, artifacts and model registrations are
+contexts and full-text search (`contexts`), their chunks and vectors for retrieval (`chunks`); projects, artifacts and model registrations are
 here. Rows come back as plain dicts, newest first.
 """
 
@@ -16,13 +16,14 @@ from typing import Any
 
 from ..errors import AlreadyExists, NotFound, BadInput
 from .chat import ChatRows
+from .chunks import ChunkRows
 from .contexts import ContextRows
 from .migrate import now
 from .runs import RunRows
 from .steps import StepRows
 
 
-class Store(RunRows, StepRows, ContextRows, ChatRows):
+class Store(RunRows, StepRows, ContextRows, ChatRows, ChunkRows):
     """The workspace database. `Store("lfwb.db")` creates or upgrades the file.
 
     >>> store = Store(":memory:")
