@@ -18,3 +18,18 @@ def export_files(ctx: Invocation, args) -> Rows:
     nothing is written."""
     written = artifacts.export_files(ctx.workbench.store, args.run_id, args.to)
     return Rows(written, ["id", "path", "bytes"])
+
+
+@subcommand("export framer")
+@magic_arguments("lfw export framer")
+@argument("artifact_id", type=positive_int, help="a JSX/TSX artifact id from %%lfw artifacts")
+@argument("--to", required=True, metavar="FILE", help="the .tsx file to write, in the working folder")
+@argument("--force", action="store_true", help="write outside the working folder, or over an existing file")
+def export_framer(ctx: Invocation, args) -> Rows:
+    """Write a component as a Framer code component (a named default-exported function,
+    addPropertyControls for its props, the layout annotations). Imports other than react,
+    react-dom, framer and framer-motion are refused."""
+    from ..preview.framer import export_framer as write
+
+    written = write(ctx.workbench.store, args.artifact_id, args.to, force=args.force)
+    return Rows([written], ["id", "path", "component", "bytes"])

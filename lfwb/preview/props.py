@@ -197,11 +197,18 @@ def _named_type(tokens: list[Token], name: str, seen: frozenset) -> dict:
             found.update(_literal_members(tokens, brace + 1, end))
             return found
         if tokens[i].text == "type" and tokens[i + 2].text in ("=", "<"):
-            eq = next((j for j in range(i + 2, len(tokens)) if tokens[j].text == "="), None)
-            if eq is None:
-                return {}
-            return _members(tokens, eq + 1, _type_end(tokens, eq + 1), seen)
+            alias = _alias(tokens, name)
+            return _members(tokens, *alias, seen) if alias else {}
     return {}
+
+
+def _alias(tokens: list[Token], name: str) -> tuple[int, int] | None:
+    """The range of what `type name = ...` stands for; None if no such alias."""
+    for i in range(len(tokens) - 2):
+        if tokens[i].text == "type" and tokens[i + 1].text == name and tokens[i + 2].text in ("=", "<"):
+            eq = next((j for j in range(i + 2, len(tokens)) if tokens[j].text == "="), None)
+            return (eq + 1, _type_end(tokens, eq + 1)) if eq is not None else None
+    return None
 
 
 def _type_end(tokens: list[Token], lo: int) -> int:
@@ -255,7 +262,11 @@ def _member_end(tokens: list[Token], j: int, hi: int) -> int:
     return hi
 
 
-def _kind_of_type(tokens: list[Token], lo: int, hi: int) -> tuple[str | None, list | None]:
+def _kind_of_type(tokens: list[Token], lo: int, hi: int, aliases: int = 3) -> tuple[str | None, list | None]:
+    if hi == lo + 1 and tokens[lo].kind == "name" and aliases:  # type Plan = "starter" | "pro"
+        alias = _alias(tokens, tokens[lo].text)
+        if alias is not None:
+            return _kind_of_type(tokens, *alias, aliases - 1)
     parts = [texts(tokens, a, b) for a, b in split_top(tokens, lo, hi, seps=("|",), angles=True)]
     parts = [p for p in parts if p not in (["undefined"], ["null"])]
     if not parts:

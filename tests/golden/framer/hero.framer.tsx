@@ -1,0 +1,23 @@
+import { memo } from "react"
+import { motion } from "framer-motion"
+import { ControlType, RenderTarget, addPropertyControls } from "framer"
+
+/**
+ * A hero section that fades in.
+ * @framerSupportedLayoutWidth any
+ * @framerSupportedLayoutHeight any
+ */
+export default function Hero(props: { title: string; size: number }) {
+  const { title, size } = props
+  if (RenderTarget.current() === RenderTarget.thumbnail) return null
+  return (
+    <motion.section initial={{ opacity: 0 }} animate={{ opacity: 1 }} style={{ position: "absolute", inset: 0 }}>
+      <h1 style={{ fontSize: size }}>{title}</h1>
+    </motion.section>
+  )
+}
+
+addPropertyControls(Hero, {
+  title: { type: ControlType.String, defaultValue: "Ship faster" },
+  size: { type: ControlType.Number, defaultValue: 64, min: 16, max: 160, step: 4 },
+})
