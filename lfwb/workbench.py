@@ -16,10 +16,9 @@ from typing import Any
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from .errors import ContextError, LfwbError, BadInput
+from .errors import LfwbError, BadInput
 
 DEFAULT_PROJECT = "default"
-MAX_CONTEXT_FILE_BYTES = 20 * 1024 * 1024
 
 
 class SettingRefused(BadInput, TraitError):
@@ -51,6 +50,9 @@ class Lfwb(Configurable):
     ).tag(config=True)
     max_attempts = Int(
         4, min=1, help="Tries per remote call, the first included (429, 5xx, timeouts are retried)."
+    ).tag(config=True)
+    embeddings = Bool(
+        False, help="Also index contexts as vectors (all-MiniLM-L6-v2, sqlite-vec): searches default to hybrid."
     ).tag(config=True)
 
     def apply_to(self, manager: Any) -> None:
@@ -159,24 +161,59 @@ class Workbench:
     def project_id(self) -> int:
         return self.project["id"]
 
+    # Set here to override `%config Lfwb.embeddings` for this Workbench; None: follow it.
+    _embeddings: bool | None = None
+
+    @property
+    def embeddings(self) -> bool:
+        """Whether contexts are indexed as vectors too (`%config Lfwb.embeddings = True`)."""
+        if self._embeddings is not None:
+            return self._embeddings
+        settings = _settings()
+        return bool(settings is not None and settings.embeddings)
+
+    @embeddings.setter
+    def embeddings(self, on: bool) -> None:
+        self._embeddings = bool(on)
+
+    @property
+    def retrieval_mode(self) -> str:
+        """The search mode a caller that does not pick one gets: hybrid with embeddings on."""
+        return "hybrid" if self.embeddings and self.store.vectors_unavailable is None else "bm25"
+
     def add_context(
         self, text: str | None = None, file: str | None = None, name: str | None = None,
         kind: str | None = None,
     ) -> dict:
-        """Add material to the current project: `text=` or a UTF-8 text `file=`."""
+        """Add material to the current project: `text=` or a UTF-8 text `file=` (read in a
+        stream). It is chunked for retrieval at once, and embedded with `embeddings` on."""
+        from .chat import retrieval
+
         if (text is None) == (file is None):
             raise BadInput("give exactly one of --text, --file or --cell")
-        source = None
+        if self.embeddings:
+            retrieval.check_vectors(self.store, "hybrid")  # before anything is added
         if file is not None:
-            text = read_text_file(file)
-            source = str(Path(file).expanduser().resolve())
-            name = name or Path(file).name
-        return self.store.add_context(
-            self.project_id, text, name=name, kind=kind or ("file" if file else "note"), source=source
-        )
+            context = retrieval.add_file_context(self.store, self.project_id, file, name, kind or "file")
+        else:
+            context = self.store.add_context(self.project_id, text, name=name, kind=kind or "note")
+            retrieval.index_context(self.store, context["id"])
+        if self.embeddings:
+            retrieval.embed_pending(self.store, self.project_id)
+        return {**context, "chunks": self.store.chunk_count(context["id"])}
 
-    def search_contexts(self, query: str, limit: int = 10) -> list[dict]:
-        return self.store.search_contexts(query, project_id=self.project_id, limit=limit)
+    def search_contexts(self, query: str, limit: int = 10, mode: str | None = None) -> list:
+        """The chunks of the current project's contexts that best match `query`, best first
+        (`lfwb.chat.retrieval.Hit`s). `mode`: bm25, vector or hybrid; default `retrieval_mode`."""
+        from .chat import retrieval
+
+        mode = mode or self.retrieval_mode
+        if mode != "bm25" and not self.embeddings:
+            raise BadInput(
+                f"--mode {mode} ranks by vectors, and embeddings are off — "
+                "%config Lfwb.embeddings = True (embeds this project's contexts once), or --mode bm25"
+            )
+        return retrieval.retrieve(self.store, self.project_id, query, mode=mode, limit=limit)
 
     def runs(self, limit: int | None = 20, offset: int = 0) -> list[dict]:
         return self.store.list_runs(project_id=self.project_id, limit=limit, offset=offset)
@@ -328,24 +365,6 @@ def chat_config(prompt: str, system: str | None = None, raw: bool = False, **set
         return GenerationConfig(prompt=prompt, **settings)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     return GenerationConfig(messages=messages, **settings)
-
-
-def read_text_file(path: str) -> str:
-    """A context file's text; one clear line when it is missing, too big or not text."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ContextError(f"no file at {path} — check the path (relative to {Path.cwd()})")
-    if not p.is_file():
-        raise ContextError(f"{path} is not a file — give a text file")
-    if p.stat().st_size > MAX_CONTEXT_FILE_BYTES:
-        raise ContextError(f"{path} is over {MAX_CONTEXT_FILE_BYTES // 2**20} MiB — split it or add an excerpt with --text")
-    data = p.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise ContextError(f"{path} looks binary — contexts are text (UTF-8); convert it first")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ContextError(f"{path} is not UTF-8 text — re-save it as UTF-8") from None
 
 
 _current: Workbench | None = None

@@ -122,8 +122,6 @@ def add_file_context(
     path = Path(path).expanduser()
     blocks = read_text_blocks(path)
     first = next(blocks, "")  # a binary or missing file is refused here, before any row
-    if not first.strip() and path.stat().st_size < 1024:
-        raise ContextError(f"{path} is empty — a context needs some text")
     name = name or path.name
     source = str(path.resolve())
     size = path.stat().st_size

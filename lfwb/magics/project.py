@@ -55,12 +55,45 @@ def context_add(ctx: Invocation, args) -> Record:
 
 @subcommand("context search")
 @magic_arguments("lfw context search")
-@argument("query", nargs="+", help="words to look for")
-@argument("--limit", type=positive_int, default=10, help="how many matches (default 10)")
+@argument("query", nargs="+", help="words to look for, or a question")
+@argument("--mode", choices=("bm25", "vector", "hybrid"), default=None,
+          help="ranking: bm25 (words), vector (meaning; needs %%config Lfwb.embeddings = True) "
+               "or hybrid (both); default hybrid with embeddings on, else bm25")
+@argument("--limit", type=positive_int, default=10, help="how many chunks (default 10)")
 def context_search(ctx: Invocation, args) -> Rows:
-    """Full-text search over the current project's contexts, best match first."""
-    rows = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit)
-    return Rows(rows, ["id", "name", "kind", "snippet"], empty="no matching context")
+    """The chunks of the current project's contexts that retrieval would pick, best first, with scores."""
+    hits = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit, mode=args.mode)
+    rows = [{"context_id": h.context_id, "context": h.context_name, "chunk": h.chunk_index,
+             "score": round(h.score, 4), "snippet": h.snippet} for h in hits]
+    return Rows(rows, ["context_id", "context", "chunk", "score", "snippet"], empty="no matching context")
+
+
+SHOWN_CHARS = 10_000  # of a context's text; its chunks show the rest
+
+
+@subcommand("context show")
+@magic_arguments("lfw context show")
+@argument("context_id", type=positive_int, help="a context id from %%lfw context list or search")
+@argument("--chunk", type=int, default=None, help="show only this chunk (its index, from 0)")
+def context_show(ctx: Invocation, args) -> Record:
+    """One context: its name, source, chunk count and text — or one of its chunks."""
+    store = ctx.workbench.store
+    context = store.get_context(args.context_id)
+    n = store.chunk_count(context["id"])
+    if args.chunk is not None:
+        chunk = store.list_chunks(context["id"], limit=1, offset=max(args.chunk, 0))
+        if args.chunk < 0 or not chunk:
+            raise BadInput(f"context {context['id']} has chunks 0 to {n - 1}, not {args.chunk}"
+                           if n else f"context {context['id']} has no chunks yet")
+        c = chunk[0]
+        return Record({"context": f"{context['name']} ({context['id']})", "chunk": f"{c['chunk_index']} of {n}",
+                       "characters": f"{c['start_char']}–{c['end_char']}", "tokens": c["tokens"], "text": c["text"]})
+    text = context.pop("text")
+    if not text:
+        text = f"(kept in its {n} chunks only: %lfw context show {context['id']} --chunk N)"
+    elif len(text) > SHOWN_CHARS:
+        text = text[:SHOWN_CHARS] + f"\n… {len(text) - SHOWN_CHARS} more characters (see --chunk N)"
+    return Record({**context, "chunks": n, "text": text})
 
 
 @subcommand("context list")
