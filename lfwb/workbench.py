@@ -273,6 +273,15 @@ class Workbench:
 
         return compare(self, prompt, models, system=system, on_start=on_start, on_update=on_update, **settings)
 
+    def revise(self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any):
+        """Ask `model` to change the component kept as artifact `artifact_id` as `instruction`
+        says; the answer's component is kept as its next version. Returns a `Revision`
+        (`.artifact`, `.parent`, `.run`; shows both previews side by side); see
+        lfwb/preview/revise.py."""
+        from .preview.revise import revise
+
+        return revise(self, artifact_id, instruction, model, **settings)
+
     def chat(self, session: str = "default", model: str | None = None, system: str | None = None,
              new: bool = False):
         """The chat session `session` of the current project, made if new (`%%lfw chat` uses the

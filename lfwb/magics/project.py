@@ -64,7 +64,7 @@ def context_search(ctx: Invocation, args) -> Rows:
     """The chunks of the current project's contexts that retrieval would pick, best first, with scores."""
     hits = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit, mode=args.mode)
     rows = [{"context_id": h.context_id, "context": h.context_name, "chunk": h.chunk_index,
-             "score": round(h.score, 4), "snippet": h.snippet} for h in hits]
+             "score": h.score, "snippet": h.snippet} for h in hits]
     return Rows(rows, ["context_id", "context", "chunk", "score", "snippet"], empty="no matching context")
 
 
@@ -132,10 +132,14 @@ def show(ctx: Invocation, args) -> Record:
 @subcommand("artifacts")
 @magic_arguments("lfw artifacts")
 @argument("run_id", type=positive_int, nargs="?", help="only this run's artifacts")
+@argument("--versions", type=positive_int, metavar="ID", help="the versions of artifact ID's component (%%lfw revise)")
 @argument("--limit", type=positive_int, default=50, help="how many (newest first, default 50)")
 def artifacts(ctx: Invocation, args) -> Rows:
-    """List code artifacts of the current project, or of one run."""
+    """List code artifacts of the current project, or of one run, or the versions of one."""
     wb = ctx.workbench
+    if args.versions is not None:
+        rows = wb.store.artifact_versions(args.versions)
+        return Rows(rows, ["id", "version", "instruction", "run_id", "filename", "created_at"])
     if args.run_id is not None:
         wb.store.get_run(args.run_id)  # an unknown id is an error, not an empty list
         rows = wb.store.list_artifacts(run_id=args.run_id, limit=args.limit)

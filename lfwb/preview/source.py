@@ -290,6 +290,8 @@ def find_component(tokens: list[Token]) -> Component | None:
         found = _declared(tokens, tokens[k].text)
         if found:
             found.exported_inline = False
+            if tokens[k - 1].text == "{" and k + 3 < len(tokens) and tokens[k + 3].text == "}":
+                found.export = (k - 2, k + 4 + _semicolon(tokens, k + 4))  # it alone: export { X as default }
         return found
     found = _expression(tokens, k)
     if found is not None:

@@ -319,3 +319,19 @@ def m010_chat_memory(conn: sqlite3.Connection) -> None:
         ALTER TABLE messages ADD COLUMN sources_json TEXT;
         """
     )
+
+
+@migration
+def m008_artifact_versions(conn: sqlite3.Connection) -> None:
+    # A revision (`%lfw revise`, lfwb/preview/revise.py) is a new artifact pointing at the one
+    # it revised, with the instruction that made it and its place in the chain: the history of
+    # a component is its artifacts' parent links. Deleting a version leaves its children's
+    # history cut there, not the children gone.
+    conn.executescript(
+        """
+        ALTER TABLE artifacts ADD COLUMN parent_id INTEGER REFERENCES artifacts(id) ON DELETE SET NULL;
+        ALTER TABLE artifacts ADD COLUMN instruction TEXT;
+        ALTER TABLE artifacts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX artifacts_parent ON artifacts(parent_id);
+        """
+    )

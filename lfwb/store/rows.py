@@ -21,7 +21,8 @@ _WRITABLE = {
         "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
         "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json", "pipeline_id",
     },
-    "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content"},
+    "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content", "parent_id", "instruction",
+                  "version"},
     "steps": {
         "run_id", "position", "name", "model", "status", "prompt", "output", "error", "started_at",
         "finished_at", "answered_by", "runtime", "params_json", "input_tokens", "output_tokens",

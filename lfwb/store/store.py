@@ -148,6 +148,24 @@ class Store(RunRows, StepRows, ContextRows, ChatRows, ChunkRows):
     def delete_artifact(self, artifact_id: int) -> None:
         self._delete("artifacts", artifact_id)
 
+    def artifact_versions(self, artifact_id: int) -> list[dict]:
+        """Every version of `artifact_id`'s component (its first version and all revisions made
+        from it, by `parent_id`), oldest first."""
+        self.get_artifact(artifact_id)  # an unknown id is NotFound, not an empty history
+        return self.query(
+            """
+            WITH RECURSIVE up(id, parent_id) AS (
+                SELECT id, parent_id FROM artifacts WHERE id = ?
+                UNION SELECT a.id, a.parent_id FROM artifacts a JOIN up ON a.id = up.parent_id
+            ), down(id) AS (
+                SELECT id FROM up WHERE parent_id IS NULL
+                UNION SELECT a.id FROM artifacts a JOIN down ON a.parent_id = down.id
+            )
+            SELECT * FROM artifacts WHERE id IN (SELECT id FROM down) ORDER BY version, id
+            """,
+            (artifact_id,),
+        )
+
     # -- model registrations -----------------------------------------------------------
 
     def save_model(self, name: str, runtime: str, source: str, config: dict) -> None:
