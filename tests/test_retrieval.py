@@ -1,0 +1,167 @@
+"""Retrieval over a project's contexts: the chunk indexes kept in step with the contexts,
+`%lfw context search` and `context show`, vectors through sqlite-vec, and a store file that
+plain sqlite3 still reads."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+from conftest import run_error, run_ok
+
+from lfwb.chat.retrieval import index_context, retrieve
+from lfwb.errors import BadInput, ContextError
+
+
+def unit(seed: int, dims: int = 384) -> bytes:
+    v = np.random.default_rng(seed).standard_normal(dims).astype("float32")
+    return (v / np.linalg.norm(v)).tobytes()
+
+
+def test_context_search_shows_the_chunks_that_would_be_retrieved_with_scores(ip, wb):
+    run_ok(ip, '%lfw context add --text "Primary buttons are teal and round." --name style')
+    run_ok(ip, '%lfw context add --text "Backups run nightly to an offsite bucket." --name ops')
+    run_ok(ip, '%lfw context add --text "Tides follow the moon." --name sea')
+    rows = run_ok(ip, "%lfw context search what colour are the buttons")
+    assert [r["context"] for r in rows] == ["style"]
+    assert rows[0]["chunk"] == 0 and rows[0]["score"] > 0 and "[buttons]" in rows[0]["snippet"]
+    assert {"context", "chunk", "score", "snippet"} <= set(rows.columns)
+
+
+def test_adding_a_context_chunks_it_at_once(wb):
+    text = "\n\n".join(f"Paragraph {i} talks about topic {i} at some length. " * 8 for i in range(30))
+    context = wb.add_context(text=text, name="long")
+    assert context["chunks"] > 3
+    assert wb.store.chunk_count(context["id"]) == context["chunks"]
+
+
+def test_contexts_added_by_another_tool_are_indexed_on_first_search(wb):
+    with sqlite3.connect(wb.store.path) as conn:  # as sqlite-utils or a script would
+        conn.execute("INSERT INTO contexts (project_id, name, text, created_at) VALUES (?, 'old', "
+                     "'Invoices are due in thirty days.', '2024-01-01')", (wb.project_id,))
+    hits = wb.search_contexts("when are invoices due")
+    assert [h.context_name for h in hits] == ["old"]
+    assert wb.store.unindexed_contexts(wb.project_id) == []
+
+
+def test_deleting_a_context_removes_it_from_every_index(wb):
+    wb.embeddings = True
+    wb.store.ensure_vector_table(384)
+    keep = wb.store.add_context(wb.project_id, "Tides follow the moon.", name="keep")
+    gone = wb.store.add_context(wb.project_id, "Tides are tall on spring days.", name="gone")
+    for c, seed in ((keep, 1), (gone, 2)):
+        index_context(wb.store, c["id"])
+        chunk_id = wb.store.list_chunks(c["id"])[0]["chunk_id"]
+        wb.store.add_vectors(wb.project_id, "test", [(chunk_id, unit(seed))])
+    wb.store.delete_context(gone["id"])
+    assert [h.context_name for h in retrieve(wb.store, wb.project_id, "tides", progress=False)] == ["keep"]
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, unit(2), 5)] == ["keep"]
+    assert wb.store.query("SELECT count(*) AS n FROM context_chunk_vectors")[0]["n"] == 1
+
+
+def test_changing_a_contexts_text_reindexes_it(wb):
+    c = wb.add_context(text="Buttons are teal.", name="style")
+    wb.store.update_context(c["id"], text="Buttons are orange.")
+    assert retrieve(wb.store, wb.project_id, "teal", progress=False) == []
+    assert [h.context_name for h in retrieve(wb.store, wb.project_id, "orange", progress=False)] == ["style"]
+
+
+def test_nearest_chunks_ranks_by_cosine_within_the_project(wb):
+    wb.store.ensure_vector_table(384)
+    other = wb.store.create_project("other")
+    ids = {}
+    for project, name, seed in ((wb.project_id, "a", 1), (wb.project_id, "b", 2), (other["id"], "c", 3)):
+        c = wb.store.add_context(project, f"context {name}", name=name)
+        index_context(wb.store, c["id"])
+        ids[name] = wb.store.list_chunks(c["id"])[0]["chunk_id"]
+        wb.store.add_vectors(project, "test", [(ids[name], unit(seed))])
+    found = wb.store.nearest_chunks(wb.project_id, unit(2), limit=5)
+    assert [r["context_name"] for r in found] == ["b", "a"]
+    assert found[0]["distance"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_plain_sqlite3_reads_a_store_with_vectors(wb):
+    wb.store.ensure_vector_table(384)
+    c = wb.add_context(text="Espresso uses nine bars of pressure.", name="coffee")
+    chunk_id = wb.store.list_chunks(c["id"])[0]["chunk_id"]
+    wb.store.add_vectors(wb.project_id, "test", [(chunk_id, unit(1))])
+    conn = sqlite3.connect(wb.store.path)  # the standard library's: no sqlite-vec here
+    try:
+        assert conn.execute("SELECT name FROM contexts").fetchall() == [("coffee",)]
+        assert conn.execute("SELECT text FROM context_chunks").fetchall() == [("Espresso uses nine bars of pressure.",)]
+        assert conn.execute("SELECT rowid FROM context_chunks_fts WHERE context_chunks_fts MATCH 'espresso'").fetchall()
+        assert len(conn.execute("SELECT embedding FROM context_chunk_embeddings").fetchone()[0]) == 384 * 4
+        with pytest.raises(sqlite3.OperationalError, match="no such module: vec0"):
+            conn.execute("SELECT * FROM context_chunk_vectors").fetchall()
+    finally:
+        conn.close()
+
+
+def test_vector_search_with_embeddings_off_says_how_to_turn_them_on(ip, wb, capsys):
+    run_ok(ip, '%lfw context add --text "Buttons are teal." --name style')
+    seen = run_error(ip, "%lfw context search buttons --mode hybrid", capsys)
+    assert len(seen.splitlines()) == 1 and "%config Lfwb.embeddings = True" in seen
+
+
+def test_vector_search_without_sqlite_vec_says_why_in_one_line(ip, wb, capsys, monkeypatch):
+    run_ok(ip, '%lfw context add --text "Buttons are teal." --name style')
+    run_ok(ip, "%config Lfwb.embeddings = True")
+    monkeypatch.setattr(wb.store, "vectors_unavailable", "this Python's sqlite3 cannot load extensions — pip install sqlean.py")
+    seen = run_error(ip, "%lfw context search buttons --mode vector", capsys)
+    assert len(seen.splitlines()) == 1 and "cannot load extensions" in seen and "--mode bm25" in seen
+    assert run_ok(ip, "%lfw context search buttons")[0]["context"] == "style"  # BM25 still works
+
+
+def test_context_show_opens_a_context_and_one_of_its_chunks(ip, wb):
+    text = "\n\n".join(f"Section {i}: " + "the quick brown fox. " * 30 for i in range(6))
+    c = wb.add_context(text=text, name="long")
+    shown = run_ok(ip, f"%lfw context show {c['id']}")
+    assert shown["name"] == "long" and shown["chunks"] == c["chunks"] and shown["text"] == text
+    chunk = run_ok(ip, f"%lfw context show {c['id']} --chunk 1")
+    assert chunk["text"] == wb.store.list_chunks(c["id"])[1]["text"]
+
+
+def test_context_show_refuses_a_chunk_it_does_not_have(ip, wb, capsys):
+    c = wb.add_context(text="One short note.", name="short")
+    seen = run_error(ip, f"%lfw context show {c['id']} --chunk 5", capsys)
+    assert "has chunks 0 to 0, not 5" in seen and len(seen.splitlines()) == 1
+
+
+def test_a_file_that_turns_out_bad_late_leaves_no_context(wb, tmp_path, monkeypatch):
+    import lfwb.chat.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "MAX_KEPT_TEXT", 1024)  # stream it, as a big file would be
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(b"A fine paragraph about buttons.\n\n" * 40_000 + "caf\xe9".encode("latin-1"))
+    with pytest.raises(ContextError, match="not UTF-8"):
+        wb.add_context(file=str(bad))
+    assert wb.store.list_contexts(project_id=wb.project_id) == []
+    assert wb.store.query("SELECT count(*) AS n FROM context_chunks")[0]["n"] == 0
+
+
+def test_a_big_file_keeps_its_text_in_chunks_only(wb, tmp_path, monkeypatch):
+    import lfwb.chat.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "MAX_KEPT_TEXT", 1024)
+    f = tmp_path / "big.md"
+    f.write_text("Filler paragraph about nothing much.\n\n" * 200 + "The needle is teal.\n")
+    c = wb.add_context(file=str(f))
+    assert c["text"] == "" and c["chunks"] > 5 and c["name"] == "big.md"
+    assert retrieve(wb.store, wb.project_id, "needle", progress=False)[0].context_id == c["id"]
+
+
+def test_bad_search_input_is_refused(wb):
+    wb.add_context(text="Buttons are teal.")
+    for query, mode, limit in (("", "bm25", 5), ("buttons", "fuzzy", 5), ("buttons", "bm25", 0)):
+        with pytest.raises(BadInput):
+            retrieve(wb.store, wb.project_id, query, mode=mode, limit=limit)
+
+
+@pytest.mark.slow
+def test_with_embeddings_on_a_paraphrase_finds_its_context(ip, wb):
+    run_ok(ip, "%config Lfwb.embeddings = True")
+    run_ok(ip, '%lfw context add --text "Primary buttons are teal with rounded corners." --name style')
+    run_ok(ip, '%lfw context add --text "Backups run nightly to an offsite bucket." --name ops')
+    rows = run_ok(ip, "%lfw context search what shade is the main call-to-action control --limit 1")
+    assert rows[0]["context"] == "style"  # hybrid by default; BM25 alone finds nothing here
