@@ -92,13 +92,17 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     port, token = _free_port(), "lfwb-browser-test"
     env = {**os.environ, "LFWB_DB": str(root / "lab.db"), "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
-           "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_DATA_DIR": str(Path(sys.prefix) / "share" / "jupyter")}
+           "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_DATA_DIR": str(root / ".data")}
+    # No "get notified about Jupyter news?" toast over the cells (and no request for news).
+    settings = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--ServerApp.disable_check_xsrf=False"],
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         # Processes here inherit SIGINT ignored; the server's kernels must be interruptible.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
