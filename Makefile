@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.lfwb-setup
+# The JSX preview's front end, bundled from extension/ (rebuilt when anything there changes).
+RUNTIME := lfwb/static/runtime.js
 
 .PHONY: setup lab test bench browser clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(RUNTIME)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# npm ci + esbuild: React, sucrase and framer-motion into lfwb/static/ (shipped in the wheel).
+$(RUNTIME): extension/package.json extension/package-lock.json extension/build.mjs $(wildcard extension/src/*)
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm is needed to build the JSX preview (extension/); install Node.js 18+"; exit 1; }
+	cd extension && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+	touch $(RUNTIME)
 
 # Debian's Chromium for the tests of what a person sees (Playwright drives it; its own download does not work offline).
 browser:
