@@ -1,0 +1,120 @@
+"""How fast a JSX/TSX preview appears: sucrase on a 200-line component, and the time from the
+frame being put on the page to the component's first paint.
+
+    .venv/bin/python benchmarks/preview.py [--rounds 30]
+
+Both measured in Debian's Chromium (Playwright), in the runtime page every preview uses
+(`lfwb.preview.runtime.runtime_page`, inlining lfwb/static/runtime.js):
+
+- transpile: `sucrase.transform` (typescript + jsx + imports) of a generated 200-line TSX
+  component, run inside the sandboxed frame; the first call (cold) and the median of --rounds
+  warm calls. Also in node, from extension/node_modules, when node is installed.
+- first paint: a plain page inserts `<iframe sandbox="allow-scripts" srcdoc=...>` (what the
+  widget's host code does when the output appears) and waits for the frame's `ready`
+  message, sent from a requestAnimationFrame after React's first commit; both clocks are
+  epoch milliseconds (performance.timeOrigin + now). The median of --rounds fresh frames. This
+  leaves out JupyterLab's own rendering of the output, which happens before the frame exists.
+
+Targets (issue 11): transpile < 5 ms; first paint < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+from lfwb.preview.runtime import runtime_page
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+
+
+def component(lines: int = 200) -> str:
+    """A TSX component of about `lines` lines: a props type, state, handlers and many rows."""
+    head = ['import { useState } from "react";', "",
+            'type Props = { title: string; count: number; accent: string; mode: "a" | "b" };', "",
+            'export default function Table({ title = "Rows", count = 3, accent = "#4f46e5", mode = "a" }: Props) {',
+            "  const [picked, setPicked] = useState<number | null>(null);",
+            "  const rows: { id: number; label: string }[] = [];",
+            "  return (", '    <div style={{ position: "relative", borderTop: `2px solid ${accent}` }}>',
+            "      <h3>{title} ({mode})</h3>"]
+    body = [f'      <div key="{i}" onClick={{() => setPicked({i})}} style={{{{ fontWeight: picked === {i} ? 700 : 400 }}}}>'
+            f"row {i} of {{count}}</div>" for i in range(lines - len(head) - 4)]
+    return "\n".join(head + body + ["    </div>", "  );", "}", ""])
+
+
+def in_browser(rounds: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    source = component()
+    page_html = runtime_page(source, {}, "tsx")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.set_content("<script>window.msgs = []; addEventListener('message', (e) => msgs.push(e.data));</script>")
+        paints = []
+        for _ in range(rounds + 1):
+            painted = page.evaluate("""(doc) => new Promise((done) => {
+                document.querySelectorAll('iframe').forEach((f) => f.remove());
+                const frame = document.createElement('iframe');
+                frame.setAttribute('sandbox', 'allow-scripts');
+                const shown = performance.timeOrigin + performance.now();
+                const onMessage = (e) => {
+                  if (e.source === frame.contentWindow && e.data && (e.data.type === 'ready' || e.data.type === 'error')) {
+                    removeEventListener('message', onMessage);
+                    done({type: e.data.type, ms: e.data.painted_at - shown, transpile: e.data.transpile_ms});
+                  }
+                };
+                addEventListener('message', onMessage);
+                frame.srcdoc = doc;
+                document.body.appendChild(frame);
+            })""", page_html)
+            assert painted["type"] == "ready", painted
+            paints.append(painted)
+        frame = page.frames[-1]
+        warm = frame.evaluate("""([src, n]) => { const t = []; for (let i = 0; i < n; i++) t.push(window.lfwbTranspile(src, 'tsx')); return t; }""",
+                              [source, rounds])
+        browser.close()
+    return {"cold transpile (first frame)": paints[0]["transpile"],
+            "warm transpile (median)": statistics.median(warm),
+            "first paint, first frame": paints[0]["ms"],
+            "first paint (median)": statistics.median(p["ms"] for p in paints[1:])}
+
+
+def in_node(rounds: int) -> float | None:
+    if not shutil.which("node") or not (ROOT / "extension" / "node_modules" / "sucrase").exists():
+        return None
+    script = """const { transform } = require("sucrase"); const src = require("fs").readFileSync(0, "utf8");
+const opts = { transforms: ["typescript", "jsx", "imports"], jsxRuntime: "automatic", production: true };
+for (let i = 0; i < 20; i++) transform(src, opts);
+const t = []; for (let i = 0; i < ROUNDS; i++) { const s = performance.now(); transform(src, opts); t.push(performance.now() - s); }
+t.sort((a, b) => a - b); console.log(JSON.stringify(t[Math.floor(t.length / 2)]));""".replace("ROUNDS", str(rounds))
+    out = subprocess.run(["node", "-e", script], input=component(), capture_output=True, text=True,
+                         cwd=ROOT / "extension", check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    lines = len(component().splitlines())
+    figures = in_browser(args.rounds)
+    node = in_node(args.rounds)
+    if node is not None:
+        figures["warm transpile in node (median)"] = node
+    targets = {"warm transpile (median)": 5, "warm transpile in node (median)": 5, "first paint (median)": 300}
+    print(f"preview: a {lines}-line TSX component, {args.rounds} rounds, Chromium {CHROMIUM}")
+    print(f"{'measure':36} {'ms':>8}  target")
+    for name, ms in figures.items():
+        target = targets.get(name)
+        mark = "" if target is None else f"< {target} ms  {'ok' if ms < target else 'MISSED'}"
+        print(f"{name:36} {ms:8.2f}  {mark}")
+
+
+if __name__ == "__main__":
+    main()
