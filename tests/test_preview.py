@@ -40,7 +40,7 @@ def test_jsx_cell_previews_the_component_and_keeps_it_as_an_artifact(ip, wb):
     w = result.result
     assert result.success and w.props == {"label": "Clicks"} and w.language == "jsx"
     [row] = artifact_rows(wb)
-    assert (row["kind"], row["language"], row["filename"]) == ("code", "jsx", "Counter.jsx")
+    assert (row["kind"], row["language"], row["filename"]) == ("jsx", "jsx", "Counter.jsx")
     assert row["content"] == COUNTER and w.artifact["id"] == row["id"]
 
 
@@ -123,7 +123,7 @@ def test_a_new_source_rebuilds_the_frame_and_its_controls(ip):
 
 
 def test_preview_shows_a_stored_component(ip, wb):
-    row = wb.store.add_artifact(wb.project_id, PRICING, kind="code", language="tsx", filename="card.tsx")
+    row = wb.store.add_artifact(wb.project_id, PRICING, kind="tsx", language="tsx", filename="card.tsx")
     w = ip.run_cell(f"%lfw preview {row['id']} --props '{{\"plan\": \"Max\"}}'").result
     assert w.source == PRICING and w.language == "tsx" and w.props == {"plan": "Max"}
 
@@ -145,7 +145,7 @@ def test_bad_components_are_refused_in_one_line_and_nothing_is_kept(ip, wb, caps
 
 
 def test_preview_of_an_artifact_that_is_not_a_component_is_one_line(ip, wb, capsys, caplog):
-    row = wb.store.add_artifact(wb.project_id, "body { color: red }", kind="code", language="css", filename="a.css")
+    row = wb.store.add_artifact(wb.project_id, "body { color: red }", kind="css", language="css", filename="a.css")
     seen = refused_in_one_line(ip, f"%lfw preview {row['id']}", capsys, caplog)
     assert "css, not a JSX/TSX component" in seen
     assert "NotFound" in refused_in_one_line(ip, "%lfw preview 999", capsys, caplog)
@@ -158,3 +158,9 @@ def test_a_checkout_without_the_built_runtime_says_how_to_build_it(ip, wb, monke
     seen = refused_in_one_line(ip, "%%lfw jsx\n" + COUNTER, capsys, caplog)
     assert "PreviewUnavailable" in seen and "make setup" in seen
     assert artifact_rows(wb) == []
+
+
+def test_a_component_kept_by_a_jsx_cell_exports_to_framer(ip, wb, tmp_path):
+    w = ip.run_cell("%%lfw jsx\n" + PRICING).result
+    assert ip.run_cell(f"%lfw export framer {w.artifact['id']} --to PricingCard.tsx").success
+    assert "addPropertyControls(PricingCard" in (tmp_path / "PricingCard.tsx").read_text()

@@ -28,8 +28,9 @@ def preview(source: str, props: dict | None = None, height: int | None = None, l
 
 def save_component(store, project_id: int, source: str, name: str | None = None,
                    language: str | None = None) -> dict:
-    """Keep a previewed component as an artifact (kind `code`, language jsx/tsx): the same
-    source under the same name again is the artifact already kept, not a copy."""
+    """Keep a previewed component as an artifact (kind and language jsx/tsx, as a pipeline's
+    fenced block would be, so revise and export take it): the same source under the same name
+    again is the artifact already kept, not a copy."""
     from .runtime import guess_language
 
     language = language or guess_language(source)
@@ -39,13 +40,14 @@ def save_component(store, project_id: int, source: str, name: str | None = None,
         "SELECT id FROM artifacts WHERE project_id = ? AND run_id IS NULL AND filename = ? AND content = ? "
         "ORDER BY id DESC LIMIT 1", (project_id, filename, source)):
         return store.get_artifact(row["id"])
-    return store.add_artifact(project_id, source, kind="code", language=language, filename=filename)
+    return store.add_artifact(project_id, source, kind=language, language=language, filename=filename)
 
 
 def component_source(store, artifact_id: int) -> tuple[str, str]:
     """A stored artifact's (source, jsx|tsx); one line when it is not a component."""
     row = store.get_artifact(artifact_id)
-    language = (row.get("language") or "").lower()
+    # The kind is the normalised language (lfwb/pipelines/artifacts.py); `language` as written.
+    language = row["kind"] if row["kind"] in PREVIEWABLE else (row.get("language") or row["kind"] or "").lower()
     if language not in PREVIEWABLE:
         raise BadInput(f"artifact {artifact_id} is {language or 'text'}, not a JSX/TSX component: "
                        "only jsx and tsx artifacts have a preview")
