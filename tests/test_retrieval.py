@@ -165,3 +165,19 @@ def test_with_embeddings_on_a_paraphrase_finds_its_context(ip, wb):
     run_ok(ip, '%lfw context add --text "Backups run nightly to an offsite bucket." --name ops')
     rows = run_ok(ip, "%lfw context search what shade is the main call-to-action control --limit 1")
     assert rows[0]["context"] == "style"  # hybrid by default; BM25 alone finds nothing here
+
+
+def test_a_dropped_vector_index_is_rebuilt_from_the_stored_vectors(wb, db_path):
+    from lfwb.store import Store
+
+    wb.store.ensure_vector_table(384)
+    c = wb.add_context(text="Espresso uses nine bars of pressure.", name="coffee")
+    wb.store.add_vectors(wb.project_id, "test", [(wb.store.list_chunks(c["id"])[0]["chunk_id"], unit(1))])
+    with wb.store.write() as conn:
+        conn.execute("DROP TABLE context_chunk_vectors")
+    again = Store(db_path)
+    try:
+        again.ensure_vector_table(384)
+        assert [r["context_name"] for r in again.nearest_chunks(wb.project_id, unit(1), 3)] == ["coffee"]
+    finally:
+        again.close()

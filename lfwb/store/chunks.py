@@ -174,11 +174,16 @@ class ChunkRows(Rows):
             "SELECT 1 FROM sqlite_master WHERE name = ?", (VECTOR_TABLE,)
         ).fetchone() is not None
 
+    _vectors_checked = False  # once per open store: the check scans the whole index
+
     def ensure_vector_table(self, dims: int) -> None:
-        """Create the sqlite-vec index (and drop entries whose chunk is gone, which a tool
-        without sqlite-vec may have deleted). A store without sqlite-vec: `StoreError`."""
+        """Create the sqlite-vec index, once per open store bring it in line with the float
+        vectors (entries whose chunk a tool without sqlite-vec deleted go; vectors it lacks —
+        a dropped index — come back). A store without sqlite-vec: `StoreError`."""
         if self.vectors_unavailable is not None:
             raise StoreError(f"vectors are unavailable: {self.vectors_unavailable}")
+        if self._vectors_checked:
+            return
         with self.write() as conn:
             conn.execute(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {VECTOR_TABLE} USING vec0("
@@ -188,6 +193,17 @@ class ChunkRows(Rows):
                 f"DELETE FROM {VECTOR_TABLE} WHERE chunk_id NOT IN "
                 "(SELECT chunk_id FROM context_chunk_embeddings)"
             )
+            missing = conn.execute(
+                "SELECT e.chunk_id, x.project_id, e.embedding "
+                "FROM context_chunk_embeddings e JOIN context_chunks c ON c.id = e.chunk_id "
+                f"JOIN contexts x ON x.id = c.context_id WHERE e.chunk_id NOT IN (SELECT chunk_id FROM {VECTOR_TABLE})"
+            ).fetchall()
+            # Row by row from Python: an INSERT ... SELECT loses the bit vector's type on the way.
+            conn.executemany(
+                f"INSERT INTO {VECTOR_TABLE} (chunk_id, project_id, embedding) VALUES (?, ?, vec_quantize_binary(?))",
+                [tuple(r) for r in missing],
+            )
+        self._vectors_checked = True
 
     def chunks_without_vectors(self, project_id: int, limit: int = BATCH) -> list[dict]:
         """Up to `limit` of the project's chunks that have no vector yet."""
