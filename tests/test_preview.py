@@ -164,3 +164,12 @@ def test_a_component_kept_by_a_jsx_cell_exports_to_framer(ip, wb, tmp_path):
     w = ip.run_cell("%%lfw jsx\n" + PRICING).result
     assert ip.run_cell(f"%lfw export framer {w.artifact['id']} --to PricingCard.tsx").success
     assert "addPropertyControls(PricingCard" in (tmp_path / "PricingCard.tsx").read_text()
+
+
+def test_each_component_a_pipeline_run_makes_is_previewed_under_its_steps(ip, scripted, published):
+    fence = "```"
+    scripted.model("coder", [f"Here:\n{fence}jsx\n{COUNTER}{fence}\n{fence}css\nb {{ color: red }}\n{fence}\n"])
+    assert ip.run_cell("%%lfw pipeline ui\nsteps:\n  - name: jsx\n    model: coder\n    prompt: 'a counter'\n").success
+    assert ip.run_cell("%lfw run ui").success
+    shown = [m["data"] for m in published if "text/html" in m["data"] and "lfwb preview" in m["data"]["text/html"]]
+    assert len(shown) == 1 and "Counter" in srcdoc(shown[0]["text/html"])

@@ -239,9 +239,22 @@ def _follow(ctx: Invocation, output: str | None, run):
             areas.update(stop.result, final=True)
         raise
     areas.update(result, final=True)
+    _show_previews(result.artifacts, areas.terminal)
     if output:
         ctx.user_ns[output] = result
     return result
+
+
+def _show_previews(artifacts: list[dict], terminal: bool) -> None:
+    """A live preview under the steps for each JSX/TSX artifact the run made."""
+    if terminal or not any(a.get("kind") in ("jsx", "tsx") for a in artifacts):
+        return
+    from IPython.display import display
+
+    from ..preview.widget import previews
+
+    for preview in previews(artifacts):
+        display(preview)
 
 
 class StepAreas:

@@ -94,6 +94,23 @@ class Preview(anywidget.AnyWidget):
         return f"<Preview {self.language} status={self.status}{' error=' + repr(self.error) if self.error else ''}>"
 
 
+def previews(artifacts: list[dict]) -> list[Preview]:
+    """A live preview of each JSX/TSX artifact (a pipeline run's, say); one the preview would
+    refuse (a disallowed import, no default export) is left out: its code is still listed."""
+    from ..errors import PreviewRefused
+
+    shown = []
+    for row in artifacts:
+        if row.get("kind") in ("jsx", "tsx"):
+            try:
+                preview = Preview(row["content"], language=row["kind"])
+            except PreviewRefused:
+                continue
+            preview.artifact = row
+            shown.append(preview)
+    return shown
+
+
 def validate(source: str) -> None:
     """Refuse in one line what cannot be previewed: too big, no default export, an import
     the frame would not know (`lfwb.preview.source.validate_source`)."""

@@ -137,6 +137,10 @@ class PipelinePanel(widgets.VBox):
             items.append(f"<details><summary><code>{html.escape(name)}</code> · {html.escape(a['kind'])} · "
                          f"{len(a['content'].splitlines())} lines</summary><pre>{html.escape(a['content'])}</pre></details>")
         self.artifacts.value = "".join(items) or "<i>no artifacts</i>"
+        if any(a["kind"] in ("jsx", "tsx") for a in result.artifacts):
+            from ..preview.widget import previews
+
+            self.children = [*self.children, *(p.panel for p in previews(result.artifacts))]
 
     def _say(self, line: str, ok: bool = False) -> None:
         colour = "#060" if ok else "#b00"
