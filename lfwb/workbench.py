@@ -222,7 +222,7 @@ class Workbench:
 
     def generate(
         self, prompt: str, model: str | None = None, *, system: str | None = None,
-        raw: bool = False, on_text: Any = None, on_start: Any = None, stop: Any = None,
+        raw: bool = False, on_text: Any = None, on_start: Any = None, hold: Any = None,
         messages: list[dict] | None = None, project_id: int | None = None, **settings: Any,
     ):
         """Generate text for `prompt` and record the run. Returns a `RunResult`.
@@ -231,7 +231,7 @@ class Workbench:
         `raw=True` (plain completion). `settings` are GenerationConfig fields
         (max_tokens, temperature, top_p, top_k, seed, stop). `on_start(result)` and
         `on_text(text, result)` follow the run as it streams (see `record_generation`).
-        `stop` (a `runs.StopHold`) lets another thread stop it: `stop.stop()` ends the run
+        `hold` (a `runs.StopHold`) lets another thread stop it: `hold.stop()` ends the run
         `cancelled` with its text, as a stop in the cell does. `messages` (a whole chat, as
         OpenAI's API sends it) replaces `prompt`'s one user message; `prompt` is what the row keeps.
         `project_id` records the run in another project than the current one (the server's
@@ -254,7 +254,7 @@ class Workbench:
         with store.kept_open():
             result = record_generation(
                 store, self.manager, project_id, model or self.default_model, gen,
-                prompt=prompt, on_text=on_text, on_start=on_start, stop=stop,
+                prompt=prompt, on_text=on_text, on_start=on_start, stop=hold,
             )
             if result.status == "done":
                 # Its fenced code becomes the run's artifacts here, below every face. Only a

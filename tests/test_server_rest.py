@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from fixtures.scripted import Stall, words
@@ -209,3 +210,11 @@ def test_the_openapi_docs_are_served(server):
     assert server.http.get("/docs").status_code == 200
     paths = server.http.get("/openapi.json").json()["paths"]
     assert {"/api/v1/generate", "/v1/chat/completions", "/api/v1/runs/{run_id}/events"} <= set(paths)
+
+
+def test_generation_settings_reach_the_run_stop_strings_included(server, scripted):
+    scripted.model("fake", words("Once upon a time"))
+    body = {"prompt": "story", "model": "fake", "stop": ["THE END"], "seed": 4, "temperature": 0.2}
+    run_id = server.http.post(f"{API}/generate", json=body).json()["run_id"]
+    params = json.loads(server.http.get(f"{API}/runs/{run_id}").json()["params_json"])
+    assert (params["stop"], params["seed"], params["temperature"]) == (["THE END"], 4, 0.2)

@@ -43,7 +43,7 @@ def sse(event: str, data: Any) -> str:
 def start_generation(wb: Any, project: int | None, prompt: str, model: str | None, **kwargs: Any) -> Generation:
     """`wb.generate` in `project` (default: the current one) on its own thread, followed."""
     return Generation(lambda g: wb.generate(
-        prompt, model, on_text=g.on_text, on_start=g.on_start, stop=g.stop, project_id=project, **kwargs,
+        prompt, model, on_text=g.on_text, on_start=g.on_start, hold=g.stop, project_id=project, **kwargs,
     )).start()
 
 

@@ -6,7 +6,7 @@ hands its events — start, each new piece of text, the end — to the loop thro
 route that streams stops it (`stop()`) when the client goes away: the run ends `cancelled`
 with the text so far, as after a stop in the notebook.
 
-    gen = Generation(lambda g: wb.generate(p, on_text=g.on_text, on_start=g.on_start, stop=g.stop))
+    gen = Generation(lambda g: wb.generate(p, on_text=g.on_text, on_start=g.on_start, hold=g.stop))
     async for kind, value in gen.start():     # ("start", result) ("text", delta) ... ("done", result)
         ...
 """

@@ -1,0 +1,96 @@
+"""lfwb serve under load, and checked against its own OpenAPI schema (schemathesis)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+import pytest
+
+from fixtures.scripted import words
+from server_fixtures import TIMEOUT_S, server  # noqa: F401 - the fixture
+
+API = "/api/v1"
+
+
+async def mixed_requests(url: str, n: int) -> list[httpx.Response]:
+    """`n` requests at once: a quarter short generations, the rest reads and writes of rows."""
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        def request(i: int):
+            match i % 8:
+                case 0 | 4:
+                    return http.post(f"{API}/generate", json={"prompt": f"p{i}", "model": "fake", "max_tokens": 4})
+                case 1:
+                    return http.post(f"{API}/contexts", json={"text": f"note {i} about buttons"})
+                case 2:
+                    return http.get(f"{API}/runs", params={"limit": 20})
+                case 3:
+                    return http.get(f"{API}/contexts/search", params={"q": "buttons"})
+                case 5:
+                    return http.post(f"{API}/artifacts", json={"content": f"const a = {i}", "language": "js"})
+                case 6:
+                    return http.get(f"{API}/models")
+                case _:
+                    return http.get(f"{API}/projects")
+
+        return await asyncio.gather(*(request(i) for i in range(n)))
+
+
+@pytest.mark.slow
+def test_two_hundred_concurrent_mixed_requests_all_succeed_and_leave_a_sound_store(server, scripted, ip):
+    from conftest import run_ok
+
+    scripted.model("fake", words("one two three four"))
+    answers: list = []
+    load = threading.Thread(target=lambda: answers.extend(asyncio.run(mixed_requests(server.url, 200))))
+    load.start()
+    magics_ran = 0
+    while load.is_alive():  # the notebook's own magics keep working while the server is busy
+        assert run_ok(ip, "%lfw runs --limit 3") is not None
+        magics_ran += 1
+    load.join(TIMEOUT_S)
+    assert magics_ran >= 1
+    assert [a.status_code for a in answers if a.status_code >= 300] == []
+    store = server.wb.store
+    generated = [a.json()["run_id"] for a in answers if a.request.url.path.endswith("/generate")]
+    assert len(generated) == 50
+    rows = store.query("SELECT id, status, output FROM runs")
+    assert sorted(r["id"] for r in rows) == sorted(generated)  # none lost, none extra
+    assert {(r["status"], r["output"]) for r in rows} == {("done", "one two three four")}  # none stuck
+    assert store.query("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+
+
+@pytest.mark.slow
+def test_the_api_meets_its_own_openapi_schema(server, scripted):
+    """No 500s and no answer that breaks the schema, for a bounded number of generated requests."""
+    import schemathesis
+    from hypothesis import HealthCheck, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    scripted.model("smollm2", words("short"))  # generations go to an instant model of the default name
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    failures, calls = [], []
+    for operation in schema.get_all_operations():
+        op = operation.ok()
+        if op.path.endswith("/events") or op.path in ("/api/v1/models/unload", "/api/v1/models/load"):
+            continue  # a stream that follows a run until it ends; loads of whatever name was made up
+
+        @settings(max_examples=8, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case) -> None:
+            response = case.call(timeout=TIMEOUT_S)
+            calls.append((op.path, response.status_code))
+            for checker in (not_a_server_error, response_schema_conformance):
+                try:
+                    case.validate_response(response, checks=(checker,))
+                except Exception as e:  # collected: one run shows every operation that fails
+                    failures.append(f"{op.method.upper()} {op.path}: {str(e)[:300]}")
+
+        from hypothesis import given
+
+        given(case=op.as_strategy())(check)()
+    assert failures == []
+    assert len({path for path, _ in calls}) >= 20 and len(calls) >= 100  # it did ask, everywhere
