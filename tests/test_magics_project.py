@@ -28,8 +28,8 @@ def test_context_add_text_file_and_cell_then_search(ip, wb, tmp_path):
     from_cell = run_ok(ip, "%lfw context add --cell --name palette-cell")
     assert from_cell["text"] == "palette = ['teal', 'coral']" and from_cell["kind"] == "cell"
     hits = run_ok(ip, "%lfw context search teal")
-    assert [h["name"] for h in hits][:2] and {h["name"] for h in hits} == {"style", "palette-cell"}
-    assert [h["name"] for h in run_ok(ip, "%lfw context search legal links")] == ["notes.md"]
+    assert [h["context"] for h in hits][:2] and {h["context"] for h in hits} == {"style", "palette-cell"}
+    assert [h["context"] for h in run_ok(ip, "%lfw context search legal links")] == ["notes.md"]
     # Contexts belong to the current project.
     run_ok(ip, "%lfw project other")
     assert run_ok(ip, "%lfw context search teal") == []
@@ -41,8 +41,8 @@ def test_tables_render_as_html_and_text(ip, wb):
     html = rows._repr_html_()
     assert "<table" in html and "&lt;b&gt;soft&lt;/b&gt;" in html  # escaped, never raw HTML
     text = rows.as_text()
-    assert text.splitlines()[0].split() == ["id", "name", "kind", "snippet"]
-    assert isinstance(rows, list) and rows[0]["kind"] == "note"
+    assert text.splitlines()[0].split() == ["context_id", "context", "chunk", "score", "snippet"]
+    assert isinstance(rows, list) and rows[0]["chunk"] == 0
 
 
 def test_runs_show_and_artifacts(ip, wb):
