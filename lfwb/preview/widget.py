@@ -87,7 +87,7 @@ class Preview(anywidget.AnyWidget):
     def _repr_mimebundle_(self, **kwargs: Any):
         bundle = self.panel._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = {**data, "text/html": self.static_html()}
+        data = {**data, "text/html": self.static_html(), "text/plain": repr(self)}
         return data, metadata
 
     def __repr__(self) -> str:
