@@ -120,9 +120,7 @@ class ChatSession:
         Event) or `stop()` ends the answer, which keeps its text. `settings` are
         GenerationConfig fields (max_tokens, temperature, seed, ...). `on_start`/`on_text` are
         `record_generation`'s (the magic's live output)."""
-        if not isinstance(text, str) or not text.strip():
-            raise BadInput("the message is empty — write it in the cell body")
-        GenerationConfig(messages=[], **settings)  # a bad setting: one line, before anything is stored
+        check_turn(text, settings)
         with self._turn, held_stops(StopHold()) as stops:
             self._stop, self._stopped = stops, False
             done = threading.Event()
@@ -265,6 +263,13 @@ class ChatSession:
         except ImportError:
             raise BadInput("retrieval is not installed in this lfwb — send without --rag") from None
         return retrieve(self.store, self.project_id, text, mode=mode, limit=5)
+
+
+def check_turn(text: str, settings: dict) -> None:
+    """An empty message or a bad setting: one line, before anything is stored."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput("the message is empty — write it in the cell body")
+    GenerationConfig(messages=[], **settings)
 
 
 _open: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store → {(project, name): session}

@@ -16,7 +16,8 @@ from .migrate import now
 from .rows import Rows
 
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
-RUN_KINDS = ("generate", "chat", "pipeline", "compare")
+# chat-summary: a chat session's rolling summary, written by its model (lfwb/chat/memory.py)
+RUN_KINDS = ("generate", "chat", "chat-summary", "pipeline", "compare")
 
 _process_identity: tuple[str, int, float] | None = None
 

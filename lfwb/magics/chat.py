@@ -1,0 +1,100 @@
+"""`%%lfw chat`: each cell is a user's turn of a stored session; `%lfw chat sessions | history | delete`.
+
+    %%lfw chat --session notes -m smollm2
+    My name is Ada.
+
+    %%lfw chat --session notes --rag
+    What does the style guide say about buttons?
+
+The answer streams into the cell (LiveOutput, as %%lfw generate); under it, one line says when a
+summary stood in for older turns and which context chunks were given (with --rag).
+"""
+
+from __future__ import annotations
+
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from .live import LiveOutput
+from .registry import Invocation, subcommand
+from .rows import Rows
+
+DEFAULT_SESSION = "default"  # the same as lfwb.chat.session's; importing it would load the store at %load_ext
+
+
+@subcommand("chat", cell="required")
+@magic_arguments("lfw chat")
+@argument("-m", "--model", help="the model for this session (kept with it; default: smollm2)")
+@argument("--session", default=DEFAULT_SESSION, help="the session to continue or start (default: default)")
+@argument("--system", help="a system prompt (kept with the session)")
+@argument("--rag", action="store_true", help="put the project's best-matching context chunks into the prompt")
+@argument("--mode", choices=["bm25", "vector", "hybrid"], default="bm25", help="how --rag ranks chunks (default bm25)")
+@argument("--new", action="store_true", help="start the session afresh (an earlier one is kept as NAME-2)")
+@argument("--max-tokens", type=int, default=256, help="stop the answer after this many tokens (default 256)")
+@argument("--temperature", type=float, default=0.7, help="0 is greedy")
+@argument("--seed", type=int, help="random seed, for repeatable answers")
+def chat(ctx: Invocation, args):
+    """Send the cell body as your turn in a chat session; the answer streams into the cell.
+
+    Sessions are stored: they continue in later cells and after a kernel restart. Returns the
+    reply (`_.text`, `_.run_id`, `_.sources`).
+    """
+    from ..chat.session import check_turn
+
+    text = (ctx.cell or "").rstrip("\r\n")
+    settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
+    check_turn(text, settings)  # before the session is made or changed
+    session = ctx.workbench.chat(args.session, model=args.model, system=args.system, new=args.new)
+    return LiveOutput().follow(
+        lambda on_start, on_text: session.send(
+            text, rag=args.rag, mode=args.mode, on_start=on_start, on_text=on_text, **settings
+        )
+    )
+
+
+@subcommand("chat sessions")
+@magic_arguments("lfw chat sessions")
+def chat_sessions(ctx: Invocation, args) -> Rows:
+    """The chat sessions of the current project, most recently used first."""
+    wb = ctx.workbench
+    rows = wb.store.list_chat_sessions(wb.project_id)
+    for r in rows:
+        r["model"] = r["model"] or wb.default_model
+        r["summarized turns"] = r["summary_turns"]
+    return Rows(rows, ["name", "model", "messages", "summarized turns", "last_message_at"],
+                empty="no chat sessions yet — start one with %%lfw chat")
+
+
+@subcommand("chat history")
+@magic_arguments("lfw chat history")
+@argument("--session", default=DEFAULT_SESSION, help="which session (default: default)")
+def chat_history(ctx: Invocation, args) -> Rows:
+    """A session's messages, oldest first, with how each answer ended and its sources."""
+    from ..chat.session import ChatSession, source_label
+
+    wb = ctx.workbench
+    session = ChatSession(wb, wb.store.get_chat_session(wb.project_id, args.session))
+    rows = session.history()
+    for r in rows:
+        r["sources"] = "; ".join(source_label(s) for s in r["sources"])
+    return Rows(rows, ["id", "role", "status", "content", "sources", "run_id", "created_at"],
+                empty=f"session {args.session!r} has no messages yet")
+
+
+@subcommand("chat delete")
+@magic_arguments("lfw chat delete")
+@argument("name", help="the session to delete (its runs stay in %%lfw runs)")
+def chat_delete(ctx: Invocation, args) -> None:
+    """Delete a chat session and its messages; the runs that answered stay."""
+    wb = ctx.workbench
+    row = wb.store.delete_chat_session(wb.project_id, args.name)
+    print(f"deleted chat session {row['name']!r}")
+
+
+@subcommand("panel chat")
+@magic_arguments("lfw panel chat")
+@argument("--session", default=DEFAULT_SESSION, help="the session to open (default: default)")
+def panel_chat(ctx: Invocation, args):
+    """A chat panel: messages, an input box, Send and Stop, model and session pickers, sources."""
+    from ..widgets.chat_panel import ChatPanel
+
+    return ChatPanel(ctx.workbench, session=args.session)

@@ -1,0 +1,120 @@
+"""`%lfw panel chat`: a chat session's messages, an input box, Send and Stop, model and session pickers.
+
+    from lfwb.widgets.chat_panel import ChatPanel
+    ChatPanel(lfwb.workbench())
+
+Send calls `ChatSession.send` — what `%%lfw chat` calls, on the same session object
+(`Workbench.chat`) — on a thread of its own, so the kernel stays free; the answer streams into
+the panel piece by piece and Stop sets the turn's `cancel` event (the answer keeps its text,
+stored as cancelled). Sources and the summary note show under each answer.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..chat.session import DEFAULT_SESSION, source_label
+
+ROLE_STYLE = {"user": "background:#eef3ff", "assistant": "background:#f6f6f6"}
+
+
+class ChatPanel(widgets.VBox):
+    """The chat panel. `send()` and `stop()` are what the buttons call; `thread` is the turn's."""
+
+    def __init__(self, workbench: Any, session: str = DEFAULT_SESSION):
+        self.workbench = workbench
+        names = [s["name"] for s in workbench.store.list_chat_sessions(workbench.project_id)]
+        self.session_choice = widgets.Combobox(value=session, options=sorted(set(names) | {session}),
+                                               description="session", ensure_option=False)
+        self.model_choice = widgets.Dropdown(options=workbench.manager.names(), description="model")
+        self.messages = widgets.HTML()
+        self.answer = widgets.HTML()  # the answer while it streams
+        self.input = widgets.Textarea(placeholder="your message", layout=widgets.Layout(width="640px", height="70px"))
+        self.send_button = widgets.Button(description="Send", icon="paper-plane", button_style="primary")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.message = widgets.HTML()
+        self.send_button.on_click(lambda _: self.send())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.session_choice.observe(lambda _: self.show_session(), names="value")
+        self.reply = None  # the last turn's ChatReply
+        self.thread: threading.Thread | None = None
+        self.cancel: threading.Event | None = None
+        super().__init__([widgets.HBox([self.session_choice, self.model_choice]), self.messages, self.answer,
+                          self.input, widgets.HBox([self.send_button, self.stop_button]), self.message])
+        self.show_session()
+
+    @property
+    def session(self):
+        """The picked session (made when the first message is sent, with the picked model)."""
+        return self.workbench.chat(self.session_choice.value.strip() or DEFAULT_SESSION, model=self.model_choice.value)
+
+    def show_session(self) -> None:
+        name = self.session_choice.value.strip()
+        row = self.workbench.store.find_chat_session(self.workbench.project_id, name) if name else None
+        if row is not None:
+            model = row["model"] or self.workbench.default_model
+            if model in self.model_choice.options:
+                self.model_choice.value = model
+            self.show_history(self.workbench.chat(name))
+        else:
+            self.messages.value = "<i>a new session: its first message makes it</i>"
+
+    def show_history(self, session: Any) -> None:
+        items = []
+        for m in session.history():
+            sources = "".join(f"<li>{html.escape(source_label(s, i))}</li>" for i, s in enumerate(m["sources"], 1))
+            status = "" if m["status"] == "done" else f" <i>({html.escape(m['status'])})</i>"
+            items.append(f"<div style='{ROLE_STYLE.get(m['role'], '')};padding:4px 8px;margin:2px 0'>"
+                         f"<b>{html.escape(m['role'])}</b>{status}<div style='white-space:pre-wrap'>"
+                         f"{html.escape(m['content'])}</div>" + (f"<ul>{sources}</ul>" if sources else "") + "</div>")
+        self.messages.value = "".join(items)
+
+    def send(self) -> None:
+        """Send the input as the user's turn, on a thread; a second press while it answers does nothing."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        text = self.input.value
+        if not text.strip():
+            self._say("the message is empty — write it in the box")
+            return
+        self.cancel = threading.Event()
+        self.send_button.disabled, self.stop_button.disabled = True, False
+        self.message.value, self.answer.value = "", "<i>…</i>"
+        self.thread = threading.Thread(target=self._send, args=(text, self.cancel), name="lfwb-chat-panel", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop the answer: it keeps its text, stored as cancelled."""
+        if self.cancel is not None:
+            self.cancel.set()
+
+    def _send(self, text: str, cancel: threading.Event) -> None:
+        shown: list[str] = []
+
+        def piece(p: str) -> None:
+            shown.append(p)
+            self.answer.value = f"<div style='white-space:pre-wrap'>{html.escape(''.join(shown))}</div>"
+
+        session = None
+        try:
+            session = self.session
+            self.reply = session.send(text, on_chunk=piece, cancel=cancel)
+            self.input.value = ""
+            self._say(self.reply.note() or f"run {self.reply.run_id}", ok=self.reply.status == "done")
+        except BaseException as e:  # a thread's error would go nowhere: say it in the panel
+            self._say(f"{type(e).__name__}: {e}")
+        finally:
+            self.answer.value = ""
+            if session is not None:
+                self.show_history(session)
+            names = {s["name"] for s in self.workbench.store.list_chat_sessions(self.workbench.project_id)}
+            self.session_choice.options = sorted(names | {self.session_choice.value})
+            self.send_button.disabled, self.stop_button.disabled = False, True
+
+    def _say(self, line: str, ok: bool = False) -> None:
+        colour = "#060" if ok else "#b00"
+        self.message.value = f"<span style='color:{colour}'>{html.escape(line)}</span>"
