@@ -183,28 +183,33 @@ class Workbench:
 
     def add_context(
         self, text: str | None = None, file: str | None = None, name: str | None = None,
-        kind: str | None = None,
+        kind: str | None = None, project_id: int | None = None,
     ) -> dict:
-        """Add material to the current project: `text=` or a UTF-8 text `file=` (read in a
-        stream). It is chunked for retrieval at once, and embedded with `embeddings` on."""
+        """Add material to the current project (or `project_id`'s): `text=` or a UTF-8 text
+        `file=` (read in a stream). It is chunked for retrieval at once, and embedded with
+        `embeddings` on."""
         from .chat import retrieval
+
+        project_id = project_id or self.project_id
 
         if (text is None) == (file is None):
             raise BadInput("give exactly one of --text, --file or --cell")
         if self.embeddings:
             retrieval.check_vectors(self.store, "hybrid")  # before anything is added
         if file is not None:
-            context = retrieval.add_file_context(self.store, self.project_id, file, name, kind or "file")
+            context = retrieval.add_file_context(self.store, project_id, file, name, kind or "file")
         else:
-            context = self.store.add_context(self.project_id, text, name=name, kind=kind or "note")
+            context = self.store.add_context(project_id, text, name=name, kind=kind or "note")
             retrieval.index_context(self.store, context["id"])
         if self.embeddings:
-            retrieval.embed_pending(self.store, self.project_id)
+            retrieval.embed_pending(self.store, project_id)
         return {**context, "chunks": self.store.chunk_count(context["id"])}
 
-    def search_contexts(self, query: str, limit: int = 10, mode: str | None = None) -> list:
-        """The chunks of the current project's contexts that best match `query`, best first
-        (`lfwb.chat.retrieval.Hit`s). `mode`: bm25, vector or hybrid; default `retrieval_mode`."""
+    def search_contexts(self, query: str, limit: int = 10, mode: str | None = None,
+                        project_id: int | None = None) -> list:
+        """The chunks of the current project's (or `project_id`'s) contexts that best match
+        `query`, best first (`lfwb.chat.retrieval.Hit`s). `mode`: bm25, vector or hybrid;
+        default `retrieval_mode`."""
         from .chat import retrieval
 
         mode = mode or self.retrieval_mode
@@ -213,7 +218,7 @@ class Workbench:
                 f"--mode {mode} ranks by vectors, and embeddings are off — "
                 "%config Lfwb.embeddings = True (embeds this project's contexts once), or --mode bm25"
             )
-        return retrieval.retrieve(self.store, self.project_id, query, mode=mode, limit=limit)
+        return retrieval.retrieve(self.store, project_id or self.project_id, query, mode=mode, limit=limit)
 
     def runs(self, limit: int | None = 20, offset: int = 0) -> list[dict]:
         return self.store.list_runs(project_id=self.project_id, limit=limit, offset=offset)

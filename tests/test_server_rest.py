@@ -39,8 +39,8 @@ def test_contexts_are_added_searched_updated_and_deleted_in_the_named_project(se
     assert made.status_code == 201
     cid = made.json()["id"]
     hits = http.get(f"{API}/contexts/search", params={"q": "blue buttons", "project": "site"}).json()
-    assert [h["id"] for h in hits] == [cid]
-    assert "[blue]" in hits[0]["snippet"]
+    assert [h["context_id"] for h in hits] == [cid]  # chunked for retrieval as it was added
+    assert hits[0]["text"] == "Buttons are blue and round."
     assert http.get(f"{API}/contexts/search", params={"q": "blue"}).json() == []  # the default project has none
     assert http.patch(f"{API}/contexts/{cid}", json={"name": "palette"}).json()["name"] == "palette"
     assert http.get(f"{API}/contexts", params={"project": "site"}).json()["items"][0]["name"] == "palette"

@@ -141,3 +141,11 @@ def test_a_bad_chat_message_is_answered_with_one_line_and_the_socket_stays_open(
     got = chat(server, "notes", {"type": "shout"}, {"type": "message", "text": "hi", "model": "fake"})
     assert got[0]["type"] == "error" and got[0]["line"].startswith("BadInput:")
     assert got[-1]["type"] == "done" and got[-1]["text"] == "ok"
+
+
+def test_a_chat_answer_with_retrieval_names_its_sources(server, scripted):
+    scripted.model("fake", words("Blue."))
+    note = server.http.post(f"{API}/contexts", json={"text": "Buttons are blue and round.", "name": "style"}).json()
+    got = chat(server, "notes", {"type": "message", "text": "What colour are buttons?", "model": "fake", "rag": True})
+    assert got[-1]["type"] == "done"
+    assert [(s["context_id"], s["context_name"]) for s in got[-1]["sources"]] == [(note["id"], "style")]

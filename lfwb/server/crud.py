@@ -7,9 +7,11 @@ threadpool, so a query never waits behind a generation (those have threads of th
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from .errors import ERROR_RESPONSES
 from .schemas import (
@@ -66,8 +68,9 @@ def delete_project(project_id: RowId, request: Request,
 
 @router.post("/contexts", status_code=201, response_model=Row, tags=["contexts"])
 def create_context(body: ContextIn, request: Request) -> dict:
+    """Add material (`%lfw context add`): chunked for retrieval at once, embedded when embeddings are on."""
     wb = workbench(request)
-    return wb.store.add_context(project_id(wb, body.project), body.text, name=body.name, kind=body.kind)
+    return wb.add_context(text=body.text, name=body.name, kind=body.kind, project_id=project_id(wb, body.project))
 
 
 @router.get("/contexts", response_model=Page, tags=["contexts"])
@@ -77,12 +80,25 @@ def list_contexts(request: Request, project: ProjectRef = None, kind: Annotated[
     return _page(wb, "contexts", {"project_id": project_id(wb, project), "kind": kind}, limit, cursor)
 
 
-@router.get("/contexts/search", response_model=list[Row], tags=["contexts"])
+class Hit(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    context_id: int
+    context_name: str | None = None
+    chunk_index: int
+    text: str
+    score: float
+    snippet: str = ""
+
+
+@router.get("/contexts/search", response_model=list[Hit], tags=["contexts"])
 def search_contexts(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000, description="words to look for")],
-                    project: ProjectRef = None, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[dict]:
-    """Best match first, each with a `snippet` (`%lfw context search`)."""
+                    project: ProjectRef = None, limit: Annotated[int, Query(ge=1, le=100)] = 10,
+                    mode: Annotated[Literal["bm25", "vector", "hybrid"] | None, Query(description="default: hybrid with embeddings on, else bm25")] = None,
+                    ) -> list[dict]:
+    """The chunks that best match, best first (`%lfw context search`), each with a `snippet`."""
     wb = workbench(request)
-    return wb.store.search_contexts(q, project_id=project_id(wb, project), limit=limit)
+    hits = wb.search_contexts(q, limit=limit, mode=mode, project_id=project_id(wb, project))
+    return [asdict(h) for h in hits]
 
 
 @router.get("/contexts/{context_id}", response_model=Row, tags=["contexts"])
