@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import RESULTS, write_notebook
+from .conftest import RESULTS, write_notebook
 
 pytestmark = pytest.mark.slow
 

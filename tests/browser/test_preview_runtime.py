@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import post_props
+from .conftest import post_props
 
 pytestmark = pytest.mark.slow
 

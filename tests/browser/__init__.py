@@ -1,0 +1,1 @@
+"""Browser tests (Playwright + Debian Chromium). A package, so its conftest does not shadow tests/conftest.py."""
