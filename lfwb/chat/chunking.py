@@ -62,21 +62,31 @@ def chunk_stream(
     if not 0 <= overlap < max_tokens:
         raise ValueError(f"overlap must be ≥ 0 and below max_tokens ({max_tokens}), got {overlap}")
     pieces = (p for para in _paragraphs(blocks) for p in _pieces(para, max_tokens))
+    ahead: list[_Piece] = []  # parts of a piece that was split, next first (stack)
     window: list[_Piece] = []
     size = 0
     index = 0
-    for piece in pieces:
+    only_overlap = False  # the window holds nothing but the last chunk's tail
+    while (piece := ahead.pop() if ahead else next(pieces, None)) is not None:
         if window and size + piece.tokens > max_tokens:
-            yield _chunk(index, window)
-            index += 1
-            window = _overlap(window, overlap)
-            size = sum(p.tokens for p in window)
-            # The overlap plus a big piece would pass the limit: drop the overlap, not the piece.
-            while window and size + piece.tokens > max_tokens:
-                size -= window.pop(0).tokens
+            if not only_overlap:
+                yield _chunk(index, window)
+                index += 1
+                window = _overlap(window, overlap)
+                size = sum(p.tokens for p in window)
+                only_overlap = True
+            if window and size + piece.tokens > max_tokens:
+                # A paragraph too big to follow the overlap goes in sentences (a sentence, in
+                # words), so the chunks still overlap; a single huge word drops the overlap.
+                parts = _split(piece)
+                if parts:
+                    ahead.extend(reversed(parts))
+                    continue
+                window, size = [], 0
         window.append(piece)
         size += piece.tokens
-    if window and any(p.text.strip() for p in window):
+        only_overlap = only_overlap and not piece.tokens  # blank space alone is no new chunk
+    if window and not only_overlap:
         yield _chunk(index, window)
 
 
@@ -189,6 +199,17 @@ def _pieces(paragraph: tuple[str, int], max_tokens: int) -> Iterator[_Piece]:
             at = m.end()
     if at < len(text):
         yield from _fitted(_Piece(text[at:], start + at, count_tokens(text[at:])), max_tokens)
+
+
+def _split(piece: _Piece) -> list[_Piece]:
+    """A piece in its sentences, else its words; [] when it is one word."""
+    cuts = [m.end() for m in _SENTENCE_END.finditer(piece.text) if 0 < m.end() < len(piece.text)]
+    if cuts:
+        bounds = [0, *cuts, len(piece.text)]
+        return [_Piece(piece.text[a:b], piece.start + a, count_tokens(piece.text[a:b]))
+                for a, b in zip(bounds, bounds[1:])]
+    words = list(_words(piece))
+    return words if len(words) > 1 else []
 
 
 def _fitted(piece: _Piece, max_tokens: int) -> Iterator[_Piece]:
