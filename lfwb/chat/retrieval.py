@@ -16,6 +16,7 @@ chunks without vectors are embedded when a vector ranking first needs them, with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,14 +103,24 @@ def check_vectors(store: Any, mode: str = "vector") -> None:
 # -- indexing --------------------------------------------------------------------------------
 
 
+# One indexing of a context at a time in this process: a search's `index_pending` can find a
+# context that a request on another thread (lfwb serve) has just added and is chunking; two
+# clear-then-insert runs interleaved would insert the same chunk twice (UNIQUE failed).
+_indexing_locks: dict[int, threading.Lock] = {}
+_indexing_guard = threading.Lock()
+
+
 def index_context(store: Any, context_id: int, blocks: Iterable[str] | None = None) -> int:
     """Chunk a context — its stored text, or `blocks` of text streamed in — replacing any
     chunks it had, and mark it indexed; returns the chunk count."""
-    store.clear_chunks(context_id)
-    if blocks is None:
-        blocks = [store.get_context(context_id)["text"]]
-    store.add_chunks(context_id, chunk_stream(blocks))
-    return store.finish_chunks(context_id)
+    with _indexing_guard:
+        lock = _indexing_locks.setdefault(context_id, threading.Lock())
+    with lock:
+        store.clear_chunks(context_id)
+        if blocks is None:
+            blocks = [store.get_context(context_id)["text"]]
+        store.add_chunks(context_id, chunk_stream(blocks))
+        return store.finish_chunks(context_id)
 
 
 def add_file_context(
