@@ -149,3 +149,20 @@ def test_a_chat_answer_with_retrieval_names_its_sources(server, scripted):
     got = chat(server, "notes", {"type": "message", "text": "What colour are buttons?", "model": "fake", "rag": True})
     assert got[-1]["type"] == "done"
     assert [(s["context_id"], s["context_name"]) for s in got[-1]["sources"]] == [(note["id"], "style")]
+
+
+def test_closing_the_chat_socket_mid_answer_cancels_the_turn_which_keeps_its_text(server, scripted):
+    stall = Stall()
+    scripted.model("slow", ["Half", stall, " more"])
+
+    async def talk() -> int:
+        async with websockets.connect(f"{server.ws_url}{API}/chat/notes", open_timeout=TIMEOUT_S) as ws:
+            await ws.send(json.dumps({"type": "message", "text": "hi", "model": "slow"}))
+            run_id = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))["run_id"]
+            assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))["text"] == "Half"
+            await asyncio.get_running_loop().run_in_executor(None, stall.reached.wait, 10)
+        return run_id
+
+    run_id = asyncio.run(talk())
+    row = wait_for(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
+    assert (row["status"], row["output"]) == ("cancelled", "Half")
