@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["server_fixtures"]  # `server`: lfwb serve on 127.0.0.1 for tests/test_server_*.py
+
 # The suite leases CPU cores among its own generations only (lfwb/runtimes/cpu.py): a notebook or
 # another test run on the same machine must not change how many threads a test sees. The notebooks'
 # kernels inherit it.

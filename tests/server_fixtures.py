@@ -3,7 +3,7 @@
     def test_x(server):                      # `server` needs the `scripted` fixture's models
         server.http.get("/api/v1/runs")       # an httpx.Client on server.url
 
-Test modules import the fixtures: `from server_fixtures import server  # noqa: F401`.
+tests/conftest.py loads this module as a plugin, so every test can ask for `server`.
 """
 
 from __future__ import annotations

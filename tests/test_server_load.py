@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from fixtures.scripted import words
-from server_fixtures import TIMEOUT_S, server  # noqa: F401 - the fixture
+from server_fixtures import TIMEOUT_S
 
 API = "/api/v1"
 

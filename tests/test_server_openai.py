@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from fixtures.scripted import words
-from server_fixtures import TIMEOUT_S, server  # noqa: F401 - the fixture
+from server_fixtures import TIMEOUT_S
 
 
 def client(server) -> openai.OpenAI:

@@ -6,7 +6,7 @@ import json
 import threading
 
 from fixtures.scripted import Stall, words
-from server_fixtures import read_sse, server  # noqa: F401 - the fixture
+from server_fixtures import read_sse
 
 API = "/api/v1"
 

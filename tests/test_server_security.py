@@ -9,9 +9,9 @@ import httpx
 import pytest
 import websockets
 
-from fixtures.scripted import Fail, words
+from fixtures.scripted import Fail
 from lfwb.errors import BadInput, GenerationError
-from server_fixtures import TIMEOUT_S, server, start_server  # noqa: F401 - the fixture
+from server_fixtures import TIMEOUT_S, start_server
 
 API = "/api/v1"
 

@@ -11,7 +11,7 @@ import time
 import websockets
 
 from fixtures.scripted import Stall, words
-from server_fixtures import TIMEOUT_S, server, sse_events  # noqa: F401 - the fixture
+from server_fixtures import TIMEOUT_S, sse_events
 
 API = "/api/v1"
 

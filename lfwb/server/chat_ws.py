@@ -137,9 +137,9 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                     return True
                 next_event = asyncio.ensure_future(events.__anext__())
     finally:
-        next_message.cancel() if not next_message.done() else None
-        if not next_event.done():
-            next_event.cancel()
+        for pending in (next_message, next_event):
+            if not pending.done():
+                pending.cancel()
 
 
 def _sources(reply: Any) -> list:

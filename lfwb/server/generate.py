@@ -47,11 +47,6 @@ def start_generation(wb: Any, project: int | None, prompt: str, model: str | Non
     )).start()
 
 
-async def first_event(gen: Generation) -> tuple[str, Any]:
-    """The first event: `start` once the row exists, or the error that refused the request."""
-    return await gen.events.get()
-
-
 @router.post("/generate", response_model=RunOut,
              responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}})
 async def generate(body: GenerateIn, request: Request) -> Any:
@@ -59,7 +54,7 @@ async def generate(body: GenerateIn, request: Request) -> Any:
     wb = workbench(request)
     pid = await run_in_threadpool(project_id, wb, body.project)
     gen = start_generation(wb, pid, body.prompt, body.model, system=body.system, raw=body.raw, **body.given())
-    kind, value = await first_event(gen)
+    kind, value = await gen.events.get()  # `start` once the row exists, or what refused the request
     if kind == "error":
         raise value  # refused before a run existed: the error handler answers (400, 404, 503...)
     streaming = body.stream or "text/event-stream" in request.headers.get("accept", "")

@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .crud import workbench
-from .errors import ERROR_RESPONSES
+from .errors import ERROR_RESPONSES, error_body
 from .generate import SSE_HEADERS, start_generation
 
 router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
@@ -140,7 +140,5 @@ async def _chunks(gen: Any, cid: str, created: int, model: str, settings: dict, 
                         "choices": [], "usage": _usage(value)}
                 yield f"data: {json.dumps(data)}\n\n"
         elif kind in ("cancelled", "error"):
-            from .errors import error_body
-
             yield f"data: {json.dumps({'error': error_body(value)})}\n\n"
     yield "data: [DONE]\n\n"
