@@ -39,11 +39,11 @@ def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(i
     assert all(r.summarized for r in replies[first:]) and not any(r.summarized for r in replies[:first])
     last = replies[-1]
     assert f"summary of {last.summary_turns} earlier turns used" in published[-1]["data"]["text/markdown"]
-    session = small_session(ip)
+    session = small_session()
     assert session["summary"].startswith("Sure, noted") and session["summary_turns"] == last.summary_turns
     # Every turn is kept in the store, summarized or not.
     assert len(ip.run_line_magic("lfw", "chat history")) == 28
-    kinds = [r["kind"] for r in small_store(ip).list_runs()]
+    kinds = [r["kind"] for r in small_store().list_runs()]
     assert kinds.count("chat") == 14 and kinds.count("chat-summary") == len(summaries)
 
 
@@ -58,10 +58,9 @@ def test_the_summary_is_rewritten_in_blocks_so_the_prompt_keeps_its_start(ip, sm
 
 
 def test_a_message_too_long_for_the_window_is_refused_and_nothing_is_stored(ip, small, capsys):
-    ip.user_ns["long_text"] = "word " * 400
     seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, "%%lfw chat -m small\n" + "word " * 400, capsys))
     assert "PromptTooLong" in seen and f"window of {WINDOW}" in seen and len(seen.splitlines()) == 1
-    assert small.asked == [] and small_store(ip).list_runs() == []
+    assert small.asked == [] and small_store().list_runs() == []
     assert ip.run_line_magic("lfw", "chat history") == []
 
 
@@ -77,13 +76,13 @@ def test_memory_counts_with_the_tokenizer_it_is_given_and_keeps_the_answer_free(
     assert memory.plan(None, None, 0, history[:6], "question").fold == []  # what fits is sent whole
 
 
-def small_store(ip):
+def small_store():
     from lfwb.workbench import workbench
 
     return workbench().store
 
 
-def small_session(ip) -> dict:
+def small_session() -> dict:
     from lfwb.workbench import workbench
 
     return workbench().store.get_chat_session(workbench().project_id, "default")
