@@ -27,7 +27,7 @@ from .chunking import chunk_stream, read_text_blocks
 
 MODES = ("bm25", "vector", "hybrid")
 RRF_K = 60  # reciprocal-rank fusion's constant, as in Cormack et al. (2009)
-MIN_CANDIDATES = 20  # per ranking, before fusion
+MIN_CANDIDATES = 10  # per ranking, before fusion
 # A file up to this size keeps its whole text in `contexts.text` too (shown by `context show`,
 # found by the older whole-context search); a bigger one keeps it in its chunks only, so adding
 # it never holds more than one paragraph in memory.
@@ -62,13 +62,21 @@ def retrieve(
     if mode != "bm25":
         check_vectors(store, mode)
     index_pending(store, project_id, vectors=mode != "bm25", progress=progress)
+    return search(store, project_id, query, mode, limit)
+
+
+def search(
+    store: Any, project_id: int, query: str, mode: str, limit: int, *, vector: bytes | None = None
+) -> list[Hit]:
+    """`retrieve`'s ranking alone, over what is indexed already. `vector`: the query's
+    embedding (float32 bytes), when the caller has it; else the query is embedded here."""
     if mode == "bm25":
         return [_hit(r, r["score"]) for r in store.search_chunks(project_id, query, limit)]
     if mode == "vector":
-        return _nearest(store, project_id, query, limit)
-    candidates = max(limit * 4, MIN_CANDIDATES)
+        return _nearest(store, project_id, query, limit, vector)
+    candidates = max(limit * 2, MIN_CANDIDATES)
     return fuse([store_hits(store, project_id, query, candidates),
-                 _nearest(store, project_id, query, candidates)], limit)
+                 _nearest(store, project_id, query, candidates, vector)], limit)
 
 
 def store_hits(store: Any, project_id: int, query: str, limit: int) -> list[Hit]:
@@ -214,10 +222,11 @@ def embed_pending(store: Any, project_id: int, *, progress: bool = True) -> int:
 # -- inside ----------------------------------------------------------------------------------
 
 
-def _nearest(store: Any, project_id: int, query: str, limit: int) -> list[Hit]:
-    from .embeddings import embed
+def _nearest(store: Any, project_id: int, query: str, limit: int, vector: bytes | None = None) -> list[Hit]:
+    if vector is None:
+        from .embeddings import embed
 
-    vector = embed([query])[0].tobytes()
+        vector = embed([query])[0].tobytes()
     return [_hit(r, 1.0 - r["distance"]) for r in store.nearest_chunks(project_id, vector, limit)]
 
 

@@ -245,10 +245,14 @@ class ChunkRows(Rows):
         return len(rows)
 
     def nearest_chunks(
-        self, project_id: int, vector: bytes, limit: int = 10, candidates: int = 200
+        self, project_id: int, vector: bytes, limit: int = 10, candidates: int | None = None
     ) -> list[dict]:
         """The project's chunks nearest `vector` (float32 bytes), nearest first, `distance` the
-        cosine distance: `candidates` by Hamming distance on the bits, ranked on the floats."""
+        cosine distance: `candidates` (default 4 × limit, at least 40) by Hamming distance on
+        the bits, ranked again on the floats. sqlite-vec's time grows with `candidates`
+        (100,000 chunks: ~6 ms for 40, ~23 ms for 200), and 4× oversampling keeps binary
+        quantization's recall close to the floats'."""
+        candidates = candidates or max(4 * int(limit), 40)
         if self.vectors_unavailable is not None:
             raise StoreError(f"vectors are unavailable: {self.vectors_unavailable}")
         found = self.query(
