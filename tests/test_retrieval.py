@@ -11,7 +11,7 @@ import pytest
 from conftest import run_error, run_ok
 
 from lfwb.chat.retrieval import index_context, retrieve
-from lfwb.errors import BadInput, ContextError
+from lfwb.errors import BadInput, ContextError, Unavailable
 
 
 def unit(seed: int, dims: int = 384) -> bytes:
@@ -181,3 +181,20 @@ def test_a_dropped_vector_index_is_rebuilt_from_the_stored_vectors(wb, db_path):
         assert [r["context_name"] for r in again.nearest_chunks(wb.project_id, unit(1), 3)] == ["coffee"]
     finally:
         again.close()
+
+
+def test_a_python_whose_sqlite3_cannot_load_extensions_keeps_bm25_and_says_why(db_path, monkeypatch):
+    import lfwb.store.connection as connection
+    from lfwb.store import Store
+
+    monkeypatch.setattr(connection, "driver", sqlite3)  # as on a Python without sqlean.py
+    store = Store(db_path)
+    try:
+        assert "cannot load extensions" in store.vectors_unavailable and "\n" not in store.vectors_unavailable
+        p = store.create_project("plain")
+        store.add_context(p["id"], "Tides follow the moon.", name="sea")
+        assert [h.context_name for h in retrieve(store, p["id"], "tides", progress=False)] == ["sea"]
+        with pytest.raises(Unavailable, match="--mode bm25 works without it"):
+            retrieve(store, p["id"], "tides", mode="hybrid", progress=False)
+    finally:
+        store.close()
