@@ -89,7 +89,7 @@ def test_a_stopped_revision_keeps_its_partial_run_and_makes_no_version(scripted,
     hold = StopHold()
     threading.Thread(target=lambda: (stall.reached.wait(5), hold.stop()), daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        wb.revise(card["id"], "make it red", model="fake", stop=hold)
+        wb.revise(card["id"], "make it red", model="fake", hold=hold)
     (run,) = [r for r in wb.store.list_runs(project_id=wb.project_id) if r["model"] == "fake" and r["output"]]
     # What it had read is kept (the last token may still have been on its way when stopped).
     assert run["status"] == "cancelled" and run["output"] in ("Here", "Here you go")

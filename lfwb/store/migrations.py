@@ -269,6 +269,22 @@ def m007_pipeline_steps(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m008_artifact_versions(conn: sqlite3.Connection) -> None:
+    # A revision (`%lfw revise`, lfwb/preview/revise.py) is a new artifact pointing at the one
+    # it revised, with the instruction that made it and its place in the chain: the history of
+    # a component is its artifacts' parent links. Deleting a version leaves its children's
+    # history cut there, not the children gone.
+    conn.executescript(
+        """
+        ALTER TABLE artifacts ADD COLUMN parent_id INTEGER REFERENCES artifacts(id) ON DELETE SET NULL;
+        ALTER TABLE artifacts ADD COLUMN instruction TEXT;
+        ALTER TABLE artifacts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX artifacts_parent ON artifacts(parent_id);
+        """
+    )
+
+
+@migration
 def m009_context_chunks(conn: sqlite3.Connection) -> None:
     # Contexts in chunks for retrieval (lfwb/chat/): a chunk row per piece, full-text indexed.
     # AUTOINCREMENT so a deleted chunk's id is never handed to another: the vector index (a
@@ -317,21 +333,5 @@ def m010_chat_memory(conn: sqlite3.Connection) -> None:
         ALTER TABLE chat_sessions ADD COLUMN updated_at TEXT;
         ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'done';
         ALTER TABLE messages ADD COLUMN sources_json TEXT;
-        """
-    )
-
-
-@migration
-def m008_artifact_versions(conn: sqlite3.Connection) -> None:
-    # A revision (`%lfw revise`, lfwb/preview/revise.py) is a new artifact pointing at the one
-    # it revised, with the instruction that made it and its place in the chain: the history of
-    # a component is its artifacts' parent links. Deleting a version leaves its children's
-    # history cut there, not the children gone.
-    conn.executescript(
-        """
-        ALTER TABLE artifacts ADD COLUMN parent_id INTEGER REFERENCES artifacts(id) ON DELETE SET NULL;
-        ALTER TABLE artifacts ADD COLUMN instruction TEXT;
-        ALTER TABLE artifacts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
-        CREATE INDEX artifacts_parent ON artifacts(parent_id);
         """
     )
