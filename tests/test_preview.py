@@ -173,3 +173,14 @@ def test_each_component_a_pipeline_run_makes_is_previewed_under_its_steps(ip, sc
     assert ip.run_cell("%lfw run ui").success
     shown = [m["data"] for m in published if "text/html" in m["data"] and "lfwb preview" in m["data"]["text/html"]]
     assert len(shown) == 1 and "Counter" in srcdoc(shown[0]["text/html"])
+
+
+def test_only_a_component_that_imports_framer_motion_gets_its_bundle_in_the_page():
+    from lfwb.preview.runtime import runtime_page, static_file
+
+    motion = static_file("motion.js")
+    plain = runtime_page(COUNTER, {}, "jsx")
+    moving = runtime_page('import { motion } from "framer-motion";\n'
+                          "export default () => <motion.div animate={{ x: 4 }}>hi</motion.div>\n", {}, "jsx")
+    assert motion not in plain and motion in moving
+    assert len(plain) < len(moving) - 100_000

@@ -3,9 +3,10 @@
     >>> page = runtime_page("export default () => <b>hi</b>", props={}, language="jsx")
     >>> iframe_html(page, height=200)      # the static text/html display of the same frame
 
-The bundle (`lfwb/static/runtime.js`: React 18, ReactDOM, sucrase, framer-motion and a
-`framer` stand-in) is built from `extension/` by `make setup` and inlined into the page, so
-nothing is fetched at run time; the page's Content-Security-Policy blocks the network anyway.
+The bundles (`lfwb/static/runtime.js`: React 18, ReactDOM, sucrase and a `framer` stand-in;
+`motion.js`: framer-motion, inlined only for a component that imports it) are built from
+`extension/` by `make setup` and inlined into the page, so nothing is fetched at run time; the
+page's Content-Security-Policy blocks the network anyway.
 """
 
 from __future__ import annotations
@@ -59,13 +60,15 @@ def runtime_page(source: str, props: dict | None = None, language: str | None = 
     # Inside <script> only "</" and "<!--" could end or confuse it; \u003c reads the same in JSON.
     config = config.replace("<", "\\u003c")
     bundle = static_file("runtime.js")
+    # framer-motion is a third of the code to parse: only a component that names it gets it.
+    motion = f"<script>{static_file('motion.js')}</script>" if "framer-motion" in source else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         "<style>html,body{margin:0;background:white;font:14px system-ui,sans-serif;color:#111}"
         "#root{padding:8px;display:flow-root}</style></head><body><div id='root'></div>"
         f"<script type='application/json' id='lfwb-config'>{config}</script>"
-        f"<script>{bundle}</script></body></html>"
+        f"<script>{bundle}</script>{motion}</body></html>"
     )
 
 
