@@ -27,7 +27,9 @@ if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (make browser installs Debian's)", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it is open, and the tests after these call asyncio.run().
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -85,7 +87,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory):
     """One JupyterLab on 127.0.0.1 for the session: {"url", "token", "root"}; its kernels run
     this interpreter (which imports lfwb) on a store in the server's own folder."""
