@@ -11,7 +11,8 @@ Loading the extension imports no model library; they load when a model is first 
 from __future__ import annotations
 
 from .errors import LfwbError
-from .workbench import Lfwb, Workbench, workbench
+from .config import Lfwb
+from .workbench import Workbench, workbench
 
 __version__ = "0.1.0"
 

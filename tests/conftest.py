@@ -71,7 +71,7 @@ def ip(_shell, wb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _shell.user_ns.pop("_", None)
     yield _shell
     # `%config Lfwb.X = ...` in one test must not reach the next (db_path would win over LFWB_DB).
-    from lfwb.workbench import Lfwb
+    from lfwb.config import Lfwb
 
     for configurable in _shell.configurables:
         if isinstance(configurable, Lfwb):

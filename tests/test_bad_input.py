@@ -257,7 +257,7 @@ def _writable_again(tmp_path: Path):
 
 
 def store_unswitched(wb, folder: Path) -> None:
-    from lfwb.workbench import Lfwb
+    from lfwb.config import Lfwb
 
     assert Path(wb.store.path).name == "lfwb.db"
     setting = [c for c in _shell_configurables() if isinstance(c, Lfwb)][0].db_path
