@@ -43,7 +43,8 @@ from pathlib import Path
 
 from ..errors import BadInput, PreviewRefused
 from .props import PropSpec, extract_props
-from .source import Component, Token, closing, expression_end, find_component, split_top, tokenize, validate_source
+from .component import Component, expression_end, find_component
+from .source import Token, closing, split_top, tokenize, validate_source
 
 _CONTROL_TYPES = {"string": "String", "number": "Number", "boolean": "Boolean", "color": "Color", "enum": "Enum"}
 _ANNOTATIONS = ("@framerSupportedLayoutWidth any", "@framerSupportedLayoutHeight any")

@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .source import Component, Token, closing, find_component, split_top, texts, tokenize, validate_source
+from .component import Component, find_component
+from .source import Token, closing, split_top, texts, tokenize, validate_source
 
 __all__ = ["PropSpec", "extract_props", "validate_source"]
 
