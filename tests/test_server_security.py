@@ -113,3 +113,111 @@ def test_an_api_key_never_appears_in_an_answer(server, scripted, monkeypatch):
     answer = server.http.post(f"{API}/generate", json={"prompt": "hi", "model": "leaky"})
     assert answer.status_code == 503
     assert secret not in answer.text and "***" in answer.json()["message"]
+
+
+def test_a_request_naming_another_host_is_refused_without_a_token(server):
+    # A page whose DNS name was rebound to 127.0.0.1 still sends its own name as the Host.
+    port = server.url.rsplit(":", 1)[1]
+    answer = httpx.get(f"{server.url}{API}/projects", headers={"Host": f"evil.example:{port}"})
+    assert answer.status_code == 421
+    assert answer.json()["code"] == "host_not_allowed" and "evil.example" in answer.json()["line"]
+    for name in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
+        assert httpx.get(f"{server.url}{API}/projects", headers={"Host": name}).status_code == 200
+
+
+def test_a_websocket_from_a_rebound_name_is_refused_even_when_origin_and_host_match(server):
+    port = server.url.rsplit(":", 1)[1]
+
+    async def connect(name: str) -> None:
+        # The URL's name goes in Host (as a browser sends it); the connection goes to 127.0.0.1.
+        async with websockets.connect(f"ws://{name}:{port}{API}/chat/s", origin=f"http://{name}:{port}",
+                                      host="127.0.0.1", port=int(port), open_timeout=TIMEOUT_S):
+            pass
+
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        asyncio.run(connect("evil.example"))
+    asyncio.run(connect("localhost"))  # a page served from this machine may
+
+
+def test_a_model_registered_over_http_cannot_send_this_machines_variables_or_keys_elsewhere(server):
+    def register(name: str, runtime: str, **options) -> httpx.Response:
+        return server.http.post(f"{API}/models/register", json={
+            "name": name, "runtime": runtime, "source": "gemini-2.5-flash", "options": options})
+
+    refused = [
+        register("a", "openai_compat", base_url="https://evil.example/v1", api_key_env="HOME"),
+        register("b", "openai_compat", base_url="http://127.0.0.1:9/v1", api_key_env="JUPYTER_TOKEN"),
+        register("c", "gemini", api_key_env="OPENAI_API_KEY"),
+        register("d", "gemini", base_url="https://evil.example"),
+    ]
+    assert [r.status_code for r in refused] == [400] * 4
+    assert all(len(r.json()["line"].splitlines()) == 1 for r in refused)
+    assert "--allow-remote-register" in refused[3].json()["line"]
+    names = {m["name"] for m in server.http.get(f"{API}/models").json()}
+    assert not names & {"a", "b", "c", "d"}
+    # What sends nothing of this machine's, or sends a key to this machine, still registers.
+    assert register("e", "openai_compat", base_url="https://gpu-box.example/v1").status_code == 201
+    assert register("f", "gemini", api_key_env="GOOGLE_API_KEY").status_code == 201
+    assert register("g", "gemini", base_url="http://127.0.0.1:9").status_code == 201
+
+
+def test_a_server_started_to_allow_it_registers_a_remote_model_with_its_key(wb, stop_server):
+    served = start_server(wb, allow_remote_register=True)
+    made = served.http.post(f"{API}/models/register", json={
+        "name": "proxied", "runtime": "gemini", "source": "gemini-2.5-flash",
+        "options": {"base_url": "https://proxy.example", "api_key_env": "GEMINI_API_KEY"}})
+    assert made.status_code == 201
+    home = served.http.post(f"{API}/models/register", json={
+        "name": "home", "runtime": "openai_compat", "source": "x",
+        "options": {"base_url": "https://evil.example/v1", "api_key_env": "HOME"}})
+    assert home.status_code == 400  # a variable that is no key is never sent, flag or not
+
+
+def test_a_running_servers_repr_does_not_show_its_token(wb, stop_server):
+    from lfwb.server import background
+
+    running = background.start(wb, port=0, token="correct-horse-battery")
+    assert "correct-horse-battery" not in repr(running) and running.status()["token_required"]
+
+
+def test_a_cancelled_event_has_keys_blanked(server, scripted, monkeypatch):
+    from types import SimpleNamespace
+
+    from lfwb.runs import Cancelled
+    from server_fixtures import read_sse
+
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("ACME_API_KEY", secret)
+
+    def generate(prompt, model, on_start, **kwargs):
+        on_start(SimpleNamespace(run_id=1, model=model))
+        raise Cancelled(f"stopped while sending key {secret}")
+
+    monkeypatch.setattr(scripted.wb, "generate", generate)
+    with server.http.stream("POST", f"{API}/generate", json={"prompt": "hi", "model": "m", "stream": True}) as r:
+        events = read_sse(r)
+    assert events[-1][0] == "cancelled"
+    assert secret not in events[-1][1]["line"] and "***" in events[-1][1]["line"]
+
+
+def test_an_unexpected_failure_is_a_json_500_with_the_line(server, scripted, monkeypatch):
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("ACME_API_KEY", secret)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"a bug holding {secret}")
+
+    monkeypatch.setattr(scripted.wb.store, "get_run", broken)
+    answer = server.http.get(f"{API}/runs/1")
+    assert answer.status_code == 500
+    body = answer.json()
+    assert body["code"] == "internal_error" and body["line"].startswith("InternalError: RuntimeError: a bug")
+    assert secret not in answer.text
+
+
+def test_the_magic_says_in_one_line_that_an_address_is_not_this_machines(ip, capsys, stop_server):
+    from conftest import run_error
+
+    shown = run_error(ip, "%lfw serve --host 192.0.2.1 --port 0 --token correct-horse-battery", capsys)
+    assert len(shown.splitlines()) == 1, shown
+    assert "not one of this machine's" in shown and "port is taken" not in shown

@@ -1,4 +1,4 @@
-"""`%lfw serve [--host H] [--port P] [--token T] [--cors ORIGIN]`, `--stop`, `--status`:
+"""`%lfw serve [--host H] [--port P] [--token T] [--cors ORIGIN] [--allow-remote-register]`, `--stop`, `--status`:
 the HTTP server (lfwb/server) on a thread in this kernel, over the kernel's own Workbench."""
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from .rows import Record
 @argument("--port", type=int, default=7860, help="port (default 7860; 0: a free one)")
 @argument("--token", help="require this bearer token ('auto': make one, printed once); needed off 127.0.0.1")
 @argument("--cors", action="append", metavar="ORIGIN", help="allow this browser origin (repeatable)")
+@argument("--allow-remote-register", action="store_true",
+          help="let POST /models/register name a remote --base-url that is sent an API key")
 @argument("--stop", action="store_true", help="stop the kernel's server")
 @argument("--status", action="store_true", help="is it running, and where")
 def serve(ctx: Invocation, args) -> Record:
@@ -30,5 +32,6 @@ def serve(ctx: Invocation, args) -> Record:
         return Record(background.status())
     if not 0 <= args.port <= 65535:
         raise BadInput(f"--port must be from 0 to 65535, got {args.port}")
-    running = background.start(ctx.workbench, host=args.host, port=args.port, token=args.token, cors=args.cors)
+    running = background.start(ctx.workbench, host=args.host, port=args.port, token=args.token, cors=args.cors,
+                               allow_remote_register=args.allow_remote_register)
     return Record(running.status())

@@ -3,9 +3,10 @@
     app = create_app(lfwb.workbench(), token="s3cret", cors=["http://localhost:5173"])
 
 Guards, outermost first: the body cap (413 before any route reads a byte too many), the bearer
-token (401; compared in constant time; a WebSocket may send it as `?token=`), the WebSocket
-origin check, then CORS when origins are given (off otherwise). `/docs` and `/openapi.json`
-stay open: they describe the API and hold no data.
+token (401; compared in constant time; a WebSocket may send it as `?token=`), the Host check
+(without a token, only a loopback name or the bound address: a web page that rebinds its own
+DNS name to 127.0.0.1 is refused), the WebSocket origin check, then CORS when origins are given
+(off otherwise). `/docs` and `/openapi.json` stay open: they describe the API and hold no data.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ MAX_BODY_BYTES = 1 * 2**20  # a prompt or a context of a MiB is plenty; bigger o
 OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
 def create_app(workbench: Any, token: str | None = None, cors: list[str] | str | None = None,
-               max_body: int = MAX_BODY_BYTES) -> FastAPI:
-    """The app. Every route works on `workbench` (the kernel's, or one made for `lfwb serve`)."""
+               max_body: int = MAX_BODY_BYTES, host: str | None = None,
+               allow_remote_register: bool = False) -> FastAPI:
+    """The app. Every route works on `workbench` (the kernel's, or one made for `lfwb serve`).
+    `host` is the address it is bound to (a Host header naming it is accepted beside the loopback
+    names); `allow_remote_register` lets `POST /models/register` send a key to a remote server."""
     from . import chat_ws, crud, generate, openai_v1, pipelines, runtime
 
     origins = [cors] if isinstance(cors, str) else list(cors or [])
@@ -35,6 +42,7 @@ def create_app(workbench: Any, token: str | None = None, cors: list[str] | str |
                     "Errors are `{code, message, line}`; `line` is what `%lfw` prints.",
     )
     app.state.workbench = workbench
+    app.state.allow_remote_register = allow_remote_register
     errors.install(app)
     for module in (crud, runtime, generate, pipelines, chat_ws):
         app.include_router(module.router, prefix="/api/v1")
@@ -45,7 +53,7 @@ def create_app(workbench: Any, token: str | None = None, cors: list[str] | str |
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["*"], allow_credentials=False)
     # Added last, so they run first: a request without the token or over the cap reaches nothing.
-    app.add_middleware(Guard, token=token, origins=origins)
+    app.add_middleware(Guard, token=token, origins=origins, host=host)
     app.add_middleware(BodyCap, max_body=max_body)
     return app
 
@@ -107,10 +115,12 @@ class BodyCap:
 
 
 class Guard:
-    """The bearer token (when set) on every request but the docs; the Origin of a WebSocket."""
+    """The bearer token (when set) on every request but the docs; without a token, the Host; the
+    Origin of a WebSocket."""
 
-    def __init__(self, app: Any, token: str | None, origins: list[str]):
+    def __init__(self, app: Any, token: str | None, origins: list[str], host: str | None = None):
         self.app, self.token, self.origins = app, token, origins
+        self.names = {*LOOPBACK_NAMES, *([host.strip("[]").lower()] if host else [])}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
@@ -124,6 +134,15 @@ class Guard:
                             "line": "Unauthorized: send the server's token as 'Authorization: Bearer TOKEN'"},
                 [(b"www-authenticate", b"Bearer")],
             )
+        # Without a token, the loopback address is the only guard, and a page whose DNS name was
+        # rebound to 127.0.0.1 reaches it too: its requests still carry its own name as the Host.
+        if self.token is None and "host" in headers and not self._ours(headers["host"]):
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 4421, "reason": "host not allowed"})
+            message = f"this server answers to {', '.join(sorted(self.names))}, not {headers['host'][:100]!r}"
+            return await _send_json(send, 421, {
+                "code": "host_not_allowed", "message": message,
+                "line": f"BadInput: {message} — use http://127.0.0.1:PORT, or start it with --token to serve other names"})
         if scope["type"] == "websocket" and not self._origin_allowed(headers):
             return await send({"type": "websocket.close", "code": 4403, "reason": "origin not allowed"})
         return await self.app(scope, receive, send)
@@ -137,11 +156,20 @@ class Guard:
             given = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
         return secrets.compare_digest(given.encode(), self.token.encode())
 
+    def _ours(self, netloc: str) -> bool:
+        """A Host (or an Origin's host) that names this machine's loopback or the bound address."""
+        try:
+            return urlsplit(f"//{netloc}").hostname in self.names
+        except ValueError:  # "[::1" and the like: not a name of ours
+            return False
+
     def _origin_allowed(self, headers: dict) -> bool:
-        """No Origin (not a browser), the server's own origin, or one given with --cors."""
+        """No Origin (not a browser), a page on a loopback name or the bound address, one given
+        with --cors, or (with a token, which a rebinding page cannot know) the server's own."""
         origin = headers.get("origin")
         if origin is None:
             return True
         if origin in self.origins or "*" in self.origins:
             return True
-        return urlsplit(origin).netloc == headers.get("host")
+        netloc = origin.partition("//")[2]  # an Origin is scheme://host[:port]; "null" has none
+        return self._ours(netloc) or (self.token is not None and netloc == headers.get("host"))

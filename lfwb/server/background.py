@@ -10,12 +10,13 @@ models, one queue per model. Where it may listen is decided here, once, for both
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadInput
@@ -49,6 +50,31 @@ def checked_token(host: str, token: str | None) -> tuple[str | None, bool]:
     return token, False
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here rather than by uvicorn: a failure is one line with the
+    right hint (uvicorn logs its own and exits), and with port 0 the real port is known at once."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        raise BadInput(f"cannot listen on {host}: {e.strerror or e} — give an address of this machine, e.g. 127.0.0.1") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            hint = "the port is taken — try another --port, or --port 0 for a free one"
+        elif e.errno == errno.EADDRNOTAVAIL:
+            hint = "that address is not one of this machine's — use 127.0.0.1, or an address `ip addr` lists"
+        elif e.errno == errno.EACCES:
+            hint = "ports under 1024 need privileges — use a port from 1024 up, or --port 0"
+        else:
+            hint = f"{e.strerror or e}"
+        raise BadInput(f"cannot listen on {host}:{port}: {hint}") from None
+    return sock
+
+
 def free_port(host: str = DEFAULT_HOST) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -61,7 +87,7 @@ class Running:
 
     host: str
     port: int
-    token: str | None
+    token: str | None = field(repr=False)  # a repr is shown in notebooks and logs
     server: Any
     thread: threading.Thread
     started_at: float
@@ -91,7 +117,8 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
 
 
 def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
-          cors: list[str] | None = None, max_body: int | None = None) -> Running:
+          cors: list[str] | None = None, max_body: int | None = None,
+          allow_remote_register: bool = False) -> Running:
     """Start the app on a background thread; returns once it accepts connections (or raises)."""
     global _current
     import uvicorn
@@ -102,10 +129,12 @@ def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, to
         if _current is not None and _current.thread.is_alive():
             raise BadInput(f"a server is already running at {_current.url} — stop it with %lfw serve --stop")
         token, made = checked_token(host, token)
-        app = create_app(workbench, token=token, cors=cors, max_body=max_body or MAX_BODY_BYTES)
+        sock = bind(host, port)
+        app = create_app(workbench, token=token, cors=cors, max_body=max_body or MAX_BODY_BYTES, host=host,
+                         allow_remote_register=allow_remote_register)
         server = uvicorn.Server(uvicorn_config(app, host, port))
         server.install_signal_handlers = lambda: None  # a thread gets no signals; the kernel keeps its own
-        thread = threading.Thread(target=server.run, name="lfwb-serve", daemon=True)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lfwb-serve", daemon=True)
         thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not server.started and thread.is_alive() and time.monotonic() < deadline:
@@ -113,8 +142,9 @@ def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, to
         if not server.started:
             server.should_exit = True
             thread.join(STOP_TIMEOUT_S)
-            raise BadInput(f"the server could not listen on {host}:{port} — is the port taken? Try --port 0 for a free one")
-        port = server.servers[0].sockets[0].getsockname()[1]  # the real one when port 0 was asked
+            sock.close()
+            raise BadInput(f"the server on {host}:{port} did not start within {START_TIMEOUT_S:.0f} s — see the kernel's log")
+        port = sock.getsockname()[1]  # the real one when port 0 was asked
         _current = Running(host, port, token, server, thread, time.monotonic())
         if made:
             print(f"lfwb serve: token {token} (shown once; send it as 'Authorization: Bearer TOKEN')")

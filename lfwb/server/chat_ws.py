@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from ..errors import BadInput, LfwbError
-from .errors import error_body
+from .errors import error_body, redacted
 from .streams import Generation
 
 router = APIRouter(tags=["chat"])
@@ -129,7 +129,7 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                                                "text": value.text, "sources": _sources(value)})
                     return True
                 elif kind == "cancelled":
-                    await websocket.send_json({"type": "cancelled", "run_id": run_id, "line": str(value),
+                    await websocket.send_json({"type": "cancelled", "run_id": run_id, "line": redacted(str(value)),
                                                "text": getattr(getattr(value, "result", None), "text", None)})
                     return True
                 elif kind == "error":

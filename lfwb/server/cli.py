@@ -1,4 +1,5 @@
-"""`lfwb serve [--host 127.0.0.1] [--port 7860] [--db PATH] [--token T|auto] [--cors ORIGIN]`.
+"""`lfwb serve [--host 127.0.0.1] [--port 7860] [--db PATH] [--token T|auto] [--cors ORIGIN]
+[--allow-remote-register]`.
 
 The console script: a Workbench on `--db` (default ./lfwb.db or $LFWB_DB) served in the
 foreground until Ctrl-C. Inside a notebook, `%lfw serve` serves the kernel's own Workbench.
@@ -10,7 +11,7 @@ import argparse
 import sys
 
 from ..errors import LfwbError
-from .background import DEFAULT_HOST, DEFAULT_PORT, checked_token
+from .background import DEFAULT_HOST, DEFAULT_PORT, bind, checked_token
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,6 +23,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help="the store file (default ./lfwb.db or $LFWB_DB)")
     serve.add_argument("--token", help="require this bearer token ('auto': make one and print it once); needed off 127.0.0.1")
     serve.add_argument("--cors", action="append", metavar="ORIGIN", help="allow this browser origin (repeatable); CORS is off otherwise")
+    serve.add_argument("--allow-remote-register", action="store_true",
+                       help="let POST /models/register name a remote --base-url that is sent an API key")
     return p
 
 
@@ -29,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         token, made = checked_token(args.host, args.token)
+        sock = bind(args.host, args.port)  # before the store is opened: a refused address makes nothing
+    except LfwbError as e:
+        print(f"lfwb serve: {e}", file=sys.stderr)
+        return 2
+    try:
         import uvicorn
 
         from ..workbench import Workbench
@@ -37,13 +45,17 @@ def main(argv: list[str] | None = None) -> int:
 
         wb = Workbench(args.db)
     except LfwbError as e:
+        sock.close()
         print(f"lfwb serve: {e}", file=sys.stderr)
         return 2
     if made:
         print(f"lfwb serve: token {token} (shown once; send it as 'Authorization: Bearer TOKEN')", flush=True)
-    print(f"lfwb serve: http://{args.host}:{args.port} (store {wb.store.path}; docs at /docs; Ctrl-C stops)", flush=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    port = sock.getsockname()[1]  # the real one when --port 0 asked for a free one
+    print(f"lfwb serve: http://{host}:{port} (store {wb.store.path}; docs at /docs; Ctrl-C stops)", flush=True)
+    app = create_app(wb, token=token, cors=args.cors, host=args.host, allow_remote_register=args.allow_remote_register)
     try:
-        uvicorn.Server(uvicorn_config(create_app(wb, token=token, cors=args.cors), args.host, args.port)).run()
+        uvicorn.Server(uvicorn_config(app, args.host, port)).run(sockets=[sock])
     finally:
         wb.manager.unload_all()
         wb.close()

@@ -40,7 +40,7 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 402, 404, 409, 413, 503)
+    status: {"model": ErrorBody} for status in (400, 401, 402, 404, 409, 413, 500, 503)
 }
 
 
@@ -102,6 +102,16 @@ def _plain(problems: list[dict]) -> list[dict]:
             for p in problems]
 
 
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug is still an answer a client can read: 500 with {code, message, line}, key-blanked.
+    (Starlette logs the traceback after this answer is sent.)"""
+    message = redacted(f"{type(error).__name__}: {error}")
+    body = {"code": "internal_error", "message": message,
+            "line": f"InternalError: {message} — this is a bug in lfwb; the server's log has the traceback"}
+    return respond(request, body, 500)
+
+
 def install(app: Any) -> None:
     app.add_exception_handler(LfwbError, lfwb_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)  # Starlette's plain-text 500 otherwise

@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from .crud import project_id, workbench
-from .errors import ERROR_RESPONSES, error_body
+from .errors import ERROR_RESPONSES, error_body, redacted
 from .schemas import GenerateIn, RowId, RunOut, run_out
 from .streams import Generation
 
@@ -74,7 +74,7 @@ async def _events(gen: Generation, started: Any) -> AsyncIterator[str]:
         elif kind == "done":
             yield sse("done", run_out(value))
         elif kind == "cancelled":
-            yield sse("cancelled", {"run_id": started.run_id, "line": str(value)})
+            yield sse("cancelled", {"run_id": started.run_id, "line": redacted(str(value))})
         elif kind == "error":
             yield sse("error", {"run_id": started.run_id, **error_body(value)})
 
