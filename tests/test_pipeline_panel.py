@@ -87,3 +87,28 @@ def test_stop_cancels_a_stalled_run_and_keeps_what_it_recorded(open_panel, scrip
     assert panel.rows["code"].progress.bar_style == "warning"
     assert "cancelled pipeline run" in panel.message.value
     assert not panel.run_button.disabled
+
+
+def test_a_run_that_writes_a_component_shows_its_live_preview_under_the_artifacts(open_panel, scripted):
+    from lfwb.preview.widget import Preview
+
+    scripted.model("a", words("a card"))
+    scripted.model("b", ["```jsx\n", 'export default function Card({ title = "Hi" }) {\n',
+                         "  return <h2>{title}</h2>;\n}\n", "```"])
+    panel = open_panel()
+    before = len(panel.children)
+    press_run(panel, "a card")
+    panel.thread.join(WAIT_S)
+    assert not panel.thread.is_alive()
+    shown = [w for w in panel.children[before:]]
+    assert len(shown) == 1
+    previews = [p for p in _widgets(shown[0]) if isinstance(p, Preview)]
+    assert len(previews) == 1 and "export default function Card" in previews[0].source
+    assert previews[0].artifact["run_id"] == panel.result.run_id
+    assert "export default function Card" in previews[0]._srcdoc.replace("&quot;", '"')
+
+
+def _widgets(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widgets(child)

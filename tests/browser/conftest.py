@@ -70,7 +70,8 @@ def _render_in_runtime(page, source: str, props: dict | None = None, language: s
     ready = [m for m in messages if m.get("type") == "ready"]
     return {"status": "error" if errors else "ready", "error": errors[0] if errors else None,
             "transpile_ms": ready[0].get("transpile_ms") if ready else None, "messages": messages,
-            "frame": page.frame_locator("iframe")}
+            # The component runs one frame inside the wrapper that stops its navigations.
+            "frame": page.frame_locator("iframe").frame_locator("iframe")}
 
 
 def post_props(page, props: dict) -> None:

@@ -112,7 +112,7 @@ def test_a_counter_takes_clicks_controls_and_props_from_python(notebook):
     page, _ = notebook
     run_cell(page, 0)
     cell = run_cell(page, 1)
-    button = cell.frame_locator("iframe").locator("#count")
+    button = cell.frame_locator("iframe").frame_locator("iframe").locator("#count")
     text_in(button, r"^Clicks: 0$")
     button.click()
     button.click()
@@ -138,7 +138,7 @@ def test_generated_code_cannot_reach_the_page_the_server_or_the_kernel(notebook,
     page, url = notebook
     before = _kernels(lab)
     cell = run_cell(page, 4)
-    probe = cell.frame_locator("iframe").locator("#probe")
+    probe = cell.frame_locator("iframe").frame_locator("iframe").locator("#probe")
     text = text_in(probe, r"form: blocked", timeout_s=20)
     lines = dict(line.split(": ", 1) for line in text.splitlines())
     assert set(lines) == {"parent.document", "top.cookie", "cookie", "localStorage", "fetch", "websocket",
@@ -152,7 +152,7 @@ def test_generated_code_cannot_reach_the_page_the_server_or_the_kernel(notebook,
 def test_an_error_shows_in_the_frame_with_its_line_and_reaches_python(notebook):
     page, _ = notebook
     cell = run_cell(page, 6)
-    shown = text_in(cell.frame_locator("iframe").locator(".lfwb-error"), r"line 3")
+    shown = text_in(cell.frame_locator("iframe").frame_locator("iframe").locator(".lfwb-error"), r"line 3")
     assert "TypeError" in shown
     assert "line 3" in cell_text(run_cell(page, 7))
 
