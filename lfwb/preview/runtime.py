@@ -84,7 +84,7 @@ def runtime_page(source: str, props: dict | None = None, language: str | None = 
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         "<style>html,body{margin:0;height:100%;overflow:hidden}"
         "iframe{display:block;width:100%;height:100%;border:0}</style></head><body>"
-        f'<iframe title="component" srcdoc="{inner}"></iframe><script>{_WRAPPER_JS}</script></body></html>'
+        f'<iframe sandbox="{SANDBOX}" title="component" srcdoc="{inner}"></iframe><script>{_WRAPPER_JS}</script></body></html>'
     )
 
 
