@@ -112,12 +112,21 @@ class Workbench:
         from .chat import retrieval
 
         mode = mode or self.retrieval_mode
+        self.check_search_mode(mode)
+        return retrieval.retrieve(self.store, project_id or self.project_id, query, mode=mode, limit=limit)
+
+    def check_search_mode(self, mode: str) -> None:
+        """One line when `mode` cannot rank here: unknown, or by vectors with `embeddings` off.
+        Every search and every `rag` chat turn (magic, panel, REST, WebSocket) passes here, so
+        none loads MiniLM and embeds the project's contexts unasked."""
+        from .chat import retrieval
+
+        retrieval.check_mode(mode)
         if mode != "bm25" and not self.embeddings:
             raise BadInput(
                 f"--mode {mode} ranks by vectors, and embeddings are off — "
                 "%config Lfwb.embeddings = True (embeds this project's contexts once), or --mode bm25"
             )
-        return retrieval.retrieve(self.store, project_id or self.project_id, query, mode=mode, limit=limit)
 
     def runs(self, limit: int | None = 20, offset: int = 0) -> list[dict]:
         return self.store.list_runs(project_id=self.project_id, limit=limit, offset=offset)

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_error, run_ok
 from fixtures.scripted import Stall, words
+from lfwb.errors import BadInput
 from lfwb.workbench import Workbench
 
 
@@ -207,3 +208,43 @@ def test_a_cited_context_deleted_later_shows_as_deleted(ip, scripted, retrieval)
     scripted.wb.store.delete_context(context["id"])
     history = run_ok(ip, "%lfw chat history")
     assert history[1]["sources"] == "style guide, chunk 0 (deleted)"
+
+
+@pytest.fixture
+def embedded(monkeypatch):
+    """Every batch MiniLM would be asked to embed (none is, when these tests pass)."""
+    from lfwb.chat import embeddings
+
+    batches: list = []
+
+    def embed(texts):
+        batches.append(list(texts))
+        raise RuntimeError("MiniLM was asked to embed")
+
+    monkeypatch.setattr(embeddings, "embed", embed)
+    return batches
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_rag_by_vectors_with_embeddings_off_is_refused_in_one_line_before_anything_loads(
+        ip, scripted, capsys, embedded, mode):
+    fake = scripted.model("fake", ["Hi"])
+    scripted.wb.add_context(text="Buttons are blue.", name="style guide")
+    seen = run_error(ip, f"%%lfw chat -m fake --rag --mode {mode}\nButton colour?", capsys)
+    # The line `%lfw context search --mode ...` gives.
+    assert len(seen.splitlines()) == 1 and f"--mode {mode} ranks by vectors, and embeddings are off" in seen
+    assert "%config Lfwb.embeddings = True" in seen and "--mode bm25" in seen
+    assert embedded == [] and fake.asked == [] and scripted.wb.store.list_runs() == []
+    assert scripted.wb.store.list_chat_sessions(scripted.wb.project_id) == []
+
+
+def test_the_session_api_the_websocket_calls_refuses_vectors_with_embeddings_off_too(scripted, embedded):
+    fake = scripted.model("fake", ["Hi"])
+    scripted.wb.add_context(text="Buttons are blue.", name="style guide")
+    session = scripted.wb.chat("ws", model="fake")
+    with pytest.raises(BadInput, match="embeddings are off"):
+        session.send("Button colour?", rag=True, mode="vector")
+    assert embedded == [] and fake.asked == [] and session.history() == []
+    with pytest.raises(BadInput, match="unknown search mode 'fuzzy'"):
+        session.send("Button colour?", rag=True, mode="fuzzy")
+    assert session.send("Button colour?", rag=True, mode="bm25").sources  # BM25 needs no embeddings

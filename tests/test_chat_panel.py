@@ -79,3 +79,33 @@ def test_an_empty_message_is_one_line_and_sends_nothing(open_panel, scripted):
     panel.send_button.click()
     assert "the message is empty" in panel.message.value and panel.thread is None
     assert fake.asked == [] and scripted.wb.store.list_chat_sessions(scripted.wb.project_id) == []
+
+
+def test_with_rag_ticked_the_answer_shows_the_context_it_drew_on(open_panel, scripted):
+    fake = scripted.model("fake", words("Buttons are blue [1]."))
+    context = scripted.wb.add_context(text="Buttons are blue with white text.", name="style guide")
+    scripted.wb.add_context(text="Deploys happen on Fridays after the review.", name="process")
+    panel = open_panel()
+    panel.model_choice.value = "fake"
+    assert panel.mode_choice.disabled  # a ranking means nothing until RAG is ticked
+    panel.rag_choice.value = True
+    assert not panel.mode_choice.disabled and panel.mode_choice.value == "bm25"  # embeddings are off
+    press_send(panel, "What colour are buttons?")
+    assert "Buttons are blue with white text." in fake.asked[-1].messages[-1]["content"]
+    assert [s["context_id"] for s in panel.reply.sources] == [context["id"]]
+    source = f"[1] style guide, chunk 0 (%lfw context show {context['id']})"
+    assert f"<li>{source}</li>" in panel.messages.value and "sources: " + source in panel.message.value
+
+
+def test_rag_by_vectors_with_embeddings_off_is_one_line_in_the_panel_and_sends_nothing(open_panel, scripted):
+    fake = scripted.model("fake", ["Hi"])
+    scripted.wb.add_context(text="Buttons are blue.", name="style guide")
+    panel = open_panel()
+    panel.model_choice.value = "fake"
+    panel.rag_choice.value = True
+    panel.mode_choice.value = "hybrid"
+    press_send(panel, "What colour are buttons?")
+    assert "--mode hybrid ranks by vectors, and embeddings are off" in panel.message.value
+    assert "%config Lfwb.embeddings = True" in panel.message.value
+    assert fake.asked == [] and scripted.wb.store.list_runs() == []
+    assert panel.input.value == "What colour are buttons?"  # kept, to send again

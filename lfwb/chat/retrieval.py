@@ -52,9 +52,9 @@ def retrieve(
     store: Any, project_id: int, query: str, mode: str = "bm25", limit: int = 5,
     *, progress: bool = True,
 ) -> list[Hit]:
-    """The `limit` chunks of the project's contexts that best answer `query`, best first."""
-    if mode not in MODES:
-        raise BadInput(f"unknown search mode {mode!r} — one of {', '.join(MODES)}")
+    """The `limit` chunks of the project's contexts that best answer `query`, best first.
+    `%config Lfwb.embeddings` is not read here: `Workbench.check_search_mode` reads it first."""
+    check_mode(mode)
     if not isinstance(limit, int) or limit < 1:
         raise BadInput(f"limit must be a whole number ≥ 1, got {limit!r}")
     if not isinstance(query, str) or not query.strip():
@@ -97,6 +97,12 @@ def fuse(rankings: list[list[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
             first.setdefault(hit.chunk_id, hit)
     best = sorted(scores, key=lambda cid: -scores[cid])[:limit]
     return [_rescored(first[cid], scores[cid]) for cid in best]
+
+
+def check_mode(mode: str) -> None:
+    """One line for a mode that is not one of `MODES`."""
+    if mode not in MODES:
+        raise BadInput(f"unknown search mode {mode!r} — one of {', '.join(MODES)}")
 
 
 def check_vectors(store: Any, mode: str = "vector") -> None:

@@ -116,11 +116,14 @@ class ChatSession:
         """Send `text` as the user's turn and return the answer, stored with the turn.
 
         `rag=True` puts the project's best-matching context chunks (`mode`: bm25, vector or
-        hybrid) into the prompt. `on_chunk(piece)` gets each new piece of text; `cancel` (an
-        Event) or `stop()` ends the answer, which keeps its text. `settings` are
-        GenerationConfig fields (max_tokens, temperature, seed, ...). `on_start`/`on_text` are
-        `record_generation`'s (the magic's live output)."""
+        hybrid; the last two need `%config Lfwb.embeddings = True`) into the prompt.
+        `on_chunk(piece)` gets each new piece of text; `cancel` (an Event) or `stop()` ends the
+        answer, which keeps its text. `settings` are GenerationConfig fields (max_tokens,
+        temperature, seed, ...). `on_start`/`on_text` are `record_generation`'s (the magic's
+        live output)."""
         check_turn(text, settings)
+        if rag:  # before the model loads or anything is stored
+            self.workbench.check_search_mode(mode)
         with self._turn, held_stops(StopHold()) as stops:
             self._stop, self._stopped = stops, False
             done = threading.Event()

@@ -43,6 +43,8 @@ def chat(ctx: Invocation, args):
     text = (ctx.cell or "").rstrip("\r\n")
     settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     check_turn(text, settings)  # before the session is made or changed
+    if args.rag:
+        ctx.workbench.check_search_mode(args.mode)  # likewise (send checks it too)
     session = ctx.workbench.chat(args.session, model=args.model, system=args.system, new=args.new)
     return LiveOutput().follow(
         lambda on_start, on_text: session.send(

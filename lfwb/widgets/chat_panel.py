@@ -1,4 +1,5 @@
-"""`%lfw panel chat`: a chat session's messages, an input box, Send and Stop, model and session pickers.
+"""`%lfw panel chat`: a chat session's messages, an input box, Send and Stop, model and session
+pickers, and a RAG toggle with its ranking (bm25, vector, hybrid).
 
     from lfwb.widgets.chat_panel import ChatPanel
     ChatPanel(lfwb.workbench())
@@ -6,7 +7,9 @@
 Send calls `ChatSession.send` — what `%%lfw chat` calls, on the same session object
 (`Workbench.chat`) — on a thread of its own, so the kernel stays free; the answer streams into
 the panel piece by piece and Stop sets the turn's `cancel` event (the answer keeps its text,
-stored as cancelled). Sources and the summary note show under each answer.
+stored as cancelled). With RAG ticked the turn is `send(rag=True, mode=...)`, as `%%lfw chat --rag
+--mode ...`: the same check of `%config Lfwb.embeddings`, and the sources show under the answer,
+as does the summary note.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..chat.retrieval import MODES
 from ..chat.session import DEFAULT_SESSION, source_label
 
 ROLE_STYLE = {"user": "background:#eef3ff", "assistant": "background:#f6f6f6"}
@@ -31,6 +35,11 @@ class ChatPanel(widgets.VBox):
         self.session_choice = widgets.Combobox(value=session, options=sorted(set(names) | {session}),
                                                description="session", ensure_option=False)
         self.model_choice = widgets.Dropdown(options=workbench.manager.names(), description="model")
+        self.rag_choice = widgets.Checkbox(value=False, description="RAG", indent=False,
+                                           tooltip="put the project's best-matching context chunks into the prompt")
+        # Disabled until RAG is ticked: a ranking without retrieval would do nothing.
+        self.mode_choice = widgets.Dropdown(options=MODES, value=workbench.retrieval_mode, description="ranking",
+                                            disabled=True)
         self.messages = widgets.HTML()
         self.answer = widgets.HTML()  # the answer while it streams
         self.input = widgets.Textarea(placeholder="your message", layout=widgets.Layout(width="640px", height="70px"))
@@ -40,10 +49,12 @@ class ChatPanel(widgets.VBox):
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.stop())
         self.session_choice.observe(lambda _: self.show_session(), names="value")
+        self.rag_choice.observe(lambda change: setattr(self.mode_choice, "disabled", not change["new"]), names="value")
         self.reply = None  # the last turn's ChatReply
         self.thread: threading.Thread | None = None
         self.cancel: threading.Event | None = None
-        super().__init__([widgets.HBox([self.session_choice, self.model_choice]), self.messages, self.answer,
+        super().__init__([widgets.HBox([self.session_choice, self.model_choice]),
+                          widgets.HBox([self.rag_choice, self.mode_choice]), self.messages, self.answer,
                           self.input, widgets.HBox([self.send_button, self.stop_button]), self.message])
         self.show_session()
 
@@ -84,7 +95,9 @@ class ChatPanel(widgets.VBox):
         self.cancel = threading.Event()
         self.send_button.disabled, self.stop_button.disabled = True, False
         self.message.value, self.answer.value = "", "<i>…</i>"
-        self.thread = threading.Thread(target=self._send, args=(text, self.cancel), name="lfwb-chat-panel", daemon=True)
+        retrieval = {"rag": True, "mode": self.mode_choice.value} if self.rag_choice.value else {}
+        self.thread = threading.Thread(target=self._send, args=(text, self.cancel, retrieval),
+                                       name="lfwb-chat-panel", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -92,7 +105,7 @@ class ChatPanel(widgets.VBox):
         if self.cancel is not None:
             self.cancel.set()
 
-    def _send(self, text: str, cancel: threading.Event) -> None:
+    def _send(self, text: str, cancel: threading.Event, retrieval: dict) -> None:
         shown: list[str] = []
 
         def piece(p: str) -> None:
@@ -102,7 +115,7 @@ class ChatPanel(widgets.VBox):
         session = None
         try:
             session = self.session
-            self.reply = session.send(text, on_chunk=piece, cancel=cancel)
+            self.reply = session.send(text, on_chunk=piece, cancel=cancel, **retrieval)
             self.input.value = ""
             self._say(self.reply.note() or f"run {self.reply.run_id}", ok=self.reply.status == "done")
         except BaseException as e:  # a thread's error would go nowhere: say it in the panel
