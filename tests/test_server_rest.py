@@ -71,6 +71,41 @@ def test_a_run_is_read_updated_and_deleted(server):
     assert http.get(f"{API}/runs/{rid}").status_code == 404
 
 
+def test_steps_are_created_for_a_run_listed_by_run_and_status_a_page_at_a_time_updated_and_deleted(server):
+    http = server.http
+    rid = http.post(f"{API}/runs", json={"kind": "pipeline", "prompt": "p", "status": "running"}).json()["id"]
+    other = http.post(f"{API}/runs", json={"prompt": "q"}).json()["id"]
+    made = [http.post(f"{API}/steps", json={"run_id": rid, "name": name, "position": i, "model": "m",
+                                            "output": f"out {i}", "status": "done" if i else "failed"})
+            for i, name in enumerate(["draft", "review", "polish"])]
+    assert [m.status_code for m in made] == [201] * 3
+    ids = [m.json()["id"] for m in made]
+    http.post(f"{API}/steps", json={"run_id": other, "name": "elsewhere"})
+    first = http.get(f"{API}/steps", params={"run_id": rid, "limit": 2}).json()
+    rest = http.get(f"{API}/steps", params={"run_id": rid, "limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [s["id"] for s in first["items"] + rest["items"]] == ids[::-1] and rest["next_cursor"] is None
+    assert [s["name"] for s in http.get(f"{API}/steps", params={"run_id": rid, "status": "failed"}).json()["items"]] == ["draft"]
+    patched = http.patch(f"{API}/steps/{ids[0]}", json={"status": "done", "output": "redone"}).json()
+    assert (patched["status"], patched["output"]) == ("done", "redone")
+    assert [s["name"] for s in http.get(f"{API}/runs/{rid}/steps").json()] == ["draft", "review", "polish"]
+    assert http.delete(f"{API}/steps/{ids[1]}").status_code == 204
+    assert http.get(f"{API}/steps/{ids[1]}").json()["code"] == "not_found"
+    assert [s["name"] for s in http.get(f"{API}/runs/{rid}/steps").json()] == ["draft", "polish"]
+
+
+def test_a_step_for_an_unknown_run_is_404_and_a_bad_status_422_and_neither_adds_a_row(server):
+    http = server.http
+    missing = http.post(f"{API}/steps", json={"run_id": 999, "name": "draft"})
+    assert missing.status_code == 404
+    assert missing.json()["line"].startswith("NotFound: no run with id 999")
+    rid = http.post(f"{API}/runs", json={"prompt": "p"}).json()["id"]
+    bad = http.post(f"{API}/steps", json={"run_id": rid, "name": "draft", "status": "sleeping"})
+    assert bad.status_code == 422 and bad.json()["field"] == "body.status"
+    assert http.get(f"{API}/steps").json()["items"] == []
+    assert http.patch(f"{API}/steps/999", json={"output": "x"}).status_code == 404
+    assert http.delete(f"{API}/steps/999").status_code == 404
+
+
 def test_artifacts_are_created_filtered_by_run_renamed_and_deleted(server):
     http = server.http
     rid = http.post(f"{API}/runs", json={"model": "m", "prompt": "p"}).json()["id"]
@@ -198,6 +233,16 @@ def test_a_pipeline_run_is_cancelled_and_keeps_its_partial_text(server, scripted
     status = server.http.post(f"{API}/pipeline-runs/{run_id}/cancel").json()
     assert status["run"]["status"] == "cancelled"
     assert [(s["status"], s["output"]) for s in status["steps"]] == [("cancelled", "Half way"), ("cancelled", "")]
+
+
+def test_a_pipeline_run_is_cancelled_through_the_runs_cancel_route_too(server, scripted):
+    stall = Stall()
+    scripted.model("fake", ["Half", stall, " there"])
+    server.http.post(f"{API}/pipelines", json={"definition": TWO_STEPS})
+    run_id = server.http.post(f"{API}/pipelines/two/runs", json={"input": "x"}).json()["run_id"]
+    assert stall.reached.wait(10)
+    assert server.http.post(f"{API}/runs/{run_id}/cancel").json()["status"] == "cancelled"
+    assert [s["status"] for s in server.http.get(f"{API}/runs/{run_id}/steps").json()] == ["cancelled", "cancelled"]
 
 
 def test_a_pipeline_that_cannot_run_is_refused_with_no_row(server):

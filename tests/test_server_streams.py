@@ -54,6 +54,76 @@ def test_an_openai_stream_left_early_cancels_its_run_too(server, scripted):
     assert (row["status"], row["output"]) == ("cancelled", "Hello")
 
 
+def test_another_client_cancels_a_generation_that_is_not_streamed_and_both_get_the_partial_text(server, scripted):
+    stall = Stall()
+    scripted.model("slow", ["Once", " upon", stall, " a", " time"])
+    answer = {}
+    waiting = threading.Thread(target=lambda: answer.update(
+        r=server.http.post(f"{API}/generate", json={"prompt": "story", "model": "slow"}).json()))
+    waiting.start()
+    assert stall.reached.wait(10)
+    run_id = server.http.get(f"{API}/runs", params={"status": "running"}).json()["items"][0]["id"]
+    cancelled = server.http.post(f"{API}/runs/{run_id}/cancel")
+    assert cancelled.status_code == 200
+    assert (cancelled.json()["status"], cancelled.json()["output"]) == ("cancelled", "Once upon")
+    waiting.join(TIMEOUT_S)
+    assert (answer["r"]["run_id"], answer["r"]["status"], answer["r"]["text"]) == (run_id, "cancelled", "Once upon")
+
+
+def test_another_client_cancels_a_chat_turn_and_the_socket_is_told_with_the_text_so_far(server, scripted):
+    stall = Stall()
+    scripted.model("slow", ["Half", " an", stall, " answer"])
+
+    async def talk() -> list[dict]:
+        got = []
+        async with websockets.connect(f"{server.ws_url}{API}/chat/notes", open_timeout=TIMEOUT_S) as ws:
+            await ws.send(json.dumps({"type": "message", "text": "hi", "model": "slow"}))
+            while True:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S)))
+                if got[-1]["type"] == "token" and got[-1]["text"] == " an":
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(None, stall.reached.wait, 10)
+                    got.append(await loop.run_in_executor(
+                        None, lambda: server.http.post(f"{API}/runs/{got[0]['run_id']}/cancel").json()))
+                if got[-1].get("type") in ("cancelled", "done", "error"):
+                    return got
+
+    got = asyncio.run(talk())
+    row = next(g for g in got if "type" not in g)  # the cancel's answer: the run's row
+    assert (row["status"], row["output"]) == ("cancelled", "Half an")
+    assert (got[-1]["type"], got[-1]["text"]) == ("cancelled", "Half an")
+
+
+def test_an_openai_completion_cancelled_by_another_client_answers_its_partial_text(server, scripted):
+    stall = Stall()
+    scripted.model("slow", ["Hello", stall, " world"])
+    answer = {}
+    body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}]}
+    waiting = threading.Thread(target=lambda: answer.update(r=server.http.post("/v1/chat/completions", json=body)))
+    waiting.start()
+    assert stall.reached.wait(10)
+    run_id = server.http.get(f"{API}/runs", params={"status": "running"}).json()["items"][0]["id"]
+    assert server.http.post(f"{API}/runs/{run_id}/cancel").json()["status"] == "cancelled"
+    waiting.join(TIMEOUT_S)
+    assert answer["r"].status_code == 200
+    assert answer["r"].json()["choices"][0]["message"]["content"] == "Hello"
+
+
+def test_cancelling_a_run_that_is_not_running_here_is_409_in_one_line_and_an_unknown_run_404(server, scripted):
+    scripted.model("fake", words("done already"))
+    http = server.http
+    finished = http.post(f"{API}/generate", json={"prompt": "x", "model": "fake"}).json()["run_id"]
+    answer = http.post(f"{API}/runs/{finished}/cancel")
+    assert answer.status_code == 409 and answer.json()["code"] == "not_running"
+    assert answer.json()["line"] == f"NotRunning: run {finished} is done, not running — there is nothing to cancel"
+    assert http.get(f"{API}/runs/{finished}").json()["status"] == "done"
+    elsewhere = http.post(f"{API}/runs", json={"prompt": "p", "status": "running"}).json()["id"]
+    answer = http.post(f"{API}/runs/{elsewhere}/cancel")
+    assert answer.status_code == 409 and "stop it where it runs" in answer.json()["line"]
+    assert http.get(f"{API}/runs/{elsewhere}").json()["status"] == "running"
+    assert http.post(f"{API}/runs/999/cancel").json()["code"] == "not_found"
+
+
 def test_generations_on_one_local_model_take_turns(server, scripted):
     script = scripted.model("fake", ["a", Stall(seconds=0.2), "b"])
     answers = []

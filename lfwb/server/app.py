@@ -42,6 +42,7 @@ def create_app(workbench: Any, token: str | None = None, cors: list[str] | str |
                     "Errors are `{code, message, line}`; `line` is what `%lfw` prints.",
     )
     app.state.workbench = workbench
+    app.state.generating = {}  # run id → the Generation writing it (streams.py), for /runs/{id}/cancel
     app.state.allow_remote_register = allow_remote_register
     errors.install(app)
     for module in (crud, runtime, generate, pipelines, chat_ws):

@@ -29,12 +29,12 @@ from .streams import Generation
 router = APIRouter(tags=["chat"])
 
 
-def _turn(wb: Any, session: str, message: dict) -> Generation:
+def _turn(wb: Any, session: str, message: dict, running: dict) -> Generation:
     """The chat turn for `message` on its own thread (see chat_turn_call)."""
     text = message.get("text")
     if not isinstance(text, str) or not text.strip():
         raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
-    return Generation(lambda g: chat_turn_call(wb, session, message, g)).start()
+    return Generation(lambda g: chat_turn_call(wb, session, message, g), running).start()
 
 
 def chat_turn_call(wb: Any, session: str, message: dict, g: Generation) -> Any:
@@ -68,7 +68,7 @@ async def chat(websocket: WebSocket, session: str) -> None:
                 message = _parsed(raw)
                 if message["type"] == "cancel":
                     continue  # nothing is being written
-                turn = _turn(wb, session, message)
+                turn = _turn(wb, session, message, websocket.app.state.generating)
             except LfwbError as e:
                 await websocket.send_json({"type": "error", **error_body(e)})
                 continue

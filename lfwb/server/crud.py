@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from .errors import ERROR_RESPONSES
 from .schemas import (
     ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
-    ProjectRef, Row, RowId, RunIn, RunPatch, page_of,
+    ProjectRef, Row, RowId, RunIn, RunPatch, StepIn, StepPatch, page_of,
 )
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -117,7 +117,7 @@ def delete_context(context_id: RowId, request: Request) -> Response:
     return Response(status_code=204)
 
 
-# -- runs and their steps ------------------------------------------------------------------
+# -- runs and steps -----------------------------------------------------------------------
 
 @router.post("/runs", status_code=201, response_model=Row, tags=["runs"])
 def create_run(body: RunIn, request: Request) -> dict:
@@ -154,17 +154,45 @@ def delete_run(run_id: RowId, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/runs/{run_id}/steps", response_model=list[Row], tags=["runs"])
-def list_steps(run_id: RowId, request: Request) -> list[dict]:
-    """A pipeline run's steps in their order (written by the executor: read-only here)."""
+@router.get("/runs/{run_id}/steps", response_model=list[Row], tags=["steps"])
+def list_run_steps(run_id: RowId, request: Request) -> list[dict]:
+    """A run's steps in their order (a pipeline's, as its executor writes them)."""
     store = workbench(request).store
     store.get_run(run_id)  # an unknown run is a 404, not an empty list
     return store.list_steps(run_id)
 
 
-@router.get("/steps/{step_id}", response_model=Row, tags=["runs"])
+@router.post("/steps", status_code=201, response_model=Row, tags=["steps"])
+def create_step(body: StepIn, request: Request) -> dict:
+    """Record a step of an existing run (a tool that runs its own pipeline)."""
+    store = workbench(request).store
+    store.get_run(body.run_id)  # an unknown run: "no run with id N", not a foreign-key message
+    values = body.model_dump(exclude={"run_id", "position", "name"}, exclude_none=True)
+    return store.add_step(body.run_id, body.position, body.name, **values)
+
+
+@router.get("/steps", response_model=Page, tags=["steps"])
+def list_steps(request: Request, run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+               status: Annotated[str | None, Query(max_length=40)] = None,
+               limit: Limit = 50, cursor: Cursor = None) -> Page:
+    """Steps of every run, newest first (`run_id` for one run's; `/runs/{id}/steps` gives them in order)."""
+    return _page(workbench(request), "steps", {"run_id": run_id, "status": status}, limit, cursor)
+
+
+@router.get("/steps/{step_id}", response_model=Row, tags=["steps"])
 def get_step(step_id: RowId, request: Request) -> dict:
     return workbench(request).store.get_step(step_id)
+
+
+@router.patch("/steps/{step_id}", response_model=Row, tags=["steps"])
+def update_step(step_id: RowId, body: StepPatch, request: Request) -> dict:
+    return workbench(request).store.update_step(step_id, **body.model_dump(exclude_none=True))
+
+
+@router.delete("/steps/{step_id}", status_code=204, tags=["steps"])
+def delete_step(step_id: RowId, request: Request) -> Response:
+    workbench(request).store.delete_step(step_id)
+    return Response(status_code=204)
 
 
 # -- artifacts -----------------------------------------------------------------------------

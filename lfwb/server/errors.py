@@ -3,7 +3,7 @@
     {"code": "not_found", "message": "no run with id 9", "line": "NotFound: no run with id 9. See %lfw runs."}
 
 The status follows the error's category (errors.py draws the tree): bad input 400, nothing
-there 404, taken 409, over a budget 402, a model that cannot answer now 503. Validation
+there 404, taken (or a run that is not running, to cancel) 409, over a budget 402, a model that cannot answer now 503. Validation
 errors are 422 and name the field. Known API keys are blanked out of every message.
 """
 
@@ -22,9 +22,14 @@ from ..errors import (
     RefusedBeforeSending, StoreError, Unavailable,
 )
 
+
+class NotRunning(BadInput):
+    """A run that cannot be stopped here: it has ended, or something else is writing it."""
+
+
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS: list[tuple[type[LfwbError], int]] = [
-    (ModelNotFound, 404), (NotFound, 404), (AlreadyExists, 409), (BudgetExceeded, 402),
+    (NotRunning, 409), (ModelNotFound, 404), (NotFound, 404), (AlreadyExists, 409), (BudgetExceeded, 402),
     (BadInput, 400), (ContextError, 400), (RefusedBeforeSending, 400), (Unavailable, 503),
     (StoreError, 500), (LfwbError, 400),
 ]

@@ -10,7 +10,8 @@ own (streams.Generation). Events, as a browser's EventSource reads them:
     event: done      data: {"run_id": 7, "status": "done", "text": ..., "output_tokens": ...}
 
 or `event: error` ({code, message, line}) / `event: cancelled`. A client that disconnects
-mid-stream stops the model: the run ends `cancelled` with the text so far.
+mid-stream stops the model: the run ends `cancelled` with the text so far. Any other client
+can stop it too, streamed or not: `POST /api/v1/runs/{id}/cancel` (a chat turn's run as well).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from .crud import project_id, workbench
-from .errors import ERROR_RESPONSES, error_body, redacted
-from .schemas import GenerateIn, RowId, RunOut, run_out
-from .streams import Generation
+from .errors import ERROR_RESPONSES, NotRunning, error_body, redacted
+from .pipelines import running as pipeline_runs
+from .schemas import GenerateIn, Row, RowId, RunOut, run_out
+from .streams import Generation, run_ended
 
 router = APIRouter(tags=["generate"], responses=ERROR_RESPONSES)
 
@@ -40,11 +42,13 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def start_generation(wb: Any, project: int | None, prompt: str, model: str | None, **kwargs: Any) -> Generation:
-    """`wb.generate` in `project` (default: the current one) on its own thread, followed."""
+def start_generation(wb: Any, project: int | None, prompt: str, model: str | None,
+                     running: dict[int, Generation], **kwargs: Any) -> Generation:
+    """`wb.generate` in `project` (default: the current one) on its own thread, followed, and
+    kept in `running` (the app's `generating`) by its run id while it runs."""
     return Generation(lambda g: wb.generate(
         prompt, model, on_text=g.on_text, on_start=g.on_start, hold=g.stop, project_id=project, **kwargs,
-    )).start()
+    ), running).start()
 
 
 @router.post("/generate", response_model=RunOut,
@@ -53,7 +57,8 @@ async def generate(body: GenerateIn, request: Request) -> Any:
     """Generate and record a run (`%%lfw generate`); `"stream": true` (or `Accept: text/event-stream`) for SSE."""
     wb = workbench(request)
     pid = await run_in_threadpool(project_id, wb, body.project)
-    gen = start_generation(wb, pid, body.prompt, body.model, system=body.system, raw=body.raw, **body.given())
+    gen = start_generation(wb, pid, body.prompt, body.model, request.app.state.generating,
+                           system=body.system, raw=body.raw, **body.given())
     kind, value = await gen.events.get()  # `start` once the row exists, or what refused the request
     if kind == "error":
         raise value  # refused before a run existed: the error handler answers (400, 404, 503...)
@@ -62,7 +67,7 @@ async def generate(body: GenerateIn, request: Request) -> Any:
         kind, value = await gen.outcome()
         if kind == "error":
             raise value
-        return run_out(value if kind == "done" else gen.result)
+        return run_out(value if kind == "done" else gen.result)  # cancelled: the run, text so far
     return StreamingResponse(_events(gen, value), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -77,6 +82,27 @@ async def _events(gen: Generation, started: Any) -> AsyncIterator[str]:
             yield sse("cancelled", {"run_id": started.run_id, "line": redacted(str(value))})
         elif kind == "error":
             yield sse("error", {"run_id": started.run_id, **error_body(value)})
+
+
+@router.post("/runs/{run_id}/cancel", response_model=Row, tags=["runs"])
+async def cancel_run(run_id: RowId, request: Request) -> dict:
+    """Stop a run this server is writing — a generation (streamed or not), a chat turn, a
+    pipeline run — as a client that leaves would: it ends `cancelled` with the text so far.
+    Answers the run's row once it has ended; 409 if it is not running here."""
+    store = workbench(request).store
+    generation = request.app.state.generating.get(run_id)
+    pipeline = pipeline_runs(request).get(run_id)
+    if generation is not None:
+        generation.halt()
+    elif pipeline is not None:
+        pipeline.set()
+    else:
+        row = await run_in_threadpool(store.get_run, run_id)  # unknown: 404
+        if row["status"] != "running":
+            raise NotRunning(f"run {run_id} is {row['status']}, not running — there is nothing to cancel")
+        raise NotRunning(f"run {run_id} is running outside this server (a notebook cell or another process) "
+                         "— stop it where it runs")
+    return await run_ended(store, run_id)
 
 
 @router.get("/runs/{run_id}/events", tags=["runs"],

@@ -103,7 +103,7 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
     prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"]) or " "
     settings = body.settings()
     await run_in_threadpool(wb.manager.resolve, body.model)  # an unknown model: 404 before a run exists
-    gen = start_generation(wb, None, prompt, body.model, messages=messages, **settings)
+    gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages, **settings)
     kind, value = await gen.events.get()
     if kind == "error":
         raise value
@@ -112,6 +112,8 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
         kind, result = await gen.outcome()
         if kind == "error":
             raise result
+        if kind == "cancelled":  # stopped by POST /api/v1/runs/{id}/cancel: the text so far
+            result = gen.result
         return {
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},

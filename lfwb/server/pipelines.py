@@ -20,9 +20,7 @@ from ..runs import Cancelled
 from .crud import workbench
 from .errors import ERROR_RESPONSES
 from .schemas import Name, PipelineIn, PipelineRunIn, RowId
-from .streams import on_own_thread
-
-CANCEL_WAIT_S = 30.0  # a cancelled step ends between tokens; past this the answer shows it still running
+from .streams import on_own_thread, run_ended
 
 router = APIRouter(tags=["pipelines"], responses=ERROR_RESPONSES)
 
@@ -130,13 +128,5 @@ async def cancel_pipeline_run(run_id: RowId, request: Request) -> RunStatus:
             raise BadInput(f"run {run_id} was not started by this server — stop it where it runs")
         return pipeline_run(run_id, request)  # already ended: nothing to stop
     cancel.set()
-
-    def wait_until_ended() -> None:
-        import time
-
-        deadline = time.monotonic() + CANCEL_WAIT_S
-        while store.get_run(run_id)["status"] == "running" and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    await on_own_thread(wait_until_ended)
+    await run_ended(store, run_id)
     return pipeline_run(run_id, request)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..store import RUN_STATUSES
 from ..store.runs import RUN_KINDS
+from ..store.steps import STEP_STATUSES
 
 SQLITE_INT_MAX = 2**63 - 1  # SQLite's integers are signed 64-bit: a bigger id cannot be bound
 
@@ -43,7 +44,7 @@ def page_of(rows: list[dict], limit: int) -> Page:
     return Page(items=rows, next_cursor=rows[-1]["id"] if len(rows) == limit else None)
 
 
-# -- projects, contexts, runs, artifacts ---------------------------------------------------
+# -- projects, contexts, runs, steps, artifacts-----------------------------------------------
 
 class ProjectIn(Body):
     name: Name
@@ -83,6 +84,31 @@ class RunPatch(Body):
     status: Literal[RUN_STATUSES] | None = None  # type: ignore[valid-type]
     output: Text | None = None
     error: Text | None = None
+
+
+class StepIn(Body):
+    """A step recorded for an existing run (a tool running its own pipeline)."""
+
+    run_id: Annotated[int, Field(ge=1, le=SQLITE_INT_MAX)]
+    name: Name
+    position: Annotated[int, Field(ge=0, le=1_000_000, description="its place among the run's steps")] = 0
+    model: Name | None = None
+    prompt: Text | None = None
+    output: Text = ""
+    status: Literal[STEP_STATUSES] = "done"  # type: ignore[valid-type]
+    error: Text | None = None
+    input_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
+    duration_ms: Annotated[float, Field(ge=0, le=1e12)] | None = None
+
+
+class StepPatch(Body):
+    name: Name | None = None
+    position: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    status: Literal[STEP_STATUSES] | None = None  # type: ignore[valid-type]
+    output: Text | None = None
+    error: Text | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
 
 
 class ArtifactIn(Body):

@@ -3,8 +3,9 @@
 The event loop never computes and never waits on a model: `Generation` runs the Workbench call
 on its own thread (the model's worker queues it behind other generations on that model) and
 hands its events — start, each new piece of text, the end — to the loop through a queue. A
-route that streams stops it (`stop()`) when the client goes away: the run ends `cancelled`
-with the text so far, as after a stop in the notebook.
+route that streams stops it (`halt()`) when the client goes away: the run ends `cancelled`
+with the text so far, as after a stop in the notebook. Given the app's `generating` dict, it
+is found there by its run id while it runs, so `POST /runs/{id}/cancel` can halt it too.
 
     gen = Generation(lambda g: wb.generate(p, on_text=g.on_text, on_start=g.on_start, hold=g.stop))
     async for kind, value in gen.start():     # ("start", result) ("text", delta) ... ("done", result)
@@ -15,17 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..runs import Cancelled, StopHold
 
+CANCEL_WAIT_S = 30.0  # a stopped run ends between tokens; past this the answer shows it still running
+
 
 class Generation:
     """`call(generation)` on a thread; its events as an async iterator (see the module doc)."""
 
-    def __init__(self, call: Callable[[Generation], Any]):
+    def __init__(self, call: Callable[[Generation], Any], running: dict[int, Generation] | None = None):
         self.call = call
+        self.running = running  # run id → generation, for every one this app has running
+        self.run_ids: list[int] = []
         self.stop = StopHold()  # what wb.generate takes; stop.stop() ends the run `cancelled`
         self.cancel = threading.Event()  # the same, for calls that take an Event (a chat turn)
         self.loop = asyncio.get_running_loop()
@@ -46,6 +52,11 @@ class Generation:
     # -- the generation's thread --------------------------------------------------------
 
     def on_start(self, result: Any) -> None:
+        self.result = result  # the run so far: what a cancelled one answers with
+        run_id = getattr(result, "run_id", None)
+        if self.running is not None and run_id is not None:
+            self.run_ids.append(run_id)
+            self.running[run_id] = self
         self._put("start", result)
 
     def on_text(self, text: str, result: Any = None) -> None:
@@ -57,10 +68,14 @@ class Generation:
         try:
             self.result = self.call(self)
             self._put("done", self.result)
-        except Cancelled as stopped:
+        except Cancelled as stopped:  # self.result is the run from on_start: `cancelled`, text kept
             self._put("cancelled", stopped)
         except BaseException as e:  # reaches the client, never dies silently in the thread
             self._put("error", e)
+        finally:  # the run's row is finished by now
+            for run_id in self.run_ids:
+                if self.running is not None and self.running.get(run_id) is self:
+                    del self.running[run_id]
 
     def _put(self, kind: str, value: Any) -> None:
         try:
@@ -111,6 +126,19 @@ async def on_own_thread(fn: Callable[[], Any]) -> Any:
 
     threading.Thread(target=run, name="lfwb-serve-work", daemon=True).start()
     return await done
+
+
+async def run_ended(store: Any, run_id: int, within_s: float = CANCEL_WAIT_S) -> dict:
+    """The run's row once it is no longer `running` (a stopped run ends between two tokens),
+    or as it is after `within_s`."""
+
+    def wait() -> dict:
+        deadline = time.monotonic() + within_s
+        while (row := store.get_run(run_id))["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return row
+
+    return await on_own_thread(wait)
 
 
 def _settle(future: asyncio.Future, value: Any, error: BaseException | None) -> None:

@@ -37,6 +37,9 @@ class StepRows(Rows):
         self._check_status(values)
         return self._update("steps", step_id, values)
 
+    def delete_step(self, step_id: int) -> None:
+        self._delete("steps", step_id)
+
     def flush_step_output(self, step_id: int, output: str, output_tokens: int | None = None) -> None:
         """Save a streaming step's text so far (one UPDATE, no re-read)."""
         with self.write() as conn:
