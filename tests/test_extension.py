@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "llama_cpp", "openai", "google.genai", "sentence_transformers")
+HEAVY = ("torch", "transformers", "llama_cpp", "openai", "google.genai", "sentence_transformers",
+         "fastapi", "uvicorn", "anywidget")
 
 PROBE = """
 import json, sys, os
