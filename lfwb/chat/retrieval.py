@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ def fuse(rankings: list[list[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
             scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (k + rank)
             first.setdefault(hit.chunk_id, hit)
     best = sorted(scores, key=lambda cid: -scores[cid])[:limit]
-    return [_rescored(first[cid], scores[cid]) for cid in best]
+    return [replace(first[cid], score=scores[cid]) for cid in best]
 
 
 def check_mode(mode: str) -> None:
@@ -240,10 +240,6 @@ def _hit(row: dict, score: float) -> Hit:
     snippet = row.get("snippet") or " ".join(row["text"].split())[:160]
     return Hit(row["context_id"], row["context_name"], row["chunk_id"], row["chunk_index"],
                row["text"], float(score), snippet)
-
-
-def _rescored(hit: Hit, score: float) -> Hit:
-    return Hit(hit.context_id, hit.context_name, hit.chunk_id, hit.chunk_index, hit.text, score, hit.snippet)
 
 
 class _NoBar:
