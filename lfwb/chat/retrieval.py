@@ -16,6 +16,7 @@ chunks without vectors are embedded when a vector ranking first needs them, with
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -161,7 +162,7 @@ def add_file_context(
     bar = _progress(size, f"chunking {name}", unit="B", show=progress)
 
     def stream() -> Iterator[str]:
-        for block in _chain(first, blocks):
+        for block in itertools.chain([first], blocks):
             bar.update(len(block))
             yield block
 
@@ -179,11 +180,6 @@ def _indexing(store: Any, context: dict, index: Any) -> None:
     except BaseException:
         store.delete_context(context["id"])
         raise
-
-
-def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def index_pending(store: Any, project_id: int, *, vectors: bool = False, progress: bool = True) -> None:
