@@ -16,7 +16,9 @@ import re
 from ..errors import BadInput
 
 _DEFAULT_NAME = re.compile(r"export\s+default\s+(?:async\s+)?(?:function|class)\s+([A-Za-z_$][\w$]*)")
-PREVIEWABLE = ("jsx", "tsx", "js", "ts", "javascript", "typescript")
+# The artifact kinds that hold a component (kinds are normalised: lfwb/pipelines/artifacts.py).
+COMPONENT_KINDS = ("jsx", "tsx", "js", "ts")
+PREVIEWABLE = (*COMPONENT_KINDS, "javascript", "typescript")
 
 
 def preview(source: str, props: dict | None = None, height: int | None = None, language: str | None = None):
@@ -54,4 +56,4 @@ def component_source(store, artifact_id: int) -> tuple[str, str]:
     return row["content"], "tsx" if language in ("tsx", "ts", "typescript") else "jsx"
 
 
-__all__ = ["PREVIEWABLE", "component_source", "preview", "save_component"]
+__all__ = ["COMPONENT_KINDS", "PREVIEWABLE", "component_source", "preview", "save_component"]

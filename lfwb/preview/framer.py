@@ -42,6 +42,7 @@ import re
 from pathlib import Path
 
 from ..errors import BadInput, PreviewRefused
+from . import COMPONENT_KINDS
 from .props import PropSpec, extract_props
 from .component import Component, expression_end, find_component
 from .source import Token, closing, split_top, tokenize, validate_source
@@ -80,7 +81,7 @@ def export_framer(store, artifact_id: int, path: str | os.PathLike, force: bool 
     component, bytes}. A path outside the working folder, or a file already there, is refused
     (one line, nothing written) unless `force`."""
     row = store.get_artifact(artifact_id)
-    if row["kind"] not in ("jsx", "tsx", "js", "ts"):
+    if row["kind"] not in COMPONENT_KINDS:
         raise BadInput(f"artifact {artifact_id} is {row['kind']}, not a JSX/TSX component — nothing was written")
     target = Path(path).expanduser()
     if not force and not target.resolve().is_relative_to(Path.cwd().resolve()):

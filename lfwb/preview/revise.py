@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadInput, PreviewRefused
+from . import COMPONENT_KINDS
 from .source import validate_source
-
-COMPONENT_KINDS = ("jsx", "tsx", "js", "ts")
 
 PROMPT = """Here is a React component{name}:
 
