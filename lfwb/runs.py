@@ -159,8 +159,7 @@ class RunResult:
         return " · ".join(notes) or None
 
     def cancelled_line(self) -> str:
-        tokens = f"{self.output_tokens} token" + ("" if self.output_tokens == 1 else "s")
-        return f"cancelled after {tokens} (run {self.run_id})"
+        return f"cancelled after {tokens_text(self.output_tokens)} (run {self.run_id})"
 
     def metadata(self) -> dict:
         """What goes into the notebook output's metadata, under "lfwb"."""
@@ -204,6 +203,11 @@ def _current_cell() -> Any:
         return None
     ip = get_ipython()
     return getattr(getattr(ip, "displayhook", None), "exec_result", None)
+
+
+def tokens_text(count: int) -> str:
+    """`1 token`, `42 tokens`: how a count of output tokens reads in a line."""
+    return f"{count} token" + ("" if count == 1 else "s")
 
 
 def mark_shown(result: RunResult) -> None:

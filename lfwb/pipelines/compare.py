@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound
-from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
+from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation, tokens_text
 from ..store import now
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def stats_line(result: RunResult) -> str:
         return "not asked: stopped before its turn"
     if result.status == WAITING:
         return "waiting…"
-    parts = [f"{result.output_tokens} token" + ("" if result.output_tokens == 1 else "s")]
+    parts = [tokens_text(result.output_tokens)]
     if result.tokens_per_second is not None:
         parts.append(f"{result.tokens_per_second:.1f} tok/s")
     if result.ttft_ms is not None:
@@ -284,5 +284,5 @@ class _Comparison:
             if r.status == NOT_ASKED:
                 parts.append(f"{r.model} not asked")
             else:
-                parts.append(f"{r.model} after {r.output_tokens} token" + ("" if r.output_tokens == 1 else "s"))
+                parts.append(f"{r.model} after {tokens_text(r.output_tokens)}")
         return f"compare cancelled (run {self.result.run_id}): " + ", ".join(parts)

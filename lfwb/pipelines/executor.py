@@ -28,7 +28,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import BadInput, PipelineError
-from ..runs import Cancelled, RunResult, RunSink, StopHold, finished_values, held_stops, record_generation
+from ..runs import (
+    Cancelled, RunResult, RunSink, StopHold, finished_values, held_stops, record_generation, tokens_text,
+)
 from ..store import now
 from .artifacts import extract_artifacts, save_artifacts
 from .result import ENDED, FINISHED, PipelineResult, StepResult
@@ -290,7 +292,7 @@ class _Run:
 
     def cancelled_line(self) -> str:
         steps = self.result.steps.values()
-        stopped = [f"{s.name} after {s.output_tokens} token" + ("" if s.output_tokens == 1 else "s")
+        stopped = [f"{s.name} after {tokens_text(s.output_tokens)}"
                    for s in steps if s.status == "cancelled" and s.started is not None]
         done = [s.name for s in steps if s.status in FINISHED]
         line = f"cancelled pipeline run {self.run_id}"

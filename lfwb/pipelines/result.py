@@ -12,6 +12,9 @@ In a notebook it renders as a compact table: step, model, status, tokens, second
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from ..runs import tokens_text
+
 FINISHED = ("done", "reused")  # a step whose output later steps can use
 ENDED = ("done", "reused", "failed", "cancelled", "skipped")
 
@@ -43,7 +46,7 @@ class StepResult:
         """`jsx · smollm2 · running · 42 tokens · 3.1 s`"""
         parts = [self.name, self.answered_by or self.model, self.status]
         if self.output_tokens:
-            parts.append(f"{self.output_tokens} token" + ("" if self.output_tokens == 1 else "s"))
+            parts.append(tokens_text(self.output_tokens))
         seconds = self.seconds(now)
         if seconds is not None:
             parts.append(f"{seconds:.1f} s")
