@@ -217,7 +217,7 @@ class ChatSession:
         result = turn.get("result")
         if result is not None:
             self._keep(turn, result, sources)
-        reply = ChatReply.of(result, session=self.name, sources=self._marked(sources) if result is not None else [],
+        reply = ChatReply.of(result, session=self.name, sources=self._marked(sources),
                              summarized=bool(row["summary"]), summary_turns=row["summary_turns"],
                              window=memory.window, prompt_tokens=plan.tokens) if result is not None else None
         if isinstance(error, Cancelled) and self._stopped:
