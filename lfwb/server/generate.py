@@ -59,16 +59,11 @@ async def generate(body: GenerateIn, request: Request) -> Any:
     pid = await run_in_threadpool(project_id, wb, body.project)
     gen = start_generation(wb, pid, body.prompt, body.model, request.app.state.generating,
                            system=body.system, raw=body.raw, **body.given())
-    kind, value = await gen.events.get()  # `start` once the row exists, or what refused the request
-    if kind == "error":
-        raise value  # refused before a run existed: the error handler answers (400, 404, 503...)
+    started = await gen.started()  # refused before a run existed: the error handler answers (400, 404, 503...)
     streaming = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not streaming:
-        kind, value = await gen.outcome()
-        if kind == "error":
-            raise value
-        return run_out(value if kind == "done" else gen.result)  # cancelled: the run, text so far
-    return StreamingResponse(_events(gen, value), media_type="text/event-stream", headers=SSE_HEADERS)
+        return run_out(await gen.finished())  # cancelled: the run, text so far
+    return StreamingResponse(_events(gen, started), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _events(gen: Generation, started: Any) -> AsyncIterator[str]:

@@ -104,16 +104,10 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
     settings = body.settings()
     await run_in_threadpool(wb.manager.resolve, body.model)  # an unknown model: 404 before a run exists
     gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages, **settings)
-    kind, value = await gen.events.get()
-    if kind == "error":
-        raise value
-    completion_id, created = f"chatcmpl-{value.run_id}", int(time.time())
+    started = await gen.started()
+    completion_id, created = f"chatcmpl-{started.run_id}", int(time.time())
     if not body.stream:
-        kind, result = await gen.outcome()
-        if kind == "error":
-            raise result
-        if kind == "cancelled":  # stopped by POST /api/v1/runs/{id}/cancel: the text so far
-            result = gen.result
+        result = await gen.finished()  # stopped by POST /api/v1/runs/{id}/cancel: the text so far
         return {
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},

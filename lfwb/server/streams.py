@@ -102,11 +102,21 @@ class Generation:
             if not finished:
                 self.halt()
 
-    async def outcome(self) -> tuple[str, Any]:
-        """Wait for the end; returns its (kind, value)."""
+    async def started(self) -> Any:
+        """The run once its row exists (the first event); raises what refused the call before that."""
+        kind, value = await self.events.get()
+        if kind == "error":
+            raise value
+        return value
+
+    async def finished(self) -> Any:
+        """The run once it has ended — stopped (`cancelled`), the run with its text so far; raises
+        the error that ended it."""
         async for kind, value in self:
-            if kind in ("done", "cancelled", "error"):
-                return kind, value
+            if kind == "error":
+                raise value
+            if kind in ("done", "cancelled"):
+                return value if kind == "done" else self.result
         raise AssertionError("unreachable: a generation always ends")
 
 
