@@ -74,8 +74,7 @@ class ChatRows(Rows):
     def delete_chat_session(self, project_id: int, name: str) -> dict:
         """Delete the session and its messages (their runs stay); returns the deleted row."""
         row = self.get_chat_session(project_id, name)
-        with self.write() as conn:
-            conn.execute("DELETE FROM messages WHERE session_id = ?", (row["id"],))
+        with self.write() as conn:  # its messages go by ON DELETE CASCADE, as in delete_project
             conn.execute("DELETE FROM chat_sessions WHERE id = ?", (row["id"],))
         return row
 
