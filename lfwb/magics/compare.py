@@ -17,7 +17,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ..errors import BadInput
 from ..pipelines.templates import fill_template
 from .live import LiveOutput
-from .registry import Invocation, subcommand
+from .registry import Invocation, check_output, subcommand
 
 if TYPE_CHECKING:  # lfwb.pipelines.compare pulls in the store: not at %load_ext time
     from ..pipelines.compare import CompareResult
@@ -100,8 +100,7 @@ def compare(ctx: Invocation, args):
     TTFT and cost. Every answer is a run, under one parent run. `{name}` in the body takes the
     value of `name` from the notebook. Returns the comparison (`_.results["model"].text`, `_.run_id`).
     """
-    if args.output is not None and not args.output.isidentifier():
-        raise BadInput(f"-o needs a variable name, got {args.output!r}")
+    check_output(args.output)
     models = [name.strip() for name in args.models.split(",")]
     if not all(models):
         raise BadInput(f"-m takes model names separated by commas, got {args.models!r}")

@@ -7,7 +7,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ..errors import BadInput
 from ..pipelines.templates import fill_template
 from .live import LiveOutput
-from .registry import Invocation, subcommand
+from .registry import Invocation, check_output, subcommand
 
 
 @subcommand("generate", cell="required")
@@ -32,8 +32,7 @@ def generate(ctx: Invocation, args):
     `{name}` in the body takes the value of `name` from the notebook; `{{name}}` is a literal
     `{name}`. Returns the run (`_.text`, `_.run_id`).
     """
-    if args.output is not None and not args.output.isidentifier():
-        raise BadInput(f"-o needs a variable name, got {args.output!r}")
+    check_output(args.output)
     if args.raw and args.system:
         raise BadInput("--system goes through the chat template; leave out --raw to use it")
     # IPython ends every cell body with a newline; it is not part of the prompt.

@@ -26,7 +26,7 @@ from __future__ import annotations
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import BadInput
-from .registry import Invocation, positive_int, subcommand
+from .registry import Invocation, check_output, positive_int, subcommand
 from .rows import Record, Rows
 
 
@@ -97,7 +97,7 @@ def run(ctx: Invocation, args):
     `_.artifacts`, `_.run_id`, `_.status`); a stop cancels every running step. With `--over`,
     one run per input under a progress bar, and a table of the runs.
     """
-    _check_output(args.output)
+    check_output(args.output)
     if args.input is not None and args.input_var is not None:
         raise BadInput("give --input TEXT or -i VAR, not both")
     if args.over is not None:
@@ -122,7 +122,7 @@ def run(ctx: Invocation, args):
 @argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
 def rerun(ctx: Invocation, args):
     """Run a pipeline run again as a new run (same definition, input and settings)."""
-    _check_output(args.output)
+    check_output(args.output)
     return _follow(ctx, args.output, lambda on_update: ctx.workbench.rerun_pipeline(
         args.run_id, args.from_step, namespace=ctx.user_ns, on_update=on_update))
 
@@ -223,11 +223,6 @@ class BatchBar:
         # The batch's last update came once every run had ended: a display already shows it.
         if self.terminal and self.last is not None:
             print(self.last.line())
-
-
-def _check_output(name: str | None) -> None:
-    if name is not None and not name.isidentifier():
-        raise BadInput(f"-o needs a variable name, got {name!r}")
 
 
 def _follow(ctx: Invocation, output: str | None, run):

@@ -110,6 +110,12 @@ def find_subcommand(line: str) -> tuple[Subcommand, str]:
     raise BadInput(f"unknown subcommand '{words[0]}'{hint} See %lfw help.")
 
 
+def check_output(name: str | None) -> None:
+    """`-o NAME`, the variable a cell's result goes into, must be a name a notebook can use."""
+    if name is not None and not name.isidentifier():
+        raise BadInput(f"-o needs a variable name, got {name!r}")
+
+
 # SQLite stores integers as signed 64-bit numbers: a bigger limit or id cannot be bound
 # to a query (OverflowError deep inside sqlite3), so the parser refuses it first.
 SQLITE_INT_MAX = 2**63 - 1
