@@ -19,6 +19,7 @@ import ipywidgets
 import traitlets
 
 from . import runtime
+from .source import validate_source
 
 _COLOR_HEX = ("#",)
 
@@ -44,7 +45,7 @@ class Preview(anywidget.AnyWidget):
 
     def __init__(self, source: str, props: dict | None = None, height: int | None = None,
                  language: str | None = None, **kwargs: Any):
-        validate(source)
+        validate_source(source)
         super().__init__(
             source=source, language=language or runtime.guess_language(source), props=dict(props or {}),
             height=height or runtime.STATIC_HEIGHT, fixed_height=height is not None, **kwargs)
@@ -60,7 +61,7 @@ class Preview(anywidget.AnyWidget):
     @traitlets.observe("source")
     def _source_changed(self, change: dict) -> None:
         if change["old"] and change["new"] != change["old"]:
-            validate(change["new"])
+            validate_source(change["new"])
             self.language = runtime.guess_language(change["new"])
             self._srcdoc = self.page()
             self._controls.rebuild()
@@ -109,14 +110,6 @@ def previews(artifacts: list[dict]) -> list[Preview]:
             preview.artifact = row
             shown.append(preview)
     return shown
-
-
-def validate(source: str) -> None:
-    """Refuse in one line what cannot be previewed: too big, no default export, an import
-    the frame would not know (`lfwb.preview.source.validate_source`)."""
-    from .source import validate_source
-
-    validate_source(source)
 
 
 class _Controls:
