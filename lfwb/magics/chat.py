@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ..chat.retrieval import MODES
 from .live import LiveOutput
 from .registry import Invocation, subcommand
 from .rows import Rows
@@ -27,7 +28,7 @@ DEFAULT_SESSION = "default"  # the same as lfwb.chat.session's; importing it wou
 @argument("--session", default=DEFAULT_SESSION, help="the session to continue or start (default: default)")
 @argument("--system", help="a system prompt (kept with the session)")
 @argument("--rag", action="store_true", help="put the project's best-matching context chunks into the prompt")
-@argument("--mode", choices=["bm25", "vector", "hybrid"], default="bm25", help="how --rag ranks chunks (default bm25)")
+@argument("--mode", choices=MODES, default="bm25", help="how --rag ranks chunks (default bm25)")
 @argument("--new", action="store_true", help="start the session afresh (an earlier one is kept as NAME-2)")
 @argument("--max-tokens", type=int, default=256, help="stop the answer after this many tokens (default 256)")
 @argument("--temperature", type=float, default=0.7, help="0 is greedy")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ..chat.retrieval import MODES
 from ..errors import BadInput
 from ..store import RUN_STATUSES
 from .registry import Invocation, positive_int, subcommand
@@ -56,7 +57,7 @@ def context_add(ctx: Invocation, args) -> Record:
 @subcommand("context search")
 @magic_arguments("lfw context search")
 @argument("query", nargs="+", help="words to look for, or a question")
-@argument("--mode", choices=("bm25", "vector", "hybrid"), default=None,
+@argument("--mode", choices=MODES, default=None,
           help="ranking: bm25 (words), vector (meaning; needs %%config Lfwb.embeddings = True) "
                "or hybrid (both); default hybrid with embeddings on, else bm25")
 @argument("--limit", type=positive_int, default=10, help="how many chunks (default 10)")
