@@ -114,6 +114,17 @@ def test_the_console_script_refuses_a_public_address_without_a_token(tmp_path):
     assert not (tmp_path / "x.db").exists()  # refused before anything was made
 
 
+def test_the_console_script_and_the_magic_refuse_a_port_out_of_range_in_one_line(tmp_path, ip, capsys):
+    from conftest import run_error
+    from lfwb.server.cli import main
+
+    assert main(["serve", "--port", "70000", "--db", str(tmp_path / "x.db")]) == 2
+    assert capsys.readouterr().err == "lfwb serve: --port must be from 0 to 65535, got 70000\n"
+    assert not (tmp_path / "x.db").exists()
+    shown = run_error(ip, "%lfw serve --port 70000", capsys)
+    assert "BadInput" in shown and "--port must be from 0 to 65535, got 70000" in shown and len(shown.splitlines()) == 1
+
+
 def test_the_console_script_serves_a_store_file_on_the_port_it_prints(tmp_path):
     import re
 

@@ -30,8 +30,6 @@ def serve(ctx: Invocation, args) -> Record:
         return Record(background.stop())
     if args.status:
         return Record(background.status())
-    if not 0 <= args.port <= 65535:
-        raise BadInput(f"--port must be from 0 to 65535, got {args.port}")
     running = background.start(ctx.workbench, host=args.host, port=args.port, token=args.token, cors=args.cors,
                                allow_remote_register=args.allow_remote_register)
     return Record(running.status())

@@ -53,6 +53,8 @@ def checked_token(host: str, token: str | None) -> tuple[str | None, bool]:
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound here rather than by uvicorn: a failure is one line with the
     right hint (uvicorn logs its own and exits), and with port 0 the real port is known at once."""
+    if not 0 <= port <= 65535:  # getaddrinfo wraps a larger one round; bind raises OverflowError
+        raise BadInput(f"--port must be from 0 to 65535, got {port}")
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
