@@ -49,10 +49,7 @@ class RunStatus(BaseModel):
 
 def running(request: Request) -> dict[int, threading.Event]:
     """The cancel event of each pipeline run this server started and that has not ended."""
-    state = request.app.state
-    if not hasattr(state, "pipeline_runs"):
-        state.pipeline_runs = {}
-    return state.pipeline_runs
+    return request.app.state.pipeline_runs
 
 
 @router.get("/pipelines", response_model=list[PipelineRow])
