@@ -49,13 +49,16 @@ function render({ model, el }) {
 
   window.addEventListener("message", onMessage);
   model.on("change:_srcdoc", load);
-  model.on("change:props", () => post("props", { props: model.get("props") }));
+  const relayProps = () => post("props", { props: model.get("props") });
+  model.on("change:props", relayProps);
   model.on("change:height", size);
   size();
   load();
   return () => {
     window.removeEventListener("message", onMessage);
     model.off("change:_srcdoc", load);
+    model.off("change:props", relayProps);
+    model.off("change:height", size);
   };
 }
 
