@@ -78,6 +78,18 @@ def apply_migrations(
     in one BEGIN IMMEDIATE so two kernels opening a new file do not both migrate it.
     """
     known = [m.__name__ for m in migrations.MIGRATIONS]
+    # A migration that rebuilds a table drops the old one, and with foreign keys on that drop
+    # would first delete its rows and cascade to theirs (SQLite's ALTER TABLE procedure turns
+    # them off; the pragma is a no-op inside a transaction, so here, before it begins).
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _apply(conn, path, upto, known)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
+
+
+def _apply(conn: sqlite3.Connection, path: str, upto: str | None, known: list[str]) -> list[str]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(

@@ -335,3 +335,37 @@ def m010_chat_memory(conn: sqlite3.Connection) -> None:
         ALTER TABLE messages ADD COLUMN sources_json TEXT;
         """
     )
+
+
+# Tables whose ids reach users (REST paths, run rows, chat messages), parents first.
+_IDS_KEPT = ("projects", "contexts", "runs", "steps", "artifacts", "chat_sessions", "messages")
+
+
+@migration
+def m011_ids_never_reused(conn: sqlite3.Connection) -> None:
+    # Without AUTOINCREMENT SQLite gives a new row max(id)+1, so deleting the newest run hands
+    # its id to the next one, and a link, a bookmark or a client's cache then names another
+    # row. A table cannot gain AUTOINCREMENT in place: each is rebuilt (SQLite's "12-step"
+    # ALTER, run with foreign keys off, see migrate.py) from its own CREATE statement, with the
+    # same columns, rows, indexes and triggers. Ids are kept, so the FTS indexes stay valid.
+    for table in _IDS_KEPT:
+        (sql,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        head, key = f"CREATE TABLE {table} (", "id INTEGER PRIMARY KEY,"
+        if not sql.startswith(head) or key not in sql:
+            raise sqlite3.DatabaseError(f"unexpected schema of {table}: {sql[:80]}")
+        attached = [
+            r[0] for r in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
+                "AND sql IS NOT NULL", (table,),
+            ).fetchall()
+        ]
+        new_sql = sql.replace(head, f"CREATE TABLE _new_{table} (", 1)
+        conn.execute(new_sql.replace(key, "id INTEGER PRIMARY KEY AUTOINCREMENT,", 1))
+        # Explicit ids into an AUTOINCREMENT table move its sqlite_sequence entry to the largest.
+        conn.execute(f"INSERT INTO _new_{table} SELECT * FROM {table}")
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE _new_{table} RENAME TO {table}")
+        for statement in attached:
+            conn.execute(statement)
