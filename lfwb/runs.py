@@ -1,9 +1,9 @@
 """Recording a generation as a `runs` row while it streams.
 
 Every generate, chat turn and pipeline step goes through `record_generation`: it creates the
-row, follows a fallback chain, flushes partial output to the store as tokens arrive (so an
-interrupt or a crash keeps what was written) and finishes the row with its status, token
-counts and timings.
+row, follows a fallback chain, flushes partial output to the store every 0.25 s, also while the
+model stalls (so an interrupt or a crash keeps what was written), and finishes the row with its
+status, token counts and timings.
 
 A stop (the notebook's stop button, Ctrl-C: SIGINT) must never cut the row's writes, however
 it is timed. While a run records itself its stops are held (`held_stops`): each one cancels the
@@ -330,19 +330,22 @@ def _stream_into(
     wait_for_room: bool = False,
 ) -> None:
     totals = StreamTotals(start)  # TTFT counts from the run's start, links skipped included
-    last_flush = time.perf_counter()
+    last_flush, unsaved = time.perf_counter(), False
     cancel = cancel or threading.Event()  # each link its own: a link that failed has set its event
     stops.cancels.append(cancel)
-    stream = manager.stream(link, gen, cancel, wait_for_room=wait_for_room)
+    # A model that stalls sends nothing; the empty chunks that come instead every FLUSH_EVERY_S
+    # let the text so far reach the row on time, written from this thread as every other write.
+    stream = manager.stream(link, gen, cancel, wait_for_room=wait_for_room, idle_s=FLUSH_EVERY_S)
     try:
         while (chunk := stops.next(stream, None)) is not None:
             brought_text = totals.add(chunk)
             _take(result, totals)
+            unsaved = unsaved or brought_text
+            if unsaved and time.perf_counter() - last_flush >= FLUSH_EVERY_S:
+                sink.flush(result)
+                last_flush, unsaved = time.perf_counter(), False
             if brought_text:
                 result.answered_by = link
-                if time.perf_counter() - last_flush >= FLUSH_EVERY_S:
-                    sink.flush(result)
-                    last_flush = time.perf_counter()
                 if on_text is not None:
                     on_text(result.text, result)
         result.answered_by = result.answered_by or link

@@ -32,11 +32,13 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog near the quiet river
 class Reply:
     """What one request gets.
 
-    kind: ok | error | malformed | stall | die
+    kind: ok | error | malformed | stall | die | cut
       error     — HTTP `status` with a Google error body (429 carries RetryInfo `retry_delay`)
       malformed — 200 with a body that is not JSON (after `after` good stream events)
       stall     — `after` stream events, then nothing for `stall_s` seconds
       die       — `after` stream events, then the connection is cut
+      cut       — `after` stream events, then the stream ends cleanly but with no finishReason
+                  (generateContent: the whole text, no finishReason)
     """
 
     kind: str = "ok"
@@ -123,7 +125,7 @@ def _response(model: str, reply: Reply, text: str, written: int, last: bool) -> 
     }
     if reply.thoughts:
         usage["thoughtsTokenCount"] = reply.thoughts
-    if last:
+    if last and reply.kind != "cut":
         candidate["finishReason"] = reply.finish
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
             "responseId": "fake-response-id"}

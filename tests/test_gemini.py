@@ -118,7 +118,44 @@ def test_a_connection_cut_mid_answer_keeps_the_partial_answer(wb, fake_gemini):
     register_fake(wb, fake_gemini)
     with pytest.raises(GenerationError, match="dropped"):
         wb.generate("Hi", model="g", max_tokens=50)
-    assert wb.store.list_runs(limit=1)[0]["output"] == "The quick brown "
+    row = wb.store.list_runs(limit=1)[0]
+    assert (row["status"], row["output"]) == ("failed", "The quick brown ")
+    assert len(fake_gemini.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_answer_that_ends_without_a_finish_reason_is_cut_off_not_done(wb, fake_gemini, stream):
+    fake_gemini.script(Reply(kind="cut", after=2))
+    register_fake(wb, fake_gemini, stream=stream)
+    with pytest.raises(GenerationError) as caught:
+        wb.generate("Hi", model="g", max_tokens=50)
+    message = str(caught.value)
+    assert "ended the stream without a finish reason" in message and "cut off" in message and "\n" not in message
+    row = wb.store.list_runs(limit=1)[0]
+    kept = "The quick brown fox jumps over " if stream else DEFAULT_TEXT
+    assert (row["status"], row["output"]) == ("failed", kept) and "\n" not in row["error"]
+    assert len(fake_gemini.requests) == 1  # never asked again behind the user's back
+
+
+def test_a_stream_that_ends_before_any_text_is_retried(wb, fake_gemini):
+    fake_gemini.script(Reply(kind="cut", after=0))
+    register_fake(wb, fake_gemini)
+    result = wb.generate("Hi", model="g", max_tokens=50)
+    assert (result.status, result.text, len(fake_gemini.requests)) == ("done", DEFAULT_TEXT, 2)
+
+
+@pytest.mark.parametrize("kind", ["die", "cut"])
+def test_a_pipeline_whose_first_step_is_cut_off_skips_its_dependants_and_fails(wb, fake_gemini, kind):
+    fake_gemini.script(Reply(kind=kind, after=1))
+    register_fake(wb, fake_gemini)
+    result = wb.run_pipeline({"steps": [
+        {"name": "draft", "model": "g", "prompt": "{input}"},
+        {"name": "polish", "model": "g", "prompt": "{steps.draft.output}"},
+    ]}, input="x", max_tokens=50)
+    assert wb.store.get_run(result.run_id)["status"] == "failed"
+    steps = {row["name"]: row for row in wb.store.list_steps(result.run_id)}
+    assert {n: s["status"] for n, s in steps.items()} == {"draft": "failed", "polish": "skipped"}
+    assert steps["draft"]["output"] == "The quick brown " and "cut off" in steps["draft"]["error"]
 
 
 def test_a_refused_key_says_where_to_fix_it(wb, fake_gemini, monkeypatch):

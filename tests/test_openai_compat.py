@@ -194,3 +194,79 @@ def test_usage_reported_in_the_stream_is_recorded_and_priced(wb, usage_server, t
     assert row["cost_usd"] == pytest.approx((21 * 0.15 + 3 * 0.6) / 1e6)
     assert seen[1][1]["stream_options"] == {"include_usage": True}
     assert seen[1][0] - seen[0][0] >= 1.0  # the 429's Retry-After was honoured
+
+
+# -- answers cut off: a closed connection, a stream that ends without a finish reason ---------
+
+@pytest.fixture
+def cutting_server():
+    """An OpenAI-compatible server whose next answers are scripted: `"ok"` (three pieces, a
+    finish reason, usage, [DONE]), `"close"` (two pieces, then the connection is closed
+    mid-body), `"end"` (two pieces, then the stream ends cleanly with no finish reason and no
+    [DONE]) or `"empty"` (the stream ends before any piece). Answers "ok" once the script is out."""
+    app, script, asked = FastAPI(), [], []
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        asked.append(await request.json())
+        mode = script.pop(0) if script else "ok"
+
+        def events():
+            base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+            words = {"ok": ["Hello", " there", "."], "empty": []}.get(mode, ["Hello", " there"])
+            for i, word in enumerate(words):
+                last = mode == "ok" and i == len(words) - 1
+                choice = {"index": 0, "delta": {"content": word}, "finish_reason": "stop" if last else None}
+                yield f"data: {json.dumps({**base, 'choices': [choice]})}\n\n"
+            if mode == "close":
+                raise ConnectionResetError("the server goes away mid-answer")  # uvicorn drops the connection
+            if mode == "ok":
+                usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+                yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
+                yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    server, thread, port = serve_in_thread(app, "cutting-openai")
+    yield f"http://127.0.0.1:{port}/v1", script, asked
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.parametrize("mode", ["close", "end"])
+def test_an_answer_cut_off_mid_stream_fails_with_its_partial_text_and_is_not_retried(wb, cutting_server, mode):
+    url, script, asked = cutting_server
+    script.append(mode)
+    register(wb, url, retry_base_s=0.01)
+    with pytest.raises(GenerationError) as caught:
+        wb.generate("Hi", model="srv", max_tokens=20)
+    message = str(caught.value)
+    assert "the answer was cut off after 2 pieces" in message and "\n" not in message
+    assert ("dropped" if mode == "close" else "ended the stream without a finish reason") in message
+    row = wb.store.list_runs(limit=1)[0]
+    assert (row["status"], row["output"]) == ("failed", "Hello there")
+    assert "cut off" in row["error"] and "\n" not in row["error"]
+    assert len(asked) == 1  # a second answer would repeat the half already shown
+
+
+def test_a_stream_that_ends_before_any_text_is_retried(wb, cutting_server):
+    url, script, asked = cutting_server
+    script.append("empty")
+    register(wb, url, retry_base_s=0.01)
+    result = wb.generate("Hi", model="srv", max_tokens=20)
+    assert (result.status, result.text, len(asked)) == ("done", "Hello there.", 2)
+
+
+def test_a_pipeline_whose_first_step_is_cut_off_skips_its_dependants_and_fails(wb, cutting_server):
+    url, script, asked = cutting_server
+    script.append("end")
+    register(wb, url, retry_base_s=0.01)
+    result = wb.run_pipeline({"steps": [
+        {"name": "draft", "model": "srv", "prompt": "{input}"},
+        {"name": "polish", "model": "srv", "prompt": "{steps.draft.output}"},
+    ]}, input="x")
+    run = wb.store.get_run(result.run_id)
+    assert run["status"] == "failed" and "cut off" in run["error"]
+    steps = {row["name"]: row for row in wb.store.list_steps(result.run_id)}
+    assert {n: s["status"] for n, s in steps.items()} == {"draft": "failed", "polish": "skipped"}
+    assert steps["draft"]["output"] == "Hello there" and len(asked) == 1

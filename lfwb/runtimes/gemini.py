@@ -121,6 +121,10 @@ class GeminiRuntime(RemoteRuntime):
             produced = produced or max(1, round(len(text) / 4))  # no usage yet: ~4 characters a token
         return Chunk(text=text, output_tokens=produced if text else 0)
 
+    def finished(self, attempt: Attempt) -> bool:
+        # A blocked prompt ends with a block reason and no candidate; check_answered says why.
+        return super().finished(attempt) or "block_reason" in attempt.seen
+
     def check_answered(self, attempt: Attempt, gen: GenerationConfig) -> None:
         name = self.config.name
         if attempt.pieces or attempt.finish == "cancelled":

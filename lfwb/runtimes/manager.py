@@ -281,7 +281,7 @@ class RuntimeManager:
 
     def stream(
         self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None,
-        progress: Progress | None = None, wait_for_room: bool = False,
+        progress: Progress | None = None, wait_for_room: bool = False, idle_s: float | None = None,
     ) -> Iterator[Chunk]:
         """Yield chunks as the model writes them. Closing the iterator (or an interrupt in the
         consumer) cancels the generation, which has ended before this returns. Generations run
@@ -289,7 +289,10 @@ class RuntimeManager:
 
         `wait_for_room`: a local model whose memory is held by busy models waits for one to
         finish (and be evicted) rather than being refused — two pipeline steps on two models
-        that cannot both fit run one after the other. Cancelling ends the wait."""
+        that cannot both fit run one after the other. Cancelling ends the wait.
+
+        `idle_s`: while the model writes nothing for that long, an empty Chunk comes instead,
+        so the consumer gets its turn during a stall (a run saves its text so far on time)."""
         state = self.registry.state(name)
         cancel = cancel or threading.Event()
         chunks: queue.Queue = queue.Queue()
@@ -318,7 +321,11 @@ class RuntimeManager:
         job = self._worker(state).submit(work)
         try:
             while True:
-                item = chunks.get()
+                try:
+                    item = chunks.get(timeout=idle_s)
+                except queue.Empty:
+                    yield Chunk()
+                    continue
                 if item is _DONE:
                     break
                 if isinstance(item, _Failure):

@@ -12,7 +12,8 @@ retry-and-stream loop. A provider supplies only what differs between APIs:
 
 Retries use exponential backoff with jitter and honour the server's own delay (RetryInfo,
 Retry-After). Only a `Retryable` failure is retried, and only while no text has streamed (a
-half-written answer is never silently restarted).
+half-written answer is never silently restarted). A stream that ends without a finish reason
+was cut off: a failure like a dropped connection, never an answer that looks done.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ class RemoteRuntime(Runtime):
 
     A provider declares its key and gives `make_client`, `request`, `send`, `read` and
     `map_error` (see the module docstring); this class owns keys, retries and streaming.
+    `finished` may widen what counts as the server ending an answer (Gemini: a block reason).
     """
 
     local = False  # takes no local memory: outside the budget
@@ -215,6 +217,11 @@ class RemoteRuntime(Runtime):
         """An SDK or transport error as one line: `Retryable`, `MissingCredentials`, or another
         `GenerationError`."""
         raise NotImplementedError
+
+    def finished(self, attempt: Attempt) -> bool:
+        """Did the server end the answer itself? A stream that stops without a finish reason
+        was cut off (a server killed, a proxy that closed the connection), however cleanly."""
+        return attempt.finish is not None
 
     def check_answered(self, attempt: Attempt, gen: GenerationConfig) -> None:
         """An answer with no text says why, rather than looking like an empty success."""
@@ -279,20 +286,25 @@ class RemoteRuntime(Runtime):
                     close = getattr(events, "close", None)  # SDK streams hold a connection
                     if close is not None:
                         close()
-                break
+                failure = None if cancel.is_set() or self.finished(attempt) else Retryable(
+                    f"{self.endpoint} ended the stream without a finish reason", model=name)
             except LfwbError:
                 raise
             except Exception as e:
                 failure = self.map_error(e)
-                if attempt.pieces:
-                    if attempt.usage:  # what was billed so far, before the error ends the stream
-                        yield self._last_chunk(attempt)
-                    raise GenerationError(
-                        f"{name}: {failure} after {attempt.pieces} pieces of the answer — the partial "
-                        "answer is kept", model=name,
-                    ) from None
-                if not retries.wait_before_retry(failure):
-                    return
+            if failure is None:
+                break
+            if attempt.pieces:
+                # Never retried: a second answer would follow the half shown, or replace it.
+                if attempt.usage:  # what was billed so far, before the error ends the stream
+                    yield self._last_chunk(attempt)
+                raise GenerationError(
+                    f"{name}: {failure} — the answer was cut off after {attempt.pieces} "
+                    f"piece{'s' * (attempt.pieces != 1)}; the partial answer is kept, run it again for a whole one",
+                    model=name,
+                ) from None
+            if not retries.wait_before_retry(failure):
+                return
         self.check_answered(attempt, gen)
         yield self._last_chunk(attempt)
 
