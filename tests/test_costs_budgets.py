@@ -301,10 +301,11 @@ class ZetaRuntime(RemoteRuntime):
     def send(self, request, gen):
         if self.failures:
             raise self.failures.pop(0)
-        return iter(["Hello", " from", " Zeta"])
+        return iter([("Hello", None), (" from", None), (" Zeta", "stop")])
 
     def read(self, event, attempt):
-        return Chunk(text=event, output_tokens=1)
+        text, attempt.finish = event  # the last event says the answer is whole
+        return Chunk(text=text, output_tokens=1)
 
     def map_error(self, e):
         if isinstance(e, ConnectionResetError):
