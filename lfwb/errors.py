@@ -91,6 +91,16 @@ class BadInput(LfwbError):
     }
 
 
+def check_text(text: str, what: str, error: type[BadInput] = BadInput) -> None:
+    """Refuse text that UTF-8 cannot hold: a lone surrogate ("\\ud800", from a JSON escape or
+    bytes decoded with surrogateescape) would fail later, in SQLite or a renderer, half-stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise error(f"{what} holds a lone surrogate ({text[e.start]!a} at character {e.start}) "
+                    "— not text UTF-8 can hold; remove it") from None
+
+
 class PipelineError(BadInput):
     """A pipeline definition that cannot run (bad YAML, an unknown step or model, a cycle, a
     template field nothing provides, bad settings); refused before anything runs or is saved."""

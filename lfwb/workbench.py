@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import kernel_settings
-from .errors import BadInput
+from .errors import BadInput, check_text
 
 DEFAULT_PROJECT = "default"
 
@@ -93,6 +93,9 @@ class Workbench:
 
         if (text is None) == (file is None):
             raise BadInput("give exactly one of --text, --file or --cell")
+        for value, what in ((text, "the context's text"), (name, "the context's name"), (kind, "the context's kind")):
+            if isinstance(value, str):
+                check_text(value, what)
         if self.embeddings:
             retrieval.check_vectors(self.store, "hybrid")  # before anything is added
         if file is not None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..errors import BadInput, LfwbError, NotFound
+from ..errors import BadInput, LfwbError, NotFound, check_text
 from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
 from ..runtimes import GenerationConfig
 from .memory import DEFAULT_WINDOW, Memory
@@ -78,6 +78,11 @@ class ChatSession:
         self._turn = threading.Lock()  # one turn at a time: a turn reads what the last one stored
         self._stop: StopHold | None = None
         self._stopped = False  # the caller asked for the stop (stop() or cancel), not the keyboard
+        # How open_session made or changed this session; undone when the next turn stores nothing,
+        # and opened again by the turn after that (see open_session).
+        self._undo_open: Callable[[], None] | None = None
+        self._opened_with: tuple | None = None
+        self._undone = False
 
     def __repr__(self) -> str:
         return f"<ChatSession {self.name!r} model={self.model!r}>"
@@ -121,9 +126,29 @@ class ChatSession:
         answer, which keeps its text. `settings` are GenerationConfig fields (max_tokens,
         temperature, seed, ...). `on_start`/`on_text` are `record_generation`'s (the magic's
         live output)."""
-        check_turn(text, settings)
-        if rag:  # before the model loads or anything is stored
-            self.workbench.check_search_mode(mode)
+        if self._undone:
+            self._open_again()
+        undo, self._undo_open = self._undo_open, None
+        kept = len(self.store.list_messages(self.id)) if undo is not None else 0
+        try:
+            check_turn(text, settings)
+            if rag:  # before the model loads or anything is stored
+                self.workbench.check_search_mode(mode)
+            return self._turn_of(text, rag, mode, on_chunk, cancel, on_start, on_text, settings)
+        except BaseException:
+            # The turn that follows opening the session left no message: undo the open too, so a
+            # refused first message leaves no empty session (nor a renamed or changed one).
+            if undo is not None and len(self.store.list_messages(self.id)) == kept:
+                undo()
+                self._undone = True
+            raise
+
+    def _open_again(self) -> None:
+        fresh = open_session(self.workbench, *self._opened_with)
+        self.id, self._undo_open, self._undone = fresh.id, fresh._undo_open, False
+        _open[self.store][(self.project_id, self.name)] = self  # one object per session, as before
+
+    def _turn_of(self, text, rag, mode, on_chunk, cancel, on_start, on_text, settings) -> ChatReply:
         with self._turn, held_stops(StopHold()) as stops:
             self._stop, self._stopped = stops, False
             done = threading.Event()
@@ -272,6 +297,7 @@ def check_turn(text: str, settings: dict) -> None:
     """An empty message or a bad setting: one line, before anything is stored."""
     if not isinstance(text, str) or not text.strip():
         raise BadInput("the message is empty — write it in the cell body")
+    check_text(text, "the message")
     GenerationConfig(messages=[], **settings)
 
 
@@ -290,19 +316,33 @@ def open_session(workbench: Any, name: str = DEFAULT_SESSION, model: str | None 
         workbench.manager.resolve(model)  # an unknown model: one line, nothing made
     if system is not None and not system.strip():
         raise BadInput("the system prompt is empty — leave out --system for the default")
+    check_text(name, "the session's name")
+    if system is not None:
+        check_text(system, "the system prompt")
     row = store.find_chat_session(project_id, name)
+    undo: list[Callable[[], Any]] = []  # what opening changed, undone last first
     if row is not None and new:
         store.rename_chat_session(row["id"], free_name(store, project_id, name))
+        undo.append(lambda old=row: store.rename_chat_session(old["id"], old["name"]))
         row = None
     if row is None:
         row = store.create_chat_session(project_id, name, model=model, system=system)
+        undo.append(lambda made=row: store.delete_chat_session(project_id, made["name"]))
     changes = {k: v for k, v in (("model", model), ("system", system)) if v is not None and v != row[k]}
     if changes:
+        undo.append(lambda old={k: row[k] for k in changes}, at=row["id"]: store.update_chat_session(at, **old))
         row = store.update_chat_session(row["id"], **changes)
     sessions = _open.setdefault(store, {})
     session = sessions.get((project_id, name))
     if session is None or session.id != row["id"]:
         session = sessions[(project_id, name)] = ChatSession(workbench, row)
+
+    def undo_open() -> None:
+        for step in reversed(undo):
+            step()
+
+    session._undo_open = undo_open if undo else None
+    session._opened_with, session._undone = (name, model, system, new), False
     return session
 
 

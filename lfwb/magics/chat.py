@@ -15,6 +15,7 @@ from __future__ import annotations
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..chat.retrieval import MODES
+from ..pipelines.templates import fill_template
 from .live import LiveOutput
 from .registry import Invocation, subcommand
 from .rows import Rows
@@ -36,12 +37,14 @@ DEFAULT_SESSION = "default"  # the same as lfwb.chat.session's; importing it wou
 def chat(ctx: Invocation, args):
     """Send the cell body as your turn in a chat session; the answer streams into the cell.
 
+    `{name}` in the body takes the value of `name` from the notebook; `{{name}}` is a literal `{name}`.
+
     Sessions are stored: they continue in later cells and after a kernel restart. Returns the
     reply (`_.text`, `_.run_id`, `_.sources`).
     """
     from ..chat.session import check_turn
 
-    text = (ctx.cell or "").rstrip("\r\n")
+    text = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     check_turn(text, settings)  # before the session is made or changed
     if args.rag:

@@ -13,10 +13,11 @@ from .rows import Rows
 @magic_arguments("lfw export files")
 @argument("run_id", type=positive_int, help="a run id from %%lfw runs")
 @argument("--to", required=True, metavar="DIR", help="the folder to write into (created if missing)")
+@argument("--force", action="store_true", help="replace files already in DIR")
 def export_files(ctx: Invocation, args) -> Rows:
-    """Write a run's artifacts as files into DIR. A name that would leave DIR is refused and
-    nothing is written."""
-    written = artifacts.export_files(ctx.workbench.store, args.run_id, args.to)
+    """Write a run's artifacts as files into DIR: all of them or, when one cannot be written (a
+    name that would leave DIR, a file already there without --force), none."""
+    written = artifacts.export_files(ctx.workbench.store, args.run_id, args.to, force=args.force)
     return Rows(written, ["id", "path", "bytes"])
 
 

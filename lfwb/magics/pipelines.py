@@ -29,6 +29,8 @@ from ..errors import BadInput
 from .registry import Invocation, check_output, positive_int, subcommand
 from .rows import Record, Rows
 
+TABLE_ENDS = 5  # a batch's table shows its first and last 5 runs and how many lie between
+
 
 @subcommand("pipeline", cell="required")
 @magic_arguments("lfw pipeline")
@@ -182,10 +184,10 @@ def _batch(ctx: Invocation, args) -> Rows:
             bar.finish()
             from IPython.display import display
 
-            display(Rows(stop.result, COLUMNS))
+            display(Rows(stop.result, COLUMNS, ends=TABLE_ENDS))
         raise
     bar.finish()
-    table = Rows(rows, COLUMNS, empty="no inputs")
+    table = Rows(rows, COLUMNS, empty="no inputs", ends=TABLE_ENDS)
     if args.output:
         ctx.user_ns[args.output] = table
     return table

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import keyword
 import math
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,10 +112,21 @@ def find_subcommand(line: str) -> tuple[Subcommand, str]:
     raise BadInput(f"unknown subcommand '{words[0]}'{hint} See %lfw help.")
 
 
+# Names IPython itself keeps in the notebook's namespace: taking one breaks the shell (`In`,
+# `get_ipython`) or is overwritten by the next cell (`_`, `_i`, `_12`).
+SHELL_NAMES = frozenset({"get_ipython", "In", "Out", "exit", "quit", "_", "__", "___",
+                         "_i", "_ii", "_iii", "_ih", "_oh", "_dh", "_sh"})
+_HISTORY_NAME = re.compile(r"_i?\d+")
+
+
 def check_output(name: str | None) -> None:
     """`-o NAME`, the variable a cell's result goes into, must be a name a notebook can use."""
-    if name is not None and not name.isidentifier():
+    if name is None:
+        return
+    if not name.isidentifier() or keyword.iskeyword(name):
         raise BadInput(f"-o needs a variable name, got {name!r}")
+    if name in SHELL_NAMES or _HISTORY_NAME.fullmatch(name) or (name.startswith("__") and name.endswith("__")):
+        raise BadInput(f"-o {name}: the notebook's shell keeps that name for itself — pick another, e.g. result")
 
 
 # SQLite stores integers as signed 64-bit numbers: a bigger limit or id cannot be bound

@@ -25,29 +25,44 @@ def _cell(value: Any, width: int = MAX_CELL) -> str:
 class Rows(list):
     """A list of row dicts with a table repr. `columns` picks and orders what is shown."""
 
-    def __init__(self, rows: list[dict], columns: list[str] | None = None, empty: str = "no rows"):
+    def __init__(self, rows: list[dict], columns: list[str] | None = None, empty: str = "no rows",
+                 ends: int | None = None):
         super().__init__(rows)
         self.columns = columns or (list(rows[0]) if rows else [])
         self.empty = empty
+        self.ends = ends  # show only this many rows at each end, and how many are between (a batch's)
+
+    def _shown(self) -> tuple[list, int, list]:
+        """(first rows, how many are left out, last rows)."""
+        if self.ends is None or len(self) <= 2 * self.ends + 1:
+            return list(self), 0, []
+        return self[: self.ends], len(self) - 2 * self.ends, self[-self.ends:]
 
     def as_text(self) -> str:
         if not self:
             return self.empty
-        table = [[c for c in self.columns]] + [[_cell(r.get(c)) for c in self.columns] for r in self]
-        widths = [max(len(row[i]) for row in table) for i in range(len(self.columns))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in table]
+        first, hidden, last = self._shown()
+        cells = [[c for c in self.columns]] + [[_cell(r.get(c)) for c in self.columns] for r in first + last]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        if hidden:
+            lines.insert(2 + len(first), f"… {hidden} more rows …")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         if not self:
             return f"<p><em>{html.escape(self.empty)}</em></p>"
+        first, hidden, last = self._shown()
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c), 120))}</td>" for c in self.columns) + "</tr>"
-            for r in self
-        )
-        return f'<table class="lfwb-rows"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+        def rows(part: list) -> str:
+            return "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c), 120))}</td>" for c in self.columns)
+                           + "</tr>" for r in part)
+
+        gap = f'<tr><td colspan="{len(self.columns)}"><em>… {hidden} more rows …</em></td></tr>' if hidden else ""
+        return (f'<table class="lfwb-rows"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{rows(first)}{gap}{rows(last)}</tbody></table>")
 
     def _repr_pretty_(self, p, cycle: bool) -> None:
         p.text(self.as_text())

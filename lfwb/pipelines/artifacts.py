@@ -216,38 +216,67 @@ def save_artifacts(store, run_id: int, project_id: int, text: str) -> list[dict]
 # -- writing files -----------------------------------------------------------------------
 
 
-def export_files(store, run_id: int, folder: str | os.PathLike) -> list[dict]:
+MAX_NAME_BYTES = 255  # a file or folder name on every common file system
+
+
+def export_files(store, run_id: int, folder: str | os.PathLike, force: bool = False) -> list[dict]:
     """Write run `run_id`'s artifacts into `folder` (created if missing), oldest first.
 
-    Every name is checked before anything is written: one that would leave `folder` (`..`, an
-    absolute path, a drive letter, a NUL, a symlink inside `folder` that points out) is refused
-    with one line and nothing changes. An unnamed artifact is written as `artifact-ID.EXT`.
-    Returns one row per file: artifact id, path, bytes.
+    Every target is checked before anything is written: a name that would leave `folder` (`..`,
+    an absolute path, a drive letter, a NUL, a symlink inside `folder` that points out), a name
+    over 255 bytes, a file already there (unless `force`), a folder that cannot be made or
+    written. Then each file is written beside its target and renamed into place once all are
+    written, so a failure midway (a full disk, /proc) leaves nothing either. One line when
+    refused. An unnamed artifact is written as `artifact-ID.EXT`. Returns one row per file:
+    artifact id, path, bytes.
     """
     store.get_run(run_id)  # an unknown run is NotFound, not "no artifacts"
     rows = sorted(store.list_artifacts(run_id=run_id), key=lambda r: r["id"])
     if not rows:
         raise BadInput(f"run {run_id} has no artifacts — nothing was written")
-    plan = plan_export(rows, folder)
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    written = []
-    for row, target in plan:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = row["content"].encode("utf-8", "surrogatepass")
-        # O_NOFOLLOW: a symlink put in place after the check is not followed out of the folder.
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        written.append({"id": row["id"], "path": str(target), "bytes": len(data)})
-    return written
+    return write_all(plan_export(rows, folder, force=force), Path(folder).expanduser())
 
 
-def plan_export(rows: list[dict], folder: str | os.PathLike) -> list[tuple[dict, Path]]:
-    """Where each artifact would be written in `folder`; `BadInput` for the first name that may
+def write_all(plan: list[tuple[dict, Path]], folder: Path) -> list[dict]:
+    """Write each planned file, or none: staged beside its target, renamed into place at the end."""
+    made: list[Path] = []  # folders this export made, removed again if it fails
+    staged: list[tuple[Path, Path]] = []
+    target = folder
+    try:
+        for parent in reversed([folder, *folder.parents]):
+            if not parent.exists():
+                parent.mkdir()
+                made.append(parent)
+        for number, (row, target) in enumerate(plan):
+            for parent in reversed(list(target.relative_to(folder).parents)[:-1]):
+                if not (folder / parent).exists():
+                    (folder / parent).mkdir()
+                    made.append(folder / parent)
+            temporary = target.with_name(f".lfwb-export-{os.getpid()}-{number}.tmp")
+            # O_NOFOLLOW and O_EXCL: nothing put in place since the check is followed or reused.
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            staged.append((temporary, target))
+            with os.fdopen(fd, "wb") as f:
+                f.write(row["content"].encode("utf-8", "surrogatepass"))
+        for temporary, target in staged:
+            os.replace(temporary, target)
+    except OSError as e:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        for parent in reversed(made):
+            try:
+                parent.rmdir()
+            except OSError:
+                pass
+        raise BadInput(f"cannot write {target}: {e.strerror or e} — nothing was written") from None
+    return [{"id": row["id"], "path": str(target), "bytes": target.stat().st_size} for row, target in plan]
+
+
+def plan_export(rows: list[dict], folder: str | os.PathLike, force: bool = False) -> list[tuple[dict, Path]]:
+    """Where each artifact would be written in `folder`; `BadInput` for the first target that may
     not be written there. Touches nothing."""
     folder = Path(folder).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise BadInput(f"{folder} is a file, not a folder — give a folder to write into")
+    check_folder(folder)
     root = folder.resolve()
     plan, targets = [], {}
     for row in rows:
@@ -257,6 +286,8 @@ def plan_export(rows: list[dict], folder: str | os.PathLike) -> list[tuple[dict,
             raise _refused(row["id"], name, folder, "a symlink in it points out of the folder")
         if target.is_dir():
             raise _refused(row["id"], name, folder, "a folder of that name is already there")
+        if (target.exists() or target.is_symlink()) and not force:
+            raise BadInput(f"{target} already exists — add --force to replace it; nothing was written")
         key = str(target).casefold()  # Button.jsx and button.jsx are one file on macOS and Windows
         if key in targets:
             raise BadInput(
@@ -273,6 +304,22 @@ def plan_export(rows: list[dict], folder: str | os.PathLike) -> list[tuple[dict,
     return plan
 
 
+def check_folder(folder: Path) -> None:
+    """`folder` is, or can be made as, a folder this process may write in."""
+    if "\x00" in str(folder):
+        raise BadInput("the folder's name holds a NUL character — nothing was written")
+    long = [part for part in folder.parts if len(os.fsencode(part)) > MAX_NAME_BYTES]
+    if long:
+        raise BadInput(f"the folder name {long[0][:40]!r}… is over {MAX_NAME_BYTES} bytes — nothing was written")
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"{folder} is a file, not a folder — give a folder to write into")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise BadInput(f"{existing} is a file, not a folder — nothing was written")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot write in {existing}: permission denied — nothing was written")
+
+
 def safe_parts(name: str, artifact_id: int, folder: Path) -> list[str]:
     """The path components of `name` inside a folder; `BadInput` when it would leave it."""
     if "\x00" in name:
@@ -287,6 +334,9 @@ def safe_parts(name: str, artifact_id: int, folder: Path) -> list[str]:
         raise _refused(artifact_id, name, folder, "'..' would leave the folder")
     if not parts:
         raise _refused(artifact_id, name, folder, "it names no file")
+    for part in parts:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+            raise _refused(artifact_id, name, folder, f"a name in it is over {MAX_NAME_BYTES} bytes")
     return parts
 
 
@@ -296,6 +346,7 @@ def extension(kind: str | None) -> str:
 
 
 def _refused(artifact_id: int, name: str, folder: Path, why: str) -> BadInput:
+    shown = repr(name) if len(name) <= 80 else repr(name[:60]) + "…"
     return BadInput(
-        f"artifact {artifact_id} is named {name!r}, which may not be written in {folder}: {why} — nothing was written"
+        f"artifact {artifact_id} is named {shown}, which may not be written in {folder}: {why} — nothing was written"
     )

@@ -22,19 +22,21 @@ import csv
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput
+from ..errors import BadInput, check_text
 from ..runs import Cancelled, held_stops
 from .executor import POLL_S, run_pipeline
 from .spec import Plan, check
 
 LOCAL_CONCURRENCY, REMOTE_CONCURRENCY = 1, 4
 SHOWN = 60  # characters of an input and of an output kept in a row (the run keeps them whole)
+MAX_INPUT_CHARS = 128 * 1024  # one input of a file: a CSV field, a JSONL line
 COLUMNS = ["index", "input", "run_id", "status", "seconds", "output"]
 
 
@@ -73,55 +75,126 @@ class BatchProgress:
         return " · ".join(parts)
 
 
-def read_inputs(source: str | Sequence, namespace: Mapping[str, Any] | None = None) -> list[str]:
+class BatchInputs:
+    """What a batch runs over, in order: `len()` and a fresh iterator on each `iter()`.
+
+    A file is read in a stream twice: once, whole, to check every row and count them (a bad row
+    anywhere is one line before any run starts), then row by row as the runs start.
+    """
+
+    def __init__(self, read: Callable[[], Iterator[str]], count: int, where: str):
+        self._read, self.count, self.where = read, count, where
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        return self._read()
+
+    @classmethod
+    def of(cls, items: Any, where: str) -> BatchInputs:
+        inputs = _as_inputs(items, where)
+        return cls(lambda: iter(inputs), len(inputs), where)
+
+
+def read_inputs(source: str | Sequence, namespace: Mapping[str, Any] | None = None) -> BatchInputs:
     """The inputs of a batch: a list, a notebook variable holding one, or a CSV / JSONL file.
 
     A name in `namespace` wins over a file of the same name. A CSV needs an `input` column; a
     JSONL file holds one string or one object with an `"input"` per line. One line when bad.
     """
+    if isinstance(source, BatchInputs):
+        return source
     if isinstance(source, str) and namespace is not None and source in namespace:
-        return _as_inputs(namespace[source], f"variable {source!r}")
+        return BatchInputs.of(namespace[source], f"variable {source!r}")
     if not isinstance(source, str):
-        return _as_inputs(source, "the list")
+        return BatchInputs.of(source, "the list")
     path = Path(source).expanduser()
     if not path.is_file():
         raise BadInput(f"--over {source}: no variable of that name in the notebook and no file at {path}"
                        " — give a list variable, a .csv with an `input` column or a .jsonl file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"--over {source}: cannot read it as text ({e})") from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if "input" not in (reader.fieldnames or []):
-            raise BadInput(f"--over {source}: the CSV has no `input` column (columns: "
-                           f"{', '.join(reader.fieldnames or []) or 'none'})")
-        return _as_inputs([row["input"] or "" for row in reader], source)
-    items = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    rows = _csv_rows if path.suffix.lower() == ".csv" else _jsonl_rows
+    count = sum(1 for _ in rows(path, source))  # the checking pass: memory stays one row
+    if not count:
+        raise BadInput(f"{source} holds no inputs — nothing to run")
+    return BatchInputs(lambda: rows(path, source), count, source)
+
+
+def _csv_rows(path: Path, source: str) -> Iterator[str]:
+    # strict: an unterminated quote is an error, not the rest of the file merged into one field
+    with _opened(path, source) as f:
+        reader = csv.DictReader(f, strict=True)
+        line = 1  # where the row being read starts
         try:
-            items.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise BadInput(f"--over {source}, line {number}: not JSON ({e.msg}) — "
-                           "a .jsonl file holds one string or one {\"input\": ...} object per line") from None
-    return _as_inputs(items, source)
+            if "input" not in (reader.fieldnames or []):
+                raise BadInput(f"--over {source}: the CSV has no `input` column (columns: "
+                               f"{', '.join(reader.fieldnames or []) or 'none'})")
+            line = reader.line_num + 1
+            for row in reader:
+                text = row["input"] or ""
+                if len(text) > MAX_INPUT_CHARS:
+                    raise BadInput(f"--over {source}, line {line}: the input is {len(text)} "
+                                   f"characters — at most {MAX_INPUT_CHARS} are taken")
+                yield text
+                line = reader.line_num + 1
+        except csv.Error as e:  # also csv's own field cap (128 KiB unless the notebook changed it)
+            raise BadInput(f"--over {source}, line {line}: not valid CSV ({e}) — check its quotes") from None
+        except UnicodeDecodeError as e:
+            raise BadInput(f"--over {source}, line {line}: not UTF-8 ({e.reason})") from None
+
+
+def _jsonl_rows(path: Path, source: str) -> Iterator[str]:
+    with _opened(path, source) as f:
+        number = 0
+        while True:
+            number += 1
+            try:
+                line = f.readline(MAX_INPUT_CHARS + 1)
+            except UnicodeDecodeError as e:
+                raise BadInput(f"--over {source}, line {number}: not UTF-8 ({e.reason})") from None
+            if not line:
+                return
+            if len(line) > MAX_INPUT_CHARS and not line.endswith("\n"):
+                raise BadInput(f"--over {source}, line {number}: over {MAX_INPUT_CHARS} characters — "
+                               "at most that many are taken per line")
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as e:
+                why = getattr(e, "msg", "nested too deep")
+                raise BadInput(f"--over {source}, line {number}: not JSON ({why}) — "
+                               "a .jsonl file holds one string or one {\"input\": ...} object per line") from None
+            yield _as_input(item, f"--over {source}, line {number}")
+
+
+@contextmanager
+def _opened(path: Path, source: str) -> Iterator[Any]:
+    try:
+        f = path.open(encoding="utf-8-sig", newline="")  # -sig: a spreadsheet's BOM is not in the header
+    except OSError as e:
+        raise BadInput(f"--over {source}: cannot read it ({e.strerror})") from None
+    with f:
+        yield f
 
 
 def _as_inputs(items: Any, where: str) -> list[str]:
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
         raise BadInput(f"{where} is a {type(items).__name__}, not a list of inputs")
-    inputs = []
-    for i, item in enumerate(items):
-        if isinstance(item, Mapping):
-            if "input" not in item:
-                raise BadInput(f"{where}, item {i}: an object without an \"input\" key")
-            item = item["input"]
-        inputs.append(str(item))
+    inputs = [_as_input(item, f"{where}, item {i}") for i, item in enumerate(items)]
     if not inputs:
         raise BadInput(f"{where} holds no inputs — nothing to run")
     return inputs
+
+
+def _as_input(item: Any, where: str) -> str:
+    if isinstance(item, Mapping):
+        if "input" not in item:
+            raise BadInput(f"{where}: an object without an \"input\" key")
+        item = item["input"]
+    text = str(item)
+    check_text(text, where)
+    return text
 
 
 def default_concurrency(manager: Any, plan: Plan) -> int:
@@ -132,7 +205,7 @@ def default_concurrency(manager: Any, plan: Plan) -> int:
 
 
 def run_batch(
-    store: Any, manager: Any, project_id: int, spec: Any, inputs: Sequence[str], *,
+    store: Any, manager: Any, project_id: int, spec: Any, inputs: str | Sequence | BatchInputs, *,
     concurrency: int | None = None, namespace: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
     cancel: threading.Event | None = None,
@@ -140,37 +213,37 @@ def run_batch(
     """Run `spec` once per input; returns one row per input, in input order:
     `index, input, run_id, status, seconds, output` (input and output shortened), plus `error`.
 
-    The definition is checked once first: a fault is one line and nothing runs.
+    The definition is checked once first: a fault is one line and nothing runs. Inputs are read
+    as the runs start; after a stop, `.result` holds a row for each input that was started.
     """
-    inputs = read_inputs(inputs, namespace) if isinstance(inputs, str) else _as_inputs(inputs, "the batch")
+    inputs = read_inputs(inputs, namespace)
     if concurrency is not None and concurrency < 1:
         raise BadInput(f"--concurrency must be at least 1, got {concurrency}")
     plan = check(spec, manager, namespace=namespace, store=store, project_id=project_id)
     concurrency = concurrency or default_concurrency(manager, plan)
-    rows = [{"index": i, "input": _short(text), "run_id": None, "status": "not run", "seconds": None,
-             "output": "", "error": None} for i, text in enumerate(inputs)]
+    rows: list[dict] = []  # one per input started, in input order
     progress = BatchProgress(len(inputs), concurrency)
     stop_all = threading.Event()  # handed to every pipeline run: a stop reaches all of them
     wake = threading.Event()
 
-    def one(i: int) -> None:
+    def one(row: dict, text: str) -> None:
         start = time.perf_counter()
         try:
-            result = run_pipeline(store, manager, project_id, plan.spec, inputs[i], namespace=namespace,
+            result = run_pipeline(store, manager, project_id, plan.spec, text, namespace=namespace,
                                   settings=settings, cancel=stop_all)
         except Cancelled as stopped:
             result = getattr(stopped, "result", None)
         except Exception as e:  # an input that breaks is its row's failure, not the batch's
-            rows[i].update(status="failed", error=f"{type(e).__name__}: {e}")
+            row.update(status="failed", error=f"{type(e).__name__}: {e}")
             result = None
         if result is not None:
             last = list(result.steps.values())[-1].text if result.steps else ""
-            rows[i].update(run_id=result.run_id, status=result.status, output=_short(last), error=result.error)
-        rows[i]["seconds"] = round(time.perf_counter() - start, 2)
+            row.update(run_id=result.run_id, status=result.status, output=_short(last), error=result.error)
+        row["seconds"] = round(time.perf_counter() - start, 2)
         wake.set()
 
     running: dict[int, Future] = {}
-    following = 0
+    waiting = iter(inputs)
     with held_stops() as stops:
         stops.cancels.append(wake)  # a stop wakes the loop at once
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lfwb-batch")
@@ -183,10 +256,14 @@ def run_batch(
                         progress.failed += rows[i]["status"] == "failed"
                         progress.done += rows[i]["status"] == "done"
                 if not stop_all.is_set():
-                    while len(running) < concurrency and following < len(inputs):
-                        rows[following]["status"] = "running"
-                        running[following] = pool.submit(one, following)
-                        following += 1
+                    while len(running) < concurrency and len(rows) < progress.total:
+                        text = next(waiting, None)
+                        if text is None:  # the file lost rows since they were counted
+                            progress.total = len(rows)
+                            break
+                        rows.append({"index": len(rows), "input": _short(text), "run_id": None,
+                                     "status": "running", "seconds": None, "output": "", "error": None})
+                        running[len(rows) - 1] = pool.submit(one, rows[-1], text)
                 progress.running = len(running)
                 if on_progress is not None:
                     on_progress(progress)
@@ -202,18 +279,20 @@ def run_batch(
         finally:
             pool.shutdown(wait=True)  # each stopped run ends soon after its cancel
             stops.cancels.remove(wake)
-        stops.after = f"stopped after the batch had ended ({_counts(rows)})"
+        stops.after = f"stopped after the batch had ended ({_counts(rows, progress.total)})"
     if stop_all.is_set():
-        stopped = Cancelled(f"cancelled the batch: {_counts(rows)}")
+        stopped = Cancelled(f"cancelled the batch: {_counts(rows, progress.total)}")
         stopped.result = rows
         raise stopped
     return rows
 
 
-def _counts(rows: list[dict]) -> str:
+def _counts(rows: list[dict], total: int) -> str:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
+    if total > len(rows):
+        counts["not run"] = total - len(rows)
     return ", ".join(f"{n} {status}" for status, n in counts.items())
 
 

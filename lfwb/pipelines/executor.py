@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from ..errors import BadInput, PipelineError
+from ..errors import BadInput, PipelineError, check_text
 from ..runs import (
     Cancelled, RunResult, RunSink, StopHold, finished_values, held_stops, record_generation, tokens_text,
 )
@@ -89,6 +89,7 @@ def run_pipeline(
     thread; `reuse` (step → its row in an earlier run) takes those steps' outputs instead of
     running them (see `rerun_pipeline`). Raises `Cancelled` once the rows are finished.
     """
+    check_text(input, "the input")  # before any row: SQLite cannot store it
     plan = check(spec, manager, namespace=namespace, store=store, project_id=project_id)
     spec = plan.spec
     steps = {s.name: _with_settings(s, settings or {}, spec.label) for s in plan.order}

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import NotFound, PipelineError
 from ..store import pipelines as rows
-from .spec import PipelineSpec, check, parse_pipeline
+from .spec import MAX_DEFINITION_BYTES, PipelineSpec, check, parse_pipeline
 
 BUNDLED = Path(__file__).resolve().parent
 
@@ -67,6 +67,8 @@ def read_file(path: str | Path) -> PipelineSpec:
         raise PipelineError(f"{path} is not a .yaml or .yml file — a pipeline file is YAML")
     if not path.is_file():
         raise PipelineError(f"no file at {path} — check the path (relative to {Path.cwd()})")
+    if path.stat().st_size > MAX_DEFINITION_BYTES:  # before reading it
+        raise PipelineError(f"{path} is {path.stat().st_size} bytes — a definition may be at most {MAX_DEFINITION_BYTES}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -35,6 +35,7 @@ name is there, otherwise left as written (JSX such as `{title}` survives). It is
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -42,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BadInput, PipelineError, Unavailable
+from ..errors import BadInput, PipelineError, Unavailable, check_text
 from .templates import Field, fill_pipeline_template, template_fields
 
 # The %%lfw generate settings a step may set; `system` is a system prompt, the rest GenerationConfig's.
@@ -51,6 +52,10 @@ STEP_KEYS = ("name", "model", "prompt", "depends_on", *SETTINGS)
 PIPELINE_KEYS = ("name", "description", "steps")
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")
 _STEP_NAME = re.compile(r"[A-Za-z_][\w-]{0,63}")  # what {steps.NAME.output} can spell
+# One cap for a definition wherever it comes from (a cell, a file, HTTP, whose bodies take 1 MiB):
+# a real one is a few kB.
+MAX_DEFINITION_BYTES = 256 * 1024
+MAX_DEPTH = 32  # a definition nests 4 deep; PyYAML's composer recurses once per level
 
 
 @dataclass
@@ -206,13 +211,48 @@ def parse_pipeline(source: str | Mapping | PipelineSpec, name: str | None = None
 def _load_yaml(text: str, label: str) -> Any:
     import yaml
 
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_DEFINITION_BYTES:
+        raise PipelineError(f"{label}: the definition is {size} bytes — at most {MAX_DEFINITION_BYTES} are taken")
+    check_text(text, f"{label}: the definition", PipelineError)
+    loader = _definition_loader()(text)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
+    except PipelineError as e:  # refused by the loader
+        raise PipelineError(f"{label}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise PipelineError(f"{label}: not valid YAML{where} — {problem}") from None
+    finally:
+        loader.dispose()
+
+
+@functools.cache
+def _definition_loader() -> type:
+    """PyYAML's SafeLoader without anchors and aliases (nine nested aliases expand to 10⁹ nodes:
+    "billion laughs") and at most MAX_DEPTH levels deep, both refused as the nodes are composed,
+    before anything is built. Made on first use: `%load_ext lfwb` imports no yaml."""
+    import yaml
+
+    class DefinitionLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise PipelineError(f"YAML anchors and aliases (&name, *name, <<:) are not taken "
+                                    f"(line {event.start_mark.line + 1}) — write each value out")
+            if self.depth >= MAX_DEPTH:
+                raise PipelineError(f"the YAML nests deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})")
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return DefinitionLoader
 
 
 def _parse_step(raw: Any, position: int, label: str) -> StepSpec:

@@ -20,7 +20,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from ..errors import PreviewRefused
+from ..errors import PreviewRefused, check_text
 
 # What the preview's runtime can `require` (the names and the entry points sucrase emits).
 ALLOWED_IMPORTS = frozenset({
@@ -222,6 +222,7 @@ def validate_source(source: str, what: str = "the component") -> None:
     """Refuse (`PreviewRefused`, one line) what a preview or an export must never take: a source
     over 200 kB, an import other than react, react-dom, framer and framer-motion, no default
     export. `what` names the source in the message (e.g. its filename)."""
+    check_text(source, what, PreviewRefused)  # a lone surrogate would fail in the frame's page
     size = len(source.encode("utf-8", "surrogatepass"))
     if size > MAX_SOURCE_BYTES:
         raise PreviewRefused(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from ..errors import LfwbError, BadInput
+from ..errors import LfwbError, BadInput, check_text
 from .settings import RuntimeSettings
 
 DEFAULT_REPEAT_PENALTY = 1.1
@@ -90,6 +90,12 @@ class GenerationConfig:
         if any(not isinstance(s, str) or not s for s in self.stop):
             # An empty stop string matches at once: the answer would come back empty and "done".
             raise BadInput(f"a stop string must be non-empty text, got {self.stop!r}")
+        check_text(self.prompt or "", "the prompt")
+        for message in self.messages or ():
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                check_text(message["content"], f"the {message.get('role', 'user')} message")
+        for text in self.stop:
+            check_text(text, "a stop string")
 
     def params(self) -> dict:
         """The settings as stored in a run's params_json (no prompt or messages)."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..pipelines.spec import MAX_DEFINITION_BYTES
 from ..store import RUN_STATUSES
 from ..store.runs import RUN_KINDS
 from ..store.steps import STEP_STATUSES
@@ -191,7 +192,8 @@ def run_out(result: Any) -> dict:
 # -- pipelines -----------------------------------------------------------------------------
 
 class PipelineIn(Body):
-    definition: Annotated[str, Field(min_length=1, max_length=2**20, description="the YAML a %%lfw pipeline cell holds")]
+    definition: Annotated[str, Field(min_length=1, max_length=MAX_DEFINITION_BYTES,
+                                     description="the YAML a %%lfw pipeline cell holds")]
     name: Name | None = None
 
 
