@@ -88,6 +88,15 @@ class BadInput(LfwbError):
         "search": "E.g. %lfw context search button colour.",
         "alias_models": "E.g. %lfw alias best = gemini-2.5-pro, smollm2.",
         "alias_name": "Or first %lfw alias {name} --delete.",
+        # The core's messages are neutral (an HTTP client reads them too); the notebook's way out:
+        "empty_prompt": "Write it in the cell body.",
+        "context_source": "With %lfw context add: --text, --file or --cell.",
+        "search_mode": "Here: --mode bm25, or %config Lfwb.embeddings = True.",
+        "session_name": "E.g. --session notes.",
+        "system_prompt": "Leave out --system for the default.",
+        "no_retrieval": "Send without --rag.",
+        "pipeline_context": "With %lfw context add --name {name}.",
+        "pipeline_name": "Or name it on the cell: %%lfw pipeline ui-component.",
     }
 
 

@@ -92,7 +92,7 @@ class Workbench:
         project_id = project_id or self.project_id
 
         if (text is None) == (file is None):
-            raise BadInput("give exactly one of --text, --file or --cell")
+            raise BadInput("give exactly one of text, file or cell", about="context_source")
         for value, what in ((text, "the context's text"), (name, "the context's name"), (kind, "the context's kind")):
             if isinstance(value, str):
                 check_text(value, what)
@@ -126,10 +126,9 @@ class Workbench:
 
         retrieval.check_mode(mode)
         if mode != "bm25" and not self.embeddings:
-            raise BadInput(
-                f"--mode {mode} ranks by vectors, and embeddings are off — "
-                "%config Lfwb.embeddings = True (embeds this project's contexts once), or --mode bm25"
-            )
+            raise BadInput(f"mode {mode} ranks by vectors, and embeddings are off — use mode bm25, or turn "
+                           "embeddings on (Lfwb.embeddings = True: it embeds this project's contexts once)",
+                           about="search_mode")
 
     def runs(self, limit: int | None = 20, offset: int = 0) -> list[dict]:
         return self.store.list_runs(project_id=self.project_id, limit=limit, offset=offset)
@@ -157,7 +156,7 @@ class Workbench:
         from .runs import record_generation
 
         if not isinstance(prompt, str) or not prompt.strip():
-            raise BadInput("the prompt is empty — write it in the cell body")
+            raise BadInput("the prompt is empty", about="empty_prompt")
         if messages is not None:
             from .runtimes import GenerationConfig
 

@@ -232,7 +232,7 @@ def test_rag_by_vectors_with_embeddings_off_is_refused_in_one_line_before_anythi
     scripted.wb.add_context(text="Buttons are blue.", name="style guide")
     seen = run_error(ip, f"%%lfw chat -m fake --rag --mode {mode}\nButton colour?", capsys)
     # The line `%lfw context search --mode ...` gives.
-    assert len(seen.splitlines()) == 1 and f"--mode {mode} ranks by vectors, and embeddings are off" in seen
+    assert len(seen.splitlines()) == 1 and f"mode {mode} ranks by vectors, and embeddings are off — use mode bm25" in seen
     assert "%config Lfwb.embeddings = True" in seen and "--mode bm25" in seen
     assert embedded == [] and fake.asked == [] and scripted.wb.store.list_runs() == []
     assert scripted.wb.store.list_chat_sessions(scripted.wb.project_id) == []

@@ -105,7 +105,7 @@ def test_rag_by_vectors_with_embeddings_off_is_one_line_in_the_panel_and_sends_n
     panel.rag_choice.value = True
     panel.mode_choice.value = "hybrid"
     press_send(panel, "What colour are buttons?")
-    assert "--mode hybrid ranks by vectors, and embeddings are off" in panel.message.value
-    assert "%config Lfwb.embeddings = True" in panel.message.value
+    assert "mode hybrid ranks by vectors, and embeddings are off" in panel.message.value
+    assert "Lfwb.embeddings = True" in panel.message.value
     assert fake.asked == [] and scripted.wb.store.list_runs() == []
     assert panel.input.value == "What colour are buttons?"  # kept, to send again

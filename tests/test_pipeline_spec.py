@@ -119,8 +119,9 @@ def test_a_context_field_must_name_a_context_of_the_project(scripted):
     scripted.model("fake", ["ok"])
     spec = parse_pipeline("steps:\n  - {name: a, model: fake, prompt: 'Follow {context:style}. {input}'}")
     wb = scripted.wb
-    with pytest.raises(PipelineError, match=r"no context named 'style' .*%lfw context add --name style"):
+    with pytest.raises(PipelineError, match=r"no context named 'style' .*add a context of that name first") as info:
         check(spec, wb.manager, store=wb.store, project_id=wb.project_id)
+    assert info.value.hint_text() == "With %lfw context add --name style."  # the magic's hint
     wb.add_context(text="Buttons are red.", name="style")
     wb.add_context(text="Buttons are blue.", name="style")
     plan = check(spec, wb.manager, store=wb.store, project_id=wb.project_id)

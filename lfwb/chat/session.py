@@ -289,14 +289,14 @@ class ChatSession:
         try:
             from .retrieval import retrieve
         except ImportError:
-            raise BadInput("retrieval is not installed in this lfwb — send without --rag") from None
+            raise BadInput("retrieval (rag) is not installed in this lfwb", about="no_retrieval") from None
         return retrieve(self.store, self.project_id, text, mode=mode, limit=5)
 
 
 def check_turn(text: str, settings: dict) -> None:
     """An empty message or a bad setting: one line, before anything is stored."""
     if not isinstance(text, str) or not text.strip():
-        raise BadInput("the message is empty — write it in the cell body")
+        raise BadInput("the message is empty", about="empty_prompt")
     check_text(text, "the message")
     GenerationConfig(messages=[], **settings)
 
@@ -311,11 +311,11 @@ def open_session(workbench: Any, name: str = DEFAULT_SESSION, model: str | None 
     store, project_id = workbench.store, workbench.project_id
     name = (name or "").strip()
     if not name:
-        raise BadInput("a chat session needs a name, e.g. --session notes")
+        raise BadInput("a chat session needs a name", about="session_name")
     if model is not None:
         workbench.manager.resolve(model)  # an unknown model: one line, nothing made
     if system is not None and not system.strip():
-        raise BadInput("the system prompt is empty — leave out --system for the default")
+        raise BadInput("the system prompt is empty", about="system_prompt")
     check_text(name, "the session's name")
     if system is not None:
         check_text(system, "the system prompt")

@@ -155,7 +155,7 @@ def compare(
     from ..workbench import chat_config
 
     if not isinstance(prompt, str) or not prompt.strip():
-        raise BadInput("the prompt is empty — write it in the cell body")
+        raise BadInput("the prompt is empty", about="empty_prompt")
     models = list(models)
     check_models(wb, models)
     gen = chat_config(prompt, system, **settings)  # a bad setting is refused here, before any row

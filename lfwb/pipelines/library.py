@@ -45,7 +45,8 @@ def save(store: Any, spec: PipelineSpec, manager: Any) -> Saved:
     Nothing is stored when the check fails.
     """
     if not spec.name:
-        raise PipelineError("a pipeline needs a name to be saved, e.g. %%lfw pipeline ui-component")
+        raise PipelineError("a pipeline needs a name to be saved — give it `name:` in the definition",
+                            about="pipeline_name")
     check(spec, manager)
     row, created = rows.save_pipeline(store, spec.name, spec.description, spec.to_yaml(), spec.hash)
     return Saved(_from_row(row), created)

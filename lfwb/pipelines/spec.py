@@ -418,7 +418,8 @@ def check(
                 known = ", ".join(sorted(contexts)) or "none yet"
                 raise PipelineError(
                     f"{spec.label}, step {s.name!r}: {{{f.key}}} — the project has no context "
-                    f"named {f.name!r} (contexts: {known}); add one with %lfw context add --name {f.name}"
+                    f"named {f.name!r} (contexts: {known}) — add a context of that name first",
+                    about="pipeline_context", name=f.name,
                 )
     literal = {
         s.name: [f.name for f in s.fields if f.kind == "name" and f.name not in namespace]

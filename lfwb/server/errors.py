@@ -1,6 +1,6 @@
 """lfwb's errors as HTTP answers: a stable `code`, the message, and the one line a magic shows.
 
-    {"code": "not_found", "message": "no run with id 9", "line": "NotFound: no run with id 9. See %lfw runs."}
+    {"code": "not_found", "message": "no run with id 9", "line": "NotFound: no run with id 9"}
 
 The status follows the error's category (errors.py draws the tree): bad input 400, nothing
 there 404, taken (or a run that is not running, to cancel) 409, over a budget 402, a model that cannot answer now 503. Validation
@@ -27,9 +27,13 @@ class NotRunning(BadInput):
     """A run that cannot be stopped here: it has ended, or something else is writing it."""
 
 
+class StillRunning(BadInput):
+    """A run lfwb is still writing: its record cannot be changed or deleted until it ends."""
+
+
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS: list[tuple[type[LfwbError], int]] = [
-    (NotRunning, 409), (ModelNotFound, 404), (NotFound, 404), (AlreadyExists, 409), (BudgetExceeded, 402),
+    (NotRunning, 409), (StillRunning, 409), (ModelNotFound, 404), (NotFound, 404), (AlreadyExists, 409), (BudgetExceeded, 402),
     (BadInput, 400), (ContextError, 400), (RefusedBeforeSending, 400), (Unavailable, 503),
     (StoreError, 500), (LfwbError, 400),
 ]
@@ -65,13 +69,10 @@ def redacted(text: str) -> str:
 
 
 def error_body(error: BaseException) -> dict:
-    """{code, message, line}: `line` is what `%lfw` prints for it (without the colours)."""
+    """{code, message, line}: `line` is the error's one line, as `%lfw` prints it but without the
+    notebook's hint (`Use %lfw models`): an HTTP client has no cell to type it in."""
     message = redacted(str(error))
-    if isinstance(error, LfwbError):
-        line = re.sub(r"\x1b\[[0-9;]*m", "", error._render_traceback_()[0])
-    else:
-        line = f"{type(error).__name__}: {message}"
-    return {"code": code_of(error), "message": message, "line": redacted(line)}
+    return {"code": code_of(error), "message": message, "line": f"{type(error).__name__}: {message}"}
 
 
 def openai_shaped(body: dict, status: int) -> dict:

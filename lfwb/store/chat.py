@@ -25,7 +25,7 @@ class ChatRows(Rows):
                             system: str | None = None) -> dict:
         name = (name or "").strip()
         if not name:
-            raise BadInput("a chat session needs a name, e.g. --session notes")
+            raise BadInput("a chat session needs a name", about="session_name")
         stamp = now()
         with self.write() as conn:
             row = conn.execute(
