@@ -8,8 +8,9 @@
     ← {"type": "cancelled", "run_id": 12, "text": "Blu"}
 
 Optional fields of a message: `model`, `system`, `rag`, `mode` (bm25 | vector | hybrid, with
-`rag`) and `new` (start the session afresh).
-A bad message is answered `{"type": "error", code, message, line}` and the socket stays open.
+`rag`) and `new` (start the session afresh), each of its own JSON type (`"rag": "no"` is not
+false). A bad frame (binary, not JSON, nested too deep, a wrong field) is answered
+`{"type": "error", code, message, line}` and the socket stays open.
 The turn is `Workbench.chat(session).send(...)` on a thread of its own; closing the socket
 mid-answer cancels it, and its run keeps the partial text.
 """
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..chat.retrieval import MODES
 from ..errors import BadInput, LfwbError
 from .errors import error_body, redacted
 from .streams import Generation
@@ -29,18 +32,30 @@ from .streams import Generation
 router = APIRouter(tags=["chat"])
 
 
-def _turn(wb: Any, session: str, message: dict, running: dict) -> Generation:
+class ChatMessage(BaseModel):
+    """A frame from the client. Strict: a field of the wrong JSON type is refused, not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["message", "cancel"]
+    text: str | None = Field(None, max_length=2**20)
+    model: str | None = Field(None, min_length=1, max_length=200)
+    system: str | None = Field(None, max_length=2**20)
+    rag: bool = False
+    mode: Literal[MODES] | None = None  # type: ignore[valid-type]
+    new: bool = False
+
+
+def _turn(wb: Any, session: str, message: ChatMessage, running: dict) -> Generation:
     """The chat turn for `message` on its own thread (see chat_turn_call)."""
-    text = message.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if message.text is None or not message.text.strip():
         raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
     return Generation(lambda g: chat_turn_call(wb, session, message, g), running).start()
 
 
-def chat_turn_call(wb: Any, session: str, message: dict, g: Generation) -> Any:
-    chat = wb.chat(session, model=message.get("model"), system=message.get("system"), new=bool(message.get("new")))
-    options = {"mode": message["mode"]} if message.get("mode") else {}
-    return chat.send(message["text"], rag=bool(message.get("rag")), on_text=g.on_text, on_start=g.on_start,
+def chat_turn_call(wb: Any, session: str, message: ChatMessage, g: Generation) -> Any:
+    chat = wb.chat(session, model=message.model, system=message.system, new=message.new)
+    options = {"mode": message.mode} if message.mode else {}
+    return chat.send(message.text, rag=message.rag, on_text=g.on_text, on_start=g.on_start,
                      cancel=g.cancel, **options)
 
 
@@ -53,9 +68,14 @@ async def chat(websocket: WebSocket, session: str) -> None:
     async def read() -> None:
         try:
             while True:
-                await incoming.put(await websocket.receive_text())
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                # A binary frame is passed on as bytes, for _parsed to refuse in one line.
+                await incoming.put(frame["text"] if frame.get("text") is not None else frame.get("bytes") or b"")
         except (WebSocketDisconnect, RuntimeError):
-            await incoming.put(None)  # closed
+            pass
+        await incoming.put(None)  # closed
 
     reader = asyncio.create_task(read())
     turn: Generation | None = None
@@ -66,7 +86,7 @@ async def chat(websocket: WebSocket, session: str) -> None:
                 return
             try:
                 message = _parsed(raw)
-                if message["type"] == "cancel":
+                if message.type == "cancel":
                     continue  # nothing is being written
                 turn = _turn(wb, session, message, websocket.app.state.generating)
             except LfwbError as e:
@@ -81,14 +101,23 @@ async def chat(websocket: WebSocket, session: str) -> None:
         reader.cancel()
 
 
-def _parsed(raw: str) -> dict:
+def _parsed(raw: str | bytes) -> ChatMessage:
+    if isinstance(raw, bytes):
+        raise BadInput("a chat message is a JSON text frame, not a binary one")
     try:
         message = json.loads(raw)
     except ValueError:
         raise BadInput("a chat message is JSON: {\"type\": \"message\", \"text\": \"...\"}") from None
+    except RecursionError:  # a frame nested thousands deep
+        raise BadInput("a chat message is nested too deeply — send a flat JSON object") from None
     if not isinstance(message, dict) or message.get("type") not in ("message", "cancel"):
         raise BadInput("a chat message's type is 'message' or 'cancel'")
-    return message
+    try:
+        return ChatMessage.model_validate(message)
+    except ValidationError as e:
+        problem = e.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise BadInput(f"a chat message's {field}: {problem['msg']}") from None
 
 
 async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queue) -> bool:
@@ -106,7 +135,7 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                     turn.halt()
                     return False
                 try:
-                    if _parsed(raw)["type"] == "cancel":
+                    if _parsed(raw).type == "cancel":
                         turn.halt()
                     else:
                         await websocket.send_json({"type": "error", "code": "busy", "line": "BadInput: wait for the answer (or cancel it) first",
@@ -128,9 +157,10 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                     await websocket.send_json({"type": "done", "run_id": getattr(value, "run_id", run_id),
                                                "text": value.text, "sources": _sources(value)})
                     return True
-                elif kind == "cancelled":
-                    await websocket.send_json({"type": "cancelled", "run_id": run_id, "line": redacted(str(value)),
-                                               "text": getattr(getattr(value, "result", None), "text", None)})
+                elif kind == "cancelled":  # a stop that reached the turn: the reply it kept rides on it
+                    kept = getattr(value, "reply", None) or turn.result
+                    await websocket.send_json({"type": "cancelled", "run_id": getattr(kept, "run_id", run_id),
+                                               "line": redacted(str(value)), "text": getattr(kept, "text", None)})
                     return True
                 elif kind == "error":
                     await websocket.send_json({"type": "error", **error_body(value)})
