@@ -77,7 +77,7 @@ def test_the_api_meets_its_own_openapi_schema(server, scripted):
     failures, calls = [], []
     for operation in schema.get_all_operations():
         op = operation.ok()
-        if op.path.endswith("/events") or op.path in ("/api/v1/models/unload", "/api/v1/models/load"):
+        if op.path.endswith("/events") or op.path in ("/api/v1/runtime/models/unload", "/api/v1/runtime/models/load"):
             continue  # a stream that follows a run until it ends; loads of whatever name was made up
 
         @settings(max_examples=8, deadline=None, database=None,

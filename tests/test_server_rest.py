@@ -29,7 +29,7 @@ def test_a_taken_project_name_is_409_with_the_line_the_magic_shows(server):
     assert answer.status_code == 409
     body = answer.json()
     assert body["code"] == "already_exists"
-    assert body["line"] == "AlreadyExists: a project named 'dup' already exists. Switch to it with %lfw project dup."
+    assert body["line"] == "AlreadyExists: a project named 'dup' already exists"  # no notebook hint over HTTP
 
 
 def test_contexts_are_added_searched_updated_and_deleted_in_the_named_project(server):
@@ -62,18 +62,17 @@ def test_runs_page_with_a_cursor_newest_first_and_filter_by_status(server):
     assert sorted(r["id"] for r in failed) == ids[0::2]
 
 
-def test_a_run_is_read_updated_and_deleted(server):
+def test_a_run_is_read_and_deleted(server):
     http = server.http
-    rid = http.post(f"{API}/runs", json={"model": "m", "prompt": "p", "status": "running"}).json()["id"]
-    assert http.patch(f"{API}/runs/{rid}", json={"status": "done", "output": "ok"}).json()["output"] == "ok"
-    assert http.get(f"{API}/runs/{rid}").json()["status"] == "done"
+    rid = http.post(f"{API}/runs", json={"model": "m", "prompt": "p", "output": "ok"}).json()["id"]
+    assert http.get(f"{API}/runs/{rid}").json()["output"] == "ok"
     assert http.delete(f"{API}/runs/{rid}").status_code == 204
     assert http.get(f"{API}/runs/{rid}").status_code == 404
 
 
-def test_steps_are_created_for_a_run_listed_by_run_and_status_a_page_at_a_time_updated_and_deleted(server):
+def test_steps_are_created_for_a_run_listed_by_run_and_status_a_page_at_a_time_and_deleted(server):
     http = server.http
-    rid = http.post(f"{API}/runs", json={"kind": "pipeline", "prompt": "p", "status": "running"}).json()["id"]
+    rid = http.post(f"{API}/runs", json={"kind": "pipeline", "prompt": "p"}).json()["id"]
     other = http.post(f"{API}/runs", json={"prompt": "q"}).json()["id"]
     made = [http.post(f"{API}/steps", json={"run_id": rid, "name": name, "position": i, "model": "m",
                                             "output": f"out {i}", "status": "done" if i else "failed"})
@@ -85,8 +84,6 @@ def test_steps_are_created_for_a_run_listed_by_run_and_status_a_page_at_a_time_u
     rest = http.get(f"{API}/steps", params={"run_id": rid, "limit": 2, "cursor": first["next_cursor"]}).json()
     assert [s["id"] for s in first["items"] + rest["items"]] == ids[::-1] and rest["next_cursor"] is None
     assert [s["name"] for s in http.get(f"{API}/steps", params={"run_id": rid, "status": "failed"}).json()["items"]] == ["draft"]
-    patched = http.patch(f"{API}/steps/{ids[0]}", json={"status": "done", "output": "redone"}).json()
-    assert (patched["status"], patched["output"]) == ("done", "redone")
     assert [s["name"] for s in http.get(f"{API}/runs/{rid}/steps").json()] == ["draft", "review", "polish"]
     assert http.delete(f"{API}/steps/{ids[1]}").status_code == 204
     assert http.get(f"{API}/steps/{ids[1]}").json()["code"] == "not_found"
@@ -102,7 +99,6 @@ def test_a_step_for_an_unknown_run_is_404_and_a_bad_status_422_and_neither_adds_
     bad = http.post(f"{API}/steps", json={"run_id": rid, "name": "draft", "status": "sleeping"})
     assert bad.status_code == 422 and bad.json()["field"] == "body.status"
     assert http.get(f"{API}/steps").json()["items"] == []
-    assert http.patch(f"{API}/steps/999", json={"output": "x"}).status_code == 404
     assert http.delete(f"{API}/steps/999").status_code == 404
 
 

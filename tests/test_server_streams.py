@@ -117,7 +117,7 @@ def test_cancelling_a_run_that_is_not_running_here_is_409_in_one_line_and_an_unk
     assert answer.status_code == 409 and answer.json()["code"] == "not_running"
     assert answer.json()["line"] == f"NotRunning: run {finished} is done, not running — there is nothing to cancel"
     assert http.get(f"{API}/runs/{finished}").json()["status"] == "done"
-    elsewhere = http.post(f"{API}/runs", json={"prompt": "p", "status": "running"}).json()["id"]
+    elsewhere = server.wb.store.add_run(server.wb.project_id, prompt="p", status="running")["id"]  # a notebook's
     answer = http.post(f"{API}/runs/{elsewhere}/cancel")
     assert answer.status_code == 409 and "stop it where it runs" in answer.json()["line"]
     assert http.get(f"{API}/runs/{elsewhere}").json()["status"] == "running"

@@ -3,6 +3,11 @@
 Create, read, list (filters, cursor paging: `?limit=50&cursor=NEXT`), update, delete — each a
 call to the same Store method the magics use. Plain `def` routes: FastAPI runs them in its
 threadpool, so a query never waits behind a generation (those have threads of their own).
+
+Runs and steps are records, not notes: their status and text change only as lfwb records what
+a model did (lfwb/runs.py). Over HTTP a client may import a run or a step that has ended
+(`POST`, never `running` or `pending`), read, list and delete them — not edit them (no PATCH),
+and not add steps to, or delete, a run lfwb is still writing (409 `still_running`).
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from .errors import ERROR_RESPONSES
+from ..store.migrate import now
+
+from .errors import ERROR_RESPONSES, StillRunning
 from .schemas import (
     ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
-    ProjectRef, Row, RowId, RunIn, RunPatch, StepIn, StepPatch, page_of,
+    ProjectRef, Row, RowId, RunIn, StepIn, page_of,
 )
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -29,6 +36,15 @@ def workbench(request: Request) -> Any:
 def project_id(wb: Any, ref: str | None) -> int:
     """A project's id from its id or name; None: the workbench's current project."""
     return wb.project_id if ref is None else wb.store.get_project(ref)["id"]
+
+
+def ended_run(store: Any, run_id: int) -> dict:
+    """The run, refused while lfwb is still writing it (its steps and text are not final)."""
+    row = store.get_run(run_id)  # unknown: 404
+    if row["status"] == "running":
+        raise StillRunning(f"run {run_id} is still running — lfwb is writing it; "
+                           f"wait until it ends, or stop it with POST /api/v1/runs/{run_id}/cancel")
+    return row
 
 
 def _page(wb: Any, table: str, where: dict, limit: int, cursor: int | None) -> Page:
@@ -121,10 +137,10 @@ def delete_context(context_id: RowId, request: Request) -> Response:
 
 @router.post("/runs", status_code=201, response_model=Row, tags=["runs"])
 def create_run(body: RunIn, request: Request) -> dict:
-    """Record a run made elsewhere (a tool that called a model itself)."""
+    """Import a run made elsewhere (a tool that called a model itself), once it has ended."""
     wb = workbench(request)
     values = body.model_dump(exclude={"project", "kind"}, exclude_none=True)
-    return wb.store.add_run(project_id(wb, body.project), body.kind, **values)
+    return wb.store.add_run(project_id(wb, body.project), body.kind, finished_at=now(), **values)
 
 
 @router.get("/runs", response_model=Page, tags=["runs"])
@@ -143,14 +159,12 @@ def get_run(run_id: RowId, request: Request) -> dict:
     return workbench(request).store.get_run(run_id)
 
 
-@router.patch("/runs/{run_id}", response_model=Row, tags=["runs"])
-def update_run(run_id: RowId, body: RunPatch, request: Request) -> dict:
-    return workbench(request).store.update_run(run_id, **body.model_dump(exclude_none=True))
-
-
 @router.delete("/runs/{run_id}", status_code=204, tags=["runs"])
 def delete_run(run_id: RowId, request: Request) -> Response:
-    workbench(request).store.delete_run(run_id)
+    """Delete a run that has ended, with its steps and artifacts (409 while it runs)."""
+    store = workbench(request).store
+    ended_run(store, run_id)
+    store.delete_run(run_id)
     return Response(status_code=204)
 
 
@@ -164,10 +178,11 @@ def list_run_steps(run_id: RowId, request: Request) -> list[dict]:
 
 @router.post("/steps", status_code=201, response_model=Row, tags=["steps"])
 def create_step(body: StepIn, request: Request) -> dict:
-    """Record a step of an existing run (a tool that runs its own pipeline)."""
+    """Import a step, ended, of a run that has ended (a tool that runs its own pipeline)."""
     store = workbench(request).store
-    store.get_run(body.run_id)  # an unknown run: "no run with id N", not a foreign-key message
+    ended_run(store, body.run_id)  # an unknown run: "no run with id N", not a foreign-key message
     values = body.model_dump(exclude={"run_id", "position", "name"}, exclude_none=True)
+    values.setdefault("finished_at", now())
     return store.add_step(body.run_id, body.position, body.name, **values)
 
 
@@ -184,14 +199,11 @@ def get_step(step_id: RowId, request: Request) -> dict:
     return workbench(request).store.get_step(step_id)
 
 
-@router.patch("/steps/{step_id}", response_model=Row, tags=["steps"])
-def update_step(step_id: RowId, body: StepPatch, request: Request) -> dict:
-    return workbench(request).store.update_step(step_id, **body.model_dump(exclude_none=True))
-
-
 @router.delete("/steps/{step_id}", status_code=204, tags=["steps"])
 def delete_step(step_id: RowId, request: Request) -> Response:
-    workbench(request).store.delete_step(step_id)
+    store = workbench(request).store
+    ended_run(store, store.get_step(step_id)["run_id"])
+    store.delete_step(step_id)
     return Response(status_code=204)
 
 

@@ -1,4 +1,5 @@
-"""`POST /api/v1/generate` (JSON, or Server-Sent Events with `"stream": true`) and
+"""`POST /api/v1/generate` (also at the seed's `/api/v1/runtime/generate`; JSON, or Server-Sent
+Events with `"stream": true`) and
 `GET /api/v1/runs/{id}/events`, which follows any run as it is written — one started here,
 in the notebook or by another kernel on the same file.
 
@@ -51,6 +52,8 @@ def start_generation(wb: Any, project: int | None, prompt: str, model: str | Non
     ), running).start()
 
 
+@router.post("/runtime/generate", response_model=RunOut,
+             responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}})
 @router.post("/generate", response_model=RunOut,
              responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}})
 async def generate(body: GenerateIn, request: Request) -> Any:

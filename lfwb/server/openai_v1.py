@@ -1,4 +1,4 @@
-"""An OpenAI-compatible face: `GET /v1/models`, `POST /v1/chat/completions` (streaming or not).
+"""An OpenAI-compatible face: `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/chat/completions` (streaming or not).
 
     from openai import OpenAI
     client = OpenAI(base_url="http://127.0.0.1:7860/v1", api_key="TOKEN or anything")
@@ -17,11 +17,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ModelNotFound
 from .crud import workbench
 from .errors import ERROR_RESPONSES, error_body
 from .generate import SSE_HEADERS, start_generation
@@ -76,13 +77,28 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+def _cards(manager: Any) -> list[ModelCard]:
+    """Registered models (owned by their runtime) and aliases (owned by `lfwb-alias`)."""
+    created = int(time.time())
+    cards = [ModelCard(id=row["name"], created=created, owned_by=row["runtime"]) for row in manager.list()]
+    return cards + [ModelCard(id=name, created=created, owned_by="lfwb-alias") for name in manager.aliases]
+
+
 @router.get("/models", response_model=ModelList)
 def models(request: Request) -> ModelList:
     """Registered models (owned by their runtime) and aliases (owned by `lfwb-alias`)."""
-    manager, created = workbench(request).manager, int(time.time())
-    cards = [ModelCard(id=row["name"], created=created, owned_by=row["runtime"]) for row in manager.list()]
-    cards += [ModelCard(id=name, created=created, owned_by="lfwb-alias") for name in manager.aliases]
-    return ModelList(data=cards)
+    return ModelList(data=_cards(workbench(request).manager))
+
+
+@router.get("/models/{model_id:path}", response_model=ModelCard)
+def model(model_id: Annotated[str, Path(min_length=1, max_length=200)], request: Request) -> ModelCard:
+    """One model or alias (the SDK's `client.models.retrieve(id)`); 404 for an unknown id."""
+    cards = _cards(workbench(request).manager)
+    card = next((c for c in cards if c.id == model_id), None)
+    if card is None:
+        names = ", ".join(c.id for c in cards[:20]) or "none yet"
+        raise ModelNotFound(f"no model {model_id!r} — models: {names}", model=model_id)
+    return card
 
 
 def _usage(result: Any) -> dict:

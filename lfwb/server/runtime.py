@@ -1,5 +1,15 @@
-"""The eight runtime endpoints: register, load, unload, list, info, health, stats (and
-`POST /generate`, in generate.py). Each is the RuntimeManager call `%lfw` makes.
+"""The eight runtime endpoints at the seed's paths under `/api/v1/runtime/`: `models/register`,
+`models/load`, `models/unload`, `models`, `models/{id}/info`, `generate` (generate.py),
+`health`, `stats`. Each is the RuntimeManager call `%lfw` makes. The seed's own requests work
+as written:
+
+    POST /api/v1/runtime/models/register {"model_id": "m.gguf", "model_name": "m", "runtime_type": "llama_cpp"}
+    POST /api/v1/runtime/models/load?model_name=m
+    POST /api/v1/runtime/generate {"model_name": "m", "prompt": "Hi", "max_tokens": 20}
+
+(lfwb's own names — `name`, `source`, `runtime`, a `{"name"}` body — work beside them). The
+same routes also answer at lfwb's earlier paths (`/api/v1/models/...`, `/api/v1/health`,
+`/api/v1/stats`), left out of the OpenAPI document.
 
 A model registered over HTTP cannot be made to carry this machine's secrets away: its
 `api_key_env` may name only its backend's own key variables, and a remote `base_url` that
@@ -11,10 +21,10 @@ the threadpool the store's routes share.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import BadInput, LfwbError
@@ -39,12 +49,16 @@ class Done(BaseModel):
     loaded: bool
 
 
-@router.post("/models/register", status_code=201, response_model=dict[str, Any])
+@router.post("/runtime/models/register", status_code=201, response_model=dict[str, Any])
+@router.post("/models/register", status_code=201, response_model=dict[str, Any], include_in_schema=False)
 def register(body: RegisterIn, request: Request) -> dict:
     """Register a model (nothing loads until it is used); kept in the store, as `%lfw register`."""
     manager = workbench(request).manager
     check_keys_stay_home(body, manager, request.app.state.allow_remote_register)
-    config = manager.register(**body.model_dump())
+    values = body.model_dump(exclude={"model_type"})
+    if body.model_type is not None:  # the seed's label for it, kept with the registration
+        values["options"] = {**values["options"], "model_type": body.model_type}
+    config = manager.register(**values)
     return {k: v for k, v in config.to_dict().items() if v not in (None, {}, "")}
 
 
@@ -76,41 +90,60 @@ def check_keys_stay_home(body: RegisterIn, manager: Any, allow_remote: bool) -> 
                        "API key — start the server with --allow-remote-register, or register it in the notebook")
 
 
-@router.post("/models/load", response_model=Done)
-async def load(body: ModelName, request: Request) -> Done:
+ModelQuery = Annotated[str | None, Query(min_length=1, max_length=200, description="the model's name (or a `name` body)")]
+
+
+def named(body: ModelName | None, model_name: str | None) -> str:
+    """The model a load or unload is about: `?model_name=` (the seed's) or a `{"name"}` body."""
+    if body is not None and model_name is not None and body.name != model_name:
+        raise BadInput(f"two models named: {model_name!r} in ?model_name= and {body.name!r} in the body — give one")
+    name = model_name if model_name is not None else body.name if body is not None else None
+    if name is None:
+        raise BadInput("which model? give ?model_name=NAME or a JSON body {\"name\": NAME}")
+    return name
+
+
+@router.post("/runtime/models/load", response_model=Done)
+@router.post("/models/load", response_model=Done, include_in_schema=False)
+async def load(request: Request, body: ModelName | None = None, model_name: ModelQuery = None) -> Done:
     """Load now rather than on first use (waits while the model is busy)."""
-    manager = workbench(request).manager
-    await on_own_thread(lambda: manager.load(body.name))
-    return Done(name=body.name, loaded=True)
+    name, manager = named(body, model_name), workbench(request).manager
+    await on_own_thread(lambda: manager.load(name))
+    return Done(name=name, loaded=True)
 
 
-@router.post("/models/unload", response_model=Done)
-async def unload(body: ModelName, request: Request) -> Done:
-    manager = workbench(request).manager
-    await on_own_thread(lambda: manager.unload(body.name))
-    return Done(name=body.name, loaded=False)
+@router.post("/runtime/models/unload", response_model=Done)
+@router.post("/models/unload", response_model=Done, include_in_schema=False)
+async def unload(request: Request, body: ModelName | None = None, model_name: ModelQuery = None) -> Done:
+    name, manager = named(body, model_name), workbench(request).manager
+    await on_own_thread(lambda: manager.unload(name))
+    return Done(name=name, loaded=False)
 
 
-@router.get("/models", response_model=list[ModelRow])
+@router.get("/runtime/models", response_model=list[ModelRow])
+@router.get("/models", response_model=list[ModelRow], include_in_schema=False)
 def list_models(request: Request) -> list[dict]:
     """Registered models: runtime, loaded or not, memory, source (`%lfw models`)."""
     return workbench(request).manager.list()
 
 
-@router.get("/models/{name}", response_model=dict[str, Any])
+@router.get("/runtime/models/{name}/info", response_model=dict[str, Any])
+@router.get("/models/{name}", response_model=dict[str, Any], include_in_schema=False)
 def model_info(name: Name, request: Request) -> dict:
     """One model's settings, estimate and state (`%lfw info NAME`)."""
     return workbench(request).manager.info(name)
 
 
-@router.get("/health", response_model=dict[str, Any])
+@router.get("/runtime/health", response_model=dict[str, Any])
+@router.get("/health", response_model=dict[str, Any], include_in_schema=False)
 def health(request: Request) -> dict:
     """The server is up; can each model run (files present, keys set)?"""
     wb = workbench(request)
     return {"status": "ok", "store": wb.store.path, "models": wb.manager.health()}
 
 
-@router.get("/stats", response_model=dict[str, Any])
+@router.get("/runtime/stats", response_model=dict[str, Any])
+@router.get("/stats", response_model=dict[str, Any], include_in_schema=False)
 def stats(request: Request) -> dict:
     """Per-model runs, tokens and memory; the process's memory and the budget (`%lfw stats`)."""
     return workbench(request).manager.stats()

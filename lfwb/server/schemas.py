@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ..pipelines.spec import MAX_DEFINITION_BYTES
 from ..store import RUN_STATUSES
@@ -70,25 +70,24 @@ class ContextPatch(Body):
     kind: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
+# Over HTTP a run or a step is imported once it has ended: only lfwb's recording writes one as it runs.
+ENDED_RUN = tuple(s for s in RUN_STATUSES if s != "running")
+ENDED_STEP = tuple(s for s in STEP_STATUSES if s not in ("pending", "running"))
+
+
 class RunIn(Body):
-    """A run recorded from outside (a tool that called a model itself)."""
+    """A run recorded from outside (a tool that called a model itself), once it has ended."""
 
     kind: Literal[RUN_KINDS] = "generate"  # type: ignore[valid-type]
     model: Name | None = None
     prompt: Text | None = None
     output: Text | None = None
-    status: Literal[RUN_STATUSES] = "done"  # type: ignore[valid-type]
+    status: Literal[ENDED_RUN] = "done"  # type: ignore[valid-type]
     project: str | None = Field(None, max_length=200)
 
 
-class RunPatch(Body):
-    status: Literal[RUN_STATUSES] | None = None  # type: ignore[valid-type]
-    output: Text | None = None
-    error: Text | None = None
-
-
 class StepIn(Body):
-    """A step recorded for an existing run (a tool running its own pipeline)."""
+    """A step, ended, recorded for an existing run that has ended (a tool running its own pipeline)."""
 
     run_id: Annotated[int, Field(ge=1, le=SQLITE_INT_MAX)]
     name: Name
@@ -96,20 +95,11 @@ class StepIn(Body):
     model: Name | None = None
     prompt: Text | None = None
     output: Text = ""
-    status: Literal[STEP_STATUSES] = "done"  # type: ignore[valid-type]
+    status: Literal[ENDED_STEP] = "done"  # type: ignore[valid-type]
     error: Text | None = None
     input_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
     output_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
     duration_ms: Annotated[float, Field(ge=0, le=1e12)] | None = None
-
-
-class StepPatch(Body):
-    name: Name | None = None
-    position: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    status: Literal[STEP_STATUSES] | None = None  # type: ignore[valid-type]
-    output: Text | None = None
-    error: Text | None = None
-    output_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
 
 
 class ArtifactIn(Body):
@@ -130,9 +120,13 @@ class ArtifactPatch(Body):
 # -- models and generation -----------------------------------------------------------------
 
 class RegisterIn(Body):
-    name: Name
-    runtime: Name
-    source: Annotated[str, Field(min_length=1, max_length=4096)]
+    """lfwb's field names, or the seed's beside them: model_name, runtime_type, model_id, model_type."""
+
+    name: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("name", "model_name"))
+    runtime: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("runtime", "runtime_type"))
+    source: str = Field(min_length=1, max_length=4096, validation_alias=AliasChoices("source", "model_id"),
+                        description="a file, folder, hub id or remote model id")
+    model_type: str | None = Field(None, min_length=1, max_length=100, description="a label (causal_lm, ...), kept in options")
     device: str = "auto"
     dtype: str = "auto"
     quantization: str = "none"
@@ -143,7 +137,7 @@ class RegisterIn(Body):
 
 
 class ModelName(Body):
-    name: Name
+    name: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("name", "model_name"))
 
 
 class Settings(Body):
@@ -162,7 +156,7 @@ class Settings(Body):
 
 class GenerateIn(Settings):
     prompt: Annotated[str, Field(min_length=1, max_length=2**20)]
-    model: Name | None = None
+    model: str | None = Field(None, min_length=1, max_length=200, validation_alias=AliasChoices("model", "model_name"))
     system: Annotated[str, Field(max_length=2**20)] | None = None
     raw: bool = False
     stream: bool = Field(False, description="answer as Server-Sent Events (start, token..., done)")
