@@ -27,6 +27,7 @@ from .errors import GenerationError, LfwbError, RefusedBeforeSending, Unavailabl
 from .runtimes import GenerationConfig, RuntimeManager, StreamTotals
 from .spending import check_budget, note_spend
 from .store import Store, now
+from .untrusted import answer_html
 
 FLUSH_EVERY_S = 0.25
 
@@ -114,7 +115,8 @@ def held_stops(hold: StopHold | None = None) -> Iterator[StopHold]:
 
 @dataclass
 class RunResult:
-    """What a generation produced. `str(result)` is the text; in a notebook it renders as Markdown."""
+    """What a generation produced. `str(result)` is the text; in a notebook it renders as Markdown
+    (to HTML, by `lfwb.untrusted`)."""
 
     run_id: int
     text: str
@@ -170,11 +172,12 @@ class RunResult:
         return self.rendered(self.note())
 
     def rendered(self, note: str | None) -> tuple[dict, dict]:
-        """(data, metadata) of the run's display: its text in its format, `note` under it."""
+        """(data, metadata) of the run's display: its text in its format, `note` under it.
+        Markdown is rendered to HTML that loads nothing (`lfwb.untrusted`), never sent as is."""
         data = {"text/plain": self.text + (f"\n\n[{note}]" if note else "")}
         if self.format in ("markdown", "code"):
             body = self.text if self.format == "markdown" else fenced(self.text)
-            data["text/markdown"] = body + (f"\n\n---\n*{note}*" if note else "")
+            data["text/html"] = answer_html(body, note=note)
         return data, self.metadata()
 
     def _ipython_display_(self) -> None:

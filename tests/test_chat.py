@@ -191,7 +191,7 @@ def test_rag_puts_chunks_in_the_prompt_and_shows_and_stores_the_sources(ip, scri
     assert "[1] (style guide, chunk 0)\nButtons are blue with white text." in last
     assert last.endswith("Question: What colour are buttons?")
     source = f"[1] style guide, chunk 0 (%lfw context show {context['id']})"
-    assert source in published[-1]["data"]["text/markdown"]
+    assert source in published[-1]["data"]["text/html"]
     assert [s["context_id"] for s in reply.sources] == [context["id"]]  # only what matched
     history = scripted.wb.chat("default").history()
     assert history[0]["content"] == "What colour are buttons?"  # stored as written, the chunks aside

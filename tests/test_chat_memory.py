@@ -38,7 +38,7 @@ def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(i
     first = next(i for i, r in enumerate(replies) if r.summarized)
     assert all(r.summarized for r in replies[first:]) and not any(r.summarized for r in replies[:first])
     last = replies[-1]
-    assert f"summary of {last.summary_turns} earlier turns used" in published[-1]["data"]["text/markdown"]
+    assert f"summary of {last.summary_turns} earlier turns used" in published[-1]["data"]["text/html"]
     session = small_session()
     assert session["summary"].startswith("Sure, noted") and session["summary_turns"] == last.summary_turns
     # Every turn is kept in the store, summarized or not.

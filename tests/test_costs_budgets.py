@@ -180,7 +180,7 @@ def test_a_failing_gemini_falls_back_to_the_local_model_and_says_why(ip, wb, fak
     [skipped] = json.loads(row["skipped_json"])
     assert skipped["model"] == "g" and "503 UNAVAILABLE" in skipped["reason"]
     assert "gave up after 2 attempts" in skipped["reason"]
-    note = published[-1]["data"]["text/markdown"]
+    note = published[-1]["data"]["text/html"]
     assert "answered by local; skipped g: GenerationError: g: server error (503 UNAVAILABLE" in note
 
 
@@ -238,7 +238,7 @@ def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemi
         texts = [m["data"]["text/plain"] for m in messages[1:-1] if m["data"]["text/plain"]]
         assert len(texts) >= 2 and all(b.startswith(a) for a, b in zip(texts, texts[1:]))
         final = messages[-1]
-        assert final["data"]["text/markdown"] == result.text == wb.store.get_run(result.run_id)["output"]
+        assert final["data"]["text/plain"] == result.text == wb.store.get_run(result.run_id)["output"]
         assert all(m["metadata"]["lfwb"]["run_id"] == result.run_id for m in messages)
 
     remote = run_ok(ip, "%%lfw generate -m gemini-2.5-pro --max-tokens 100\nSay word thirty times.")

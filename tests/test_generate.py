@@ -37,7 +37,7 @@ def test_generate_streams_into_one_coalesced_display(ip, scripted, published, mo
     streamed = [m["data"]["text/plain"] for m in published[1:-1]]
     assert streamed == ["".join(tokens[:n]) for n in range(1, 61, 3)]  # 20 updates in 1.2 s, each extending
     final = published[-1]
-    assert final["data"]["text/markdown"] == result.text and final["data"]["text/plain"] == result.text
+    assert f"<p>{result.text.strip()}</p>" in final["data"]["text/html"] and final["data"]["text/plain"] == result.text
     assert final["metadata"]["lfwb"]["run_id"] == result.run_id
     assert all(m["metadata"]["lfwb"]["run_id"] == result.run_id for m in published)
     row = scripted.wb.store.get_run(result.run_id)
@@ -52,10 +52,10 @@ def test_result_lands_in_underscore_and_dash_o_without_showing_twice(ip, scripte
     assert ip.user_ns["answer"] == ip.user_ns["_"].text == "Hello there!"
     assert ip.user_ns["_"].run_id == scripted.wb.store.list_runs(limit=1)[0]["id"]
     assert shown >= 2 and all(m["display_id"] == published[0]["display_id"] for m in published)
-    # Shown again from a later cell, it renders (as Markdown, with its run id).
+    # Shown again from a later cell, it renders (its Markdown as HTML, with its run id).
     run_ok(ip, "_")
     again = published[shown:]
-    assert len(again) == 1 and again[0]["data"]["text/markdown"] == ip.user_ns["answer"]
+    assert len(again) == 1 and f"<p>{ip.user_ns['answer']}</p>" in again[0]["data"]["text/html"]
     assert again[0]["metadata"]["lfwb"]["run_id"] == ip.user_ns["_"].run_id
 
 
@@ -74,7 +74,7 @@ def test_names_are_filled_in_and_other_braces_survive(ip, scripted):
 def test_code_and_text_formats(ip, scripted, published):
     scripted.model("fake", ["print", "('hi')"])
     run_ok(ip, "%%lfw generate -m fake -f code\nWrite a Python print statement.")
-    assert published[-1]["data"]["text/markdown"] == "```\nprint('hi')\n```"
+    assert "<pre><code>print('hi')\n</code></pre>" in published[-1]["data"]["text/html"]
     run_ok(ip, "%%lfw generate -m fake -f text\nSay hello.")
     assert published[-1]["data"] == {"text/plain": "print('hi')"}
 
@@ -109,7 +109,7 @@ def test_a_fallback_chain_says_what_it_skipped(ip, scripted, published):
     scripted.manager.alias("best", ["huge", "fake"])
     result = run_ok(ip, "%%lfw generate -m best\nSay hi.")
     assert result.answered_by == "fake" and result.text == "Hi!" and huge.log == []
-    note = published[-1]["data"]["text/markdown"]
+    note = published[-1]["data"]["text/html"]
     assert "answered by fake; skipped huge: InsufficientMemory: huge needs about" in note
     row = scripted.wb.store.get_run(result.run_id)
     assert row["answered_by"] == "fake" and "skipped huge" in row["error"]
@@ -123,8 +123,8 @@ def test_a_chain_never_moves_on_mid_answer(ip, scripted, published, capsys):
     assert "the connection dropped" in seen.splitlines()[-1] and spare.asked == []
     row = scripted.wb.store.list_runs(limit=1)[0]
     assert row["status"] == "failed" and row["output"] == "Once upon"
-    final = published[-1]["data"]["text/markdown"]
-    assert final.startswith("Once upon") and f"failed (run {row['id']})" in final  # the text stays shown
+    final = published[-1]["data"]["text/html"]
+    assert "<p>Once upon</p>" in final and f"failed (run {row['id']})" in final  # the text stays shown
 
 
 @pytest.mark.slow
@@ -147,9 +147,9 @@ def test_interrupt_keeps_partial_text_in_the_cell(ip, wb, published, capsys, sig
     row = wb.store.list_runs(limit=1)[0]
     assert row["status"] == "cancelled" and row["output"].startswith("Once upon") and row["output_tokens"] < 100
     final = published[-1]
-    assert final["data"]["text/markdown"].startswith(row["output"])
+    assert final["data"]["text/plain"].startswith(row["output"])
     assert str(outcome.error_in_exec) == f"cancelled after {row['output_tokens']} tokens (run {row['id']})"
-    assert "cancelled" not in final["data"]["text/markdown"]  # said once, by the line under it
+    assert "cancelled" not in final["data"]["text/plain"]  # said once, by the line under it
     assert not wb.manager.busy("smollm2")  # the generation has ended, not just been left
     assert [t.name for t in threading.enumerate() if t.name.startswith("lfwb-")] == ["lfwb-model-smollm2_0"]
     again = run_ok(ip, "%%lfw generate --temperature 0 --max-tokens 5\nSay hi.")  # still usable

@@ -287,7 +287,9 @@ class StepAreas:
             self.shown[name] = (header, step.text)
             data = {"text/plain": f"── {header}\n{step.text}".rstrip()}
             if ended and step.text:
-                data["text/markdown"] = f"**{header}**\n\n{step.text}"
+                from ..untrusted import answer_html
+
+                data["text/html"] = answer_html(step.text, heading=header)
             metadata = {"lfwb": {"run_id": result.run_id, "step": name, "status": step.status}}
             if name in self.handles:
                 self.handles[name].update(data, raw=True, metadata=metadata)

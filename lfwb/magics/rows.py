@@ -1,12 +1,15 @@
 """Tables that render as HTML in a notebook and as aligned text in a terminal.
 
-`Rows` is a list of dicts, so what a magic returns is plain Python data (`_`, `-o`).
+`Rows` is a list of dicts, so what a magic returns is plain Python data (`_`, `-o`). Cells can
+hold a model's answer (`%lfw runs`, `%lfw show`): they are escaped, in a table MathJax skips.
 """
 
 from __future__ import annotations
 
 import html
 from typing import Any
+
+from ..untrusted import NO_MATH
 
 MAX_CELL = 60
 
@@ -61,7 +64,7 @@ class Rows(list):
                            + "</tr>" for r in part)
 
         gap = f'<tr><td colspan="{len(self.columns)}"><em>… {hidden} more rows …</em></td></tr>' if hidden else ""
-        return (f'<table class="lfwb-rows"><thead><tr>{head}</tr></thead>'
+        return (f'<table class="lfwb-rows {NO_MATH}"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{rows(first)}{gap}{rows(last)}</tbody></table>")
 
     def _repr_pretty_(self, p, cycle: bool) -> None:
@@ -81,7 +84,7 @@ class Record(dict):
             f"<td><pre style='white-space:pre-wrap;margin:0'>{html.escape('' if v is None else str(v))}</pre></td></tr>"
             for k, v in self.items()
         )
-        return f'<table class="lfwb-record">{rows}</table>'
+        return f'<table class="lfwb-record {NO_MATH}">{rows}</table>'
 
     def _repr_pretty_(self, p, cycle: bool) -> None:
         p.text(self.as_text())

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadInput, NotFound
 from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation, tokens_text
 from ..store import now
+from ..untrusted import NO_MATH
 
 if TYPE_CHECKING:
     from ..workbench import Workbench
@@ -73,7 +74,9 @@ class CompareResult:
 
     def _repr_html_(self) -> str:
         columns = "".join(column_html(r) for r in self.results.values())
-        return f'<div class="lfwb-compare" style="display:flex;gap:1em;align-items:flex-start">{columns}</div>'
+        # Answers and errors are escaped in column_html; MathJax must not typeset them either.
+        return (f'<div class="lfwb-compare {NO_MATH}" style="display:flex;gap:1em;align-items:flex-start">'
+                f"{columns}</div>")
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
         return {"text/plain": self.as_text(), "text/html": self._repr_html_()}, self.metadata()

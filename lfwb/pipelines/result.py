@@ -11,9 +11,11 @@ In a notebook it renders as a compact table: step, model, status, tokens, second
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
 from ..runs import tokens_text
+from ..untrusted import NO_MATH
 
 FINISHED = ("done", "reused")  # a step whose output later steps can use
 ENDED = ("done", "reused", "failed", "cancelled", "skipped")
@@ -109,11 +111,13 @@ class PipelineResult:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join([self.summary(), *lines])
 
-    def _repr_markdown_(self) -> str:
+    def _repr_html_(self) -> str:
+        # Errors and names can hold a model's or a server's text: escaped, and out of MathJax's reach.
         table = self.table()
-        lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in table[1:]]
-        return f"**{self.summary()}**\n\n" + "\n".join(lines)
+        head = "".join(f"<th>{html.escape(v)}</th>" for v in table[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in table[1:])
+        return (f'<div class="lfwb-pipeline {NO_MATH}"><p><b>{html.escape(self.summary())}</b></p>'
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
     def metadata(self) -> dict:
         return {"lfwb": {"run_id": self.run_id, "pipeline": self.pipeline, "status": self.status}}

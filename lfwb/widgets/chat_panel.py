@@ -22,6 +22,7 @@ import ipywidgets as widgets
 
 from ..chat.retrieval import MODES
 from ..chat.session import DEFAULT_SESSION, source_label
+from ..untrusted import NO_MATH, answer_html, text_html
 
 ROLE_STYLE = {"user": "background:#eef3ff", "assistant": "background:#f6f6f6"}
 
@@ -79,10 +80,12 @@ class ChatPanel(widgets.VBox):
         for m in session.history():
             sources = "".join(f"<li>{html.escape(source_label(s, i))}</li>" for i, s in enumerate(m["sources"], 1))
             status = "" if m["status"] == "done" else f" <i>({html.escape(m['status'])})</i>"
+            # An answer renders as Markdown that loads nothing; what the user typed stays as typed.
+            content = answer_html(m["content"]) if m["role"] == "assistant" else text_html(m["content"])
             items.append(f"<div style='{ROLE_STYLE.get(m['role'], '')};padding:4px 8px;margin:2px 0'>"
-                         f"<b>{html.escape(m['role'])}</b>{status}<div style='white-space:pre-wrap'>"
-                         f"{html.escape(m['content'])}</div>" + (f"<ul>{sources}</ul>" if sources else "") + "</div>")
-        self.messages.value = "".join(items)
+                         f"<b>{html.escape(m['role'])}</b>{status}{content}"
+                         + (f"<ul>{sources}</ul>" if sources else "") + "</div>")
+        self.messages.value = f"<div class='{NO_MATH}'>{''.join(items)}</div>"
 
     def send(self) -> None:
         """Send the input as the user's turn, on a thread; a second press while it answers does nothing."""
@@ -110,7 +113,7 @@ class ChatPanel(widgets.VBox):
 
         def piece(p: str) -> None:
             shown.append(p)
-            self.answer.value = f"<div style='white-space:pre-wrap'>{html.escape(''.join(shown))}</div>"
+            self.answer.value = text_html("".join(shown))
 
         session = None
         try:
@@ -130,4 +133,4 @@ class ChatPanel(widgets.VBox):
 
     def _say(self, line: str, ok: bool = False) -> None:
         colour = "#060" if ok else "#b00"
-        self.message.value = f"<span style='color:{colour}'>{html.escape(line)}</span>"
+        self.message.value = text_html(line, style=f"color:{colour}")

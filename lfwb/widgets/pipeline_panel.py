@@ -21,6 +21,7 @@ import ipywidgets as widgets
 
 from ..errors import LfwbError
 from ..runs import Cancelled
+from ..untrusted import NO_MATH, text_html
 
 DEFAULT_MAX_TOKENS = 256  # GenerationConfig's default: a step without `max_tokens` is capped there
 STYLES = {"done": "success", "reused": "info", "failed": "danger", "cancelled": "warning", "skipped": "warning"}
@@ -31,12 +32,13 @@ class _StepRow:
 
     def __init__(self, name: str, max_tokens: int):
         self.name = widgets.HTML(f"<b>{html.escape(name)}</b>", layout=widgets.Layout(width="160px"))
-        self.status = widgets.Label("pending", layout=widgets.Layout(width="420px"))
+        # HTML, not a Label: a Label is typeset by MathJax, and the status can hold an error's text.
+        self.status = widgets.HTML(text_html("pending"), layout=widgets.Layout(width="420px"))
         self.progress = widgets.IntProgress(value=0, min=0, max=max_tokens, layout=widgets.Layout(width="200px"))
         self.box = widgets.HBox([self.name, self.status, self.progress])
 
     def show(self, step: Any, now: float | None) -> None:
-        self.status.value = step.header(now).split(" · ", 1)[-1]  # the name is already on the row
+        self.status.value = text_html(step.header(now).split(" · ", 1)[-1])  # the name is already on the row
         ended = step.status in STYLES
         self.progress.value = self.progress.max if step.status in ("done", "reused") else min(
             step.output_tokens or 0, self.progress.max)
@@ -136,7 +138,7 @@ class PipelinePanel(widgets.VBox):
             name = a["filename"] or f"artifact {a['id']}"
             items.append(f"<details><summary><code>{html.escape(name)}</code> · {html.escape(a['kind'])} · "
                          f"{len(a['content'].splitlines())} lines</summary><pre>{html.escape(a['content'])}</pre></details>")
-        self.artifacts.value = "".join(items) or "<i>no artifacts</i>"
+        self.artifacts.value = f"<div class='{NO_MATH}'>{''.join(items)}</div>" if items else "<i>no artifacts</i>"
         if any(a["kind"] in ("jsx", "tsx") for a in result.artifacts):
             from ..preview.widget import previews
 
@@ -144,4 +146,4 @@ class PipelinePanel(widgets.VBox):
 
     def _say(self, line: str, ok: bool = False) -> None:
         colour = "#060" if ok else "#b00"
-        self.message.value = f"<span style='color:{colour}'>{html.escape(line)}</span>"
+        self.message.value = text_html(line, style=f"color:{colour}")
