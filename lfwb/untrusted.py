@@ -15,10 +15,11 @@ and relative ones; opened in a new tab, without a referrer). Markdown rewritten 
 not an option: it must agree with every renderer on where code ends, and they differ (JupyterLab's
 marked ends a URL after a backtick, a list item closes a fence that CommonMark keeps open).
 
-MathJax typesets HTML outputs and widgets too, and its `\\style`, `\\bbox` and `\\mmlToken` set CSS
-that loads a URL: everything here sits in an element with the classes MathJax skips
-(`mathjax_ignore` in JupyterLab and Notebook 7, `tex2jax_ignore` in nbconvert's MathJax 2), so
-math shows as its TeX source. Tables that show stored text use `NO_MATH` the same way.
+MathJax typesets HTML outputs and widgets too, and its `\\style`, `\\bbox` and `\\mmlToken` take
+CSS (JupyterLab 4's MathJax drops a `url()` in it; nbconvert's MathJax 2 need not): everything
+here sits in an element with the classes MathJax skips (`mathjax_ignore` in JupyterLab and
+Notebook 7, `tex2jax_ignore` in MathJax 2), so math shows as its TeX source. Tables that show
+stored text use `NO_MATH` the same way.
 """
 
 from __future__ import annotations
