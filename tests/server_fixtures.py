@@ -9,8 +9,13 @@ tests/conftest.py loads this module as a plugin, so every test can ask for `serv
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,6 +55,48 @@ def server(scripted) -> Iterator[Served]:
     finally:
         served.http.close()
         background.stop()
+
+
+@dataclass
+class ServeProcess:
+    """`lfwb serve` in a process of its own (the console script's code, this checkout's lfwb)."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path  # its stderr
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(TIMEOUT_S)
+        self.process.stdout.close()
+
+
+def serve_process(db: Path, *args: str, open_files: int | None = None) -> ServeProcess:
+    """Start `lfwb serve --db DB --port 0 ARGS` and return once it has printed its address (it
+    listens by then). `open_files` lowers its limit on open files (`ulimit -n`)."""
+
+    def limit_files() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    log = db.with_name(db.name + ".serve.log")
+    command = [sys.executable, "-m", "lfwb.server.cli", "serve", "--db", str(db), "--port", "0", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env,
+                               preexec_fn=limit_files if open_files else None)
+    ready, _, _ = select.select([process.stdout], [], [], TIMEOUT_S)
+    line = process.stdout.readline() if ready else ""
+    if "http://" not in line:
+        process.kill()
+        raise AssertionError(f"lfwb serve did not start: {line!r} {log.read_text()[-2000:]}")
+    return ServeProcess(process, line.split()[2], log)
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:

@@ -6,7 +6,7 @@ import json
 import threading
 
 from fixtures.scripted import Stall, words
-from server_fixtures import read_sse
+from server_fixtures import TIMEOUT_S, read_sse
 
 API = "/api/v1"
 
@@ -259,3 +259,81 @@ def test_generation_settings_reach_the_run_stop_strings_included(server, scripte
     run_id = server.http.post(f"{API}/generate", json=body).json()["run_id"]
     params = json.loads(server.http.get(f"{API}/runs/{run_id}").json()["params_json"])
     assert (params["stop"], params["seed"], params["temperature"]) == (["THE END"], 4, 0.2)
+
+
+# -- one error shape everywhere ---------------------------------------------------------------
+
+def one_line_error(answer, status: int, code: str) -> dict:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["code"] == code and body["message"] and len(body["line"].splitlines()) == 1, body
+    return body
+
+
+def test_a_body_that_is_no_json_a_client_can_use_is_a_422_in_the_one_error_shape(server):
+    bodies = {
+        "invalid UTF-8": b'{"name": "\xff\xfe"}',
+        "10k-deep JSON": b"[" * 10_000 + b"]" * 10_000,
+        "a 5000-digit number": b'{"name": "x", "description": ' + b"9" * 5000 + b"}",
+        "not JSON": b'{"name": ',
+    }
+    for what, body in bodies.items():
+        answer = server.http.post(f"{API}/projects", content=body, headers={"content-type": "application/json"})
+        assert one_line_error(answer, 422, "validation_error")["field"] == "body", what
+    assert [p["name"] for p in server.http.get(f"{API}/projects").json()["items"]] == ["default"]
+
+
+def test_an_unknown_route_is_404_and_a_wrong_method_405_with_every_allowed_method(server):
+    one_line_error(server.http.get("/api/v1/nope"), 404, "no_route")
+    one_line_error(server.http.get("/v1/nope"), 404, "no_route")
+    answer = server.http.delete(f"{API}/projects")
+    assert "GET" in one_line_error(answer, 405, "method_not_allowed")["message"]
+    assert answer.headers["allow"] == "GET, POST"
+    answer = server.http.put(f"{API}/runs/1")
+    one_line_error(answer, 405, "method_not_allowed")
+    assert answer.headers["allow"] == "GET, PATCH, DELETE"
+
+
+def test_wrong_types_are_refused_not_coerced(server):
+    rid = server.http.post(f"{API}/runs", json={"prompt": "p"}).json()["id"]
+    wrong = [
+        ("/projects", {"name": 5}),
+        ("/steps", {"run_id": str(rid), "name": "draft"}),  # "5" is not 5
+        ("/steps", {"run_id": rid, "name": "draft", "position": False}),  # false is not 0
+        ("/steps", {"run_id": rid, "name": "draft", "position": 1.0}),
+        ("/generate", {"prompt": "hi", "max_tokens": "3"}),
+        ("/generate", {"prompt": "hi", "raw": "false"}),
+        ("/generate", {"prompt": "hi", "temperature": "0.5"}),
+        ("/generate", {"prompt": "hi", "stop": "END"}),
+    ]
+    for path, body in wrong:
+        assert server.http.post(f"{API}{path}", json=body).status_code == 422, (path, body)
+    assert server.http.get(f"{API}/steps").json()["items"] == []
+
+
+def test_a_filter_with_a_value_that_cannot_match_is_422_naming_it(server):
+    for path, params in (("/runs", {"status": "bogus"}), ("/runs", {"kind": "bogus"}),
+                         ("/steps", {"status": "bogus"})):
+        answer = server.http.get(f"{API}{path}", params=params)
+        assert one_line_error(answer, 422, "validation_error")["field"] == f"query.{next(iter(params))}"
+    assert server.http.get(f"{API}/runs", params={"status": "failed", "limit": "5"}).status_code == 200
+
+
+def test_after_a_500_the_same_keep_alive_connection_answers_the_next_request(server, scripted, monkeypatch):
+    import http.client
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(scripted.wb.store, "get_run", broken)
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT_S)
+    try:
+        connection.request("GET", f"{API}/runs/1")
+        first = connection.getresponse()
+        assert first.status == 500 and json.loads(first.read())["code"] == "internal_error"
+        connection.request("GET", f"{API}/projects")
+        second = connection.getresponse()
+        assert second.status == 200 and json.loads(second.read())["items"][0]["name"] == "default"
+    finally:
+        connection.close()

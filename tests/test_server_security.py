@@ -221,3 +221,68 @@ def test_the_magic_says_in_one_line_that_an_address_is_not_this_machines(ip, cap
     shown = run_error(ip, "%lfw serve --host 192.0.2.1 --port 0 --token correct-horse-battery", capsys)
     assert len(shown.splitlines()) == 1, shown
     assert "not one of this machine's" in shown and "port is taken" not in shown
+
+
+# -- cross-site requests ---------------------------------------------------------------------
+
+def test_a_page_on_another_site_cannot_cancel_a_run(server, scripted):
+    import threading
+
+    from fixtures.scripted import Stall
+
+    stall = Stall()
+    scripted.model("slow", ["Half", stall, " there"])
+    worker = threading.Thread(target=lambda: server.http.post(f"{API}/generate", json={"prompt": "p", "model": "slow"}))
+    worker.start()
+    assert stall.reached.wait(TIMEOUT_S)
+    run_id = server.http.get(f"{API}/runs", params={"status": "running"}).json()["items"][0]["id"]
+    # A form or fetch() from any web page: a body-less POST needs no preflight.
+    refused = httpx.post(f"{server.url}{API}/runs/{run_id}/cancel", headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and refused.json()["code"] == "origin_not_allowed"
+    assert server.http.get(f"{API}/runs/{run_id}").json()["status"] == "running"
+    assert server.http.post(f"{API}/runs/{run_id}/cancel").json()["status"] == "cancelled"  # a script may
+    worker.join(TIMEOUT_S)
+
+
+def test_a_state_changing_request_from_a_foreign_origin_or_referer_is_403_and_stores_nothing(server):
+    port = server.url.rsplit(":", 1)[1]
+    foreign = [{"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": f"http://localhost:{int(port) + 1}"},
+               {"Referer": "https://evil.example/page?x=1"}, {"Origin": f"http://evil.example:{port}"}]
+    for headers in foreign:
+        for method, path in (("POST", "/projects"), ("PATCH", "/projects/1"), ("DELETE", "/projects/1"),
+                             ("PUT", "/projects/1"), ("POST", "/runs/999/cancel")):
+            answer = httpx.request(method, f"{server.url}{API}{path}", json={"name": "x"}, headers=headers)
+            assert answer.status_code == 403, (headers, method, path)  # before routing: no 404, no 405
+            body = answer.json()
+            assert body["code"] == "origin_not_allowed" and body["line"].startswith("Forbidden: ")
+    assert [p["name"] for p in server.http.get(f"{API}/projects").json()["items"]] == ["default"]
+
+
+def test_the_servers_own_pages_scripts_and_reads_from_anywhere_pass_the_origin_check(server):
+    port = server.url.rsplit(":", 1)[1]
+    own = [{"Origin": f"http://127.0.0.1:{port}"}, {"Origin": f"http://localhost:{port}"},
+           {"Referer": f"http://localhost:{port}/docs"}, {}]
+    made = [httpx.post(f"{server.url}{API}/projects", json={"name": f"p{i}"}, headers=h) for i, h in enumerate(own)]
+    assert [m.status_code for m in made] == [201] * 4
+    assert httpx.get(f"{server.url}{API}/projects", headers={"Origin": "http://evil.example"}).status_code == 200
+
+
+def test_a_cors_origin_may_change_things_and_its_preflight_needs_no_token(wb, stop_server):
+    page = "http://localhost:5173"
+    served = start_server(wb, token="correct-horse-battery", cors=[page])
+    preflight = httpx.options(f"{served.url}{API}/projects", headers={
+        "Origin": page, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == page
+    made = served.http.post(f"{API}/projects", json={"name": "from-the-page"}, headers={"Origin": page})
+    assert made.status_code == 201 and made.headers["access-control-allow-origin"] == page
+    unauthorized = httpx.post(f"{served.url}{API}/projects", json={"name": "x"}, headers={"Origin": page})
+    assert unauthorized.status_code == 401  # the token is still needed, and the page can read why:
+    assert unauthorized.headers["access-control-allow-origin"] == page
+    other = served.http.post(f"{API}/projects", json={"name": "y"}, headers={"Origin": "http://evil.example"})
+    assert other.status_code == 403
+    refused = httpx.options(f"{served.url}{API}/projects", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+    assert refused.json()["code"] == "cors_refused"

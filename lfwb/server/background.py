@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadInput
+from .connections import Listener
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+STOP_GRACE_S = 2  # what a stop leaves answers in progress before cancelling them
 
 
 def is_loopback(host: str) -> bool:
@@ -51,13 +53,13 @@ def checked_token(host: str, token: str | None) -> tuple[str | None, bool]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound here rather than by uvicorn: a failure is one line with the
+    """The listening socket, bound and listening here rather than in uvicorn: a failure is one line with the
     right hint (uvicorn logs its own and exits), and with port 0 the real port is known at once."""
     if not 0 <= port <= 65535:  # getaddrinfo wraps a larger one round; bind raises OverflowError
         raise BadInput(f"--port must be from 0 to 65535, got {port}")
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = Listener(family, socket.SOCK_STREAM)
     except OSError as e:
         raise BadInput(f"cannot listen on {host}: {e.strerror or e} — give an address of this machine, e.g. 127.0.0.1") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,6 +76,7 @@ def bind(host: str, port: int) -> socket.socket:
         else:
             hint = f"{e.strerror or e}"
         raise BadInput(f"cannot listen on {host}:{port}: {hint}") from None
+    sock.listen()  # connections queue from now on: the address printed is reachable at once
     return sock
 
 
@@ -112,10 +115,14 @@ _lock = threading.Lock()
 def uvicorn_config(app: Any, host: str, port: int) -> Any:
     import uvicorn
 
+    from .connections import ACCEPT_BURST, Connection
+
     # ws="websockets-sansio": the websockets library's maintained protocol; no access log: a
-    # notebook's output is not a log file.
+    # notebook's output is not a log file. A stop waits STOP_GRACE_S for answers in progress,
+    # then cancels them: an open stream or a slow client never keeps the server from stopping.
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          ws="websockets-sansio", lifespan="off")
+                          http=Connection, backlog=ACCEPT_BURST, ws="websockets-sansio", lifespan="off",
+                          timeout_graceful_shutdown=STOP_GRACE_S)
 
 
 def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,

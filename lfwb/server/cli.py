@@ -2,12 +2,14 @@
 [--allow-remote-register]`.
 
 The console script: a Workbench on `--db` (default ./lfwb.db or $LFWB_DB) served in the
-foreground until Ctrl-C. Inside a notebook, `%lfw serve` serves the kernel's own Workbench.
+foreground until Ctrl-C or SIGTERM (answers in progress get a moment, then the store is closed
+and it exits 0). Inside a notebook, `%lfw serve` serves the kernel's own Workbench.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ..errors import LfwbError
@@ -26,6 +28,14 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-remote-register", action="store_true",
                        help="let POST /models/register name a remote --base-url that is sent an API key")
     return p
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM: uvicorn shuts down on the first, then raises it again for us."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise Stopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]  # the real one when --port 0 asked for a free one
     print(f"lfwb serve: http://{host}:{port} (store {wb.store.path}; docs at /docs; Ctrl-C stops)", flush=True)
     app = create_app(wb, token=token, cors=args.cors, host=args.host, allow_remote_register=args.allow_remote_register)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # not Python's KeyboardInterrupt traceback, nor death by signal
+        signal.signal(sig, _stopped)
     try:
         uvicorn.Server(uvicorn_config(app, args.host, port)).run(sockets=[sock])
+    except Stopped:
+        pass
     finally:
         wb.manager.unload_all()
         wb.close()

@@ -23,7 +23,7 @@ from ..store.migrate import now
 from .errors import ERROR_RESPONSES, StillRunning
 from .schemas import (
     ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
-    ProjectRef, Row, RowId, RunIn, StepIn, page_of,
+    ProjectRef, Row, RowId, RunIn, RunKind, RunStatus, StepIn, StepStatus, page_of,
 )
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -144,9 +144,7 @@ def create_run(body: RunIn, request: Request) -> dict:
 
 
 @router.get("/runs", response_model=Page, tags=["runs"])
-def list_runs(request: Request, project: ProjectRef = None,
-              kind: Annotated[str | None, Query(max_length=40)] = None,
-              status: Annotated[str | None, Query(max_length=40)] = None,
+def list_runs(request: Request, project: ProjectRef = None, kind: RunKind = None, status: RunStatus = None,
               model: Annotated[str | None, Query(max_length=200)] = None,
               limit: Limit = 50, cursor: Cursor = None) -> Page:
     wb = workbench(request)
@@ -188,8 +186,7 @@ def create_step(body: StepIn, request: Request) -> dict:
 
 @router.get("/steps", response_model=Page, tags=["steps"])
 def list_steps(request: Request, run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-               status: Annotated[str | None, Query(max_length=40)] = None,
-               limit: Limit = 50, cursor: Cursor = None) -> Page:
+               status: StepStatus = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
     """Steps of every run, newest first (`run_id` for one run's; `/runs/{id}/steps` gives them in order)."""
     return _page(workbench(request), "steps", {"run_id": run_id, "status": status}, limit, cursor)
 

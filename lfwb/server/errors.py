@@ -4,11 +4,14 @@
 
 The status follows the error's category (errors.py draws the tree): bad input 400, nothing
 there 404, taken (or a run that is not running, to cancel) 409, over a budget 402, a model that cannot answer now 503. Validation
-errors are 422 and name the field. Known API keys are blanked out of every message.
+errors are 422 and name the field, a body that is no JSON included. What Starlette answers
+itself has the same shape: an unknown route 404 `no_route`, a wrong method 405 with every
+method the path allows. Known API keys are blanked out of every message.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -16,6 +19,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..errors import (
     AlreadyExists, BadInput, BudgetExceeded, ContextError, LfwbError, ModelNotFound, NotFound,
@@ -95,11 +100,72 @@ async def validation_error(request: Request, error: RequestValidationError) -> J
     """422 naming the first bad field (`body.max_tokens`); FastAPI's `detail` list stays."""
     problems = error.errors()
     first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":  # its loc ends with a character offset, not a field
+        return unreadable_body(request, f"not JSON ({first.get('ctx', {}).get('error', 'cannot parse it')})",
+                               _plain(problems))
     field = ".".join(str(part) for part in first.get("loc", ()))
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
     body = {"code": "validation_error", "message": message, "line": f"BadInput: {message}",
             "field": field, "detail": _plain(problems)}
     return respond(request, body, 422)
+
+
+def unreadable_body(request: Request, why: str, detail: list | None = None) -> JSONResponse:
+    message = f"body: {why}"
+    return respond(request, {"code": "validation_error", "message": message, "line": f"BadInput: {message}",
+                             "field": "body", "detail": detail or []}, 422)
+
+
+# What FastAPI's JSON parsing raises beside a syntax error, said in words a client can act on.
+UNREADABLE = [
+    (UnicodeDecodeError, "not UTF-8 — send JSON encoded as UTF-8"),
+    (RecursionError, "nested too deeply to read — send flatter JSON"),
+    (ValueError, "not JSON lfwb can read (a number with thousands of digits?)"),
+]
+
+
+async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """Starlette's own answers (no route, a wrong method, a body FastAPI could not parse) in the
+    one error shape."""
+    method, path = request.method, request.url.path
+    if error.status_code == 404:
+        message = f"no route {method} {path[:200]}"
+        return respond(request, {"code": "no_route", "message": message,
+                                 "line": f"NotFound: {message} — the API is listed at /docs"}, 404)
+    if error.status_code == 405:
+        allowed = allowed_methods(request)
+        message = f"{method} is not allowed on {path[:200]} — use {', '.join(allowed)}"
+        answer = respond(request, {"code": "method_not_allowed", "message": message,
+                                   "line": f"BadInput: {message}"}, 405)
+        answer.headers["allow"] = ", ".join(allowed)
+        return answer
+    cause = error.__cause__
+    if error.status_code == 400 and cause is not None:
+        return unreadable_body(request, next(why for kind, why in UNREADABLE + [(Exception, "cannot read it")]
+                                             if isinstance(cause, kind)))
+    message = str(error.detail)
+    return respond(request, {"code": code_of_status(error.status_code), "message": message,
+                             "line": f"BadInput: {message}"}, error.status_code)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names the first route's alone):
+    the router is asked about each method in turn, so an included router counts as it routes."""
+    routes = request.app.router.routes
+    return [method for method in METHODS
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def code_of_status(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
 
 
 def _plain(problems: list[dict]) -> list[dict]:
@@ -117,7 +183,37 @@ async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     return respond(request, body, 500)
 
 
+class Unexpected:
+    """ASGI: a bug answers its 500 and the keep-alive connection stays usable. Starlette's last
+    resort (`unexpected_error` below it) re-raises after answering, and uvicorn then closes the
+    connection under a client that is about to send its next request."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watched(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            if started:  # half an answer is out: only closing the connection tells the client
+                raise
+            logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=error)
+            await (await unexpected_error(Request(scope, receive), error))(scope, receive, send)
+
+
 def install(app: Any) -> None:
+    """The handlers, and `Unexpected` as the innermost middleware (install before the guards)."""
     app.add_exception_handler(LfwbError, lfwb_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)  # Starlette's plain-text 500 otherwise
+    app.add_middleware(Unexpected)

@@ -1,5 +1,6 @@
-"""What crosses HTTP: request bodies (checked: a bad field is a 422 naming it) and the rows
-answers carry. Rows are the store's own columns; only the ones every row has are typed, the
+"""What crosses HTTP: request bodies (checked strictly: a bad field is a 422 naming it, and a
+value of the wrong JSON type is refused, never coerced — `"5"` is not 5, `false` is not 0) and
+the rows answers carry. Rows are the store's own columns; only the ones every row has are typed, the
 rest pass through as they are (`extra="allow"`), so a column a migration adds needs no edit here."""
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page (newest f
 Cursor = Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX,
                                      description="`next_cursor` of the page before: rows older than it")]
 ProjectRef = Annotated[str | None, Query(max_length=200, description="a project's id or name; default: the workbench's current project")]
+# Filters of the values a row can have: any other is a 422, not an empty page.
+RunStatus = Annotated[Literal[RUN_STATUSES] | None, Query(description="runs with this status")]  # type: ignore[valid-type]
+RunKind = Annotated[Literal[RUN_KINDS] | None, Query(description="runs of this kind")]  # type: ignore[valid-type]
+StepStatus = Annotated[Literal[STEP_STATUSES] | None, Query(description="steps with this status")]  # type: ignore[valid-type]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=2**20)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
+    # A misspelt field is a 422, not silently ignored; JSON types are taken as sent (strict).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Row(BaseModel):
