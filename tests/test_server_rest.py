@@ -289,7 +289,7 @@ def test_an_unknown_route_is_404_and_a_wrong_method_405_with_every_allowed_metho
     answer = server.http.delete(f"{API}/projects")
     assert "GET" in one_line_error(answer, 405, "method_not_allowed")["message"]
     assert answer.headers["allow"] == "GET, POST"
-    answer = server.http.put(f"{API}/runs/1")
+    answer = server.http.put(f"{API}/projects/1")
     one_line_error(answer, 405, "method_not_allowed")
     assert answer.headers["allow"] == "GET, PATCH, DELETE"
 
