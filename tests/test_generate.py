@@ -74,7 +74,7 @@ def test_names_are_filled_in_and_other_braces_survive(ip, scripted):
 def test_code_and_text_formats(ip, scripted, published):
     scripted.model("fake", ["print", "('hi')"])
     run_ok(ip, "%%lfw generate -m fake -f code\nWrite a Python print statement.")
-    assert "<pre><code>print('hi')\n</code></pre>" in published[-1]["data"]["text/html"]
+    assert "<pre><code>print('hi')&#10;</code></pre>" in published[-1]["data"]["text/html"]
     run_ok(ip, "%%lfw generate -m fake -f text\nSay hello.")
     assert published[-1]["data"] == {"text/plain": "print('hi')"}
 

@@ -127,6 +127,7 @@ def test_a_hostile_answer_renders_to_html_that_loads_nothing(answer):
     assert "<img" not in shown.lower()
     outer = elements(shown).found[0]
     assert outer == ("div", {"class": f"lfwb-answer {NO_MATH}"})  # MathJax leaves it as text
+    assert "\n" not in shown  # a Markdown reader of the notebook (nbconvert) sees one HTML block
 
 
 def test_images_become_lines_that_name_their_url():
@@ -157,6 +158,7 @@ CODE = {
     "unclosed": HOSTILE["unclosed fence"],
     "entities kept": f"{FENCE}\n&lt;b&gt; &amp; \\n \\` <!-- c -->\n{FENCE}",
     "blank lines inside": f"{FENCE}css\n.a {{ background: url(x.png) }}\n\n\n.b {{}}\n{FENCE}",
+    "markdown after a blank line": f"{FENCE}md\nx\n\n![](https://evil.example/code-blank)\n{FENCE}",
 }
 
 
@@ -175,7 +177,7 @@ def test_readable_markdown_stays_readable():
     shown = answer_html(answer)
     assert_loads_nothing(shown)
     for part in ("<h1>Plan</h1>", "<em>emphasis</em>", "<strong>strong</strong>", "<code>&lt;Button/&gt;</code>",
-                 "<ol>\n<li>first</li>", '<a href="https://docs.example/a?b=1" target="_blank" rel="noopener noreferrer nofollow">docs</a>',
+                 "<ol>&#10;<li>first</li>", '<a href="https://docs.example/a?b=1" target="_blank" rel="noopener noreferrer nofollow">docs</a>',
                  '<a href="https://auto.example/x"', "<th>col</th>", '<td style="text-align:right">1</td>',
                  "<blockquote>", "<s>struck</s>"):
         assert part in shown, part
@@ -207,7 +209,7 @@ def test_headings_notes_and_plain_text_are_escaped():
 
 ANSWER = "\n\n".join([HOSTILE["inline image"], HOSTILE["reference image"], HOSTILE["img tag"], HOSTILE["script"],
                       HOSTILE["style url"], HOSTILE["image in a table"], HOSTILE["mathjax style"],
-                      CODE["python"]])
+                      CODE["python"], CODE["markdown after a blank line"]])
 
 
 def assert_output_loads_nothing(bundles: list[dict]) -> None:
@@ -217,7 +219,7 @@ def assert_output_loads_nothing(bundles: list[dict]) -> None:
         assert set(data) <= {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}, set(data)
         if "text/html" in data:
             assert_loads_nothing(data["text/html"])
-            assert NO_MATH in data["text/html"]
+            assert NO_MATH in data["text/html"] and "\n" not in data["text/html"]  # one HTML block, always
 
 
 def formatted(ip, value) -> dict:
@@ -308,3 +310,24 @@ def test_the_pipeline_panel_shows_a_hostile_error_safely(ip, scripted):
     assert NO_MATH in panel.rows["a"].status.value
     assert "<img src=https://evil.example/status>" in visible(panel.rows["a"].status.value)
     panel.close()
+
+
+def test_nbconvert_exports_a_hostile_answer_without_loading_it(ip, scripted, published):
+    """A saved notebook's outputs, exported to HTML and to Markdown (then read by a Markdown
+    renderer that allows HTML, as GitHub's does): the answer's URLs are never an element's source."""
+    import nbformat
+    from markdown_it import MarkdownIt
+    from nbconvert import HTMLExporter, MarkdownExporter
+
+    scripted.model("fake", words(ANSWER))
+    result = run_ok(ip, "%%lfw generate -m fake\nShow me.")
+    shown = run_ok(ip, f"%lfw show {result.run_id}")
+    outputs = [nbformat.v4.new_output("display_data", data=published[-1]["data"]),
+               nbformat.v4.new_output("execute_result", data=formatted(ip, shown), execution_count=2)]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%lfw generate", outputs=outputs)])
+    page, _ = HTMLExporter().from_notebook_node(notebook)
+    markdown, _ = MarkdownExporter().from_notebook_node(notebook)
+    for exported in (page, MarkdownIt("commonmark", {"html": True}).render(markdown)):
+        sources = [(tag, v) for tag, attrs in elements(exported).found for v in attrs.values() if "evil" in (v or "")]
+        assert sources == []
+    assert "🖼 (image not loaded: https://evil.example/?q=secret)" in visible(page)

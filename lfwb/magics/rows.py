@@ -6,10 +6,9 @@ hold a model's answer (`%lfw runs`, `%lfw show`): they are escaped, in a table M
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from ..untrusted import NO_MATH
+from ..untrusted import NO_MATH, escape
 
 MAX_CELL = 60
 
@@ -55,12 +54,12 @@ class Rows(list):
 
     def _repr_html_(self) -> str:
         if not self:
-            return f"<p><em>{html.escape(self.empty)}</em></p>"
+            return f"<p><em>{escape(self.empty)}</em></p>"
         first, hidden, last = self._shown()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
 
         def rows(part: list) -> str:
-            return "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c), 120))}</td>" for c in self.columns)
+            return "".join("<tr>" + "".join(f"<td>{escape(_cell(r.get(c), 120))}</td>" for c in self.columns)
                            + "</tr>" for r in part)
 
         gap = f'<tr><td colspan="{len(self.columns)}"><em>… {hidden} more rows …</em></td></tr>' if hidden else ""
@@ -80,8 +79,8 @@ class Record(dict):
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><th style='text-align:left;vertical-align:top'>{html.escape(str(k))}</th>"
-            f"<td><pre style='white-space:pre-wrap;margin:0'>{html.escape('' if v is None else str(v))}</pre></td></tr>"
+            f"<tr><th style='text-align:left;vertical-align:top'>{escape(str(k))}</th>"
+            f"<td><pre style='white-space:pre-wrap;margin:0'>{escape('' if v is None else str(v))}</pre></td></tr>"
             for k, v in self.items()
         )
         return f'<table class="lfwb-record {NO_MATH}">{rows}</table>'

@@ -21,7 +21,6 @@ is not asked (it gets no row), the parent is finished, then `Cancelled` stops th
 
 from __future__ import annotations
 
-import html
 import queue
 import threading
 import time
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadInput, NotFound
 from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation, tokens_text
 from ..store import now
-from ..untrusted import NO_MATH
+from ..untrusted import NO_MATH, escape
 
 if TYPE_CHECKING:
     from ..workbench import Workbench
@@ -116,12 +115,12 @@ def column_text(result: RunResult) -> str:
 
 def column_html(result: RunResult) -> str:
     error = error_line(result)
-    error = f'<div style="color:#c62828">{html.escape(error)}</div>' if error else ""
+    error = f'<div style="color:#c62828">{escape(error)}</div>' if error else ""
     return (
         '<div class="lfwb-compare-column" style="flex:1;min-width:0">'
-        f"<div><b>{html.escape(result.model)}</b></div>"
-        f'<pre style="white-space:pre-wrap;margin:0.3em 0">{html.escape(result.text)}</pre>'
-        f'<div style="font-size:0.85em;opacity:0.8">{html.escape(stats_line(result))}</div>{error}</div>'
+        f"<div><b>{escape(result.model)}</b></div>"
+        f'<pre style="white-space:pre-wrap;margin:0.3em 0">{escape(result.text)}</pre>'
+        f'<div style="font-size:0.85em;opacity:0.8">{escape(stats_line(result))}</div>{error}</div>'
     )
 
 

@@ -11,11 +11,10 @@ In a notebook it renders as a compact table: step, model, status, tokens, second
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 from ..runs import tokens_text
-from ..untrusted import NO_MATH
+from ..untrusted import NO_MATH, escape
 
 FINISHED = ("done", "reused")  # a step whose output later steps can use
 ENDED = ("done", "reused", "failed", "cancelled", "skipped")
@@ -114,9 +113,9 @@ class PipelineResult:
     def _repr_html_(self) -> str:
         # Errors and names can hold a model's or a server's text: escaped, and out of MathJax's reach.
         table = self.table()
-        head = "".join(f"<th>{html.escape(v)}</th>" for v in table[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in table[1:])
-        return (f'<div class="lfwb-pipeline {NO_MATH}"><p><b>{html.escape(self.summary())}</b></p>'
+        head = "".join(f"<th>{escape(v)}</th>" for v in table[0])
+        body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in table[1:])
+        return (f'<div class="lfwb-pipeline {NO_MATH}"><p><b>{escape(self.summary())}</b></p>'
                 f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
     def metadata(self) -> dict:
