@@ -20,6 +20,10 @@ def requests(http) -> dict:
         "pipeline needing a missing context": (http.post(f"{API}/pipelines", json={
             "definition": "name: p\nsteps:\n  - name: a\n    model: fake\n    prompt: 'use {context:style}'\n"}),
             http.post(f"{API}/pipelines/p/runs", json={"input": "x"}))[1],
+        "remote model without a base_url": http.post(f"{API}/runtime/models/register", json={
+            "model_name": "o", "runtime_type": "openai_compat", "model_id": "m"}),
+        "remote base_url that is not a URL": http.post(f"{API}/runtime/models/register", json={
+            "model_name": "o", "runtime_type": "openai_compat", "model_id": "m", "options": {"base_url": "ftp://x"}}),
         "unknown run": http.get(f"{API}/runs/999"),
         "unknown model": http.get(f"{API}/runtime/models/nope/info"),
         "taken project name": (http.post(f"{API}/projects", json={"name": "dup"}),

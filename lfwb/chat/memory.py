@@ -80,7 +80,7 @@ class Memory:
             raise PromptTooLong(
                 f"the message and system prompt take {base} tokens but {self.model}'s window of "
                 f"{self.window} leaves {room} beside the answer's {self.max_tokens} — shorten it, or "
-                "lower --max-tokens", model=self.model, tokens=base, limit=room,
+                "lower max tokens", model=self.model, tokens=base, limit=room,
             )
         summary_cost = self.tokens({"content": system_text(system, summary, summary_turns)}) - self.tokens(
             {"content": system_text(system, None, 0)})

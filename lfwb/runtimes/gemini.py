@@ -44,7 +44,7 @@ class GeminiRuntime(RemoteRuntime):
         source = str(config.source or "").strip().removeprefix("models/")
         if not source or " " in source or ("/" in source and not source.startswith("tunedModels/")):
             raise BadInput(
-                f"--source is a Gemini model id such as gemini-2.5-pro or gemini-2.5-flash, got {config.source!r}"
+                f"the source is a Gemini model id such as gemini-2.5-pro or gemini-2.5-flash, got {config.source!r}"
             )
         config.source = source
         check_remote_options(config)
@@ -136,7 +136,7 @@ class GeminiRuntime(RemoteRuntime):
         if attempt.finish == "length" and thinking:
             raise GenerationError(
                 f"{name} spent all {gen.max_tokens} max tokens thinking ({thinking}) and wrote no answer — "
-                "raise --max-tokens (thinking counts against it)", model=name, limit=gen.max_tokens,
+                "raise max tokens (thinking counts against it)", model=name, limit=gen.max_tokens,
             )
         super().check_answered(attempt, gen)
 
@@ -161,7 +161,7 @@ class GeminiRuntime(RemoteRuntime):
                 return MissingCredentials(f"the key was refused ({text}) — check the key",
                                           model=name, provider=self.provider)
             if code == 404:
-                return GenerationError(f"no model {self.config.source!r} at {where} ({text}) — check --source",
+                return GenerationError(f"no model {self.config.source!r} at {where} ({text}) — check the source",
                                        model=name)
             return GenerationError(f"the request was refused ({text})", model=name)
         kind = transport_failure(e)
@@ -169,12 +169,12 @@ class GeminiRuntime(RemoteRuntime):
             return Retryable(f"no answer from {where} within {self.timeout_s:g}s (timed out)", model=name)
         if kind == "connect":
             return GenerationError(f"cannot reach {where} ({server_message(e) or 'connection failed'}) — "
-                                   "check the network or --base-url", model=name)
+                                   "check the network or base_url", model=name)
         if kind == "dropped":
             return Retryable(f"the connection to {where} dropped ({server_message(e)})", model=name)
         if isinstance(e, (ValueError, TypeError)):  # JSON or schema errors from the SDK
             return GenerationError(f"{where} sent a response that is not a Gemini answer "
-                                   f"({server_message(e)}) — check --base-url", model=name)
+                                   f"({server_message(e)}) — check base_url", model=name)
         return GenerationError(f"{type(e).__name__}: {server_message(e)}", model=name)
 
 

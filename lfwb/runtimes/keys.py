@@ -89,7 +89,7 @@ def check_env_name(value: str) -> str:
     """An `api_key_env` value must name a variable; a pasted key is refused without echoing it."""
     if not isinstance(value, str) or not _ENV_NAME.match(value) or _KEY_SHAPES.match(value):
         raise BadInput(
-            "--api-key-env takes the NAME of an environment variable that holds the key "
+            "api_key_env takes the NAME of an environment variable that holds the key "
             "(e.g. OPENAI_API_KEY), not the key itself"
         )
     return value

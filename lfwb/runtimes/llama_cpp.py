@@ -175,7 +175,7 @@ class LlamaCppRuntime(Runtime):
             if match:
                 raise PromptTooLong(
                     f"the prompt is {match.group(1)} tokens but {self.config.name}'s context window is "
-                    f"{match.group(2)} — shorten it, or register the model with a larger --context-length",
+                    f"{match.group(2)} — shorten it, or register the model with a larger context length",
                     model=self.config.name, tokens=int(match.group(1)), limit=int(match.group(2)),
                 ) from None
             raise

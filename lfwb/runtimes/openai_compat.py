@@ -37,7 +37,7 @@ class OpenAICompatRuntime(RemoteRuntime):
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
         if not str(config.source or "").strip():
-            raise BadInput("--source is the model id the server knows, e.g. llama3.1:8b or Qwen/Qwen2.5-7B-Instruct")
+            raise BadInput("the source is the model id the server knows, e.g. llama3.1:8b or Qwen/Qwen2.5-7B-Instruct")
         config.source = str(config.source).strip()
         check_remote_options(config, needs_base_url=True)
         config.options["base_url"] = str(config.options["base_url"]).rstrip("/")
@@ -106,11 +106,11 @@ class OpenAICompatRuntime(RemoteRuntime):
             if code in (408, 409) or code >= 500:
                 return Retryable(f"server error ({text})", model=name)
             if code in (401, 403):
-                return MissingCredentials(f"the server refused the key ({text}) — check --api-key-env",
+                return MissingCredentials(f"the server refused the key ({text}) — check api_key_env",
                                           model=name, provider=name)
             if code == 404:
                 return GenerationError(f"{where} has no model {self.config.source!r} or no such endpoint ({text}) "
-                                       "— check --source and --base-url", model=name)
+                                       "— check the source and base_url", model=name)
             return GenerationError(f"the request was refused ({text})", model=name)
         cause = e.__cause__ if isinstance(e, openai.APIConnectionError) and e.__cause__ else e
         kind = "timeout" if isinstance(e, openai.APITimeoutError) else transport_failure(cause)
@@ -118,7 +118,7 @@ class OpenAICompatRuntime(RemoteRuntime):
             return Retryable(f"no answer from {where} within {self.timeout_s:g}s (timed out)", model=name)
         if kind == "connect" or (isinstance(e, openai.APIConnectionError) and kind is None):
             return GenerationError(f"cannot reach {where} ({server_message(cause) or 'connection failed'}) — "
-                                   "is the server running? check --base-url", model=name)
+                                   "is the server running? check base_url", model=name)
         if kind == "dropped" or isinstance(e, openai.APIError):
             return Retryable(f"the connection to {where} dropped ({server_message(cause) or type(cause).__name__})",
                              model=name)

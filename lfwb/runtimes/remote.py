@@ -140,15 +140,15 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
     if "api_key" in options:
         raise BadInput(
             "a key never goes in a model's config (it would be saved in the store) — name its "
-            "environment variable with --api-key-env, or give it for this session"
+            "environment variable with api_key_env, or give it for this session"
         )
     base_url = options.get("base_url")
     if needs_base_url and not base_url:
         raise BadInput(
-            f"{config.name}: an OpenAI-compatible model needs --base-url, e.g. http://127.0.0.1:8000/v1"
+            f"{config.name}: an OpenAI-compatible model needs a base_url, e.g. http://127.0.0.1:8000/v1"
         )
     if base_url is not None and not str(base_url).startswith(("http://", "https://")):
-        raise BadInput(f"--base-url must start with http:// or https://, got {base_url!r}")
+        raise BadInput(f"base_url must start with http:// or https://, got {base_url!r}")
     if options.get("api_key_env") is not None:
         keys.check_env_name(options["api_key_env"])
     try:

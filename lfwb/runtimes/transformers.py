@@ -67,7 +67,7 @@ class TransformersRuntime(Runtime):
             gguf_file = Path(gguf_file).expanduser()
             gguf_file = gguf_file if gguf_file.is_absolute() else source / gguf_file
             if not gguf_file.is_file():
-                raise ModelLoadError(f"no GGUF file at {gguf_file} — check --gguf-file (relative to --source)")
+                raise ModelLoadError(f"no GGUF file at {gguf_file} — check gguf_file (relative to the source)")
         elif not source.is_dir():
             raise ModelLoadError(
                 f"no checkpoint directory or GGUF file at {config.source} — give a local path "
@@ -75,7 +75,7 @@ class TransformersRuntime(Runtime):
             )
         elif not (source / "config.json").is_file():
             raise ModelLoadError(
-                f"{source} has no config.json, so it is not a transformers checkpoint — point --source "
+                f"{source} has no config.json, so it is not a transformers checkpoint — point the source "
                 "at the folder save_pretrained wrote, or at a .gguf file"
             )
         if gguf_file:

@@ -75,7 +75,7 @@ def check_architecture(path: str | Path) -> str:
     if not spellings & supported:
         raise ModelLoadError(
             f"{Path(path).name} is a GGUF of architecture {arch!r}, which transformers cannot load "
-            f"(it reads {', '.join(sorted(supported))}) — run it with --runtime llama_cpp instead"
+            f"(it reads {', '.join(sorted(supported))}) — run it on the llama_cpp runtime instead"
         )
     return arch
 

@@ -44,15 +44,15 @@ def check_placement(device: str | None, dtype: str | None, quantization: str | N
     if quantization_ not in QUANTIZATIONS:
         raise BadInput(
             f"unknown quantization {quantization!r} for the transformers runtime — use none or "
-            "int8 (for 4-bit, run a GGUF with --runtime llama_cpp)"
+            "int8 (for 4-bit, run a GGUF on the llama_cpp runtime)"
         )
     if quantization_ == "int8" and device_ not in ("auto", "cpu"):
         raise BadInput(
             f"int8 is PyTorch dynamic quantisation, which runs on CPU only, not on {device_} — "
-            "use --device cpu (or auto), or drop --quantization int8"
+            "use device cpu (or auto), or quantization none"
         )
     if quantization_ == "int8" and dtype_ not in ("auto", "float32"):
-        raise BadInput(f"int8 quantises float32 weights, not {dtype_} — drop --dtype or use float32")
+        raise BadInput(f"int8 quantises float32 weights, not {dtype_} — use dtype auto or float32")
     return device_, dtype_, quantization_
 
 
@@ -65,13 +65,13 @@ def choose_device(requested: str, quantization: str = "none") -> tuple[str, str]
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
             raise BadInput(
-                "--device cuda was asked for but PyTorch sees no CUDA GPU (this torch may be the "
-                "CPU build) — use --device auto or cpu"
+                "device cuda was asked for but PyTorch sees no CUDA GPU (this torch may be the "
+                "CPU build) — use device auto or cpu"
             )
         return requested, "asked for"
     if requested == "mps":
         if not torch.backends.mps.is_available():
-            raise BadInput("--device mps was asked for but this machine has no Apple GPU (MPS) — use --device auto or cpu")
+            raise BadInput("device mps was asked for but this machine has no Apple GPU (MPS) — use device auto or cpu")
         return "mps", "asked for"
     if quantization == "int8":
         return "cpu", "int8 is PyTorch dynamic quantisation, which runs on CPU only"
@@ -94,7 +94,7 @@ def choose_dtype(device: str, requested: str) -> tuple[str, str]:
         return "float16", "CUDA GPU without bfloat16 support"
     if device == "mps":
         return "float16", "half precision on the Apple GPU"
-    return "float32", "CPU: half precision is slow there; ask for --dtype bfloat16 to halve memory"
+    return "float32", "CPU: half precision is slow there; ask for dtype bfloat16 to halve memory"
 
 
 def free_device_cache(device: str) -> None:

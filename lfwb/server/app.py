@@ -36,7 +36,7 @@ def create_app(workbench: Any, token: str | None = None, cors: list[str] | str |
     app = FastAPI(
         title="lfwb", version=_version(),
         description="The models, runs and material of an lfwb workbench over HTTP. "
-                    "Errors are `{code, message, line}`; `line` is what `%lfw` prints.",
+                    "Errors are `{code, message, line}`; `line` is the one line a notebook shows, less its hint.",
     )
     app.state.workbench = workbench
     app.state.generating = {}  # run id → the Generation writing it (streams.py), for /runs/{id}/cancel

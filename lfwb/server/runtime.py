@@ -76,7 +76,7 @@ def check_keys_stay_home(body: RegisterIn, manager: Any, allow_remote: bool) -> 
     if named is not None and named not in declared:
         allowed = f"only {' or '.join(declared)}" if declared else "no variable"
         raise BadInput(f"over HTTP a {body.runtime} model's api_key_env may name {allowed}, not {str(named)[:100]!r} "
-                       "— register it in the notebook with %lfw register ... --api-key-env VAR")
+                       "— register it in the notebook instead")
     base_url = body.options.get("base_url")
     sends_key = named is not None or bool(getattr(backend, "needs_key", False))
     if base_url is None or not sends_key or allow_remote:
@@ -86,7 +86,7 @@ def check_keys_stay_home(body: RegisterIn, manager: Any, allow_remote: bool) -> 
     except ValueError:
         return  # not a URL: the backend's own check refuses it
     if not is_loopback(where):
-        raise BadInput(f"over HTTP a {body.runtime} model on a remote --base-url ({where[:100]}) would be sent an "
+        raise BadInput(f"over HTTP a {body.runtime} model on a remote base_url ({where[:100]}) would be sent an "
                        "API key — start the server with --allow-remote-register, or register it in the notebook")
 
 
