@@ -78,7 +78,9 @@ class Workbench:
     @property
     def retrieval_mode(self) -> str:
         """The search mode a caller that does not pick one gets: hybrid with embeddings on."""
-        return "hybrid" if self.embeddings and self.store.vectors_unavailable is None else "bm25"
+        from .chat.embeddings import unavailable
+
+        return "hybrid" if self.embeddings and unavailable() is None else "bm25"
 
     def add_context(
         self, text: str | None = None, file: str | None = None, name: str | None = None,
@@ -97,7 +99,7 @@ class Workbench:
             if isinstance(value, str):
                 check_text(value, what)
         if self.embeddings:
-            retrieval.check_vectors(self.store, "hybrid")  # before anything is added
+            retrieval.check_vectors("hybrid")  # before anything is added
         if file is not None:
             context = retrieval.add_file_context(self.store, project_id, file, name, kind or "file")
         else:

@@ -1,17 +1,19 @@
 """Retrieval over a project's contexts: the chunk indexes kept in step with the contexts,
-`%lfw context search` and `context show`, vectors through sqlite-vec, and a store file that
-plain sqlite3 still reads."""
+`%lfw context search` and `context show`, vectors ranked with numpy (no SQLite extension), and
+a store file that plain sqlite3 still reads."""
 
 from __future__ import annotations
 
 import sqlite3
+import sys
+from contextlib import closing
 
 import numpy as np
 import pytest
 from conftest import run_error, run_ok
 
 from lfwb.chat.retrieval import index_context, retrieve
-from lfwb.errors import BadInput, ContextError, Unavailable
+from lfwb.errors import BadInput, ContextError
 
 
 def unit(seed: int, dims: int = 384) -> bytes:
@@ -47,17 +49,17 @@ def test_contexts_added_by_another_tool_are_indexed_on_first_search(wb):
 
 def test_deleting_a_context_removes_it_from_every_index(wb):
     wb.embeddings = True
-    wb.store.ensure_vector_table(384)
     keep = wb.store.add_context(wb.project_id, "Tides follow the moon.", name="keep")
     gone = wb.store.add_context(wb.project_id, "Tides are tall on spring days.", name="gone")
     for c, seed in ((keep, 1), (gone, 2)):
         index_context(wb.store, c["id"])
         chunk_id = wb.store.list_chunks(c["id"])[0]["chunk_id"]
-        wb.store.add_vectors(wb.project_id, "test", [(chunk_id, unit(seed))])
+        wb.store.add_vectors("test", [(chunk_id, unit(seed))])
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2), 5)] == ["gone", "keep"]
     wb.store.delete_context(gone["id"])
     assert [h.context_name for h in retrieve(wb.store, wb.project_id, "tides", progress=False)] == ["keep"]
-    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, unit(2), 5)] == ["keep"]
-    assert wb.store.query("SELECT count(*) AS n FROM context_chunk_vectors")[0]["n"] == 1
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2), 5)] == ["keep"]
+    assert wb.store.query("SELECT count(*) AS n FROM context_chunk_embeddings")[0]["n"] == 1
 
 
 def test_changing_a_contexts_text_reindexes_it(wb):
@@ -67,33 +69,34 @@ def test_changing_a_contexts_text_reindexes_it(wb):
     assert [h.context_name for h in retrieve(wb.store, wb.project_id, "orange", progress=False)] == ["style"]
 
 
-def test_nearest_chunks_ranks_by_cosine_within_the_project(wb):
-    wb.store.ensure_vector_table(384)
+def test_nearest_chunks_ranks_by_cosine_within_the_project_and_model(wb):
     other = wb.store.create_project("other")
     ids = {}
     for project, name, seed in ((wb.project_id, "a", 1), (wb.project_id, "b", 2), (other["id"], "c", 3)):
         c = wb.store.add_context(project, f"context {name}", name=name)
         index_context(wb.store, c["id"])
         ids[name] = wb.store.list_chunks(c["id"])[0]["chunk_id"]
-        wb.store.add_vectors(project, "test", [(ids[name], unit(seed))])
-    found = wb.store.nearest_chunks(wb.project_id, unit(2), limit=5)
+        wb.store.add_vectors("test", [(ids[name], unit(seed))])
+    found = wb.store.nearest_chunks(wb.project_id, "test", unit(2), limit=5)
     assert [r["context_name"] for r in found] == ["b", "a"]
     assert found[0]["distance"] == pytest.approx(0.0, abs=1e-5)
+    assert found[1]["distance"] == pytest.approx(1 - np.dot(np.frombuffer(unit(1), "f4"), np.frombuffer(unit(2), "f4")), abs=1e-5)
+    assert wb.store.nearest_chunks(wb.project_id, "another model", unit(2)) == []
 
 
 def test_plain_sqlite3_reads_a_store_with_vectors(wb):
-    wb.store.ensure_vector_table(384)
     c = wb.add_context(text="Espresso uses nine bars of pressure.", name="coffee")
     chunk_id = wb.store.list_chunks(c["id"])[0]["chunk_id"]
-    wb.store.add_vectors(wb.project_id, "test", [(chunk_id, unit(1))])
-    conn = sqlite3.connect(wb.store.path)  # the standard library's: no sqlite-vec here
+    wb.store.add_vectors("test", [(chunk_id, unit(1))])
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(1))] == ["coffee"]
+    conn = sqlite3.connect(wb.store.path)  # the standard library's, which loads no extension here
     try:
         assert conn.execute("SELECT name FROM contexts").fetchall() == [("coffee",)]
         assert conn.execute("SELECT text FROM context_chunks").fetchall() == [("Espresso uses nine bars of pressure.",)]
         assert conn.execute("SELECT rowid FROM context_chunks_fts WHERE context_chunks_fts MATCH 'espresso'").fetchall()
         assert len(conn.execute("SELECT embedding FROM context_chunk_embeddings").fetchone()[0]) == 384 * 4
-        with pytest.raises(sqlite3.OperationalError, match="no such module: vec0"):
-            conn.execute("SELECT * FROM context_chunk_vectors").fetchall()
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%VIRTUAL TABLE%USING vec0%'").fetchone() == (0,)
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:
         conn.close()
 
@@ -104,12 +107,13 @@ def test_vector_search_with_embeddings_off_says_how_to_turn_them_on(ip, wb, caps
     assert len(seen.splitlines()) == 1 and "%config Lfwb.embeddings = True" in seen
 
 
-def test_vector_search_without_sqlite_vec_says_why_in_one_line(ip, wb, capsys, monkeypatch):
+def test_vector_search_without_the_rag_extra_says_why_in_one_line(ip, wb, capsys, monkeypatch):
     run_ok(ip, '%lfw context add --text "Buttons are teal." --name style')
     run_ok(ip, "%config Lfwb.embeddings = True")
-    monkeypatch.setattr(wb.store, "vectors_unavailable", "this Python's sqlite3 cannot load extensions — pip install sqlean.py")
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as where it is not installed
     seen = run_error(ip, "%lfw context search buttons --mode vector", capsys)
-    assert len(seen.splitlines()) == 1 and "cannot load extensions" in seen and "--mode bm25" in seen
+    assert len(seen.splitlines()) == 1 and "sentence_transformers" in seen and "--mode bm25" in seen
+    assert "lfwb[rag]" in seen
     assert run_ok(ip, "%lfw context search buttons")[0]["context"] == "style"  # BM25 still works
 
 
@@ -167,34 +171,38 @@ def test_with_embeddings_on_a_paraphrase_finds_its_context(ip, wb):
     assert rows[0]["context"] == "style"  # hybrid by default; BM25 alone finds nothing here
 
 
-def test_a_dropped_vector_index_is_rebuilt_from_the_stored_vectors(wb, db_path):
-    from lfwb.store import Store
+def test_vector_search_follows_vectors_another_connection_adds_and_removes(wb, db_path):
+    a = wb.add_context(text="Espresso uses nine bars of pressure.", name="coffee")
+    wb.store.add_vectors("test", [(wb.store.list_chunks(a["id"])[0]["chunk_id"], unit(1))])
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2))] == ["coffee"]
+    b = wb.add_context(text="Green tea steeps at eighty degrees.", name="tea")
+    tea_chunk = wb.store.list_chunks(b["id"])[0]["chunk_id"]
+    with closing(sqlite3.connect(db_path)) as other, other:  # another kernel, or sqlite-utils
+        other.execute("INSERT INTO context_chunk_embeddings (chunk_id, model, embedding) VALUES (?, 'test', ?)",
+                      (tea_chunk, unit(2)))
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2))] == ["tea", "coffee"]
+    with closing(sqlite3.connect(db_path)) as other, other:  # foreign keys off, as sqlite3's default
+        other.execute("DELETE FROM contexts WHERE name = 'tea'")
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2))] == ["coffee"]
+    assert wb.store.query("SELECT count(*) AS n FROM context_chunks")[0]["n"] == 1  # its chunks went too
 
-    wb.store.ensure_vector_table(384)
-    c = wb.add_context(text="Espresso uses nine bars of pressure.", name="coffee")
-    wb.store.add_vectors(wb.project_id, "test", [(wb.store.list_chunks(c["id"])[0]["chunk_id"], unit(1))])
-    with wb.store.write() as conn:
-        conn.execute("DROP TABLE context_chunk_vectors")
-    again = Store(db_path)
-    try:
-        again.ensure_vector_table(384)
-        assert [r["context_name"] for r in again.nearest_chunks(wb.project_id, unit(1), 3)] == ["coffee"]
-    finally:
-        again.close()
+
+def test_vector_search_catches_up_after_its_change_log_was_pruned(wb, db_path, monkeypatch):
+    import lfwb.store.chunks as chunks
+
+    monkeypatch.setattr(chunks, "KEEP_CHANGES", 2)
+    ids = []
+    for i in range(3):
+        c = wb.add_context(text=f"Note {i} about tides.", name=f"n{i}")
+        ids.append(wb.store.list_chunks(c["id"])[0]["chunk_id"])
+    wb.store.add_vectors("test", [(ids[0], unit(0))])
+    assert len(wb.store.nearest_chunks(wb.project_id, "test", unit(0))) == 1
+    for i in (1, 2):  # five log entries later, the first ones are gone
+        wb.store.add_vectors("test", [(ids[i], unit(i)), (ids[0], unit(0))])
+    assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2))][0] == "n2"
+    assert len(wb.store.nearest_chunks(wb.project_id, "test", unit(2))) == 3
 
 
-def test_a_python_whose_sqlite3_cannot_load_extensions_keeps_bm25_and_says_why(db_path, monkeypatch):
-    import lfwb.store.connection as connection
-    from lfwb.store import Store
-
-    monkeypatch.setattr(connection, "driver", sqlite3)  # as on a Python without sqlean.py
-    store = Store(db_path)
-    try:
-        assert "cannot load extensions" in store.vectors_unavailable and "\n" not in store.vectors_unavailable
-        p = store.create_project("plain")
-        store.add_context(p["id"], "Tides follow the moon.", name="sea")
-        assert [h.context_name for h in retrieve(store, p["id"], "tides", progress=False)] == ["sea"]
-        with pytest.raises(Unavailable, match="--mode bm25 works without it"):
-            retrieve(store, p["id"], "tides", mode="hybrid", progress=False)
-    finally:
-        store.close()
+def test_the_store_uses_the_standard_librarys_sqlite3(store):
+    assert type(store.conn) is sqlite3.Connection
+    assert "sqlean" not in sys.modules and "pysqlite3" not in sys.modules

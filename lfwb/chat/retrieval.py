@@ -5,8 +5,8 @@
     ...     print(hit.context_name, hit.chunk_index, round(hit.score, 3))
 
 Three rankings (`MODES`): `bm25` — FTS5's BM25 over the chunks' words, needing no model (the
-default); `vector` — cosine similarity of all-MiniLM-L6-v2 embeddings through the sqlite-vec
-index (`lfwb/store/chunks.py`), which finds paraphrases that share no word with the question;
+default); `vector` — exact cosine similarity of all-MiniLM-L6-v2 embeddings, ranked with numpy
+(`lfwb/store/vectors.py`), which finds paraphrases that share no word with the question;
 `hybrid` — both lists merged by reciprocal-rank fusion (each chunk scores Σ 1/(60 + rank)).
 
 A context is chunked when it is added (`index_context`, `add_file_context`); a context added
@@ -61,7 +61,7 @@ def retrieve(
     if not isinstance(query, str) or not query.strip():
         raise BadInput("search needs at least one word", about="search")
     if mode != "bm25":
-        check_vectors(store, mode)
+        check_vectors(mode)
     index_pending(store, project_id, vectors=mode != "bm25", progress=progress)
     return search(store, project_id, query, mode, limit)
 
@@ -106,13 +106,12 @@ def check_mode(mode: str) -> None:
         raise BadInput(f"unknown search mode {mode!r} — one of {', '.join(MODES)}")
 
 
-def check_vectors(store: Any, mode: str = "vector") -> None:
-    """One line when this store cannot rank by vectors, saying why and what to do."""
-    if store.vectors_unavailable is not None:
-        raise Unavailable(
-            f"--mode {mode} needs the vector index, which is unavailable: "
-            f"{store.vectors_unavailable}; --mode bm25 works without it"
-        )
+def check_vectors(mode: str = "vector") -> None:
+    """One line when vectors cannot be made here (the `rag` extra is missing), saying what to do."""
+    from .embeddings import unavailable
+
+    if (why := unavailable()) is not None:
+        raise Unavailable(f"--mode {mode} ranks by vectors, and {why}; --mode bm25 works without it")
 
 
 # -- indexing --------------------------------------------------------------------------------
@@ -200,9 +199,8 @@ def index_pending(store: Any, project_id: int, *, vectors: bool = False, progres
 
 def embed_pending(store: Any, project_id: int, *, progress: bool = True) -> int:
     """Embed the project's chunks that have no vector yet; returns how many were embedded."""
-    from .embeddings import DIMS, MODEL_NAME, embed
+    from .embeddings import MODEL_NAME, embed
 
-    store.ensure_vector_table(DIMS)
     total = store.count_chunks_without_vectors(project_id)
     if not total:
         return 0
@@ -211,7 +209,7 @@ def embed_pending(store: Any, project_id: int, *, progress: bool = True) -> int:
     try:
         while batch := store.chunks_without_vectors(project_id, limit=256):
             vectors = embed([r["text"] for r in batch])
-            store.add_vectors(project_id, MODEL_NAME, (
+            store.add_vectors(MODEL_NAME, (
                 (r["chunk_id"], v.tobytes()) for r, v in zip(batch, vectors)
             ))
             done += len(batch)
@@ -225,11 +223,11 @@ def embed_pending(store: Any, project_id: int, *, progress: bool = True) -> int:
 
 
 def _nearest(store: Any, project_id: int, query: str, limit: int, vector: bytes | None = None) -> list[Hit]:
-    if vector is None:
-        from .embeddings import embed
+    from .embeddings import MODEL_NAME, embed
 
+    if vector is None:
         vector = embed([query])[0].tobytes()
-    return [_hit(r, 1.0 - r["distance"]) for r in store.nearest_chunks(project_id, vector, limit)]
+    return [_hit(r, 1.0 - r["distance"]) for r in store.nearest_chunks(project_id, MODEL_NAME, vector, limit)]
 
 
 def _hit(row: dict, score: float) -> Hit:

@@ -1,11 +1,9 @@
 """Context chunks and their two indexes: FTS5 (BM25) over the text, and vectors.
 
 The chunk rows, their full-text index and their float vectors are plain tables (`m009`), so
-sqlite3, sqlite-utils and Datasette read them. The nearest-neighbour index is a sqlite-vec
-`vec0` table made here on first use; it holds each vector's sign bits (binary quantization,
-Hamming distance), which it scans about ten times faster than floats, and the few hundred
-candidates it returns are ranked again by cosine distance on the float vectors. A store opened
-without sqlite-vec (`vectors_unavailable`) keeps BM25 and leaves that table alone.
+sqlite3, sqlite-utils and Datasette read them. Vector search needs no SQLite extension: the
+vectors are ranked by exact cosine with numpy, over a copy held in memory that follows the
+table's change log (`lfwb/store/vectors.py`).
 
     >>> store = Store(":memory:")
     >>> p = store.create_project("demo")
@@ -20,13 +18,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInput, StoreError
+from ..errors import BadInput
 from .migrate import now
 from .rows import Rows
 
-VECTOR_TABLE = "context_chunk_vectors"
+if TYPE_CHECKING:
+    from .vectors import VectorIndex
+
+# Change-log entries kept (`m012`): a store that fell further behind reloads its vectors.
+KEEP_CHANGES = 100_000
+
 BATCH = 500  # chunks per write: a big file never holds the store's write lock for long
 
 # Words too common to rank by; dropped from a BM25 query (unless nothing else is left), since
@@ -56,7 +59,7 @@ def _field(chunk: Any, name: str) -> Any:
 
 
 class ChunkRows(Rows):
-    """The `context_chunks` table, its FTS5 index, and the vector index beside it."""
+    """The `context_chunks` table, its FTS5 index, and the vectors beside it."""
 
     # -- chunks ------------------------------------------------------------------------
 
@@ -107,15 +110,7 @@ class ChunkRows(Rows):
     def clear_chunks(self, context_id: int) -> None:
         """Drop a context's chunks, vectors and indexed mark (it is indexed again on first use)."""
         with self.write() as conn:
-            if self.vectors_unavailable is None and self._has_vector_table(conn):
-                conn.execute(
-                    f"DELETE FROM {VECTOR_TABLE} WHERE chunk_id IN "
-                    "(SELECT id FROM context_chunks WHERE context_id = ?)", (context_id,),
-                )
-            conn.execute(
-                "DELETE FROM context_chunk_embeddings WHERE chunk_id IN "
-                "(SELECT id FROM context_chunks WHERE context_id = ?)", (context_id,),
-            )
+            # Its vectors go with the chunks (a trigger, `m012`).
             conn.execute("DELETE FROM context_chunks WHERE context_id = ?", (context_id,))
             conn.execute("DELETE FROM context_indexes WHERE context_id = ?", (context_id,))
 
@@ -169,42 +164,6 @@ class ChunkRows(Rows):
 
     # -- vectors -------------------------------------------------------------------------
 
-    def _has_vector_table(self, conn: Any) -> bool:
-        return conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = ?", (VECTOR_TABLE,)
-        ).fetchone() is not None
-
-    _vectors_checked = False  # once per open store: the check scans the whole index
-
-    def ensure_vector_table(self, dims: int) -> None:
-        """Create the sqlite-vec index, once per open store bring it in line with the float
-        vectors (entries whose chunk a tool without sqlite-vec deleted go; vectors it lacks —
-        a dropped index — come back). A store without sqlite-vec: `StoreError`."""
-        if self.vectors_unavailable is not None:
-            raise StoreError(f"vectors are unavailable: {self.vectors_unavailable}")
-        if self._vectors_checked:
-            return
-        with self.write() as conn:
-            conn.execute(
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS {VECTOR_TABLE} USING vec0("
-                f"chunk_id INTEGER PRIMARY KEY, project_id INTEGER PARTITION KEY, embedding BIT[{dims}])"
-            )
-            conn.execute(
-                f"DELETE FROM {VECTOR_TABLE} WHERE chunk_id NOT IN "
-                "(SELECT chunk_id FROM context_chunk_embeddings)"
-            )
-            missing = conn.execute(
-                "SELECT e.chunk_id, x.project_id, e.embedding "
-                "FROM context_chunk_embeddings e JOIN context_chunks c ON c.id = e.chunk_id "
-                f"JOIN contexts x ON x.id = c.context_id WHERE e.chunk_id NOT IN (SELECT chunk_id FROM {VECTOR_TABLE})"
-            ).fetchall()
-            # Row by row from Python: an INSERT ... SELECT loses the bit vector's type on the way.
-            conn.executemany(
-                f"INSERT INTO {VECTOR_TABLE} (chunk_id, project_id, embedding) VALUES (?, ?, vec_quantize_binary(?))",
-                [tuple(r) for r in missing],
-            )
-        self._vectors_checked = True
-
     def chunks_without_vectors(self, project_id: int, limit: int = BATCH) -> list[dict]:
         """Up to `limit` of the project's chunks that have no vector yet."""
         return self.query(
@@ -222,9 +181,9 @@ class ChunkRows(Rows):
             "WHERE x.project_id = ? AND e.chunk_id IS NULL", (project_id,),
         )[0]["n"]
 
-    def add_vectors(self, project_id: int, model: str, vectors: Iterable[tuple[int, bytes]]) -> int:
-        """Store (chunk_id, float32 bytes) pairs: the float vector and its bits in the index, in
-        one write. A chunk deleted meanwhile is skipped."""
+    def add_vectors(self, model: str, vectors: Iterable[tuple[int, bytes]]) -> int:
+        """Store (chunk_id, float32 bytes) pairs made by `model`, in one write; returns how many.
+        A chunk deleted meanwhile is skipped."""
         rows = list(vectors)
         with self.write() as conn:
             alive = {r[0] for r in conn.execute(
@@ -236,35 +195,25 @@ class ChunkRows(Rows):
                 "INSERT OR REPLACE INTO context_chunk_embeddings (chunk_id, model, embedding) VALUES (?, ?, ?)",
                 [(cid, model, blob) for cid, blob in rows],
             )
-            conn.executemany(f"DELETE FROM {VECTOR_TABLE} WHERE chunk_id = ?", [(cid,) for cid, _ in rows])
-            conn.executemany(
-                f"INSERT INTO {VECTOR_TABLE} (chunk_id, project_id, embedding) "
-                "VALUES (?, ?, vec_quantize_binary(?))",
-                [(cid, project_id, blob) for cid, blob in rows],
+            conn.execute(
+                "DELETE FROM context_vector_changes WHERE seq <= "
+                "(SELECT max(seq) FROM context_vector_changes) - ?", (KEEP_CHANGES,),
             )
         return len(rows)
 
-    def nearest_chunks(
-        self, project_id: int, vector: bytes, limit: int = 10, candidates: int | None = None
-    ) -> list[dict]:
-        """The project's chunks nearest `vector` (float32 bytes), nearest first, `distance` the
-        cosine distance: `candidates` (default 4 × limit, at least 40) by Hamming distance on
-        the bits, ranked again on the floats. sqlite-vec's time grows with `candidates`
-        (100,000 chunks: ~6 ms for 40, ~23 ms for 200), and 4× oversampling keeps binary
-        quantization's recall close to the floats'."""
-        candidates = candidates or max(4 * int(limit), 40)
-        if self.vectors_unavailable is not None:
-            raise StoreError(f"vectors are unavailable: {self.vectors_unavailable}")
-        found = self.query(
-            "SELECT e.chunk_id, vec_distance_cosine(e.embedding, :q) AS distance "
-            "FROM context_chunk_embeddings e WHERE e.chunk_id IN ("
-            f"  SELECT chunk_id FROM {VECTOR_TABLE} WHERE embedding MATCH vec_quantize_binary(:q) "
-            "   AND project_id = :p AND k = :k"
-            ") ORDER BY distance LIMIT :limit",
-            {"q": vector, "p": project_id, "k": max(int(candidates), int(limit)), "limit": int(limit)},
-        )
-        rows = self.get_chunks([r["chunk_id"] for r in found])
-        return [{**rows[r["chunk_id"]], "distance": r["distance"]} for r in found if r["chunk_id"] in rows]
+    _vectors: VectorIndex | None = None
+
+    def nearest_chunks(self, project_id: int, model: str, vector: bytes, limit: int = 10) -> list[dict]:
+        """The project's chunks nearest `vector` (float32 bytes), among the vectors `model`
+        made, nearest first; `distance` is the cosine distance (exact, not approximated)."""
+        with self._lock:
+            if self._vectors is None:
+                from .vectors import VectorIndex  # numpy: not on %load_ext's path
+
+                self._vectors = VectorIndex(self.query)
+        found = self._vectors.nearest(project_id, model, vector, int(limit))
+        rows = self.get_chunks([cid for cid, _ in found])
+        return [{**rows[cid], "distance": distance} for cid, distance in found if cid in rows]
 
     def iter_vectors(self, context_id: int) -> Iterator[tuple[int, bytes]]:
         """A context's (chunk_id, float32 bytes), for tests and export."""

@@ -4,11 +4,10 @@ Every write runs in its own short `BEGIN IMMEDIATE` transaction with a busy time
 kernels (or two processes) writing one file wait for each other instead of failing with
 "database is locked". Rows come back as plain dicts.
 
-The file is opened through a driver that can load SQLite extensions — `sqlean` (sqlean.py) if
-installed, else `pysqlite3`, else the standard library's `sqlite3`, which on many Pythons cannot —
-and sqlite-vec is loaded into it for the vector index (`vectors_unavailable` says why not, when
-not). Whatever the driver, `write` and `query` raise the standard library's `sqlite3` errors, so
-`except sqlite3.IntegrityError` means the same everywhere.
+The file is opened with the standard library's `sqlite3` and nothing else: a second SQLite
+library in the same process (sqlean, pysqlite3) would keep its own POSIX locks, and the
+notebook's sqlite3, sqlite-utils or pandas closing the same file would then delete the WAL
+this one is writing (SQLite's "How To Corrupt", section 2.2). So the store loads no extension.
 
     >>> conn = StoreConnection(":memory:")
     >>> with conn.write() as c:
@@ -19,6 +18,7 @@ not). Whatever the driver, `write` and `query` raise the standard library's `sql
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -26,56 +26,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
+from typing import Any
 
 from ..errors import StoreError
 from .migrate import apply_migrations, check_ours, now
 
 BUSY_TIMEOUT_S = 60.0
-
-
-def _extension_driver():
-    """The first importable DB-API module that can load SQLite extensions, else `sqlite3`."""
-    for name in ("sqlean", "pysqlite3.dbapi2"):
-        try:
-            return __import__(name, fromlist=["connect"])
-        except ImportError:
-            continue
-    return sqlite3
-
-
-driver = _extension_driver()
-# The driver's own error classes, when they are not the standard library's.
-_DRIVER_ERRORS: tuple[type[Exception], ...] = (driver.Error,) if driver is not sqlite3 else ()
-_DATABASE_ERRORS = (sqlite3.DatabaseError, *_DRIVER_ERRORS)
-
-
-def as_stdlib_error(e: Exception) -> Exception:
-    """`e` as the standard library's `sqlite3` error of the same name (the driver's are not
-    subclasses of them), so callers catch `sqlite3.IntegrityError` whichever driver raised it."""
-    if isinstance(e, sqlite3.Error):
-        return e
-    return getattr(sqlite3, type(e).__name__, sqlite3.DatabaseError)(*e.args)
-
-
-def _load_sqlite_vec(conn) -> str | None:
-    """Load sqlite-vec into `conn`; None when loaded, else one line saying why not."""
-    try:
-        import sqlite_vec
-    except ImportError:
-        return "the sqlite-vec package is not installed — pip install sqlite-vec sqlean.py"
-    if not hasattr(conn, "enable_load_extension"):
-        return (
-            "this Python's sqlite3 cannot load extensions — pip install sqlean.py "
-            "(or pysqlite3-binary) so lfwb can load sqlite-vec"
-        )
-    try:
-        conn.enable_load_extension(True)
-        sqlite_vec.load(conn)
-        conn.enable_load_extension(False)
-    except (AttributeError, *_DATABASE_ERRORS) as e:
-        return f"sqlite-vec could not be loaded ({e}) — pip install -U sqlite-vec sqlean.py"
-    return None
 
 
 def default_db_path() -> str:
@@ -91,7 +47,7 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             return
-        except (sqlite3.OperationalError, *_DRIVER_ERRORS) as e:
+        except sqlite3.OperationalError as e:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
@@ -115,15 +71,20 @@ class StoreConnection:
             self.conn.execute("PRAGMA foreign_keys = ON")
             apply_migrations(self.conn, self.path)
             self._check_writable()
-        except _DATABASE_ERRORS as e:
+        except sqlite3.DatabaseError as e:
             self.conn.close()
             raise self._open_error(e) from None
         except BaseException:
             self.conn.close()
             raise
-        import sqlite_utils  # here, not at the top: it pulls in numpy (~0.2 s), and %load_ext must stay light
 
-        self.db = sqlite_utils.Database(self.conn)
+    @functools.cached_property
+    def db(self) -> Any:
+        """The open file as a `sqlite_utils.Database`, made on first use: sqlite-utils pulls
+        in numpy (~0.2 s), and prefers pysqlite3, a second SQLite library, where it is installed."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- opening -----------------------------------------------------------------------
 
@@ -136,15 +97,13 @@ class StoreConnection:
                     "create it, or point LFWB_DB / %config Lfwb.db_path at a writable file"
                 )
         try:
-            conn = driver.connect(
+            conn = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-            conn.row_factory = driver.Row
+            conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        except _DATABASE_ERRORS as e:
+        except sqlite3.DatabaseError as e:
             raise self._open_error(e) from None
-        # Why the vector index cannot be used with this file; None: it can (lfwb/store/chunks.py).
-        self.vectors_unavailable = _load_sqlite_vec(conn)
         return conn
 
     def _check_writable(self) -> None:
@@ -210,26 +169,20 @@ class StoreConnection:
         with self._lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
-            except (sqlite3.OperationalError, *_DRIVER_ERRORS) as e:
+            except sqlite3.OperationalError as e:
                 raise StoreError(f"cannot write to the store at {self.path}: {e}") from None
             try:
                 yield self.conn
-            except _DRIVER_ERRORS as e:
-                self.conn.execute("ROLLBACK")
-                raise as_stdlib_error(e) from e
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
             else:
                 try:
                     self.conn.execute("COMMIT")
-                except (sqlite3.OperationalError, *_DRIVER_ERRORS) as e:
+                except sqlite3.OperationalError as e:
                     self.conn.execute("ROLLBACK")
                     raise StoreError(f"cannot write to the store at {self.path}: {e}") from None
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         with self._lock:
-            try:
-                return [dict(r) for r in self.conn.execute(sql, params)]
-            except _DRIVER_ERRORS as e:
-                raise as_stdlib_error(e) from e
+            return [dict(r) for r in self.conn.execute(sql, params)]

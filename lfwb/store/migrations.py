@@ -369,3 +369,43 @@ def m011_ids_never_reused(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE _new_{table} RENAME TO {table}")
         for statement in attached:
             conn.execute(statement)
+
+
+@migration
+def m012_vector_changes(conn: sqlite3.Connection) -> None:
+    # Vector search ranks an in-memory copy of a project's vectors (lfwb/store/vectors.py).
+    # These triggers log each vector added, changed or removed, whoever writes the file, so
+    # that copy catches up by reading the new entries instead of the whole table. A chunk or
+    # context deleted by a tool that leaves foreign keys off takes its vectors with it too.
+    # An older lfwb's sqlite-vec table (`context_chunk_vectors`, vec0) stays untouched: only
+    # sqlite-vec could drop it, and nothing reads it any more.
+    conn.executescript(
+        """
+        CREATE TABLE context_vector_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            chunk_id INTEGER NOT NULL
+        );
+        CREATE TRIGGER context_vectors_added AFTER INSERT ON context_chunk_embeddings BEGIN
+            INSERT INTO context_vector_changes (chunk_id) VALUES (new.chunk_id);
+        END;
+        CREATE TRIGGER context_vectors_changed AFTER UPDATE ON context_chunk_embeddings BEGIN
+            INSERT INTO context_vector_changes (chunk_id) VALUES (old.chunk_id);
+            INSERT INTO context_vector_changes (chunk_id) SELECT new.chunk_id WHERE new.chunk_id != old.chunk_id;
+        END;
+        CREATE TRIGGER context_vectors_removed AFTER DELETE ON context_chunk_embeddings BEGIN
+            INSERT INTO context_vector_changes (chunk_id) VALUES (old.chunk_id);
+        END;
+        CREATE TRIGGER context_vectors_moved AFTER UPDATE OF project_id ON contexts BEGIN
+            INSERT INTO context_vector_changes (chunk_id)
+            SELECT e.chunk_id FROM context_chunk_embeddings e JOIN context_chunks c ON c.id = e.chunk_id
+            WHERE c.context_id = new.id;
+        END;
+        CREATE TRIGGER context_chunks_take_vectors AFTER DELETE ON context_chunks BEGIN
+            DELETE FROM context_chunk_embeddings WHERE chunk_id = old.id;
+        END;
+        CREATE TRIGGER contexts_take_chunks AFTER DELETE ON contexts BEGIN
+            DELETE FROM context_chunks WHERE context_id = old.id;
+            DELETE FROM context_indexes WHERE context_id = old.id;
+        END;
+        """
+    )
