@@ -226,5 +226,5 @@ def test_a_run_finishes_in_the_store_it_started_in_when_the_store_is_switched(ip
     assert rows == [("done", "Once upon a time there was a lighthouse.")]
     assert wb.store.path == "other.db" and wb.store.list_runs() == []  # no stray row in the new store
     # the old store closed once its run ended
-    with pytest.raises(Exception, match="closed database"):
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
         old.conn.execute("SELECT 1")

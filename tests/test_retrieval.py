@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from contextlib import closing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +202,31 @@ def test_vector_search_catches_up_after_its_change_log_was_pruned(wb, db_path, m
         wb.store.add_vectors("test", [(ids[i], unit(i)), (ids[0], unit(0))])
     assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2))][0] == "n2"
     assert len(wb.store.nearest_chunks(wb.project_id, "test", unit(2))) == 3
+
+
+def test_a_store_an_older_lfwb_gave_a_sqlite_vec_table_still_searches_and_stays_sound(tmp_path):
+    """tests/data/store_with_sqlite_vec.db.gz: made by lfwb 0.1 through sqlean with sqlite-vec,
+    two contexts ("coffee": unit(1), "tea": unit(2)) with vectors in its `vec0` table too."""
+    import gzip
+
+    from lfwb.store import Store
+
+    path = tmp_path / "lfwb.db"
+    path.write_bytes(gzip.decompress((Path(__file__).parent / "data" / "store_with_sqlite_vec.db.gz").read_bytes()))
+    store = Store(path)
+    try:
+        project = store.get_project("old")["id"]
+        assert [r["context_name"] for r in store.nearest_chunks(project, "all-MiniLM-L6-v2", unit(2))] == ["tea", "coffee"]
+        assert [h.context_name for h in retrieve(store, project, "espresso", progress=False)] == ["coffee"]
+        store.delete_context(store.search_contexts("tea")[0]["id"])
+        assert [r["context_name"] for r in store.nearest_chunks(project, "all-MiniLM-L6-v2", unit(2))] == ["coffee"]
+    finally:
+        store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT name FROM contexts").fetchall() == [("coffee",)]
+        # left as it was: only sqlite-vec could drop it, and nothing reads it
+        assert "vec0" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'context_chunk_vectors'").fetchone()[0]
 
 
 def test_the_store_uses_the_standard_librarys_sqlite3(store):

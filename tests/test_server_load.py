@@ -1,16 +1,21 @@
-"""lfwb serve under load, and checked against its own OpenAPI schema (schemathesis)."""
+"""lfwb serve under load, beside the notebook's own SQLite tools, and checked against its own
+OpenAPI schema (schemathesis)."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sqlite3
 import threading
 import time
+from contextlib import closing
 
 import httpx
 import pytest
 
 from fixtures.scripted import words
 from server_fixtures import TIMEOUT_S
+from test_store_beside_readers import counted_by_another_process
 
 API = "/api/v1"
 
@@ -39,21 +44,44 @@ async def mixed_requests(url: str, n: int) -> list[httpx.Response]:
         return await asyncio.gather(*(request(i) for i in range(n)))
 
 
+def read_while(running: threading.Thread, path: str, seen: list[int]) -> None:
+    """The notebook's readers, in this process: the standard library's sqlite3 (and pandas, if
+    installed) open the store, count its runs and close, again and again while `running` runs."""
+    pandas = __import__("pandas") if importlib.util.find_spec("pandas") else None
+    while running.is_alive():
+        with closing(sqlite3.connect(path)) as con:
+            seen.append(con.execute("SELECT count(*) FROM runs").fetchone()[0])
+            if pandas is not None:
+                pandas.read_sql("SELECT id, status FROM runs ORDER BY id DESC LIMIT 5", con)
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
-def test_two_hundred_concurrent_mixed_requests_all_succeed_and_leave_a_sound_store(server, scripted, ip):
+def test_two_hundred_concurrent_mixed_requests_beside_the_notebooks_own_sqlite_lose_nothing(server, scripted, ip):
+    import sqlite_utils
+
     from conftest import run_ok
 
     scripted.model("fake", words("one two three four"))
+    path = server.wb.store.path
     answers: list = []
     load = threading.Thread(target=lambda: answers.extend(asyncio.run(mixed_requests(server.url, 200))))
+    seen: list[int] = []
+    reader = threading.Thread(target=read_while, args=(load, path, seen))
     load.start()
+    reader.start()
     magics_ran = 0
-    while load.is_alive():  # the notebook's own magics keep working while the server is busy
+    while load.is_alive():  # the notebook's own magics, and its sqlite-utils writes, meanwhile
         assert run_ok(ip, "%lfw runs --limit 3") is not None
+        db = sqlite_utils.Database(path)
+        db["my_notes"].insert({"round": magics_ran})
+        db.close()
         magics_ran += 1
         time.sleep(0.05)
     load.join(TIMEOUT_S)
-    assert magics_ran >= 1
+    reader.join(TIMEOUT_S)
+    assert magics_ran >= 1 and len(seen) >= 1
+    assert seen == sorted(seen)  # a reader never sees runs vanish
     assert [a.status_code for a in answers if a.status_code >= 300] == []
     store = server.wb.store
     generated = [a.json()["run_id"] for a in answers if a.request.url.path.endswith("/generate")]
@@ -61,7 +89,9 @@ def test_two_hundred_concurrent_mixed_requests_all_succeed_and_leave_a_sound_sto
     rows = store.query("SELECT id, status, output FROM runs")
     assert sorted(r["id"] for r in rows) == sorted(generated)  # none lost, none extra
     assert {(r["status"], r["output"]) for r in rows} == {("done", "one two three four")}  # none stuck
-    assert store.query("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+    assert counted_by_another_process(path, ("runs", "contexts", "artifacts", "my_notes")) == {
+        "runs": 50, "contexts": 25, "artifacts": 25, "my_notes": magics_ran, "integrity": "ok",
+    }
 
 
 @pytest.mark.slow

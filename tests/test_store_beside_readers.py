@@ -26,15 +26,15 @@ ROUNDS = 10
 COUNT_ELSEWHERE = """
 import json, sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
-tables = ("runs", "contexts", "context_chunk_embeddings", "my_notes")
-counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in sys.argv[2:]}
 counts["integrity"] = con.execute("PRAGMA integrity_check").fetchone()[0]
 print(json.dumps(counts))
 """
 
 
-def counted_by_another_process(path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", COUNT_ELSEWHERE, str(path)],
+def counted_by_another_process(path: Path | str, tables: tuple[str, ...]) -> dict:
+    """Each table's row count, and integrity_check, as a fresh Python process finds them."""
+    out = subprocess.run([sys.executable, "-c", COUNT_ELSEWHERE, str(path), *tables],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -69,7 +69,8 @@ def work_beside_the_notebooks_readers(ip, path: Path, generate: str, mode: str =
 def assert_nothing_lost(path: Path, seen: list[int], vectors: int = ROUNDS) -> None:
     assert seen == list(range(1, ROUNDS + 1))  # the reader sees each new run at once
     assert "sqlean" not in sys.modules and "pysqlite3" not in sys.modules
-    assert counted_by_another_process(path) == {
+    tables = ("runs", "contexts", "context_chunk_embeddings", "my_notes")
+    assert counted_by_another_process(path, tables) == {
         "runs": ROUNDS, "contexts": ROUNDS, "context_chunk_embeddings": vectors, "my_notes": ROUNDS,
         "integrity": "ok",
     }

@@ -22,20 +22,35 @@ import numpy as np
 
 from ..errors import BadInput
 
+# Up to this many vectors a search reads them all (exact); beyond, a first pass on their sign
+# bits keeps the nearest candidates, ranked then by exact cosine (benchmarks/retrieval.py).
+EXACT_UP_TO = 50_000
+CANDIDATES_PER_HIT = 20
+MIN_CANDIDATES = 200
 # A catch-up this large reads faster as a fresh load of the matrices it touches.
 RELOAD_AFTER = 20_000
+LOAD_BATCH = 5_000  # vectors per read when a matrix is first filled
 IN_BATCH = 500  # ids per `IN (...)`: under SQLite's bound-parameter limit everywhere
 
 
+def _signs(vecs: np.ndarray) -> np.ndarray:
+    """Each row's sign bits, packed into 64-bit words (binary quantization)."""
+    bits = np.packbits(vecs > 0, axis=1)
+    if pad := -bits.shape[1] % 8:
+        bits = np.pad(bits, ((0, 0), (0, pad)))
+    return bits.view(np.uint64)
+
+
 class _Matrix:
-    """One project's vectors of one model: unit rows of a float32 matrix that grows in place,
-    so adding k vectors copies k rows, not the matrix."""
+    """One project's vectors of one model: unit rows of a float32 matrix, and their sign bits,
+    in arrays that grow in place, so adding k vectors copies k rows, not the matrix."""
 
     def __init__(self, dims: int):
         self.dims = dims
+        self.n = 0
         self.ids = np.empty(0, dtype=np.int64)
         self.rows = np.empty((0, dims), dtype=np.float32)
-        self.n = 0
+        self.bits = _signs(self.rows)
         self.where: dict[int, int] = {}  # chunk id -> row
 
     def add(self, ids: list[int], blobs: list[bytes]) -> None:
@@ -47,18 +62,26 @@ class _Matrix:
         vecs = np.frombuffer(b"".join(b for _, b in kept), dtype=np.float32).reshape(len(kept), self.dims)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         vecs = vecs / np.where(norms > 0, norms, 1)
-        need = self.n + len(kept)
-        if need > len(self.ids):
-            size = max(need, 2 * len(self.ids), 1024)
-            self.ids = np.resize(self.ids, size)
-            rows = np.empty((size, self.dims), dtype=np.float32)
-            rows[: self.n] = self.rows[: self.n]
-            self.rows = rows
-        self.ids[self.n : need] = [i for i, _ in kept]
-        self.rows[self.n : need] = vecs
+        end = self.n + len(kept)
+        if end > len(self.ids):
+            self._grow(max(end, 2 * len(self.ids), 1024))
+        self.ids[self.n : end] = [i for i, _ in kept]
+        self.rows[self.n : end] = vecs
+        self.bits[self.n : end] = _signs(vecs)
         for offset, (chunk_id, _) in enumerate(kept):
             self.where[chunk_id] = self.n + offset
-        self.n = need
+        self.n = end
+
+    def reserve(self, size: int) -> None:
+        if size > len(self.ids):
+            self._grow(size)
+
+    def _grow(self, size: int) -> None:
+        for name in ("ids", "rows", "bits"):
+            old = getattr(self, name)
+            new = np.empty((size, *old.shape[1:]), dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
 
     def remove(self, ids: list[int]) -> None:
         """Drop vectors by chunk id, each by moving the last row into its place."""
@@ -69,23 +92,33 @@ class _Matrix:
             last = self.n - 1
             if row != last:
                 moved = int(self.ids[last])
-                self.ids[row] = moved
-                self.rows[row] = self.rows[last]
+                self.ids[row], self.rows[row], self.bits[row] = moved, self.rows[last], self.bits[last]
                 self.where[moved] = row
             self.n = last
 
     def nearest(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        if not self.n:
+        """(chunk id, cosine distance) of the `limit` rows nearest `query` (a unit vector)."""
+        n, k = self.n, min(limit, self.n)
+        if not k:
             return []
-        scores = self.rows[: self.n] @ query
-        k = min(limit, self.n)
-        top = np.argpartition(-scores, k - 1)[:k]
+        if n <= EXACT_UP_TO:
+            rows = None
+            scores = self.rows[:n] @ query
+        else:
+            # First pass: the rows whose sign bits differ least from the query's (reading 1/32
+            # of the floats' bytes), then the exact cosine on those alone.
+            wanted = min(n, max(CANDIDATES_PER_HIT * k, MIN_CANDIDATES))
+            hamming = np.bitwise_count(self.bits[:n] ^ _signs(query[None])[0]).sum(axis=1, dtype=np.uint16)
+            rows = np.argpartition(hamming, wanted - 1)[:wanted]
+            scores = self.rows[rows] @ query
+        top = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(self.ids[i]), float(1.0 - scores[i])) for i in top]
+        ids = self.ids[top if rows is None else rows[top]]
+        return [(int(i), float(1.0 - scores[t])) for i, t in zip(ids, top)]
 
     @property
     def nbytes(self) -> int:
-        return self.ids.nbytes + self.rows.nbytes
+        return self.ids.nbytes + self.rows.nbytes + self.bits.nbytes
 
 
 class VectorIndex:
@@ -123,13 +156,19 @@ class VectorIndex:
         return sum(m.nbytes for m in self._matrices.values())
 
     def _load(self, project_id: int, model: str, dims: int) -> _Matrix:
+        """Read the project's vectors in batches by chunk id, into a matrix sized up front: the
+        peak is the matrix and one batch, not every row as a dict besides."""
         matrix = _Matrix(dims)
-        rows = self.query(
-            "SELECT e.chunk_id, e.embedding FROM context_chunk_embeddings e "
-            "JOIN context_chunks c ON c.id = e.chunk_id JOIN contexts x ON x.id = c.context_id "
-            "WHERE x.project_id = ? AND e.model = ?", (project_id, model),
-        )
-        matrix.add([r["chunk_id"] for r in rows], [r["embedding"] for r in rows])
+        where = ("FROM context_chunk_embeddings e JOIN context_chunks c ON c.id = e.chunk_id "
+                 "JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ? AND e.model = ?")
+        matrix.reserve(self.query(f"SELECT count(*) AS n {where}", (project_id, model))[0]["n"])
+        after = 0
+        while rows := self.query(
+            f"SELECT e.chunk_id, e.embedding {where} AND e.chunk_id > ? ORDER BY e.chunk_id LIMIT ?",
+            (project_id, model, after, LOAD_BATCH),
+        ):
+            matrix.add([r["chunk_id"] for r in rows], [r["embedding"] for r in rows])
+            after = rows[-1]["chunk_id"]
         return matrix
 
     def _last_change(self) -> int:
