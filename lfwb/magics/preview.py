@@ -6,7 +6,7 @@ import json
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..errors import BadInput
+from ..errors import BadInput, check_text
 from .registry import Invocation, positive_int, subcommand
 
 
@@ -15,10 +15,12 @@ def _props(text: str | None) -> dict:
         return {}
     try:
         props = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BadInput(f"--props needs a JSON object, e.g. --props '{{\"label\": \"Buy\"}}' ({e.msg})") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        why = getattr(e, "msg", "nested too deep")
+        raise BadInput(f"--props needs a JSON object, e.g. --props '{{\"label\": \"Buy\"}}' ({why})") from None
     if not isinstance(props, dict):
         raise BadInput(f"--props needs a JSON object (names to values), got {type(props).__name__}")
+    check_text(json.dumps(props, ensure_ascii=False), "--props")  # "\ud800" in JSON is one
     return props
 
 

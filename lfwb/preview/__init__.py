@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import BadInput
+from ..errors import BadInput, check_text
 
 _DEFAULT_NAME = re.compile(r"export\s+default\s+(?:async\s+)?(?:function|class)\s+([A-Za-z_$][\w$]*)")
 # The artifact kinds that hold a component (kinds are normalised: lfwb/pipelines/artifacts.py).
@@ -36,6 +36,8 @@ def save_component(store, project_id: int, source: str, name: str | None = None,
     from .runtime import guess_language
 
     language = language or guess_language(source)
+    if name is not None:
+        check_text(name, "the component's name")
     stem = name or (m.group(1) if (m := _DEFAULT_NAME.search(source)) else "component")
     filename = stem if "." in stem else f"{stem}.{language}"
     for row in store.query(

@@ -42,6 +42,7 @@ import re
 from pathlib import Path
 
 from ..errors import BadInput, PreviewRefused
+from ..pipelines.artifacts import MAX_NAME_BYTES, check_folder, write_all
 from . import COMPONENT_KINDS
 from .props import PropSpec, extract_props
 from .component import Component, expression_end, find_component
@@ -84,6 +85,9 @@ def export_framer(store, artifact_id: int, path: str | os.PathLike, force: bool 
     if row["kind"] not in COMPONENT_KINDS:
         raise BadInput(f"artifact {artifact_id} is {row['kind']}, not a JSX/TSX component — nothing was written")
     target = Path(path).expanduser()
+    if len(os.fsencode(target.name)) > MAX_NAME_BYTES:
+        raise BadInput(f"the file name {target.name[:40]!r}… is over {MAX_NAME_BYTES} bytes — nothing was written")
+    check_folder(target.parent)
     if not force and not target.resolve().is_relative_to(Path.cwd().resolve()):
         raise BadInput(f"{path} is outside the working folder {Path.cwd()} — add --force to write there")
     if target.is_dir():
@@ -92,11 +96,9 @@ def export_framer(store, artifact_id: int, path: str | os.PathLike, force: bool 
         raise BadInput(f"{path} already exists — add --force to replace it")
     what = row["filename"] or f"artifact {artifact_id}"
     text = to_framer(row["content"], what=what, unnamed=Path(row["filename"] or target.name).name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8", "surrogatepass")
-    target.write_bytes(data)
+    [written] = write_all([({"id": artifact_id, "content": text}, target)], target.parent)  # or nothing
     name = find_component(tokenize(text)).name
-    return {"id": artifact_id, "path": str(target), "component": name, "bytes": len(data)}
+    return {"id": artifact_id, "path": str(target), "component": name, "bytes": written["bytes"]}
 
 
 def component_name(text: str | None) -> str | None:
