@@ -61,7 +61,7 @@ def test_a_message_too_long_for_the_window_is_refused_and_nothing_is_stored(ip, 
     seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, "%%lfw chat -m small\n" + "word " * 400, capsys))
     assert "PromptTooLong" in seen and f"window of {WINDOW}" in seen and len(seen.splitlines()) == 1
     assert small.asked == [] and small_store().list_runs() == []
-    assert ip.run_line_magic("lfw", "chat history") == []
+    assert ip.run_line_magic("lfw", "chat sessions") == []  # the refused first turn left no session
 
 
 def test_memory_counts_with_the_tokenizer_it_is_given_and_keeps_the_answer_free():
