@@ -67,15 +67,17 @@ class Generation:
     def _run(self) -> None:
         try:
             self.result = self.call(self)
-            self._put("done", self.result)
+            last: tuple[str, Any] = ("done", self.result)
         except Cancelled as stopped:  # self.result is the run from on_start: `cancelled`, text kept
-            self._put("cancelled", stopped)
+            last = ("cancelled", stopped)
         except BaseException as e:  # reaches the client, never dies silently in the thread
-            self._put("error", e)
-        finally:  # the run's row is finished by now
-            for run_id in self.run_ids:
-                if self.running is not None and self.running.get(run_id) is self:
-                    del self.running[run_id]
+            last = ("error", e)
+        # The run's row is finished by now. It leaves `running` before the client hears the end,
+        # so a cancel sent right after the answer is told the run has ended (409), not stopped.
+        for run_id in self.run_ids:
+            if self.running is not None and self.running.get(run_id) is self:
+                del self.running[run_id]
+        self._put(*last)
 
     def _put(self, kind: str, value: Any) -> None:
         try:
