@@ -31,6 +31,13 @@ def requests(http) -> dict:
     }
 
 
+def test_a_definition_with_a_control_character_is_one_line_not_a_500(server):
+    answer = server.http.post(f"{API}/pipelines", json={"definition": "\x13name: p"})
+    assert answer.status_code == 400
+    assert answer.json()["line"].startswith("PipelineError: pipeline: not valid YAML")
+    assert "p" not in [p["name"] for p in server.http.get(f"{API}/pipelines").json()]  # nothing saved
+
+
 def test_http_error_lines_name_no_notebook_flag_or_cell(server, scripted):
     scripted.model("fake", ["x"])
     answers = requests(server.http)

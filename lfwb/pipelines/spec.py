@@ -215,8 +215,9 @@ def _load_yaml(text: str, label: str) -> Any:
     if size > MAX_DEFINITION_BYTES:
         raise PipelineError(f"{label}: the definition is {size} bytes — at most {MAX_DEFINITION_BYTES} are taken")
     check_text(text, f"{label}: the definition", PipelineError)
-    loader = _definition_loader()(text)
+    loader = None
     try:
+        loader = _definition_loader()(text)  # its reader already refuses control characters
         return loader.get_single_data()
     except PipelineError as e:  # refused by the loader
         raise PipelineError(f"{label}: {e}") from None
@@ -226,7 +227,8 @@ def _load_yaml(text: str, label: str) -> Any:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise PipelineError(f"{label}: not valid YAML{where} — {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 @functools.cache
