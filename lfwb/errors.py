@@ -3,6 +3,7 @@
     LfwbError                   every error lfwb raises on purpose
      ├── BadInput               bad arguments to a magic or an API call (IPython's own is UsageError)
      │    ├── PipelineError     a pipeline definition that cannot run: unknown step, cycle, bad settings
+     │    ├── StillRunning      a run lfwb is still writing cannot be deleted or changed
      │    └── PreviewRefused    a component a preview or export must not take: too big, a disallowed import, no default export
      ├── StoreError             the store file cannot be opened, written or upgraded
      ├── NotFound               no project, context, run or artifact with that id or name
@@ -119,6 +120,10 @@ class PreviewRefused(BadInput):
     """A component source that a preview, a revision or a Framer export must not take: over the
     size cap, an import other than react, react-dom, framer and framer-motion, no default export,
     or an answer with no component in it."""
+
+
+class StillRunning(BadInput):
+    """A run lfwb is still writing: its record cannot be changed or deleted until it ends."""
 
 
 class StoreError(LfwbError):

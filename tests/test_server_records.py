@@ -104,3 +104,19 @@ def test_an_id_deleted_over_http_is_never_given_to_a_new_row(server, table):
     again = make(http, table, 2)
     assert again > newest
     assert http.get(f"{API}/{table}/{newest}").status_code == 404
+
+
+def test_a_project_whose_run_is_still_being_written_is_not_deleted_with_it(server, scripted):
+    go = threading.Event()
+    stall = Stall(until=go)
+    scripted.model("slow", ["Once", stall, " upon"])
+    worker = threading.Thread(target=lambda: server.wb.generate("story", "slow"))
+    worker.start()
+    try:
+        assert stall.reached.wait(10)
+        answer = server.http.delete(f"{API}/projects/{server.wb.project_id}", params={"cascade": "true"})
+        assert answer.status_code == 409 and answer.json()["code"] == "still_running"
+    finally:
+        go.set()
+        worker.join(10)
+    assert server.http.get(f"{API}/runs", params={"status": "done"}).json()["items"][0]["output"] == "Once upon"

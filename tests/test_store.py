@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from lfwb.errors import AlreadyExists, NotFound, StoreError, BadInput
+from lfwb.errors import AlreadyExists, BadInput, NotFound, StillRunning, StoreError
 from lfwb.store import Store
 
 
@@ -47,6 +47,9 @@ def test_delete_project_with_material_needs_cascade(store):
     with pytest.raises(BadInput, match="cascade=True"):
         store.delete_project(p["id"])
     assert dump(store) == before
+    with pytest.raises(StillRunning, match="still running"):  # its run is still being written
+        store.delete_project(p["id"], cascade=True)
+    store.update_run(run["id"], status="done")
     store.delete_project(p["id"], cascade=True)
     for getter, row_id in ((store.get_context, c["id"]), (store.get_run, run["id"]), (store.get_artifact, a["id"])):
         with pytest.raises(NotFound):

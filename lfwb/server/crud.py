@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..store.migrate import now
 
-from .errors import ERROR_RESPONSES, StillRunning
+from ..errors import StillRunning
+from .errors import ERROR_RESPONSES
 from .schemas import (
     ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
     ProjectRef, Row, RowId, RunIn, RunKind, RunStatus, StepIn, StepStatus, page_of,

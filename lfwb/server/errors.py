@@ -24,16 +24,12 @@ from starlette.routing import Match
 
 from ..errors import (
     AlreadyExists, BadInput, BudgetExceeded, ContextError, LfwbError, ModelNotFound, NotFound,
-    RefusedBeforeSending, StoreError, Unavailable,
+    RefusedBeforeSending, StillRunning, StoreError, Unavailable,
 )
 
 
 class NotRunning(BadInput):
     """A run that cannot be stopped here: it has ended, or something else is writing it."""
-
-
-class StillRunning(BadInput):
-    """A run lfwb is still writing: its record cannot be changed or deleted until it ends."""
 
 
 # Most specific first: the first class an error is an instance of decides its status.

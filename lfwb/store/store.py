@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import AlreadyExists, NotFound, BadInput
+from ..errors import AlreadyExists, BadInput, NotFound, StillRunning
 from .chat import ChatRows
 from .chunks import ChunkRows
 from .contexts import ContextRows
@@ -81,6 +81,15 @@ class Store(RunRows, StepRows, ContextRows, ChatRows, ChunkRows):
                 f"project {project['name']!r} still has {what} — pass cascade=True to delete them too"
             )
         with self.write() as conn:
+            # Checked inside the write, so no run can start in between: a run still being
+            # written (here or by another process) would lose what its writer flushes next.
+            running = [r[0] for r in conn.execute(
+                "SELECT id FROM runs WHERE project_id = ? AND status = 'running'", (project_id,))]
+            if running:
+                raise StillRunning(
+                    f"project {project['name']!r} has {len(running)} run(s) still running "
+                    f"(run {running[0]}) — wait until they end, or stop them first"
+                )
             for table in ("artifacts", "chat_sessions", "runs", "contexts"):
                 conn.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
             conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
