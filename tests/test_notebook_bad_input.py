@@ -72,8 +72,18 @@ def test_yaml_nested_thousands_deep_is_one_line_not_a_recursion_error(ip, script
     assert "nests deeper than 32 levels" in seen
 
 
+def test_thousands_of_steps_each_waiting_for_the_next_are_one_line_not_a_recursion_error(ip, scripted, capsys):
+    # 3,000 steps fit the size cap; written last-needed-first, the cycle check recursed 3,000 deep.
+    steps = "".join(f"  - {{name: s{i}, model: fake, prompt: x, depends_on: [s{i + 1}]}}\n" for i in range(2999))
+    definition = f"steps:\n{steps}  - {{name: s2999, model: fake, prompt: x}}\n"
+    scripted.model("fake", words("ok"))
+    seen = one_line(run_error(ip, f"%%lfw pipeline long\n{definition}", capsys))
+    assert "3000 steps — at most 200 are taken" in seen
+    assert all(p["source"] != "saved" for p in scripted.wb.pipelines())
+
+
 def test_a_definition_has_the_same_size_cap_in_a_cell_as_over_http(ip, scripted, server, capsys):
-    from lfwb.pipelines.spec import MAX_DEFINITION_BYTES
+    from lfwb.pipelines.yaml_source import MAX_DEFINITION_BYTES
 
     scripted.model("fake", words("ok"))
     big = ONE_STEP + "# " + "x" * MAX_DEFINITION_BYTES + "\n"

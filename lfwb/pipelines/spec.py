@@ -18,7 +18,8 @@
     [['analyse'], ['code']]
 
 Two stages, each refusing with one `PipelineError` line that names the step and the fault, before
-anything runs or is saved. `parse_pipeline` checks what the definition says on its own: its shape,
+anything runs or is saved. `parse_pipeline` reads YAML through `yaml_source` (its one loader, with
+its limits) and checks what the definition says on its own: its shape (at most `MAX_STEPS` steps),
 step names (no duplicates), settings (the `GenerationConfig` rules of `%%lfw generate`), template
 fields, steps that `depends_on` or a template names, cycles (named: `a → b → a`). So a
 `PipelineSpec` always has a sound graph. `check` then checks it against the workspace — every
@@ -35,7 +36,6 @@ name is there, otherwise left as written (JSX such as `{title}` survives). It is
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
 import re
@@ -43,8 +43,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BadInput, PipelineError, Unavailable, check_text
+from ..errors import BadInput, PipelineError, Unavailable
 from .templates import Field, fill_pipeline_template, template_fields
+from .yaml_source import MAX_DEFINITION_BYTES, dump_definition, load_definition  # noqa: F401 (the server caps bodies with it)
 
 # The %%lfw generate settings a step may set; `system` is a system prompt, the rest GenerationConfig's.
 SETTINGS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "repeat_penalty", "system")
@@ -52,10 +53,7 @@ STEP_KEYS = ("name", "model", "prompt", "depends_on", *SETTINGS)
 PIPELINE_KEYS = ("name", "description", "steps")
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")
 _STEP_NAME = re.compile(r"[A-Za-z_][\w-]{0,63}")  # what {steps.NAME.output} can spell
-# One cap for a definition wherever it comes from (a cell, a file, HTTP, whose bodies take 1 MiB):
-# a real one is a few kB.
-MAX_DEFINITION_BYTES = 256 * 1024
-MAX_DEPTH = 32  # a definition nests 4 deep; PyYAML's composer recurses once per level
+MAX_STEPS = 200  # a real pipeline has a few; thousands would make checking the graph slow
 
 
 @dataclass
@@ -150,9 +148,7 @@ class PipelineSpec:
         """The YAML as written, or the definition dumped as YAML when it came as a dict."""
         if self.source is not None:
             return self.source
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return dump_definition(self.to_dict())
 
     @property
     def hash(self) -> str:
@@ -180,7 +176,7 @@ def parse_pipeline(source: str | Mapping | PipelineSpec, name: str | None = None
     label = f"pipeline {name!r}" if name else "pipeline"
     text = None
     if isinstance(source, str):
-        text, data = source, _load_yaml(source, label)
+        text, data = source, load_definition(source, label)
     else:
         data = source
     if not isinstance(data, Mapping):
@@ -203,58 +199,11 @@ def parse_pipeline(source: str | Mapping | PipelineSpec, name: str | None = None
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PipelineError(f"{label}: `steps:` must be a list with at least one step, got {_kind(raw_steps)}")
+    if len(raw_steps) > MAX_STEPS:
+        raise PipelineError(f"{label}: {len(raw_steps)} steps — at most {MAX_STEPS} are taken; split it into pipelines")
     steps = [_parse_step(raw, i, label) for i, raw in enumerate(raw_steps, 1)]
     _check_graph(steps, label)
     return PipelineSpec(tuple(steps), (description or "").strip(), name, text)
-
-
-def _load_yaml(text: str, label: str) -> Any:
-    import yaml
-
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_DEFINITION_BYTES:
-        raise PipelineError(f"{label}: the definition is {size} bytes — at most {MAX_DEFINITION_BYTES} are taken")
-    check_text(text, f"{label}: the definition", PipelineError)
-    loader = None
-    try:
-        loader = _definition_loader()(text)  # its reader already refuses control characters
-        return loader.get_single_data()
-    except PipelineError as e:  # refused by the loader
-        raise PipelineError(f"{label}: {e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise PipelineError(f"{label}: not valid YAML{where} — {problem}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-@functools.cache
-def _definition_loader() -> type:
-    """PyYAML's SafeLoader without anchors and aliases (nine nested aliases expand to 10⁹ nodes:
-    "billion laughs") and at most MAX_DEPTH levels deep, both refused as the nodes are composed,
-    before anything is built. Made on first use: `%load_ext lfwb` imports no yaml."""
-    import yaml
-
-    class DefinitionLoader(yaml.SafeLoader):
-        depth = 0
-
-        def compose_node(self, parent, index):
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise PipelineError(f"YAML anchors and aliases (&name, *name, <<:) are not taken "
-                                    f"(line {event.start_mark.line + 1}) — write each value out")
-            if self.depth >= MAX_DEPTH:
-                raise PipelineError(f"the YAML nests deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})")
-            self.depth += 1
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-
-    return DefinitionLoader
 
 
 def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
