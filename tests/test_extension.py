@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "transformers", "llama_cpp", "openai", "google.genai", "sentence_transformers",
-         "fastapi", "uvicorn", "anywidget")
+         "fastapi", "uvicorn", "anywidget", "markdown_it", "yaml")
 
 PROBE = """
 import json, sys, os
