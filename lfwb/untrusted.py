@@ -32,8 +32,9 @@ from functools import lru_cache
 from typing import Any
 
 NO_MATH = "mathjax_ignore tex2jax_ignore"
-# Past this many characters an answer is shown as plain text: markdown-it takes about 50 µs a
-# character on hostile input (thousands of `![`), and the kernel waits for it.
+# Past this many characters an answer is shown as plain text: markdown-it-py takes 2-3 ms a KB of
+# a typical answer but about 30 µs a character of hostile input (thousands of `![`: 2 s at this
+# size), and the kernel waits for it.
 MARKDOWN_LIMIT = 64_000
 SHOWN_URL = 200  # a data: URI's base64 is not worth a screenful
 _SAFE_LINK = re.compile(r"(?:https?|mailto):", re.I)
@@ -43,13 +44,18 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.I)
 def answer_html(text: str, *, heading: str | None = None, note: str | None = None) -> str:
     """A model's Markdown answer as HTML that loads nothing; `heading` (bold, above) and `note`
     (italic, under a rule) are plain text, escaped."""
-    if len(text) > MARKDOWN_LIMIT:
-        body = f'<div style="white-space:pre-wrap">{escape(text)}</div>'
-    else:
-        body = one_line(_markdown().render(text))
+    body = _answer_body(text)
     top = f"<p><b>{escape(heading)}</b></p>" if heading else ""
     bottom = f"<hr><p><em>{escape(note)}</em></p>" if note else ""
     return f'<div class="lfwb-answer {NO_MATH}">{top}{body}{bottom}</div>'
+
+
+@lru_cache(maxsize=64)
+def _answer_body(text: str) -> str:
+    """Cached: the chat panel shows a session's whole history again after each turn."""
+    if len(text) > MARKDOWN_LIMIT:
+        return f'<div style="white-space:pre-wrap">{escape(text)}</div>'
+    return one_line(_markdown().render(text))
 
 
 def text_html(text: str, style: str = "white-space:pre-wrap") -> str:

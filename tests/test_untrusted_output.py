@@ -64,6 +64,12 @@ HOSTILE = {
     "javascript autolink": "<javascript:alert(1)>",
     "data link": "[x](data:text/html;base64,PHNjcmlwdD4=)",
     "vbscript and file links": "[a](vbscript:x) [b](file:///etc/passwd)",
+    # a scheme hidden from a plain string test: browsers read entities, drop tabs and ignore case
+    "mixed-case javascript link": "[click](JaVaScRiPt:alert(1))",
+    "javascript link with a tab": "[click](<java\tscript:alert(1)>) [ref]\n\n[ref]: <java\nscript:alert(2)>",
+    "javascript link in entities": "[a](&#106;avascript:alert(1)) [b](javascript&colon;alert(2)) [c](jav&#x09;ascript:x)",
+    "javascript link after a control character": "[click](<\x01javascript:alert(1)>) <\x7fjavascript:alert(2)>",
+    "javascript reference definition": "[click]\n\n[click]: JAVASCRIPT:alert(1)",
     "quotes in a title": '[x](https://ok.example "a\\" onmouseover=\\"fetch(1)")',
     "mathjax style": "$\\style{background-image:url(https://evil.example/m)}{x}$",
     "mathjax bbox": "$$\\bbox[background:url(https://evil.example/b)]{y}$$",
