@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -27,7 +28,9 @@ def test_load_ext_imports_no_model_library_nor_the_store_driver(tmp_path):
     code = PROBE.format(heavy=repr(HEAVY))
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
-        env={"LFWB_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        # PYTHONPATH kept: the lfwb under test, not whichever one is installed
+        env={"LFWB_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
