@@ -300,7 +300,7 @@ def test_wrong_types_are_refused_not_coerced(server):
         ("/projects", {"name": 5}),
         ("/steps", {"run_id": str(rid), "name": "draft"}),  # "5" is not 5
         ("/steps", {"run_id": rid, "name": "draft", "position": False}),  # false is not 0
-        ("/steps", {"run_id": rid, "name": "draft", "position": 1.0}),
+        ("/steps", {"run_id": rid, "name": "draft", "position": 1.5}),
         ("/generate", {"prompt": "hi", "max_tokens": "3"}),
         ("/generate", {"prompt": "hi", "raw": "false"}),
         ("/generate", {"prompt": "hi", "temperature": "0.5"}),
@@ -309,6 +309,9 @@ def test_wrong_types_are_refused_not_coerced(server):
     for path, body in wrong:
         assert server.http.post(f"{API}{path}", json=body).status_code == 422, (path, body)
     assert server.http.get(f"{API}/steps").json()["items"] == []
+    # JSON has one kind of number: 2.0 is the integer 2, as JSON Schema says.
+    made = server.http.post(f"{API}/steps", json={"run_id": float(rid), "name": "draft", "position": 2.0})
+    assert made.status_code == 201 and made.json()["position"] == 2
 
 
 def test_a_filter_with_a_value_that_cannot_match_is_422_naming_it(server):

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..workbench import Workbench
         from .app import create_app
         from .background import uvicorn_config
+        from .connections import raise_file_limit
 
         wb = Workbench(args.db)
     except LfwbError as e:
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]  # the real one when --port 0 asked for a free one
     print(f"lfwb serve: http://{host}:{port} (store {wb.store.path}; docs at /docs; Ctrl-C stops)", flush=True)
     app = create_app(wb, token=token, cors=args.cors, host=args.host, allow_remote_register=args.allow_remote_register)
+    raise_file_limit()  # the cap on connections follows it (connections.py)
     for sig in (signal.SIGINT, signal.SIGTERM):  # not Python's KeyboardInterrupt traceback, nor death by signal
         signal.signal(sig, _stopped)
     try:

@@ -34,6 +34,20 @@ ACCEPT_BURST = 16  # connections asyncio accepts in one turn of its loop
 SPARE_FILES = 64 + 3 * ACCEPT_BURST
 
 
+def raise_file_limit() -> None:
+    """Lift this process's soft limit on open files to its hard limit (at most 65536), as Go's
+    runtime does for every server: a soft 256 (macOS's default) would cap connections at 144."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, OSError, ValueError):  # no rlimits (Windows), or not allowed: keep the limit
+        pass
+
+
 class Listener(socket.socket):
     """The listening socket: asyncio's `listen(ACCEPT_BURST)` leaves the kernel's queue BACKLOG long."""
 

@@ -23,7 +23,7 @@ from ..store.migrate import now
 from ..errors import StillRunning
 from .errors import ERROR_RESPONSES
 from .schemas import (
-    ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
+    MAX_INT, ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
     ProjectRef, Row, RowId, RunIn, RunKind, RunStatus, StepIn, StepStatus, page_of,
 )
 
@@ -118,17 +118,17 @@ def search_contexts(request: Request, q: Annotated[str, Query(min_length=1, max_
     return [asdict(h) for h in hits]
 
 
-@router.get("/contexts/{context_id}", response_model=Row, tags=["contexts"])
+@router.get("/contexts/{context_id:int}", response_model=Row, tags=["contexts"])
 def get_context(context_id: RowId, request: Request) -> dict:
     return workbench(request).store.get_context(context_id)
 
 
-@router.patch("/contexts/{context_id}", response_model=Row, tags=["contexts"])
+@router.patch("/contexts/{context_id:int}", response_model=Row, tags=["contexts"])
 def update_context(context_id: RowId, body: ContextPatch, request: Request) -> dict:
     return workbench(request).store.update_context(context_id, **body.model_dump(exclude_none=True))
 
 
-@router.delete("/contexts/{context_id}", status_code=204, tags=["contexts"])
+@router.delete("/contexts/{context_id:int}", status_code=204, tags=["contexts"])
 def delete_context(context_id: RowId, request: Request) -> Response:
     workbench(request).store.delete_context(context_id)
     return Response(status_code=204)
@@ -186,7 +186,7 @@ def create_step(body: StepIn, request: Request) -> dict:
 
 
 @router.get("/steps", response_model=Page, tags=["steps"])
-def list_steps(request: Request, run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+def list_steps(request: Request, run_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
                status: StepStatus = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
     """Steps of every run, newest first (`run_id` for one run's; `/runs/{id}/steps` gives them in order)."""
     return _page(workbench(request), "steps", {"run_id": run_id, "status": status}, limit, cursor)
@@ -216,7 +216,7 @@ def create_artifact(body: ArtifactIn, request: Request) -> dict:
 
 @router.get("/artifacts", response_model=Page, tags=["artifacts"])
 def list_artifacts(request: Request, project: ProjectRef = None,
-                   run_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                   run_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
                    kind: Annotated[str | None, Query(max_length=40)] = None,
                    limit: Limit = 50, cursor: Cursor = None) -> Page:
     wb = workbench(request)

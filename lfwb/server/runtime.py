@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import BadInput, LfwbError
+from ..errors import BadInput, LfwbError, ModelLoadError
 from .background import is_loopback
 from .crud import workbench
 from .errors import ERROR_RESPONSES
@@ -58,7 +58,10 @@ def register(body: RegisterIn, request: Request) -> dict:
     values = body.model_dump(exclude={"model_type"})
     if body.model_type is not None:  # the seed's label for it, kept with the registration
         values["options"] = {**values["options"], "model_type": body.model_type}
-    config = manager.register(**values)
+    try:
+        config = manager.register(**values)
+    except ModelLoadError as e:  # registering reads only the source it was given: the client's input
+        raise BadInput(str(e)) from None
     return {k: v for k, v in config.to_dict().items() if v not in (None, {}, "")}
 
 

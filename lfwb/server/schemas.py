@@ -8,18 +8,34 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..pipelines.spec import MAX_DEFINITION_BYTES
+from ..runtimes.base import MAX_SEED
 from ..store import RUN_STATUSES
 from ..store.runs import RUN_KINDS
 from ..store.steps import STEP_STATUSES
 
-SQLITE_INT_MAX = 2**63 - 1  # SQLite's integers are signed 64-bit: a bigger id cannot be bound
+# The largest integer every JSON client holds exactly (JavaScript's Number; a JSON Schema tool
+# reads bounds as doubles): ids and counts stay below it, far below SQLite's 2**63 - 1.
+MAX_INT = 2**53 - 1
 
-RowId = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX, description="the row's id")]
+
+def _whole(value: Any) -> Any:
+    """JSON has one kind of number: 5.0 is the integer 5 (JSON Schema agrees); 5.5, "5" and
+    false are still refused by strict validation."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def Whole(ge: int, le: int, **field: Any) -> Any:
+    """An integer field of a request body, from `ge` to `le` (the bounds before the validator,
+    or the OpenAPI schema loses them)."""
+    return Annotated[int, Field(ge=ge, le=le, **field), BeforeValidator(_whole)]
+
+
+RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="the row's id")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page (newest first)")]
-Cursor = Annotated[int | None, Query(ge=1, le=SQLITE_INT_MAX,
+Cursor = Annotated[int | None, Query(ge=1, le=MAX_INT,
                                      description="`next_cursor` of the page before: rows older than it")]
 ProjectRef = Annotated[str | None, Query(max_length=200, description="a project's id or name; default: the workbench's current project")]
 # Filters of the values a row can have: any other is a 422, not an empty page.
@@ -64,7 +80,7 @@ class ProjectPatch(Body):
 
 
 class ContextIn(Body):
-    text: Text
+    text: Annotated[str, Field(min_length=1, max_length=2**20)]
     name: Name | None = None
     kind: Annotated[str, Field(min_length=1, max_length=40)] = "note"
     project: str | None = Field(None, max_length=200, description="id or name; default: the current project")
@@ -95,22 +111,22 @@ class RunIn(Body):
 class StepIn(Body):
     """A step, ended, recorded for an existing run that has ended (a tool running its own pipeline)."""
 
-    run_id: Annotated[int, Field(ge=1, le=SQLITE_INT_MAX)]
+    run_id: Whole(1, MAX_INT)
     name: Name
-    position: Annotated[int, Field(ge=0, le=1_000_000, description="its place among the run's steps")] = 0
+    position: Whole(0, 1_000_000, description="its place among the run's steps") = 0
     model: Name | None = None
     prompt: Text | None = None
     output: Text = ""
     status: Literal[ENDED_STEP] = "done"  # type: ignore[valid-type]
     error: Text | None = None
-    input_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
-    output_tokens: Annotated[int, Field(ge=0, le=SQLITE_INT_MAX)] | None = None
+    input_tokens: Whole(0, MAX_INT) | None = None
+    output_tokens: Whole(0, MAX_INT) | None = None
     duration_ms: Annotated[float, Field(ge=0, le=1e12)] | None = None
 
 
 class ArtifactIn(Body):
     content: Text
-    run_id: Annotated[int, Field(ge=1, le=SQLITE_INT_MAX)] | None = None
+    run_id: Whole(1, MAX_INT) | None = None
     kind: Annotated[str, Field(min_length=1, max_length=40)] = "code"
     language: Annotated[str, Field(max_length=40)] | None = None
     filename: Annotated[str, Field(max_length=500)] | None = None
@@ -136,8 +152,8 @@ class RegisterIn(Body):
     device: str = "auto"
     dtype: str = "auto"
     quantization: str = "none"
-    context_length: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
-    threads: Annotated[int, Field(ge=1, le=1024)] | None = None
+    context_length: Whole(1, 10_000_000) | None = None
+    threads: Whole(1, 1024) | None = None
     chat_template: Annotated[str, Field(max_length=100_000)] | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="backend settings: base_url, api_key_env (never a key), ...")
 
@@ -149,11 +165,11 @@ class ModelName(Body):
 class Settings(Body):
     """Generation settings; unset ones take the model's defaults."""
 
-    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_tokens: Whole(1, 1_000_000) | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    top_k: Whole(0, 1_000_000) | None = None
+    seed: Whole(0, MAX_SEED) | None = None
     stop: list[Annotated[str, Field(min_length=1)]] | None = None
 
     def given(self) -> dict:
