@@ -340,3 +340,12 @@ def test_after_a_500_the_same_keep_alive_connection_answers_the_next_request(ser
         assert second.status == 200 and json.loads(second.read())["items"][0]["name"] == "default"
     finally:
         connection.close()
+
+
+def test_the_openai_face_refuses_wrong_types_too(server, scripted):
+    scripted.model("fake", words("Once upon a time"))
+    ask = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
+    for wrong in ({"stream": "false"}, {"max_tokens": "3"}, {"seed": True}, {"temperature": "0.5"}):
+        answer = server.http.post("/v1/chat/completions", json={**ask, **wrong})
+        assert answer.status_code == 422 and answer.json()["error"]["code"] == "validation_error", wrong
+    assert server.http.post("/v1/chat/completions", json={**ask, "max_tokens": 3.0}).status_code == 200

@@ -27,12 +27,14 @@ from ..runtimes.base import MAX_SEED
 from .crud import workbench
 from .errors import ERROR_RESPONSES, error_body
 from .generate import SSE_HEADERS, start_generation
+from .schemas import Whole
 
 router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
 
 
+# Strict, as lfwb's own bodies (schemas.py): `"stream": "false"` is refused, not read as true.
 class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_calls...: accepted, not used
+    model_config = ConfigDict(extra="allow", strict=True)  # name, tool_calls...: accepted, not used
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
 
@@ -44,18 +46,19 @@ class Message(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
     include_usage: bool = False
 
 
 class CompletionIn(BaseModel):
-    model_config = ConfigDict(extra="allow")  # n, logprobs, user...: accepted, not used
+    model_config = ConfigDict(extra="allow", strict=True)  # n, logprobs, user...: accepted, not used
     model: Annotated[str, Field(min_length=1, max_length=200)]
     messages: Annotated[list[Message], Field(min_length=1)]
-    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_tokens: Whole(1, 1_000_000) | None = None
+    max_completion_tokens: Whole(1, 1_000_000) | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    seed: Whole(0, MAX_SEED) | None = None
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
