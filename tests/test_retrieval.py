@@ -229,6 +229,23 @@ def test_a_store_an_older_lfwb_gave_a_sqlite_vec_table_still_searches_and_stays_
         assert "vec0" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'context_chunk_vectors'").fetchone()[0]
 
 
+def test_past_the_exact_limit_a_first_pass_on_sign_bits_still_finds_the_nearest(wb, monkeypatch):
+    import lfwb.store.vectors as vectors
+
+    monkeypatch.setattr(vectors, "EXACT_UP_TO", 50)  # 200 vectors: the first pass keeps 20
+    monkeypatch.setattr(vectors, "MIN_CANDIDATES", 20)
+    c = wb.store.add_chunked_context(wb.project_id, name="many")
+    wb.store.add_chunks(c["id"], [{"index": i, "text": f"part {i}", "start": 0, "end": 1, "tokens": 1}
+                                  for i in range(200)])
+    chunks = [r["chunk_id"] for r in wb.store.list_chunks(c["id"])]
+    wb.store.add_vectors("test", [(cid, unit(i)) for i, cid in enumerate(chunks)])
+    found = wb.store.nearest_chunks(wb.project_id, "test", unit(123), limit=5)
+    assert found[0]["chunk_index"] == 123 and found[0]["distance"] == pytest.approx(0.0, abs=1e-5)
+    assert [r["distance"] for r in found] == sorted(r["distance"] for r in found)
+    wb.store.clear_chunks(c["id"])  # a search after a delete finds nothing of it
+    assert wb.store.nearest_chunks(wb.project_id, "test", unit(123)) == []
+
+
 def test_the_store_uses_the_standard_librarys_sqlite3(store):
     assert type(store.conn) is sqlite3.Connection
     assert "sqlean" not in sys.modules and "pysqlite3" not in sys.modules

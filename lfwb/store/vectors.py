@@ -4,9 +4,10 @@ The float vectors live in the plain table `context_chunk_embeddings` (`m009`), s
 extension is needed. A project's first vector search reads its vectors (of one embedding model)
 into one float32 matrix; after that, triggers (`m012`) log every vector added, changed or
 removed — by lfwb, another kernel or any other tool — and each search first applies the log
-entries it has not seen, so a search never reads the whole table again. Ranking is exact: one
-matrix-vector product over unit rows (benchmarks/retrieval.py: 100,000 chunks of 384
-dimensions hold 147 MiB and rank in a few milliseconds).
+entries it has not seen, so a search never reads the whole table again. Up to `EXACT_UP_TO`
+vectors the ranking is exact, one matrix-vector product over unit rows; beyond, a first pass on
+the rows' sign bits (1/32 of the bytes) picks the candidates the exact cosine then ranks.
+100,000 vectors of 384 dimensions hold 150 MiB (benchmarks/retrieval.py).
 
     >>> index = VectorIndex(store.query)
     >>> index.nearest(project_id, "all-MiniLM-L6-v2", query_vector, limit=5)
@@ -22,11 +23,13 @@ import numpy as np
 
 from ..errors import BadInput
 
-# Up to this many vectors a search reads them all (exact); beyond, a first pass on their sign
-# bits keeps the nearest candidates, ranked then by exact cosine (benchmarks/retrieval.py).
-EXACT_UP_TO = 50_000
-CANDIDATES_PER_HIT = 20
-MIN_CANDIDATES = 200
+# Up to this many vectors a search reads them all (exact cosine). Beyond, a first pass on
+# their sign bits keeps a share of them (at least MIN_CANDIDATES), ranked then by exact cosine:
+# on all-MiniLM-L6-v2 vectors, keeping 2% finds 93% of the exact top 10, 5% finds 98%
+# (benchmarks/retrieval.py).
+EXACT_UP_TO = 20_000
+CANDIDATE_SHARE = 0.02
+MIN_CANDIDATES = 1_000
 # A catch-up this large reads faster as a fresh load of the matrices it touches.
 RELOAD_AFTER = 20_000
 LOAD_BATCH = 5_000  # vectors per read when a matrix is first filled
@@ -101,16 +104,18 @@ class _Matrix:
         n, k = self.n, min(limit, self.n)
         if not k:
             return []
+        # einsum, not `@`: numpy's own loop runs as fast on this memory-bound product, while a
+        # BLAS spreading it over threads took 8 ms for 2,000 rows on busy cores (benchmarks/retrieval.py).
         if n <= EXACT_UP_TO:
             rows = None
-            scores = self.rows[:n] @ query
+            scores = np.einsum("ij,j->i", self.rows[:n], query)
         else:
-            # First pass: the rows whose sign bits differ least from the query's (reading 1/32
-            # of the floats' bytes), then the exact cosine on those alone.
-            wanted = min(n, max(CANDIDATES_PER_HIT * k, MIN_CANDIDATES))
+            # First pass: the rows whose sign bits differ least from the query's, then the
+            # exact cosine on those alone.
+            wanted = min(n, max(int(n * CANDIDATE_SHARE), MIN_CANDIDATES, k))
             hamming = np.bitwise_count(self.bits[:n] ^ _signs(query[None])[0]).sum(axis=1, dtype=np.uint16)
             rows = np.argpartition(hamming, wanted - 1)[:wanted]
-            scores = self.rows[rows] @ query
+            scores = np.einsum("ij,j->i", self.rows[rows], query)
         top = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
         top = top[np.argsort(-scores[top], kind="stable")]
         ids = self.ids[top if rows is None else rows[top]]
@@ -159,8 +164,10 @@ class VectorIndex:
         """Read the project's vectors in batches by chunk id, into a matrix sized up front: the
         peak is the matrix and one batch, not every row as a dict besides."""
         matrix = _Matrix(dims)
-        where = ("FROM context_chunk_embeddings e JOIN context_chunks c ON c.id = e.chunk_id "
-                 "JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ? AND e.model = ?")
+        # CROSS JOIN keeps the vectors' table outermost, walked by chunk id from `after`, so a
+        # batch costs its own rows (a plain JOIN starts at the project's chunks and sorts them all).
+        where = ("FROM context_chunk_embeddings e CROSS JOIN context_chunks c ON c.id = e.chunk_id "
+                 "CROSS JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ? AND e.model = ?")
         matrix.reserve(self.query(f"SELECT count(*) AS n {where}", (project_id, model))[0]["n"])
         after = 0
         while rows := self.query(
