@@ -57,7 +57,7 @@ class Lfwb(Configurable):
         4, min=1, help="Tries per remote call, the first included (429, 5xx, timeouts are retried)."
     ).tag(config=True)
     embeddings = Bool(
-        False, help="Also index contexts as vectors (all-MiniLM-L6-v2, sqlite-vec): searches default to hybrid."
+        False, help="Also index contexts as vectors (all-MiniLM-L6-v2, ranked with numpy): searches default to hybrid."
     ).tag(config=True)
 
     def apply_to(self, manager: Any) -> None:
