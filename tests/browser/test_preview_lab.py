@@ -100,7 +100,9 @@ def notebook(lab, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
-    url = f"{server}/lab/tree/preview.ipynb?token={lab['token']}"
+    # ?reset: a fresh workspace, not one that reopens the notebooks of earlier tests (their
+    # hidden cells would come first in the page and match the cell locators).
+    url = f"{server}/lab/tree/preview.ipynb?reset&token={lab['token']}"
     page.goto(url)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     _kernel_connected(lab)

@@ -112,7 +112,7 @@ def test_a_hostile_answer_loads_nothing_in_any_face(lab, browser, leak_server):
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        page.goto(f"{lab['url']}/lab/tree/untrusted.ipynb?token={lab['token']}")
+        page.goto(f"{lab['url']}/lab/tree/untrusted.ipynb?reset&token={lab['token']}")
         page.locator(".jp-Notebook .jp-Cell").first.wait_for()
         _kernel_connected(lab)
         cells = [run_cell(page, i) for i in range(10)]
