@@ -135,3 +135,39 @@ def test_a_failing_migration_after_the_rebuild_leaves_the_old_file_as_it_was(db_
     assert {r["name"]: r["sql"] for r in conn.execute("SELECT name, sql FROM sqlite_master")} == before
     assert {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in counts} == counts
     assert [r[0] for r in conn.execute("SELECT name FROM _lfwb_migrations")][-1] == "m010_chat_memory"
+
+
+def test_an_old_file_with_the_users_own_views_and_tables_on_lfwb_tables_still_upgrades(db_path):
+    # Datasette and sqlite-utils users keep views and tables of their own beside lfwb's; the
+    # rebuild must neither refuse the file nor break them.
+    write_old(db_path)
+    conn = raw(db_path)
+    conn.execute("CREATE VIEW done_runs AS SELECT r.id, p.name FROM runs r JOIN projects p "
+                 "ON p.id = r.project_id WHERE r.status = 'done'")
+    conn.execute("CREATE TABLE run_notes (id INTEGER PRIMARY KEY, run_id INTEGER REFERENCES runs(id), note TEXT)")
+    conn.execute("INSERT INTO run_notes (run_id, note) VALUES (1, 'keep')")
+    conn.execute("CREATE TRIGGER note_new_runs AFTER INSERT ON run_notes BEGIN "
+                 "UPDATE runs SET error = 'noted' WHERE id = new.run_id; END")
+    conn.close()
+    store = Store(db_path)
+    conn = raw(db_path)
+    assert [tuple(r) for r in conn.execute("SELECT * FROM done_runs ORDER BY id")] == [(1, "old"), (2, "old")]
+    conn.execute("INSERT INTO run_notes (run_id, note) VALUES (2, 'again')")
+    assert store.get_run(2)["error"] == "noted"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()
+
+
+def test_foreign_keys_are_back_on_after_a_failing_upgrade(db_path, monkeypatch):
+    conn = raw(db_path)
+    conn.execute("PRAGMA foreign_keys = ON")
+
+    def m999_broken(c):
+        c.execute("THIS IS NOT SQL")
+
+    monkeypatch.setattr("lfwb.store.migrations.MIGRATIONS", [*MIGRATIONS, m999_broken])
+    with pytest.raises(sqlite3.OperationalError):
+        apply_migrations(conn, str(db_path))
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA legacy_alter_table").fetchone()[0] == 0

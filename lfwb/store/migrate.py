@@ -80,13 +80,17 @@ def apply_migrations(
     known = [m.__name__ for m in migrations.MIGRATIONS]
     # A migration that rebuilds a table drops the old one, and with foreign keys on that drop
     # would first delete its rows and cascade to theirs (SQLite's ALTER TABLE procedure turns
-    # them off; the pragma is a no-op inside a transaction, so here, before it begins).
-    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    # them off; the pragma is a no-op inside a transaction, so here, before it begins). Its
+    # rename of the new table must be the legacy one: the modern rename checks every view and
+    # trigger, and a user's view on the table just dropped would refuse the whole upgrade.
+    pragmas = {p: conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("foreign_keys", "legacy_alter_table")}
     conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("PRAGMA legacy_alter_table = ON")
     try:
         return _apply(conn, path, upto, known)
     finally:
-        conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
+        for pragma, value in pragmas.items():
+            conn.execute(f"PRAGMA {pragma} = {int(value)}")
 
 
 def _apply(conn: sqlite3.Connection, path: str, upto: str | None, known: list[str]) -> list[str]:
