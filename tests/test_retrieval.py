@@ -249,3 +249,42 @@ def test_past_the_exact_limit_a_first_pass_on_sign_bits_still_finds_the_nearest(
 def test_the_store_uses_the_standard_librarys_sqlite3(store):
     assert type(store.conn) is sqlite3.Connection
     assert "sqlean" not in sys.modules and "pysqlite3" not in sys.modules
+
+
+def _with_vectors(store, project_id: int, n: int, seed: int) -> None:
+    c = store.add_context(project_id, "Tides and moons.", name=f"v{seed}")
+    store.add_chunks(c["id"], [{"index": k, "text": f"tide {k}", "start": 0, "end": 1, "tokens": 1} for k in range(n)])
+    ids = [r["chunk_id"] for r in store.list_chunks(c["id"])]
+    store.add_vectors("test", [(cid, unit(seed * 10_000 + k)) for k, cid in enumerate(ids)])
+
+
+def test_a_deleted_projects_vectors_leave_memory_at_the_next_search(wb):
+    other = wb.store.create_project("other")["id"]
+    _with_vectors(wb.store, wb.project_id, 200, 1)
+    _with_vectors(wb.store, other, 200, 2)
+    for p in (wb.project_id, other):
+        assert len(wb.store.nearest_chunks(p, "test", unit(3), 5)) == 5
+    held = wb.store._vectors.nbytes
+    wb.store.delete_project(other, cascade=True)
+    assert len(wb.store.nearest_chunks(wb.project_id, "test", unit(3), 5)) == 5
+    assert wb.store._vectors.nbytes <= held / 2
+
+
+def test_closing_a_store_frees_its_vectors_even_while_something_still_holds_it(db_path):
+    import gc
+    import tracemalloc
+
+    from lfwb.store import Store
+
+    store = Store(db_path)  # kept referenced, as a run writing to it or a panel would
+    project = store.create_project("p")["id"]
+    _with_vectors(store, project, 2_000, 1)
+    tracemalloc.start()
+    try:
+        assert len(store.nearest_chunks(project, "test", unit(3), 5)) == 5
+        held = tracemalloc.get_traced_memory()[0]
+        store.close()
+        gc.collect()
+        assert tracemalloc.get_traced_memory()[0] < held - 2_000 * 384 * 4 * 0.9
+    finally:
+        tracemalloc.stop()

@@ -203,6 +203,13 @@ class ChunkRows(Rows):
 
     _vectors: VectorIndex | None = None
 
+    def _close_file(self) -> None:
+        # A closed store may stay referenced (a panel, a finished run's handle): its matrices,
+        # up to 150 MiB at 100,000 vectors, go with the file, not with the last reference.
+        if self._vectors is not None:
+            self._vectors.clear()
+        super()._close_file()
+
     def nearest_chunks(self, project_id: int, model: str, vector: bytes, limit: int = 10) -> list[dict]:
         """The project's chunks nearest `vector` (float32 bytes), among the vectors `model`
         made, nearest first; `distance` is the cosine distance (exact, not approximated)."""

@@ -138,7 +138,7 @@ class StoreConnection:
         with self._lock:
             self._closing = True
             if not self._runs_writing:
-                self.conn.close()
+                self._close_file()
 
     @contextmanager
     def kept_open(self) -> Iterator[StoreConnection]:
@@ -156,7 +156,11 @@ class StoreConnection:
             with self._lock:
                 self._runs_writing -= 1
                 if self._closing and not self._runs_writing:
-                    self.conn.close()
+                    self._close_file()
+
+    def _close_file(self) -> None:
+        """Close the SQLite connection; a part holding memory for the file frees it here too."""
+        self.conn.close()
 
     def __repr__(self) -> str:
         return f"<Store {self.path}>"

@@ -217,3 +217,13 @@ class VectorIndex:
                     to[1].append(r["embedding"])
         for key, (chunk_ids, blobs) in added.items():
             self._matrices[key].add(chunk_ids, blobs)
+        # A matrix left empty (its project deleted, its vectors re-made by another model) keeps
+        # its arrays' room, up to 150 MiB at 100,000 vectors: drop it; a later search reloads.
+        for key in [key for key, matrix in self._matrices.items() if not matrix.n]:
+            del self._matrices[key]
+
+    def clear(self) -> None:
+        """Free the matrices (the store is closing); a later search would reload them."""
+        with self._lock:
+            self._matrices.clear()
+            self._seen = None
