@@ -125,3 +125,27 @@ def test_past_the_cap_the_longest_waiting_connection_makes_room_and_busy_ones_ge
         assert (status, body["code"], after) == (503, "too_many_connections", b"")
     for sock in held + [first, second]:
         sock.close()
+
+
+def test_a_streamed_answer_longer_than_the_head_and_body_deadlines_keeps_going(server, scripted, monkeypatch):
+    import threading
+
+    from fixtures.scripted import Stall
+    from server_fixtures import sse_events
+    from lfwb.server import connections, guards
+
+    monkeypatch.setattr(connections, "HEAD_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(guards, "BODY_TIMEOUT_S", 0.3)
+    go_on = threading.Event()
+    stall = Stall(until=go_on)
+    scripted.model("slow", ["Once", stall, " upon", " a time"])
+    with server.http.stream("POST", f"{API}/generate", json={"prompt": "story", "model": "slow", "stream": True}) as r:
+        events = sse_events(r.iter_lines())
+        assert next(events)[0] == "start" and next(events)[1]["text"] == "Once"
+        assert stall.reached.wait(TIMEOUT_S)
+        # Both deadlines pass several times over while the model is thinking.
+        assert not go_on.wait(1.5)
+        go_on.set()
+        rest = list(events)
+    assert "".join(d["text"] for kind, d in rest if kind == "token") == " upon a time"
+    assert rest[-1][1]["status"] == "done"
