@@ -75,8 +75,10 @@ def test_a_websocket_from_another_origin_is_refused(server):
         async with websockets.connect(f"{server.ws_url}{API}/chat/s", origin=origin, open_timeout=TIMEOUT_S):
             pass
 
-    with pytest.raises(websockets.exceptions.InvalidStatus):
-        asyncio.run(connect("http://evil.example"))
+    port = int(server.url.rsplit(":", 1)[1])
+    for origin in ("http://evil.example", "null", f"http://localhost:{port + 1}", f"http://127.0.0.1.evil.example:{port}"):
+        with pytest.raises(websockets.exceptions.InvalidStatus):
+            asyncio.run(connect(origin))
     asyncio.run(connect(server.url))  # the server's own page may
 
 
@@ -247,7 +249,10 @@ def test_a_page_on_another_site_cannot_cancel_a_run(server, scripted):
 def test_a_state_changing_request_from_a_foreign_origin_or_referer_is_403_and_stores_nothing(server):
     port = server.url.rsplit(":", 1)[1]
     foreign = [{"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": f"http://localhost:{int(port) + 1}"},
-               {"Referer": "https://evil.example/page?x=1"}, {"Origin": f"http://evil.example:{port}"}]
+               {"Referer": "https://evil.example/page?x=1"}, {"Origin": f"http://evil.example:{port}"},
+               {"Origin": f"http://127.0.0.1.evil.example:{port}"}, {"Origin": f"http://127.0.0.1:{port}@evil.example"},
+               {"Origin": f"http://EVIL.example:{port}"}, {"Origin": f"file://127.0.0.1:{port}"}, {"Origin": ""},
+               {"Referer": f"http://127.0.0.1:{int(port) + 1}/"}]
     for headers in foreign:
         for method, path in (("POST", "/projects"), ("PATCH", "/projects/1"), ("DELETE", "/projects/1"),
                              ("PUT", "/projects/1"), ("POST", "/runs/999/cancel")):
@@ -261,9 +266,9 @@ def test_a_state_changing_request_from_a_foreign_origin_or_referer_is_403_and_st
 def test_the_servers_own_pages_scripts_and_reads_from_anywhere_pass_the_origin_check(server):
     port = server.url.rsplit(":", 1)[1]
     own = [{"Origin": f"http://127.0.0.1:{port}"}, {"Origin": f"http://localhost:{port}"},
-           {"Referer": f"http://localhost:{port}/docs"}, {}]
+           {"Referer": f"http://localhost:{port}/docs"}, {}, {"Origin": f"http://LOCALHOST:{port}"}]
     made = [httpx.post(f"{server.url}{API}/projects", json={"name": f"p{i}"}, headers=h) for i, h in enumerate(own)]
-    assert [m.status_code for m in made] == [201] * 4
+    assert [m.status_code for m in made] == [201] * 5
     assert httpx.get(f"{server.url}{API}/projects", headers={"Origin": "http://evil.example"}).status_code == 200
 
 
