@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import signal
+import sqlite3
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["server_fixtures"]  # `server`: lfwb serve on 127.0.0.1 for tests/test_server_*.py
+# `server`: lfwb serve on 127.0.0.1 for tests/test_server_*.py; `fake_gemini`: the fake Gemini API.
+pytest_plugins = ["server_fixtures", "gemini_server"]
 
 # The suite leases CPU cores among its own generations only (lfwb/runtimes/cpu.py): a notebook or
 # another test run on the same machine must not change how many threads a test sees. The notebooks'
@@ -100,6 +107,49 @@ def run_error(shell, cell: str, capsys) -> str:
     return (out.out + out.err).strip()
 
 
+def plain(text: str) -> str:
+    """`text` as the user reads it: the ANSI colours of an error's name removed."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def one_line(seen: str) -> str:
+    """What the user saw, without colours; it must be one line and no traceback."""
+    seen = plain(seen).strip()
+    assert seen and "Traceback" not in seen and len(seen.splitlines()) == 1, seen
+    return seen
+
+
+def attempt(ip, cell: str, capsys, caplog) -> tuple[bool, str]:
+    """Run `cell`; was it refused, and what did the user see (colours removed)?
+
+    `%config` reports a refused value through logging, not as a failed cell.
+    """
+    capsys.readouterr()
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        result = ip.run_cell(cell, store_history=True)
+    out = capsys.readouterr()
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    seen = plain("\n".join([out.out, out.err, *logged])).strip()
+    return (not result.success or bool(logged)), seen
+
+
+def refused_in_one_line(ip, cell: str, capsys, caplog) -> str:
+    refused, seen = attempt(ip, cell, capsys, caplog)
+    assert refused, f"{cell!r} was taken: {seen!r}"
+    return one_line(seen)
+
+
+def table_counts(path: str) -> dict[str, int]:
+    """Rows in every table of the store file, read through a connection of our own."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def scripted(wb, monkeypatch: pytest.MonkeyPatch):
     """`wb` with the scripted backends added (tests/fixtures/scripted.py): no llama.cpp, no files.
@@ -116,8 +166,6 @@ def scripted(wb, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def sigint():
     """Python's own SIGINT handler for a test that interrupts (processes here may inherit SIGINT ignored)."""
-    import signal
-
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
@@ -138,3 +186,28 @@ def published(ip, monkeypatch):
 
     monkeypatch.setattr(ip.display_pub, "publish", publish)
     return sent
+
+
+def last_shown(published: list[dict]) -> dict[int, dict]:
+    """What each run's display in the cell showed last, by run id (from `published`)."""
+    return {m["metadata"]["lfwb"]["run_id"]: m["data"] for m in published
+            if m["metadata"].get("lfwb", {}).get("run_id") is not None}
+
+
+def stop_when_shown(ip, monkeypatch, shows: Callable[[dict, dict], bool],
+                    first: Callable[[], object] = lambda: None) -> None:
+    """Press stop (SIGINT to the main thread, from another) once, the first time the cell's display
+    `shows(data, metadata)`; `first` runs on that thread before the press (e.g. waits for a stall)."""
+    main, real, pressed = threading.main_thread().ident, ip.display_pub.publish, []
+
+    def press() -> None:
+        first()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    def publish(data, metadata=None, *args, **kwargs):
+        real(data, metadata, *args, **kwargs)
+        if not pressed and shows(data, metadata or {}):
+            pressed.append(True)
+            threading.Thread(target=press).start()
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)

@@ -5,9 +5,7 @@ traceback or were taken silently come first."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import re
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -16,44 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_ok
+from conftest import attempt, one_line, refused_in_one_line, run_ok, table_counts
 from fixtures.scripted import words
 from lfwb.runtimes import default_model_path
 
 GGUF = default_model_path()
 HUGE = "99999999999999999999"  # past SQLite's 64-bit integers
-
-
-def table_counts(path: str) -> dict[str, int]:
-    """Rows in every table of the store file, read through a connection of our own."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-    finally:
-        conn.close()
-
-
-def attempt(ip, cell: str, capsys, caplog) -> tuple[bool, str]:
-    """Run `cell`; was it refused, and what did the user see (ANSI colours removed)?
-
-    `%config` reports a refused value through logging, not as a failed cell.
-    """
-    capsys.readouterr()
-    caplog.clear()
-    with caplog.at_level(logging.ERROR):
-        result = ip.run_cell(cell, store_history=True)
-    out = capsys.readouterr()
-    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join([out.out, out.err, *logged])).strip()
-    return (not result.success or bool(logged)), seen
-
-
-def refused_in_one_line(ip, cell: str, capsys, caplog) -> str:
-    refused, seen = attempt(ip, cell, capsys, caplog)
-    assert refused, f"{cell!r} was taken: {seen!r}"
-    assert "Traceback" not in seen and len(seen.splitlines()) == 1, seen
-    return seen
 
 
 # -- regressions ---------------------------------------------------------------------------
@@ -425,7 +391,7 @@ def test_bad_input_is_one_line_changes_nothing_and_the_shell_still_generates(
     refused, seen = attempt(ip, bad.cell, capsys, caplog)
 
     assert refused == bad.refused, f"{bad.cell!r} {'was taken' if bad.refused else 'was refused'}: {seen!r}"
-    assert "Traceback" not in seen and len(seen.splitlines()) == 1, seen
+    one_line(seen)
     assert bad.says in seen, seen
     assert bad.absent is None or bad.absent not in seen, seen
     assert table_counts(store_path) == before

@@ -6,16 +6,15 @@ problem, no traceback, every table's row count unchanged, no file written, and a
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import run_ok
+from conftest import attempt, run_ok, table_counts
 from fixtures.scripted import words
-from test_bad_input import HUGE, Bad, attempt, files, table_counts
+from test_bad_input import HUGE, Bad, files
 from test_notebook_bad_input import BOMB
 
 FENCE = "```"

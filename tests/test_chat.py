@@ -3,13 +3,11 @@ history, continuing in a new Workbench, stops, retrieval's sources, bad input.""
 
 from __future__ import annotations
 
-import re
-import signal
 import threading
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import one_line, run_error, run_ok, stop_when_shown
 from fixtures.scripted import Stall, words
 from lfwb.errors import BadInput
 from lfwb.workbench import Workbench
@@ -89,25 +87,13 @@ def test_a_stop_from_another_thread_keeps_the_partial_answer_as_cancelled(script
     assert session.send("Go on.").status == "done"
 
 
-def test_an_interrupt_in_the_cell_keeps_the_partial_answer_and_says_one_line(ip, scripted, capsys, sigint, published):
+def test_an_interrupt_in_the_cell_keeps_the_partial_answer_and_says_one_line(ip, scripted, capsys, sigint, published, monkeypatch):
     stall = Stall()
     scripted.model("fake", ["Half", " an", stall, " answer"])
-    main = threading.main_thread().ident
-    real = ip.display_pub.publish
-
-    fired = []
-
-    def publish_then_interrupt(data, *args, **kwargs):  # once the cell shows text, as a user would
-        real(data, *args, **kwargs)
-        if data.get("text/plain", "").startswith("Half") and not fired:
-            fired.append(True)
-            threading.Thread(target=lambda: (stall.reached.wait(5), signal.pthread_kill(main, signal.SIGINT))).start()
-
-    ip.display_pub.publish = publish_then_interrupt
-    try:
-        seen = run_error(ip, "%%lfw chat -m fake\nTell me.", capsys)
-    finally:
-        ip.display_pub.publish = real
+    # Once the cell shows text, as a user would, and the model stalls.
+    stop_when_shown(ip, monkeypatch, lambda data, _: data.get("text/plain", "").startswith("Half"),
+                    first=lambda: stall.reached.wait(5))
+    seen = run_error(ip, "%%lfw chat -m fake\nTell me.", capsys)
     row = scripted.wb.store.list_runs(limit=1)[0]
     # The stop lands while the model stalls; the text it had read by then is kept ("Half an", or
     # "Half" when the stop came before the cell read the second token from the model's queue).
@@ -158,8 +144,7 @@ def test_bad_input_is_one_line_and_changes_nothing(ip, scripted, capsys, cell, e
     kept = store.create_chat_session(scripted.wb.project_id, "kept", model="fake")
     store.add_message(kept["id"], "user", "Earlier.")
     before = (store.list_chat_sessions(scripted.wb.project_id), store.list_messages(kept["id"]))
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, cell, capsys))
-    assert expected in seen and len(seen.splitlines()) == 1, seen
+    assert expected in one_line(run_error(ip, cell, capsys))
     assert (store.list_chat_sessions(scripted.wb.project_id), store.list_messages(kept["id"])) == before
     assert store.list_runs() == [] and fake.asked == []
 

@@ -4,11 +4,10 @@ prompt keeps its start for several turns; a message that cannot fit is refused, 
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import one_line, run_error, run_ok
 from fixtures.scripted import Script, ScriptedRuntime, words
 from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, Memory
 
@@ -58,8 +57,8 @@ def test_the_summary_is_rewritten_in_blocks_so_the_prompt_keeps_its_start(ip, sm
 
 
 def test_a_message_too_long_for_the_window_is_refused_and_nothing_is_stored(ip, small, capsys):
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, "%%lfw chat -m small\n" + "word " * 400, capsys))
-    assert "PromptTooLong" in seen and f"window of {WINDOW}" in seen and len(seen.splitlines()) == 1
+    seen = one_line(run_error(ip, "%%lfw chat -m small\n" + "word " * 400, capsys))
+    assert "PromptTooLong" in seen and f"window of {WINDOW}" in seen
     assert small.asked == [] and small_store().list_runs() == []
     assert ip.run_line_magic("lfw", "chat sessions") == []  # the refused first turn left no session
 

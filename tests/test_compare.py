@@ -4,14 +4,12 @@ shell on the scripted backend; one test (marked slow) on the bundled SmolLM2 und
 from __future__ import annotations
 
 import functools
-import re
-import signal
 import threading
 import time
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import one_line, plain, run_error, run_ok, stop_when_shown
 from fixtures.scripted import Chunk, Fail, FakeClock, Stall, words
 from lfwb.errors import GenerationError
 from lfwb.magics import compare as compare_magic
@@ -143,16 +141,8 @@ def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_lin
     waiting = scripted.model("later", words("never asked"))  # local: waits for story's turn to end
     # Every update shown (no rate limit); stop is pressed once the cell shows all three texts so far.
     monkeypatch.setattr(compare_magic, "CompareOutput", functools.partial(compare_magic.CompareOutput, max_rate=1e9))
-    main, real, pressed = threading.main_thread().ident, ip.display_pub.publish, []
-
-    def publish(data, *args, **kwargs):
-        real(data, *args, **kwargs)
-        shown = data.get("text/plain", "")
-        if not pressed and all(t in shown for t in ("Once upon\n", "Hello\n", "One two three\n")):
-            pressed.append(True)
-            threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
-
-    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    stop_when_shown(ip, monkeypatch, lambda data, _: all(
+        t in data.get("text/plain", "") for t in ("Once upon\n", "Hello\n", "One two three\n")))
     capsys.readouterr()
 
     outcome = ip.run_cell("%%lfw compare -m story,greeting,count,later\nGo.", store_history=True)
@@ -169,7 +159,7 @@ def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_lin
     parent = rows["story,greeting,count,later"]
     line = (f"compare cancelled (run {parent['id']}): story after 2 tokens, greeting after 1 token, "
             "count after 3 tokens, later not asked")
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out).strip().splitlines()
+    seen = plain(capsys.readouterr().out).strip().splitlines()
     assert seen[-1] == line and "Traceback" not in "\n".join(seen)
     assert [t.name for t in threading.enumerate() if t.name.startswith("lfwb-compare")] == []
     scripted.model("fresh", words("Still here"), remote=True)
@@ -192,8 +182,7 @@ def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_lin
 def test_bad_input_is_one_line_and_leaves_no_run(ip, scripted, capsys, cell, says):
     a = scripted.model("a", ["Hi"])
     b = scripted.model("b", ["Hi"], remote=True)
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, cell, capsys))
-    assert says in seen and len(seen.splitlines()) == 1, seen
+    assert says in one_line(run_error(ip, cell, capsys))
     assert scripted.wb.store.list_runs() == [] and a.asked == b.asked == []
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import plain, run_error, run_ok
 from fixtures.scripted import Stall, words
-from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
+from gemini_server import TEST_KEY, Reply, register_fake
 from lfwb.errors import GenerationError, Retryable
 from lfwb.runtimes import Chunk, GenerationConfig, ModelConfig, RuntimeManager
 from lfwb.runtimes.keys import redact, use_key
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.timeout(90)
 
 def error_line(seen: str) -> str:
     """The one line an error shows (after the cell's emptied live output), without colours."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", seen.strip().splitlines()[-1])
+    return plain(seen.strip().splitlines()[-1])
 
 
 def key_prompt(monkeypatch, key: str = TEST_KEY) -> list[str]:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import run_error
-from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, _gemini_server, fake_gemini, register_fake  # noqa: F401
+from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, register_fake
 from lfwb.errors import GenerationError, MissingCredentials
 
 pytestmark = pytest.mark.timeout(60)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
-import signal
 import threading
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import one_line, run_error, run_ok, stop_when_shown
 from fixtures.scripted import Fail, FakeClock, words
 from lfwb.errors import GenerationError, PromptTooLong
 from lfwb.magics import generate as generate_magic
@@ -128,21 +126,10 @@ def test_a_chain_never_moves_on_mid_answer(ip, scripted, published, capsys):
 
 
 @pytest.mark.slow
-def test_interrupt_keeps_partial_text_in_the_cell(ip, wb, published, capsys, sigint):
-    main = threading.main_thread().ident
-    fired = []
-
-    def publish_then_interrupt(data, metadata=None, *args, **kwargs):
-        if len(data.get("text/plain", "")) > 10 and not fired:  # after the first tokens
-            fired.append(True)
-            threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
-
-    real = ip.display_pub.publish
-    ip.display_pub.publish = lambda *a, **k: (real(*a, **k), publish_then_interrupt(*a, **k))[0]
-    try:
-        outcome = ip.run_cell(f"%%lfw generate --temperature 0 --max-tokens 250\n{COUNTING}", store_history=True)
-    finally:
-        ip.display_pub.publish = real  # back to the fixture's recorder
+def test_interrupt_keeps_partial_text_in_the_cell(ip, wb, published, capsys, sigint, monkeypatch):
+    # After the first tokens.
+    stop_when_shown(ip, monkeypatch, lambda data, _: len(data.get("text/plain", "")) > 10)
+    outcome = ip.run_cell(f"%%lfw generate --temperature 0 --max-tokens 250\n{COUNTING}", store_history=True)
     assert isinstance(outcome.error_in_exec, KeyboardInterrupt)
     row = wb.store.list_runs(limit=1)[0]
     assert row["status"] == "cancelled" and row["output"].startswith("Once upon") and row["output_tokens"] < 100
@@ -169,8 +156,7 @@ def test_interrupt_keeps_partial_text_in_the_cell(ip, wb, published, capsys, sig
 def test_bad_input_is_one_line_and_changes_nothing(ip, scripted, capsys, cell, expected):
     fake = scripted.model("fake", ["Hi"])
     scripted.manager.load("fake")
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, cell, capsys))
-    assert expected in seen and len(seen.splitlines()) == 1, seen
+    assert expected in one_line(run_error(ip, cell, capsys))
     assert scripted.wb.store.list_runs() == [] and fake.asked == []
     assert [r["name"] for r in scripted.manager.list() if r["loaded"]] == ["fake"]
 

@@ -16,28 +16,12 @@ from contextlib import closing
 
 import pytest
 
-from conftest import run_ok
+from conftest import last_shown, plain, run_ok
 from fixtures.scripted import Stall, words
 from lfwb.runs import Cancelled
 
 STORY = words("Once upon a time a lighthouse keeper and his cat watched the ships go by, night after night.")
 MAIN = threading.main_thread().ident
-
-
-@pytest.fixture
-def shown(ip, monkeypatch):
-    """What each run's display in the cell showed last, by run id."""
-    last: dict[int, dict] = {}
-    real = ip.display_pub.publish
-
-    def publish(data, metadata=None, *args, **kwargs):
-        run_id = (metadata or {}).get("lfwb", {}).get("run_id")
-        if run_id is not None:
-            last[run_id] = data
-        return real(data, metadata, *args, **kwargs)
-
-    monkeypatch.setattr(ip.display_pub, "publish", publish)
-    return last
 
 
 def press_stop_twice(after_s: float, gap_s: float) -> None:
@@ -106,7 +90,7 @@ def moments_hit(wb, outcomes: list) -> tuple[int, int, int, int]:
     return sum(r["status"] == "cancelled" for r in rows), sum(r["status"] == "done" for r in rows), len(stopped), late
 
 
-def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, wb, scripted, shown, sigint):
+def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, wb, scripted, published, sigint):
     # About 30 ms a run: stops land while it loads, streams, finishes its row, redraws the cell.
     scripted.model("fake", [step for word in STORY for step in (word, Stall(seconds=0.0005))])
     cell = "%%lfw generate -m fake\nTell a story."
@@ -121,7 +105,7 @@ def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, 
         needed = (tries // 2, 5, tries // 2, 1)
         if len(outcomes) >= tries and all(n >= need for n, need in zip(moments_hit(wb, outcomes), needed)):
             break
-    counts = check_no_run_lost(wb, shown, outcomes)
+    counts = check_no_run_lost(wb, last_shown(published), outcomes)
     assert counts["cancelled"] >= tries // 2 and counts["done"] >= 5  # stops mid-answer and at its end
     assert counts["failed"] == counts["interrupted"] == 0
     stopped = [o.error_in_exec for o in outcomes if o is not None and isinstance(o.error_in_exec, Cancelled)]
@@ -140,7 +124,7 @@ def test_two_quick_stops_at_any_moment_never_leave_a_run_running_or_unsaved(ip, 
 
 
 @pytest.mark.slow
-def test_two_quick_stops_on_the_bundled_model_never_leave_a_run_running(ip, wb, shown, sigint):
+def test_two_quick_stops_on_the_bundled_model_never_leave_a_run_running(ip, wb, published, sigint):
     cell = "%%lfw generate --max-tokens 12 --temperature 0\nWrite a very long story about a lighthouse keeper."
     solo = solo_seconds(ip, cell, tries=3)
     rng = random.Random(8)
@@ -149,13 +133,9 @@ def test_two_quick_stops_on_the_bundled_model_never_leave_a_run_running(ip, wb, 
         run_stopped_twice(ip, cell, after_s=0.001 + 1.3 * solo * i / tries, gap_s=rng.uniform(0.0005, 0.004))
         for i in range(tries)
     ]
-    counts = check_no_run_lost(wb, shown, outcomes)
+    counts = check_no_run_lost(wb, last_shown(published), outcomes)
     assert counts["cancelled"] >= 5 and counts["failed"] == 0
     assert run_ok(ip, cell).status == "done"
-
-
-def strip_colours(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def press_stop_when(reached: threading.Event) -> None:
@@ -168,7 +148,7 @@ def press_stop_when(reached: threading.Event) -> None:
     threading.Thread(target=press).start()
 
 
-def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, scripted, shown, sigint, capsys):
+def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, scripted, published, sigint, capsys):
     stall = Stall()
     scripted.model("slow", ["Once", " upon", stall, " never"])
     press_stop_when(stall.reached)
@@ -177,9 +157,9 @@ def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, s
     seen = capsys.readouterr()
     row = wb.store.list_runs(limit=1)[0]
     assert row["status"] == "cancelled" and row["output"] == "Once upon"
-    assert shown[row["id"]]["text/plain"] == "Once upon"
+    assert last_shown(published)[row["id"]]["text/plain"] == "Once upon"
     # This shell prints each display as it comes (the placeholder, the updates, the final one).
-    lines = [line for line in strip_colours(seen.out + seen.err).splitlines() if line.strip()]
+    lines = [line for line in plain(seen.out + seen.err).splitlines() if line.strip()]
     assert lines[-2:] == ["Once upon", f"cancelled after 2 tokens (run {row['id']})"]
     assert [line for line in lines if "cancel" in line.lower() or "Traceback" in line or "Interrupt" in line] == [
         lines[-1]]
@@ -198,7 +178,7 @@ def test_a_stop_in_python_code_stops_the_rest_of_the_cell(ip, wb, scripted, sigi
     seen = capsys.readouterr()
     assert "after" not in ip.user_ns and "r" not in ip.user_ns
     run_id = wb.store.list_runs(limit=1)[0]["id"]
-    assert strip_colours(seen.out + seen.err).strip() == f"cancelled after 1 token (run {run_id})"
+    assert plain(seen.out + seen.err).strip() == f"cancelled after 1 token (run {run_id})"
 
 
 def test_a_run_finishes_in_the_store_it_started_in_when_the_store_is_switched(ip, wb, scripted, tmp_path):

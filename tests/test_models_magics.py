@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import one_line, run_error, run_ok
 from lfwb import Workbench
 from lfwb.runtimes import default_model_path
 from lfwb.runtimes.cpu import physical_cores
 
 GGUF = default_model_path()
-
-
-def one_line(ip, cell, capsys) -> str:
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", run_error(ip, cell, capsys))
-    assert len(seen.splitlines()) == 1 and "Traceback" not in seen, seen
-    return seen
 
 
 def loaded(wb) -> list[str]:
@@ -111,7 +104,7 @@ def test_unload_all(ip, wb, capsys):
 ])
 def test_bad_input_is_one_line_and_changes_nothing(ip, wb, capsys, cell, expected):
     wb.manager.load("smollm2")
-    assert expected in one_line(ip, cell, capsys)
+    assert expected in one_line(run_error(ip, cell, capsys))
     assert wb.manager.names() == ["smollm2"] and wb.store.list_models() == []
     assert loaded(wb) == ["smollm2"]
 
@@ -119,7 +112,7 @@ def test_bad_input_is_one_line_and_changes_nothing(ip, wb, capsys, cell, expecte
 def test_a_corrupt_gguf_is_refused_and_nothing_changes(ip, wb, capsys, tmp_path):
     (tmp_path / "random.gguf").write_bytes(os.urandom(100_000))
     wb.manager.load("smollm2")
-    seen = one_line(ip, f"%lfw register rnd --runtime llama_cpp --source {tmp_path / 'random.gguf'}", capsys)
+    seen = one_line(run_error(ip, f"%lfw register rnd --runtime llama_cpp --source {tmp_path / 'random.gguf'}", capsys))
     assert "ModelLoadError" in seen and "is not a GGUF file" in seen
     assert wb.manager.names() == ["smollm2"] and loaded(wb) == ["smollm2"]
 
@@ -129,7 +122,7 @@ def test_a_truncated_gguf_fails_at_load_with_one_line(ip, wb, capsys, tmp_path):
     cut.write_bytes(open(GGUF, "rb").read()[: 4 * 2**20])  # header intact, tensors cut off
     run_ok(ip, f"%lfw register cut --runtime llama_cpp --source {cut}")
     wb.manager.load("smollm2")
-    seen = one_line(ip, "%lfw load cut", capsys)
+    seen = one_line(run_error(ip, "%lfw load cut", capsys))
     assert "ModelLoadError: llama.cpp could not load" in seen and "damaged" in seen
     assert loaded(wb) == ["smollm2"]
     assert run_ok(ip, "%%lfw generate --max-tokens 3\nHi").status == "done"
@@ -141,7 +134,7 @@ def test_memory_budget_from_config(ip, wb, capsys):
     try:
         run_ok(ip, "%config Lfwb.memory_budget_gb = 0.05")
         assert wb.manager.budget_bytes == int(0.05 * 2**30)
-        assert "InsufficientMemory: smollm2 needs about" in one_line(ip, "%lfw load smollm2", capsys)
+        assert "InsufficientMemory: smollm2 needs about" in one_line(run_error(ip, "%lfw load smollm2", capsys))
         reset_workbench()  # a setting made before the first use applies too
         assert workbench().manager.budget_bytes == int(0.05 * 2**30)
     finally:

@@ -15,20 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_error, run_ok
+from conftest import ROOT, one_line, run_error, run_ok, table_counts
 from fixtures.scripted import words
-from test_bad_input import table_counts
 
 ONE_STEP = "steps:\n  - name: answer\n    model: fake\n    prompt: \"Describe {input}\"\n"
 # 391 bytes; `depends_on` holds 9 levels of 9 aliases: 9⁹ strings once expanded ("billion laughs").
 BOMB = "steps:\n- name: a\n  model: fake\n  prompt: hi\n  depends_on:\n" + "".join(
     f"  - &{chr(97 + i)} [{','.join([f'*{chr(96 + i)}'] * 9 if i else ['x'] * 9)}]\n" for i in range(9)
 )
-
-
-def one_line(seen: str) -> str:
-    assert "Traceback" not in seen and len(seen.splitlines()) == 1, seen
-    return seen
 
 
 # -- YAML -------------------------------------------------------------------------------------

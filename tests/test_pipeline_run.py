@@ -7,12 +7,11 @@ a rerun reuses what came before its step; two models that cannot both fit take t
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import run_error, run_ok, stop_when_shown
 from fixtures.scripted import MIB, Fail, Stall, words
 from lfwb.errors import GenerationError
 from lfwb.pipelines.spec import parse_pipeline
@@ -114,16 +113,13 @@ steps:
     # Stop is pressed once the cell shows both steps' text so far. (Not once the models reach
     # their stalls: their last token may still be on its way to the step, so what is kept would
     # be a race.)
-    main, real, shown, pressed = threading.main_thread().ident, ip.display_pub.publish, {}, []
+    shown: dict[str, str] = {}
 
-    def publish(data, *args, metadata=None, **kwargs):
-        real(data, *args, metadata=metadata, **kwargs)
-        shown[(metadata or {}).get("lfwb", {}).get("step")] = data.get("text/plain", "")
-        if not pressed and shown.get("left", "").endswith("\nOnce upon") and shown.get("right", "").endswith("\nFar"):
-            pressed.append(True)
-            threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
+    def shows_both(data: dict, metadata: dict) -> bool:
+        shown[metadata.get("lfwb", {}).get("step")] = data.get("text/plain", "")
+        return shown.get("left", "").endswith("\nOnce upon") and shown.get("right", "").endswith("\nFar")
 
-    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    stop_when_shown(ip, monkeypatch, shows_both)
     seen = run_error(ip, '%lfw run story --input "go"', capsys)
     last = seen.splitlines()[-1]  # one line says it, under the steps as they ended
     assert "cancelled pipeline run" in last and "stopped left after 2 tokens, right after 1 token" in last

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from test_bad_input import refused_in_one_line
+from conftest import refused_in_one_line
 
 COUNTER = '''import { useState } from "react";
 

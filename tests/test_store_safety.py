@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import sqlite3
 import struct
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_error, run_ok
-from gemini_server import _gemini_server, fake_gemini, register_fake  # noqa: F401
+from conftest import one_line, run_error, run_ok
+from gemini_server import register_fake
 from lfwb.errors import ModelLoadError, StoreError
 from lfwb.runtimes.gguf_meta import read_gguf_metadata
 from lfwb.store import Store
@@ -51,13 +50,6 @@ def config_error(ip, line: str, capsys, caplog) -> str:
         ip.run_cell(f"%config {line}", store_history=True)
     out = capsys.readouterr()
     return "\n".join(filter(None, [out.out.strip(), out.err.strip(), *caplog.messages]))
-
-
-def one_line(seen: str) -> str:
-    """What the user saw, without colours; it must be one line and no traceback."""
-    seen = re.sub(r"\x1b\[[0-9;]*m", "", seen).strip()
-    assert seen and "Traceback" not in seen and len(seen.splitlines()) == 1, seen
-    return seen
 
 
 def setting(ip, name: str):
