@@ -33,6 +33,14 @@ async def send_json(send: Any, status: int, body: dict, headers: list | None = N
     await send({"type": "http.response.body", "body": data})
 
 
+async def refuse(scope: dict, send: Any, status: int, body: dict, headers: list | None = None) -> None:
+    """Answer `body` with `status`; a WebSocket is closed with code 4000 + status instead (a
+    browser shows a WebSocket no answer before it opens), its reason the error's code."""
+    if scope["type"] == "websocket":
+        return await send({"type": "websocket.close", "code": 4000 + status, "reason": body["code"]})
+    await send_json(send, status, body, headers)
+
+
 def refusal(code: str, kind: str, message: str, hint: str = "") -> dict:
     """{code, message, line}: what every error answer holds (errors.py makes the others)."""
     return {"code": code, "message": message, "line": f"{kind}: {message}{f' — {hint}' if hint else ''}"}
@@ -116,29 +124,21 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         if self.token is not None and not self._authorized(scope, headers):
-            if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": 4401, "reason": "token required"})
-            return await send_json(
-                send, 401, refusal("unauthorized", "Unauthorized", "a valid bearer token is required",
-                                   "send the server's token as 'Authorization: Bearer TOKEN'"),
-                [(b"www-authenticate", b"Bearer")],
-            )
+            return await refuse(scope, send, 401, refusal(
+                "unauthorized", "Unauthorized", "a valid bearer token is required",
+                "send the server's token as 'Authorization: Bearer TOKEN'"), [(b"www-authenticate", b"Bearer")])
         # Without a token, the loopback address is the only guard, and a page whose DNS name was
         # rebound to 127.0.0.1 reaches it too: its requests still carry its own name as the Host.
         if self.token is None and "host" in headers and not self._ours(headers["host"]):
-            if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": 4421, "reason": "host not allowed"})
             message = f"this server answers to {', '.join(sorted(self.names))}, not {headers['host'][:100]!r}"
-            return await send_json(send, 421, refusal(
+            return await refuse(scope, send, 421, refusal(
                 "host_not_allowed", "BadInput", message,
                 "use http://127.0.0.1:PORT, or start it with --token to serve other names"))
         if scope["type"] == "websocket" or scope["method"] in STATE_CHANGING:
             page = page_of(headers)
             if page is not None and not self._page_allowed(page, scope, headers):
-                if scope["type"] == "websocket":
-                    return await send({"type": "websocket.close", "code": 4403, "reason": "origin not allowed"})
                 message = f"a request from the page at {page[:100]!r} may not change anything here"
-                return await send_json(send, 403, refusal(
+                return await refuse(scope, send, 403, refusal(
                     "origin_not_allowed", "Forbidden", message,
                     "serve that page from this server's address, or start the server with --cors ORIGIN"))
         return await self.app(scope, receive, send)
