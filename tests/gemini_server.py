@@ -136,6 +136,7 @@ class FakeGemini:
 
     def __init__(self, expected_key: str | None = None):
         self.expected_key = expected_key
+        self.clock = time.monotonic  # when each request came (tests/test_gemini.py puts a fake clock here)
         self.requests: list[dict] = []
         self._script: deque[Reply] = deque()
         self.default = Reply()
@@ -171,7 +172,7 @@ class FakeGemini:
             self.requests.append({
                 "version": version, "model": model, "method": method, "alt": request.query_params.get("alt"),
                 "body": json.loads(raw or b"{}"), "key_ok": self.expected_key in (None, key),
-                "at": time.monotonic(),
+                "at": self.clock(),
             })
             if method not in ("generateContent", "streamGenerateContent"):
                 return JSONResponse(error_body(404, model=model), status_code=404)

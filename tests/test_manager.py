@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 
 import jinja2
 import pytest
@@ -34,13 +35,17 @@ def worker_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("lfwb-") and not t.name.startswith("lfwb-model-")]
 
 
-def model_threads_gone(timeout: float = 5.0) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
-    while any(t.name.startswith("lfwb-model-") for t in threading.enumerate()):
+    while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
     return True
+
+
+def model_threads_gone(timeout: float = 5.0) -> bool:
+    return wait_until(lambda: not any(t.name.startswith("lfwb-model-") for t in threading.enumerate()), timeout)
 
 
 def interrupt_main_thread() -> None:
@@ -138,8 +143,8 @@ def test_two_generations_on_one_model_take_turns(scripted):
     threads[0].start()
     assert stall.reached.wait(10)  # the first is mid-answer...
     threads[1].start()
-    time.sleep(0.2)
-    assert fake.log == ["load", "start"]  # ...and the second waits its turn
+    assert wait_until(lambda: len(scripted.wb.store.list_runs()) == 2)  # ...the second has asked...
+    assert fake.log == ["load", "start"]  # ...and waits its turn
     go.set()
     for t in threads:
         t.join(30)

@@ -94,12 +94,17 @@ def server_message(text: Any) -> str:
 class Retries:
     """Counts the attempts of one call and sleeps between them."""
 
+    # The time it reads and how it waits (event, seconds → True if cancelled meanwhile): tests
+    # put a fake clock here, so they see the waits it chose without waiting them out.
+    clock = staticmethod(time.monotonic)
+    wait = staticmethod(threading.Event.wait)
+
     def __init__(self, policy: RetryPolicy, cancel: threading.Event, label: str):
         self.policy = policy
         self.cancel = cancel
         self.label = label
         self.attempt = 1
-        self.started = time.monotonic()
+        self.started = self.clock()
 
     def delay(self, failure: Retryable) -> float:
         backoff = min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** (self.attempt - 1))
@@ -118,7 +123,7 @@ class Retries:
             tries = "1 attempt" if self.attempt == 1 else f"{self.attempt} attempts"
             raise GenerationError(
                 f"{self.label}: {failure} — gave up after {tries} in "
-                f"{time.monotonic() - self.started:.1f}s; try again later, or use a fallback chain",
+                f"{self.clock() - self.started:.1f}s; try again later, or use a fallback chain",
                 model=self.label, attempts=self.attempt,
             ) from None
         if failure.retry_after_s is not None and failure.retry_after_s > self.policy.max_delay_s:
@@ -131,7 +136,7 @@ class Retries:
         log.info("%s: %s — attempt %d of %d in %.1fs", self.label, failure,
                  self.attempt + 1, self.policy.max_attempts, delay)
         self.attempt += 1
-        return not self.cancel.wait(delay)
+        return not self.wait(self.cancel, delay)
 
 
 def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> None:
