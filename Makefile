@@ -35,6 +35,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/quickstart.ipynb
 
 test: setup
+	$(BIN)/ruff check lfwb tests benchmarks
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 
 bench: setup

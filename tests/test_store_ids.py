@@ -75,7 +75,7 @@ def write_old(db_path) -> dict:
         f"INSERT INTO artifacts (project_id, run_id, content, sha256, created_at) VALUES (1, 1, 'print(1)', 'x', {at})",
         f"INSERT INTO chat_sessions (project_id, name, created_at) VALUES (1, 'talk', {at})",
         f"INSERT INTO messages (session_id, role, content, run_id, created_at) VALUES (1, 'user', 'hello', 2, {at})",
-        f"INSERT INTO context_chunks (context_id, chunk_index, text, start_char, end_char, tokens) VALUES (1, 0, 'Cards are teal.', 0, 15, 4)",
+        "INSERT INTO context_chunks (context_id, chunk_index, text, start_char, end_char, tokens) VALUES (1, 0, 'Cards are teal.', 0, 15, 4)",
         f"INSERT INTO context_indexes (context_id, chunks, indexed_at) VALUES (1, 1, {at})",
         f"INSERT INTO budgets (project_id, limit_usd, updated_at) VALUES (1, 5, {at})",
         "DELETE FROM contexts WHERE id = 2",

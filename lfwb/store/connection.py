@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from .migrate import apply_migrations, check_ours, now
+from .migrate import apply_migrations, check_ours, now  # noqa: F401 (`now`: the example above)
 
 BUSY_TIMEOUT_S = 60.0
 
