@@ -12,14 +12,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .chat import DEFAULT_SESSION
 from .config import kernel_settings
 from .errors import BadInput, check_text
+from .workbench_models import Models
+from .workbench_records import Records
 
 DEFAULT_PROJECT = "default"
 
 
-class Workbench:
-    """Store + RuntimeManager + current project. Use `lfwb.workbench()` to get the kernel's one."""
+class Workbench(Records, Models):
+    """Store + RuntimeManager + current project. Use `lfwb.workbench()` to get the kernel's one.
+
+    Every operation a face offers is a method here: the records (lfwb/workbench_records.py) and
+    the models (lfwb/workbench_models.py) are its parts; the faces call nothing below it."""
 
     def __init__(self, db_path: str | None = None, manager: Any = None, *, adopt: bool = False):
         from .runtimes import RuntimeManager
@@ -59,6 +65,11 @@ class Workbench:
     @property
     def project_id(self) -> int:
         return self.project["id"]
+
+    @property
+    def path(self) -> str:
+        """The store file's path."""
+        return self.store.path
 
     # Set here to override `%config Lfwb.embeddings` for this Workbench; None: follow it.
     _embeddings: bool | None = None
@@ -132,9 +143,6 @@ class Workbench:
                            "embeddings on (Lfwb.embeddings = True: it embeds this project's contexts once)",
                            about="search_mode")
 
-    def runs(self, limit: int | None = 20, offset: int = 0) -> list[dict]:
-        return self.store.list_runs(project_id=self.project_id, limit=limit, offset=offset)
-
     # -- generation --------------------------------------------------------------------
 
     def generate(
@@ -199,12 +207,15 @@ class Workbench:
 
         return revise(self, artifact_id, instruction, model, **settings)
 
-    def chat(self, session: str = "default", model: str | None = None, system: str | None = None,
-             new: bool = False):
+    def chat(self, session: str = DEFAULT_SESSION, model: str | None = None, system: str | None = None,
+             new: bool = False, create: bool = True):
         """The chat session `session` of the current project, made if new (`%%lfw chat` uses the
-        same one): `.send(text)`, `.stream(text)`, `.history()`; see lfwb/chat/session.py."""
-        from .chat.session import open_session
+        same one): `.send(text)`, `.stream(text)`, `.history()`; see lfwb/chat/session.py.
+        `create=False`: an unknown session is `NotFound`, nothing is made."""
+        from .chat.session import ChatSession, open_session
 
+        if not create:
+            return ChatSession(self, self.store.get_chat_session(self.project_id, session))
         return open_session(self, session, model=model, system=system, new=new)
 
     # -- pipeline definitions (lfwb/pipelines/library.py) -----------------------------------

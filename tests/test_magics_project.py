@@ -14,7 +14,9 @@ def test_project_create_switch_and_show(ip, wb):
     run_ok(ip, "%lfw project default")
     rows = run_ok(ip, "%lfw projects")
     assert [r["name"] for r in rows] == ["landing-page", "default"]
-    assert [r["current"] for r in rows] == ["", "✓"]
+    assert [r["current"] for r in rows] == [False, True]  # plain values: the table draws ✓
+    shown = rows.as_text().splitlines()
+    assert "✓" in shown[-1] and "✓" not in shown[-2]
 
 
 def test_context_add_text_file_and_cell_then_search(ip, wb, tmp_path):

@@ -11,7 +11,7 @@ from lfwb.widgets.models_panel import ModelsPanel
 
 @pytest.fixture
 def panel(wb):
-    p = ModelsPanel(wb.manager)
+    p = ModelsPanel(wb)
     yield p
     p.close()
 
@@ -73,7 +73,7 @@ def test_a_refused_load_shows_one_line_in_the_panel(panel, wb):
 
 
 def test_a_closed_panel_stops_listening(wb):
-    p = ModelsPanel(wb.manager)
+    p = ModelsPanel(wb)
     p.close()
     wb.generate("Hi", max_tokens=2)
     assert p.rows["smollm2"].stats.value.startswith("0 runs")
@@ -83,6 +83,6 @@ def test_the_magic_returns_the_panel(ip, wb):
     panel = run_ok(ip, "%lfw panel models")
     try:
         assert isinstance(panel, ModelsPanel) and list(panel.rows) == ["smollm2"]
-        assert panel.manager is wb.manager
+        assert panel.workbench is wb
     finally:
         panel.close()

@@ -25,9 +25,9 @@ from typing import Any
 from ..errors import BadInput, LfwbError, NotFound, check_text
 from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
 from ..runtimes import GenerationConfig
+from . import DEFAULT_SESSION
 from .memory import DEFAULT_WINDOW, Memory
 
-DEFAULT_SESSION = "default"
 SUMMARY_TEMPERATURE = 0.2  # a summary should keep facts, not invent them
 
 OnChunk = Callable[[str], None]

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ..chat import DEFAULT_SESSION
 from ..chat.retrieval import MODES
 from ..pipelines.templates import fill_template
 from .live import LiveOutput
 from .registry import Invocation, subcommand
 from .rows import Rows
 
-DEFAULT_SESSION = "default"  # the same as lfwb.chat.session's; importing it would load the store at %load_ext
 
 
 @subcommand("chat", cell="required")
@@ -61,10 +61,8 @@ def chat(ctx: Invocation, args):
 @magic_arguments("lfw chat sessions")
 def chat_sessions(ctx: Invocation, args) -> Rows:
     """The chat sessions of the current project, most recently used first."""
-    wb = ctx.workbench
-    rows = wb.store.list_chat_sessions(wb.project_id)
+    rows = ctx.workbench.chat_sessions()
     for r in rows:
-        r["model"] = r["model"] or wb.default_model
         r["summarized turns"] = r["summary_turns"]
     return Rows(rows, ["name", "model", "messages", "summarized turns", "last_message_at"],
                 empty="no chat sessions yet — start one with %%lfw chat")
@@ -75,11 +73,9 @@ def chat_sessions(ctx: Invocation, args) -> Rows:
 @argument("--session", default=DEFAULT_SESSION, help="which session (default: default)")
 def chat_history(ctx: Invocation, args) -> Rows:
     """A session's messages, oldest first, with how each answer ended and its sources."""
-    from ..chat.session import ChatSession, source_label
+    from ..chat.session import source_label
 
-    wb = ctx.workbench
-    session = ChatSession(wb, wb.store.get_chat_session(wb.project_id, args.session))
-    rows = session.history()
+    rows = ctx.workbench.chat(args.session, create=False).history()
     for r in rows:
         r["sources"] = "; ".join(source_label(s) for s in r["sources"])
     return Rows(rows, ["id", "role", "status", "content", "sources", "run_id", "created_at"],
@@ -91,8 +87,7 @@ def chat_history(ctx: Invocation, args) -> Rows:
 @argument("name", help="the session to delete (its runs stay in %%lfw runs)")
 def chat_delete(ctx: Invocation, args) -> None:
     """Delete a chat session and its messages; the runs that answered stay."""
-    wb = ctx.workbench
-    row = wb.store.delete_chat_session(wb.project_id, args.name)
+    row = ctx.workbench.delete_chat_session(args.name)
     print(f"deleted chat session {row['name']!r}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..pipelines import artifacts
 from .registry import Invocation, positive_int, subcommand
 from .rows import Rows
 
@@ -17,7 +16,7 @@ from .rows import Rows
 def export_files(ctx: Invocation, args) -> Rows:
     """Write a run's artifacts as files into DIR: all of them or, when one cannot be written (a
     name that would leave DIR, a file already there without --force), none."""
-    written = artifacts.export_files(ctx.workbench.store, args.run_id, args.to, force=args.force)
+    written = ctx.workbench.export_files(args.run_id, args.to, force=args.force)
     return Rows(written, ["id", "path", "bytes"])
 
 
@@ -30,7 +29,5 @@ def export_framer(ctx: Invocation, args) -> Rows:
     """Write a component as a Framer code component (a named default-exported function,
     addPropertyControls for its props, the layout annotations). Imports other than react,
     react-dom, framer and framer-motion are refused."""
-    from ..preview.framer import export_framer as write
-
-    written = write(ctx.workbench.store, args.artifact_id, args.to, force=args.force)
+    written = ctx.workbench.export_framer(args.artifact_id, args.to, force=args.force)
     return Rows([written], ["id", "path", "component", "bytes"])

@@ -1,5 +1,5 @@
 """Models: `%lfw models`, `register`, `unregister`, `load`, `unload`, `info`, `health`, `stats`,
-`panel models`. Each hands its work to the kernel's RuntimeManager."""
+`panel models`. Each calls the Workbench's method of the same name (lfwb/workbench_models.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,7 @@ from .rows import Record, Rows
 @magic_arguments("lfw models")
 def models(ctx: Invocation, args) -> Rows:
     """List registered models: runtime, loaded or not, memory, source."""
-    rows = ctx.workbench.manager.list()
-    for row in rows:
-        row["loaded"] = "✓" if row["loaded"] else ""
-    return Rows(rows, ["name", "runtime", "loaded", "memory", "source"],
+    return Rows(ctx.workbench.models(), ["name", "runtime", "loaded", "memory", "source"],
                 empty="no models — %lfw register NAME --runtime llama_cpp --source FILE.gguf")
 
 
@@ -47,7 +44,7 @@ def register(ctx: Invocation, args) -> Record:
     for key in ("gguf_file", "base_url", "api_key_env"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    config = ctx.workbench.manager.register(
+    config = ctx.workbench.register_model(
         name=args.name, runtime=args.runtime, source=args.source, device=args.device,
         dtype=args.dtype, quantization=args.quantization, context_length=args.context_length,
         threads=args.threads, chat_template=_read_template(args.chat_template),
@@ -84,7 +81,7 @@ def _read_template(value: str | None) -> str | None:
 @argument("name")
 def unregister(ctx: Invocation, args) -> None:
     """Forget a registered model (unloading it first)."""
-    ctx.workbench.manager.unregister(args.name)
+    ctx.workbench.unregister_model(args.name)
     print(f"unregistered {args.name}")
 
 
@@ -93,9 +90,8 @@ def unregister(ctx: Invocation, args) -> None:
 @argument("name", help="a registered model")
 def load(ctx: Invocation, args) -> Record:
     """Load a model now instead of on first use (idle models may be unloaded to make room)."""
-    manager = ctx.workbench.manager
-    manager.load(args.name)
-    return Record(_stats_row(manager, args.name))
+    row = ctx.workbench.load_model(args.name)
+    return Record(dict(row, memory=_memory(row["bytes"])))
 
 
 @subcommand("unload")
@@ -104,11 +100,10 @@ def load(ctx: Invocation, args) -> Record:
 @argument("--all", action="store_true", help="unload every model")
 def unload(ctx: Invocation, args) -> None:
     """Unload a model and free its memory (it loads again on next use)."""
-    manager = ctx.workbench.manager
+    wb = ctx.workbench
     if args.all == bool(args.name):
         raise BadInput("give a model name or --all, e.g. %lfw unload smollm2")
-    names = [s["name"] for s in manager.list() if s["loaded"]] if args.all else [args.name]
-    freed = [name for name in names if manager.unload(name)]
+    freed = wb.unload_models() if args.all else [args.name] if wb.unload_model(args.name) else []
     print(f"unloaded {', '.join(freed)}" if freed else f"{args.name or 'nothing'} was not loaded")
 
 
@@ -117,17 +112,14 @@ def unload(ctx: Invocation, args) -> None:
 @argument("name", help="a registered model")
 def info(ctx: Invocation, args) -> Record:
     """Everything about one model: its settings and what its backend chose."""
-    return Record(ctx.workbench.manager.info(args.name))
+    return Record(ctx.workbench.model_info(args.name))
 
 
 @subcommand("health")
 @magic_arguments("lfw health")
 def health(ctx: Invocation, args) -> Rows:
     """Can each model run? Files present, keys set (cheap checks, nothing loads)."""
-    rows = ctx.workbench.manager.health()
-    for row in rows:
-        row["ok"] = "✓" if row["ok"] else "✗"
-    return Rows(rows, ["name", "ok", "detail"], empty="no models")
+    return Rows(ctx.workbench.model_health(), ["name", "ok", "detail"], empty="no models", marks={"ok": ("✓", "✗")})
 
 
 class Stats(Rows):
@@ -154,18 +146,17 @@ class Stats(Rows):
         return super()._repr_html_() + f"<p>{html.escape(self.summary)}</p>"
 
 
-def _stats_row(manager, name: str) -> dict:
+def _memory(n: int) -> str:
     from ..runtimes.memory import format_bytes
 
-    row = next(r for r in manager.stats()["models"] if r["name"] == name)
-    return dict(row, memory=format_bytes(row["bytes"]))
+    return format_bytes(n)
 
 
 @subcommand("stats")
 @magic_arguments("lfw stats")
 def stats(ctx: Invocation, args) -> Stats:
     """Per model: loaded, memory, load time, runs, tokens out, last tok/s; process memory and budget."""
-    return Stats(ctx.workbench.manager.stats())
+    return Stats(ctx.workbench.model_stats())
 
 
 @subcommand("panel models")
@@ -174,4 +165,4 @@ def panel_models(ctx: Invocation, args):
     """A live panel of the models: load/unload buttons, memory against the budget, stats."""
     from ..widgets.models_panel import ModelsPanel
 
-    return ModelsPanel(ctx.workbench.manager)
+    return ModelsPanel(ctx.workbench)

@@ -134,9 +134,9 @@ def rerun(ctx: Invocation, args):
 @argument("run_id", type=positive_int, help="a pipeline run (see %%lfw runs)")
 def timeline(ctx: Invocation, args):
     """Chart a pipeline run's steps: a bar per step from its start to its end, coloured by model."""
-    from ..pipelines.timeline import timeline_figure, timeline_rows
+    from ..pipelines.timeline import timeline_figure
 
-    bars = timeline_rows(ctx.workbench.store, args.run_id)
+    bars = ctx.workbench.timeline(args.run_id)
     figure = timeline_figure(bars, title=f"pipeline run {args.run_id}")
     show_figures_as_png(ctx.shell)
     return figure

@@ -39,15 +39,13 @@ def jsx(ctx: Invocation, args):
     """Preview the cell's React component (JSX or TSX, its default export) live, with a control
     per prop, and keep it as an artifact. Returns the preview: `_.props = {...}` re-renders it.
     """
-    from ..preview import save_component
     from ..preview.widget import Preview
 
     props, height = _props(args.props), _height(args.height)
     source = (ctx.cell or "").strip("\n") + "\n"
     # Checked (and the frame built) before anything is kept: a refused component leaves no row.
     widget = Preview(source, props=props, height=height)
-    wb = ctx.workbench
-    widget.artifact = save_component(wb.store, wb.project_id, source, name=args.name, language=widget.language)
+    widget.artifact = ctx.workbench.save_component(source, name=args.name, language=widget.language)
     return widget
 
 
@@ -58,10 +56,9 @@ def jsx(ctx: Invocation, args):
 @argument("--height", type=int, help="the frame's height in px (default: fits the component)")
 def preview(ctx: Invocation, args):
     """Preview a stored JSX/TSX artifact live. Returns the preview."""
-    from ..preview import component_source
     from ..preview.widget import Preview
 
-    source, language = component_source(ctx.workbench.store, args.artifact_id)
+    source, language = ctx.workbench.component_source(args.artifact_id)
     widget = Preview(source, props=_props(args.props), height=_height(args.height), language=language)
-    widget.artifact = ctx.workbench.store.get_artifact(args.artifact_id)
+    widget.artifact = ctx.workbench.artifact(args.artifact_id)
     return widget

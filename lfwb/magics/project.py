@@ -27,10 +27,7 @@ def project(ctx: Invocation, args) -> Record:
 @argument("--limit", type=positive_int, default=None, help="how many (newest first)")
 def projects(ctx: Invocation, args) -> Rows:
     """List projects, newest first."""
-    rows = ctx.workbench.store.list_projects(limit=args.limit)
-    current = ctx.workbench.project["id"]
-    for r in rows:
-        r["current"] = "✓" if r["id"] == current else ""
+    rows = ctx.workbench.projects(limit=args.limit)
     return Rows(rows, ["id", "name", "current", "description", "created_at"], empty="no projects")
 
 
@@ -78,15 +75,11 @@ SHOWN_CHARS = 10_000  # of a context's text; its chunks show the rest
 @argument("--chunk", type=int, default=None, help="show only this chunk (its index, from 0)")
 def context_show(ctx: Invocation, args) -> Record:
     """One context: its name, source, chunk count and text — or one of its chunks."""
-    store = ctx.workbench.store
-    context = store.get_context(args.context_id)
-    n = store.chunk_count(context["id"])
+    wb = ctx.workbench
+    context = wb.context(args.context_id)
+    n = context.pop("chunks")
     if args.chunk is not None:
-        chunk = store.list_chunks(context["id"], limit=1, offset=max(args.chunk, 0))
-        if args.chunk < 0 or not chunk:
-            raise BadInput(f"context {context['id']} has chunks 0 to {n - 1}, not {args.chunk}"
-                           if n else f"context {context['id']} has no chunks yet")
-        c = chunk[0]
+        c = wb.context_chunk(context["id"], args.chunk)
         return Record({"context": f"{context['name']} ({context['id']})", "chunk": f"{c['chunk_index']} of {n}",
                        "characters": f"{c['start_char']}–{c['end_char']}", "tokens": c["tokens"], "text": c["text"]})
     text = context.pop("text")
@@ -102,8 +95,7 @@ def context_show(ctx: Invocation, args) -> Record:
 @argument("--limit", type=positive_int, default=20, help="how many (newest first, default 20)")
 def context_list(ctx: Invocation, args) -> Rows:
     """List the current project's contexts, newest first."""
-    wb = ctx.workbench
-    rows = wb.store.list_contexts(project_id=wb.project_id, limit=args.limit)
+    rows = ctx.workbench.contexts(limit=args.limit)
     return Rows(rows, ["id", "name", "kind", "source", "created_at"], empty="no contexts yet")
 
 
@@ -116,8 +108,7 @@ RUN_COLUMNS = ["id", "kind", "model", "answered_by", "status", "output_tokens", 
 @argument("--status", choices=RUN_STATUSES, help="only runs with this status")
 def runs(ctx: Invocation, args) -> Rows:
     """List the current project's runs, newest first."""
-    wb = ctx.workbench
-    rows = wb.store.list_runs(project_id=wb.project_id, status=args.status, limit=args.limit)
+    rows = ctx.workbench.runs(limit=args.limit, status=args.status)
     empty = f"no runs with status {args.status!r}" if args.status else "no runs yet — try %%lfw generate"
     return Rows(rows, RUN_COLUMNS, empty=empty)
 
@@ -127,7 +118,7 @@ def runs(ctx: Invocation, args) -> Rows:
 @argument("run_id", type=positive_int, help="a run id from %%lfw runs")
 def show(ctx: Invocation, args) -> Record:
     """Everything about one run: prompt, output, settings, tokens, timings."""
-    return Record(ctx.workbench.store.get_run(args.run_id))
+    return Record(ctx.workbench.run(args.run_id))
 
 
 @subcommand("artifacts")
@@ -139,11 +130,7 @@ def artifacts(ctx: Invocation, args) -> Rows:
     """List code artifacts of the current project, or of one run, or the versions of one."""
     wb = ctx.workbench
     if args.versions is not None:
-        rows = wb.store.artifact_versions(args.versions)
+        rows = wb.artifact_versions(args.versions)
         return Rows(rows, ["id", "version", "instruction", "run_id", "filename", "created_at"])
-    if args.run_id is not None:
-        wb.store.get_run(args.run_id)  # an unknown id is an error, not an empty list
-        rows = wb.store.list_artifacts(run_id=args.run_id, limit=args.limit)
-    else:
-        rows = wb.store.list_artifacts(project_id=wb.project_id, limit=args.limit)
+    rows = wb.artifacts(run_id=args.run_id, limit=args.limit)
     return Rows(rows, ["id", "run_id", "kind", "language", "filename", "created_at"], empty="no artifacts yet")

@@ -17,16 +17,14 @@ from .rows import Record, Rows
 @argument("--clear", action="store_true", help="forget the key given for this session")
 def key(ctx: Invocation, args) -> None:
     """Type an API key at a hidden prompt; it stays in memory for this session, never saved or shown."""
-    from ..runtimes.keys import check_provider, use_key
-
-    manager = ctx.workbench.manager
+    wb = ctx.workbench
     if args.clear:
-        use_key(manager, args.provider, None)
+        wb.use_key(args.provider, None)
         print(f"forgot the session key for {args.provider}")
         return
-    check_provider(manager, args.provider)  # a bad name is one clear line, before the prompt
+    wb.check_provider(args.provider)  # a bad name is one clear line, before the prompt
     secret = getpass.getpass(f"API key for {args.provider} (hidden; kept only for this session): ")
-    served = use_key(manager, args.provider, secret)
+    served = wb.use_key(args.provider, secret)
     print(f"key set for this session (not saved) — used by {', '.join(served) or f'{args.provider} models you register'}")
 
 
@@ -40,21 +38,21 @@ def alias(ctx: Invocation, args) -> Rows | Record | None:
     A link is skipped (and the run says why) when its key is missing, its retries run out,
     the budget refuses it, or a local model cannot fit in memory.
     """
-    manager = ctx.workbench.manager
+    wb = ctx.workbench
     text = " ".join(args.spec)
     name, sep, chain = (part.strip() for part in text.partition("="))
     if args.delete:
         if not name or sep:
             raise BadInput("usage: %lfw alias NAME --delete")
-        manager.remove_alias(name)
+        wb.remove_alias(name)
         print(f"removed alias {name}")
         return None
     if sep:
         models = [m.strip() for m in chain.split(",") if m.strip()]
         if not name:
             raise BadInput("usage: %lfw alias NAME = MODEL[, MODEL ...]")
-        return Record({"alias": name, "models": " → ".join(manager.alias(name, models))})
-    rows = [{"alias": n, "models": " → ".join(m)} for n, m in sorted(manager.aliases.items()) if not name or n == name]
+        return Record({"alias": name, "models": " → ".join(wb.set_alias(name, models))})
+    rows = [{"alias": n, "models": " → ".join(m)} for n, m in sorted(wb.aliases().items()) if not name or n == name]
     if name and not rows:
         raise BadInput(f"no alias named {name!r} — make one with %lfw alias {name} = MODEL, MODEL")
     return Rows(rows, ["alias", "models"], empty="no aliases — %lfw alias best = gemini-2.5-pro, smollm2")
@@ -70,8 +68,6 @@ def budget(ctx: Invocation, args) -> Record:
     A call whose worst case (prompt + max tokens at the price table's rates) would pass a
     limit is refused before it is sent.
     """
-    from ..spending import budget_status, set_budget
-
     wb = ctx.workbench
     if args.scope and args.amount is None:
         raise BadInput(f"give an amount in USD or 'off', e.g. %lfw budget {args.scope} 5")
@@ -80,8 +76,8 @@ def budget(ctx: Invocation, args) -> Record:
             amount = None if args.amount.lower() in ("off", "none") else float(args.amount.lstrip("$"))
         except ValueError:
             raise BadInput(f"a budget is an amount in USD or 'off', got {args.amount!r}") from None
-        set_budget(wb.store, wb.manager, args.scope, wb.project_id, amount)
-    return Record(budget_status(wb.store, wb.manager, wb.project))
+        return Record(wb.set_budget(args.scope, amount))
+    return Record(wb.budget())
 
 
 @subcommand("cost")
@@ -90,13 +86,11 @@ def budget(ctx: Invocation, args) -> Record:
 @argument("--all", action="store_true", help="every project, not only the current one")
 def cost(ctx: Invocation, args) -> Rows | Record:
     """What runs cost: this project and session, or grouped --by model | project | day."""
-    from ..spending import budget_status, cost_summary
-
     wb = ctx.workbench
     if args.by is None:
-        summary = budget_status(wb.store, wb.manager, wb.project)
-        summary["all_projects_usd"] = round(sum(r["cost_usd"] for r in cost_summary(wb.store, "project")), 6)
+        summary = wb.budget()
+        summary["all_projects_usd"] = round(sum(r["cost_usd"] for r in wb.costs("project")), 6)
         return Record(summary)
-    rows = cost_summary(wb.store, args.by, None if args.all else wb.project_id)
+    rows = wb.costs(args.by, all_projects=args.all)
     return Rows(rows, [args.by, "runs", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd"],
                 empty="no runs yet")

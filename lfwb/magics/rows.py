@@ -1,7 +1,7 @@
 """Tables that render as HTML in a notebook and as aligned text in a terminal.
 
-`Rows` is a list of dicts, so what a magic returns is plain Python data (`_`, `-o`). Cells can
-hold a model's answer (`%lfw runs`, `%lfw show`): they are escaped, in a table MathJax skips.
+`Rows` is a list of dicts, so what a magic returns is plain Python data (`_`, `-o`): a yes/no
+stays a bool in the rows and is drawn as a mark here (✓ for True). Cells can hold a model's answer (`%lfw runs`, `%lfw show`): they are escaped, in a table MathJax skips.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from typing import Any
 from ..untrusted import NO_MATH, escape
 
 MAX_CELL = 60
+MARKS = ("✓", "")  # how True and False are drawn, unless a column says otherwise
 
 
-def _cell(value: Any, width: int = MAX_CELL) -> str:
+def _cell(value: Any, width: int = MAX_CELL, marks: tuple[str, str] = MARKS) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return marks[0] if value else marks[1]
     if isinstance(value, float):
         text = f"{value:.6g}"
     else:
@@ -28,8 +31,9 @@ class Rows(list):
     """A list of row dicts with a table repr. `columns` picks and orders what is shown."""
 
     def __init__(self, rows: list[dict], columns: list[str] | None = None, empty: str = "no rows",
-                 ends: int | None = None):
+                 ends: int | None = None, marks: dict[str, tuple[str, str]] | None = None):
         super().__init__(rows)
+        self.marks = marks or {}  # column → (True's mark, False's mark)
         self.columns = columns or (list(rows[0]) if rows else [])
         self.empty = empty
         self.ends = ends  # show only this many rows at each end, and how many are between (a batch's)
@@ -44,7 +48,7 @@ class Rows(list):
         if not self:
             return self.empty
         first, hidden, last = self._shown()
-        cells = [[c for c in self.columns]] + [[_cell(r.get(c)) for c in self.columns] for r in first + last]
+        cells = [[c for c in self.columns]] + [[_cell(r.get(c), marks=self.marks.get(c, MARKS)) for c in self.columns] for r in first + last]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -59,7 +63,7 @@ class Rows(list):
         head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
 
         def rows(part: list) -> str:
-            return "".join("<tr>" + "".join(f"<td>{escape(_cell(r.get(c), 120))}</td>" for c in self.columns)
+            return "".join("<tr>" + "".join(f"<td>{escape(_cell(r.get(c), 120, self.marks.get(c, MARKS)))}</td>" for c in self.columns)
                            + "</tr>" for r in part)
 
         gap = f'<tr><td colspan="{len(self.columns)}"><em>… {hidden} more rows …</em></td></tr>' if hidden else ""

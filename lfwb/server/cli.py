@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lfwb serve: token {token} (shown once; send it as 'Authorization: Bearer TOKEN')", flush=True)
     host = f"[{args.host}]" if ":" in args.host else args.host
     port = sock.getsockname()[1]  # the real one when --port 0 asked for a free one
-    print(f"lfwb serve: http://{host}:{port} (store {wb.store.path}; docs at /docs; Ctrl-C stops)", flush=True)
+    print(f"lfwb serve: http://{host}:{port} (store {wb.path}; docs at /docs; Ctrl-C stops)", flush=True)
     app = create_app(wb, token=token, cors=args.cors, host=args.host, allow_remote_register=args.allow_remote_register)
     raise_file_limit()  # the cap on connections follows it (connections.py)
     for sig in (signal.SIGINT, signal.SIGTERM):  # not Python's KeyboardInterrupt traceback, nor death by signal
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except Stopped:
         pass
     finally:
-        wb.manager.unload_all()
+        wb.unload_models()
         wb.close()
     return 0
 

@@ -1,7 +1,7 @@
 """REST for the store's rows: projects, contexts (and search), runs, steps, artifacts.
 
 Create, read, list (filters, cursor paging: `?limit=50&cursor=NEXT`), update, delete — each a
-call to the same Store method the magics use. Plain `def` routes: FastAPI runs them in its
+call to the same Workbench method the magics use (lfwb/workbench_records.py). Plain `def` routes: FastAPI runs them in its
 threadpool, so a query never waits behind a generation (those have threads of their own).
 
 Runs and steps are records, not notes: their status and text change only as lfwb records what
@@ -18,9 +18,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from ..store.migrate import now
-
-from ..errors import StillRunning
 from .errors import ERROR_RESPONSES
 from .schemas import (
     MAX_INT, ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
@@ -36,27 +33,18 @@ def workbench(request: Request) -> Any:
 
 def project_id(wb: Any, ref: str | None) -> int:
     """A project's id from its id or name; None: the workbench's current project."""
-    return wb.project_id if ref is None else wb.store.get_project(ref)["id"]
-
-
-def ended_run(store: Any, run_id: int) -> dict:
-    """The run, refused while lfwb is still writing it (its steps and text are not final)."""
-    row = store.get_run(run_id)  # unknown: 404
-    if row["status"] == "running":
-        raise StillRunning(f"run {run_id} is still running — lfwb is writing it; "
-                           f"wait until it ends, or stop it with POST /api/v1/runs/{run_id}/cancel")
-    return row
+    return wb.project_ref(ref)
 
 
 def _page(wb: Any, table: str, where: dict, limit: int, cursor: int | None) -> Page:
-    return page_of(wb.store.page(table, where, limit=limit, before=cursor), limit)
+    return page_of(wb.page(table, where, limit, before=cursor), limit)
 
 
 # -- projects ------------------------------------------------------------------------------
 
 @router.post("/projects", status_code=201, response_model=Row, tags=["projects"])
 def create_project(body: ProjectIn, request: Request) -> dict:
-    return workbench(request).store.create_project(body.name, body.description)
+    return workbench(request).create_project(body.name, body.description)
 
 
 @router.get("/projects", response_model=Page, tags=["projects"])
@@ -66,18 +54,18 @@ def list_projects(request: Request, limit: Limit = 50, cursor: Cursor = None) ->
 
 @router.get("/projects/{project_id}", response_model=Row, tags=["projects"])
 def get_project(project_id: RowId, request: Request) -> dict:
-    return workbench(request).store.get_project(project_id)
+    return workbench(request).get_project(project_id)
 
 
 @router.patch("/projects/{project_id}", response_model=Row, tags=["projects"])
 def update_project(project_id: RowId, body: ProjectPatch, request: Request) -> dict:
-    return workbench(request).store.update_project(project_id, **body.model_dump(exclude_none=True))
+    return workbench(request).update_project(project_id, **body.model_dump(exclude_none=True))
 
 
 @router.delete("/projects/{project_id}", status_code=204, tags=["projects"])
 def delete_project(project_id: RowId, request: Request,
                    cascade: Annotated[bool, Query(description="delete its contexts, runs and artifacts too")] = False) -> Response:
-    workbench(request).store.delete_project(project_id, cascade=cascade)
+    workbench(request).delete_project(project_id, cascade=cascade)
     return Response(status_code=204)
 
 
@@ -120,17 +108,17 @@ def search_contexts(request: Request, q: Annotated[str, Query(min_length=1, max_
 
 @router.get("/contexts/{context_id:int}", response_model=Row, tags=["contexts"])
 def get_context(context_id: RowId, request: Request) -> dict:
-    return workbench(request).store.get_context(context_id)
+    return workbench(request).context(context_id)
 
 
 @router.patch("/contexts/{context_id:int}", response_model=Row, tags=["contexts"])
 def update_context(context_id: RowId, body: ContextPatch, request: Request) -> dict:
-    return workbench(request).store.update_context(context_id, **body.model_dump(exclude_none=True))
+    return workbench(request).update_context(context_id, **body.model_dump(exclude_none=True))
 
 
 @router.delete("/contexts/{context_id:int}", status_code=204, tags=["contexts"])
 def delete_context(context_id: RowId, request: Request) -> Response:
-    workbench(request).store.delete_context(context_id)
+    workbench(request).delete_context(context_id)
     return Response(status_code=204)
 
 
@@ -141,7 +129,7 @@ def create_run(body: RunIn, request: Request) -> dict:
     """Import a run made elsewhere (a tool that called a model itself), once it has ended."""
     wb = workbench(request)
     values = body.model_dump(exclude={"project", "kind"}, exclude_none=True)
-    return wb.store.add_run(project_id(wb, body.project), body.kind, finished_at=now(), **values)
+    return wb.import_run(body.kind, project_id(wb, body.project), **values)
 
 
 @router.get("/runs", response_model=Page, tags=["runs"])
@@ -155,34 +143,27 @@ def list_runs(request: Request, project: ProjectRef = None, kind: RunKind = None
 
 @router.get("/runs/{run_id}", response_model=Row, tags=["runs"])
 def get_run(run_id: RowId, request: Request) -> dict:
-    return workbench(request).store.get_run(run_id)
+    return workbench(request).run(run_id)
 
 
 @router.delete("/runs/{run_id}", status_code=204, tags=["runs"])
 def delete_run(run_id: RowId, request: Request) -> Response:
     """Delete a run that has ended, with its steps and artifacts (409 while it runs)."""
-    store = workbench(request).store
-    ended_run(store, run_id)
-    store.delete_run(run_id)
+    workbench(request).delete_run(run_id)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}/steps", response_model=list[Row], tags=["steps"])
 def list_run_steps(run_id: RowId, request: Request) -> list[dict]:
     """A run's steps in their order (a pipeline's, as its executor writes them)."""
-    store = workbench(request).store
-    store.get_run(run_id)  # an unknown run is a 404, not an empty list
-    return store.list_steps(run_id)
+    return workbench(request).steps(run_id)  # an unknown run is a 404, not an empty list
 
 
 @router.post("/steps", status_code=201, response_model=Row, tags=["steps"])
 def create_step(body: StepIn, request: Request) -> dict:
     """Import a step, ended, of a run that has ended (a tool that runs its own pipeline)."""
-    store = workbench(request).store
-    ended_run(store, body.run_id)  # an unknown run: "no run with id N", not a foreign-key message
     values = body.model_dump(exclude={"run_id", "position", "name"}, exclude_none=True)
-    values.setdefault("finished_at", now())
-    return store.add_step(body.run_id, body.position, body.name, **values)
+    return workbench(request).import_step(body.run_id, body.position, body.name, **values)
 
 
 @router.get("/steps", response_model=Page, tags=["steps"])
@@ -194,14 +175,12 @@ def list_steps(request: Request, run_id: Annotated[int | None, Query(ge=1, le=MA
 
 @router.get("/steps/{step_id}", response_model=Row, tags=["steps"])
 def get_step(step_id: RowId, request: Request) -> dict:
-    return workbench(request).store.get_step(step_id)
+    return workbench(request).step(step_id)
 
 
 @router.delete("/steps/{step_id}", status_code=204, tags=["steps"])
 def delete_step(step_id: RowId, request: Request) -> Response:
-    store = workbench(request).store
-    ended_run(store, store.get_step(step_id)["run_id"])
-    store.delete_step(step_id)
+    workbench(request).delete_step(step_id)
     return Response(status_code=204)
 
 
@@ -210,8 +189,8 @@ def delete_step(step_id: RowId, request: Request) -> Response:
 @router.post("/artifacts", status_code=201, response_model=Row, tags=["artifacts"])
 def create_artifact(body: ArtifactIn, request: Request) -> dict:
     wb = workbench(request)
-    return wb.store.add_artifact(project_id(wb, body.project), body.content, run_id=body.run_id,
-                                 kind=body.kind, language=body.language, filename=body.filename)
+    return wb.add_artifact(body.content, project_id(wb, body.project), run_id=body.run_id,
+                           kind=body.kind, language=body.language, filename=body.filename)
 
 
 @router.get("/artifacts", response_model=Page, tags=["artifacts"])
@@ -226,15 +205,15 @@ def list_artifacts(request: Request, project: ProjectRef = None,
 
 @router.get("/artifacts/{artifact_id}", response_model=Row, tags=["artifacts"])
 def get_artifact(artifact_id: RowId, request: Request) -> dict:
-    return workbench(request).store.get_artifact(artifact_id)
+    return workbench(request).artifact(artifact_id)
 
 
 @router.patch("/artifacts/{artifact_id}", response_model=Row, tags=["artifacts"])
 def update_artifact(artifact_id: RowId, body: ArtifactPatch, request: Request) -> dict:
-    return workbench(request).store.update_artifact(artifact_id, **body.model_dump(exclude_none=True))
+    return workbench(request).update_artifact(artifact_id, **body.model_dump(exclude_none=True))
 
 
 @router.delete("/artifacts/{artifact_id}", status_code=204, tags=["artifacts"])
 def delete_artifact(artifact_id: RowId, request: Request) -> Response:
-    workbench(request).store.delete_artifact(artifact_id)
+    workbench(request).delete_artifact(artifact_id)
     return Response(status_code=204)

@@ -81,23 +81,23 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def _cards(manager: Any) -> list[ModelCard]:
+def _cards(wb: Any) -> list[ModelCard]:
     """Registered models (owned by their runtime) and aliases (owned by `lfwb-alias`)."""
     created = int(time.time())
-    cards = [ModelCard(id=row["name"], created=created, owned_by=row["runtime"]) for row in manager.list()]
-    return cards + [ModelCard(id=name, created=created, owned_by="lfwb-alias") for name in manager.aliases]
+    cards = [ModelCard(id=row["name"], created=created, owned_by=row["runtime"]) for row in wb.models()]
+    return cards + [ModelCard(id=name, created=created, owned_by="lfwb-alias") for name in wb.aliases()]
 
 
 @router.get("/models", response_model=ModelList)
 def models(request: Request) -> ModelList:
     """Registered models (owned by their runtime) and aliases (owned by `lfwb-alias`)."""
-    return ModelList(data=_cards(workbench(request).manager))
+    return ModelList(data=_cards(workbench(request)))
 
 
 @router.get("/models/{model_id:path}", response_model=ModelCard)
 def model(model_id: Annotated[str, Path(min_length=1, max_length=200)], request: Request) -> ModelCard:
     """One model or alias (the SDK's `client.models.retrieve(id)`); 404 for an unknown id."""
-    cards = _cards(workbench(request).manager)
+    cards = _cards(workbench(request))
     card = next((c for c in cards if c.id == model_id), None)
     if card is None:
         names = ", ".join(c.id for c in cards[:20]) or "none yet"
@@ -122,7 +122,7 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
     prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"]) or " "
     settings = body.settings()
-    await run_in_threadpool(wb.manager.resolve, body.model)  # an unknown model: 404 before a run exists
+    await run_in_threadpool(wb.resolve_model, body.model)  # an unknown model: 404 before a run exists
     gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages, **settings)
     started = await gen.started()
     completion_id, created = f"chatcmpl-{started.run_id}", int(time.time())

@@ -1,6 +1,6 @@
 """The eight runtime endpoints at the seed's paths under `/api/v1/runtime/`: `models/register`,
 `models/load`, `models/unload`, `models`, `models/{id}/info`, `generate` (generate.py),
-`health`, `stats`. Each is the RuntimeManager call `%lfw` makes. The seed's own requests work
+`health`, `stats`. Each is the Workbench call `%lfw` makes (lfwb/workbench_models.py). The seed's own requests work
 as written:
 
     POST /api/v1/runtime/models/register {"model_id": "m.gguf", "model_name": "m", "runtime_type": "llama_cpp"}
@@ -53,25 +53,25 @@ class Done(BaseModel):
 @router.post("/models/register", status_code=201, response_model=dict[str, Any], include_in_schema=False)
 def register(body: RegisterIn, request: Request) -> dict:
     """Register a model (nothing loads until it is used); kept in the store, as `%lfw register`."""
-    manager = workbench(request).manager
-    check_keys_stay_home(body, manager, request.app.state.allow_remote_register)
+    wb = workbench(request)
+    check_keys_stay_home(body, wb, request.app.state.allow_remote_register)
     values = body.model_dump(exclude={"model_type"})
     if body.model_type is not None:  # the seed's label for it, kept with the registration
         values["options"] = {**values["options"], "model_type": body.model_type}
     try:
-        config = manager.register(**values)
+        config = wb.register_model(**values)
     except ModelLoadError as e:  # registering reads only the source it was given: the client's input
         raise BadInput(str(e)) from None
     return {k: v for k, v in config.to_dict().items() if v not in (None, {}, "")}
 
 
-def check_keys_stay_home(body: RegisterIn, manager: Any, allow_remote: bool) -> None:
+def check_keys_stay_home(body: RegisterIn, wb: Any, allow_remote: bool) -> None:
     """Refuse a registration that would send an environment variable, or a key, to a server the
     HTTP client chose: `api_key_env` naming anything but the backend's key variables ($HOME,
     $JUPYTER_TOKEN, another provider's key), or a key bound for a remote `base_url` unless the
     server was started with --allow-remote-register."""
     try:
-        backend = manager.backend(body.runtime)
+        backend = wb.backend(body.runtime)
     except LfwbError:
         return  # an unknown runtime: register says so, in its own words
     declared = tuple(getattr(backend, "key_env_vars", ()))
@@ -110,16 +110,16 @@ def named(body: ModelName | None, model_name: str | None) -> str:
 @router.post("/models/load", response_model=Done, include_in_schema=False)
 async def load(request: Request, body: ModelName | None = None, model_name: ModelQuery = None) -> Done:
     """Load now rather than on first use (waits while the model is busy)."""
-    name, manager = named(body, model_name), workbench(request).manager
-    await on_own_thread(lambda: manager.load(name))
+    name, wb = named(body, model_name), workbench(request)
+    await on_own_thread(lambda: wb.load_model(name))
     return Done(name=name, loaded=True)
 
 
 @router.post("/runtime/models/unload", response_model=Done)
 @router.post("/models/unload", response_model=Done, include_in_schema=False)
 async def unload(request: Request, body: ModelName | None = None, model_name: ModelQuery = None) -> Done:
-    name, manager = named(body, model_name), workbench(request).manager
-    await on_own_thread(lambda: manager.unload(name))
+    name, wb = named(body, model_name), workbench(request)
+    await on_own_thread(lambda: wb.unload_model(name))
     return Done(name=name, loaded=False)
 
 
@@ -127,14 +127,14 @@ async def unload(request: Request, body: ModelName | None = None, model_name: Mo
 @router.get("/models", response_model=list[ModelRow], include_in_schema=False)
 def list_models(request: Request) -> list[dict]:
     """Registered models: runtime, loaded or not, memory, source (`%lfw models`)."""
-    return workbench(request).manager.list()
+    return workbench(request).models()
 
 
 @router.get("/runtime/models/{name}/info", response_model=dict[str, Any])
 @router.get("/models/{name}", response_model=dict[str, Any], include_in_schema=False)
 def model_info(name: Name, request: Request) -> dict:
     """One model's settings, estimate and state (`%lfw info NAME`)."""
-    return workbench(request).manager.info(name)
+    return workbench(request).model_info(name)
 
 
 @router.get("/runtime/health", response_model=dict[str, Any])
@@ -142,11 +142,11 @@ def model_info(name: Name, request: Request) -> dict:
 def health(request: Request) -> dict:
     """The server is up; can each model run (files present, keys set)?"""
     wb = workbench(request)
-    return {"status": "ok", "store": wb.store.path, "models": wb.manager.health()}
+    return {"status": "ok", "store": wb.path, "models": wb.model_health()}
 
 
 @router.get("/runtime/stats", response_model=dict[str, Any])
 @router.get("/stats", response_model=dict[str, Any], include_in_schema=False)
 def stats(request: Request) -> dict:
     """Per-model runs, tokens and memory; the process's memory and the budget (`%lfw stats`)."""
-    return workbench(request).manager.stats()
+    return workbench(request).model_stats()

@@ -21,7 +21,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..chat.retrieval import MODES
-from ..chat.session import DEFAULT_SESSION, source_label
+from ..chat import DEFAULT_SESSION
+from ..chat.session import source_label
 from ..untrusted import NO_MATH, answer_html, text_html
 
 ROLE_STYLE = {"user": "background:#eef3ff", "assistant": "background:#f6f6f6"}
@@ -32,10 +33,10 @@ class ChatPanel(widgets.VBox):
 
     def __init__(self, workbench: Any, session: str = DEFAULT_SESSION):
         self.workbench = workbench
-        names = [s["name"] for s in workbench.store.list_chat_sessions(workbench.project_id)]
+        names = [s["name"] for s in workbench.chat_sessions()]
         self.session_choice = widgets.Combobox(value=session, options=sorted(set(names) | {session}),
                                                description="session", ensure_option=False)
-        self.model_choice = widgets.Dropdown(options=workbench.manager.names(), description="model")
+        self.model_choice = widgets.Dropdown(options=workbench.model_names(), description="model")
         self.rag_choice = widgets.Checkbox(value=False, description="RAG", indent=False,
                                            tooltip="put the project's best-matching context chunks into the prompt")
         # Disabled until RAG is ticked: a ranking without retrieval would do nothing.
@@ -66,9 +67,9 @@ class ChatPanel(widgets.VBox):
 
     def show_session(self) -> None:
         name = self.session_choice.value.strip()
-        row = self.workbench.store.find_chat_session(self.workbench.project_id, name) if name else None
+        row = self.workbench.find_chat_session(name) if name else None
         if row is not None:
-            model = row["model"] or self.workbench.default_model
+            model = row["model"]
             if model in self.model_choice.options:
                 self.model_choice.value = model
             self.show_history(self.workbench.chat(name))
@@ -127,7 +128,7 @@ class ChatPanel(widgets.VBox):
             self.answer.value = ""
             if session is not None:
                 self.show_history(session)
-            names = {s["name"] for s in self.workbench.store.list_chat_sessions(self.workbench.project_id)}
+            names = {s["name"] for s in self.workbench.chat_sessions()}
             self.session_choice.options = sorted(names | {self.session_choice.value})
             self.send_button.disabled, self.stop_button.disabled = False, True
 

@@ -1,21 +1,22 @@
 """`%lfw panel models`: the registered models, load/unload buttons, memory against the budget.
 
     from lfwb.widgets.models_panel import ModelsPanel
-    ModelsPanel(lfwb.workbench().manager)
+    ModelsPanel(lfwb.workbench())
 
-The panel listens to the manager (loads, unloads, finished generations), so it stays current
-while cells run; every button calls the same manager method as the matching magic.
+The panel listens to the models (loads, unloads, finished generations), so it stays current
+while cells run; every button calls the same Workbench method as the matching magic.
 """
 
 from __future__ import annotations
 
 import html
 import threading
+from typing import Any
 
 import ipywidgets as widgets
 
 from ..errors import LfwbError
-from ..runtimes import RuntimeManager, format_bytes
+from ..runtimes import format_bytes
 
 
 class _ModelRow:
@@ -52,10 +53,10 @@ class _ModelRow:
 
 
 class ModelsPanel(widgets.VBox):
-    """The models panel; `refresh()` redraws it, the manager's events call it for you."""
+    """The models panel; `refresh()` redraws it, the models' events call it for you."""
 
-    def __init__(self, manager: RuntimeManager):
-        self.manager = manager
+    def __init__(self, workbench: Any):
+        self.workbench = workbench
         self.memory = widgets.FloatProgress(min=0.0, max=1.0, description="memory",
                                             layout=widgets.Layout(width="320px"))
         self.memory_label = widgets.Label()
@@ -66,7 +67,7 @@ class ModelsPanel(widgets.VBox):
         self.rows: dict[str, _ModelRow] = {}
         self._lock = threading.RLock()  # events arrive from generation threads too
         super().__init__([widgets.HBox([self.memory, self.memory_label, refresh]), self.table, self.message])
-        self._unsubscribe = manager.subscribe(self._on_event)
+        self._unsubscribe = workbench.on_model_event(self._on_event)
         self.refresh()
 
     def toggle(self, name: str) -> None:
@@ -74,9 +75,9 @@ class ModelsPanel(widgets.VBox):
         self.message.value = ""
         try:
             if name in self._loaded():
-                self.manager.unload(name)
+                self.workbench.unload_model(name)
             else:
-                self.manager.load(name)
+                self.workbench.load_model(name)
         except LfwbError as e:
             self.message.value = (
                 f"<span style='color:#b00'>{html.escape(type(e).__name__)}</span>: {html.escape(str(e))}"
@@ -84,16 +85,16 @@ class ModelsPanel(widgets.VBox):
         self.refresh()
 
     def _loaded(self) -> set[str]:
-        return {r["name"] for r in self.manager.list() if r["loaded"]}
+        return {r["name"] for r in self.workbench.models() if r["loaded"]}
 
     def _on_event(self, event: str, name: str) -> None:
         self.refresh()
 
     def refresh(self) -> None:
-        """Redraw from the manager: rows, states, stats and the memory bar."""
+        """Redraw from the models: rows, states, stats and the memory bar."""
         with self._lock:
-            stats = self.manager.stats()
-            runtimes = {r["name"]: r["runtime"] for r in self.manager.list()}
+            stats = self.workbench.model_stats()
+            runtimes = {r["name"]: r["runtime"] for r in self.workbench.models()}
             names = [r["name"] for r in stats["models"]]
             for name in names:
                 if name not in self.rows:

@@ -125,9 +125,9 @@ class PipelinePanel(widgets.VBox):
 
     def _show_after(self, result: Any) -> None:
         """The run's timeline as a PNG and its artifacts, each with a preview."""
-        from ..pipelines.timeline import timeline_figure, timeline_rows
+        from ..pipelines.timeline import timeline_figure
 
-        figure = timeline_figure(timeline_rows(self.workbench.store, result.run_id),
+        figure = timeline_figure(self.workbench.timeline(result.run_id),
                                  title=f"pipeline run {result.run_id}")
         png = io.BytesIO()
         figure.savefig(png, format="png")
