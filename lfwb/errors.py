@@ -111,6 +111,13 @@ def check_text(text: str, what: str, error: type[BadInput] = BadInput) -> None:
                     "— not text UTF-8 can hold; remove it") from None
 
 
+def check_prompt(text: object, what: str = "prompt") -> None:
+    """Refuse a prompt (a chat message, ...) that is not text or holds only whitespace: every
+    face's one "the prompt is empty" (a magic adds how to give one as the hint)."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadInput(f"the {what} is empty", about="empty_prompt")
+
+
 class PipelineError(BadInput):
     """A pipeline definition that cannot run (bad YAML, an unknown step or model, a cycle, a
     template field nothing provides, bad settings); refused before anything runs or is saved."""

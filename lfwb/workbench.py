@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .chat import DEFAULT_SESSION
+from . import config
 from .config import kernel_settings
-from .errors import BadInput, check_text
+from .errors import BadInput, check_prompt, check_text
 from .workbench_models import Models
 from .workbench_records import Records
 
@@ -164,9 +165,9 @@ class Workbench(Records, Models):
         """
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
+        from .runtimes.base import chat_config
 
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise BadInput("the prompt is empty", about="empty_prompt")
+        check_prompt(prompt)
         if messages is not None:
             from .runtimes import GenerationConfig
 
@@ -293,17 +294,6 @@ class Workbench(Records, Models):
         self.store.close()
 
 
-def chat_config(prompt: str, system: str | None = None, raw: bool = False, **settings: Any):
-    """The GenerationConfig for `prompt`: one user message through the model's chat template
-    (after `system`, if given), or the prompt as is with `raw=True`. A bad setting: one line."""
-    from .runtimes import GenerationConfig
-
-    if raw:
-        return GenerationConfig(prompt=prompt, **settings)
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    return GenerationConfig(messages=messages, **settings)
-
-
 _current: Workbench | None = None
 _current_lock = threading.Lock()
 
@@ -331,6 +321,9 @@ def _configured_db_path() -> str | None:
 def current() -> Workbench | None:
     """The kernel's Workbench if one was made, without making one."""
     return _current
+
+
+config.current = current  # %config changes reach the kernel's Workbench; config.py never imports this module
 
 
 def reset_workbench() -> None:

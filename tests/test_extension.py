@@ -63,3 +63,30 @@ def test_reload_ext_keeps_the_loaded_models_reachable(ip, wb, scripted):
     assert [m["loaded"] for m in wb.manager.list() if m["name"] == "kept"] == [True]
     result = ip.run_cell("%%lfw generate -m kept\nsay it", store_history=True)
     assert result.result.text == "still here"
+
+
+LISTING = """
+import json, sys
+from IPython.testing.globalipapp import start_ipython
+start_ipython().run_line_magic("load_ext", "lfwb")
+print(json.dumps(sorted(m for m in sys.modules if m == "lfwb" or m.startswith("lfwb."))))
+"""
+
+
+def test_load_ext_imports_the_lfwb_modules_the_architecture_page_lists(tmp_path):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    claim = page[page.index("`%load_ext lfwb` imports these"):]
+    claim = claim[: claim.index("(`tests/test_extension.py` checks this list)")]
+    listed = re.findall(r"`(lfwb(?:\.\w+)*)`", claim)
+    out = subprocess.run(
+        [sys.executable, "-c", LISTING], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={"LFWB_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == sorted(listed)
+    assert f"imports these {len(loaded)} lfwb modules" in page

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..errors import BadInput, LfwbError, NotFound, check_text
+from ..errors import BadInput, LfwbError, NotFound, check_prompt, check_text
 from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
@@ -295,8 +295,7 @@ class ChatSession:
 
 def check_turn(text: str, settings: dict) -> None:
     """An empty message or a bad setting: one line, before anything is stored."""
-    if not isinstance(text, str) or not text.strip():
-        raise BadInput("the message is empty", about="empty_prompt")
+    check_prompt(text, "message")
     check_text(text, "the message")
     GenerationConfig(messages=[], **settings)
 

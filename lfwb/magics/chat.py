@@ -22,7 +22,6 @@ from .registry import Invocation, subcommand
 from .rows import Rows
 
 
-
 @subcommand("chat", cell="required")
 @magic_arguments("lfw chat")
 @argument("-m", "--model", help="the model for this session (kept with it; default: smollm2)")

@@ -244,7 +244,9 @@ def _follow(ctx: Invocation, output: str | None, run):
 
 def _show_previews(artifacts: list[dict], terminal: bool) -> None:
     """A live preview under the steps for each JSX/TSX artifact the run made."""
-    if terminal or not any(a.get("kind") in ("jsx", "tsx") for a in artifacts):
+    from ..preview import LANGUAGES
+
+    if terminal or not any(a.get("kind") in LANGUAGES for a in artifacts):
         return
     from IPython.display import display
 

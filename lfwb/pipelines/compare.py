@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInput, NotFound
+from ..errors import BadInput, NotFound, check_prompt
 from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation, tokens_text
 from ..store import now
 from ..untrusted import NO_MATH, escape
@@ -154,10 +154,9 @@ def compare(
     called once the parent row exists, `on_update(result)` after each piece of text and each
     model's end — both on the calling thread.
     """
-    from ..workbench import chat_config
+    from ..runtimes.base import chat_config
 
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise BadInput("the prompt is empty", about="empty_prompt")
+    check_prompt(prompt)
     models = list(models)
     check_models(wb, models)
     gen = chat_config(prompt, system, **settings)  # a bad setting is refused here, before any row

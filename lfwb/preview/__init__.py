@@ -18,6 +18,8 @@ from ..errors import BadInput, check_text
 _DEFAULT_NAME = re.compile(r"export\s+default\s+(?:async\s+)?(?:function|class)\s+([A-Za-z_$][\w$]*)")
 # The artifact kinds that hold a component (kinds are normalised: lfwb/pipelines/artifacts.py).
 COMPONENT_KINDS = ("jsx", "tsx", "js", "ts")
+# What the frame compiles: an artifact of these kinds previews as it is (runtime.py, every face).
+LANGUAGES = ("jsx", "tsx")
 PREVIEWABLE = (*COMPONENT_KINDS, "javascript", "typescript")
 
 
@@ -58,4 +60,4 @@ def component_source(store, artifact_id: int) -> tuple[str, str]:
     return row["content"], "tsx" if language in ("tsx", "ts", "typescript") else "jsx"
 
 
-__all__ = ["COMPONENT_KINDS", "PREVIEWABLE", "component_source", "preview", "save_component"]
+__all__ = ["COMPONENT_KINDS", "LANGUAGES", "PREVIEWABLE", "component_source", "preview", "save_component"]

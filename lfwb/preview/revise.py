@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadInput, PreviewRefused
-from . import COMPONENT_KINDS
+from . import COMPONENT_KINDS, LANGUAGES
 from .source import validate_source
 
 PROMPT = """Here is a React component{name}:
@@ -62,7 +62,7 @@ class Revision:
             columns = []
             for row, label in ((self.parent, "before"), (self.artifact, "after")):
                 heading = ipywidgets.HTML(f"<b>v{row['version']}</b> · artifact {row['id']} · {label}")
-                preview = Preview(row["content"], language=row["kind"] if row["kind"] in ("jsx", "tsx") else None)
+                preview = Preview(row["content"], language=row["kind"] if row["kind"] in LANGUAGES else None)
                 columns.append(ipywidgets.VBox([heading, preview.panel], layout=ipywidgets.Layout(width="50%")))
             bundle = ipywidgets.HBox(columns, layout=ipywidgets.Layout(width="100%"))._repr_mimebundle_(**kwargs)
         except (PreviewUnavailable, PreviewRefused):

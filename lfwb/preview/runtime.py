@@ -28,7 +28,6 @@ SANDBOX = "allow-scripts"
 # submission and <base> are not covered by default-src, so they are named too.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
        "font-src data:; form-action 'none'; base-uri 'none'")
-LANGUAGES = ("jsx", "tsx")
 STATIC_HEIGHT = 360  # the saved/nbconvert display cannot ask the frame its height
 
 _TYPESCRIPT = re.compile(r"\binterface\s+\w+|\btype\s+\w+\s*=|\)\s*:\s*\w|\bas\s+const\b|:\s*(string|number|boolean|React\.)")

@@ -18,7 +18,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from . import runtime
+from . import LANGUAGES, runtime
 from .source import validate_source
 
 _COLOR_HEX = ("#",)
@@ -102,7 +102,7 @@ def previews(artifacts: list[dict]) -> list[Preview]:
 
     shown = []
     for row in artifacts:
-        if row.get("kind") in ("jsx", "tsx"):
+        if row.get("kind") in LANGUAGES:
             try:
                 preview = Preview(row["content"], language=row["kind"])
             except PreviewRefused:

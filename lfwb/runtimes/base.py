@@ -195,3 +195,12 @@ class Runtime:
     def info(self) -> dict:
         """Backend-specific facts for `%lfw info` (what was chosen and why)."""
         return {}
+
+
+def chat_config(prompt: str, system: str | None = None, raw: bool = False, **settings: Any) -> GenerationConfig:
+    """The GenerationConfig for `prompt`: one user message through the model's chat template
+    (after `system`, if given), or the prompt as is with `raw=True`. A bad setting: one line."""
+    if raw:
+        return GenerationConfig(prompt=prompt, **settings)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return GenerationConfig(messages=messages, **settings)

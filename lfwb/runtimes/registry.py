@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput, ModelNotFound
-from ..store import settings as stored
 from .base import ModelConfig, Runtime
 from .events import Listeners
 
@@ -196,7 +195,7 @@ class Registry:
                 self.state(model)  # a remote model id from the price table may come with its key
         self.aliases[name] = list(models)
         if self.store is not None:
-            stored.save_alias(self.store, name, self.aliases[name])
+            self.store.save_alias(name, self.aliases[name])
         return self.aliases[name]
 
     def alias_name_problem(self, name: str) -> str | None:
@@ -213,7 +212,7 @@ class Registry:
             raise ModelNotFound(f"no alias named {name!r} — aliases: {', '.join(sorted(self.aliases)) or 'none'}")
         del self.aliases[name]
         if self.store is not None:
-            stored.delete_alias(self.store, name)
+            self.store.delete_alias(name)
 
     def restore_aliases(self) -> None:
         """Read the store's aliases. A chain may name a model that is not registered now (a key
@@ -222,7 +221,7 @@ class Registry:
         if self.store is None:
             return
         self.aliases.update(
-            (name, chain) for name, chain in stored.load_aliases(self.store).items()
+            (name, chain) for name, chain in self.store.load_aliases().items()
             if self.alias_name_problem(name) is None
         )
 

@@ -195,6 +195,23 @@ class Store(RunRows, StepRows, ContextRows, ChatRows, ChunkRows):
         with self.write() as conn:
             conn.execute("DELETE FROM models WHERE name = ?", (name,))
 
+    # Aliases, for the runtimes' registry: it is handed this Store and calls these, never the
+    # store's modules (lfwb/store/settings.py keeps them).
+    def save_alias(self, name: str, models: list[str]) -> None:
+        from . import settings
+
+        settings.save_alias(self, name, models)
+
+    def delete_alias(self, name: str) -> None:
+        from . import settings
+
+        settings.delete_alias(self, name)
+
+    def load_aliases(self) -> dict[str, list[str]]:
+        from . import settings
+
+        return settings.load_aliases(self)
+
 
 def content_hash(content: str) -> str:
     """The hex SHA-256 of an artifact's content, as kept in `artifacts.sha256`."""

@@ -20,8 +20,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..chat.retrieval import MODES
 from ..chat import DEFAULT_SESSION
+from ..chat.retrieval import MODES
 from ..chat.session import source_label
 from ..untrusted import NO_MATH, answer_html, text_html
 

@@ -126,6 +126,7 @@ class PipelinePanel(widgets.VBox):
     def _show_after(self, result: Any) -> None:
         """The run's timeline as a PNG and its artifacts, each with a preview."""
         from ..pipelines.timeline import timeline_figure
+        from ..preview import LANGUAGES
 
         figure = timeline_figure(self.workbench.timeline(result.run_id),
                                  title=f"pipeline run {result.run_id}")
@@ -139,7 +140,7 @@ class PipelinePanel(widgets.VBox):
             items.append(f"<details><summary><code>{html.escape(name)}</code> · {html.escape(a['kind'])} · "
                          f"{len(a['content'].splitlines())} lines</summary><pre>{html.escape(a['content'])}</pre></details>")
         self.artifacts.value = f"<div class='{NO_MATH}'>{''.join(items)}</div>" if items else "<i>no artifacts</i>"
-        if any(a["kind"] in ("jsx", "tsx") for a in result.artifacts):
+        if any(a["kind"] in LANGUAGES for a in result.artifacts):
             from ..preview.widget import previews
 
             self.children = [*self.children, *(p.panel for p in previews(result.artifacts))]
