@@ -41,18 +41,27 @@ class Cancelled(KeyboardInterrupt):
     A KeyboardInterrupt, not an LfwbError: a stop must still stop the cell (and a "Run all"),
     and no `except Exception` may swallow it. In IPython it renders as its one line; the
     interrupted frames stay available through `%lfw error` or `%tb`.
+
+    `result` is what the run left (a RunResult, a PipelineResult, a ChatReply, a batch's rows),
+    finished `cancelled` with its text so far, for a face that shows it.
     """
+
+    def __init__(self, line: str = "stopped", result: Any = None):
+        super().__init__(line)
+        self.result = result
 
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[33m{self}\x1b[0m"]
 
 
-class StopHold:
-    """The stops (SIGINT) that arrived while a run recorded itself; see `held_stops`."""
+class Stop:
+    """The one way to stop a run: SIGINT in the cell (while the run records itself, see
+    `held_stops`) or `stop()` from any thread (a handle's `cancel()`, lfwb/handles.py)."""
 
     def __init__(self) -> None:
         self.pending = False  # a stop arrived and was not raised yet
-        self.cancels: list[threading.Event] = []  # the streams a stop cancels
+        self.requested = False  # stop() asked for it (a caller), not the keyboard
+        self.cancels: list = []  # what a stop sets: the streams' events, nested runs' Stops
         self.after: str | None = None  # what a stop that arrives once the run is finished says
         self._armed = False
 
@@ -81,17 +90,24 @@ class StopHold:
         pending, self.pending = self.pending, False
         return pending
 
+    def set(self) -> None:
+        """A nested run's Stop was stopped (see `held_stops`): stop as a signal would, unraised."""
+        self.pending = True
+        for cancel in list(self.cancels):
+            cancel.set()
+
     def stop(self) -> None:
         """A stop from another thread (a pipeline stopping its steps): the streams are cancelled
         and the run ends `cancelled` at its next wait, as after a signal."""
+        self.requested = True
         self.pending = True  # before the cancels: the stream that ends sees it noted
         for cancel in list(self.cancels):
             cancel.set()
 
 
 @contextmanager
-def held_stops(hold: StopHold | None = None) -> Iterator[StopHold]:
-    """Hold stops for the block: none raises except in `StopHold.next`.
+def held_stops(hold: Stop | None = None) -> Iterator[Stop]:
+    """Hold stops for the block: none raises except in `Stop.next`.
 
     A nested block shares the outer hold. The outermost one puts Python's SIGINT handler back
     at its end and, if a stop arrived after the run was decided, raises `Cancelled` then (the
@@ -100,7 +116,11 @@ def held_stops(hold: StopHold | None = None) -> Iterator[StopHold]:
     """
     on_main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGINT) if on_main else None
-    hold = handler if isinstance(handler, StopHold) else (hold or StopHold())
+    outer = handler if isinstance(handler, Stop) else None
+    given = hold if outer is not None and hold is not None and hold is not outer else None
+    if given is not None:
+        given.cancels.append(outer)  # a run's own Stop inside a held block: its stop() reaches the block's
+    hold = outer or hold or Stop()
     owner = handler is signal.default_int_handler
     if owner:
         signal.signal(signal.SIGINT, hold)
@@ -109,6 +129,8 @@ def held_stops(hold: StopHold | None = None) -> Iterator[StopHold]:
     finally:
         if owner:
             signal.signal(signal.SIGINT, handler)
+        if given is not None:
+            given.cancels.remove(outer)
     if owner and hold.pending:
         raise Cancelled(hold.after or "stopped")
 
@@ -258,11 +280,10 @@ def record_generation(
     prompt: str | None = None,
     parent_id: int | None = None,
     on_text: OnText | None = None,
-    cancel: threading.Event | None = None,
     on_start: OnStart | None = None,
     *,
     sink: RunSink | None = None,
-    stop: StopHold | None = None,
+    stop: Stop | None = None,
     wait_for_room: bool = False,
 ) -> RunResult:
     """Run `gen` on `model` (or its fallback chain) and keep the run in the store.
@@ -276,8 +297,8 @@ def record_generation(
     another store meanwhile.
 
     `model` may be a list: the chain itself, already resolved. `sink` writes the record
-    elsewhere (a pipeline's step row); `stop` is a hold another thread stops with
-    (`StopHold.stop`); `wait_for_room`: a local model waits for busy ones to free the memory
+    elsewhere (a pipeline's step row); `stop` is the `Stop` another thread stops it with
+    (a handle's `cancel()`); `wait_for_room`: a local model waits for busy ones to free the memory
     it needs instead of being refused (see `RuntimeManager.stream`).
     """
     links = manager.resolve(model) if isinstance(model, str) else list(model)
@@ -296,7 +317,7 @@ def record_generation(
             for i, link in enumerate(links):
                 try:
                     check_budget(store, manager, project_id, link, gen)  # before anything is sent
-                    _stream_into(sink, manager, link, gen, result, start, on_text, cancel, stops, wait_for_room)
+                    _stream_into(sink, manager, link, gen, result, start, on_text, stops, wait_for_room)
                     break
                 except (Unavailable, RefusedBeforeSending) as e:
                     # The next link may answer (another key, a larger window, a smaller price) — but
@@ -311,7 +332,7 @@ def record_generation(
             stops.after = f"stopped after run {result.run_id} had finished (all {result.output_tokens} tokens kept)"
         except KeyboardInterrupt as stop:
             result.status = "cancelled"
-            raise Cancelled(result.cancelled_line()) from stop
+            raise Cancelled(result.cancelled_line(), result=result) from stop
         except LfwbError as e:
             result.status, result.error = "failed", f"{type(e).__name__}: {e}"
             refused = isinstance(e, RefusedBeforeSending) and not result.text  # bad input: no run kept
@@ -329,12 +350,12 @@ def record_generation(
 
 def _stream_into(
     sink: RunSink, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
-    start: float, on_text: OnText | None, cancel: threading.Event | None, stops: StopHold,
+    start: float, on_text: OnText | None, stops: Stop,
     wait_for_room: bool = False,
 ) -> None:
     totals = StreamTotals(start)  # TTFT counts from the run's start, links skipped included
     last_flush, unsaved = time.perf_counter(), False
-    cancel = cancel or threading.Event()  # each link its own: a link that failed has set its event
+    cancel = threading.Event()  # the model's own, set by `stops`; each link its own: a failed one has set it
     stops.cancels.append(cancel)
     # A model that stalls sends nothing; the empty chunks that come instead every FLUSH_EVERY_S
     # let the text so far reach the row on time, written from this thread as every other write.

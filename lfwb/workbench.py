@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .chat import DEFAULT_SESSION
 from . import config
@@ -18,6 +18,9 @@ from .config import kernel_settings
 from .errors import BadInput, check_prompt, check_text
 from .workbench_models import Models
 from .workbench_records import Records
+
+if TYPE_CHECKING:
+    from .handles import Handle
 
 DEFAULT_PROJECT = "default"
 
@@ -146,23 +149,49 @@ class Workbench(Records, Models):
 
     # -- generation --------------------------------------------------------------------
 
-    def generate(
+    def start_generate(
         self, prompt: str, model: str | None = None, *, system: str | None = None,
-        raw: bool = False, on_text: Any = None, on_start: Any = None, hold: Any = None,
+        raw: bool = False, on_text: Any = None, on_start: Any = None,
         messages: list[dict] | None = None, project_id: int | None = None, **settings: Any,
-    ):
+    ) -> Handle:
+        """`generate` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()`
+        it from any thread, `result()` (or `await`) it for the `RunResult`."""
+        from .handles import Handle
+
+        def work(h: Handle):
+            started, text = h.following(on_start, on_text)
+            return self._generate(prompt, model, system, raw, started, text, h.stop, messages, project_id, settings)
+
+        return Handle(work)
+
+    def generate(self, prompt: str, model: str | None = None, **options: Any):
         """Generate text for `prompt` and record the run. Returns a `RunResult`.
 
         The prompt is sent as one user message through the model's chat template, unless
-        `raw=True` (plain completion). `settings` are GenerationConfig fields
+        `raw=True` (plain completion). Other options are GenerationConfig fields
         (max_tokens, temperature, top_p, top_k, seed, stop). `on_start(result)` and
         `on_text(text, result)` follow the run as it streams (see `record_generation`).
-        `hold` (a `runs.StopHold`) lets another thread stop it: `hold.stop()` ends the run
-        `cancelled` with its text, as a stop in the cell does. `messages` (a whole chat, as
-        OpenAI's API sends it) replaces `prompt`'s one user message; `prompt` is what the row keeps.
-        `project_id` records the run in another project than the current one (the server's
-        requests name theirs; the kernel's current project stays as it is).
+        `messages` (a whole chat, as OpenAI's API sends it) replaces `prompt`'s one user
+        message; `prompt` is what the row keeps. `project_id` records the run in another
+        project than the current one (the server's requests name theirs).
+        To stop it from elsewhere, use `start_generate(...)`'s handle.
         """
+        return self.start_generate(prompt, model, **options).result()
+
+    async def agenerate(self, prompt: str, model: str | None = None, **options: Any):
+        """`generate`, awaited: `await wb.agenerate("Hi")` (several at once with asyncio.gather)."""
+        return await self.start_generate(prompt, model, **options)
+
+    async def astream(self, prompt: str, model: str | None = None, **options: Any):
+        """The pieces of `generate`'s text as they come: `async for piece in wb.astream("Hi")`.
+        Leaving the loop early stops the run (kept, cancelled)."""
+        from .handles import Text
+
+        async for event in self.start_generate(prompt, model, **options):
+            if isinstance(event, Text):
+                yield event.piece
+
+    def _generate(self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings):
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
         from .runtimes.base import chat_config
@@ -180,7 +209,7 @@ class Workbench(Records, Models):
         with store.kept_open():
             result = record_generation(
                 store, self.manager, project_id, model or self.default_model, gen,
-                prompt=prompt, on_text=on_text, on_start=on_start, stop=hold,
+                prompt=prompt, on_text=on_text, on_start=on_start, stop=stop,
             )
             if result.status == "done":
                 # Its fenced code becomes the run's artifacts here, below every face. Only a
@@ -188,25 +217,45 @@ class Workbench(Records, Models):
                 save_artifacts(store, result.run_id, project_id, result.text)
         return result
 
-    def compare(
+    def start_compare(
         self, prompt: str, models: list[str], *, system: str | None = None, on_start: Any = None,
         on_update: Any = None, **settings: Any,
-    ):
+    ) -> Handle:
+        """`compare` as a `Handle`: `Update` events carry the `CompareResult` as it fills in."""
+        from .handles import Handle
+        from .pipelines.compare import compare
+
+        def work(h: Handle):
+            update = h.updating(on_update)
+            return compare(self, prompt, models, system=system, on_start=h.updating(on_start),
+                           on_update=update, stop=h.stop, **settings)
+
+        return Handle(work)
+
+    def compare(self, prompt: str, models: list[str], **options: Any):
         """Ask several models the same `prompt` side by side (remote ones at once, local ones in
         turn); a run per model under one parent run. Returns a `CompareResult` (`.results[model]`,
         `.run_id`); see lfwb/pipelines/compare.py."""
-        from .pipelines.compare import compare
+        return self.start_compare(prompt, models, **options).result()
 
-        return compare(self, prompt, models, system=system, on_start=on_start, on_update=on_update, **settings)
+    def start_revise(self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any) -> Handle:
+        """`revise` as a `Handle`; a cancelled revision's result is its run (no version kept)."""
+        from .handles import Handle
+        from .preview.revise import revise
+
+        def work(h: Handle):
+            on_start, on_text = h.following(settings.pop("on_start", None), settings.pop("on_text", None))
+            return revise(self, artifact_id, instruction, model, on_start=on_start, on_text=on_text,
+                          stop=h.stop, **settings)
+
+        return Handle(work)
 
     def revise(self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any):
         """Ask `model` to change the component kept as artifact `artifact_id` as `instruction`
         says; the answer's component is kept as its next version. Returns a `Revision`
         (`.artifact`, `.parent`, `.run`; shows both previews side by side); see
         lfwb/preview/revise.py."""
-        from .preview.revise import revise
-
-        return revise(self, artifact_id, instruction, model, **settings)
+        return self.start_revise(artifact_id, instruction, model, **settings).result()
 
     def chat(self, session: str = DEFAULT_SESSION, model: str | None = None, system: str | None = None,
              new: bool = False, create: bool = True):
@@ -241,35 +290,62 @@ class Workbench(Records, Models):
 
         return library.listing(self.store)
 
-    def run_pipeline(
+    def start_pipeline(
         self, name_or_spec: Any, input: str = "", *, namespace: Any = None, on_update: Any = None,
-        cancel: threading.Event | None = None, **settings: Any,
-    ):
-        """Run a pipeline (a saved or bundled name, YAML text, a dict or a `PipelineSpec`) on
-        `input` and record it; returns a `PipelineResult` (`.steps["name"].text`, `.artifacts`,
-        `.run_id`, `.status`). `settings` override every step's (e.g. `max_tokens=64`);
-        `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
+        **settings: Any,
+    ) -> Handle:
+        """`run_pipeline` as a `Handle`: `Update` events carry the `PipelineResult` as it fills
+        in; `cancel()` stops every running step (each keeps its text)."""
+        from .handles import Handle
         from .pipelines.executor import run_pipeline
 
-        return run_pipeline(
-            self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), input,
-            namespace=namespace, settings=settings or None, on_update=on_update, cancel=cancel,
-        )
+        def work(h: Handle):
+            return run_pipeline(
+                self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), input,
+                namespace=namespace, settings=settings or None, on_update=h.updating(on_update), stop=h.stop,
+            )
 
-    def run_batch(
+        return Handle(work)
+
+    def run_pipeline(self, name_or_spec: Any, input: str = "", **options: Any):
+        """Run a pipeline (a saved or bundled name, YAML text, a dict or a `PipelineSpec`) on
+        `input` and record it; returns a `PipelineResult` (`.steps["name"].text`, `.artifacts`,
+        `.run_id`, `.status`). Settings override every step's (e.g. `max_tokens=64`);
+        `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
+        return self.start_pipeline(name_or_spec, input, **options).result()
+
+    async def arun_pipeline(self, name_or_spec: Any, input: str = "", **options: Any):
+        """`run_pipeline`, awaited."""
+        return await self.start_pipeline(name_or_spec, input, **options)
+
+    def start_batch(
         self, name_or_spec: Any, inputs: Any, *, concurrency: int | None = None, namespace: Any = None,
-        on_progress: Any = None, cancel: threading.Event | None = None, **settings: Any,
-    ) -> list[dict]:
+        on_progress: Any = None, **settings: Any,
+    ) -> Handle:
+        """`run_batch` as a `Handle`: `Update` events carry the `BatchProgress`; a cancelled
+        batch's result is the rows of the inputs started."""
+        from .handles import Handle
+        from .pipelines.batch import run_batch
+
+        def work(h: Handle):
+            def progress(value: Any) -> None:
+                h.update(value)
+                if on_progress is not None:
+                    on_progress(value)
+
+            return run_batch(
+                self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), inputs,
+                concurrency=concurrency, namespace=namespace, settings=settings or None,
+                on_progress=progress, stop=h.stop,
+            )
+
+        return Handle(work)
+
+    def run_batch(self, name_or_spec: Any, inputs: Any, **options: Any) -> list[dict]:
         """Run a pipeline once per input, `concurrency` runs at a time (default: 1 when a step's
         model is local, 4 when all are remote); returns one row per input (`run_id`, `status`,
         ...). `inputs`: a list, or what `batch.read_inputs` reads (a CSV or JSONL file)."""
-        from .pipelines.batch import run_batch
-
-        return run_batch(
-            self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), inputs,
-            concurrency=concurrency, namespace=namespace, settings=settings or None,
-            on_progress=on_progress, cancel=cancel,
-        )
+        return self.start_batch(name_or_spec, inputs, **options).result()
 
     def _pipeline_spec(self, name_or_spec: Any):
         from .pipelines.spec import parse_pipeline
@@ -278,17 +354,24 @@ class Workbench(Records, Models):
             return self.pipeline(name_or_spec)
         return parse_pipeline(name_or_spec)
 
-    def rerun_pipeline(
+    def start_rerun(
         self, run_id: int, from_step: str | None = None, *, namespace: Any = None, on_update: Any = None,
-        cancel: threading.Event | None = None,
-    ):
-        """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
+    ) -> Handle:
+        """`rerun_pipeline` as a `Handle` (as `start_pipeline`'s)."""
+        from .handles import Handle
         from .pipelines.executor import rerun_pipeline
 
-        return rerun_pipeline(
-            self.store, self.manager, self.project_id, run_id, from_step, namespace=namespace,
-            on_update=on_update, cancel=cancel,
-        )
+        def work(h: Handle):
+            return rerun_pipeline(
+                self.store, self.manager, self.project_id, run_id, from_step, namespace=namespace,
+                on_update=h.updating(on_update), stop=h.stop,
+            )
+
+        return Handle(work)
+
+    def rerun_pipeline(self, run_id: int, from_step: str | None = None, **options: Any):
+        """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
+        return self.start_rerun(run_id, from_step, **options).result()
 
     def close(self) -> None:
         self.store.close()

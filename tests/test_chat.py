@@ -68,15 +68,15 @@ def test_a_stop_from_another_thread_keeps_the_partial_answer_as_cancelled(script
     stall = Stall()
     fake = scripted.model("fake", ["Half", " an", stall, " answer"])
     session = scripted.wb.chat("s", model="fake")
-    cancel = threading.Event()
     shown: list[str] = []
 
     def show(piece: str) -> None:  # stop once the text so far has been read, as a reader would
         shown.append(piece)
         if "".join(shown) == "Half an":
-            threading.Thread(target=lambda: (stall.reached.wait(5), cancel.set())).start()
+            threading.Thread(target=lambda: (stall.reached.wait(5), turn.cancel())).start()
 
-    reply = session.send("Tell me.", cancel=cancel, on_chunk=show)
+    turn = session.start("Tell me.", on_chunk=show)
+    reply = turn.result()
     assert (reply.status, reply.text) == ("cancelled", "Half an")
     assert scripted.wb.store.get_run(reply.run_id)["status"] == "cancelled"
     assert [(m["role"], m["content"], m["status"]) for m in session.history()] == [

@@ -23,16 +23,16 @@ def open_panel(ip, scripted):
     yield opened
     for panel in made:  # never leave a turn going into the next test
         panel.stop()
-        if panel.thread is not None:
-            panel.thread.join(WAIT_S)
+        if panel.handle is not None:
+            panel.handle.wait()
         panel.close()
 
 
 def press_send(panel: ChatPanel, text: str) -> None:
     panel.input.value = text
     panel.send_button.click()
-    panel.thread.join(WAIT_S)
-    assert not panel.thread.is_alive()
+    panel.handle.wait()
+    assert panel.handle.done
 
 
 def test_a_message_sent_through_the_panel_streams_its_answer_and_is_stored(ip, open_panel, scripted):
@@ -65,7 +65,7 @@ def test_stop_keeps_the_partial_answer_as_cancelled(open_panel, scripted):
     panel.send_button.click()
     assert stall.reached.wait(WAIT_S)
     panel.stop_button.click()
-    panel.thread.join(WAIT_S)
+    panel.handle.wait()
     assert panel.reply.status == "cancelled" and panel.reply.text in ("Half", "Half an")
     history = scripted.wb.chat("default").history()
     assert [(m["role"], m["status"]) for m in history] == [("user", "done"), ("assistant", "cancelled")]

@@ -26,8 +26,8 @@ def open_panel(ip, scripted):
     yield opened
     for panel in made:  # never leave a run going into the next test
         panel.stop()
-        if panel.thread is not None:
-            panel.thread.join(WAIT_S)
+        if panel.handle is not None:
+            panel.handle.wait()
         panel.close()
 
 
@@ -49,8 +49,8 @@ def test_run_records_the_pipeline_shows_each_step_done_then_its_timeline_and_art
     scripted.model("b", ["```jsx\n", "<Form/>\n", "```"])
     panel = open_panel()
     press_run(panel, "a login form")
-    panel.thread.join(WAIT_S)
-    assert not panel.thread.is_alive()
+    panel.handle.wait()
+    assert panel.handle.done
     result = panel.result
     store = scripted.wb.store
     run = store.get_run(result.run_id)
@@ -76,8 +76,8 @@ def test_stop_cancels_a_stalled_run_and_keeps_what_it_recorded(open_panel, scrip
     assert stall.reached.wait(WAIT_S)
     assert panel.stop_button.disabled is False
     panel.stop_button.click()
-    panel.thread.join(WAIT_S)
-    assert not panel.thread.is_alive()
+    panel.handle.wait()
+    assert panel.handle.done
     run = scripted.wb.store.get_run(panel.result.run_id)
     assert run["status"] == "cancelled"
     steps = {s["name"]: s for s in scripted.wb.store.list_steps(run["id"])}
@@ -98,8 +98,8 @@ def test_a_run_that_writes_a_component_shows_its_live_preview_under_the_artifact
     panel = open_panel()
     before = len(panel.children)
     press_run(panel, "a card")
-    panel.thread.join(WAIT_S)
-    assert not panel.thread.is_alive()
+    panel.handle.wait()
+    assert panel.handle.done
     shown = [w for w in panel.children[before:]]
     assert len(shown) == 1
     previews = [p for p in _widgets(shown[0]) if isinstance(p, Preview)]

@@ -280,24 +280,16 @@ def test_a_project_budget_counts_what_earlier_steps_of_the_run_spent(scripted):
     assert wb.store.get_run(result.run_id)["cost_usd"] == pytest.approx(0.0123)
 
 
-def test_a_run_on_another_thread_is_stopped_by_its_cancel_event(scripted):
-    # How a panel stops a run: no signal reaches a thread, so it hands the executor an event.
+def test_a_run_on_another_thread_is_stopped_by_its_handle(scripted):
+    # How a panel stops a run: no signal reaches a thread, so it cancels the run's handle.
     writing = scripted.model("a", ["Once", Stall()])
-    stop, outcome = threading.Event(), {}
-
-    def run() -> None:
-        try:
-            scripted.wb.run_pipeline({"steps": [{"name": "story", "model": "a", "prompt": "{input}"}]},
-                                     input="go", cancel=stop)
-        except KeyboardInterrupt as e:  # Cancelled
-            outcome["stopped"] = str(e)
-
-    worker = threading.Thread(target=run)
-    worker.start()
+    run = scripted.wb.start_pipeline({"steps": [{"name": "story", "model": "a", "prompt": "{input}"}]}, input="go")
+    updates = iter(run)  # runs it on the handle's thread
+    next(updates)
     assert writing.steps[1].reached.wait(10)
-    stop.set()
-    worker.join(10)
-    assert outcome["stopped"].startswith("cancelled pipeline run")
+    run.cancel()
+    list(updates)
+    assert run.result().status == "cancelled" and run.result().steps["story"].text == "Once"
     [run_row] = scripted.wb.store.list_runs(kind="pipeline")
     [step] = scripted.wb.store.list_steps(run_row["id"])
     assert (run_row["status"], step["status"], step["output"]) == ("cancelled", "cancelled", "Once")

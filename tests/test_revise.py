@@ -82,14 +82,11 @@ def test_an_answer_with_no_code_block_says_so(scripted, wb, card):
 def test_a_stopped_revision_keeps_its_partial_run_and_makes_no_version(scripted, wb, card, sigint):
     import threading
 
-    from lfwb.runs import StopHold
-
     stall = Stall()
     scripted.model("fake", ["Here", " you go", stall])
-    hold = StopHold()
-    threading.Thread(target=lambda: (stall.reached.wait(5), hold.stop()), daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        wb.revise(card["id"], "make it red", model="fake", hold=hold)
+    revision = wb.start_revise(card["id"], "make it red", model="fake")
+    threading.Thread(target=lambda: (stall.reached.wait(5), revision.cancel()), daemon=True).start()
+    assert revision.result().status == "cancelled"  # the run, as it ended: no version to show
     (run,) = [r for r in wb.store.list_runs(project_id=wb.project_id) if r["model"] == "fake" and r["output"]]
     # What it had read is kept (the last token may still have been on its way when stopped).
     assert run["status"] == "cancelled" and run["output"] in ("Here", "Here you go")

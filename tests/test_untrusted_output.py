@@ -294,8 +294,8 @@ def test_the_chat_panel_shows_a_hostile_answer_safely(ip, scripted):
     panel.answer.observe(lambda change: pieces.append(change["new"]), names="value")
     panel.input.value = "<img src=https://evil.example/typed>"
     panel.send_button.click()
-    panel.thread.join(20)
-    assert not panel.thread.is_alive() and panel.reply.status == "done"
+    panel.handle.wait()
+    assert panel.handle.done and panel.reply.status == "done"
     for value in [*pieces, panel.messages.value, panel.message.value]:
         assert_loads_nothing(value)
     assert "🖼 (image not loaded: https://evil.example/?q=secret)" in visible(panel.messages.value)
@@ -309,8 +309,8 @@ def test_the_pipeline_panel_shows_a_hostile_error_safely(ip, scripted):
     panel = run_ok(ip, "%lfw panel pipeline")
     panel.choice.value, panel.input.value = "leaky", "go"
     panel.run_button.click()
-    panel.thread.join(20)
-    assert not panel.thread.is_alive()
+    panel.handle.wait()
+    assert panel.handle.done
     for value in (panel.rows["a"].status.value, panel.message.value, panel.artifacts.value):
         assert_loads_nothing(value)
     assert NO_MATH in panel.rows["a"].status.value

@@ -7,7 +7,7 @@
 
 Each turn is a run of kind `chat`, recorded by `runs.record_generation` like any generation;
 the user's message and the answer are `messages` rows pointing at it. A stop keeps the partial
-answer as the assistant's message, marked `cancelled`. `send(cancel=event)` and `stop()` stop
+answer as the assistant's message, marked `cancelled`. `stop()` and `start(...)`'s handle stop
 a turn from another thread (a panel, a WebSocket): the turn then returns its reply, status
 `cancelled`; a stop from the keyboard (SIGINT) raises `Cancelled` once everything is stored.
 """
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import BadInput, LfwbError, NotFound, check_prompt, check_text
-from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation
+from ..handles import Handle, Text
+from ..runs import Cancelled, RunResult, Stop, held_stops, record_generation
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
 from .memory import DEFAULT_WINDOW, Memory
@@ -76,8 +77,7 @@ class ChatSession:
         self.store, self.manager = workbench.store, workbench.manager
         self.id, self.name, self.project_id = row["id"], row["name"], row["project_id"]
         self._turn = threading.Lock()  # one turn at a time: a turn reads what the last one stored
-        self._stop: StopHold | None = None
-        self._stopped = False  # the caller asked for the stop (stop() or cancel), not the keyboard
+        self._stop: Stop | None = None  # the turn in progress's
         # How open_session made or changed this session; undone when the next turn stores nothing,
         # and opened again by the turn after that (see open_session).
         self._undo_open: Callable[[], None] | None = None
@@ -114,18 +114,33 @@ class ChatSession:
 
     # -- a turn ------------------------------------------------------------------------
 
-    def send(
+    def start(
         self, text: str, *, rag: bool = False, mode: str = "bm25", on_chunk: OnChunk | None = None,
-        cancel: threading.Event | None = None, on_start: Any = None, on_text: Any = None, **settings: Any,
-    ) -> ChatReply:
+        on_start: Any = None, on_text: Any = None, **settings: Any,
+    ) -> Handle:
+        """`send` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()` it
+        from any thread (the answer keeps its text), `result()` or `await` it for the ChatReply."""
+        def work(h: Handle) -> ChatReply:
+            started, streamed = h.following(on_start, on_text)
+            return self._turn_of(text, rag, mode, on_chunk, started, streamed, h.stop, settings)
+
+        return Handle(work)
+
+    def send(self, text: str, **options: Any) -> ChatReply:
         """Send `text` as the user's turn and return the answer, stored with the turn.
 
         `rag=True` puts the project's best-matching context chunks (`mode`: bm25, vector or
         hybrid; the last two need `%config Lfwb.embeddings = True`) into the prompt.
-        `on_chunk(piece)` gets each new piece of text; `cancel` (an Event) or `stop()` ends the
-        answer, which keeps its text. `settings` are GenerationConfig fields (max_tokens,
-        temperature, seed, ...). `on_start`/`on_text` are `record_generation`'s (the magic's
-        live output)."""
+        `on_chunk(piece)` gets each new piece of text; `stop()` (or `start(...)`'s handle)
+        ends the answer, which keeps its text. Other options are GenerationConfig fields
+        (max_tokens, temperature, seed, ...); `on_start`/`on_text` are `record_generation`'s."""
+        return self.start(text, **options).result()
+
+    async def asend(self, text: str, **options: Any) -> ChatReply:
+        """`send`, awaited."""
+        return await self.start(text, **options)
+
+    def _turn_of(self, text, rag, mode, on_chunk, on_start, on_text, stop, settings) -> ChatReply:
         if self._undone:
             self._open_again()
         undo, self._undo_open = self._undo_open, None
@@ -134,7 +149,14 @@ class ChatSession:
             check_turn(text, settings)
             if rag:  # before the model loads or anything is stored
                 self.workbench.check_search_mode(mode)
-            return self._turn_of(text, rag, mode, on_chunk, cancel, on_start, on_text, settings)
+            with self._turn, held_stops(stop) as stops:
+                self._stop = stops
+                try:
+                    return self._send(text, rag, mode, on_chunk, on_start, on_text, stops, settings)
+                finally:
+                    self._stop = None
+                    if stops.requested:
+                        stops.take()  # the caller's stop was answered: no Cancelled once the turn ends
         except BaseException:
             # The turn that follows opening the session left no message: undo the open too, so a
             # refused first message leaves no empty session (nor a renamed or changed one).
@@ -148,59 +170,24 @@ class ChatSession:
         self.id, self._undo_open, self._undone = fresh.id, fresh._undo_open, False
         _open[self.store][(self.project_id, self.name)] = self  # one object per session, as before
 
-    def _turn_of(self, text, rag, mode, on_chunk, cancel, on_start, on_text, settings) -> ChatReply:
-        with self._turn, held_stops(StopHold()) as stops:
-            self._stop, self._stopped = stops, False
-            done = threading.Event()
-            if cancel is not None:
-                threading.Thread(target=self._watch, args=(cancel, done), name="lfwb-chat-cancel", daemon=True).start()
-            try:
-                return self._send(text, rag, mode, on_chunk, on_start, on_text, stops, settings)
-            finally:
-                done.set()
-                self._stop = None
-                if self._stopped:
-                    stops.take()  # the caller's stop was answered: no Cancelled once the turn ends
-
     def stop(self) -> None:
         """Stop the turn in progress (from any thread); its answer keeps the text so far."""
         stops = self._stop
         if stops is not None:
-            self._stopped = True
             stops.stop()
-
-    def _watch(self, cancel: threading.Event, done: threading.Event) -> None:
-        while not done.is_set():
-            if cancel.wait(0.02):
-                if not done.is_set():
-                    self.stop()
-                return
 
     def stream(self, text: str, **options: Any) -> Iterator[str | ChatReply]:
         """`send` as a generator: each new piece of text, then the ChatReply. Closing it early
         stops the answer (stored, cancelled)."""
-        pieces: queue.Queue = queue.Queue()
-        cancel = threading.Event()
-
-        def turn() -> None:
-            try:
-                pieces.put(("reply", self.send(text, on_chunk=lambda p: pieces.put(("piece", p)), cancel=cancel, **options)))
-            except BaseException as e:  # reaches the reader, never dies in the thread
-                pieces.put(("error", e))
-
-        worker = threading.Thread(target=turn, name="lfwb-chat-stream", daemon=True)
-        worker.start()
+        handle = self.start(text, **options)
         try:
-            while True:
-                kind, value = pieces.get()
-                if kind == "error":
-                    raise value
-                yield value
-                if kind == "reply":
-                    return
+            for event in handle:
+                if isinstance(event, Text):
+                    yield event.piece
+            yield handle.result()
         finally:
-            cancel.set()
-            worker.join()
+            handle.cancel()
+            handle.wait()
 
     def _send(self, text, rag, mode, on_chunk, on_start, on_text, stops, settings) -> ChatReply:
         row = self.row()
@@ -245,12 +232,12 @@ class ChatSession:
         reply = ChatReply.of(result, session=self.name, sources=self._marked(sources),
                              summarized=bool(row["summary"]), summary_turns=row["summary_turns"],
                              window=memory.window, prompt_tokens=plan.tokens) if result is not None else None
-        if isinstance(error, Cancelled) and self._stopped:
+        if isinstance(error, Cancelled) and stops.requested:
             return reply if reply is not None else ChatReply(run_id=None, text="", model=model, status="cancelled",
                                                              session=self.name)
+        if isinstance(error, Cancelled):
+            raise Cancelled(str(error), result=reply) from error  # what was kept, for a face to show
         if error is not None:
-            if reply is not None:
-                error.reply = reply  # what was kept, for a caller that catches the stop
             raise error
         return reply
 
@@ -275,7 +262,7 @@ class ChatSession:
             self.manager.load(link)
         return Memory(runtime.count_tokens, runtime.context_window or DEFAULT_WINDOW, max_tokens, model=link)
 
-    def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: StopHold, seed: Any) -> dict:
+    def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: Stop, seed: Any) -> dict:
         def write(messages: list[dict], max_tokens: int) -> str:
             gen = GenerationConfig(messages=messages, max_tokens=max_tokens, temperature=SUMMARY_TEMPERATURE, seed=seed)
             return record_generation(self.store, self.manager, self.project_id, model, gen, kind="chat-summary",

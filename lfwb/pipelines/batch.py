@@ -13,7 +13,7 @@ batch outgrows one machine. A failed input is a `failed` row; the others go on.
 The calling thread holds stops and reports progress (`on_progress`, 20 times a second at
 most), so a face redraws from the thread that owns the cell. A stop cancels every running
 pipeline run (each ends `cancelled`, its partial text kept), starts no further input, and
-raises `Cancelled` with one line; `.result` holds the rows as they ended.
+raises `Cancelled` with one line; its `result` holds the rows as they ended.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, check_text
-from ..runs import Cancelled, held_stops
+from ..runs import Cancelled, Stop, held_stops
 from .executor import POLL_S, run_pipeline
 from .spec import Plan, check
 
@@ -208,13 +208,14 @@ def run_batch(
     store: Any, manager: Any, project_id: int, spec: Any, inputs: str | Sequence | BatchInputs, *,
     concurrency: int | None = None, namespace: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    stop: Stop | None = None,
 ) -> list[dict]:
     """Run `spec` once per input; returns one row per input, in input order:
     `index, input, run_id, status, seconds, output` (input and output shortened), plus `error`.
 
     The definition is checked once first: a fault is one line and nothing runs. Inputs are read
-    as the runs start; after a stop, `.result` holds a row for each input that was started.
+    as the runs start; after a stop (`stop.stop()` from another thread, or SIGINT), `Cancelled`'s
+    `result` holds a row for each input that was started.
     """
     inputs = read_inputs(inputs, namespace)
     if concurrency is not None and concurrency < 1:
@@ -223,16 +224,21 @@ def run_batch(
     concurrency = concurrency or default_concurrency(manager, plan)
     rows: list[dict] = []  # one per input started, in input order
     progress = BatchProgress(len(inputs), concurrency)
-    stop_all = threading.Event()  # handed to every pipeline run: a stop reaches all of them
+    stop_all = threading.Event()  # set once the batch stops: no further input starts
+    holds: list[Stop] = []  # every pipeline run's own stop: a stop reaches all of them
     wake = threading.Event()
 
     def one(row: dict, text: str) -> None:
         start = time.perf_counter()
+        hold = Stop()
+        holds.append(hold)
+        if stop_all.is_set():
+            hold.stop()
         try:
             result = run_pipeline(store, manager, project_id, plan.spec, text, namespace=namespace,
-                                  settings=settings, cancel=stop_all)
+                                  settings=settings, stop=hold)
         except Cancelled as stopped:
-            result = getattr(stopped, "result", None)
+            result = stopped.result
         except Exception as e:  # an input that breaks is its row's failure, not the batch's
             row.update(status="failed", error=f"{type(e).__name__}: {e}")
             result = None
@@ -244,7 +250,12 @@ def run_batch(
 
     running: dict[int, Future] = {}
     waiting = iter(inputs)
-    with held_stops() as stops:
+    def stop_every_run() -> None:
+        stop_all.set()
+        for hold in list(holds):
+            hold.stop()
+
+    with held_stops(stop) as stops:
         stops.cancels.append(wake)  # a stop wakes the loop at once
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lfwb-batch")
         try:
@@ -271,19 +282,17 @@ def run_batch(
                     break
                 wake.wait(POLL_S)
                 wake.clear()
-                if stops.take() or (cancel is not None and cancel.is_set()):
-                    stop_all.set()
+                if stops.take():
+                    stop_every_run()
         except BaseException:
-            stop_all.set()  # never leave a pipeline run going behind an error
+            stop_every_run()  # never leave a pipeline run going behind an error
             raise
         finally:
             pool.shutdown(wait=True)  # each stopped run ends soon after its cancel
             stops.cancels.remove(wake)
         stops.after = f"stopped after the batch had ended ({_counts(rows, progress.total)})"
     if stop_all.is_set():
-        stopped = Cancelled(f"cancelled the batch: {_counts(rows, progress.total)}")
-        stopped.result = rows
-        raise stopped
+        raise Cancelled(f"cancelled the batch: {_counts(rows, progress.total)}", result=rows)
     return rows
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound, check_prompt
-from ..runs import Cancelled, RunResult, StopHold, held_stops, record_generation, tokens_text
+from ..runs import Cancelled, RunResult, Stop, held_stops, record_generation, tokens_text
 from ..store import now
 from ..untrusted import NO_MATH, escape
 
@@ -146,7 +146,8 @@ def is_local(wb: Workbench, name: str) -> bool:
 
 def compare(
     wb: Workbench, prompt: str, models: list[str], *, system: str | None = None,
-    on_start: OnCompare | None = None, on_update: OnCompare | None = None, **settings: Any,
+    on_start: OnCompare | None = None, on_update: OnCompare | None = None, stop: Stop | None = None,
+    **settings: Any,
 ) -> CompareResult:
     """Ask every model in `models` the same `prompt`; see the module docstring.
 
@@ -160,7 +161,7 @@ def compare(
     models = list(models)
     check_models(wb, models)
     gen = chat_config(prompt, system, **settings)  # a bad setting is refused here, before any row
-    return _Comparison(wb, prompt, models, gen).run(on_start, on_update)
+    return _Comparison(wb, prompt, models, gen).run(on_start, on_update, stop)
 
 
 class _Comparison:
@@ -172,14 +173,15 @@ class _Comparison:
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
         # A worker thread gets no SIGINT: each model's run is stopped through its own hold.
-        self.holds = {m: StopHold() for m in models}
+        self.holds = {m: Stop() for m in models}
 
-    def run(self, on_start: OnCompare | None, on_update: OnCompare | None) -> CompareResult:
+    def run(self, on_start: OnCompare | None, on_update: OnCompare | None, stop: Stop | None = None) -> CompareResult:
         store, gen = self.store, self.gen
         local = [m for m in self.models if is_local(self.wb, m)]
         lanes = [[m] for m in self.models if m not in local] + ([local] if local else [])
         start = time.perf_counter()
-        with held_stops() as stops, store.kept_open():
+        with held_stops(stop) as stops, store.kept_open():
+            stops.cancels.append(self)  # a stop from another thread wakes the loop below (`set`)
             parent = store.add_run(
                 self.project_id, "compare", model=",".join(self.models), prompt=self.prompt,
                 params_json=gen.params(), seed=gen.seed, status="running",
@@ -202,6 +204,9 @@ class _Comparison:
                     except KeyboardInterrupt:
                         self.stop()
                         continue
+                    if kind == "stop":
+                        self.stop()
+                        continue
                     result.results[model] = value
                     ended += kind == "end"
                     if on_update is not None:
@@ -212,9 +217,15 @@ class _Comparison:
                     if thread.ident is not None:  # started
                         thread.join()
                 self._finish(result, start)
+            stops.cancels.remove(self)
             if self.stopping.is_set():
-                raise Cancelled(self._cancelled_line())
+                stops.take()  # answered: every lane was stopped
+                raise Cancelled(self._cancelled_line(), result=result)
         return result
+
+    def set(self) -> None:
+        """The run's Stop was stopped (the loop may be waiting on the lanes' queue)."""
+        self.events.put(("stop", None, None))
 
     def stop(self, quietly: bool = False) -> None:
         """Cancel every model (`quietly`: only when the lanes have not all ended already)."""

@@ -13,7 +13,7 @@ it (`wait_for_room`). A finished step's fenced code becomes artifacts of the run
 and code fill the prompts of the steps after it.
 
 A failed step fails the run (with its error) and skips the steps that need it; the others go on.
-A stop (SIGINT on the calling thread, or `cancel`) cancels every running step — each keeps its
+A stop (SIGINT on the calling thread, or its `Stop` from another) cancels every running step — each keeps its
 partial text — marks the steps not started `cancelled`, finishes the rows and raises `Cancelled`.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import BadInput, PipelineError, check_text
 from ..runs import (
-    Cancelled, RunResult, RunSink, StopHold, finished_values, held_stops, record_generation, tokens_text,
+    Cancelled, RunResult, RunSink, Stop, finished_values, held_stops, record_generation, tokens_text,
 )
 from ..store import now
 from .artifacts import extract_artifacts, save_artifacts
@@ -79,15 +79,15 @@ def follow(step: StepResult, result: RunResult) -> None:
 def run_pipeline(
     store: Any, manager: Any, project_id: int, spec: str | Mapping | PipelineSpec, input: str = "", *,
     namespace: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
-    on_update: OnUpdate | None = None, cancel: threading.Event | None = None,
+    on_update: OnUpdate | None = None, stop: Stop | None = None,
     reuse: Mapping[str, dict] | None = None,
 ) -> PipelineResult:
     """Run `spec` on `input` and record it; returns the `PipelineResult` (done or failed).
 
     `settings` override every step's generation settings (e.g. `max_tokens`); `on_update` is
-    called on this thread with the result as it fills in; `cancel` stops the run from another
-    thread; `reuse` (step → its row in an earlier run) takes those steps' outputs instead of
-    running them (see `rerun_pipeline`). Raises `Cancelled` once the rows are finished.
+    called on this thread with the result as it fills in; `stop.stop()` stops the run from
+    another thread; `reuse` (step → its row in an earlier run) takes those steps' outputs instead of
+    running them (see `rerun_pipeline`). Raises `Cancelled` (its `result`: the steps as they ended) once the rows are finished.
     """
     check_text(input, "the input")  # before any row: SQLite cannot store it
     plan = check(spec, manager, namespace=namespace, store=store, project_id=project_id)
@@ -96,14 +96,14 @@ def run_pipeline(
     reuse = {k: v for k, v in (reuse or {}).items() if k in steps}
     params = {"pipeline": spec.name, "version": spec.version, "input": input,
               "settings": dict(settings or {}), "definition": spec.to_dict()}
-    with held_stops() as stops, store.kept_open():
+    with held_stops(stop) as stops, store.kept_open():
         run_id = store.add_run(project_id, "pipeline", prompt=input, params_json=json.dumps(params),
                                status="running", pipeline_id=spec.pipeline_id)["id"]
         result = PipelineResult(run_id, spec.name or "pipeline", {})
         for position, s in enumerate(plan.order):
             row = store.add_step(run_id, position, s.name, model=", ".join(s.models))
             result.steps[s.name] = StepResult(s.name, ", ".join(s.models), row["id"])
-        run = _Run(store, manager, project_id, plan, steps, input, result, stops, cancel)
+        run = _Run(store, manager, project_id, plan, steps, input, result, stops)
         start = time.perf_counter()
         try:
             for name, old in reuse.items():
@@ -115,9 +115,7 @@ def run_pipeline(
             on_update(result)
         stops.after = f"stopped after pipeline run {run_id} had ended ({result.status}; every step kept)"
         if result.status == "cancelled":
-            stopped = Cancelled(run.cancelled_line())
-            stopped.result = result  # the steps as they ended, for a face that shows them
-            raise stopped
+            raise Cancelled(run.cancelled_line(), result=result)
     return result
 
 
@@ -161,11 +159,11 @@ class _Run:
     """One pipeline run in progress: which steps may start, their threads, the stop."""
 
     def __init__(self, store, manager, project_id, plan: Plan, steps: dict[str, StepSpec], input: str,
-                 result: PipelineResult, stops: StopHold, cancel: threading.Event | None):
+                 result: PipelineResult, stops: Stop):
         self.store, self.manager, self.project_id, self.plan = store, manager, project_id, plan
-        self.specs, self.input, self.result, self.stops, self.cancel = steps, input, result, stops, cancel
+        self.specs, self.input, self.result, self.stops = steps, input, result, stops
         self.wake = threading.Event()  # set when a step ends or a stop arrives
-        self.holds: dict[str, StopHold] = {}
+        self.holds: dict[str, Stop] = {}
         self.kinds: dict[str, dict[str, str]] = {}  # step → artifact kind → its code, for templates
         self.running: dict[str, Future] = {}
         self.ended: set[str] = set()
@@ -205,7 +203,7 @@ class _Run:
                     on_update(self.result)
                 self.wake.wait(POLL_S)
                 self.wake.clear()
-                if not self.stopping and (self.stops.take() or (self.cancel is not None and self.cancel.is_set())):
+                if not self.stopping and self.stops.take():
                     self.stop()
         except BaseException:
             self.stop()  # never leave a step running behind an error
@@ -229,10 +227,10 @@ class _Run:
                 self._end(step, "skipped", f"needs {lost[0].name}, which {_ended_as(lost[0].status)}")
                 self.ended.add(spec.name)
             elif all(n.name in self.ended for n in needs):
-                self.holds[spec.name] = StopHold()
+                self.holds[spec.name] = Stop()
                 self.running[spec.name] = pool.submit(self._run_step, spec, step, self.holds[spec.name])
 
-    def _run_step(self, spec: StepSpec, step: StepResult, hold: StopHold) -> None:
+    def _run_step(self, spec: StepSpec, step: StepResult, hold: Stop) -> None:
         sink = StepSink(self.store, self.run_id, step)
         try:
             outputs = {n: self.result.steps[n].text for n in spec.needs}

@@ -79,10 +79,11 @@ def revision_prompt(artifact: dict, instruction: str) -> str:
 
 
 def revise(workbench, artifact_id: int, instruction: str, model: str | None = None, *,
-           on_start: Any = None, on_text: Any = None, **settings: Any) -> Revision:
+           on_start: Any = None, on_text: Any = None, stop: Any = None, **settings: Any) -> Revision:
     """Ask `model` to change component `artifact_id` as `instruction` says; keep the answer's
     component as its next version (see the module docstring). `settings` are generation
-    settings (max_tokens, temperature, seed, ...); `on_start`/`on_text` follow the run."""
+    settings (max_tokens, temperature, seed, ...); `on_start`/`on_text` follow the run, `stop`
+    (a handle's) stops it."""
     store = workbench.store
     parent = store.get_artifact(artifact_id)
     if parent["kind"] not in COMPONENT_KINDS:
@@ -90,8 +91,8 @@ def revise(workbench, artifact_id: int, instruction: str, model: str | None = No
                        "revise a component (see %lfw artifacts)")
     if not isinstance(instruction, str) or not instruction.strip():
         raise BadInput('say what to change, e.g. %lfw revise 3 "make the button red"')
-    result = workbench.generate(revision_prompt(parent, instruction), model,
-                                on_start=on_start, on_text=on_text, **settings)
+    result = workbench._generate(revision_prompt(parent, instruction), model, None, False, on_start, on_text,
+                                 stop, None, None, settings)
     return keep_revision(store, parent, instruction, result)
 
 

@@ -55,8 +55,7 @@ def _turn(wb: Any, session: str, message: ChatMessage, running: dict) -> Generat
 def chat_turn_call(wb: Any, session: str, message: ChatMessage, g: Generation) -> Any:
     chat = wb.chat(session, model=message.model, system=message.system, new=message.new)
     options = {"mode": message.mode} if message.mode else {}
-    return chat.send(message.text, rag=message.rag, on_text=g.on_text, on_start=g.on_start,
-                     cancel=g.cancel, **options)
+    return g.follow(chat.start(message.text, rag=message.rag, on_text=g.on_text, on_start=g.on_start, **options))
 
 
 @router.websocket("/chat/{session}")
@@ -158,7 +157,7 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                                                "text": value.text, "sources": _sources(value)})
                     return True
                 elif kind == "cancelled":  # a stop that reached the turn: the reply it kept rides on it
-                    kept = getattr(value, "reply", None) or turn.result
+                    kept = value.result or turn.result
                     await websocket.send_json({"type": "cancelled", "run_id": getattr(kept, "run_id", run_id),
                                                "line": redacted(str(value)), "text": getattr(kept, "text", None)})
                     return True

@@ -47,9 +47,9 @@ def start_generation(wb: Any, project: int | None, prompt: str, model: str | Non
                      running: dict[int, Generation], **kwargs: Any) -> Generation:
     """`wb.generate` in `project` (default: the current one) on its own thread, followed, and
     kept in `running` (the app's `generating`) by its run id while it runs."""
-    return Generation(lambda g: wb.generate(
-        prompt, model, on_text=g.on_text, on_start=g.on_start, hold=g.stop, project_id=project, **kwargs,
-    ), running).start()
+    return Generation(lambda g: g.follow(wb.start_generate(
+        prompt, model, on_text=g.on_text, on_start=g.on_start, project_id=project, **kwargs,
+    )), running).start()
 
 
 @router.post("/runtime/generate", response_model=RunOut,

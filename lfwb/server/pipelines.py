@@ -16,7 +16,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import BadInput
-from ..runs import Cancelled
 from .crud import workbench
 from .errors import ERROR_RESPONSES
 from .schemas import Name, PipelineIn, PipelineRunIn, RowId
@@ -47,7 +46,7 @@ class RunStatus(BaseModel):
     steps: list[dict[str, Any]]
 
 
-def running(request: Request) -> dict[int, threading.Event]:
+def running(request: Request) -> dict[int, Any]:
     """The cancel event of each pipeline run this server started and that has not ended."""
     return request.app.state.pipeline_runs
 
@@ -75,28 +74,23 @@ def get_pipeline(name: Name, request: Request) -> dict:
 async def run_pipeline(name: Name, body: PipelineRunIn, request: Request) -> Started:
     """Start a run of `name` on `input`; settings override every step's (`max_tokens`, ...)."""
     wb, runs = workbench(request), running(request)
-    cancel, started = threading.Event(), threading.Event()
+    started = threading.Event()
     holder: dict[str, Any] = {}
 
     def on_update(result: Any) -> None:
         if "run_id" not in holder:
             holder["run_id"] = result.run_id
-            runs[result.run_id] = cancel
+            runs[result.run_id] = handle
             started.set()
 
-    def run() -> None:
-        try:
-            wb.run_pipeline(name, body.input, on_update=on_update, cancel=cancel, **body.settings.given())
-        except Cancelled:
-            pass  # the rows say `cancelled`; whoever cancelled asked for it
-        except BaseException as e:  # refused before it ran (no row): the request answers with it
-            holder["error"] = e
-        finally:
-            runs.pop(holder.get("run_id"), None)
-            started.set()
+    def ended() -> None:
+        if handle.status == "failed" and "run_id" not in holder:  # refused before it ran: the request answers
+            holder["error"] = handle._error
+        runs.pop(holder.get("run_id"), None)
+        started.set()
 
-    thread = threading.Thread(target=run, name="lfwb-serve-pipeline", daemon=True)
-    thread.start()
+    handle = wb.start_pipeline(name, body.input, on_update=on_update, **body.settings.given())
+    handle.on_done(ended)
     await on_own_thread(started.wait)
     if "run_id" not in holder:
         raise holder.get("error") or BadInput(f"pipeline {name!r} did not start")
@@ -118,12 +112,12 @@ async def cancel_pipeline_run(run_id: RowId, request: Request) -> RunStatus:
     """Stop a run this server started: running steps keep their text, the rest are cancelled.
     Answers once the rows are finished."""
     store = workbench(request).store
-    cancel = running(request).get(run_id)
-    if cancel is None:
+    handle = running(request).get(run_id)
+    if handle is None:
         run = store.get_run(run_id)  # unknown: 404
         if run["status"] == "running":
             raise BadInput(f"run {run_id} was not started by this server — stop it where it runs")
         return pipeline_run(run_id, request)  # already ended: nothing to stop
-    cancel.set()
+    handle.cancel()
     await run_ended(store, run_id)
     return pipeline_run(run_id, request)

@@ -7,7 +7,7 @@ route that streams stops it (`halt()`) when the client goes away: the run ends `
 with the text so far, as after a stop in the notebook. Given the app's `generating` dict, it
 is found there by its run id while it runs, so `POST /runs/{id}/cancel` can halt it too.
 
-    gen = Generation(lambda g: wb.generate(p, on_text=g.on_text, on_start=g.on_start, hold=g.stop))
+    gen = Generation(lambda g: g.follow(wb.start_generate(p, on_text=g.on_text, on_start=g.on_start)))
     async for kind, value in gen.start():     # ("start", result) ("text", delta) ... ("done", result)
         ...
 """
@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..runs import Cancelled, StopHold
+from ..runs import Cancelled
 
 CANCEL_WAIT_S = 30.0  # a stopped run ends between tokens; past this the answer shows it still running
 
@@ -32,8 +32,8 @@ class Generation:
         self.call = call
         self.running = running  # run id → generation, for every one this app has running
         self.run_ids: list[int] = []
-        self.stop = StopHold()  # what wb.generate takes; stop.stop() ends the run `cancelled`
-        self.cancel = threading.Event()  # the same, for calls that take an Event (a chat turn)
+        self.handle: Any = None  # the Workbench's Handle the call follows (see `follow`)
+        self.halted = False
         self.loop = asyncio.get_running_loop()
         self.events: asyncio.Queue = asyncio.Queue()
         self.result: Any = None
@@ -46,8 +46,16 @@ class Generation:
 
     def halt(self) -> None:
         """The client is gone (or asked to cancel): stop the model, keep the partial text."""
-        self.cancel.set()
-        self.stop.stop()
+        self.halted = True
+        if self.handle is not None:
+            self.handle.cancel()
+
+    def follow(self, handle: Any) -> Any:
+        """Run `handle` (a Workbench operation's) here; `halt()` cancels it. Returns its result."""
+        self.handle = handle
+        if self.halted:
+            handle.cancel()
+        return handle.result()
 
     # -- the generation's thread --------------------------------------------------------
 
@@ -68,6 +76,8 @@ class Generation:
         try:
             self.result = self.call(self)
             last: tuple[str, Any] = ("done", self.result)
+            if self.handle is not None and self.handle.status == "cancelled":
+                last = ("cancelled", Cancelled(self.handle.cancelled_line or "cancelled", result=self.result))
         except Cancelled as stopped:  # self.result is the run from on_start: `cancelled`, text kept
             last = ("cancelled", stopped)
         except BaseException as e:  # reaches the client, never dies silently in the thread

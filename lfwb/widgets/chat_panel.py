@@ -15,7 +15,6 @@ as does the summary note.
 from __future__ import annotations
 
 import html
-import threading
 from typing import Any
 
 import ipywidgets as widgets
@@ -53,8 +52,7 @@ class ChatPanel(widgets.VBox):
         self.session_choice.observe(lambda _: self.show_session(), names="value")
         self.rag_choice.observe(lambda change: setattr(self.mode_choice, "disabled", not change["new"]), names="value")
         self.reply = None  # the last turn's ChatReply
-        self.thread: threading.Thread | None = None
-        self.cancel: threading.Event | None = None
+        self.handle: Any = None  # the turn in progress's Handle (lfwb/handles.py)
         super().__init__([widgets.HBox([self.session_choice, self.model_choice]),
                           widgets.HBox([self.rag_choice, self.mode_choice]), self.messages, self.answer,
                           self.input, widgets.HBox([self.send_button, self.stop_button]), self.message])
@@ -90,44 +88,45 @@ class ChatPanel(widgets.VBox):
 
     def send(self) -> None:
         """Send the input as the user's turn, on a thread; a second press while it answers does nothing."""
-        if self.thread is not None and self.thread.is_alive():
+        if self.handle is not None and not self.handle.done:
             return
         text = self.input.value
         if not text.strip():
             self._say("the message is empty — write it in the box")
             return
-        self.cancel = threading.Event()
         self.send_button.disabled, self.stop_button.disabled = True, False
         self.message.value, self.answer.value = "", "<i>…</i>"
         retrieval = {"rag": True, "mode": self.mode_choice.value} if self.rag_choice.value else {}
-        self.thread = threading.Thread(target=self._send, args=(text, self.cancel, retrieval),
-                                       name="lfwb-chat-panel", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        """Stop the answer: it keeps its text, stored as cancelled."""
-        if self.cancel is not None:
-            self.cancel.set()
-
-    def _send(self, text: str, cancel: threading.Event, retrieval: dict) -> None:
         shown: list[str] = []
 
         def piece(p: str) -> None:
             shown.append(p)
             self.answer.value = text_html("".join(shown))
 
-        session = None
         try:
             session = self.session
-            self.reply = session.send(text, on_chunk=piece, cancel=cancel, **retrieval)
+        except BaseException as e:
+            self._say(f"{type(e).__name__}: {e}")
+            self.send_button.disabled, self.stop_button.disabled = False, True
+            return
+        self.handle = session.start(text, on_chunk=piece, **retrieval)
+        self.handle.on_done(lambda: self._answered(session))
+
+    def stop(self) -> None:
+        """Stop the answer: it keeps its text, stored as cancelled."""
+        if self.handle is not None:
+            self.handle.cancel()
+
+    def _answered(self, session: Any) -> None:
+        try:
+            self.reply = self.handle.result()
             self.input.value = ""
             self._say(self.reply.note() or f"run {self.reply.run_id}", ok=self.reply.status == "done")
         except BaseException as e:  # a thread's error would go nowhere: say it in the panel
             self._say(f"{type(e).__name__}: {e}")
         finally:
             self.answer.value = ""
-            if session is not None:
-                self.show_history(session)
+            self.show_history(session)
             names = {s["name"] for s in self.workbench.chat_sessions()}
             self.session_choice.options = sorted(names | {self.session_choice.value})
             self.send_button.disabled, self.stop_button.disabled = False, True

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import html
 import io
-import threading
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..errors import LfwbError
-from ..runs import Cancelled
 from ..untrusted import NO_MATH, text_html
 
 DEFAULT_MAX_TOKENS = 256  # GenerationConfig's default: a step without `max_tokens` is capped there
@@ -64,14 +62,13 @@ class PipelinePanel(widgets.VBox):
         self.artifacts = widgets.HTML()
         self.rows: dict[str, _StepRow] = {}
         self.result = None  # the last run's PipelineResult
-        self.thread: threading.Thread | None = None
-        self.cancel: threading.Event | None = None
+        self.handle: Any = None  # the run in progress's Handle (lfwb/handles.py)
         super().__init__([widgets.HBox([self.choice, self.run_button, self.stop_button]), self.input,
                           self.message, self.steps, self.timeline, self.artifacts])
 
     def run(self) -> None:
         """Start the chosen pipeline on the input, on a thread; a second press while it runs does nothing."""
-        if self.thread is not None and self.thread.is_alive():
+        if self.handle is not None and not self.handle.done:
             return
         if not self.choice.value:
             self._say("no pipelines: save one with %%lfw pipeline NAME")
@@ -86,25 +83,20 @@ class PipelinePanel(widgets.VBox):
         self.steps.children = [row.box for row in self.rows.values()]
         self.message.value, self.artifacts.value, self.result = "", "", None
         self.timeline.layout.display = "none"
-        self.cancel = threading.Event()
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self.thread = threading.Thread(target=self._run, args=(spec.name, self.input.value, self.cancel),
-                                       name="lfwb-pipeline-panel", daemon=True)
-        self.thread.start()
+        self.handle = self.workbench.start_pipeline(spec.name, self.input.value, namespace=self.namespace,
+                                                 on_update=self._show)
+        self.handle.on_done(self._ended)
 
     def stop(self) -> None:
         """Cancel the run: every running step stops and keeps its text, the others are not started."""
-        if self.cancel is not None:
-            self.cancel.set()
+        if self.handle is not None:
+            self.handle.cancel()
 
-    def _run(self, name: str, text: str, cancel: threading.Event) -> None:
+    def _ended(self) -> None:
         try:
-            self.result = self.workbench.run_pipeline(name, text, namespace=self.namespace,
-                                                      on_update=self._show, cancel=cancel)
-            self._say(self.result.summary(), ok=self.result.status == "done")
-        except Cancelled as stopped:
-            self.result = getattr(stopped, "result", None)
-            self._say(str(stopped))
+            self.result = self.handle.result()
+            self._say(self.handle.cancelled_line or self.result.summary(), ok=self.result.status == "done")
         except Exception as e:  # a fault in the definition (nothing ran) or worse: a thread's error would go nowhere
             self._say(f"{type(e).__name__}: {e}")
         finally:
