@@ -135,7 +135,7 @@ class Handle(Generic[T]):
         """Wait for the result (running the work here if nobody started it)."""
         if self._claim():
             self._execute()
-        else:
+        elif not self._ending:  # once ending (an on_done callback asks), the outcome is set
             self._done.wait()
         if self._error is not None:
             raise self._error

@@ -131,7 +131,7 @@ def held_stops(hold: Stop | None = None) -> Iterator[Stop]:
             signal.signal(signal.SIGINT, handler)
         if given is not None:
             given.cancels.remove(outer)
-    if owner and hold.pending:
+    if owner and hold.pending and not hold.requested:  # a caller's late stop() has nothing left to stop
         raise Cancelled(hold.after or "stopped")
 
 

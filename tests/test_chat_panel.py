@@ -77,7 +77,7 @@ def test_an_empty_message_is_one_line_and_sends_nothing(open_panel, scripted):
     panel = open_panel()
     panel.input.value = "   "
     panel.send_button.click()
-    assert "the message is empty" in panel.message.value and panel.thread is None
+    assert "the message is empty" in panel.message.value and panel.handle is None
     assert fake.asked == [] and scripted.wb.store.list_chat_sessions(scripted.wb.project_id) == []
 
 

@@ -93,7 +93,7 @@ async def cancel_run(run_id: RowId, request: Request) -> dict:
     if generation is not None:
         generation.halt()
     elif pipeline is not None:
-        pipeline.set()
+        pipeline.cancel()
     else:
         row = await run_in_threadpool(store.get_run, run_id)  # unknown: 404
         if row["status"] != "running":
