@@ -15,7 +15,6 @@ a turn from another thread (a panel, a WebSocket): the turn then returns its rep
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterator
