@@ -5,6 +5,7 @@ Ids deleted over HTTP are never handed out again."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -45,7 +46,9 @@ def test_a_record_is_not_edited_over_http(server, table):
     assert server.http.get(f"{API}/{table}/{row_id}").json()["output"] == "kept"
 
 
-def test_a_run_lfwb_is_still_writing_cannot_be_deleted_edited_or_given_steps(server, scripted):
+@contextmanager
+def generating(server, scripted):
+    """A generation of "Once upon" held after "Once" (lfwb is writing its run) for the block."""
     go = threading.Event()
     stall = Stall(until=go)
     scripted.model("slow", ["Once", stall, " upon"])
@@ -53,6 +56,14 @@ def test_a_run_lfwb_is_still_writing_cannot_be_deleted_edited_or_given_steps(ser
     worker.start()
     try:
         assert stall.reached.wait(10)
+        yield
+    finally:
+        go.set()
+        worker.join(10)
+
+
+def test_a_run_lfwb_is_still_writing_cannot_be_deleted_edited_or_given_steps(server, scripted):
+    with generating(server, scripted):
         rid = server.http.get(f"{API}/runs", params={"status": "running"}).json()["items"][0]["id"]
         deleted = server.http.delete(f"{API}/runs/{rid}")
         assert deleted.status_code == 409
@@ -62,9 +73,6 @@ def test_a_run_lfwb_is_still_writing_cannot_be_deleted_edited_or_given_steps(ser
         assert step.status_code == 409 and step.json()["code"] == "still_running"
         assert server.http.patch(f"{API}/runs/{rid}", json={"status": "done"}).status_code == 405
         assert server.http.get(f"{API}/runs/{rid}").json()["status"] == "running"
-    finally:
-        go.set()
-        worker.join(10)
     assert server.http.get(f"{API}/runs/{rid}").json()["output"] == "Once upon"
     assert server.http.get(f"{API}/runs/{rid}/steps").json() == []
     assert server.http.delete(f"{API}/runs/{rid}").status_code == 204  # ended: the user's to delete
@@ -107,16 +115,7 @@ def test_an_id_deleted_over_http_is_never_given_to_a_new_row(server, table):
 
 
 def test_a_project_whose_run_is_still_being_written_is_not_deleted_with_it(server, scripted):
-    go = threading.Event()
-    stall = Stall(until=go)
-    scripted.model("slow", ["Once", stall, " upon"])
-    worker = threading.Thread(target=lambda: server.wb.generate("story", "slow"))
-    worker.start()
-    try:
-        assert stall.reached.wait(10)
+    with generating(server, scripted):
         answer = server.http.delete(f"{API}/projects/{server.wb.project_id}", params={"cascade": "true"})
         assert answer.status_code == 409 and answer.json()["code"] == "still_running"
-    finally:
-        go.set()
-        worker.join(10)
     assert server.http.get(f"{API}/runs", params={"status": "done"}).json()["items"][0]["output"] == "Once upon"
