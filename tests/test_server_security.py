@@ -191,11 +191,11 @@ def test_a_cancelled_event_has_keys_blanked(server, scripted, monkeypatch):
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("ACME_API_KEY", secret)
 
-    def generate(prompt, model, on_start, **kwargs):
-        on_start(SimpleNamespace(run_id=1, model=model))
+    def generate(prompt, model, system, raw, started, *rest):  # what start_generate's handle runs
+        started(SimpleNamespace(run_id=1, model=model))
         raise Cancelled(f"stopped while sending key {secret}")
 
-    monkeypatch.setattr(scripted.wb, "generate", generate)
+    monkeypatch.setattr(scripted.wb, "_generate", generate)
     with server.http.stream("POST", f"{API}/generate", json={"prompt": "hi", "model": "m", "stream": True}) as r:
         events = read_sse(r)
     assert events[-1][0] == "cancelled"
