@@ -69,6 +69,13 @@ class GenerationConfig:
     # Local backends only (llama.cpp, transformers): >1 discourages repeating recent tokens,
     # which small models otherwise fall into ("a blank slate, a blank slate, ..."); 1 is off.
     repeat_penalty: float = DEFAULT_REPEAT_PENALTY
+    # A JSON Schema the answer must match, constrained while decoding (not parsed and hoped
+    # for). It arrives already bounded (see lfwb/structured.py); `{"type": "object"}` is "any
+    # JSON object". None: free text.
+    json_schema: dict | None = None
+    # Text the answer starts with: the model continues it (small models continue a started
+    # component far more reliably than they start one). Part of the returned text.
+    prefill: str | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
