@@ -10,6 +10,7 @@
      ├── AlreadyExists          a unique name is already taken
      ├── ContextError           material for a context cannot be read
      ├── PreviewUnavailable     the preview's front end (lfwb/static) was never built
+     ├── SchemaMismatch         an answer that is not JSON its schema allows  (text)
      ├── RefusedBeforeSending   nothing reached a model: the request leaves no run behind
      │    ├── PromptTooLong     the prompt does not fit the context window  (model, tokens, limit)
      │    └── BudgetExceeded    the call could pass a budget                (model, cost_usd, limit_usd, scope)
@@ -131,6 +132,11 @@ class PreviewRefused(BadInput):
 
 class StillRunning(BadInput):
     """A run lfwb is still writing: its record cannot be changed or deleted until it ends."""
+
+
+class SchemaMismatch(LfwbError):
+    """An answer that is not JSON, or not JSON its schema allows (lfwb/structured.py); `text`
+    is the answer as the model gave it, kept for a look."""
 
 
 class StoreError(LfwbError):
