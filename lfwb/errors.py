@@ -64,7 +64,7 @@ class LfwbError(Exception):
 
     def hint_text(self) -> str | None:
         """The hint with this error's fields filled in; None when a field it names is unknown."""
-        hint = self.hint.get(self.fields.get("about")) if isinstance(self.hint, dict) else self.hint
+        hint = self.hint.get(self.fields.get("about") or "") if isinstance(self.hint, dict) else self.hint
         if hint is None:
             return None
         try:

@@ -21,13 +21,16 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import GenerationError, LfwbError, RefusedBeforeSending, Unavailable
 from .runtimes import GenerationConfig, RuntimeManager, StreamTotals
 from .spending import check_budget, note_spend
 from .store import Store, now
 from .untrusted import answer_html
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import ExecutionResult
 
 FLUSH_EVERY_S = 0.25
 
@@ -140,7 +143,7 @@ class RunResult:
     """What a generation produced. `str(result)` is the text; in a notebook it renders as Markdown
     (to HTML, by `lfwb.untrusted`)."""
 
-    run_id: int
+    run_id: int | None  # None: nothing was recorded (a chat turn stopped before its run began)
     text: str
     model: str
     answered_by: str | None = None
@@ -157,7 +160,7 @@ class RunResult:
 
     # The notebook cell whose output already shows this result (set by the %%lfw face), so
     # that returning it from the magic does not show it a second time.
-    shown_in: Any = field(default=None, repr=False, compare=False)
+    shown_in: weakref.ref[ExecutionResult] | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -220,7 +223,7 @@ def fenced(text: str) -> str:
     return f"{'`' * ticks}\n{text}\n{'`' * ticks}"
 
 
-def _current_cell() -> Any:
+def _current_cell() -> ExecutionResult | None:
     """The IPython ExecutionResult of the cell running now (None outside a cell)."""
     try:
         from IPython import get_ipython
@@ -235,7 +238,13 @@ def tokens_text(count: int) -> str:
     return f"{count} token" + ("" if count == 1 else "s")
 
 
-def mark_shown(result: RunResult) -> None:
+class Shown(Protocol):
+    """A result a cell's output may show already (RunResult, CompareResult)."""
+
+    shown_in: weakref.ref[ExecutionResult] | None
+
+
+def mark_shown(result: Shown) -> None:
     """Note that the running cell's output shows `result` (see RunResult.shown_in)."""
     cell = _current_cell()
     result.shown_in = weakref.ref(cell) if cell is not None else None
@@ -257,17 +266,18 @@ class RunSink:
             self.project_id, self.kind, model=model, prompt=prompt, params_json=json.dumps(gen.params()),
             seed=gen.seed, status="running", parent_id=self.parent_id,
         )
-        return row["id"]
+        self.run_id: int = row["id"]
+        return self.run_id
 
     def flush(self, result: RunResult) -> None:
-        self.store.flush_run_output(result.run_id, result.text, result.output_tokens)
+        self.store.flush_run_output(self.run_id, result.text, result.output_tokens)
 
     def finish(self, result: RunResult, runtime: str | None, refused: bool) -> None:
         """Finish the record; a request `refused` before anything was sent leaves no run."""
         if refused:
-            self.store.delete_run(result.run_id)
+            self.store.delete_run(self.run_id)
         else:
-            self.store.update_run(result.run_id, **finished_values(result, runtime))
+            self.store.update_run(self.run_id, **finished_values(result, runtime))
 
 
 def record_generation(
@@ -305,7 +315,7 @@ def record_generation(
     model = model if isinstance(model, str) else " → ".join(model)
     sink = sink or RunSink(store, project_id, kind, parent_id)
     if prompt is None:
-        prompt = gen.prompt if gen.prompt is not None else gen.messages[-1]["content"]
+        prompt = gen.asked
     # From before the row exists until it is finished, no stop can cut a write (see held_stops).
     with held_stops(stop) as stops, store.kept_open():
         result = RunResult(run_id=sink.open(model, prompt, gen), text="", model=model)
@@ -342,7 +352,8 @@ def record_generation(
             raise GenerationError(f"{model} failed: {e}") from e
         finally:
             result.duration_ms = (time.perf_counter() - start) * 1000
-            runtime = manager.config(result.answered_by).runtime if result.answered_by in manager else None
+            answered = result.answered_by
+            runtime = manager.config(answered).runtime if answered is not None and answered in manager else None
             sink.finish(result, runtime, refused)
             note_spend(manager, result.cost_usd)
     return result

@@ -29,7 +29,10 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 NO_MATH = "mathjax_ignore tex2jax_ignore"
 # Past this many characters an answer is shown as plain text: markdown-it-py takes 2-3 ms a KB of
@@ -76,12 +79,15 @@ def one_line(markup: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _markdown() -> Any:
+def _markdown() -> MarkdownIt:
     from markdown_it import MarkdownIt
 
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    class SafeMarkdown(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            return _link_allowed(url)
+
+    md = SafeMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
-    md.validateLink = _link_allowed
     md.add_render_rule("image", _image)
     md.add_render_rule("link_open", _link_open)
     return md

@@ -13,11 +13,14 @@ Nothing here calls a model; `fold` is handed a `write(messages, max_tokens) -> s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import PromptTooLong
+
+if TYPE_CHECKING:
+    from .retrieval import Hit
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 # A window for models that do not say theirs (a remote API, a backend without one).
@@ -41,7 +44,7 @@ class Plan:
     messages: list[dict]
     kept: list[dict]
     fold: list[dict]
-    sources: list[Any]
+    sources: list[Hit]
     tokens: int
     room: int  # what the prompt may take: the window less the answer and a margin
 
@@ -71,7 +74,7 @@ class Memory:
         return self.counts[text] + MESSAGE_OVERHEAD
 
     def plan(self, system: str | None, summary: str | None, summary_turns: int, history: list[dict],
-             text: str, hits: list[Any] = ()) -> Plan:
+             text: str, hits: Sequence[Hit] = ()) -> Plan:
         """The prompt for `text` after `history` (message rows, oldest first, those after the
         summary). Refuses (PromptTooLong, nothing sent) a message that cannot fit on its own."""
         room = self.room
@@ -85,7 +88,8 @@ class Memory:
         summary_cost = self.tokens({"content": system_text(system, summary, summary_turns)}) - self.tokens(
             {"content": system_text(system, None, 0)})
         # Retrieved chunks take at most half of what is left; the rest is for the history.
-        sources, used = [], 0
+        sources: list[Hit] = []
+        used = 0
         for hit in hits:
             cost = self.count(hit.text) + MESSAGE_OVERHEAD
             if used + cost > (room - base - summary_cost) // 2:
@@ -154,7 +158,7 @@ def system_text(system: str | None, summary: str | None, turns: int) -> str:
     return text
 
 
-def with_sources(text: str, hits: list[Any]) -> str:
+def with_sources(text: str, hits: Sequence[Hit]) -> str:
     """The user's message with the retrieved chunks before it, numbered for citing."""
     if not hits:
         return text

@@ -7,8 +7,8 @@
 
 Each turn is a run of kind `chat`, recorded by `runs.record_generation` like any generation;
 the user's message and the answer are `messages` rows pointing at it. A stop keeps the partial
-answer as the assistant's message, marked `cancelled`. `stop()` and `start(...)`'s handle stop
-a turn from another thread (a panel, a WebSocket): the turn then returns its reply, status
+answer as the assistant's message, marked `cancelled`. `start(...)`'s handle stops a turn
+from another thread (a panel, a WebSocket): the turn then returns its reply, status
 `cancelled`; a stop from the keyboard (SIGINT) raises `Cancelled` once everything is stored.
 """
 
@@ -19,14 +19,20 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, LfwbError, NotFound, check_prompt, check_text
 from ..handles import Handle, Text
-from ..runs import Cancelled, RunResult, Stop, held_stops, record_generation
+from ..runs import Cancelled, OnStart, OnText, RunResult, Stop, held_stops, record_generation
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
 from .memory import DEFAULT_WINDOW, Memory
+
+if TYPE_CHECKING:
+    from ..store import Store
+    from ..workbench import Workbench
+    from .retrieval import Hit
 
 SUMMARY_TEMPERATURE = 0.2  # a summary should keep facts, not invent them
 
@@ -71,12 +77,11 @@ def source_label(source: dict, number: int | None = None) -> str:
 class ChatSession:
     """One stored conversation of the current project (see the module docstring)."""
 
-    def __init__(self, workbench: Any, row: dict):
+    def __init__(self, workbench: Workbench, row: dict):
         self.workbench = workbench
         self.store, self.manager = workbench.store, workbench.manager
         self.id, self.name, self.project_id = row["id"], row["name"], row["project_id"]
         self._turn = threading.Lock()  # one turn at a time: a turn reads what the last one stored
-        self._stop: Stop | None = None  # the turn in progress's
         # How open_session made or changed this session; undone when the next turn stores nothing,
         # and opened again by the turn after that (see open_session).
         self._undo_open: Callable[[], None] | None = None
@@ -115,7 +120,7 @@ class ChatSession:
 
     def start(
         self, text: str, *, rag: bool = False, mode: str = "bm25", on_chunk: OnChunk | None = None,
-        on_start: Any = None, on_text: Any = None, **settings: Any,
+        on_start: OnStart | None = None, on_text: OnText | None = None, **settings: Any,
     ) -> Handle:
         """`send` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()` it
         from any thread (the answer keeps its text), `result()` or `await` it for the ChatReply."""
@@ -130,7 +135,7 @@ class ChatSession:
 
         `rag=True` puts the project's best-matching context chunks (`mode`: bm25, vector or
         hybrid; the last two need `%config Lfwb.embeddings = True`) into the prompt.
-        `on_chunk(piece)` gets each new piece of text; `stop()` (or `start(...)`'s handle)
+        `on_chunk(piece)` gets each new piece of text; `start(...)`'s handle (`cancel()`)
         ends the answer, which keeps its text. Other options are GenerationConfig fields
         (max_tokens, temperature, seed, ...); `on_start`/`on_text` are `record_generation`'s."""
         return self.start(text, **options).result()
@@ -149,11 +154,9 @@ class ChatSession:
             if rag:  # before the model loads or anything is stored
                 self.workbench.check_search_mode(mode)
             with self._turn, held_stops(stop) as stops:
-                self._stop = stops
                 try:
                     return self._send(text, rag, mode, on_chunk, on_start, on_text, stops, settings)
                 finally:
-                    self._stop = None
                     if stops.requested:
                         stops.take()  # the caller's stop was answered: no Cancelled once the turn ends
         except BaseException:
@@ -165,15 +168,10 @@ class ChatSession:
             raise
 
     def _open_again(self) -> None:
+        assert self._opened_with is not None  # set by open_session with _undone
         fresh = open_session(self.workbench, *self._opened_with)
         self.id, self._undo_open, self._undone = fresh.id, fresh._undo_open, False
         _open[self.store][(self.project_id, self.name)] = self  # one object per session, as before
-
-    def stop(self) -> None:
-        """Stop the turn in progress (from any thread); its answer keeps the text so far."""
-        stops = self._stop
-        if stops is not None:
-            stops.stop()
 
     def stream(self, text: str, **options: Any) -> Iterator[str | ChatReply]:
         """`send` as a generator: each new piece of text, then the ChatReply. Closing it early
@@ -225,12 +223,13 @@ class ChatSession:
                               on_start=started, on_text=streamed, stop=stops)
         except (Cancelled, LfwbError) as e:
             error = e
-        result = turn.get("result")
+        result: RunResult | None = turn.get("result")
+        reply = None
         if result is not None:
             self._keep(turn, result, sources)
-        reply = ChatReply.of(result, session=self.name, sources=self._marked(sources),
-                             summarized=bool(row["summary"]), summary_turns=row["summary_turns"],
-                             window=memory.window, prompt_tokens=plan.tokens) if result is not None else None
+            reply = ChatReply.of(result, session=self.name, sources=self._marked(sources),
+                                 summarized=bool(row["summary"]), summary_turns=row["summary_turns"],
+                                 window=memory.window, prompt_tokens=plan.tokens)
         if isinstance(error, Cancelled) and stops.requested:
             return reply if reply is not None else ChatReply(run_id=None, text="", model=model, status="cancelled",
                                                              session=self.name)
@@ -238,6 +237,7 @@ class ChatSession:
             raise Cancelled(str(error), result=reply) from error  # what was kept, for a face to show
         if error is not None:
             raise error
+        assert reply is not None  # record_generation returned, so on_start had its result
         return reply
 
     def _keep(self, turn: dict, result: RunResult, sources: list[dict]) -> None:
@@ -261,7 +261,7 @@ class ChatSession:
             self.manager.load(link)
         return Memory(runtime.count_tokens, runtime.context_window or DEFAULT_WINDOW, max_tokens, model=link)
 
-    def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: Stop, seed: Any) -> dict:
+    def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: Stop, seed: int | None) -> dict:
         def write(messages: list[dict], max_tokens: int) -> str:
             gen = GenerationConfig(messages=messages, max_tokens=max_tokens, temperature=SUMMARY_TEMPERATURE, seed=seed)
             return record_generation(self.store, self.manager, self.project_id, model, gen, kind="chat-summary",
@@ -271,7 +271,7 @@ class ChatSession:
         turns = row["summary_turns"] + sum(1 for m in rows if m["role"] == "user")
         return self.store.update_chat_session(self.id, summary=summary, summary_upto=rows[-1]["id"], summary_turns=turns)
 
-    def _retrieve(self, text: str, mode: str) -> list:
+    def _retrieve(self, text: str, mode: str) -> list[Hit]:
         try:
             from .retrieval import retrieve
         except ImportError:
@@ -289,7 +289,7 @@ def check_turn(text: str, settings: dict) -> None:
 _open: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store → {(project, name): session}
 
 
-def open_session(workbench: Any, name: str = DEFAULT_SESSION, model: str | None = None,
+def open_session(workbench: Workbench, name: str = DEFAULT_SESSION, model: str | None = None,
                  system: str | None = None, new: bool = False) -> ChatSession:
     """The session `name` of the current project, made if missing; `model`/`system` given are
     kept with it. `new=True` starts it afresh: an earlier one of that name is kept as `name-2` (…)."""
@@ -308,14 +308,14 @@ def open_session(workbench: Any, name: str = DEFAULT_SESSION, model: str | None 
     undo: list[Callable[[], Any]] = []  # what opening changed, undone last first
     if row is not None and new:
         store.rename_chat_session(row["id"], free_name(store, project_id, name))
-        undo.append(lambda old=row: store.rename_chat_session(old["id"], old["name"]))
+        undo.append(partial(store.rename_chat_session, row["id"], row["name"]))
         row = None
     if row is None:
         row = store.create_chat_session(project_id, name, model=model, system=system)
-        undo.append(lambda made=row: store.delete_chat_session(project_id, made["name"]))
+        undo.append(partial(store.delete_chat_session, project_id, row["name"]))
     changes = {k: v for k, v in (("model", model), ("system", system)) if v is not None and v != row[k]}
     if changes:
-        undo.append(lambda old={k: row[k] for k in changes}, at=row["id"]: store.update_chat_session(at, **old))
+        undo.append(partial(store.update_chat_session, row["id"], **{k: row[k] for k in changes}))
         row = store.update_chat_session(row["id"], **changes)
     sessions = _open.setdefault(store, {})
     session = sessions.get((project_id, name))
@@ -331,7 +331,7 @@ def open_session(workbench: Any, name: str = DEFAULT_SESSION, model: str | None 
     return session
 
 
-def free_name(store: Any, project_id: int, name: str) -> str:
+def free_name(store: Store, project_id: int, name: str) -> str:
     n = 2
     while store.find_chat_session(project_id, f"{name}-{n}") is not None:
         n += 1

@@ -104,6 +104,14 @@ class GenerationConfig:
         for text in self.stop:
             check_text(text, "a stop string")
 
+    @property
+    def asked(self) -> str:
+        """What was asked: the prompt, or the last message's text."""
+        if self.prompt is not None:
+            return self.prompt
+        assert self.messages is not None  # one of the two, checked in __post_init__
+        return self.messages[-1]["content"]
+
     def params(self) -> dict:
         """The settings as stored in a run's params_json (no prompt or messages)."""
         data = asdict(self)

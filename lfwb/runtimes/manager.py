@@ -13,11 +13,12 @@ generations themselves.
 
 from __future__ import annotations
 
+import builtins
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from concurrent.futures import wait as wait_for
@@ -282,7 +283,7 @@ class RuntimeManager:
     def stream(
         self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None,
         progress: Progress | None = None, wait_for_room: bool = False, idle_s: float | None = None,
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         """Yield chunks as the model writes them. Closing the iterator (or an interrupt in the
         consumer) cancels the generation, which has ended before this returns. Generations run
         on the model's own worker thread, one at a time, in the order they were asked for.
@@ -379,7 +380,7 @@ class RuntimeManager:
         data.update(s.runtime.info())
         return data
 
-    def health(self) -> list[dict]:
+    def health(self) -> builtins.list[dict]:  # `list` here is the method above
         """Can each model run? Cheap checks only: files present, keys set, servers named."""
         return [{"name": name, **s.runtime.health()} for name, s in self.registry.models.items()]
 
