@@ -1,7 +1,7 @@
 """One handle for anything that runs: a generation, a chat turn, a pipeline run, a batch, a compare.
 
     >>> h = wb.start_generate("Write a haiku about SQLite")
-    >>> for event in h:                    # Text pieces as they come (Update for pipelines)
+    >>> for event in h:                    # Started, then Text pieces as they come (Update for pipelines)
     ...     print(event.piece, end="")
     >>> h.result().status                  # "done"; after h.cancel() from any thread: "cancelled"
     >>> await wb.agenerate("Hi")           # the same handle, awaited (a notebook cell can too)
@@ -32,6 +32,13 @@ T = TypeVar("T")
 
 
 @dataclass
+class Started:
+    """The operation's row exists: `run` is its result so far (a RunResult, a PipelineResult...)."""
+
+    run: Any
+
+
+@dataclass
 class Text:
     """A new piece of text; `text` is the whole text so far."""
 
@@ -59,6 +66,7 @@ class Handle(Generic[T]):
     def __init__(self, work: Callable[[Handle], T]):
         self.stop = Stop()
         self.run_id: int | None = None
+        self.run: Any = None  # the result so far, once its row exists (see `Started`)
         self.status = "pending"  # pending, running, done, failed, cancelled
         self._work = work
         self._lock = threading.Lock()
@@ -69,6 +77,7 @@ class Handle(Generic[T]):
         self._sent = 0
         self._listeners: list[Callable[[Any], None]] = []
         self._ending = False  # set once the end callbacks are being called
+        self._ends: list[Callable[[], None]] = []  # what runs once it has ended
         self.cancelled_line: str | None = None  # how a stopped run says so, in one line
 
     def __repr__(self) -> str:
@@ -77,7 +86,8 @@ class Handle(Generic[T]):
     # -- what the work reports ------------------------------------------------------
 
     def started(self, run: Any) -> None:
-        self.run_id, self.status = getattr(run, "run_id", None), "running"
+        self.run, self.run_id, self.status = run, getattr(run, "run_id", None), "running"
+        self._emit(Started(run))
 
     def text(self, so_far: str, run: Any = None) -> None:
         piece, self._sent = so_far[self._sent:], len(so_far)
@@ -121,6 +131,17 @@ class Handle(Generic[T]):
         """Stop the operation (from any thread); `result()` then returns it marked cancelled."""
         if not self._done.is_set():
             self.stop.stop()
+
+    def listen(self, callback: Callable[[Any], None]) -> Handle:
+        """Call `callback(event)` for each event, on the thread doing the work (for a consumer that
+        then calls `result()` on its own thread, as a cell does)."""
+        self._listeners.append(callback)
+        return self
+
+    def start(self) -> Handle:
+        """Run it on the handle's worker thread now (if nobody has started it)."""
+        self._start_thread(lambda: None)
+        return self
 
     def wait(self) -> None:
         """Wait until it has ended (if it was started), raising nothing."""
@@ -167,11 +188,8 @@ class Handle(Generic[T]):
         return self._wait_async().__await__()
 
     async def _wait_async(self) -> T:
-        loop = asyncio.get_running_loop()
-        finished = loop.create_future()
-        self._start_thread(lambda: loop.call_soon_threadsafe(_settle, finished))
         try:
-            await finished
+            await self._finished(asyncio.get_running_loop())
         except asyncio.CancelledError:  # the awaiting task was cancelled: so is the work
             self.cancel()
             raise
@@ -179,11 +197,35 @@ class Handle(Generic[T]):
             raise self._error
         return self._value
 
+    async def ended(self) -> None:
+        """Wait until it has ended (starting it if nobody has), raising nothing; leaving this
+        wait early (a timeout) does not stop the work. The async twin of `wait()`."""
+        await asyncio.shield(self._finished(asyncio.get_running_loop()))
+
+    def _finished(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        finished = loop.create_future()
+        self._start_thread(lambda: _to_loop(loop, _settle, finished, None))
+        return finished
+
+    async def running(self) -> Any:
+        """The result so far once its row exists (`Started`), starting the work if nobody has;
+        None if it ended without one, raising what refused it. Leaving early does not stop it."""
+        loop = asyncio.get_running_loop()
+        first = loop.create_future()
+        self.listen(lambda e: _to_loop(loop, _settle, first, e.run) if isinstance(e, Started) else None)
+        if self.run is not None:
+            return self.run
+        self._start_thread(lambda: _to_loop(loop, _settle, first, None))
+        run = await asyncio.shield(first)
+        if run is None and self._error is not None:
+            raise self._error
+        return run
+
     async def __aiter__(self) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
-        self._listeners.append(lambda e: loop.call_soon_threadsafe(events.put_nowait, e))
-        self._start_thread(lambda: loop.call_soon_threadsafe(events.put_nowait, _END))
+        self._listeners.append(lambda e: _to_loop(loop, events.put_nowait, e))
+        self._start_thread(lambda: _to_loop(loop, events.put_nowait, _END))
         try:
             while (event := await events.get()) is not _END:
                 yield event
@@ -209,18 +251,16 @@ class Handle(Generic[T]):
         return self
 
     def _start_thread(self, on_end: Callable[[], None]) -> None:
-        with self._lock:
-            ending = self._ending
+        with self._lock:  # one block: an end added while `_execute` takes the list is never lost
+            ending, start = self._ending, not self._started
+            if not ending:
+                self._ends.append(on_end)
+                self._started = True
         if ending:
             on_end()
-            return
-        with self._lock:
-            self._ends = [*getattr(self, "_ends", []), on_end]
-            if self._started:
-                return
-            self._started = True
-        # The one worker an operation gets beyond its model's own (see the module docstring).
-        threading.Thread(target=self._execute, name="lfwb-handle", daemon=True).start()
+        elif start:
+            # The one worker an operation gets beyond its model's own (see the module docstring).
+            threading.Thread(target=self._execute, name="lfwb-handle", daemon=True).start()
 
     def _execute(self) -> None:
         try:
@@ -235,12 +275,22 @@ class Handle(Generic[T]):
         finally:
             with self._lock:
                 self._ending = True
-                ends, self._ends = getattr(self, "_ends", []), []
-            for end in ends:
-                end()
-            self._done.set()
+                ends, self._ends = self._ends, []
+            try:
+                for end in ends:
+                    end()
+            finally:
+                self._done.set()
 
 
-def _settle(future: asyncio.Future) -> None:
+def _to_loop(loop: asyncio.AbstractEventLoop, fn: Callable, *args: Any) -> None:
+    """`fn(*args)` on `loop`'s thread; nothing if the loop has closed (nobody listens any more)."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        pass
+
+
+def _settle(future: asyncio.Future, value: Any) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(value)

@@ -7,7 +7,8 @@ shapes (GenerateContentResponse with usageMetadata incl. thoughtsTokenCount; err
 `{"error": {"code", "message", "status", "details": [...]}}` with a google.rpc.RetryInfo).
 
 Tests script what the next requests get (`server.script(Reply(...), ...)`) and read what the
-server saw (`server.requests`). It runs uvicorn in a thread on 127.0.0.1 at a free port.
+server saw (`server.requests`) and how many requests it answered at once at most (`most_at_once`:
+a reply's `wait_s` keeps it in flight that long before its first byte). It runs uvicorn in a thread on 127.0.0.1 at a free port.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Reply:
     thoughts: int = 0
     finish: str = "STOP"
     delay_s: float = 0.01  # between stream events
+    wait_s: float = 0.0  # before the answer's first byte (a slow model thinking)
     message: str | None = None  # an error's message, instead of the usual one
 
 
@@ -138,6 +140,8 @@ class FakeGemini:
         self.expected_key = expected_key
         self.clock = time.monotonic  # when each request came (tests/test_gemini.py puts a fake clock here)
         self.requests: list[dict] = []
+        self.at_once = 0  # requests in flight now (the loop's one thread counts them)
+        self.most_at_once = 0
         self._script: deque[Reply] = deque()
         self.default = Reply()
         self._server: uvicorn.Server | None = None
@@ -155,6 +159,7 @@ class FakeGemini:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.at_once = self.most_at_once = 0
         self._script.clear()
         self.default = Reply()
 
@@ -166,6 +171,14 @@ class FakeGemini:
 
         @app.post("/{version}/models/{target}")
         async def models(version: str, target: str, request: Request) -> Response:
+            self.at_once += 1
+            self.most_at_once = max(self.most_at_once, self.at_once)
+            try:
+                return await answer(version, target, request)
+            finally:
+                self.at_once -= 1
+
+        async def answer(version: str, target: str, request: Request) -> Response:
             model, _, method = target.partition(":")
             raw = await request.body()
             key = request.headers.get("x-goog-api-key")
@@ -179,6 +192,7 @@ class FakeGemini:
             if not self.requests[-1]["key_ok"]:
                 return JSONResponse(error_body(400), status_code=400)
             reply = self._next()
+            await asyncio.sleep(reply.wait_s)
             if reply.kind == "error":
                 body = error_body(reply.status, reply.retry_delay, model, reply.message)
                 return JSONResponse(body, status_code=reply.status)

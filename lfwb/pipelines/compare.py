@@ -3,8 +3,9 @@
     >>> result = compare(wb, "Name a colour.", ["smollm2", "gemini-2.5-flash"], max_tokens=20)
     >>> result.results["smollm2"].text, result.results["gemini-2.5-flash"].ttft_ms, result.run_id
 
-Remote models (their runtime is not local) are asked at once, each on a thread of its own. Local
-models take turns on one more thread, alongside the remote ones: two local models at once would
+Remote models (their runtime is not local) are asked at once, each in a lane of its own (a
+`Handle`, lfwb/handles.py: its worker asks, its `cancel()` stops). Local models take turns in one
+more lane, alongside the remote ones: two local models at once would
 share the same cores and memory, and each one's tok/s and TTFT would measure the other too.
 Every model's answer is recorded by `runs.record_generation` as a `generate` run whose
 `parent_id` is the compare's own run (kind `compare`). A model that fails keeps its error in its
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound, check_prompt
+from ..handles import Handle
 from ..runs import Cancelled, RunResult, Stop, held_stops, record_generation, tokens_text
 from ..store import now
 from ..untrusted import NO_MATH, escape
@@ -165,20 +167,21 @@ def compare(
 
 
 class _Comparison:
-    """One compare while it runs: the lanes' threads report on a queue the caller's thread reads."""
+    """One compare while it runs: the lanes' handles report on a queue the caller's thread reads."""
 
     def __init__(self, wb: Workbench, prompt: str, models: list[str], gen: Any):
         self.wb, self.store, self.project_id = wb, wb.store, wb.project_id
         self.prompt, self.models, self.gen = prompt, models, gen
         self.events: queue.Queue = queue.Queue()
         self.stopping = threading.Event()
-        # A worker thread gets no SIGINT: each model's run is stopped through its own hold.
-        self.holds = {m: Stop() for m in models}
+        self.lanes: list[Handle] = []
 
     def run(self, on_start: OnCompare | None, on_update: OnCompare | None, stop: Stop | None = None) -> CompareResult:
         store, gen = self.store, self.gen
         local = [m for m in self.models if is_local(self.wb, m)]
         lanes = [[m] for m in self.models if m not in local] + ([local] if local else [])
+        # A lane's worker gets no SIGINT: its models are stopped through its handle's Stop.
+        self.lanes = [Handle(lambda h, models=lane: self._lane(models, h.stop)) for lane in lanes]
         start = time.perf_counter()
         with held_stops(stop) as stops, store.kept_open():
             stops.cancels.append(self)  # a stop from another thread wakes the loop below (`set`)
@@ -188,15 +191,11 @@ class _Comparison:
             )
             placeholders = {m: RunResult(run_id=None, text="", model=m, status=WAITING) for m in self.models}
             self.result = result = CompareResult(run_id=parent["id"], prompt=self.prompt, results=placeholders)
-            threads = [
-                threading.Thread(target=self._lane, args=(lane,), name=f"lfwb-compare-{lane[0]}", daemon=True)
-                for lane in lanes
-            ]
             try:
                 if on_start is not None:
                     on_start(result)
-                for thread in threads:
-                    thread.start()
+                for lane in self.lanes:
+                    lane.start()
                 ended = 0
                 while ended < len(self.models):
                     try:
@@ -213,9 +212,8 @@ class _Comparison:
                         on_update(result)
             finally:
                 self.stop(quietly=True)  # only if something failed here: the lanes then end soon
-                for thread in threads:
-                    if thread.ident is not None:  # started
-                        thread.join()
+                for lane in self.lanes:
+                    lane.wait()  # returns at once for a lane never started
                 self._finish(result, start)
             stops.cancels.remove(self)
             if self.stopping.is_set():
@@ -232,18 +230,18 @@ class _Comparison:
         if quietly and all(r.status not in (WAITING, "running") for r in self.result.results.values()):
             return
         self.stopping.set()
-        for hold in self.holds.values():
-            hold.stop()
+        for lane in self.lanes:
+            lane.cancel()
 
-    def _lane(self, models: list[str]) -> None:
+    def _lane(self, models: list[str], stop: Stop) -> None:
         """Ask `models` one after another (a remote model's lane holds only it)."""
         for model in models:
             if self.stopping.is_set():
                 self._report("end", model, RunResult(run_id=None, text="", model=model, status=NOT_ASKED))
                 continue
-            self._report("end", model, self._ask(model))
+            self._report("end", model, self._ask(model, stop))
 
-    def _ask(self, model: str) -> RunResult:
+    def _ask(self, model: str, stop: Stop) -> RunResult:
         started: list[RunResult] = []
 
         def on_start(run: RunResult) -> None:
@@ -253,7 +251,7 @@ class _Comparison:
         try:
             run = record_generation(
                 self.store, self.wb.manager, self.project_id, model, self.gen, prompt=self.prompt,
-                parent_id=self.result.run_id, on_start=on_start, stop=self.holds[model],
+                parent_id=self.result.run_id, on_start=on_start, stop=stop,
                 on_text=lambda text, run: self._report("text", model, run),
             )
         except Cancelled:  # its row is finished, `cancelled` with its text so far

@@ -39,8 +39,8 @@ def create_app(workbench: Any, token: str | None = None, cors: list[str] | str |
                     "Errors are `{code, message, line}`; `line` is the one line a notebook shows, less its hint.",
     )
     app.state.workbench = workbench
-    app.state.generating = {}  # run id → the Generation writing it (streams.py), for /runs/{id}/cancel
-    app.state.pipeline_runs = {}  # run id → the cancel Event of a pipeline run started here (pipelines.py)
+    app.state.generating = {}  # run id → the handle writing it (streams.py), for /runs/{id}/cancel
+    app.state.pipeline_runs = {}  # run id → the handle of a pipeline run started here (pipelines.py)
     app.state.allow_remote_register = allow_remote_register
     errors.install(app)
     for module in (crud, runtime, generate, pipelines, chat_ws):

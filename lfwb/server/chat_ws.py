@@ -11,8 +11,8 @@ Optional fields of a message: `model`, `system`, `rag`, `mode` (bm25 | vector | 
 `rag`) and `new` (start the session afresh), each of its own JSON type (`"rag": "no"` is not
 false). A bad frame (binary, not JSON, nested too deep, a wrong field) is answered
 `{"type": "error", code, message, line}` and the socket stays open.
-The turn is `Workbench.chat(session).send(...)` on a thread of its own; closing the socket
-mid-answer cancels it, and its run keeps the partial text.
+The turn is `Workbench.chat(session).start(...)`'s handle, followed from the event loop
+(streams.Followed); closing the socket mid-answer cancels it, and its run keeps the partial text.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..chat.retrieval import MODES
 from ..errors import BadInput, LfwbError
 from .errors import error_body, redacted
-from .streams import Generation
+from .streams import Followed
 
 router = APIRouter(tags=["chat"])
 
@@ -45,17 +46,13 @@ class ChatMessage(BaseModel):
     new: bool = False
 
 
-def _turn(wb: Any, session: str, message: ChatMessage, running: dict) -> Generation:
-    """The chat turn for `message` on its own thread (see chat_turn_call)."""
+async def _turn(wb: Any, session: str, message: ChatMessage, running: dict) -> Followed:
+    """The chat turn for `message`: the session's handle, followed."""
     if message.text is None or not message.text.strip():
         raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
-    return Generation(lambda g: chat_turn_call(wb, session, message, g), running).start()
-
-
-def chat_turn_call(wb: Any, session: str, message: ChatMessage, g: Generation) -> Any:
-    chat = wb.chat(session, model=message.model, system=message.system, new=message.new)
+    chat = await run_in_threadpool(wb.chat, session, model=message.model, system=message.system, new=message.new)
     options = {"mode": message.mode} if message.mode else {}
-    return g.follow(chat.start(message.text, rag=message.rag, on_text=g.on_text, on_start=g.on_start, **options))
+    return Followed(chat.start(message.text, rag=message.rag, **options), running)
 
 
 @router.websocket("/chat/{session}")
@@ -77,7 +74,7 @@ async def chat(websocket: WebSocket, session: str) -> None:
         await incoming.put(None)  # closed
 
     reader = asyncio.create_task(read())
-    turn: Generation | None = None
+    turn: Followed | None = None
     try:
         while True:
             raw = await incoming.get()
@@ -87,7 +84,7 @@ async def chat(websocket: WebSocket, session: str) -> None:
                 message = _parsed(raw)
                 if message.type == "cancel":
                     continue  # nothing is being written
-                turn = _turn(wb, session, message, websocket.app.state.generating)
+                turn = await _turn(wb, session, message, websocket.app.state.generating)
             except LfwbError as e:
                 await websocket.send_json({"type": "error", **error_body(e)})
                 continue
@@ -96,7 +93,7 @@ async def chat(websocket: WebSocket, session: str) -> None:
             turn = None
     finally:
         if turn is not None:
-            turn.halt()
+            turn.handle.cancel()
         reader.cancel()
 
 
@@ -119,7 +116,7 @@ def _parsed(raw: str | bytes) -> ChatMessage:
         raise BadInput(f"a chat message's {field}: {problem['msg']}") from None
 
 
-async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queue) -> bool:
+async def _stream(websocket: WebSocket, turn: Followed, incoming: asyncio.Queue) -> bool:
     """Send the turn's events; a `cancel` from the client stops it. False if the client left."""
     run_id = None
     events = turn.__aiter__()
@@ -131,11 +128,11 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
             if next_message in done:
                 raw = next_message.result()
                 if raw is None:
-                    turn.halt()
+                    turn.handle.cancel()
                     return False
                 try:
                     if _parsed(raw).type == "cancel":
-                        turn.halt()
+                        turn.handle.cancel()
                     else:
                         await websocket.send_json({"type": "error", "code": "busy", "line": "BadInput: wait for the answer (or cancel it) first",
                                                    "message": "an answer is still being written"})
@@ -149,15 +146,12 @@ async def _stream(websocket: WebSocket, turn: Generation, incoming: asyncio.Queu
                     await websocket.send_json({"type": "start", "run_id": run_id})
                 elif kind == "text":
                     await websocket.send_json({"type": "token", "text": value})
-                elif kind == "done" and value.status == "cancelled":  # stopped by `cancel`: the text is kept
-                    await websocket.send_json({"type": "cancelled", "run_id": value.run_id, "text": value.text})
-                    return True
                 elif kind == "done":
                     await websocket.send_json({"type": "done", "run_id": getattr(value, "run_id", run_id),
                                                "text": value.text, "sources": _sources(value)})
                     return True
-                elif kind == "cancelled":  # a stop that reached the turn: the reply it kept rides on it
-                    kept = value.result or turn.result
+                elif kind == "cancelled":  # the reply it kept, with its text so far, rides on it
+                    kept = value.result
                     await websocket.send_json({"type": "cancelled", "run_id": getattr(kept, "run_id", run_id),
                                                "line": redacted(str(value)), "text": getattr(kept, "text", None)})
                     return True

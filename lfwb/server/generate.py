@@ -3,14 +3,15 @@ Events with `"stream": true`) and
 `GET /api/v1/runs/{id}/events`, which follows any run as it is written — one started here,
 in the notebook or by another kernel on the same file.
 
-The generation is `Workbench.generate`, the call `%%lfw generate` makes, on a thread of its
-own (streams.Generation). Events, as a browser's EventSource reads them:
+The generation is `Workbench.start_generate`'s handle, the call `%%lfw generate` makes,
+followed from the event loop (streams.Followed). Events, as a browser's EventSource reads them:
 
     event: start     data: {"run_id": 7, "model": "smollm2"}
     event: token     data: {"text": "Once"}                    (one per piece of text)
     event: done      data: {"run_id": 7, "status": "done", "text": ..., "output_tokens": ...}
 
-or `event: error` ({code, message, line}) / `event: cancelled`. A client that disconnects
+or `event: error` ({code, message, line}) / `event: cancelled` ({run_id, line, text}: the text
+kept). A client that disconnects
 mid-stream stops the model: the run ends `cancelled` with the text so far. Any other client
 can stop it too, streamed or not: `POST /api/v1/runs/{id}/cancel` (a chat turn's run as well).
 """
@@ -30,7 +31,7 @@ from .crud import project_id, workbench
 from .errors import ERROR_RESPONSES, NotRunning, error_body, redacted
 from .pipelines import running as pipeline_runs
 from .schemas import GenerateIn, Row, RowId, RunOut, run_out
-from .streams import Generation, run_ended
+from .streams import Followed, run_ended
 
 router = APIRouter(tags=["generate"], responses=ERROR_RESPONSES)
 
@@ -44,12 +45,10 @@ def sse(event: str, data: Any) -> str:
 
 
 def start_generation(wb: Any, project: int | None, prompt: str, model: str | None,
-                     running: dict[int, Generation], **kwargs: Any) -> Generation:
-    """`wb.generate` in `project` (default: the current one) on its own thread, followed, and
-    kept in `running` (the app's `generating`) by its run id while it runs."""
-    return Generation(lambda g: g.follow(wb.start_generate(
-        prompt, model, on_text=g.on_text, on_start=g.on_start, project_id=project, **kwargs,
-    )), running).start()
+                     running: dict[int, Any], **kwargs: Any) -> Followed:
+    """`wb.start_generate` in `project` (default: the current one), followed, its handle kept in
+    `running` (the app's `generating`) by its run id while it runs."""
+    return Followed(wb.start_generate(prompt, model, project_id=project, **kwargs), running)
 
 
 @router.post("/runtime/generate", response_model=RunOut,
@@ -69,7 +68,7 @@ async def generate(body: GenerateIn, request: Request) -> Any:
     return StreamingResponse(_events(gen, started), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _events(gen: Generation, started: Any) -> AsyncIterator[str]:
+async def _events(gen: Followed, started: Any) -> AsyncIterator[str]:
     yield sse("start", {"run_id": started.run_id, "model": started.model})
     async for kind, value in gen:  # leaving early (the client went away) stops the generation
         if kind == "text":
@@ -77,7 +76,8 @@ async def _events(gen: Generation, started: Any) -> AsyncIterator[str]:
         elif kind == "done":
             yield sse("done", run_out(value))
         elif kind == "cancelled":
-            yield sse("cancelled", {"run_id": started.run_id, "line": redacted(str(value))})
+            yield sse("cancelled", {"run_id": started.run_id, "line": redacted(str(value)),
+                                    "text": getattr(value.result, "text", None)})
         elif kind == "error":
             yield sse("error", {"run_id": started.run_id, **error_body(value)})
 
@@ -88,19 +88,16 @@ async def cancel_run(run_id: RowId, request: Request) -> dict:
     pipeline run — as a client that leaves would: it ends `cancelled` with the text so far.
     Answers the run's row once it has ended; 409 if it is not running here."""
     store = workbench(request).store
-    generation = request.app.state.generating.get(run_id)
-    pipeline = pipeline_runs(request).get(run_id)
-    if generation is not None:
-        generation.halt()
-    elif pipeline is not None:
-        pipeline.cancel()
-    else:
+    handle = request.app.state.generating.get(run_id) or pipeline_runs(request).get(run_id)
+    if handle is None:
         row = await run_in_threadpool(store.get_run, run_id)  # unknown: 404
         if row["status"] != "running":
             raise NotRunning(f"run {run_id} is {row['status']}, not running — there is nothing to cancel")
         raise NotRunning(f"run {run_id} is running outside this server (a notebook cell or another process) "
                          "— stop it where it runs")
-    return await run_ended(store, run_id)
+    handle.cancel()
+    await run_ended(handle)
+    return await run_in_threadpool(store.get_run, run_id)
 
 
 @router.get("/runs/{run_id}/events", tags=["runs"],

@@ -1,7 +1,7 @@
 """Pipelines over HTTP: list, define, run, follow, cancel — `%lfw pipelines`, `%%lfw pipeline`,
 `%lfw run` and the panel's Stop, through the same Workbench methods.
 
-A run starts on a thread of its own; the answer (202) comes once its row exists, with its id:
+A run is `Workbench.start_pipeline`'s handle; the answer (202) comes once its row exists, with its id:
 follow it with `GET /runs/{id}/events` or poll `GET /pipeline-runs/{id}`, stop it with
 `POST /pipeline-runs/{id}/cancel` (every running step keeps its text). A definition that
 cannot run is refused at once (400) and leaves no row.
@@ -9,17 +9,17 @@ cannot run is refused at once (400) and leaves no row.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import BadInput
+from ..handles import Started as HandleStarted
 from .crud import workbench
 from .errors import ERROR_RESPONSES
 from .schemas import Name, PipelineIn, PipelineRunIn, RowId
-from .streams import on_own_thread, run_ended
+from .streams import run_ended
 
 router = APIRouter(tags=["pipelines"], responses=ERROR_RESPONSES)
 
@@ -47,7 +47,7 @@ class RunStatus(BaseModel):
 
 
 def running(request: Request) -> dict[int, Any]:
-    """The cancel event of each pipeline run this server started and that has not ended."""
+    """The handle of each pipeline run this server started and that has not ended."""
     return request.app.state.pipeline_runs
 
 
@@ -74,27 +74,14 @@ def get_pipeline(name: Name, request: Request) -> dict:
 async def run_pipeline(name: Name, body: PipelineRunIn, request: Request) -> Started:
     """Start a run of `name` on `input`; settings override every step's (`max_tokens`, ...)."""
     wb, runs = workbench(request), running(request)
-    started = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def on_update(result: Any) -> None:
-        if "run_id" not in holder:
-            holder["run_id"] = result.run_id
-            runs[result.run_id] = handle
-            started.set()
-
-    def ended() -> None:
-        if handle.status == "failed" and "run_id" not in holder:  # refused before it ran: the request answers
-            holder["error"] = handle._error
-        runs.pop(holder.get("run_id"), None)
-        started.set()
-
-    handle = wb.start_pipeline(name, body.input, on_update=on_update, **body.settings.given())
-    handle.on_done(ended)
-    await on_own_thread(started.wait)
-    if "run_id" not in holder:
-        raise holder.get("error") or BadInput(f"pipeline {name!r} did not start")
-    return Started(run_id=holder["run_id"], status="running")
+    handle = wb.start_pipeline(name, body.input, **body.settings.given())
+    # Kept from its start (on its worker, before any step runs) until it has ended.
+    handle.listen(lambda event: runs.setdefault(event.run.run_id, handle) if isinstance(event, HandleStarted) else None)
+    handle.on_done(lambda: runs.pop(handle.run_id, None))
+    run = await handle.running()  # refused before it ran: raises, and the error handler answers
+    if run is None:
+        raise BadInput(f"pipeline {name!r} did not start")
+    return Started(run_id=run.run_id, status="running")
 
 
 @router.get("/pipeline-runs/{run_id}", response_model=RunStatus)
@@ -119,5 +106,5 @@ async def cancel_pipeline_run(run_id: RowId, request: Request) -> RunStatus:
             raise BadInput(f"run {run_id} was not started by this server — stop it where it runs")
         return pipeline_run(run_id, request)  # already ended: nothing to stop
     handle.cancel()
-    await run_ended(store, run_id)
+    await run_ended(handle)
     return pipeline_run(run_id, request)
