@@ -67,10 +67,6 @@ class Workbench(Records, Models):
         return self.project
 
     @property
-    def project_id(self) -> int:
-        return self.project["id"]
-
-    @property
     def path(self) -> str:
         """The store file's path."""
         return self.store.path
@@ -117,7 +113,7 @@ class Workbench(Records, Models):
             retrieval.check_vectors("hybrid")  # before anything is added
         if file is not None:
             context = retrieval.add_file_context(self.store, project_id, file, name, kind or "file")
-        else:
+        elif text is not None:  # one of the two, checked above
             context = self.store.add_context(project_id, text, name=name, kind=kind or "note")
             retrieval.index_context(self.store, context["id"])
         if self.embeddings:

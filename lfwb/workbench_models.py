@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .runtimes import ModelConfig, RuntimeManager
-    from .runtimes.base import Runtime
+    from .runtimes.base import Progress, Runtime
 
 
 class Models:
@@ -36,7 +36,7 @@ class Models:
         """Forget a registered model, unloading it first."""
         self.manager.unregister(name)
 
-    def load_model(self, name: str, progress: Callable[[float], None] | None = None) -> dict:
+    def load_model(self, name: str, progress: Progress | None = None) -> dict:
         """Load `name` now rather than on first use; returns its stats row."""
         self.manager.load(name, progress)
         return next(r for r in self.manager.stats()["models"] if r["name"] == name)

@@ -23,8 +23,11 @@ class Records:
     store: Store
     manager: RuntimeManager
     project: dict
-    project_id: int
     default_model: str
+
+    @property
+    def project_id(self) -> int:
+        return self.project["id"]
 
     # -- projects ------------------------------------------------------------------------
 
@@ -37,7 +40,7 @@ class Records:
         return self.project_id if ref is None else self.store.get_project(ref)["id"]
 
     def create_project(self, name: str, description: str | None = None) -> dict:
-        return self.store.create_project(name, description)
+        return self.store.create_project(name, description or "")
 
     def get_project(self, ref: int | str) -> dict:
         return self.store.get_project(ref)

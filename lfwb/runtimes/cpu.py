@@ -34,6 +34,7 @@ without `fcntl` (Windows) there is no lease either.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -41,10 +42,10 @@ from pathlib import Path
 
 import psutil
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; generations do not share (the behaviour before leases)
+if sys.platform == "win32":  # no flock; generations do not share (the behaviour before leases)
     fcntl = None
+else:
+    import fcntl
 
 _MIN_WINDOW_S = 0.25  # shorter gaps between generations say too little: keep the last choice
 _BUSY = ("user", "nice", "system", "irq", "softirq", "steal")  # steal: another VM had the core
@@ -166,41 +167,50 @@ class CoreLease:
         return False
 
     def _acquire(self, goal: int, wait_s: float) -> None:
+        held = self._held
+        if held is None:
+            return  # no lease: every wanted core is ours
         if self.someone_waits():
             goal = 1  # whoever already waits gets first pick of what frees up: take one core
         self._grab(goal)
         deadline = time.monotonic() + wait_s
-        while not self._held and time.monotonic() < deadline:
+        while not held and time.monotonic() < deadline:
             self._ask(True)  # holders of several cores give one back at their next token
             time.sleep(_POLL_S)
             self._grab(1)
-        self._complete = len(self._held) >= min(self.want, self._count)
+        self._complete = len(held) >= min(self.want, self._count)
         # Still without a core: compute with one thread anyway and keep asking (between_tokens),
         # or a holder in a long prompt would never hear that someone waits.
-        self._ask(not self._held)
+        self._ask(not held)
 
     def _grab(self, goal: int) -> None:
+        held, folder = self._held, self._folder
+        if held is None or folder is None:
+            return  # no lease: nothing to lock
         for slot in range(self._count):
-            if len(self._held) >= goal:
+            if len(held) >= goal:
                 return
-            if slot in self._held:
+            if slot in held:
                 continue
-            fd = os.open(self._folder / f"core-{slot}", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(folder / f"core-{slot}", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._held[slot] = fd
+                held[slot] = fd
             except BlockingIOError:
                 os.close(fd)
 
     def _ask(self, ask: bool) -> None:
+        wanted = self._wanted_fd
+        if wanted is None:
+            return  # no lease (or released): there is no one to tell
         if ask and not self._asking:
             try:
-                fcntl.flock(self._wanted_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(wanted, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._asking = True
             except BlockingIOError:
                 pass  # another generation already asks (or a holder is looking): retry later
         elif not ask and self._asking:
-            fcntl.flock(self._wanted_fd, fcntl.LOCK_UN)
+            fcntl.flock(wanted, fcntl.LOCK_UN)
             self._asking = False
 
     def release(self) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BadInput
 from .migrate import now
@@ -54,7 +54,22 @@ def bm25_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in kept)
 
 
-def _field(chunk: Any, name: str) -> Any:
+class ChunkLike(Protocol):
+    """A chunk as the chat layer makes it (lfwb/chat/chunking.py's Chunk); the store never chunks."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def tokens(self) -> int: ...
+
+
+def _field(chunk: ChunkLike | dict[str, Any], name: str) -> Any:
     return chunk[name] if isinstance(chunk, dict) else getattr(chunk, name)
 
 
@@ -72,7 +87,7 @@ class ChunkRows(Rows):
             "contexts", {"project_id": project_id, "name": name, "kind": kind, "source": source, "text": ""}
         )
 
-    def add_chunks(self, context_id: int, chunks: Iterable[Any]) -> int:
+    def add_chunks(self, context_id: int, chunks: Iterable[ChunkLike | dict[str, Any]]) -> int:
         """Append chunks (objects or dicts with index, text, start, end, tokens) to a context, in
         writes of `BATCH`; returns how many. The context is not marked indexed (`finish_chunks`)."""
         added = 0

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ..errors import BadInput
-from .rows import Rows
+from .chunks import ChunkRows
 
 
 def fts_query(text: str) -> str:
@@ -15,8 +15,8 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"' for w in re.findall(r"\w+", text))
 
 
-class ContextRows(Rows):
-    """The `contexts` table, and searching it and the runs."""
+class ContextRows(ChunkRows):
+    """The `contexts` table (their chunks: ChunkRows), and searching it and the runs."""
 
     def add_context(
         self, project_id: int, text: str, name: str | None = None, kind: str = "note",
@@ -43,7 +43,7 @@ class ContextRows(Rows):
         row = self._update("contexts", context_id, values)
         if {"text", "project_id"} & set(values):
             # Its chunks would be stale: drop them; retrieval indexes it again on first use.
-            self.clear_chunks(context_id)  # ChunkRows, beside this in Store
+            self.clear_chunks(context_id)
         return row
 
     def delete_context(self, context_id: int) -> None:

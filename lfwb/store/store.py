@@ -16,14 +16,13 @@ from typing import Any
 
 from ..errors import AlreadyExists, BadInput, NotFound, StillRunning
 from .chat import ChatRows
-from .chunks import ChunkRows
 from .contexts import ContextRows
 from .migrate import now
 from .runs import RunRows
 from .steps import StepRows
 
 
-class Store(RunRows, StepRows, ContextRows, ChatRows, ChunkRows):
+class Store(RunRows, StepRows, ContextRows, ChatRows):
     """The workspace database. `Store("lfwb.db")` creates or upgrades the file.
 
     >>> store = Store(":memory:")

@@ -64,13 +64,13 @@ class _Matrix:
             return
         vecs = np.frombuffer(b"".join(b for _, b in kept), dtype=np.float32).reshape(len(kept), self.dims)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        vecs = vecs / np.where(norms > 0, norms, 1)
+        unit = vecs / np.where(norms > 0, norms, 1)
         end = self.n + len(kept)
         if end > len(self.ids):
             self._grow(max(end, 2 * len(self.ids), 1024))
         self.ids[self.n : end] = [i for i, _ in kept]
-        self.rows[self.n : end] = vecs
-        self.bits[self.n : end] = _signs(vecs)
+        self.rows[self.n : end] = unit
+        self.bits[self.n : end] = _signs(unit)
         for offset, (chunk_id, _) in enumerate(kept):
             self.where[chunk_id] = self.n + offset
         self.n = end
