@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "transformers", "llama_cpp", "openai", "google.genai", "sentence_transformers",
-         "fastapi", "uvicorn", "anywidget", "markdown_it", "yaml")
+         "fastapi", "uvicorn", "anywidget", "markdown_it", "yaml", "tree_sitter")
 
 PROBE = """
 import json, sys, os

@@ -135,6 +135,7 @@ def test_preview_shows_a_stored_component(ip, wb):
     ("%%lfw jsx\nimport _ from 'lodash'\n" + COUNTER, "lodash"),
     ("%%lfw jsx\nimport x from './x'\n" + COUNTER, "./x"),
     ("%%lfw jsx\nexport function NoDefault() { return <b/> }\n", "default"),
+    ("%%lfw jsx\n" + COUNTER.replace("</button>", "</b>"), "(line 5, column 61): `<button>` from line 5 is closed by `</b>`"),
     ("%%lfw jsx\n" + COUNTER + "// " + "x" * 1_000_000 + "\n", "at most"),
 ])
 def test_bad_components_are_refused_in_one_line_and_nothing_is_kept(ip, wb, capsys, caplog, cell, says):

@@ -149,6 +149,66 @@ def test_a_disallowed_import_or_a_missing_default_export_is_refused_with_one_lin
     assert isinstance(e.value, BadInput)
 
 
+# What smollm2 wrote when asked for components (issue 19): each passed the validator before it
+# read components with a parser, and failed in the frame's transpile.
+BROKEN = {
+    "a broken destructuring": ("""import React from "react";
+
+export default function Counter({ label = "Count", start = 0 }) {
+  const [count, setCount = React.useState(start);
+  return <button onClick={() => setCount(count + 1)}>{label}: {count}</button>;
+}
+""", "(line 4, column 3): unexpected `const [count, setCount"),
+    "an unclosed JSX tag": ("""export default function TodoList({ items = ["Milk", "Eggs"] }) {
+  return (
+    <div>
+      <h2>Todo</h2>
+      <ul>
+        {items.map((item) => <li key={item}>{item}</li>)}
+    </div>
+  );
+}
+""", "(line 7, column 5): `<ul>` from line 5 is closed by `</div>`"),
+    "a missing brace": ("""import React, { useState } from "react";
+
+export default function LoginForm({ title = "Sign in" }) {
+  const [email, setEmail] = useState("");
+  function submit(event) {
+    event.preventDefault();
+  return (
+    <form onSubmit={submit}>
+      <h2>{title}</h2>
+      <input value={email} onChange={(e) => setEmail(e.target.value)} />
+    </form>
+  );
+}
+""", "(line 13, column 2): `}` is missing"),
+    "a style that loops until the tokens run out": ("""export default function PricingCard({ title = "Pro" }) {
+  return (
+    <div style={{
+      padding: 16,
+""" + "      margin: 16,\n" * 40 + "      margin: 1", "(line 45, column 16): it ends before `{` from line 3 is closed"),
+}
+
+
+@pytest.mark.parametrize("source, says", BROKEN.values(), ids=BROKEN.keys())
+def test_a_component_that_does_not_parse_is_refused_with_its_line(source, says):
+    with pytest.raises(PreviewRefused) as e:
+        validate_source(source, "App.jsx")
+    assert str(e.value).startswith("App.jsx does not parse ") and says in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_jsx_text_with_quotes_braces_entities_and_generics_parses():
+    validate_source("""type Row<T> = { value: T };
+const pick = <T,>(rows: Row<T>[]): T | undefined => rows[0]?.value;
+export default function Note({ text = "Don't {panic}" }: { text?: string }) {
+  const re = /[<{]+/g;
+  return <p title='"quoted"'>It's &amp; {text.replace(re, "")} {pick([{ value: 1 }]) satisfies number | undefined}</p>;
+}
+""")
+
+
 def test_the_allowed_modules_and_a_default_export_by_name_pass():
     validate_source(
         'import React, { useState } from "react"\nimport { motion } from "framer-motion"\n'

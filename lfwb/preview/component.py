@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .source import Token, closing, default_export
+from .tokens import Token, closing, default_export
 
 
 @dataclass

@@ -46,7 +46,8 @@ from ..pipelines.artifacts import MAX_NAME_BYTES, check_folder, write_all
 from . import COMPONENT_KINDS
 from .props import PropSpec, extract_props
 from .component import Component, expression_end, find_component
-from .source import Token, closing, split_top, tokenize, validate_source
+from .source import validate_source
+from .tokens import Token, closing, split_top, tokenize
 
 _CONTROL_TYPES = {"string": "String", "number": "Number", "boolean": "Boolean", "color": "Color", "enum": "Enum"}
 _ANNOTATIONS = ("@framerSupportedLayoutWidth any", "@framerSupportedLayoutHeight any")

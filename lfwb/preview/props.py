@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .component import Component, find_component
-from .source import Token, closing, split_top, texts, tokenize, validate_source
+from .source import validate_source
+from .tokens import Token, closing, split_top, texts, tokenize
 
 __all__ = ["PropSpec", "extract_props", "validate_source"]
 

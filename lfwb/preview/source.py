@@ -1,26 +1,30 @@
-"""Reading a component's JSX/TSX source: tokens, its imports, its default export.
+"""Reading a component's JSX/TSX source with tree-sitter: its syntax, its imports, its default export.
 
     >>> validate_source('import React from "react"\\nexport default () => <b>hi</b>')   # passes
-    >>> validate_source('import x from "./x"\\nexport default () => <b/>')
+    >>> validate_source('export default () => <b>hi</i>')
     Traceback (most recent call last):
-    lfwb.errors.PreviewRefused: the component imports './x' (line 1) — only react, react-dom, framer and framer-motion can be imported; inline what it needs from './x'
+    lfwb.errors.PreviewRefused: the component does not parse (line 1, column 26): `<b>` from line 1 is closed by `</i>` — fix the code there
 
-The component itself is found by `component.find_component`.
+The component itself is found by `component.find_component`, over the same tree.
 
-Not a JS engine: a tokenizer that knows strings, comments, template literals (with nested
-`${}`), regular expressions and brackets, and a few patterns over its tokens. JSX text is not
-tokenized as such; a stray quote in it (`<p>Don't</p>`) is read as a string only up to the end
-of its line, so what it can swallow is limited to that line. Syntax errors are the runtime's
-to report (with their line); this module only refuses what a preview must never try.
+Both .jsx and .tsx are read with tree-sitter-typescript's TSX grammar, a superset of JSX as
+components are written. tree-sitter is imported when a component is first read, so `%load_ext
+lfwb` never pays for it; the grammar is loaded once per process and a parser kept per thread
+(pipeline steps check components on threads of their own). Positions are byte offsets into the
+UTF-8 source (`Parsed.data`); `Parsed.text(node)` reads a node back as text.
 """
 
 from __future__ import annotations
 
-import bisect
-import re
+import threading
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..errors import PreviewRefused, check_text
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Tree
 
 # What the preview's runtime can `require` (the names and the entry points sucrase emits).
 ALLOWED_IMPORTS = frozenset({
@@ -29,199 +33,175 @@ ALLOWED_IMPORTS = frozenset({
 })
 MAX_SOURCE_BYTES = 200_000
 
+# Modules named in calls anywhere (`require("x")`, `import("x")`, `import x = require("x")`) and
+# every JSX element, whose closing tag the grammar does not match against its opening one.
+_QUERY = """
+(call_expression function: [(import) (identifier)] @call
+  arguments: (arguments . [(string) (template_string)] @module))
+(import_require_clause source: (string) @module)
+(jsx_element open_tag: (jsx_opening_element) @open close_tag: (jsx_closing_element) @close)
+"""
+_loaded: dict = {}
+_loading = threading.Lock()
+_threads = threading.local()
+
 
 @dataclass(frozen=True)
-class Token:
-    kind: str  # name | number | string | template | regex | punct
-    text: str
-    start: int  # offsets into the source
-    end: int
-    line: int  # 1-based
+class Parsed:
+    """A source and its syntax tree."""
+
+    source: str
+    data: bytes  # the source as UTF-8: what node positions count in
+    tree: Tree
+
+    @property
+    def root(self) -> Node:
+        return self.tree.root_node
+
+    def text(self, node: Node | None) -> str:
+        return "" if node is None else self.data[node.start_byte:node.end_byte].decode("utf-8", "surrogatepass")
+
+    def line(self, node: Node) -> int:
+        return node.start_point[0] + 1
+
+    @cached_property
+    def matches(self) -> list[dict[str, list[Node]]]:
+        """The query's matches (module names in calls, JSX elements), found in one pass."""
+        import tree_sitter
+
+        return [found for _, found in tree_sitter.QueryCursor(_grammar()[1]).matches(self.root)]
+
+    def column(self, byte: int) -> int:
+        """The 1-based column, in characters, of a byte offset."""
+        start = self.data.rfind(b"\n", 0, byte) + 1
+        return len(self.data[start:byte].decode("utf-8", "replace")) + 1
 
 
-_NAME = re.compile(r"[A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*")
-_NUMBER = re.compile(
-    r"0[xX][\da-fA-F_]+n?|0[oO][0-7_]+n?|0[bB][01_]+n?|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?n?"
-)
-_PUNCT = ("...", "===", "!==", "??=", "&&=", "||=", "=>", "?.", "??", "==", "!=", "<=", ">=",
-          "&&", "||", "++", "--", "+=", "-=", "*=", "**")
-# A `/` after one of these starts a regular expression; after anything else it divides (or
-# closes a JSX tag: `</p>`, `<br />`, `{x} />`).
-_BEFORE_REGEX = {"(", ",", "=", ":", "[", "!", "&", "|", "?", "{", ";", "+", "-", "*", "%", "~", "^",
-                 "=>", "==", "===", "!=", "!==", "&&", "||", "??", "+=", "-=", "...",
-                 "return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void",
-                 "throw", "yield", "await", "instanceof"}
-_OPEN = {"(": ")", "[": "]", "{": "}"}
+def parse(source: str) -> Parsed:
+    """`source`'s syntax tree (never an error: a tree holds ERROR and MISSING nodes instead)."""
+    data = source.encode("utf-8", "surrogatepass")
+    # A byte-order mark is no JS token; blanks of the same length keep every offset.
+    text = b"   " + data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    return Parsed(source, data, _parser().parse(text))
 
 
-def tokenize(source: str) -> list[Token]:
-    """The source's tokens, comments and whitespace left out."""
-    newlines = [m.start() for m in re.finditer("\n", source)]
-    tokens: list[Token] = []
-    _scan(source, 0, tokens, newlines, nested=False)
-    return tokens
+def _grammar() -> tuple:
+    """(Language, Query), built once per process."""
+    with _loading:
+        if not _loaded:
+            import tree_sitter
+            import tree_sitter_typescript
+
+            language = tree_sitter.Language(tree_sitter_typescript.language_tsx())
+            _loaded["grammar"] = (language, tree_sitter.Query(language, _QUERY))
+    return _loaded["grammar"]
 
 
-def _scan(src: str, i: int, tokens: list[Token], newlines: list[int], nested: bool) -> int:
-    """Tokens from `i` into `tokens`; `nested` (a template's `${`): stop after its closing `}`."""
-    depth, n = 0, len(src)
-    while i < n:
-        c = src[i]
-        if c.isspace() or c == "\ufeff":
-            i += 1
-            continue
-        if src.startswith("//", i):
-            j = src.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        if src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-            continue
-        start = i
-        if c in "'\"":
-            kind, i = _string(src, i)
-        elif c == "`":
-            kind, i = "template", _template(src, i, newlines)
-        elif c == "/" and (not tokens or tokens[-1].text in _BEFORE_REGEX):
-            kind, i = _regex(src, i)
-        elif c.isdigit() or (c == "." and src[i + 1:i + 2].isdigit()):
-            kind, i = "number", _NUMBER.match(src, i).end()
-        elif m := _NAME.match(src, i):
-            kind, i = "name", m.end()
-        else:
-            kind = "punct"
-            i += next((len(p) for p in _PUNCT if src.startswith(p, i)), 1)
-            if nested and c == "{":
-                depth += 1
-            elif nested and c == "}":
-                if depth == 0:
-                    return i
-                depth -= 1
-        tokens.append(Token(kind, src[start:i], start, i, bisect.bisect_right(newlines, start - 1) + 1))
-    return n
+def _parser():
+    parser = getattr(_threads, "parser", None)
+    if parser is None:
+        import tree_sitter
+
+        parser = _threads.parser = tree_sitter.Parser(_grammar()[0])
+    return parser
 
 
-def _string(src: str, i: int) -> tuple[str, int]:
-    quote, j = src[i], i + 1
-    while j < len(src):
-        if src[j] == "\\":
-            j += 2
-        elif src[j] == quote:
-            return "string", j + 1
-        elif src[j] == "\n":
-            break
-        else:
-            j += 1
-    # Unterminated on its line: a quote in JSX text (`Don't`), not a string.
-    return "punct", i + 1
 
 
-def _template(src: str, i: int, newlines: list[int]) -> int:
-    j = i + 1
-    while j < len(src):
-        if src[j] == "\\":
-            j += 2
-        elif src[j] == "`":
-            return j + 1
-        elif src.startswith("${", j):
-            j = _scan(src, j + 2, [], newlines, nested=True)
-        else:
-            j += 1
-    return len(src)
+# -- syntax -------------------------------------------------------------------------------------
 
 
-def _regex(src: str, i: int) -> tuple[str, int]:
-    j, in_class = i + 1, False
-    while j < len(src) and src[j] != "\n":
-        if src[j] == "\\":
-            j += 2
-            continue
-        if in_class:
-            in_class = src[j] != "]"
-        elif src[j] == "[":
-            in_class = True
-        elif src[j] == "/":
-            j += 1
-            while j < len(src) and src[j].isalnum():
-                j += 1
-            return "regex", j
-        j += 1
-    return "punct", i + 1
+def syntax_error(parsed: Parsed) -> tuple[int, int, str] | None:
+    """(line, column, what is wrong) of the source's first syntax error; None when it parses."""
+    for found in parsed.matches:
+        if "open" in found:
+            opened, closed = found["open"][0], found["close"][0]
+            name, closing = (parsed.text(n.child_by_field_name("name")) for n in (opened, closed))
+            if name != closing:
+                return (parsed.line(closed), parsed.column(closed.start_byte),
+                        f"`<{name}>` from line {parsed.line(opened)} is closed by `</{closing}>`")
+    node = _first_error(parsed.root)
+    if node is None:
+        return None
+    if node.is_missing:
+        what = f"`{node.type}`" if not node.is_named else "a " + node.type.replace("_", " ")
+        return parsed.line(node), parsed.column(node.start_byte), f"{what} is missing"
+    end = len(parsed.data.rstrip())
+    if node.end_byte >= end:  # cut off: the error runs to the end
+        line, unclosed = parsed.data.count(b"\n", 0, end) + 1, _last_unclosed(parsed, node)
+        return line, parsed.column(end), f"it ends before {unclosed or 'the code'} is {'closed' if unclosed else 'complete'}"
+    snippet = parsed.text(node).split("\n", 1)[0].strip()
+    snippet = snippet if len(snippet) <= 40 else snippet[:40] + "…"
+    return parsed.line(node), parsed.column(node.start_byte), f"unexpected `{snippet}`"
 
 
-# -- walking tokens ------------------------------------------------------------------------
+def _first_error(root: Node) -> Node | None:
+    """The first ERROR or MISSING node, found down the children that hold one."""
+    node: Node | None = root
+    while node is not None and node.has_error and not (node.is_error or node.is_missing):
+        node = next((c for c in node.children if c.has_error or c.is_missing), None)
+    return node if node is not None and (node.is_error or node.is_missing) else None
 
 
-def closing(tokens: list[Token], i: int) -> int | None:
-    """The index of the bracket that closes the `(`, `[` or `{` at `i`; None if it never does."""
-    open_, close = tokens[i].text, _OPEN[tokens[i].text]
-    depth = 0
-    for j in range(i, len(tokens)):
-        if tokens[j].text == open_:
-            depth += 1
-        elif tokens[j].text == close:
-            depth -= 1
-            if depth == 0:
-                return j
-    return None
+_PAIRS = {"(": ")", "[": "]", "{": "}", "${": "}", "jsx_opening_element": "jsx_closing_element"}
 
 
-def split_top(tokens: list[Token], lo: int, hi: int, seps: tuple[str, ...] = (",",),
-              angles: bool = False) -> list[tuple[int, int]]:
-    """The ranges of tokens[lo:hi] between separators at bracket depth 0 (`<>` too if `angles`)."""
-    parts, depth, start = [], 0, lo
-    for j in range(lo, hi):
-        text = tokens[j].text
-        if text in "([{" or (angles and text == "<"):
-            depth += 1
-        elif text in ")]}" or (angles and text == ">"):
-            depth -= 1
-        elif depth == 0 and text in seps:
-            parts.append((start, j))
-            start = j + 1
-    parts.append((start, hi))
-    return [(a, b) for a, b in parts if a < b]
+def _last_unclosed(parsed: Parsed, error: Node) -> str | None:
+    """What the ERROR node leaves open last among its loose tokens (a complete child is
+    balanced): "`{` from line 5", "`<ul>` from line 7"."""
+    opened: list[Node] = []
+    for child in error.children:
+        if child.type in _PAIRS:
+            opened.append(child)
+        elif opened and child.type == _PAIRS[opened[-1].type]:
+            opened.pop()
+    if not opened:
+        return None
+    last = opened[-1]
+    shown = f"<{parsed.text(last.child_by_field_name('name'))}>" if last.type == "jsx_opening_element" else last.type
+    return f"`{shown}` from line {parsed.line(last)}"
 
 
-def texts(tokens: list[Token], lo: int, hi: int) -> list[str]:
-    return [t.text for t in tokens[lo:hi]]
+# -- imports and the default export -------------------------------------------------------------
 
 
-# -- imports and the default export -------------------------------------------------------
-
-
-def imports(tokens: list[Token]) -> list[tuple[str, int]]:
-    """(module, line) for each `import ... from`, `import "x"`, `import("x")`, `export ... from`
-    and `require("x")`."""
+def imports(parsed: Parsed) -> list[tuple[str, int]]:
+    """(module, line) for each `import ... from`, `import "x"`, `export ... from`, `import("x")`,
+    `require("x")` and `import x = require("x")`, in the source's order."""
     found = []
-    for i, t in enumerate(tokens):
-        if t.kind != "name" or (i and tokens[i - 1].text in (".", "?.")):
+    for statement in parsed.root.named_children:
+        source = statement.child_by_field_name("source")
+        if statement.type in ("import_statement", "export_statement") and source is not None:
+            found.append((parsed.text(source)[1:-1], parsed.line(statement)))
+    for match in parsed.matches:
+        call, (module, *_) = match.get("call"), match.get("module", [None])
+        if module is None or (call and parsed.text(call[0]) not in ("import", "require")):
             continue
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if t.text in ("import", "require") and nxt is not None and nxt.text == "(":
-            if i + 2 < len(tokens) and tokens[i + 2].kind == "string":
-                found.append((_unquote(tokens[i + 2].text), t.line))
-        elif t.text == "import" and nxt is not None and nxt.kind == "string":
-            found.append((_unquote(nxt.text), t.line))
-        elif t.text in ("import", "export") and nxt is not None and nxt.text not in (".", "default"):
-            for j in range(i + 1, min(len(tokens), i + 400)):
-                if tokens[j].text == ";" or (j > i + 1 and tokens[j].text in ("import", "export")):
-                    break
-                if tokens[j].text == "from" and j + 1 < len(tokens) and tokens[j + 1].kind == "string":
-                    found.append((_unquote(tokens[j + 1].text), t.line))
-                    break
-    return found
+        if not any(c.type == "template_substitution" for c in module.named_children):  # no ${}
+            found.append((parsed.text(module)[1:-1], parsed.line(module)))
+    return sorted(dict.fromkeys(found), key=lambda f: f[1])
 
 
-def _unquote(text: str) -> str:
-    return text[1:-1]
+def default_export(parsed: Parsed) -> Node | None:
+    """What `export default` exports (a declaration or an expression), or the name in `export {
+    X as default }`; None without one."""
+    for statement in parsed.root.named_children:
+        if statement.type != "export_statement":
+            continue
+        if any(c.type == "default" for c in statement.children):
+            return statement.child_by_field_name("declaration") or statement.child_by_field_name("value")
+        for clause in (c for c in statement.named_children if c.type == "export_clause"):
+            for spec in clause.named_children:
+                if parsed.text(spec.child_by_field_name("alias")) == "default":
+                    return spec.child_by_field_name("name")
+    return None
 
 
 def validate_source(source: str, what: str = "the component") -> None:
     """Refuse (`PreviewRefused`, one line) what a preview or an export must never take: a source
-    over 200 kB, an import other than react, react-dom, framer and framer-motion, no default
-    export. `what` names the source in the message (e.g. its filename)."""
+    over 200 kB, one that does not parse (with the line and column), an import other than react,
+    react-dom, framer and framer-motion, no default export. `what` names the source in the
+    message (e.g. its filename)."""
     check_text(source, what, PreviewRefused)  # a lone surrogate would fail in the frame's page
     size = len(source.encode("utf-8", "surrogatepass"))
     if size > MAX_SOURCE_BYTES:
@@ -229,28 +209,18 @@ def validate_source(source: str, what: str = "the component") -> None:
             f"{what} is {size / 1000:.0f} kB — a component may be at most {MAX_SOURCE_BYTES // 1000} kB; "
             "split it into smaller components"
         )
-    tokens = tokenize(source)
-    for module, line in imports(tokens):
+    parsed = parse(source)
+    error = syntax_error(parsed)
+    if error is not None:
+        line, column, wrong = error
+        raise PreviewRefused(f"{what} does not parse (line {line}, column {column}): {wrong} — fix the code there")
+    for module, line in imports(parsed):
         if module not in ALLOWED_IMPORTS:
             raise PreviewRefused(
                 f"{what} imports {module!r} (line {line}) — only react, react-dom, framer and "
                 f"framer-motion can be imported; inline what it needs from {module!r}"
             )
-    if default_export(tokens) is None:
+    if default_export(parsed) is None:
         raise PreviewRefused(
             f"{what} has no default export — add `export default function Name(props) {{ ... }}`"
         )
-
-
-def default_export(tokens: list[Token]) -> int | None:
-    """The index of the token after `export default` (or of `default` in `export { X as
-    default }`); None without one."""
-    for i in range(len(tokens) - 1):
-        if tokens[i].text == "export" and tokens[i + 1].text == "default" and i + 2 < len(tokens):
-            return i + 2
-        if tokens[i].text == "export" and tokens[i + 1].text == "{":
-            end = closing(tokens, i + 1) or len(tokens)
-            for j in range(i + 2, end - 2):
-                if tokens[j + 1].text == "as" and tokens[j + 2].text == "default":
-                    return j
-    return None
