@@ -20,7 +20,23 @@ from .workbench_models import Models
 from .workbench_records import Records
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+
+    from .chat.retrieval import Hit
+    from .chat.session import ChatSession
     from .handles import Handle
+    from .pipelines.batch import BatchInputs, BatchProgress
+    from .pipelines.compare import CompareResult, OnCompare
+    from .pipelines.executor import OnUpdate
+    from .pipelines.library import Saved
+    from .pipelines.result import PipelineResult
+    from .pipelines.spec import PipelineSpec
+    from .preview.revise import Revision
+    from .runs import OnStart, OnText, RunResult
+    from .runtimes import RuntimeManager
+
+    # A pipeline as the Workbench takes it: a saved or bundled name, YAML text, a dict, a spec.
+    PipelineRef = str | Mapping[str, Any] | PipelineSpec
 
 DEFAULT_PROJECT = "default"
 
@@ -31,7 +47,7 @@ class Workbench(Records, Models):
     Every operation a face offers is a method here: the records (lfwb/workbench_records.py) and
     the models (lfwb/workbench_models.py) are its parts; the faces call nothing below it."""
 
-    def __init__(self, db_path: str | None = None, manager: Any = None, *, adopt: bool = False):
+    def __init__(self, db_path: str | None = None, manager: RuntimeManager | None = None, *, adopt: bool = False):
         from .runtimes import RuntimeManager
         from .store import Store
 
@@ -121,7 +137,7 @@ class Workbench(Records, Models):
         return {**context, "chunks": self.store.chunk_count(context["id"])}
 
     def search_contexts(self, query: str, limit: int = 10, mode: str | None = None,
-                        project_id: int | None = None) -> list:
+                        project_id: int | None = None) -> list[Hit]:
         """The chunks of the current project's (or `project_id`'s) contexts that best match
         `query`, best first (`lfwb.chat.retrieval.Hit`s). `mode`: bm25, vector or hybrid;
         default `retrieval_mode`."""
@@ -147,20 +163,20 @@ class Workbench(Records, Models):
 
     def start_generate(
         self, prompt: str, model: str | None = None, *, system: str | None = None,
-        raw: bool = False, on_text: Any = None, on_start: Any = None,
+        raw: bool = False, on_text: OnText | None = None, on_start: OnStart | None = None,
         messages: list[dict] | None = None, project_id: int | None = None, **settings: Any,
-    ) -> Handle:
+    ) -> Handle[RunResult]:
         """`generate` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()`
         it from any thread, `result()` (or `await`) it for the `RunResult`."""
         from .handles import Handle
 
-        def work(h: Handle):
+        def work(h: Handle) -> RunResult:
             started, text = h.following(on_start, on_text)
             return self._generate(prompt, model, system, raw, started, text, h.stop, messages, project_id, settings)
 
         return Handle(work)
 
-    def generate(self, prompt: str, model: str | None = None, **options: Any):
+    def generate(self, prompt: str, model: str | None = None, **options: Any) -> RunResult:
         """Generate text for `prompt` and record the run. Returns a `RunResult`.
 
         The prompt is sent as one user message through the model's chat template, unless
@@ -174,11 +190,11 @@ class Workbench(Records, Models):
         """
         return self.start_generate(prompt, model, **options).result()
 
-    async def agenerate(self, prompt: str, model: str | None = None, **options: Any):
+    async def agenerate(self, prompt: str, model: str | None = None, **options: Any) -> RunResult:
         """`generate`, awaited: `await wb.agenerate("Hi")` (several at once with asyncio.gather)."""
         return await self.start_generate(prompt, model, **options)
 
-    async def astream(self, prompt: str, model: str | None = None, **options: Any):
+    async def astream(self, prompt: str, model: str | None = None, **options: Any) -> AsyncIterator[str]:
         """The pieces of `generate`'s text as they come: `async for piece in wb.astream("Hi")`.
         Leaving the loop early stops the run (kept, cancelled)."""
         from .handles import Text
@@ -187,7 +203,7 @@ class Workbench(Records, Models):
             if isinstance(event, Text):
                 yield event.piece
 
-    def _generate(self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings):
+    def _generate(self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings) -> RunResult:
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
         from .runtimes.base import chat_config
@@ -207,46 +223,48 @@ class Workbench(Records, Models):
                 store, self.manager, project_id, model or self.default_model, gen,
                 prompt=prompt, on_text=on_text, on_start=on_start, stop=stop,
             )
-            if result.status == "done":
+            if result.status == "done" and result.run_id is not None:  # a recorded run has its id
                 # Its fenced code becomes the run's artifacts here, below every face. Only a
                 # finished answer: a cancelled run raises before this, a failed one keeps its text.
                 save_artifacts(store, result.run_id, project_id, result.text)
         return result
 
     def start_compare(
-        self, prompt: str, models: list[str], *, system: str | None = None, on_start: Any = None,
-        on_update: Any = None, **settings: Any,
-    ) -> Handle:
+        self, prompt: str, models: list[str], *, system: str | None = None, on_start: OnCompare | None = None,
+        on_update: OnCompare | None = None, **settings: Any,
+    ) -> Handle[CompareResult]:
         """`compare` as a `Handle`: `Update` events carry the `CompareResult` as it fills in."""
         from .handles import Handle
         from .pipelines.compare import compare
 
-        def work(h: Handle):
+        def work(h: Handle) -> CompareResult:
             update = h.updating(on_update)
             return compare(self, prompt, models, system=system, on_start=h.updating(on_start),
                            on_update=update, stop=h.stop, **settings)
 
         return Handle(work)
 
-    def compare(self, prompt: str, models: list[str], **options: Any):
+    def compare(self, prompt: str, models: list[str], **options: Any) -> CompareResult:
         """Ask several models the same `prompt` side by side (remote ones at once, local ones in
         turn); a run per model under one parent run. Returns a `CompareResult` (`.results[model]`,
         `.run_id`); see lfwb/pipelines/compare.py."""
         return self.start_compare(prompt, models, **options).result()
 
-    def start_revise(self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any) -> Handle:
+    def start_revise(
+        self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any,
+    ) -> Handle[Revision]:
         """`revise` as a `Handle`; a cancelled revision's result is its run (no version kept)."""
         from .handles import Handle
         from .preview.revise import revise
 
-        def work(h: Handle):
+        def work(h: Handle) -> Revision:
             on_start, on_text = h.following(settings.pop("on_start", None), settings.pop("on_text", None))
             return revise(self, artifact_id, instruction, model, on_start=on_start, on_text=on_text,
                           stop=h.stop, **settings)
 
         return Handle(work)
 
-    def revise(self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any):
+    def revise(self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any) -> Revision:
         """Ask `model` to change the component kept as artifact `artifact_id` as `instruction`
         says; the answer's component is kept as its next version. Returns a `Revision`
         (`.artifact`, `.parent`, `.run`; shows both previews side by side); see
@@ -254,7 +272,7 @@ class Workbench(Records, Models):
         return self.start_revise(artifact_id, instruction, model, **settings).result()
 
     def chat(self, session: str = DEFAULT_SESSION, model: str | None = None, system: str | None = None,
-             new: bool = False, create: bool = True):
+             new: bool = False, create: bool = True) -> ChatSession:
         """The chat session `session` of the current project, made if new (`%%lfw chat` uses the
         same one): `.send(text)`, `.stream(text)`, `.history()`; see lfwb/chat/session.py.
         `create=False`: an unknown session is `NotFound`, nothing is made."""
@@ -266,13 +284,13 @@ class Workbench(Records, Models):
 
     # -- pipeline definitions (lfwb/pipelines/library.py) -----------------------------------
 
-    def pipeline(self, name: str, version: int | None = None):
+    def pipeline(self, name: str, version: int | None = None) -> PipelineSpec:
         """The pipeline `name` as a `PipelineSpec`: saved (latest, or `version`), else bundled."""
         from .pipelines import library
 
         return library.find(self.store, name, version)
 
-    def save_pipeline(self, definition: Any, name: str | None = None):
+    def save_pipeline(self, definition: str | Mapping[str, Any] | PipelineSpec, name: str | None = None) -> Saved:
         """Check and save a pipeline (YAML text, a dict or a `PipelineSpec`); a changed
         definition becomes a new version. Returns what was saved (`.spec`, `.version`, `.created`)."""
         from .pipelines import library
@@ -287,15 +305,15 @@ class Workbench(Records, Models):
         return library.listing(self.store)
 
     def start_pipeline(
-        self, name_or_spec: Any, input: str = "", *, namespace: Any = None, on_update: Any = None,
-        **settings: Any,
-    ) -> Handle:
+        self, name_or_spec: PipelineRef, input: str = "", *, namespace: Mapping[str, Any] | None = None,
+        on_update: OnUpdate | None = None, **settings: Any,
+    ) -> Handle[PipelineResult]:
         """`run_pipeline` as a `Handle`: `Update` events carry the `PipelineResult` as it fills
         in; `cancel()` stops every running step (each keeps its text)."""
         from .handles import Handle
         from .pipelines.executor import run_pipeline
 
-        def work(h: Handle):
+        def work(h: Handle) -> PipelineResult:
             return run_pipeline(
                 self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), input,
                 namespace=namespace, settings=settings or None, on_update=h.updating(on_update), stop=h.stop,
@@ -303,28 +321,29 @@ class Workbench(Records, Models):
 
         return Handle(work)
 
-    def run_pipeline(self, name_or_spec: Any, input: str = "", **options: Any):
+    def run_pipeline(self, name_or_spec: PipelineRef, input: str = "", **options: Any) -> PipelineResult:
         """Run a pipeline (a saved or bundled name, YAML text, a dict or a `PipelineSpec`) on
         `input` and record it; returns a `PipelineResult` (`.steps["name"].text`, `.artifacts`,
         `.run_id`, `.status`). Settings override every step's (e.g. `max_tokens=64`);
         `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
         return self.start_pipeline(name_or_spec, input, **options).result()
 
-    async def arun_pipeline(self, name_or_spec: Any, input: str = "", **options: Any):
+    async def arun_pipeline(self, name_or_spec: PipelineRef, input: str = "", **options: Any) -> PipelineResult:
         """`run_pipeline`, awaited."""
         return await self.start_pipeline(name_or_spec, input, **options)
 
     def start_batch(
-        self, name_or_spec: Any, inputs: Any, *, concurrency: int | None = None, namespace: Any = None,
-        on_progress: Any = None, **settings: Any,
-    ) -> Handle:
+        self, name_or_spec: PipelineRef, inputs: str | Sequence | BatchInputs, *, concurrency: int | None = None,
+        namespace: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
+        **settings: Any,
+    ) -> Handle[list[dict]]:
         """`run_batch` as a `Handle`: `Update` events carry the `BatchProgress`; a cancelled
         batch's result is the rows of the inputs started."""
         from .handles import Handle
         from .pipelines.batch import run_batch
 
-        def work(h: Handle):
-            def progress(value: Any) -> None:
+        def work(h: Handle) -> list[dict]:
+            def progress(value: BatchProgress) -> None:
                 h.update(value)
                 if on_progress is not None:
                     on_progress(value)
@@ -337,13 +356,13 @@ class Workbench(Records, Models):
 
         return Handle(work)
 
-    def run_batch(self, name_or_spec: Any, inputs: Any, **options: Any) -> list[dict]:
+    def run_batch(self, name_or_spec: PipelineRef, inputs: str | Sequence | BatchInputs, **options: Any) -> list[dict]:
         """Run a pipeline once per input, `concurrency` runs at a time (default: 1 when a step's
         model is local, 4 when all are remote); returns one row per input (`run_id`, `status`,
         ...). `inputs`: a list, or what `batch.read_inputs` reads (a CSV or JSONL file)."""
         return self.start_batch(name_or_spec, inputs, **options).result()
 
-    def _pipeline_spec(self, name_or_spec: Any):
+    def _pipeline_spec(self, name_or_spec: PipelineRef) -> PipelineSpec:
         from .pipelines.spec import parse_pipeline
 
         if isinstance(name_or_spec, str) and "\n" not in name_or_spec and ":" not in name_or_spec:
@@ -351,13 +370,14 @@ class Workbench(Records, Models):
         return parse_pipeline(name_or_spec)
 
     def start_rerun(
-        self, run_id: int, from_step: str | None = None, *, namespace: Any = None, on_update: Any = None,
-    ) -> Handle:
+        self, run_id: int, from_step: str | None = None, *, namespace: Mapping[str, Any] | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> Handle[PipelineResult]:
         """`rerun_pipeline` as a `Handle` (as `start_pipeline`'s)."""
         from .handles import Handle
         from .pipelines.executor import rerun_pipeline
 
-        def work(h: Handle):
+        def work(h: Handle) -> PipelineResult:
             return rerun_pipeline(
                 self.store, self.manager, self.project_id, run_id, from_step, namespace=namespace,
                 on_update=h.updating(on_update), stop=h.stop,
@@ -365,7 +385,7 @@ class Workbench(Records, Models):
 
         return Handle(work)
 
-    def rerun_pipeline(self, run_id: int, from_step: str | None = None, **options: Any):
+    def rerun_pipeline(self, run_id: int, from_step: str | None = None, **options: Any) -> PipelineResult:
         """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
         return self.start_rerun(run_id, from_step, **options).result()
 

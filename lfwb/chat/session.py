@@ -121,7 +121,7 @@ class ChatSession:
     def start(
         self, text: str, *, rag: bool = False, mode: str = "bm25", on_chunk: OnChunk | None = None,
         on_start: OnStart | None = None, on_text: OnText | None = None, **settings: Any,
-    ) -> Handle:
+    ) -> Handle[ChatReply]:
         """`send` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()` it
         from any thread (the answer keeps its text), `result()` or `await` it for the ChatReply."""
         def work(h: Handle) -> ChatReply:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from ..errors import LfwbError, BadInput, check_text
 from .settings import RuntimeSettings
 
+DEFAULT_MAX_TOKENS = 256
 DEFAULT_REPEAT_PENALTY = 1.1
 # Gemini reads a seed as a signed 32-bit number and llama.cpp as an unsigned one whose top value
 # means "random": 0..2**31-1 is a seed every backend takes and repeats.
@@ -60,7 +61,7 @@ class GenerationConfig:
 
     prompt: str | None = None
     messages: list[dict] | None = None
-    max_tokens: int = 256
+    max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = 0.7
     top_p: float = 0.95
     top_k: int = 40

@@ -15,14 +15,18 @@ as does the summary note.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from ..chat import DEFAULT_SESSION
 from ..chat.retrieval import MODES
-from ..chat.session import source_label
+from ..chat.session import ChatReply, ChatSession, source_label
+from ..handles import Handle
 from ..untrusted import NO_MATH, answer_html, text_html
+
+if TYPE_CHECKING:
+    from ..workbench import Workbench
 
 ROLE_STYLE = {"user": "background:#eef3ff", "assistant": "background:#f6f6f6"}
 
@@ -30,7 +34,7 @@ ROLE_STYLE = {"user": "background:#eef3ff", "assistant": "background:#f6f6f6"}
 class ChatPanel(widgets.VBox):
     """The chat panel. `send()` and `stop()` are what the buttons call; `thread` is the turn's."""
 
-    def __init__(self, workbench: Any, session: str = DEFAULT_SESSION):
+    def __init__(self, workbench: Workbench, session: str = DEFAULT_SESSION):
         self.workbench = workbench
         names = [s["name"] for s in workbench.chat_sessions()]
         self.session_choice = widgets.Combobox(value=session, options=sorted(set(names) | {session}),
@@ -51,15 +55,15 @@ class ChatPanel(widgets.VBox):
         self.stop_button.on_click(lambda _: self.stop())
         self.session_choice.observe(lambda _: self.show_session(), names="value")
         self.rag_choice.observe(lambda change: setattr(self.mode_choice, "disabled", not change["new"]), names="value")
-        self.reply = None  # the last turn's ChatReply
-        self.handle: Any = None  # the turn in progress's Handle (lfwb/handles.py)
+        self.reply: ChatReply | None = None  # the last turn's
+        self.handle: Handle[ChatReply] | None = None  # the turn in progress's (lfwb/handles.py)
         super().__init__([widgets.HBox([self.session_choice, self.model_choice]),
                           widgets.HBox([self.rag_choice, self.mode_choice]), self.messages, self.answer,
                           self.input, widgets.HBox([self.send_button, self.stop_button]), self.message])
         self.show_session()
 
     @property
-    def session(self):
+    def session(self) -> ChatSession:
         """The picked session (made when the first message is sent, with the picked model)."""
         return self.workbench.chat(self.session_choice.value.strip() or DEFAULT_SESSION, model=self.model_choice.value)
 
@@ -74,7 +78,7 @@ class ChatPanel(widgets.VBox):
         else:
             self.messages.value = "<i>a new session: its first message makes it</i>"
 
-    def show_history(self, session: Any) -> None:
+    def show_history(self, session: ChatSession) -> None:
         items = []
         for m in session.history():
             sources = "".join(f"<li>{html.escape(source_label(s, i))}</li>" for i, s in enumerate(m["sources"], 1))
@@ -109,19 +113,19 @@ class ChatPanel(widgets.VBox):
             self._say(f"{type(e).__name__}: {e}")
             self.send_button.disabled, self.stop_button.disabled = False, True
             return
-        self.handle = session.start(text, on_chunk=piece, **retrieval)
-        self.handle.on_done(lambda: self._answered(session))
+        handle = self.handle = session.start(text, on_chunk=piece, **retrieval)
+        handle.on_done(lambda: self._answered(handle, session))
 
     def stop(self) -> None:
         """Stop the answer: it keeps its text, stored as cancelled."""
         if self.handle is not None:
             self.handle.cancel()
 
-    def _answered(self, session: Any) -> None:
+    def _answered(self, handle: Handle[ChatReply], session: ChatSession) -> None:
         try:
-            self.reply = self.handle.result()
+            reply = self.reply = handle.result()
             self.input.value = ""
-            self._say(self.reply.note() or f"run {self.reply.run_id}", ok=self.reply.status == "done")
+            self._say(reply.note() or f"run {reply.run_id}", ok=reply.status == "done")
         except BaseException as e:  # a thread's error would go nowhere: say it in the panel
             self._say(f"{type(e).__name__}: {e}")
         finally:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import html
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from ..errors import LfwbError
 from ..runtimes import format_bytes
+
+if TYPE_CHECKING:
+    from ..workbench import Workbench
 
 
 class _ModelRow:
@@ -55,7 +58,7 @@ class _ModelRow:
 class ModelsPanel(widgets.VBox):
     """The models panel; `refresh()` redraws it, the models' events call it for you."""
 
-    def __init__(self, workbench: Any):
+    def __init__(self, workbench: Workbench):
         self.workbench = workbench
         self.memory = widgets.FloatProgress(min=0.0, max=1.0, description="memory",
                                             layout=widgets.Layout(width="320px"))

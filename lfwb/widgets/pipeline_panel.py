@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from ..errors import LfwbError
+from ..runtimes.base import DEFAULT_MAX_TOKENS  # a step without `max_tokens` is capped there
 from ..untrusted import NO_MATH, text_html
 
-DEFAULT_MAX_TOKENS = 256  # GenerationConfig's default: a step without `max_tokens` is capped there
+if TYPE_CHECKING:
+    from ..handles import Handle
+    from ..pipelines.result import PipelineResult, StepResult
+    from ..workbench import Workbench
 STYLES = {"done": "success", "reused": "info", "failed": "danger", "cancelled": "warning", "skipped": "warning"}
 
 
@@ -35,7 +39,7 @@ class _StepRow:
         self.progress = widgets.IntProgress(value=0, min=0, max=max_tokens, layout=widgets.Layout(width="200px"))
         self.box = widgets.HBox([self.name, self.status, self.progress])
 
-    def show(self, step: Any, now: float | None) -> None:
+    def show(self, step: StepResult, now: float | None) -> None:
         self.status.value = text_html(step.header(now).split(" · ", 1)[-1])  # the name is already on the row
         ended = step.status in STYLES
         self.progress.value = self.progress.max if step.status in ("done", "reused") else min(
@@ -46,7 +50,9 @@ class _StepRow:
 class PipelinePanel(widgets.VBox):
     """The pipeline panel. `run()` and `stop()` are what the buttons call; `thread` is the run's."""
 
-    def __init__(self, workbench: Any, namespace: dict | None = None):
+    children: tuple  # the Box's trait, replaced whole when a run adds rows or previews
+
+    def __init__(self, workbench: Workbench, namespace: dict | None = None):
         self.workbench, self.namespace = workbench, namespace
         names = [row["name"] for row in workbench.pipelines()]
         self.choice = widgets.Dropdown(options=names, value=names[0] if names else None, description="pipeline")
@@ -61,8 +67,8 @@ class PipelinePanel(widgets.VBox):
         self.timeline = widgets.Image(format="png", layout=widgets.Layout(display="none"))
         self.artifacts = widgets.HTML()
         self.rows: dict[str, _StepRow] = {}
-        self.result = None  # the last run's PipelineResult
-        self.handle: Any = None  # the run in progress's Handle (lfwb/handles.py)
+        self.result: PipelineResult | None = None  # the last run's
+        self.handle: Handle[PipelineResult] | None = None  # the run in progress's (lfwb/handles.py)
         super().__init__([widgets.HBox([self.choice, self.run_button, self.stop_button]), self.input,
                           self.message, self.steps, self.timeline, self.artifacts])
 
@@ -84,19 +90,19 @@ class PipelinePanel(widgets.VBox):
         self.message.value, self.artifacts.value, self.result = "", "", None
         self.timeline.layout.display = "none"
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self.handle = self.workbench.start_pipeline(spec.name, self.input.value, namespace=self.namespace,
-                                                 on_update=self._show)
-        self.handle.on_done(self._ended)
+        handle = self.handle = self.workbench.start_pipeline(self.choice.value, self.input.value, namespace=self.namespace,
+                                                          on_update=self._show)
+        handle.on_done(lambda: self._ended(handle))
 
     def stop(self) -> None:
         """Cancel the run: every running step stops and keeps its text, the others are not started."""
         if self.handle is not None:
             self.handle.cancel()
 
-    def _ended(self) -> None:
+    def _ended(self, handle: Handle[PipelineResult]) -> None:
         try:
-            self.result = self.handle.result()
-            self._say(self.handle.cancelled_line or self.result.summary(), ok=self.result.status == "done")
+            result = self.result = handle.result()
+            self._say(handle.cancelled_line or result.summary(), ok=result.status == "done")
         except Exception as e:  # a fault in the definition (nothing ran) or worse: a thread's error would go nowhere
             self._say(f"{type(e).__name__}: {e}")
         finally:
@@ -105,7 +111,7 @@ class PipelinePanel(widgets.VBox):
                 self._show_after(self.result)
             self.run_button.disabled, self.stop_button.disabled = False, True
 
-    def _show(self, result: Any, final: bool = False) -> None:
+    def _show(self, result: PipelineResult, final: bool = False) -> None:
         import time
 
         now = None if final else time.perf_counter()
@@ -115,7 +121,7 @@ class PipelinePanel(widgets.VBox):
                 self.steps.children = [*self.steps.children, self.rows[name].box]
             self.rows[name].show(step, now)
 
-    def _show_after(self, result: Any) -> None:
+    def _show_after(self, result: PipelineResult) -> None:
         """The run's timeline as a PNG and its artifacts, each with a preview."""
         from ..pipelines.timeline import timeline_figure
         from ..preview import LANGUAGES
@@ -135,7 +141,7 @@ class PipelinePanel(widgets.VBox):
         if any(a["kind"] in LANGUAGES for a in result.artifacts):
             from ..preview.widget import previews
 
-            self.children = [*self.children, *(p.panel for p in previews(result.artifacts))]
+            self.children = (*self.children, *(p.panel for p in previews(result.artifacts)))
 
     def _say(self, line: str, ok: bool = False) -> None:
         colour = "#060" if ok else "#b00"
