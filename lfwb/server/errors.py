@@ -73,13 +73,17 @@ def error_body(error: BaseException) -> dict:
     """{code, message, line}: `line` is the error's one line, as `%lfw` prints it but without the
     notebook's hint (`Use %lfw models`): an HTTP client has no cell to type it in."""
     message = redacted(str(error))
-    return {"code": code_of(error), "message": message, "line": f"{type(error).__name__}: {message}"}
+    body = {"code": code_of(error), "message": message, "line": f"{type(error).__name__}: {message}"}
+    if isinstance(error, LfwbError) and "param" in error.fields:  # the request field it is about
+        body["param"] = error.fields["param"]
+    return body
 
 
 def openai_shaped(body: dict, status: int) -> dict:
     """The OpenAI SDK reads `error.message`; lfwb's own fields stay beside it."""
     kind = "invalid_request_error" if status < 500 else "server_error"
-    return {"error": {"message": body["message"], "type": kind, "code": body["code"]}, **body}
+    return {"error": {"message": body["message"], "type": kind, "param": body.get("param", body.get("field")),
+                      "code": body["code"]}, **body}
 
 
 def respond(request: Request | None, body: dict, status: int) -> JSONResponse:

@@ -8,6 +8,8 @@ Every lfwb model is offered, and every alias (a fallback chain: the run records 
 answered). A completion is `Workbench.generate` with the whole conversation, so it is a run
 like any other; its id is `chatcmpl-<run id>`. Streaming sends `chat.completion.chunk`s and
 `[DONE]`; with `stream_options.include_usage` a last chunk carries the usage.
+`response_format` (json_object, json_schema) constrains decoding as `--json`/`--schema` in a
+cell do; what lfwb cannot honour (tools, n > 1, logprobs...) is a 400 naming it (schemas.py).
 """
 
 from __future__ import annotations
@@ -20,53 +22,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from ..errors import ModelNotFound
-from ..runtimes.base import MAX_SEED
+from ..errors import BadInput, ModelNotFound
 from .crud import workbench
 from .errors import ERROR_RESPONSES, error_body
 from .generate import SSE_HEADERS, start_generation
-from .schemas import Whole
+from .schemas import CompletionIn
 
 router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
-
-
-# Strict, as lfwb's own bodies (schemas.py): `"stream": "false"` is refused, not read as true.
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)  # name, tool_calls...: accepted, not used
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
-
-    def text(self) -> str:
-        """The text of the message; a list of parts (OpenAI's newer form) has its text parts joined."""
-        if isinstance(self.content, list):
-            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", None))
-        return self.content or ""
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(strict=True)
-    include_usage: bool = False
-
-
-class CompletionIn(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)  # n, logprobs, user...: accepted, not used
-    model: Annotated[str, Field(min_length=1, max_length=200)]
-    messages: Annotated[list[Message], Field(min_length=1)]
-    max_tokens: Whole(1, 1_000_000) | None = None
-    max_completion_tokens: Whole(1, 1_000_000) | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    seed: Whole(0, MAX_SEED) | None = None
-    stop: str | list[str] | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-
-    def settings(self) -> dict:
-        given = {"max_tokens": self.max_completion_tokens or self.max_tokens, "temperature": self.temperature,
-                 "top_p": self.top_p, "seed": self.seed, "stop": [self.stop] if isinstance(self.stop, str) else self.stop}
-        return {k: v for k, v in given.items() if v is not None}
 
 
 class ModelCard(BaseModel):
@@ -105,6 +69,24 @@ def model(model_id: Annotated[str, Path(min_length=1, max_length=200)], request:
     return card
 
 
+class Unhonoured(BadInput):
+    """A request field asking for what lfwb cannot do (tools, several choices, log probabilities)."""
+
+
+def _json_schema(response_format: Any) -> dict | None:
+    """The bounded schema decoding follows (lfwb/structured.py, as `--schema`/`--json` in a
+    cell): None for text, any JSON object for json_object."""
+    if response_format is None or response_format.type == "text":
+        return None
+    from ..structured import resolve_schema
+
+    spec = getattr(response_format, "json_schema", None)
+    if spec is None or spec.json_schema is None:
+        return resolve_schema("json").json_schema
+    # Its name, unless the schema has a title, is what a refusal calls it ("verdict is not ...").
+    return resolve_schema({"title": spec.name, **spec.json_schema}).json_schema
+
+
 def _usage(result: Any) -> dict:
     prompt, completion = result.input_tokens or 0, result.output_tokens or 0
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -118,12 +100,21 @@ def _finish_reason(result: Any, settings: dict) -> str:
 @router.post("/chat/completions", response_model=dict[str, Any],
              responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks"}})
 async def chat_completions(body: CompletionIn, request: Request) -> Any:
+    """A completion, recorded as a run. `response_format` json_object or json_schema constrains
+    decoding as `%%lfw generate --json/--schema` does; a field lfwb cannot honour (tools, n > 1,
+    logprobs, ...) is a 400 naming it, before any run exists."""
     wb = workbench(request)
+    unhonoured = body.unhonoured()
+    if unhonoured:
+        raise Unhonoured("lfwb cannot honour " + "; ".join(f"{name} ({why})" for name, why in unhonoured)
+                         + " — leave them out of the request", param=unhonoured[0][0])
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
     prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"]) or " "
     settings = body.settings()
+    json_schema = await run_in_threadpool(_json_schema, body.response_format)  # a bad schema: 400, no run
     await run_in_threadpool(wb.resolve_model, body.model)  # an unknown model: 404 before a run exists
-    gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages, **settings)
+    gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages,
+                           json_schema=json_schema, **settings)
     started = await gen.started()
     completion_id, created = f"chatcmpl-{started.run_id}", int(time.time())
     if not body.stream:

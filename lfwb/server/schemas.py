@@ -216,3 +216,146 @@ class PipelineIn(Body):
 class PipelineRunIn(Body):
     input: Annotated[str, Field(max_length=2**20)] = ""
     settings: Settings = Field(default_factory=Settings)
+
+
+# -- OpenAI's /v1/chat/completions ------------------------------------------------------------
+# Strict as lfwb's own bodies (`"stream": "false"` is refused, not read as true), but a field of
+# OpenAI's that lfwb cannot honour is read, so that asking for it is a 400 naming it
+# (`CompletionIn.unhonoured`), never dropped: a client that asked for tools or logprobs and got
+# an answer without them would not know.
+
+# Accepted and not used, because they change nothing in the answer: who asks (user,
+# safety_identifier, prompt_cache_key), bookkeeping OpenAI keeps (metadata, store: lfwb records
+# every completion as a run anyway), a priority (service_tier), and how tools would be called
+# (parallel_tool_calls), which only matters with tools, refused themselves.
+IGNORED_FIELDS = ("user", "safety_identifier", "prompt_cache_key", "metadata", "store", "service_tier",
+                  "parallel_tool_calls")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)  # name (a label): accepted, not used
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The text of the message; a list of parts (OpenAI's newer form) has its text parts joined."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", None))
+        return self.content or ""
+
+    def unhonoured(self, where: str) -> list[tuple[str, str]]:
+        parts = self.content if isinstance(self.content, list) else []
+        found = [(f"{where}.content[{i}]", f"{p.get('type')!s} parts: lfwb sends text only")
+                 for i, p in enumerate(parts) if p.get("type") not in ("text", None)]
+        return found + [(f"{where}.{name}", "tool calls") for name in ("tool_calls", "function_call")
+                        if (self.model_extra or {}).get(name)]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+    include_usage: bool = False
+
+
+class TextFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    type: Literal["text"]
+
+
+class JsonObjectFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    # `schema` would shadow BaseModel.schema(): kept under another name, read and written as "schema".
+    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="a JSON Schema; none: any JSON object")
+    strict: bool | None = Field(None, description="true or not, decoding is constrained to the schema")
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+
+
+class CompletionIn(BaseModel):
+    """OpenAI's chat completion request. Honoured: the settings below `messages`, `response_format`
+    (text, json_object, json_schema: decoding constrained to it) and lfwb's `top_k`. Refused with a
+    400 naming them when they ask for something: the fields after `response_format`, and any
+    field OpenAI does not define."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    model: Annotated[str, Field(min_length=1, max_length=200)]
+    messages: Annotated[list[Message], Field(min_length=1)]
+    max_tokens: Whole(1, 1_000_000) | None = None
+    max_completion_tokens: Whole(1, 1_000_000) | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: Whole(0, 1_000_000) | None = Field(None, description="lfwb's, as llama.cpp's and vLLM's servers take it")
+    seed: Whole(0, MAX_SEED) | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    # Refused when they ask for something (a 400 naming them); their "nothing" values pass.
+    n: Whole(1, 128) | None = Field(None, description="1 only")
+    tools: list[dict[str, Any]] | None = Field(None, description="refused: lfwb makes no tool calls")
+    tool_choice: str | dict[str, Any] | None = Field(None, description='"none" only')
+    functions: list[dict[str, Any]] | None = Field(None, description="refused: lfwb makes no tool calls")
+    function_call: str | dict[str, Any] | None = Field(None, description='"none" only')
+    logprobs: bool | None = Field(None, description="false only")
+    top_logprobs: Whole(0, 20) | None = Field(None, description="0 only")
+    logit_bias: dict[str, float] | None = Field(None, description="refused unless empty")
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = Field(None, description="0 only")
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = Field(None, description="0 only")
+    modalities: list[str] | None = Field(None, description='["text"] only')
+    audio: dict[str, Any] | None = Field(None, description="refused: lfwb answers in text")
+    prediction: dict[str, Any] | None = Field(None, description="refused")
+    reasoning_effort: str | None = Field(None, description="refused: no reasoning settings")
+    verbosity: str | None = Field(None, description="refused")
+    web_search_options: dict[str, Any] | None = Field(None, description="refused: lfwb does not search")
+    # See IGNORED_FIELDS.
+    user: Annotated[str, Field(max_length=1000)] | None = None
+    safety_identifier: Annotated[str, Field(max_length=1000)] | None = None
+    prompt_cache_key: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    service_tier: str | None = None
+    parallel_tool_calls: bool | None = None
+
+    def settings(self) -> dict:
+        given = {"max_tokens": self.max_completion_tokens or self.max_tokens, "temperature": self.temperature,
+                 "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
+                 "stop": [self.stop] if isinstance(self.stop, str) else self.stop}
+        return {k: v for k, v in given.items() if v is not None}
+
+    def unhonoured(self) -> list[tuple[str, str]]:
+        """(field, why) for each field that asks for what lfwb cannot do; empty when it can answer."""
+        asks = {
+            "n": (self.n not in (None, 1), "one choice per completion"),
+            "tools": (bool(self.tools), "no tool calls"),
+            "tool_choice": (self.tool_choice not in (None, "none"), "no tool calls"),
+            "functions": (bool(self.functions), "no tool calls"),
+            "function_call": (self.function_call not in (None, "none"), "no tool calls"),
+            "logprobs": (bool(self.logprobs), "no log probabilities"),
+            "top_logprobs": (bool(self.top_logprobs), "no log probabilities"),
+            "logit_bias": (bool(self.logit_bias), "no logit bias"),
+            "frequency_penalty": (bool(self.frequency_penalty), "no frequency penalty"),
+            "presence_penalty": (bool(self.presence_penalty), "no presence penalty"),
+            "modalities": (self.modalities not in (None, ["text"]), "text only"),
+            "audio": (self.audio is not None, "text only"),
+            "prediction": (self.prediction is not None, "no predicted outputs"),
+            "reasoning_effort": (self.reasoning_effort is not None, "no reasoning settings"),
+            "verbosity": (self.verbosity is not None, "no verbosity setting"),
+            "web_search_options": (self.web_search_options is not None, "no web search"),
+        }
+        found = [(name, why) for name, (asked, why) in asks.items() if asked]
+        for i, message in enumerate(self.messages):
+            found += message.unhonoured(f"messages[{i}]")
+        return found + [(name, "not a field lfwb knows") for name in self.model_extra or {}]
