@@ -91,7 +91,7 @@ def test_two_runs_are_in_flight_at_once_with_concurrency_2_on_a_remote_model(ip,
 
 def test_the_default_concurrency_is_one_with_a_local_model_and_four_when_all_are_remote(scripted):
     from lfwb.pipelines.batch import default_concurrency
-    from lfwb.pipelines.spec import check
+    from lfwb.pipelines.plan import check
 
     scripted.model("here", words("x"))
     scripted.model("there", words("x"), remote=True)

@@ -8,7 +8,8 @@ from fixtures.scripted import words
 
 from lfwb.errors import NotFound, PipelineError
 from lfwb.pipelines.library import BUNDLED, bundled_names
-from lfwb.pipelines.spec import check, parse_pipeline
+from lfwb.pipelines.plan import check
+from lfwb.pipelines.spec import parse_pipeline
 from lfwb.pipelines.templates import fill_template
 
 UI = """\

@@ -32,7 +32,7 @@ from typing import Any
 from ..errors import BadInput, check_text
 from ..runs import Cancelled, Stop, held_stops
 from .executor import POLL_S, run_pipeline
-from .spec import Plan, check
+from .plan import Plan, check
 
 LOCAL_CONCURRENCY, REMOTE_CONCURRENCY = 1, 4
 SHOWN = 60  # characters of an input and of an output kept in a row (the run keeps them whole)

@@ -3,7 +3,7 @@
     >>> result = run_pipeline(store, manager, project_id, spec, input="a login form")
     >>> result.steps["jsx"].text, result.run_id, result.status
 
-The definition is checked against the workspace first (`spec.check`): a fault is one
+The definition is checked against the workspace first (`plan.check`): a fault is one
 `PipelineError` and nothing runs, no row is written. Then one `runs` row (kind `pipeline`) and
 one `steps` row per step. Each step is a generation recorded by `runs.record_generation` into
 its step row (a `StepSink`), on a thread of its own as soon as the steps it needs are done, so
@@ -11,6 +11,11 @@ flushes, fallback chains, budgets and stops work as for `%%lfw generate`. Steps 
 model take turns (the model's lock); a local model that cannot fit beside a busy one waits for
 it (`wait_for_room`). A finished step's fenced code becomes artifacts of the run, and its text
 and code fill the prompts of the steps after it.
+
+A step with `schema:` is decoded under it and its answer parsed (`StepResult.data`, and
+`{steps.X.data.FIELD}` for later steps); one with `check:` is checked (checks.py). An answer
+refused by either fails the step, unless `retries:` allow another attempt: a new row for the
+step, its prompt with the refusal appended and a new seed. The last attempt is the step.
 
 A failed step fails the run (with its error) and skips the steps that need it; the others go on.
 A stop (SIGINT on the calling thread, or its `Stop` from another) cancels every running step — each keeps its
@@ -20,6 +25,7 @@ partial text — marks the steps not started `cancelled`, finishes the rows and 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,10 +37,13 @@ from ..errors import BadInput, PipelineError, check_text
 from ..runs import (
     Cancelled, RunResult, RunSink, Stop, finished_values, held_stops, record_generation, tokens_text,
 )
+from ..runtimes.base import MAX_SEED
 from ..store import now
 from .artifacts import extract_artifacts, save_artifacts
+from .checks import read_answer, retry_prompt
 from .result import ENDED, FINISHED, PipelineResult, StepResult
-from .spec import Plan, PipelineSpec, StepSpec, check, parse_pipeline
+from .plan import Plan, check
+from .spec import PipelineSpec, StepSpec, parse_pipeline
 
 POLL_S = 0.05  # how often the caller's `on_update` sees progress (a cell redraws 20 times a second)
 
@@ -44,9 +53,12 @@ OnUpdate = Callable[[PipelineResult], None]
 class StepSink(RunSink):
     """`record_generation` writing into a step's row (and its live `StepResult`)."""
 
-    def __init__(self, store: Any, run_id: int, step: StepResult):
+    def __init__(self, store: Any, run_id: int, step: StepResult, read: Callable[[str], tuple] | None = None):
         self.store, self.run_id, self.step = store, run_id, step
+        self.read = read  # an answer → (why it is refused or None, its data): schema and check
         self.finished = False
+        self.refusal: str | None = None
+        self.data: Any = None
 
     def open(self, model: str, prompt: str, gen: Any) -> int:
         self.step.status, self.step.prompt, self.step.started = "running", prompt, time.perf_counter()
@@ -60,12 +72,17 @@ class StepSink(RunSink):
     def finish(self, result: RunResult, runtime: str | None, refused: bool) -> None:
         # A refused step (over budget, prompt too long) is kept, failed: the run says why it stopped.
         values = finished_values(result, runtime)
+        if result.status == "done" and self.read is not None:
+            self.refusal, self.data = self.read(result.text)
+            if self.refusal is not None:  # the row goes from running to failed, never shown done
+                notes = f"; {values['error']}" if values["error"] else ""  # links a fallback skipped
+                values.update(status="failed", error=self.refusal + notes)
         self.store.update_step(self.step.step_id, **values)
         if result.cost_usd:  # the project budget counts a pipeline's spending step by step
             self.store.update_run(self.run_id, cost_usd=self.store.steps_cost(self.run_id))
         self.finished = True
         follow(self.step, result)
-        self.step.status, self.step.error = result.status, values["error"]
+        self.step.status, self.step.error = values["status"], values["error"]
         self.step.duration_ms = values["duration_ms"]
 
 
@@ -73,7 +90,7 @@ def follow(step: StepResult, result: RunResult) -> None:
     """Copy a streaming generation's progress into its step (read by the caller's thread)."""
     step.text, step.answered_by = result.text, result.answered_by
     step.input_tokens, step.output_tokens = result.input_tokens, result.output_tokens
-    step.ttft_ms, step.cost_usd = result.ttft_ms, result.cost_usd
+    step.ttft_ms, step.cost_usd = result.ttft_ms, step.earlier_cost_usd + result.cost_usd
 
 
 def run_pipeline(
@@ -165,6 +182,7 @@ class _Run:
         self.wake = threading.Event()  # set when a step ends or a stop arrives
         self.holds: dict[str, Stop] = {}
         self.kinds: dict[str, dict[str, str]] = {}  # step → artifact kind → its code, for templates
+        self.data: dict[str, Any] = {}  # step → its parsed answer (a `schema:` step), for templates
         self.running: dict[str, Future] = {}
         self.ended: set[str] = set()
         self.stopping = False
@@ -184,6 +202,10 @@ class _Run:
             output_tokens=step.output_tokens, reused_from_run=step.reused_from_run, finished_at=now(),
         )
         self._keep_artifacts(name, step.text)
+        schema = self.plan.schemas.get(name)
+        if schema is not None:
+            refusal, step.data = read_answer(step.text, schema, None)
+            self.data[name] = step.data if refusal is None else None
         self.ended.add(name)
 
     def drive(self, on_update: OnUpdate | None) -> None:
@@ -234,13 +256,31 @@ class _Run:
         sink = StepSink(self.store, self.run_id, step)
         try:
             outputs = {n: self.result.steps[n].text for n in spec.needs}
-            prompt = self.plan.prompt(spec.name, self.input, outputs, self.kinds)
-            gen = spec.generation(prompt)
-            done = record_generation(
-                self.store, self.manager, self.project_id, self.plan.models[spec.name], gen, prompt=prompt,
-                on_text=lambda text, r: follow(step, r), sink=sink, stop=hold, wait_for_room=True,
-            )
-            self._keep_artifacts(spec.name, done.text)
+            prompt = self.plan.prompt(spec.name, self.input, outputs, self.kinds, self.data)
+            schema = self.plan.schemas.get(spec.name)
+            changes = {"json_schema": schema.json_schema} if schema is not None else {}
+            checked = schema is not None or spec.check is not None
+            asked = prompt
+            for attempt in range(1, spec.retries + 2):
+                if attempt > 1:
+                    if self.stopping:
+                        break  # the step stays as its last attempt ended
+                    asked = retry_prompt(prompt, sink.refusal)
+                    changes["seed"] = _retry_seed(spec.settings.get("seed"), attempt)
+                    self._next_attempt(spec, step, attempt)
+                sink = StepSink(self.store, self.run_id, step,
+                                (lambda text: read_answer(text, schema, spec.check)) if checked else None)
+                done = record_generation(
+                    self.store, self.manager, self.project_id, self.plan.models[spec.name],
+                    spec.generation(asked, **changes), prompt=asked,
+                    on_text=lambda text, r: follow(step, r), sink=sink, stop=hold, wait_for_room=True,
+                )
+                if sink.refusal is None:
+                    break
+            if sink.refusal is None:
+                step.data = sink.data
+                self.data[spec.name] = sink.data
+                self._keep_artifacts(spec.name, done.text)
         except Cancelled:
             pass  # the sink has recorded it cancelled, with its partial text
         except Exception as e:
@@ -250,6 +290,13 @@ class _Run:
             if not sink.finished and step.status not in ENDED:
                 self._end(step, "cancelled", None)
             self.wake.set()
+
+    def _next_attempt(self, spec: StepSpec, step: StepResult, attempt: int) -> None:
+        """A new row for the step's next attempt; the earlier one stays as it ended."""
+        position = [s.name for s in self.plan.order].index(spec.name)
+        row = self.store.add_step(self.run_id, position, spec.name, model=step.model, attempt=attempt)
+        step.earlier_cost_usd = step.cost_usd
+        step.step_id, step.attempts, step.status, step.error = row["id"], attempt, "pending", None
 
     def _keep_artifacts(self, name: str, text: str) -> None:
         kinds: dict[str, list[str]] = {}
@@ -298,6 +345,13 @@ class _Run:
         if stopped:
             line += ": stopped " + ", ".join(stopped)
         return line + (f"; kept {', '.join(done)}" if done else "")
+
+
+def _retry_seed(seed: int | None, attempt: int) -> int:
+    """A retry's seed: the step's own moved on by the attempt (so a rerun repeats it), else random."""
+    if seed is None:
+        return random.randrange(MAX_SEED + 1)
+    return (seed + attempt - 1) % (MAX_SEED + 1)
 
 
 def _ended_as(status: str) -> str:

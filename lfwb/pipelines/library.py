@@ -17,7 +17,8 @@ from typing import Any
 
 from ..errors import NotFound, PipelineError
 from ..store import pipelines as rows
-from .spec import PipelineSpec, check, parse_pipeline
+from .plan import check
+from .spec import PipelineSpec, parse_pipeline
 from .yaml_source import MAX_DEFINITION_BYTES
 
 BUNDLED = Path(__file__).resolve().parent

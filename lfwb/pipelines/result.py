@@ -4,6 +4,7 @@
     >>> result.status, result.run_id
     ('done', 12)
     >>> result.steps["jsx"].text          # a step's answer
+    >>> result.steps["analyse"].data      # a `schema:` step's parsed answer (a model instance)
     >>> result.artifacts                  # the run's artifacts rows (code from every step)
 
 In a notebook it renders as a compact table: step, model, status, tokens, seconds.
@@ -12,6 +13,7 @@ In a notebook it renders as a compact table: step, model, status, tokens, second
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..runs import tokens_text
 from ..untrusted import NO_MATH, escape
@@ -39,6 +41,9 @@ class StepResult:
     error: str | None = None
     reused_from_run: int | None = None
     started: float | None = None  # perf_counter at its start: the seconds shown while it runs
+    data: Any = None  # a `schema:` step's parsed answer
+    attempts: int = 1  # a `check:` step with `retries:` may take several; each has its row
+    earlier_cost_usd: float = 0.0  # what its earlier attempts cost (cost_usd counts them)
 
     def __str__(self) -> str:
         return self.text
@@ -46,6 +51,8 @@ class StepResult:
     def header(self, now: float | None = None) -> str:
         """`jsx · smollm2 · running · 42 tokens · 3.1 s`"""
         parts = [self.name, self.answered_by or self.model, self.status]
+        if self.attempts > 1:
+            parts.append(f"attempt {self.attempts}")
         if self.output_tokens:
             parts.append(tokens_text(self.output_tokens))
         seconds = self.seconds(now)
@@ -92,6 +99,8 @@ class PipelineResult:
             seconds = s.seconds()
             note = s.error if s.status in ("failed", "skipped") else (
                 f"from run {s.reused_from_run}" if s.reused_from_run is not None else "")
+            if s.attempts > 1:
+                note = f"attempt {s.attempts}" + (f": {note}" if note else "")
             rows.append([s.name, s.answered_by or s.model, s.status, str(s.output_tokens or ""),
                          "" if seconds is None else f"{seconds:.1f}", (note or "")[:80]])
         return rows

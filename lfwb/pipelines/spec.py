@@ -1,4 +1,4 @@
-"""Pipeline definitions: YAML (or a dict) → a `PipelineSpec` whose graph holds, and the `Plan` to run it.
+"""Pipeline definitions: YAML (or a dict) → a `PipelineSpec` whose graph holds (its `Plan`: plan.py).
 
     >>> spec = parse_pipeline('''
     ... description: Analyse a UI request, then write the component
@@ -10,9 +10,12 @@
     ...   - name: code
     ...     model: [gemini-2.5-flash, smollm2]
     ...     prompt: "Write one React component (JSX) for: {steps.analyse.output}"
+    ...     check: jsx                          # checks.py: jsx, tsx, json, python, {regex: ...}
+    ...     retries: 2                          # a failed check asks again, its error appended
     ... ''', name="ui")
     >>> spec.step("code").needs                 # implied by {steps.analyse...}
     ('analyse',)
+    >>> from lfwb.pipelines.plan import check
     >>> plan = check(spec, wb.manager, namespace=user_ns, store=wb.store, project_id=wb.project_id)
     >>> [[s.name for s in level] for level in plan.levels]
     [['analyse'], ['code']]
@@ -22,11 +25,14 @@ anything runs or is saved. `parse_pipeline` reads YAML through `yaml_source` (it
 its limits) and checks what the definition says on its own: its shape (at most `MAX_STEPS` steps),
 step names (no duplicates), settings (the `GenerationConfig` rules of `%%lfw generate`), template
 fields, steps that `depends_on` or a template names, cycles (named: `a → b → a`). So a
-`PipelineSpec` always has a sound graph. `check` then checks it against the workspace — every
-step has a model that resolves (a fallback chain needs one link that does), every
-`{context:NAME}` is a context of the project — and returns the `Plan`: the steps in levels
-(each level needs only earlier ones, so a level's steps may run at once), the models each step
-tries, and how to fill a step's prompt.
+`PipelineSpec` always has a sound graph. `plan.check` then checks it against the workspace
+(models, contexts, schemas) and returns the `Plan`.
+
+A step with `schema:` (a JSON Schema dict, or the name of a Pydantic model, a schema dict or a
+`.json` file: `lfwb.structured.resolve_schema`) is decoded under it, and later steps read its
+parsed answer (`{steps.analyse.data.parts}`); `plan.check` verifies those names against the schema.
+`prefill:` starts the answer (a local model continues it); `check:` and `retries:` are read in
+`checks.py`.
 
 A plain `{name}` follows `%%lfw generate`'s brace-sparing rule: filled from the notebook when the
 name is there, otherwise left as written (JSX such as `{title}` survives). It is never a fault;
@@ -43,13 +49,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BadInput, PipelineError, Unavailable
-from .templates import Field, fill_pipeline_template, template_fields
+from ..errors import BadInput, PipelineError
+from .checks import Check, parse_check, parse_retries
+from .templates import Field, template_fields
 from .yaml_source import MAX_DEFINITION_BYTES, dump_definition, load_definition  # noqa: F401 (the server caps bodies with it)
 
 # The %%lfw generate settings a step may set; `system` is a system prompt, the rest GenerationConfig's.
-SETTINGS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "repeat_penalty", "system")
-STEP_KEYS = ("name", "model", "prompt", "depends_on", *SETTINGS)
+SETTINGS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "repeat_penalty", "system", "prefill")
+STEP_KEYS = ("name", "model", "prompt", "depends_on", "schema", "check", "retries", *SETTINGS)
 PIPELINE_KEYS = ("name", "description", "steps")
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")
 _STEP_NAME = re.compile(r"[A-Za-z_][\w-]{0,63}")  # what {steps.NAME.output} can spell
@@ -66,6 +73,9 @@ class StepSpec:
     depends_on: tuple[str, ...] = ()  # as written; `needs` adds what the prompt implies
     settings: dict[str, Any] = field(default_factory=dict)  # only those written, in SETTINGS order
     fields: tuple[Field, ...] = ()
+    schema: str | dict | None = None  # as written; `check` resolves it into Plan.schemas
+    check: Check | None = None
+    retries: int = 0  # more attempts after a failed check or schema
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -73,11 +83,12 @@ class StepSpec:
         implied = [f.step for f in self.fields if f.step is not None]
         return tuple(dict.fromkeys([*self.depends_on, *implied]))
 
-    def generation(self, prompt: str):
-        """The `GenerationConfig` for this step with its prompt filled in (sent as a chat message)."""
+    def generation(self, prompt: str, **changes: Any):
+        """The `GenerationConfig` for this step with its prompt filled in (sent as a chat message);
+        `changes`: settings of this attempt (its schema, a retry's seed)."""
         from ..runtimes.base import GenerationConfig
 
-        settings = dict(self.settings)
+        settings = {**self.settings, **changes}
         system = settings.pop("system", None)
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": prompt}
@@ -90,6 +101,12 @@ class StepSpec:
         data["prompt"] = self.prompt
         if self.depends_on:
             data["depends_on"] = list(self.depends_on)
+        if self.schema is not None:
+            data["schema"] = self.schema
+        if self.check is not None:
+            data["check"] = self.check.written
+        if self.retries:
+            data["retries"] = self.retries
         return {**data, **self.settings}
 
 
@@ -231,9 +248,20 @@ def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
     if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
         raise PipelineError(f"{where}: `depends_on:` must be a list of step names, got {raw.get('depends_on')!r}")
     settings = {k: raw[k] for k in SETTINGS if k in raw and raw[k] is not None}
+    schema = raw.get("schema")
+    if schema is not None and not (isinstance(schema, dict) or (isinstance(schema, str) and schema.strip())):
+        raise PipelineError(f"{where}: `schema:` is the name of a schema (a Pydantic model or a dict in the "
+                            f"notebook, a .json file, json) or a JSON Schema mapping, got {_kind(schema)}")
+    if "prefill" in settings and not (isinstance(settings["prefill"], str) and settings["prefill"]):
+        raise PipelineError(f"{where}: `prefill:` must be non-empty text, got {_kind(settings['prefill'])}")
     try:
+        check = parse_check(raw["check"]) if raw.get("check") is not None else None
+        retries = parse_retries(raw.get("retries") or 0)
+        if retries and check is None and schema is None:
+            raise PipelineError("`retries:` needs a `check:` or a `schema:` to retry on")
         fields = tuple(template_fields(prompt))
-        step = StepSpec(name, tuple(m.strip() for m in models), prompt, tuple(depends_on), settings, fields)
+        step = StepSpec(name, tuple(m.strip() for m in models), prompt, tuple(depends_on), settings, fields,
+                        schema, check, retries)
         step.generation("check")  # the settings must make a valid request, as in %%lfw generate
     except BadInput as e:  # PipelineError included
         raise PipelineError(f"{where}: {e}") from None
@@ -260,6 +288,11 @@ def _check_graph(steps: list[StepSpec], label: str) -> None:
             if f.step is not None and f.step not in seen:
                 raise PipelineError(
                     f"{label}, step {s.name!r}: {{{f.key}}} names no step {f.step!r}{_steps_hint(f.step, names)}"
+                )
+            if f.kind == "data" and next(t for t in steps if t.name == f.step).schema is None:
+                raise PipelineError(
+                    f"{label}, step {s.name!r}: {{{f.key}}} reads step {f.step!r}'s data, but it has no "
+                    f"`schema:` — give it one, or use {{steps.{f.step}.output}}"
                 )
     cycle = _find_cycle({s.name: s.needs for s in steps})
     if cycle:
@@ -306,88 +339,3 @@ def _steps_hint(name: str, names: list[str]) -> str:
 
 def _kind(value: Any) -> str:
     return "nothing" if value is None else f"a {type(value).__name__}"
-
-
-# -- against the workspace --------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    """A pipeline checked against the workspace: what an executor needs to run it."""
-
-    spec: PipelineSpec
-    levels: list[list[StepSpec]]
-    models: dict[str, list[str]]  # step → the models it tries, in order (aliases expanded)
-    contexts: dict[str, str]  # context name → its text (the newest of that name)
-    namespace: Mapping[str, Any]
-    literal: dict[str, list[str]]  # step → `{name}`s that name nothing and stay as written
-
-    @property
-    def order(self) -> list[StepSpec]:
-        return [s for level in self.levels for s in level]
-
-    def prompt(self, step: str, input: str, outputs: Mapping[str, str] = {},
-               artifacts: Mapping[str, Mapping[str, str]] = {}) -> str:
-        """`step`'s prompt filled in. `outputs`: step → its text; `artifacts`: step → kind → its
-        code of that kind (the executor joins several blocks). A kind a step did not produce
-        fills in as empty text."""
-        values: dict[str, Any] = {}
-        for f in self.spec.step(step).fields:
-            if f.kind == "input":
-                values[f.key] = input
-            elif f.kind == "output":
-                values[f.key] = outputs[f.step]
-            elif f.kind == "artifact":
-                values[f.key] = artifacts.get(f.step, {}).get(f.name, "")
-            elif f.kind == "context":
-                values[f.key] = self.contexts[f.name]
-            elif f.name in self.namespace:
-                values[f.key] = self.namespace[f.name]
-        return fill_pipeline_template(self.spec.step(step).prompt, values)
-
-
-def check(
-    spec: str | Mapping | PipelineSpec, manager: Any, *, namespace: Mapping[str, Any] | None = None,
-    store: Any = None, project_id: int | None = None,
-) -> Plan:
-    """Check `spec` against the workspace and return its `Plan`; `PipelineError` names the fault.
-
-    Models are checked with `manager.resolve`. `{context:NAME}` fields are checked against the
-    project's contexts when a `store` and `project_id` are given (saving a definition checks
-    models only: its contexts belong to whichever project runs it).
-    """
-    spec = parse_pipeline(spec)
-    namespace = namespace if namespace is not None else {}
-    models = {s.name: _resolve(s, manager, spec.label) for s in spec.steps}
-    contexts: dict[str, str] = {}
-    wanted = [(s, f) for s in spec.steps for f in s.fields if f.kind == "context"]
-    if wanted and store is not None and project_id is not None:
-        for row in reversed(store.list_contexts(project_id=project_id)):  # oldest first: the newest wins
-            contexts[row["name"]] = row["text"]
-        for s, f in wanted:
-            if f.name not in contexts:
-                known = ", ".join(sorted(contexts)) or "none yet"
-                raise PipelineError(
-                    f"{spec.label}, step {s.name!r}: {{{f.key}}} — the project has no context "
-                    f"named {f.name!r} (contexts: {known}) — add a context of that name first",
-                    about="pipeline_context", name=f.name,
-                )
-    literal = {
-        s.name: [f.name for f in s.fields if f.kind == "name" and f.name not in namespace]
-        for s in spec.steps
-    }
-    return Plan(spec, spec.levels(), models, contexts, namespace, {k: v for k, v in literal.items() if v})
-
-
-def _resolve(step: StepSpec, manager: Any, label: str) -> list[str]:
-    """The models `step` tries. One unknown model is a fault; a chain needs one link that resolves."""
-    chain: list[str] = []
-    errors = []
-    for model in step.models:
-        try:
-            chain.extend(m for m in manager.resolve(model) if m not in chain)
-        except Unavailable as e:  # no such model, or one that needs a key not set
-            errors.append(e)
-    if not chain:
-        raise PipelineError(f"{label}, step {step.name!r}: {errors[0]}") from errors[0]
-    return chain

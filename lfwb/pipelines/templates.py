@@ -7,10 +7,11 @@
 
 A pipeline step's prompt knows more fields: `{input}`, `{steps.NAME.output}`,
 `{steps.NAME.artifacts.KIND}` (the code of one kind a step produced, e.g. `jsx`),
-`{context:NAME}` (a project context) and names from the notebook:
+`{steps.NAME.data.FIELD}` (a field of a `schema:` step's parsed answer; `.data` alone is all of
+it), `{context:NAME}` (a project context) and names from the notebook:
 
-    >>> [f.kind for f in template_fields("{input} {steps.a.output} {context:style} {{input}} {x}")]
-    ['input', 'output', 'context', 'name']
+    >>> [f.kind for f in template_fields("{input} {steps.a.output} {steps.a.data.parts} {context:style} {{input}} {x}")]
+    ['input', 'output', 'data', 'context', 'name']
     >>> fill_pipeline_template("{steps.a.output} {props.title}", {"steps.a.output": "<A/>"})
     '<A/> {props.title}'
 
@@ -19,13 +20,14 @@ The rules are the same for both, so code and JSX in a prompt survive:
 - a single name the values do not hold (`{props}`, `{missing}`) stays as written;
 - anything else in braces (`{props.title}`, `{x: 1}`, `function f() {}`) is not a field.
 In a pipeline, `{steps.…}` and `{context:…}` are always fields: one that is malformed or names
-no step is refused before the pipeline runs (see `lfwb.pipelines.spec.check`); write it with
+no step is refused before the pipeline runs (see `lfwb.pipelines.plan.check`); write it with
 doubled braces to mean the text itself. A value filled in is never read again as a template, so
 a step's output holding `{input}` reaches the next prompt as written.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ _NAME = r"[A-Za-z_]\w*"
 _PIPELINE_FIELD = rf"steps\.[\w.-]+|context:[^\s{{}}][^{{}}\n]*|{_NAME}"
 _SIMPLE = re.compile(rf"\{{\{{({_NAME})\}}\}}|\{{({_NAME})\}}")
 _PIPELINE = re.compile(rf"\{{\{{({_PIPELINE_FIELD})\}}\}}|\{{({_PIPELINE_FIELD})\}}")
-_STEP_REF = re.compile(r"steps\.([A-Za-z_][\w-]*)\.(?:(output)|artifacts\.([\w-]+))")
+_STEP_REF = re.compile(r"steps\.([A-Za-z_][\w-]*)\.(?:(output)|artifacts\.([\w-]+)|data((?:\.[\w-]+)*))")
 
 INPUT = "input"
 
@@ -49,8 +51,9 @@ INPUT = "input"
 class Field:
     """One field of a pipeline template, as written between its braces (`key`).
 
-    kind: "input", "output" (`step`'s text), "artifact" (`step`'s code of kind `name`),
-    "context" (the project context called `name`) or "name" (a notebook name, `name`).
+    kind: "input", "output" (`step`'s text), "artifact" (`step`'s code of kind `name`), "data"
+    (`step`'s parsed answer; `name` is the dotted path into it, "" for all of it), "context"
+    (the project context called `name`) or "name" (a notebook name, `name`).
     """
 
     key: str
@@ -100,11 +103,16 @@ def template_fields(text: str) -> list[Field]:
             ref = _STEP_REF.fullmatch(key)
             if ref is None:
                 raise PipelineError(
-                    f"{{{key}}} is not a step field — write {{steps.NAME.output}} or "
-                    f"{{steps.NAME.artifacts.KIND}}, or {{{{{key}}}}} for the text itself"
+                    f"{{{key}}} is not a step field — write {{steps.NAME.output}}, "
+                    f"{{steps.NAME.artifacts.KIND}} or {{steps.NAME.data.FIELD}}, or {{{{{key}}}}} for the text itself"
                 )
-            step, output, kind = ref.groups()
-            found.append(Field(key, "output", step) if output else Field(key, "artifact", step, kind))
+            step, output, kind, path = ref.groups()
+            if output:
+                found.append(Field(key, "output", step))
+            elif kind is not None:
+                found.append(Field(key, "artifact", step, kind))
+            else:
+                found.append(Field(key, "data", step, path[1:]))
         elif key.startswith("context:"):
             found.append(Field(key, "context", name=key[len("context:"):]))
         elif key == INPUT:
@@ -112,3 +120,23 @@ def template_fields(text: str) -> list[Field]:
         else:
             found.append(Field(key, "name", name=key))
     return found
+
+
+def data_text(value: Any) -> str:
+    """A data field as prompt text: text as it is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def data_at(data: Any, path: str) -> Any:
+    """The value at `path` ("parts.0.label") in a step's parsed answer (dicts and lists);
+    `KeyError` naming the first part that is not there."""
+    for part in path.split(".") if path else ():
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            raise KeyError(part)
+    return data

@@ -409,3 +409,10 @@ def m012_vector_changes(conn: sqlite3.Connection) -> None:
         END;
         """
     )
+
+
+@migration
+def m013_step_attempts(conn: sqlite3.Connection) -> None:
+    # A step with `check:` and `retries:` may ask its model several times; each attempt is a
+    # row of its own (same run, position and name), numbered here. The step is its last one.
+    conn.executescript("ALTER TABLE steps ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;")

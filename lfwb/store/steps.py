@@ -2,7 +2,8 @@
 
 A step is `pending` until the steps it needs are done, then `running`, and ends `done`,
 `failed`, `cancelled`, `skipped` (a step it needs failed) or `reused` (a rerun took its output
-from an earlier run, named in `reused_from_run`).
+from an earlier run, named in `reused_from_run`). A step that asked its model again after a
+failed check (`retries:`) has a row per attempt (`attempt` 1, 2, ...): the step is its last.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ class StepRows(Rows):
     def get_step(self, step_id: int) -> dict:
         return self._get("steps", step_id)
 
-    def list_steps(self, run_id: int) -> list[dict]:
-        """A run's steps in their order."""
-        return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+    def list_steps(self, run_id: int, attempts: bool = False) -> list[dict]:
+        """A run's steps in their order: each its last attempt, or with `attempts` every one."""
+        if attempts:
+            return self.query("SELECT * FROM steps WHERE run_id = ? ORDER BY position, attempt", (run_id,))
+        return self.query(
+            "SELECT * FROM steps s WHERE run_id = ? AND NOT EXISTS (SELECT 1 FROM steps later WHERE "
+            "later.run_id = s.run_id AND later.position = s.position AND later.attempt > s.attempt) "
+            "ORDER BY position", (run_id,))
 
     def update_step(self, step_id: int, **values: Any) -> dict:
         self._check_status(values)
