@@ -31,6 +31,7 @@ class LlamaCppRuntime(Runtime):
         self._llama = None
         self._meta: dict | None = None
         self._threads_set: tuple[int, int] | None = None  # (per token, for the prompt) in llama.cpp
+        self._formatter = None  # the chat template as text, for a prefilled answer
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -107,8 +108,7 @@ class LlamaCppRuntime(Runtime):
         if self.config.chat_template:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            eos = self._llama.detokenize([self._llama.token_eos()]).decode(errors="ignore")
-            bos = self._llama.detokenize([self._llama.token_bos()]).decode(errors="ignore")
+            eos, bos = _token_text(self._llama, self._llama.token_eos()), _token_text(self._llama, self._llama.token_bos())
             self._llama.chat_handler = Jinja2ChatFormatter(
                 template=self.config.chat_template, eos_token=eos, bos_token=bos
             ).to_chat_handler()
@@ -116,7 +116,7 @@ class LlamaCppRuntime(Runtime):
             progress(1.0, "loaded")
 
     def unload(self) -> None:
-        self._threads_set = None
+        self._threads_set, self._formatter = None, None
         llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
@@ -145,11 +145,14 @@ class LlamaCppRuntime(Runtime):
             settings["seed"] = gen.seed
         produced = 0
         finish = None
+        prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time
         try:
-            if gen.messages is not None:
+            if prefill and gen.messages is not None:
+                pieces = llama.create_completion(**{**settings, **self._prefilled(gen, settings["stop"])})
+            elif gen.messages is not None:
                 pieces = llama.create_chat_completion(messages=gen.messages, **settings)
             else:
-                pieces = llama.create_completion(prompt=gen.prompt, **settings)
+                pieces = llama.create_completion(prompt=gen.prompt + prefill, **settings)
             try:
                 for piece in pieces:
                     if first:  # the prompt is done: hold only the cores the tokens use
@@ -164,12 +167,15 @@ class LlamaCppRuntime(Runtime):
                     finish = choice.get("finish_reason") or finish
                     if text:
                         produced += 1
+                        text, prefill = prefill + text, ""
                         yield Chunk(text=text, output_tokens=1)
                     if cancel.is_set():
                         finish = "cancelled"
                         break
             finally:
                 pieces.close()
+            if prefill:  # the model added nothing to it
+                yield Chunk(text=prefill)
         except ValueError as e:
             match = re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", str(e))
             if match:
@@ -180,6 +186,27 @@ class LlamaCppRuntime(Runtime):
                 ) from None
             raise
         yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)
+
+    def _prefilled(self, gen: GenerationConfig, stop: list[str] | None) -> dict:
+        """`create_completion` settings that continue `gen.prefill` as the answer: the chat template
+        rendered as the chat call renders it (generation prompt included), the prefill after it.
+        llama-cpp-python's chat call has no way to start the answer."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._llama
+        if self._formatter is None:
+            template = self.config.chat_template or llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise BadInput(f"prefill needs a chat template and {self.config.name} has none — register "
+                               "it with --chat-template, or give a raw prompt")
+            eos, bos = (_token_text(llama, t) for t in (llama.token_eos(), llama.token_bos()))
+            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
+                                                  stop_token_ids=[llama.token_eos()])
+        chat = self._formatter(messages=gen.messages)
+        tokens = llama.tokenize(chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True)
+        # The prefill is the answer's text, not markup: a marker in it stays text.
+        tokens += llama.tokenize(gen.prefill.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
+        return {"prompt": tokens, "stop": [*(stop or []), *chat.stop], "stopping_criteria": chat.stopping_criteria}
 
     @property
     def context_window(self) -> int:
@@ -208,6 +235,12 @@ class LlamaCppRuntime(Runtime):
             "chat_template": "custom" if self.config.chat_template else (
                 "from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
         }
+
+
+def _token_text(llama, token: int) -> str:
+    """A special token's text (`<|im_end|>`): a template writes it, and an empty one as a stop
+    string would end every answer before it starts."""
+    return llama.detokenize([token], special=True).decode(errors="ignore")
 
 
 def _prompt_tokens(in_context: int, produced: int, finish: str | None) -> int:

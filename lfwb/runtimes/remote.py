@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..errors import GenerationError, LfwbError, Retryable, BadInput
+from ..errors import GenerationError, LfwbError, RefusedBeforeSending, Retryable, BadInput
 from . import keys
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .settings import RetryPolicy, RuntimeSettings
@@ -272,6 +272,8 @@ class RemoteRuntime(Runtime):
 
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         name = self.config.name
+        if gen.prefill:  # these APIs cannot continue an answer; a fallback chain moves on to a local link
+            raise RefusedBeforeSending(f"prefill needs a local model — {name} answers through a remote API")
         request = self.request(gen)
         retries = Retries(self.settings.retry.with_options(self.config.options), cancel, name)
         while True:
