@@ -284,7 +284,8 @@ class _Run:
         except Cancelled:
             pass  # the sink has recorded it cancelled, with its partial text
         except Exception as e:
-            if not sink.finished:  # it failed before its generation began (e.g. filling the prompt)
+            # It failed before its generation began (e.g. filling the prompt), or between attempts.
+            if not sink.finished or sink.refusal is not None:
                 self._end(step, "failed", f"{type(e).__name__}: {e}")
         finally:
             if not sink.finished and step.status not in ENDED:

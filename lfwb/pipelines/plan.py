@@ -99,8 +99,9 @@ def check(
     }
     for s in spec.steps:
         if s.settings.get("prefill") and not any(_local(m, manager) for m in models[s.name]):
-            raise PipelineError(f"{spec.label}, step {s.name!r}: prefill needs a local model — "
-                                f"{', '.join(models[s.name])} answer through a remote API")
+            chain = models[s.name]
+            raise PipelineError(f"{spec.label}, step {s.name!r}: prefill needs a local model — {', '.join(chain)} "
+                                f"answer{'s' if len(chain) == 1 else ''} through a remote API")
     schemas = _schemas(spec, namespace if store is not None else None)
     return Plan(spec, spec.levels(), models, contexts, namespace, {k: v for k, v in literal.items() if v}, schemas)
 

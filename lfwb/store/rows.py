@@ -26,7 +26,7 @@ _WRITABLE = {
     "steps": {
         "run_id", "position", "name", "model", "status", "prompt", "output", "error", "started_at",
         "finished_at", "answered_by", "runtime", "params_json", "input_tokens", "output_tokens",
-        "ttft_ms", "duration_ms", "cost_usd", "usage_json", "skipped_json", "reused_from_run",
+        "ttft_ms", "duration_ms", "cost_usd", "usage_json", "skipped_json", "reused_from_run", "attempt",
     },
 }
 _NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact", "steps": "step"}
