@@ -46,7 +46,7 @@ class Check:
     def error(self, text: str) -> str | None:
         """Why `text` fails this check, in one line; None when it passes."""
         if self.name == "regex":
-            if re.search(self.pattern, text, re.MULTILINE):
+            if re.search(self.pattern or "", text, re.MULTILINE):
                 return None
             return f"the answer does not match the pattern {self.pattern!r}"
         code = _code(text, self.name)
@@ -144,9 +144,12 @@ def missing_field(json_schema: dict, path: str) -> str | None:
     """Why `path` ("parts.0.label") names nothing an answer under `json_schema` holds, in a
     clause; None when it may. Objects that list `properties` hold only those (a name outside
     them is a typo); objects that list none, and untyped parts, may hold anything."""
-    nodes, walked = [json_schema], []
+    nodes: list[Any] = [json_schema]
+    walked: list[str] = []
     for part in path.split(".") if path else ():
-        found, names, kinds = [], [], []
+        found: list[Any] = []
+        names: list[str] = []
+        kinds: list[str] = []
         for node in _branches(nodes, json_schema):
             types = node.get("type")
             types = set(types) if isinstance(types, list) else {types} if types else set()

@@ -265,7 +265,7 @@ class _Run:
                 if attempt > 1:
                     if self.stopping:
                         break  # the step stays as its last attempt ended
-                    asked = retry_prompt(prompt, sink.refusal)
+                    asked = retry_prompt(prompt, sink.refusal or "")
                     changes["seed"] = _retry_seed(spec.settings.get("seed"), attempt)
                     self._next_attempt(spec, step, attempt)
                 sink = StepSink(self.store, self.run_id, step,

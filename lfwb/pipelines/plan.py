@@ -56,7 +56,7 @@ class Plan:
                 values[f.key] = artifacts.get(f.step, {}).get(f.name, "")
             elif f.kind == "data":
                 try:
-                    values[f.key] = data_text(data_at(plain_data(data.get(f.step)), f.name))
+                    values[f.key] = data_text(data_at(plain_data(data.get(f.step or "")), f.name or ""))
                 except KeyError as e:
                     raise PipelineError(f"{{{f.key}}}: step {f.step!r}'s answer has no field {e.args[0]!r}") from None
             elif f.kind == "context":
@@ -126,7 +126,7 @@ def _schemas(spec: PipelineSpec, namespace: Mapping[str, Any] | None) -> dict[st
     for s in spec.steps:
         for f in s.fields:
             if f.kind == "data" and f.step in schemas:
-                missing = missing_field(schemas[f.step].json_schema, f.name)
+                missing = missing_field(schemas[f.step].json_schema, f.name or "")
                 if missing:
                     raise PipelineError(f"{spec.label}, step {s.name!r}: {{{f.key}}} — in step {f.step!r}'s "
                                         f"schema {schemas[f.step].name}, {missing}")

@@ -6,6 +6,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelLoadError, PromptTooLong, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
@@ -31,7 +32,7 @@ class LlamaCppRuntime(Runtime):
         self._llama = None
         self._meta: dict | None = None
         self._threads_set: tuple[int, int] | None = None  # (per token, for the prompt) in llama.cpp
-        self._formatter = None  # the chat template as text, for a prefilled answer
+        self._formatter: Any = None  # the chat template as text, for a prefilled answer
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
