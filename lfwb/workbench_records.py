@@ -103,10 +103,11 @@ class Records:
         self.ended_run(run_id)
         self.store.delete_run(run_id)
 
-    def steps(self, run_id: int) -> list[dict]:
-        """A run's steps in their order; an unknown run is an error, not an empty list."""
+    def steps(self, run_id: int, attempts: bool = False) -> list[dict]:
+        """A run's steps in their order (each its last attempt, or every one with `attempts`);
+        an unknown run is an error, not an empty list."""
         self.store.get_run(run_id)
-        return self.store.list_steps(run_id)
+        return self.store.list_steps(run_id, attempts=attempts)
 
     def step(self, step_id: int) -> dict:
         return self.store.get_step(step_id)

@@ -33,6 +33,13 @@ def attempts(store, run_id: int) -> list[dict]:
     return store.list_steps(run_id, attempts=True)
 
 
+def test_the_workbench_lists_a_steps_attempts_or_its_last(scripted):
+    scripted.model("m", [], answers=[["no"], ["42"]])
+    result = scripted.wb.run_pipeline(one_step(check={"regex": r"\d"}, retries=1), input="x")
+    assert [r["attempt"] for r in scripted.wb.steps(result.run_id, attempts=True)] == [1, 2]
+    assert [(r["attempt"], r["output"]) for r in scripted.wb.steps(result.run_id)] == [(2, "42")]
+
+
 # -- check: and retries: ----------------------------------------------------------------------
 
 
