@@ -48,6 +48,7 @@ class Subcommand:
     func: Callable[[Invocation, Any], Any]
     cell: str  # "never" | "optional" | "required"
     summary: str
+    parser: argparse.ArgumentParser | None = None  # from @magic_arguments; None: no arguments
 
     @property
     def usage(self) -> str:
@@ -85,7 +86,7 @@ def subcommand(name: str, cell: str = "never") -> Callable:
             parser.add_argument("-h", "--help", action=_HelpAction)
         description = (parser.description if parser else fn.__doc__) or ""
         summary = description.strip().splitlines()[0] if description.strip() else name
-        SUBCOMMANDS[name] = Subcommand(name, fn, cell, summary)
+        SUBCOMMANDS[name] = Subcommand(name, fn, cell, summary, parser)
         return fn
 
     return register
@@ -168,8 +169,12 @@ def parse(sub: Subcommand, rest: str) -> Any | None:
         argv = shlex.split(rest)
     except ValueError as e:
         raise BadInput(f"%lfw {sub.name}: {e} — check the quoting") from None
+    if sub.parser is None:
+        if argv:
+            raise BadInput(f"%lfw {sub.name} takes no arguments")
+        return argparse.Namespace()
     try:
-        return sub.func.parser.parse_args(argv)
+        return sub.parser.parse_args(argv)
     except _HelpRequested:
         return None
     except IPythonUsageError as e:

@@ -101,7 +101,7 @@ def extract_artifacts(text: str) -> list[Artifact]:
     lines = (text or "").splitlines()
     found: list[Artifact] = []
     seen: set[str] = set()
-    taken: set[str] = set()
+    taken: set[str | None] = set()
     i = 0
     while i < len(lines):
         fence = _opening_fence(lines[i])
@@ -219,6 +219,11 @@ def save_artifacts(store, run_id: int, project_id: int, text: str) -> list[dict]
 MAX_NAME_BYTES = 255  # a file or folder name on every common file system
 
 
+def too_long(name: str) -> bool:
+    """Is `name` (one file or folder name, not a path) over MAX_NAME_BYTES as the file system stores it?"""
+    return len(os.fsencode(name)) > MAX_NAME_BYTES
+
+
 def export_files(store, run_id: int, folder: str | os.PathLike, force: bool = False) -> list[dict]:
     """Write run `run_id`'s artifacts into `folder` (created if missing), oldest first.
 
@@ -278,7 +283,8 @@ def plan_export(rows: list[dict], folder: str | os.PathLike, force: bool = False
     folder = Path(folder).expanduser()
     check_folder(folder)
     root = folder.resolve()
-    plan, targets = [], {}
+    plan: list[tuple[dict, Path]] = []
+    targets: dict[str, int] = {}
     for row in rows:
         name = row["filename"] or f"artifact-{row['id']}.{extension(row['kind'])}"
         target = folder.joinpath(*safe_parts(name, row["id"], folder))
@@ -308,7 +314,7 @@ def check_folder(folder: Path) -> None:
     """`folder` is, or can be made as, a folder this process may write in."""
     if "\x00" in str(folder):
         raise BadInput("the folder's name holds a NUL character — nothing was written")
-    long = [part for part in folder.parts if len(os.fsencode(part)) > MAX_NAME_BYTES]
+    long = [part for part in folder.parts if too_long(part)]
     if long:
         raise BadInput(f"the folder name {long[0][:40]!r}… is over {MAX_NAME_BYTES} bytes — nothing was written")
     if folder.exists() and not folder.is_dir():
@@ -335,7 +341,7 @@ def safe_parts(name: str, artifact_id: int, folder: Path) -> list[str]:
     if not parts:
         raise _refused(artifact_id, name, folder, "it names no file")
     for part in parts:
-        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+        if too_long(part):
             raise _refused(artifact_id, name, folder, f"a name in it is over {MAX_NAME_BYTES} bytes")
     return parts
 

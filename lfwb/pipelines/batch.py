@@ -97,7 +97,7 @@ class BatchInputs:
         return cls(lambda: iter(inputs), len(inputs), where)
 
 
-def read_inputs(source: str | Sequence, namespace: Mapping[str, Any] | None = None) -> BatchInputs:
+def read_inputs(source: str | Sequence | BatchInputs, namespace: Mapping[str, Any] | None = None) -> BatchInputs:
     """The inputs of a batch: a list, a notebook variable holding one, or a CSV / JSONL file.
 
     A name in `namespace` wins over a file of the same name. A CSV needs an `input` column; a

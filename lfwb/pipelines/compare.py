@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound, check_prompt
@@ -181,7 +182,7 @@ class _Comparison:
         local = [m for m in self.models if is_local(self.wb, m)]
         lanes = [[m] for m in self.models if m not in local] + ([local] if local else [])
         # A lane's worker gets no SIGINT: its models are stopped through its handle's Stop.
-        self.lanes = [Handle(lambda h, models=lane: self._lane(models, h.stop)) for lane in lanes]
+        self.lanes = [Handle(partial(self._lane, lane)) for lane in lanes]
         start = time.perf_counter()
         with held_stops(stop) as stops, store.kept_open():
             stops.cancels.append(self)  # a stop from another thread wakes the loop below (`set`)
@@ -233,13 +234,14 @@ class _Comparison:
         for lane in self.lanes:
             lane.cancel()
 
-    def _lane(self, models: list[str], stop: Stop) -> None:
-        """Ask `models` one after another (a remote model's lane holds only it)."""
+    def _lane(self, models: list[str], lane: Handle) -> None:
+        """Ask `models` one after another (a remote model's lane holds only it), stopped
+        through the lane's handle."""
         for model in models:
             if self.stopping.is_set():
                 self._report("end", model, RunResult(run_id=None, text="", model=model, status=NOT_ASKED))
                 continue
-            self._report("end", model, self._ask(model, stop))
+            self._report("end", model, self._ask(model, lane.stop))
 
     def _ask(self, model: str, stop: Stop) -> RunResult:
         started: list[RunResult] = []

@@ -42,7 +42,7 @@ import re
 from pathlib import Path
 
 from ..errors import BadInput, PreviewRefused
-from ..pipelines.artifacts import MAX_NAME_BYTES, check_folder, write_all
+from ..pipelines.artifacts import MAX_NAME_BYTES, check_folder, too_long, write_all
 from . import COMPONENT_KINDS
 from .props import PropSpec, extract_props
 from .component import Component, expression_end, find_component
@@ -86,7 +86,7 @@ def export_framer(store, artifact_id: int, path: str | os.PathLike, force: bool 
     if row["kind"] not in COMPONENT_KINDS:
         raise BadInput(f"artifact {artifact_id} is {row['kind']}, not a JSX/TSX component — nothing was written")
     target = Path(path).expanduser()
-    if len(os.fsencode(target.name)) > MAX_NAME_BYTES:
+    if too_long(target.name):
         raise BadInput(f"the file name {target.name[:40]!r}… is over {MAX_NAME_BYTES} bytes — nothing was written")
     check_folder(target.parent)
     if not force and not target.resolve().is_relative_to(Path.cwd().resolve()):

@@ -41,6 +41,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")  # google.protobuf.Duration 
 
 def retry_delay_from_details(details: Any) -> float | None:
     """The `retryDelay` of a `google.rpc.RetryInfo` anywhere in an error body, in seconds."""
+    values: Iterable[Any]
     if isinstance(details, dict):
         if str(details.get("@type", "")).endswith("google.rpc.RetryInfo"):
             match = _DURATION.match(str(details.get("retryDelay", "")))
@@ -293,7 +294,7 @@ class RemoteRuntime(Runtime):
                     close = getattr(events, "close", None)  # SDK streams hold a connection
                     if close is not None:
                         close()
-                failure = None if cancel.is_set() or self.finished(attempt) else Retryable(
+                failure: LfwbError | None = None if cancel.is_set() or self.finished(attempt) else Retryable(
                     f"{self.endpoint} ended the stream without a finish reason", model=name)
             except LfwbError:
                 raise

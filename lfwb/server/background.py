@@ -141,8 +141,8 @@ def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, to
         sock = bind(host, port)
         app = create_app(workbench, token=token, cors=cors, max_body=max_body or MAX_BODY_BYTES, host=host,
                          allow_remote_register=allow_remote_register)
+        # uvicorn (0.29+) installs signal handlers only on the main thread: the kernel keeps its own.
         server = uvicorn.Server(uvicorn_config(app, host, port))
-        server.install_signal_handlers = lambda: None  # a thread gets no signals; the kernel keeps its own
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lfwb-serve", daemon=True)
         thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -146,10 +146,10 @@ class Connection(H11Protocol):
         limit = self.limit or max_open()
         if len(self.connections) <= limit:
             return
-        waiting = [c for c in self.connections
+        waiting = [(c.waiting_since, c) for c in self.connections
                    if isinstance(c, Connection) and c is not self and c.waiting_since is not None]
         if waiting:
-            min(waiting, key=lambda c: c.waiting_since)._drop(f"the server has {limit} connections open")
+            min(waiting, key=lambda since_c: since_c[0])[1]._drop(f"the server has {limit} connections open")
         else:
             self._stop_waiting()
             self._answer_and_close(503, "Service Unavailable", "too_many_connections",

@@ -111,7 +111,8 @@ async def follow_run(run_id: RowId, request: Request) -> StreamingResponse:
 
 
 async def _follow(store: Any, row: dict) -> AsyncIterator[str]:
-    run_id, sent, steps = row["id"], 0, {}
+    run_id, sent = row["id"], 0
+    steps: dict[str, tuple] = {}  # step name → (status, tokens) last sent
     yield sse("start", {"run_id": run_id, "kind": row["kind"], "model": row["model"]})
     while True:
         text = row["output"] or ""

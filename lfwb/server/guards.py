@@ -53,7 +53,7 @@ class Cors(CORSMiddleware):
         answer = super().preflight_response(request_headers)
         if answer.status_code != 400:
             return answer
-        message = f"{answer.body.decode()} (origin {request_headers['origin'][:100]!r})"
+        message = f"{bytes(answer.body).decode()} (origin {request_headers['origin'][:100]!r})"
         headers = {k: v for k, v in answer.headers.items() if k.startswith("access-control-")}
         return JSONResponse(refusal("cors_refused", "BadInput", message, "start the server with --cors ORIGIN"),
                             status_code=400, headers=headers)
@@ -123,7 +123,7 @@ class Guard:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-        if self.token is not None and not self._authorized(scope, headers):
+        if self.token is not None and not self._authorized(scope, headers, self.token):
             return await refuse(scope, send, 401, refusal(
                 "unauthorized", "Unauthorized", "a valid bearer token is required",
                 "send the server's token as 'Authorization: Bearer TOKEN'"), [(b"www-authenticate", b"Bearer")])
@@ -143,14 +143,14 @@ class Guard:
                     "serve that page from this server's address, or start the server with --cors ORIGIN"))
         return await self.app(scope, receive, send)
 
-    def _authorized(self, scope: dict, headers: dict) -> bool:
+    def _authorized(self, scope: dict, headers: dict, token: str) -> bool:
         given = ""
         scheme, _, value = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             given = value.strip()
         elif scope["type"] == "websocket":  # a browser cannot set headers on a WebSocket
             given = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
-        return secrets.compare_digest(given.encode(), self.token.encode())
+        return secrets.compare_digest(given.encode(), token.encode())
 
     def _ours(self, netloc: str) -> bool:
         """A Host (or an Origin's host) that names this machine's loopback or the bound address."""

@@ -217,7 +217,7 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def distinct_filename(name: str | None, taken: Iterable[str]) -> str | None:
+def distinct_filename(name: str | None, taken: Iterable[str | None]) -> str | None:
     """`name`, or `name` numbered so it is not in `taken` (case aside, as on macOS and Windows):
     `Button.jsx` → `Button-2.jsx`, `src/app.test.js` → `src/app.test-2.js`, `Makefile` → `Makefile-2`.
     """
