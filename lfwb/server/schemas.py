@@ -27,10 +27,9 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def Whole(ge: int, le: int, **field: Any) -> Any:
-    """An integer field of a request body, from `ge` to `le` (the bounds before the validator,
-    or the OpenAPI schema loses them)."""
-    return Annotated[int, Field(ge=ge, le=le, **field), BeforeValidator(_whole)]
+# An integer field of a request body: `Annotated[int, Field(ge=1, le=10), WHOLE]` (the bounds
+# before the validator, or the OpenAPI schema loses them).
+WHOLE = BeforeValidator(_whole)
 
 
 RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="the row's id")]
@@ -111,22 +110,22 @@ class RunIn(Body):
 class StepIn(Body):
     """A step, ended, recorded for an existing run that has ended (a tool running its own pipeline)."""
 
-    run_id: Whole(1, MAX_INT)
+    run_id: Annotated[int, Field(ge=1, le=MAX_INT), WHOLE]
     name: Name
-    position: Whole(0, 1_000_000, description="its place among the run's steps") = 0
+    position: Annotated[int, Field(ge=0, le=1_000_000, description="its place among the run's steps"), WHOLE] = 0
     model: Name | None = None
     prompt: Text | None = None
     output: Text = ""
     status: Literal[ENDED_STEP] = "done"  # type: ignore[valid-type]
     error: Text | None = None
-    input_tokens: Whole(0, MAX_INT) | None = None
-    output_tokens: Whole(0, MAX_INT) | None = None
+    input_tokens: Annotated[int, Field(ge=0, le=MAX_INT), WHOLE] | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=MAX_INT), WHOLE] | None = None
     duration_ms: Annotated[float, Field(ge=0, le=1e12)] | None = None
 
 
 class ArtifactIn(Body):
     content: Text
-    run_id: Whole(1, MAX_INT) | None = None
+    run_id: Annotated[int, Field(ge=1, le=MAX_INT), WHOLE] | None = None
     kind: Annotated[str, Field(min_length=1, max_length=40)] = "code"
     language: Annotated[str, Field(max_length=40)] | None = None
     filename: Annotated[str, Field(max_length=500)] | None = None
@@ -152,8 +151,8 @@ class RegisterIn(Body):
     device: str = "auto"
     dtype: str = "auto"
     quantization: str = "none"
-    context_length: Whole(1, 10_000_000) | None = None
-    threads: Whole(1, 1024) | None = None
+    context_length: Annotated[int, Field(ge=1, le=10_000_000), WHOLE] | None = None
+    threads: Annotated[int, Field(ge=1, le=1024), WHOLE] | None = None
     chat_template: Annotated[str, Field(max_length=100_000)] | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="backend settings: base_url, api_key_env (never a key), ...")
 
@@ -165,11 +164,11 @@ class ModelName(Body):
 class Settings(Body):
     """Generation settings; unset ones take the model's defaults."""
 
-    max_tokens: Whole(1, 1_000_000) | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    top_k: Whole(0, 1_000_000) | None = None
-    seed: Whole(0, MAX_SEED) | None = None
+    top_k: Annotated[int, Field(ge=0, le=1_000_000), WHOLE] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED), WHOLE] | None = None
     stop: list[Annotated[str, Field(min_length=1)]] | None = None
 
     def given(self) -> dict:
@@ -293,24 +292,25 @@ class CompletionIn(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
     model: Annotated[str, Field(min_length=1, max_length=200)]
     messages: Annotated[list[Message], Field(min_length=1)]
-    max_tokens: Whole(1, 1_000_000) | None = None
-    max_completion_tokens: Whole(1, 1_000_000) | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    top_k: Whole(0, 1_000_000) | None = Field(None, description="lfwb's, as llama.cpp's and vLLM's servers take it")
-    seed: Whole(0, MAX_SEED) | None = None
+    top_k: Annotated[int, Field(ge=0, le=1_000_000), WHOLE] | None = Field(
+        None, description="lfwb's, as llama.cpp's and vLLM's servers take it")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED), WHOLE] | None = None
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     # Refused when they ask for something (a 400 naming them); their "nothing" values pass.
-    n: Whole(1, 128) | None = Field(None, description="1 only")
+    n: Annotated[int, Field(ge=1, le=128), WHOLE] | None = Field(None, description="1 only")
     tools: list[dict[str, Any]] | None = Field(None, description="refused: lfwb makes no tool calls")
     tool_choice: str | dict[str, Any] | None = Field(None, description='"none" only')
     functions: list[dict[str, Any]] | None = Field(None, description="refused: lfwb makes no tool calls")
     function_call: str | dict[str, Any] | None = Field(None, description='"none" only')
     logprobs: bool | None = Field(None, description="false only")
-    top_logprobs: Whole(0, 20) | None = Field(None, description="0 only")
+    top_logprobs: Annotated[int, Field(ge=0, le=20), WHOLE] | None = Field(None, description="0 only")
     logit_bias: dict[str, float] | None = Field(None, description="refused unless empty")
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = Field(None, description="0 only")
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = Field(None, description="0 only")
