@@ -138,6 +138,8 @@ class SchemaMismatch(LfwbError):
     """An answer that is not JSON, or not JSON its schema allows (lfwb/structured.py); `text`
     is the answer as the model gave it, kept for a look."""
 
+    hint = {"cut": "Raise --max-tokens."}
+
 
 class StoreError(LfwbError):
     """The store file cannot be opened, written or upgraded."""

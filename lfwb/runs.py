@@ -13,6 +13,7 @@ piece of text, where it cuts nothing; the row is finished, then `Cancelled` goes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import threading
@@ -27,6 +28,7 @@ from .errors import GenerationError, LfwbError, RefusedBeforeSending, Unavailabl
 from .runtimes import GenerationConfig, RuntimeManager, StreamTotals
 from .spending import check_budget, note_spend
 from .store import Store, now
+from .structured import Schema, read_answer
 from .untrusted import answer_html
 
 if TYPE_CHECKING:
@@ -157,6 +159,10 @@ class RunResult:
     skipped: list[dict] = field(default_factory=list)
     error: str | None = None
     format: str = "markdown"
+    # Structured output (lfwb/structured.py): the answer read through its schema, and whether
+    # it matched (None: no schema was asked for).
+    data: Any = None
+    valid: bool | None = None
 
     # The notebook cell whose output already shows this result (set by the %%lfw face), so
     # that returning it from the magic does not show it a second time.
@@ -199,9 +205,14 @@ class RunResult:
     def rendered(self, note: str | None) -> tuple[dict, dict]:
         """(data, metadata) of the run's display: its text in its format, `note` under it.
         Markdown is rendered to HTML that loads nothing (`lfwb.untrusted`), never sent as is."""
-        data = {"text/plain": self.text + (f"\n\n[{note}]" if note else "")}
-        if self.format in ("markdown", "code"):
-            body = self.text if self.format == "markdown" else fenced(self.text)
+        text, format = self.text, self.format
+        if self.valid:  # a structured answer shows as the JSON it parsed to
+            from .structured import pretty
+
+            text, format = pretty(self.data), "json"
+        data = {"text/plain": text + (f"\n\n[{note}]" if note else "")}
+        if format in ("markdown", "code", "json"):
+            body = text if format == "markdown" else fenced(text, "json" if format == "json" else "")
             data["text/html"] = answer_html(body, note=note)
         return data, self.metadata()
 
@@ -215,12 +226,12 @@ class RunResult:
         display(data, raw=True, metadata=metadata)
 
 
-def fenced(text: str) -> str:
+def fenced(text: str, language: str = "") -> str:
     """`text` as a Markdown code block, fenced with more backticks than any run inside it."""
     ticks = 3
     while "`" * ticks in text:
         ticks += 1
-    return f"{'`' * ticks}\n{text}\n{'`' * ticks}"
+    return f"{'`' * ticks}{language}\n{text}\n{'`' * ticks}"
 
 
 def _current_cell() -> ExecutionResult | None:
@@ -295,6 +306,7 @@ def record_generation(
     sink: RunSink | None = None,
     stop: Stop | None = None,
     wait_for_room: bool = False,
+    schema: Schema | None = None,
 ) -> RunResult:
     """Run `gen` on `model` (or its fallback chain) and keep the run in the store.
 
@@ -310,7 +322,11 @@ def record_generation(
     elsewhere (a pipeline's step row); `stop` is the `Stop` another thread stops it with
     (a handle's `cancel()`); `wait_for_room`: a local model waits for busy ones to free the memory
     it needs instead of being refused (see `RuntimeManager.stream`).
+    `schema` (lfwb/structured.py): every link decodes under it, and the answer is read through
+    it (`result.data`, `result.valid`); one that does not match fails with SchemaMismatch.
     """
+    if schema is not None:
+        gen = dataclasses.replace(gen, json_schema=schema.json_schema)
     links = manager.resolve(model) if isinstance(model, str) else list(model)
     model = model if isinstance(model, str) else " → ".join(model)
     sink = sink or RunSink(store, project_id, kind, parent_id)
@@ -327,7 +343,7 @@ def record_generation(
             for i, link in enumerate(links):
                 try:
                     check_budget(store, manager, project_id, link, gen)  # before anything is sent
-                    _stream_into(sink, manager, link, gen, result, start, on_text, stops, wait_for_room)
+                    finish = _stream_into(sink, manager, link, gen, result, start, on_text, stops, wait_for_room)
                     break
                 except (Unavailable, RefusedBeforeSending) as e:
                     # The next link may answer (another key, a larger window, a smaller price) — but
@@ -338,6 +354,10 @@ def record_generation(
                     result.skipped.append({"model": link, "reason": f"{type(e).__name__}: {e}"})
             if stops.take():  # a stop while the last text was shown: the model had stopped
                 raise KeyboardInterrupt
+            if schema is not None:
+                result.valid = False
+                result.data = read_answer(schema, result.text, finish, gen.max_tokens)
+                result.valid = True
             result.status = "done"
             stops.after = f"stopped after run {result.run_id} had finished (all {result.output_tokens} tokens kept)"
         except KeyboardInterrupt as stop:
@@ -363,7 +383,8 @@ def _stream_into(
     sink: RunSink, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
     start: float, on_text: OnText | None, stops: Stop,
     wait_for_room: bool = False,
-) -> None:
+) -> str | None:
+    """Stream one link's answer into `result`; returns the finish reason."""
     totals = StreamTotals(start)  # TTFT counts from the run's start, links skipped included
     last_flush, unsaved = time.perf_counter(), False
     cancel = threading.Event()  # the model's own, set by `stops`; each link its own: a failed one has set it
@@ -384,6 +405,7 @@ def _stream_into(
                 if on_text is not None:
                     on_text(result.text, result)
         result.answered_by = result.answered_by or link
+        return totals.finish_reason
     finally:
         stream.close()  # joins the worker thread, also after a stop
         stops.cancels.remove(cancel)
@@ -406,6 +428,7 @@ def finished_values(result: RunResult, runtime: str | None) -> dict:
         error=_error_text(result), finished_at=now(),
         usage_json=json.dumps(result.usage) if result.usage else None,
         skipped_json=json.dumps(result.skipped) if result.skipped else None,
+        schema_valid=None if result.valid is None else int(result.valid),
     )
 
 

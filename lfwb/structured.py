@@ -25,7 +25,7 @@ from typing import Any
 
 from .errors import BadInput, SchemaMismatch
 
-__all__ = ["Schema", "SchemaMismatch", "resolve_schema", "bound"]
+__all__ = ["Schema", "SchemaMismatch", "bound", "pretty", "read_answer", "resolve_schema"]
 
 # Bounds given to what a schema leaves open (a schema's own bounds are kept). A list of eight
 # and a string of 200 characters hold what a small model usefully writes, and a looping one
@@ -85,6 +85,25 @@ class Schema:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise SchemaMismatch(f"the answer does not match {self.name}{_where(first['loc'])}: "
                                  f"{_short(first['msg'])}{more}", text=text) from None
+
+
+def read_answer(schema: Schema, text: str, finish_reason: str | None, max_tokens: int) -> Any:
+    """`schema.parse(text)` for a finished generation; an answer that ran into its token limit
+    before its JSON ended says so (the cure is more tokens, not another schema)."""
+    try:
+        return schema.parse(text)
+    except SchemaMismatch as e:
+        if finish_reason == "length":
+            raise SchemaMismatch(f"the answer reached its {max_tokens}-token limit before its JSON ended",
+                                 text=text, about="cut") from None
+        raise e
+
+
+def pretty(data: Any) -> str:
+    """Parsed data (a model instance or a JSON value) as indented JSON, for a cell to show."""
+    if hasattr(data, "model_dump_json"):
+        return data.model_dump_json(indent=2)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def resolve_schema(spec: Any, namespace: dict | None = None, folder: str | Path | None = None) -> Schema:

@@ -164,15 +164,21 @@ class Workbench(Records, Models):
     def start_generate(
         self, prompt: str, model: str | None = None, *, system: str | None = None,
         raw: bool = False, on_text: OnText | None = None, on_start: OnStart | None = None,
-        messages: list[dict] | None = None, project_id: int | None = None, **settings: Any,
+        messages: list[dict] | None = None, project_id: int | None = None, schema: Any = None,
+        **settings: Any,
     ) -> Handle[RunResult]:
         """`generate` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()`
         it from any thread, `result()` (or `await`) it for the `RunResult`."""
         from .handles import Handle
+        from .structured import resolve_schema
+
+        # A bad schema is refused here, before the handle exists: nothing runs, nothing is kept.
+        schema = None if schema is None else resolve_schema(schema)
 
         def work(h: Handle) -> RunResult:
             started, text = h.following(on_start, on_text)
-            return self._generate(prompt, model, system, raw, started, text, h.stop, messages, project_id, settings)
+            return self._generate(prompt, model, system, raw, started, text, h.stop, messages, project_id,
+                                  settings, schema=schema)
 
         return Handle(work)
 
@@ -186,6 +192,9 @@ class Workbench(Records, Models):
         `messages` (a whole chat, as OpenAI's API sends it) replaces `prompt`'s one user
         message; `prompt` is what the row keeps. `project_id` records the run in another
         project than the current one (the server's requests name theirs).
+        `schema` (a Pydantic model class, a JSON Schema dict, a .json file, or "json" for any
+        object; see lfwb/structured.py) constrains the answer while it is decoded and reads it
+        back: `result.data` is the parsed value (a model instance for a Pydantic class).
         To stop it from elsewhere, use `start_generate(...)`'s handle.
         """
         return self.start_generate(prompt, model, **options).result()
@@ -203,7 +212,8 @@ class Workbench(Records, Models):
             if isinstance(event, Text):
                 yield event.piece
 
-    def _generate(self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings) -> RunResult:
+    def _generate(self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings,
+                  schema=None) -> RunResult:
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
         from .runtimes.base import chat_config
@@ -221,7 +231,7 @@ class Workbench(Records, Models):
         with store.kept_open():
             result = record_generation(
                 store, self.manager, project_id, model or self.default_model, gen,
-                prompt=prompt, on_text=on_text, on_start=on_start, stop=stop,
+                prompt=prompt, on_text=on_text, on_start=on_start, stop=stop, schema=schema,
             )
             if result.status == "done" and result.run_id is not None:  # a recorded run has its id
                 # Its fenced code becomes the run's artifacts here, below every face. Only a

@@ -25,16 +25,27 @@ from .registry import Invocation, check_output, subcommand
 @argument("--raw", action="store_true", help="send the body as is, without the chat template")
 @argument("-f", "--format", choices=["markdown", "code", "text"], default="markdown",
           help="how the finished answer renders (default markdown)")
-@argument("-o", "--output", metavar="VAR", help="also store the text in the variable VAR")
+@argument("--schema", metavar="NAME",
+          help="answer as JSON this schema allows: a Pydantic model or JSON Schema dict in the notebook, or a .json file")
+@argument("--json", action="store_true", help="answer as a JSON object (any)")
+@argument("-o", "--output", metavar="VAR", help="also store the text (with --schema/--json: the parsed value) in VAR")
 def generate(ctx: Invocation, args):
     """Generate text from the cell body, streaming into the cell; every run is saved.
 
     `{name}` in the body takes the value of `name` from the notebook; `{{name}}` is a literal
-    `{name}`. Returns the run (`_.text`, `_.run_id`).
+    `{name}`. Returns the run (`_.text`, `_.run_id`). With `--schema Order` the answer is
+    decoded under the schema and shown as JSON; `_.data` is the parsed value (an `Order`).
     """
     check_output(args.output)
     if args.raw and args.system:
         raise BadInput("--system goes through the chat template; leave out --raw to use it")
+    if args.schema and args.json:
+        raise BadInput("--json is any JSON object, --schema one schema's: give one of them")
+    schema = None
+    if args.schema or args.json:
+        from ..structured import resolve_schema
+
+        schema = resolve_schema(args.schema or "json", ctx.user_ns)
     # IPython ends every cell body with a newline; it is not part of the prompt.
     prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench
@@ -44,11 +55,11 @@ def generate(ctx: Invocation, args):
     )
     result = LiveOutput().follow(
         lambda on_start, on_text: wb.generate(
-            prompt, model=args.model, system=args.system, raw=args.raw,
+            prompt, model=args.model, system=args.system, raw=args.raw, schema=schema,
             on_start=on_start, on_text=on_text, **settings,
         ),
         format=args.format,
     )
     if args.output:
-        ctx.user_ns[args.output] = result.text
+        ctx.user_ns[args.output] = result.data if schema is not None else result.text
     return result

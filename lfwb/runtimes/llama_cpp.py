@@ -91,7 +91,8 @@ class LlamaCppRuntime(Runtime):
         return bool(self.config.options.get("flash_attn", FLASH_ATTENTION))
 
     def load(self, progress: Progress | None = None) -> None:
-        from llama_cpp import Llama
+        # A Llama that samples under a schema's grammar near the free speed (llama_grammar.py).
+        from .llama_grammar import GrammarLlama as Llama
 
         if progress:
             progress(0.0, f"loading {Path(self.config.source).name}")
@@ -144,6 +145,10 @@ class LlamaCppRuntime(Runtime):
         )
         if gen.seed is not None:
             settings["seed"] = gen.seed
+        if gen.json_schema is not None:
+            from .llama_grammar import schema_grammar
+
+            settings["grammar"] = schema_grammar(gen.json_schema)
         produced = 0
         finish = None
         prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time

@@ -416,3 +416,15 @@ def m013_step_attempts(conn: sqlite3.Connection) -> None:
     # A step with `check:` and `retries:` may ask its model several times; each attempt is a
     # row of its own (same run, position and name), numbered here. The step is its last one.
     conn.executescript("ALTER TABLE steps ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;")
+
+
+@migration
+def m014_schema_valid(conn: sqlite3.Connection) -> None:
+    # Structured output (lfwb/structured.py): whether a run's (or a step's) answer matched the
+    # schema it was decoded under — NULL when none was asked for; the schema is in params_json.
+    conn.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN schema_valid INTEGER;
+        ALTER TABLE steps ADD COLUMN schema_valid INTEGER;
+        """
+    )

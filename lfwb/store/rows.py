@@ -20,6 +20,7 @@ _WRITABLE = {
         "project_id", "kind", "model", "answered_by", "runtime", "status", "prompt", "output",
         "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
         "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json", "pipeline_id",
+        "schema_valid",
     },
     "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content", "parent_id", "instruction",
                   "version"},
@@ -27,6 +28,7 @@ _WRITABLE = {
         "run_id", "position", "name", "model", "status", "prompt", "output", "error", "started_at",
         "finished_at", "answered_by", "runtime", "params_json", "input_tokens", "output_tokens",
         "ttft_ms", "duration_ms", "cost_usd", "usage_json", "skipped_json", "reused_from_run", "attempt",
+        "schema_valid",
     },
 }
 _NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact", "steps": "step"}
