@@ -21,7 +21,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
+    from pydantic import BaseModel
 
 from .errors import BadInput, SchemaMismatch
 
@@ -48,7 +53,7 @@ class Schema:
 
     name: str
     json_schema: dict
-    model: type | None = None
+    model: type[BaseModel] | None = None
     # The schema as given (unbounded): what `parse` checks a dict answer against.
     source: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -77,6 +82,7 @@ class Schema:
     def _validate_model(self, value: Any, text: str) -> Any:
         from pydantic import ValidationError
 
+        assert self.model is not None
         try:
             return self.model.model_validate(value)
         except ValidationError as e:
@@ -159,7 +165,7 @@ def _read_file(path: Path) -> Any:
         raise BadInput(f"{path.name} is not a JSON file ({_short(str(e))})") from None
 
 
-def _is_pydantic(cls: type) -> bool:
+def _is_pydantic(cls: type) -> TypeGuard[type[BaseModel]]:
     try:
         from pydantic import BaseModel
     except ImportError:
@@ -167,7 +173,7 @@ def _is_pydantic(cls: type) -> bool:
     return issubclass(cls, BaseModel)
 
 
-def _made(name: str, source: dict, model: type | None) -> Schema:
+def _made(name: str, source: dict, model: type[BaseModel] | None) -> Schema:
     _check(name, source)
     bounded = bound(source)
     _check_expressible(name, bounded)

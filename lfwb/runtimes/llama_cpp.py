@@ -135,7 +135,7 @@ class LlamaCppRuntime(Runtime):
     def _stream(self, gen: GenerationConfig, cancel: threading.Event, lease: CoreLease) -> Iterator[Chunk]:
         llama = self._llama
         first = True
-        settings = dict(
+        settings: dict[str, Any] = dict(
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
             top_k=gen.top_k, stop=gen.stop or None, stream=True,
             # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; lfwb passes one

@@ -16,6 +16,7 @@ import ctypes
 import functools
 import json
 import math
+from typing import Any
 
 import llama_cpp
 import numpy as np
@@ -43,8 +44,8 @@ def schema_grammar(json_schema: dict) -> LlamaGrammar:
 class GrammarLlama(Llama):
     """A `Llama` whose grammar sampling checks the sampled token first (see the module)."""
 
-    def _init_sampler(self, *args, grammar: LlamaGrammar | None = None, **kwargs):
-        free = super()._init_sampler(*args, grammar=None, **kwargs)
+    def _init_sampler(self, *, grammar: LlamaGrammar | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        free = super()._init_sampler(grammar=None, **kwargs)
         if grammar is None:
             return free
         return _CheckedSampler(self, free, grammar)
@@ -53,7 +54,7 @@ class GrammarLlama(Llama):
 class _CheckedSampler:
     """What `Llama.generate` samples with: `sample(ctx, idx)` returns the next token."""
 
-    def __init__(self, llama: Llama, free, grammar: LlamaGrammar):
+    def __init__(self, llama: Llama, free: Any, grammar: LlamaGrammar):
         self._free = free  # the usual chain: penalties, top-k, top-p, min-p, temperature, dist
         self._grammar = llama_cpp.llama_sampler_init_grammar(
             llama._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8"))
@@ -65,7 +66,7 @@ class _CheckedSampler:
         self._ids = np.arange(self._n_vocab, dtype=self._view["id"].dtype)
         self._one = (llama_cpp.llama_token_data * 1)()
 
-    def _candidates(self, ctx, idx: int) -> llama_cpp.llama_token_data_array:
+    def _candidates(self, ctx: Any, idx: int) -> llama_cpp.llama_token_data_array:
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, idx), shape=(self._n_vocab,))
         self._view["id"] = self._ids
         self._view["logit"] = logits
@@ -73,21 +74,21 @@ class _CheckedSampler:
         return llama_cpp.llama_token_data_array(data=self._data, size=self._n_vocab, selected=-1, sorted=False)
 
     def _allowed(self, token: int) -> bool:
-        self._one[0].id, self._one[0].logit, self._one[0].p = token, 0.0, 0.0
+        self._one[0] = llama_cpp.llama_token_data(token, 0.0, 0.0)
         one = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
         llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(one))
         return math.isfinite(self._one[0].logit)
 
-    def sample(self, ctx, idx: int = -1) -> int:
+    def sample(self, ctx: Any, idx: int = -1) -> int:
         free = self._free.sampler
         candidates = self._candidates(ctx, idx)
         llama_cpp.llama_sampler_apply(free, ctypes.byref(candidates))
-        token = candidates.data[candidates.selected].id
+        token = int(candidates.data[candidates.selected].id)
         if not self._allowed(token):
             candidates = self._candidates(ctx, idx)
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(candidates))
             llama_cpp.llama_sampler_apply(free, ctypes.byref(candidates))
-            token = candidates.data[candidates.selected].id
+            token = int(candidates.data[candidates.selected].id)
         llama_cpp.llama_sampler_accept(self._grammar, token)
         llama_cpp.llama_sampler_accept(free, token)
         return token
