@@ -108,6 +108,21 @@ def test_a_code_check_reads_the_block_of_its_language(scripted):
     assert result.steps["code"].error == "the answer has no ```json code block (it has css)"
 
 
+def test_the_timeline_draws_a_bar_per_attempt(scripted):
+    from lfwb.pipelines.timeline import timeline_rows
+
+    scripted.model("m", [], answers=[["no"], ["42"]])
+    scripted.model("f", ["fine"])
+    result = scripted.wb.run_pipeline({"steps": [
+        {"name": "first", "model": "f", "prompt": "{input}"},
+        {"name": "code", "model": "m", "prompt": "{input}", "check": {"regex": r"\d"}, "retries": 1,
+         "depends_on": ["first"]},
+    ]}, input="x")
+    bars = timeline_rows(scripted.wb.store, result.run_id)
+    assert [(b.name, b.status) for b in bars] == [
+        ("first", "done"), ("code · attempt 1", "failed"), ("code · attempt 2", "done")]
+
+
 def test_the_step_costs_every_attempt(scripted):
     from lfwb.runtimes.base import Chunk
 

@@ -7,6 +7,7 @@ Times are seconds since the run started. A step that ran spans `started_at` → 
 (or its `duration_ms` while it has no end yet); a step that did not run — skipped, reused from an
 earlier run, cancelled before it began — is a thin hatched mark where it ended, so the chart shows
 every step in the run's order. Bars are coloured by the model that answered (else the one asked).
+A checked step that asked again (`retries:`) has a bar per attempt (`code · attempt 2`).
 
 matplotlib is imported only when a figure is drawn, and through `matplotlib.figure.Figure` (the
 Agg canvas): `%load_ext lfwb` stays light and no GUI backend is ever touched.
@@ -48,7 +49,9 @@ def timeline_rows(store: Any, run_id: int) -> list[Bar]:
                        "pipeline run (see %lfw runs)")
     origin = _seconds(run["started_at"])
     bars = []
-    for row in store.list_steps(run_id):
+    rows = store.list_steps(run_id, attempts=True)
+    retried = {r["position"] for r in rows if r["attempt"] > 1}
+    for row in rows:
         ran = row["status"] not in NOT_RUN and row["prompt"] is not None
         start = _seconds(row["started_at"]) - origin
         if row["finished_at"] is not None:
@@ -60,7 +63,8 @@ def timeline_rows(store: Any, run_id: int) -> list[Bar]:
         if not ran:  # its row was written when the run began: it belongs where it ended
             start = end
         model = row["answered_by"] or row["model"] or "?"
-        bars.append(Bar(row["name"], row["status"], model, max(start, 0.0), max(end, start, 0.0), ran))
+        name = f"{row['name']} · attempt {row['attempt']}" if row["position"] in retried else row["name"]
+        bars.append(Bar(name, row["status"], model, max(start, 0.0), max(end, start, 0.0), ran))
     return bars
 
 
