@@ -51,6 +51,11 @@ def test_the_same_cell_run_again_keeps_one_artifact(ip, wb):
     assert [r["filename"] for r in artifact_rows(wb)] == ["Tally.jsx", "Counter.jsx"]
 
 
+def test_a_component_exported_by_name_is_kept_under_its_name(ip, wb):
+    ip.run_cell('%%lfw jsx\nimport { memo } from "react"\nconst Badge = () => <b>new</b>\nexport default memo(Badge)\n')
+    assert artifact_rows(wb)[0]["filename"] == "Badge.jsx"
+
+
 def test_a_typescript_component_is_kept_as_tsx(ip, wb):
     w = ip.run_cell("%%lfw jsx\n" + PRICING).result
     assert w.language == "tsx" and artifact_rows(wb)[0]["filename"] == "PricingCard.tsx"

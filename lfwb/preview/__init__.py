@@ -11,11 +11,8 @@
 
 from __future__ import annotations
 
-import re
-
 from ..errors import BadInput, check_text
 
-_DEFAULT_NAME = re.compile(r"export\s+default\s+(?:async\s+)?(?:function|class)\s+([A-Za-z_$][\w$]*)")
 # The artifact kinds that hold a component (kinds are normalised: lfwb/pipelines/artifacts.py).
 COMPONENT_KINDS = ("jsx", "tsx", "js", "ts")
 # What the frame compiles: an artifact of these kinds previews as it is (runtime.py, every face).
@@ -35,12 +32,15 @@ def save_component(store, project_id: int, source: str, name: str | None = None,
     """Keep a previewed component as an artifact (kind and language jsx/tsx, as a pipeline's
     fenced block would be, so revise and export take it): the same source under the same name
     again is the artifact already kept, not a copy."""
+    from .component import find_component
     from .runtime import guess_language
+    from .source import parse
 
     language = language or guess_language(source)
     if name is not None:
         check_text(name, "the component's name")
-    stem = name or (m.group(1) if (m := _DEFAULT_NAME.search(source)) else "component")
+    component = find_component(parse(source)) if name is None else None
+    stem = name or (component.name if component and component.name else "component")
     filename = stem if "." in stem else f"{stem}.{language}"
     for row in store.query(
         "SELECT id FROM artifacts WHERE project_id = ? AND run_id IS NULL AND filename = ? AND content = ? "

@@ -22,7 +22,8 @@ What Framer asks of a code component, and how the source gets there:
 - A named function, default-exported: `export default function Name(props)`. An arrow, a
   function expression, a name exported elsewhere (`export default Card`) or `memo(...)` around
   one is rewritten as that; an anonymous one takes `name` ("Component" without one). `name`
-  given for a named component renames it (its declaration, `addPropertyControls(Old`, `Old.x`).
+  given for a named component renames it (every identifier spelled `Old`: its declaration,
+  `addPropertyControls(Old`, `Old.x`, `<Old/>`; never a property or JSX text).
 - `addPropertyControls(Name, {...})` with a `ControlType` per prop (lfwb/preview/props.py) and its
   default. A block the source already has is kept as written.
 - `@framerSupportedLayoutWidth any` / `@framerSupportedLayoutHeight any` in the JSDoc above it.
@@ -31,7 +32,8 @@ What Framer asks of a code component, and how the source gets there:
 - `import { addPropertyControls, ControlType } from "framer"`, merged into an existing import.
 
 Imports outside react, react-dom, framer and framer-motion are refused (`PreviewRefused`), as is a
-class component.
+class component. Every change is an edit at a node's byte range in the source's tree
+(`source.parse`); the text between them is kept as written.
 """
 
 from __future__ import annotations
@@ -40,14 +42,17 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput, PreviewRefused
 from ..pipelines.artifacts import MAX_NAME_BYTES, check_folder, too_long, write_all
 from . import COMPONENT_KINDS
-from .props import PropSpec, extract_props
-from .component import Component, expression_end, find_component
-from .source import validate_source
-from .tokens import Token, closing, split_top, tokenize
+from .component import Component, find_component
+from .props import PropSpec, controls_call, extract_props
+from .source import Parsed, parse, validate_source
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 _CONTROL_TYPES = {"string": "String", "number": "Number", "boolean": "Boolean", "color": "Color", "enum": "Enum"}
 _ANNOTATIONS = ("@framerSupportedLayoutWidth any", "@framerSupportedLayoutHeight any")
@@ -58,8 +63,8 @@ def to_framer(source: str, name: str | None = None, *, what: str = "the componen
     """`source` (JSX or TSX, its default export a function component) as a Framer code component.
     `name` renames it; an anonymous one without `name` is called `unnamed`."""
     validate_source(source, what)
-    tokens = tokenize(source)
-    component = find_component(tokens)
+    parsed = parse(source)
+    component = find_component(parsed)
     if component is None:
         raise PreviewRefused(f"{what}'s default export is not a function component — write it as "
                              "`export default function Name(props) { ... }`")
@@ -67,13 +72,12 @@ def to_framer(source: str, name: str | None = None, *, what: str = "the componen
         raise PreviewRefused(f"{what} is a class component — Framer code components are functions; "
                              "rewrite it as `export default function Name(props) { ... }`")
     name = component_name(name) or component.name or component_name(unnamed) or "Component"
-    source = _as_named_function(source, tokens, component, name)
-    tokens = tokenize(source)
-    component = find_component(tokens)
-    edits = _framer_import(source, tokens) + _annotations(source, tokens[component.start].start)
-    edits += _root_style(tokens, component)
-    source = _apply(source, edits)
-    if not _has_controls(tokenize(source), name):
+    parsed = parse(_as_named_function(parsed, component, name))
+    component = find_component(parsed)
+    assert component is not None  # it was just written as `export default function name`
+    edits = _framer_import(parsed) + _annotations(parsed, component.statement) + _root_style(parsed, component)
+    source = _apply(parsed, edits)
+    if controls_call(parse(source), name) is None:
         source = source.rstrip("\n") + "\n\n" + property_controls(name, extract_props(source))
     return source
 
@@ -98,7 +102,7 @@ def export_framer(store, artifact_id: int, path: str | os.PathLike, force: bool 
     what = row["filename"] or f"artifact {artifact_id}"
     text = to_framer(row["content"], what=what, unnamed=Path(row["filename"] or target.name).name)
     [written] = write_all([({"id": artifact_id, "content": text}, target)], target.parent)  # or nothing
-    name = find_component(tokenize(text)).name
+    name = find_component(parse(text)).name  # type: ignore[union-attr]  # to_framer wrote one
     return {"id": artifact_id, "path": str(target), "component": name, "bytes": written["bytes"]}
 
 
@@ -146,233 +150,181 @@ def _number_range(prop: PropSpec) -> dict:
     return {k: int(v) if v == int(v) else v for k, v in found.items() if v is not None}
 
 
-def _apply(source: str, edits: list[tuple[int, int, str]]) -> str:
-    """`source` with each (start, end, text) edit made; an edit inside one that replaces more
-    (a rename inside a removed statement) is dropped. Inserts at one place keep their order."""
-    kept, reach = [], 0
+Edit = tuple[int, int, str]  # (start byte, end byte, new text)
+
+
+def _apply(parsed: Parsed, edits: list[Edit], lo: int = 0, hi: int | None = None) -> str:
+    """The source's bytes [lo, hi) with each edit made; an edit inside one that replaces more (a
+    rename inside a removed statement) is dropped. Inserts at one place keep their order."""
+    kept: list[Edit] = []
+    reach = lo
     for edit in sorted(edits, key=lambda e: e[0]):
         if edit[0] >= reach or not kept:
             kept.append(edit)
             reach = max(reach, edit[1])
+    data = parsed.data[lo:hi]
     for start, end, text in reversed(kept):
-        source = source[:start] + text + source[end:]
-    return source
+        data = data[:start - lo] + text.encode("utf-8", "surrogatepass") + data[end - lo:]
+    return data.decode("utf-8", "surrogatepass")
 
 
 # -- the shape: export default function Name(...) { ... } ------------------------------------
 
 
-def _as_named_function(source: str, tokens: list[Token], component: Component, name: str) -> str:
-    edits = _renames(tokens, component, name)
+def _as_named_function(parsed: Parsed, component: Component, name: str) -> str:
+    edits = [(n.start_byte, n.end_byte, name) for n in parsed.identifiers(component.name)] \
+        if component.name and component.name != name else []
+    node, statement = component.node, component.statement
     if component.kind == "function" and component.wrapper is None and (
-        component.exported_inline or _declared_function(tokens, component)
+        component.exported_inline or node.type.endswith("function_declaration")
     ):
-        keyword = next(j for j in range(component.start, component.params[0]) if tokens[j].text == "function")
-        named = tokens[keyword + 1].kind == "name"
-        if not named:
-            edits.append((tokens[keyword].end, tokens[keyword + 1].start, f" {name}"))
+        if node.child_by_field_name("name") is None and component.params is not None:  # export default function () {}
+            keyword = next(c for c in node.children if c.type == "function")
+            edits.append((keyword.end_byte, component.params.start_byte, f" {name}"))
         if not component.exported_inline:
-            first = tokens[component.start]
-            edits.append((first.start, first.end if first.text == "export" else first.start,
-                          "export default " if first.text != "export" else "export default"))
-            edits.append(_removal(source, tokens, component))
-        return _apply(source, edits)
+            first = statement.children[0]
+            if first.type == "export":  # export function Name
+                edits.append((first.start_byte, first.end_byte, "export default"))
+            else:
+                edits.append((statement.start_byte, statement.start_byte, "export default "))
+            edits.append(_removal(parsed, component))
+        return _apply(parsed, edits)
     # Everything else is written out again as a function declaration with the same text inside.
-    lo, hi = component.params
-    params = source[tokens[lo].start:tokens[hi - 1].end] if hi > lo else ""
-    if component.props_type and not _annotated(tokens, lo, hi):
-        first_end = _first_param_end(tokens, lo, hi)
-        a, b = component.props_type
-        params = (source[tokens[lo].start:tokens[first_end - 1].end] + ": " + source[tokens[a].start:tokens[b - 1].end]
-                  + source[tokens[first_end - 1].end:tokens[hi - 1].end])
-    returns = _return_type(source, tokens, component)
-    body_lo, body_hi = component.body
-    body = source[tokens[body_lo].start:tokens[body_hi - 1].end]
-    if tokens[body_lo].text != "{":
-        multiline_template = any(t.kind == "template" and "\n" in t.text for t in tokens[body_lo:body_hi])
-        if not multiline_template:  # indent its lines under the `return` (a template's would change)
-            body = body.replace("\n", "\n    ").replace("\n    \n", "\n\n")
-        body = "{\n    return " + body + "\n}"
-    renamed = _apply(body, [(s - tokens[body_lo].start, e - tokens[body_lo].start, t)
-                            for s, e, t in edits if tokens[body_lo].start <= s < tokens[body_hi - 1].end])
-    text = f"export default function {name}({params}){returns} {renamed}"
-    outside = [e for e in edits if not tokens[component.start].start <= e[0] < tokens[component.end - 1].end]
-    outside.append((tokens[component.start].start, tokens[component.end - 1].end, text))
+    returns = node.child_by_field_name("return_type")
+    body = component.body
+    inside = [e for e in edits if body.start_byte <= e[0] < body.end_byte]
+    text = _apply(parsed, inside, body.start_byte, body.end_byte)
+    if body.type != "statement_block":
+        if not any("\n" in parsed.text(t) for t in _all(body, "template_string")):  # a template's lines would change
+            text = text.replace("\n", "\n    ").replace("\n    \n", "\n\n")
+        text = "{\n    return " + text + "\n}"
+    declared = f"export default function {name}({_params(parsed, component)}){parsed.text(returns)} {text}"
+    outside = [e for e in edits if not statement.start_byte <= e[0] < statement.end_byte]
+    outside.append((statement.start_byte, statement.end_byte, declared))
     if not component.exported_inline:
-        outside.append(_removal(source, tokens, component))
-    return _apply(source, outside)
+        outside.append(_removal(parsed, component))
+    return _apply(parsed, outside)
 
 
-def _declared_function(tokens: list[Token], component: Component) -> bool:
-    return tokens[component.start].text in ("function", "export", "async")
+def _params(parsed: Parsed, component: Component) -> str:
+    """The parameters as written, the first one annotated with `FC<Props>`'s type if it is not."""
+    params = component.params
+    if params is None:
+        return ""
+    if params.type != "formal_parameters":  # an arrow's lone `props`
+        first, last = params, params
+    elif not params.named_children:
+        return ""
+    else:
+        first, last = params.named_children[0], params.named_children[-1]
+    text = parsed.data[first.start_byte:last.end_byte].decode("utf-8", "surrogatepass")
+    if component.props_type is None or first.child_by_field_name("type") is not None:
+        return text
+    head = parsed.text(first)
+    return head + ": " + parsed.text(component.props_type) + text[len(head):]
 
 
-def _removal(source: str, tokens: list[Token], component: Component) -> tuple[int, int, str]:
+def _all(node: Node, kind: str) -> list[Node]:
+    """`node` and its descendants of type `kind`."""
+    found = [node] if node.type == kind else []
+    for child in node.children:
+        found += _all(child, kind)
+    return found
+
+
+def _removal(parsed: Parsed, component: Component) -> Edit:
     """An edit that removes the separate `export default Name` (or `export { Name as default }`)."""
     if component.export is None:
         raise PreviewRefused("the component is exported with other names in one `export { ... }` — "
                              "export it alone with `export default Name`")
-    lo, hi = component.export
-    start, end = tokens[lo].start, tokens[hi - 1].end
-    end += source[end:end + 1] == "\n"
-    if source[start - 2:start] == "\n\n" and source[end:end + 1] in ("\n", ""):
+    data, start, end = parsed.data, component.export.start_byte, component.export.end_byte
+    end += data[end:end + 1] == b"\n"
+    if data[start - 2:start] == b"\n\n" and data[end:end + 1] in (b"\n", b""):
         start -= 1  # the blank line it stood between goes with it
     return start, end, ""
-
-
-def _annotated(tokens: list[Token], lo: int, hi: int) -> bool:
-    end = _first_param_end(tokens, lo, hi)
-    depth = 0
-    for t in tokens[lo:end]:
-        depth += (t.text in "([{") - (t.text in ")]}")
-        if depth == 0 and t.text == ":":
-            return True
-    return False
-
-
-def _first_param_end(tokens: list[Token], lo: int, hi: int) -> int:
-    parts = split_top(tokens, lo, hi)
-    return parts[0][1] if parts else hi
-
-
-def _return_type(source: str, tokens: list[Token], component: Component) -> str:
-    """`: JSX.Element` written between the parameters and the body, if any."""
-    after = component.params[1] + (tokens[component.params[1]].text == ")")
-    stop = component.body[0] - (component.kind == "arrow")
-    if after < stop and tokens[after].text == ":":
-        return source[tokens[after].start:tokens[stop - 1].end]
-    return ""
-
-
-def _renames(tokens: list[Token], component: Component, name: str) -> list[tuple[int, int, str]]:
-    """Edits that rename the component where it is named as itself (not in JSX text)."""
-    old = component.name
-    if not old or old == name:
-        return []
-    edits = []
-    for i, t in enumerate(tokens):
-        if t.text != old or t.kind != "name" or (i and tokens[i - 1].text in (".", "?.")):
-            continue
-        before = tokens[i - 1].text if i else ""
-        after = tokens[i + 1].text if i + 1 < len(tokens) else ""
-        if before in ("function", "const", "let", "var", "default", "(") or after == ".":
-            edits.append((t.start, t.end, name))
-    return edits
 
 
 # -- the root element's position ------------------------------------------------------------
 
 
-def _root_style(tokens: list[Token], component: Component) -> list[tuple[int, int, str]]:
-    root = _root_element(tokens, component)
-    if root is None:
+def _root_style(parsed: Parsed, component: Component) -> list[Edit]:
+    """`position: "relative"` in the style of the element the body's last `return` gives."""
+    returns = [s for s in component.body.named_children if s.type == "return_statement"]
+    root = returns[-1].named_children[0] if returns and returns[-1].named_children else None
+    while root is not None and root.type == "parenthesized_expression" and root.named_children:
+        root = root.named_children[0]
+    if root is None or root.type not in ("jsx_element", "jsx_self_closing_element"):
         return []
-    lt, end = root
-    if tokens[lt + 1].text == ">":  # a fragment: <>...</> becomes a positioned <div>
-        closing_tag = next((j for j in range(end - 3, lt, -1)
-                            if [t.text for t in tokens[j:j + 3]] == ["<", "/", ">"]), None)
-        if closing_tag is None:
+    opening = root.child_by_field_name("open_tag") if root.type == "jsx_element" else root
+    tag = opening.child_by_field_name("name") if opening is not None else None
+    if opening is None or tag is None:  # a fragment: <>...</> becomes a positioned <div>
+        closing = root.child_by_field_name("close_tag")
+        if opening is None or closing is None:
             return []
-        return [(tokens[lt].start, tokens[lt + 1].end, '<div style={{ position: "relative" }}>'),
-                (tokens[closing_tag].start, tokens[closing_tag + 2].end, "</div>")]
-    j = lt + 1
-    while j + 2 < end and tokens[j + 1].text == "." and tokens[j + 2].kind == "name":
-        j += 2
-    tag_end = j + 1
-    depth = 0
-    for k in range(tag_end, end):
-        text = tokens[k].text
-        if text in ("{", "("):
-            depth += 1
-        elif text in ("}", ")"):
-            depth -= 1
-        elif depth == 0 and text in (">", "/"):
-            break
-        elif depth == 0 and text == "style" and tokens[k + 1].text == "=" and tokens[k + 2].text == "{":
-            return _positioned(tokens, k + 2)
-    return [(tokens[tag_end - 1].end, tokens[tag_end - 1].end, ' style={{ position: "relative" }}')]
+        return [(opening.start_byte, opening.end_byte, '<div style={{ position: "relative" }}>'),
+                (closing.start_byte, closing.end_byte, "</div>")]
+    for attribute in opening.children_by_field_name("attribute"):
+        if attribute.type == "jsx_attribute" and parsed.text(attribute.named_children[0]) == "style":
+            value = attribute.named_children[-1]
+            return _positioned(parsed, value) if value.type == "jsx_expression" else []
+    return [(tag.end_byte, tag.end_byte, ' style={{ position: "relative" }}')]
 
 
-def _positioned(tokens: list[Token], brace: int) -> list[tuple[int, int, str]]:
+def _positioned(parsed: Parsed, expression: Node) -> list[Edit]:
     """`style={{...}}` gains `position: "relative"` unless it sets a position; `style={x}`
     becomes `style={{ position: "relative", ...x }}`."""
-    end = closing(tokens, brace)
-    if end is None:
+    value = expression.named_children[0] if expression.named_children else None
+    if value is None:
         return []
-    inner = brace + 1
-    if tokens[inner].text == "{" and closing(tokens, inner) == end - 1:
-        keys = [tokens[a].text for a, b in split_top(tokens, inner + 1, end - 1)]
+    if value.type == "object":
+        keys = [parsed.text(p.child_by_field_name("key") or p) for p in value.named_children]
         if "position" in keys:
             return []
-        if end - 1 == inner + 1:
-            return [(tokens[inner].start, tokens[end - 1].end, '{ position: "relative" }')]
-        return [(tokens[inner + 1].start, tokens[inner + 1].start, 'position: "relative", ')]
-    return [(tokens[brace].start, tokens[brace].end, '{{ position: "relative", ...'),
-            (tokens[end].start, tokens[end].end, " }}")]
-
-
-def _root_element(tokens: list[Token], component: Component) -> tuple[int, int] | None:
-    """(index of the root JSX element's `<`, end of the returned expression): the last `return`
-    at the top of the function's body."""
-    lo, hi = component.body
-    depth, found = 0, None
-    for j in range(lo, hi):
-        text = tokens[j].text
-        depth += (text in "([{") - (text in ")]}")
-        if depth == 1 and text == "return":
-            found = j
-    if found is None:
-        return None
-    j = found + 1
-    while j < hi and tokens[j].text == "(":
-        j += 1
-    if j + 1 >= hi or tokens[j].text != "<" or tokens[j + 1].kind not in ("name",) and tokens[j + 1].text != ">":
-        return None
-    return j, expression_end(tokens, found + 1)
+        if not value.named_children:
+            return [(value.start_byte, value.end_byte, '{ position: "relative" }')]
+        first = value.named_children[0].start_byte
+        return [(first, first, 'position: "relative", ')]
+    return [(expression.start_byte, value.start_byte, '{{ position: "relative", ...'),
+            (value.end_byte, expression.end_byte, " }}")]
 
 
 # -- JSDoc, imports, controls -----------------------------------------------------------------
 
 
-def _annotations(source: str, at: int) -> list[tuple[int, int, str]]:
-    if _ANNOTATIONS[0].split()[0] in source:
-        return []
+def _annotations(parsed: Parsed, statement: Node) -> list[Edit]:
+    """Framer's layout annotations, added to the JSDoc just above the component or in a new one."""
     lines = "".join(f" * {a}\n" for a in _ANNOTATIONS)
-    before = source[:at].rstrip()
-    opened = before.rfind("/**")
-    if before.endswith("*/") and opened >= 0 and "*/" not in before[opened:-2]:
-        comment = before[opened:]
-        if "\n" in comment and comment.splitlines()[-1].strip() == "*/":
-            close_line = before.rfind("\n") + 1
-            return [(close_line, close_line, lines)]
-        text = comment[3:-2].strip().lstrip("*").strip()
-        return [(opened, len(before), "/**\n" + (f" * {text}\n" if text else "") + lines + " */")]
-    return [(at, at, "/**\n" + lines + " */\n")]
+    comment = statement.prev_sibling
+    if comment is None or comment.type != "comment" or not parsed.text(comment).startswith("/**") \
+            or parsed.data[comment.end_byte:statement.start_byte].strip():
+        return [(statement.start_byte, statement.start_byte, "/**\n" + lines + " */\n")]
+    text = parsed.text(comment)
+    if _ANNOTATIONS[0] in text:
+        return []
+    if "\n" in text and text.splitlines()[-1].strip() == "*/":
+        close_line = parsed.data.rfind(b"\n", comment.start_byte, comment.end_byte) + 1
+        return [(close_line, close_line, lines)]
+    inner = text[3:-2].strip().lstrip("*").strip()
+    return [(comment.start_byte, comment.end_byte, "/**\n" + (f" * {inner}\n" if inner else "") + lines + " */")]
 
 
-def _framer_import(source: str, tokens: list[Token]) -> list[tuple[int, int, str]]:
-    last_import_end, semicolon = None, False
-    for i, t in enumerate(tokens):
-        if t.text != "import" or (i and tokens[i - 1].text == ".") or i + 1 >= len(tokens) or tokens[i + 1].text == "(":
+def _framer_import(parsed: Parsed) -> list[Edit]:
+    """`addPropertyControls` and `ControlType` imported from "framer": merged into an import of it,
+    else a new line after the last import."""
+    last = None
+    for statement in parsed.root.named_children:
+        if statement.type != "import_statement" or statement.child_by_field_name("source") is None:
             continue
-        j = next((x for x in range(i + 1, len(tokens)) if tokens[x].kind == "string"), None)
-        if j is None:
-            continue
-        semicolon = j + 1 < len(tokens) and tokens[j + 1].text == ";"
-        last_import_end = tokens[j + semicolon].end
-        if tokens[j].text[1:-1] == "framer" and tokens[i + 1].text == "{":
-            close = closing(tokens, i + 1)
-            names = [source[tokens[a].start:tokens[b - 1].end] for a, b in split_top(tokens, i + 2, close)]
+        last = statement
+        clause = next((c for c in statement.named_children if c.type == "import_clause"), None)
+        named = next((c for c in clause.named_children if c.type == "named_imports"), None) if clause else None
+        if parsed.text(statement.child_by_field_name("source"))[1:-1] == "framer" and named is not None:
+            names = [parsed.text(spec) for spec in named.named_children if spec.type == "import_specifier"]
             missing = [n for n in _IMPORTED if n not in names]
             if not missing:
                 return []
-            return [(tokens[i + 1].start, tokens[close].end, "{ " + ", ".join(names + missing) + " }")]
-    line = 'import { addPropertyControls, ControlType } from "framer"' + (";" if semicolon else "")
-    if last_import_end is None:
+            return [(named.start_byte, named.end_byte, "{ " + ", ".join(names + missing) + " }")]
+    line = 'import { addPropertyControls, ControlType } from "framer"'
+    if last is None:
         return [(0, 0, line + "\n\n")]
-    return [(last_import_end, last_import_end, "\n" + line)]
-
-
-def _has_controls(tokens: list[Token], name: str) -> bool:
-    return any(t.text == "addPropertyControls" and tokens[i + 1].text == "(" and tokens[i + 2].text == name
-               for i, t in enumerate(tokens[:-2]))
+    return [(last.end_byte, last.end_byte, "\n" + line + (";" if parsed.text(last).endswith(";") else ""))]

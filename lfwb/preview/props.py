@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .component import Component, find_component
-from .source import validate_source
-from .tokens import Token, closing, split_top, texts, tokenize
+from .component import Component, declarations, find_component
+from .source import Parsed, parse, validate_source
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 __all__ = ["PropSpec", "extract_props", "validate_source"]
 
@@ -39,6 +41,7 @@ KINDS = ("string", "number", "boolean", "color", "enum")
 _CONTROL_TYPES = {"String": "string", "Number": "number", "Boolean": "boolean", "Color": "color", "Enum": "enum"}
 _COLOUR = re.compile(r"\s*(#(?:[\da-fA-F]{3,4}|[\da-fA-F]{6}|[\da-fA-F]{8})|(?:rgb|rgba|hsl|hsla)\(.*\))\s*")
 _NOT_LITERAL = object()
+_NESTED = ("object_pattern", "array_pattern")
 
 
 @dataclass
@@ -66,17 +69,16 @@ class PropSpec:
 def extract_props(source: str) -> list[PropSpec]:
     """The props of `source`'s default-exported component, in the order it declares them
     (see the module docstring). A component it cannot read has none: never an error."""
-    tokens = tokenize(source)
-    component = find_component(tokens)
-    name = component.name if component else None
-    controls = _property_controls(tokens, name)
-    defaults = _defaults(tokens, component) if component else {}
+    parsed = parse(source)
+    component = find_component(parsed)
+    controls = _property_controls(parsed, component.name if component else None)
+    defaults = _defaults(parsed, component) if component else {}
     if controls is not None:
         return [_finish(p, defaults.get(p.name)) for p in controls]
     kinds: dict[str, tuple[str | None, list | None]] = {}
-    if component is not None:
-        for prop_type in _type_ranges(tokens, component):
-            kinds.update(_members(tokens, *prop_type))
+    prop_type = _props_type(component) if component else None
+    if prop_type is not None:
+        kinds = _members(parsed, prop_type)
     props = []
     for prop_name in dict.fromkeys([*kinds, *defaults]):
         kind, options = kinds.get(prop_name, (None, None))
@@ -132,229 +134,175 @@ def _looks_like_colour(value: Any) -> bool:
 # -- types ----------------------------------------------------------------------------------
 
 
-def _type_ranges(tokens: list[Token], component: Component) -> list[tuple[int, int]]:
-    """Token ranges of the props' type: the first parameter's annotation, else `FC<Props>`."""
-    found = []
-    first = _first_param(tokens, component)
-    if first is not None:
-        lo, hi = first
-        start = closing(tokens, lo) + 1 if tokens[lo].text == "{" and closing(tokens, lo) else lo + 1
-        if start < hi and tokens[start].text == "?":
-            start += 1
-        if start < hi and tokens[start].text == ":":
-            end = next((j for j in range(start, hi) if tokens[j].text == "=" and _depth(tokens, start, j) == 0), hi)
-            found.append((start + 1, end))
-    if not found and component.props_type:
-        found.append(component.props_type)
-    return found
+def _first_param(component: Component) -> Node | None:
+    params = component.params
+    if params is None or params.type != "formal_parameters":
+        return None  # none, or an arrow's lone `props`
+    return next((p for p in params.named_children if p.type != "comment"), None)
 
 
-def _first_param(tokens: list[Token], component: Component) -> tuple[int, int] | None:
-    if not component.params:
-        return None
-    parts = split_top(tokens, *component.params)
-    return parts[0] if parts else None
+def _props_type(component: Component) -> Node | None:
+    """The props' type: the first parameter's annotation, else `FC<Props>`'s."""
+    first = _first_param(component)
+    annotation = first.child_by_field_name("type") if first is not None else None
+    if annotation is not None and annotation.named_children:
+        return annotation.named_children[0]
+    return component.props_type
 
 
-def _depth(tokens: list[Token], lo: int, hi: int) -> int:
-    depth = 0
-    for t in tokens[lo:hi]:
-        depth += (t.text in "([{<") - (t.text in ")]}>")
-    return depth
-
-
-def _members(tokens: list[Token], lo: int, hi: int, seen: frozenset = frozenset()) -> dict:
-    """name → (kind or None, options) for the type in tokens[lo:hi]."""
+def _members(parsed: Parsed, node: Node, seen: frozenset = frozenset()) -> dict:
+    """name → (kind or None, options) for the object type `node` stands for."""
     found: dict = {}
-    for a, b in split_top(tokens, lo, hi, seps=("&",), angles=True):
-        if tokens[a].text == "{":
-            end = closing(tokens, a)
-            if end is not None:
-                found.update(_literal_members(tokens, a + 1, end))
-            continue
-        words = texts(tokens, a, b)
-        if "<" in words:  # Partial<Props>, React.PropsWithChildren<Props>
-            inner = (a + words.index("<") + 1, b - (words[-1] == ">"))
-            found.update(_members(tokens, *inner, seen))
-            continue
-        name = words[-1]
-        if tokens[b - 1].kind == "name" and name not in seen:
-            found.update(_named_type(tokens, name, seen | {name}))
+    if node.type in ("object_type", "interface_body"):
+        for member in node.named_children:
+            name, annotation = member.child_by_field_name("name"), member.child_by_field_name("type")
+            if member.type != "property_signature" or name is None or annotation is None:
+                continue  # a method, an index signature: no control
+            key = _decode(parsed.text(name)) if name.type == "string" else parsed.text(name)
+            found[key] = _kind_of_type(parsed, annotation.named_children[0])
+    elif node.type in ("intersection_type", "parenthesized_type"):
+        for part in node.named_children:
+            found.update(_members(parsed, part, seen))
+    elif node.type == "generic_type":  # Partial<Props>, React.PropsWithChildren<Props>
+        arguments = node.child_by_field_name("type_arguments")
+        for part in arguments.named_children if arguments is not None else ():
+            found.update(_members(parsed, part, seen))
+    elif node.type in ("type_identifier", "nested_type_identifier"):
+        named = parsed.text(node.child_by_field_name("name") or node)
+        if named not in seen:
+            found.update(_named_type(parsed, named, seen | {named}))
     return found
 
 
-def _named_type(tokens: list[Token], name: str, seen: frozenset) -> dict:
-    for i in range(len(tokens) - 2):
-        if tokens[i + 1].text != name:
+def _named_type(parsed: Parsed, name: str, seen: frozenset) -> dict:
+    """The members of `interface name` (with what it extends) or `type name = ...`."""
+    for declaration in declarations(parsed):
+        if parsed.text(declaration.child_by_field_name("name")) != name:
             continue
-        if tokens[i].text == "interface":
-            brace = next((j for j in range(i, len(tokens)) if tokens[j].text == "{"), None)
-            end = closing(tokens, brace) if brace is not None else None
-            if end is None:
-                return {}
+        if declaration.type == "interface_declaration":
             found: dict = {}
-            if tokens[i + 2].text == "extends":
-                for part in split_top(tokens, i + 3, brace, angles=True):
-                    found.update(_members(tokens, *part, seen))
-            found.update(_literal_members(tokens, brace + 1, end))
-            return found
-        if tokens[i].text == "type" and tokens[i + 2].text in ("=", "<"):
-            alias = _alias(tokens, name)
-            return _members(tokens, *alias, seen) if alias else {}
+            for clause in (c for c in declaration.named_children if c.type == "extends_type_clause"):
+                for base in clause.named_children:
+                    found.update(_members(parsed, base, seen))
+            body = declaration.child_by_field_name("body")
+            return {**found, **(_members(parsed, body, seen) if body is not None else {})}
+        if declaration.type == "type_alias_declaration":
+            value = declaration.child_by_field_name("value")
+            return _members(parsed, value, seen) if value is not None else {}
     return {}
 
 
-def _alias(tokens: list[Token], name: str) -> tuple[int, int] | None:
-    """The range of what `type name = ...` stands for; None if no such alias."""
-    for i in range(len(tokens) - 2):
-        if tokens[i].text == "type" and tokens[i + 1].text == name and tokens[i + 2].text in ("=", "<"):
-            eq = next((j for j in range(i + 2, len(tokens)) if tokens[j].text == "="), None)
-            return (eq + 1, _type_end(tokens, eq + 1)) if eq is not None else None
+def _alias(parsed: Parsed, name: str) -> Node | None:
+    """What `type name = ...` stands for; None if no such alias."""
+    for declaration in declarations(parsed):
+        if declaration.type == "type_alias_declaration" and parsed.text(declaration.child_by_field_name("name")) == name:
+            return declaration.child_by_field_name("value")
     return None
 
 
-def _type_end(tokens: list[Token], lo: int) -> int:
-    """One past a `type X = ...` alias's last token: a `;`, or a new statement on a new line."""
-    depth = 0
-    for j in range(lo, len(tokens)):
-        text = tokens[j].text
-        depth += (text in "([{<") - (text in ")]}>")
-        if depth == 0 and text == ";":
-            return j
-        if (depth == 0 and j > lo and tokens[j].line > tokens[j - 1].line
-                and tokens[j - 1].text not in ("|", "&", "=", "=>", ":")
-                and text not in ("|", "&", "{", "(")):
-            return j
-    return len(tokens)
+def _union(node: Node) -> list[Node]:
+    if node.type == "union_type":
+        return [part for child in node.named_children for part in _union(child)]
+    return [node.named_children[0]] if node.type == "parenthesized_type" and node.named_children else [node]
 
 
-def _literal_members(tokens: list[Token], lo: int, hi: int) -> dict:
-    """The members of an object type's body tokens[lo:hi]: `name?: type` separated by `;`,
-    `,` or a new line."""
-    found, j = {}, lo
-    while j < hi:
-        if tokens[j].text in (";", ",", "readonly"):
-            j += 1
-            continue
-        key = tokens[j]
-        j += 1
-        if j < hi and tokens[j].text == "?":
-            j += 1
-        if key.kind not in ("name", "string") or j >= hi or tokens[j].text != ":":
-            j = _member_end(tokens, j, hi)  # a method, an index signature: no control
-            continue
-        end = _member_end(tokens, j + 1, hi)
-        found[key.text.strip("'\"") if key.kind == "string" else key.text] = _kind_of_type(tokens, j + 1, end)
-        j = end
-    return found
-
-
-def _member_end(tokens: list[Token], j: int, hi: int) -> int:
-    depth, lo = 0, j
-    while j < hi:
-        text = tokens[j].text
-        if depth == 0 and (text in (";", ",") or (
-            j > lo and tokens[j].line > tokens[j - 1].line
-            and tokens[j - 1].text not in ("|", "&", ":", "=>", "(", "<", ",")
-            and text not in ("|", "&", "=>", ")", ">", "]", "}", "[", ".")
-        )):
-            return j
-        depth += (text in "([{<") - (text in ")]}>")
-        j += 1
-    return hi
-
-
-def _kind_of_type(tokens: list[Token], lo: int, hi: int, aliases: int = 3) -> tuple[str | None, list | None]:
-    if hi == lo + 1 and tokens[lo].kind == "name" and aliases:  # type Plan = "starter" | "pro"
-        alias = _alias(tokens, tokens[lo].text)
+def _kind_of_type(parsed: Parsed, node: Node, aliases: int = 3) -> tuple[str | None, list | None]:
+    if node.type == "type_identifier" and aliases:  # type Plan = "starter" | "pro"
+        alias = _alias(parsed, parsed.text(node))
         if alias is not None:
-            return _kind_of_type(tokens, *alias, aliases - 1)
-    parts = [texts(tokens, a, b) for a, b in split_top(tokens, lo, hi, seps=("|",), angles=True)]
-    parts = [p for p in parts if p not in (["undefined"], ["null"])]
-    if not parts:
+            return _kind_of_type(parsed, alias, aliases - 1)
+    parts = [p for p in _union(node) if parsed.text(p) not in ("undefined", "null")]
+    if not parts or any(p.type not in ("literal_type", "predefined_type") for p in parts):
         return None, None
-    if all(len(p) == 1 for p in parts):
-        words = [p[0] for p in parts]
-        if all(w[:1] in "'\"" for w in words):
-            return "enum", [_decode(w) for w in words]
-        if set(words) <= {"true", "false", "boolean"}:
-            return "boolean", None
-        if len(words) == 1 and words[0] in ("string", "number", "boolean"):
-            return words[0], None
-        if all(re.fullmatch(r"[\d.]+|number", w) for w in words):  # 1 | 2 | 3
-            return "number", None
+    words = [parsed.text(p) for p in parts]
+    if all(w[:1] in "'\"" for w in words):
+        return "enum", [_decode(w) for w in words]
+    if set(words) <= {"true", "false", "boolean"}:
+        return "boolean", None
+    if len(words) == 1 and words[0] in ("string", "number", "boolean"):
+        return words[0], None
+    if all(re.fullmatch(r"[\d.]+|number", w) for w in words):  # 1 | 2 | 3
+        return "number", None
     return None, None
 
 
 # -- defaults ---------------------------------------------------------------------------------
 
 
-def _defaults(tokens: list[Token], component: Component) -> dict[str, Any]:
+def _defaults(parsed: Parsed, component: Component) -> dict[str, Any]:
     """Literal defaults from `Name.defaultProps = {...}` and the parameter's destructuring
     (which wins), in the order the destructuring names them."""
     defaults: dict[str, Any] = {}
-    first = _first_param(tokens, component)
-    if first is not None and tokens[first[0]].text == "{":
-        end = closing(tokens, first[0])
-        for a, b in split_top(tokens, first[0] + 1, end or first[0] + 1):
-            if tokens[a].text == "..." or tokens[a].kind != "name":
+    first = _first_param(component)
+    pattern = first.child_by_field_name("pattern") if first is not None else None
+    for entry in pattern.named_children if pattern is not None and pattern.type == "object_pattern" else ():
+        key: Node | None = entry
+        value: Node | None = None
+        if entry.type == "object_assignment_pattern":  # { label = "Hi" }
+            key, value = entry.child_by_field_name("left"), entry.child_by_field_name("right")
+        elif entry.type == "pair_pattern":  # { label: text = "Hi" }; `style: { color }` is not one prop
+            key, target = entry.child_by_field_name("key"), entry.child_by_field_name("value")
+            if target is not None and target.type == "assignment_pattern":
+                value = target.child_by_field_name("right")
+                target = target.child_by_field_name("left")
+            if key is None or key.type != "property_identifier" or target is None or target.type in _NESTED:
                 continue
-            words = texts(tokens, a, b)
-            eq = next((x for x in range(a, b) if tokens[x].text == "=" and _depth(tokens, a, x) == 0), None)
-            if ":" in words[:2] and b > a + 2 and tokens[a + 2].text in ("{", "["):
-                continue  # a nested pattern: `style: { color }` is not one prop
-            value = _literal(tokens, eq + 1, b) if eq is not None else None
-            defaults[tokens[a].text] = None if value is _NOT_LITERAL else value
-    if component.name:
-        for i in range(len(tokens) - 4):
-            if (tokens[i].text == component.name and tokens[i + 1].text == "." and tokens[i + 2].text == "defaultProps"
-                    and tokens[i + 3].text == "=" and tokens[i + 4].text == "{"):
-                for key, value in _object(tokens, i + 4).items():
-                    if defaults.get(key) is None and value is not _NOT_LITERAL:
-                        defaults[key] = value
+        elif entry.type != "shorthand_property_identifier_pattern":
+            continue  # ...rest
+        literal = _literal(parsed, value) if value is not None else None
+        defaults[parsed.text(key)] = None if literal is _NOT_LITERAL else literal
+    for statement in parsed.root.named_children if component.name else ():
+        assigned = statement.named_children[0] if statement.type == "expression_statement" and statement.named_children else None
+        if assigned is None or assigned.type != "assignment_expression":
+            continue
+        left, right = assigned.child_by_field_name("left"), assigned.child_by_field_name("right")
+        if (left is not None and right is not None and right.type == "object" and left.type == "member_expression"
+                and parsed.text(left) == f"{component.name}.defaultProps"):
+            for prop, given in _object(parsed, right).items():
+                if defaults.get(prop) is None and given is not _NOT_LITERAL:
+                    defaults[prop] = given
     return defaults
 
 
-def _object(tokens: list[Token], brace: int) -> dict[str, Any]:
-    """key → literal value (or `_NOT_LITERAL`, or a nested dict) for the object at `brace`."""
-    end = closing(tokens, brace)
+def _object(parsed: Parsed, node: Node) -> dict[str, Any]:
+    """key → literal value (or `_NOT_LITERAL`, or a nested dict) for the object `node`."""
     found: dict[str, Any] = {}
-    if end is None:
-        return found
-    for a, b in split_top(tokens, brace + 1, end):
-        if b - a < 3 or tokens[a + 1].text != ":" or tokens[a].kind not in ("name", "string", "number"):
+    for pair in node.named_children:
+        key, value = pair.child_by_field_name("key"), pair.child_by_field_name("value")
+        if pair.type != "pair" or key is None or value is None or key.type not in ("property_identifier", "string", "number"):
             continue
-        key = _decode(tokens[a].text) if tokens[a].kind == "string" else tokens[a].text
-        if tokens[a + 2].text == "{":
-            found[key] = _object(tokens, a + 2)
-        elif tokens[a + 2].text == "[":
-            close = closing(tokens, a + 2) or a + 2
-            found[key] = [_literal(tokens, x, y) for x, y in split_top(tokens, a + 3, close)]
-        elif b - a == 5 and texts(tokens, a + 2, a + 4) == ["ControlType", "."]:
-            found[key] = ("ControlType", tokens[a + 4].text)
+        name = _decode(parsed.text(key)) if key.type == "string" else parsed.text(key)
+        if value.type == "object":
+            found[name] = _object(parsed, value)
+        elif value.type == "array":
+            found[name] = [_literal(parsed, item) for item in value.named_children]
+        elif value.type == "member_expression" and parsed.text(value.child_by_field_name("object")) == "ControlType":
+            found[name] = ("ControlType", parsed.text(value.child_by_field_name("property")))
         else:
-            found[key] = _literal(tokens, a + 2, b)
+            found[name] = _literal(parsed, value)
     return found
 
 
-def _literal(tokens: list[Token], lo: int, hi: int) -> Any:
+def _literal(parsed: Parsed, node: Node) -> Any:
     """The value of a literal (string, template without `${`, number, true/false/null, -n)."""
     sign = 1
-    if hi - lo == 2 and tokens[lo].text in ("-", "+") and tokens[lo + 1].kind == "number":
-        sign, lo = (-1 if tokens[lo].text == "-" else 1), lo + 1
-    if hi - lo != 1:
-        return _NOT_LITERAL
-    t = tokens[lo]
-    if t.kind == "string" or (t.kind == "template" and "${" not in t.text):
-        return _decode(t.text)
-    if t.kind == "number":
-        text = t.text.replace("_", "").rstrip("n")
+    if node.type == "unary_expression" and parsed.text(node.child_by_field_name("operator")) in ("-", "+"):
+        sign = -1 if parsed.text(node.child_by_field_name("operator")) == "-" else 1
+        node = node.child_by_field_name("argument") or node
+        if node.type != "number":
+            return _NOT_LITERAL
+    text = parsed.text(node)
+    if node.type == "string" or (
+            node.type == "template_string" and all(c.type != "template_substitution" for c in node.named_children)):
+        return _decode(text)
+    if node.type == "number":
+        text = text.replace("_", "").rstrip("n")
         try:
             value = int(text, 0) if re.fullmatch(r"0[xob][\da-f]+|\d+", text, re.I) else float(text)
         except ValueError:
             return _NOT_LITERAL
         return sign * value
-    return {"true": True, "false": False, "null": None}.get(t.text, _NOT_LITERAL)
+    return {"true": True, "false": False, "null": None}.get(node.type, _NOT_LITERAL)
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0", "\n": ""}
@@ -374,33 +322,41 @@ def _decode(text: str) -> str:
 # -- addPropertyControls -----------------------------------------------------------------------
 
 
-def _property_controls(tokens: list[Token], component_name: str | None) -> list[PropSpec] | None:
+def _property_controls(parsed: Parsed, component_name: str | None) -> list[PropSpec] | None:
     """The controls of an `addPropertyControls(Name, {...})` block; None without one."""
-    for i in range(len(tokens) - 4):
-        if tokens[i].text != "addPropertyControls" or tokens[i + 1].text != "(":
+    arguments = controls_call(parsed, component_name)
+    if arguments is None:
+        return None
+    props = []
+    for key, control in _object(parsed, arguments[1]).items():
+        if not isinstance(control, dict) or not isinstance(control.get("type"), tuple):
             continue
-        if component_name and tokens[i + 2].text != component_name:
+        kind = _CONTROL_TYPES.get(control["type"][1])
+        if kind is None:
             continue
-        if tokens[i + 3].text != "," or tokens[i + 4].text != "{":
+        options = control.get("options")
+        default = control.get("defaultValue")
+        props.append(PropSpec(
+            key, kind,
+            default=None if default is _NOT_LITERAL else default,
+            options=[o for o in options if o is not _NOT_LITERAL] if kind == "enum" and isinstance(options, list) else None,
+            min=_number(control.get("min")), max=_number(control.get("max")),
+            step=_number(control.get("step")),
+            title=control["title"] if isinstance(control.get("title"), str) else None,
+        ))
+    return props
+
+
+def controls_call(parsed: Parsed, component_name: str | None) -> list[Node] | None:
+    """The arguments of the top-level `addPropertyControls(Name, {...})` call; None without one."""
+    for statement in parsed.root.named_children:
+        call = statement.named_children[0] if statement.type == "expression_statement" and statement.named_children else None
+        if call is None or call.type != "call_expression" or parsed.text(call.child_by_field_name("function")) != "addPropertyControls":
             continue
-        props = []
-        for key, control in _object(tokens, i + 4).items():
-            if not isinstance(control, dict) or not isinstance(control.get("type"), tuple):
-                continue
-            kind = _CONTROL_TYPES.get(control["type"][1])
-            if kind is None:
-                continue
-            options = control.get("options")
-            default = control.get("defaultValue")
-            props.append(PropSpec(
-                key, kind,
-                default=None if default is _NOT_LITERAL else default,
-                options=[o for o in options if o is not _NOT_LITERAL] if kind == "enum" and isinstance(options, list) else None,
-                min=_number(control.get("min")), max=_number(control.get("max")),
-                step=_number(control.get("step")),
-                title=control["title"] if isinstance(control.get("title"), str) else None,
-            ))
-        return props
+        arguments = call.child_by_field_name("arguments")
+        found = [a for a in arguments.named_children if a.type != "comment"] if arguments is not None else []
+        if len(found) >= 2 and found[1].type == "object" and (not component_name or parsed.text(found[0]) == component_name):
+            return found
     return None
 
 

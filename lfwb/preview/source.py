@@ -71,6 +71,13 @@ class Parsed:
 
         return [found for _, found in tree_sitter.QueryCursor(_grammar()[1]).matches(self.root)]
 
+    def identifiers(self, name: str) -> list[Node]:
+        """Every identifier spelled `name` (not a property, a type or JSX text), in order."""
+        import tree_sitter
+
+        found = tree_sitter.QueryCursor(_grammar()[2]).captures(self.root).get("name", [])
+        return sorted((n for n in found if self.text(n) == name), key=lambda n: n.start_byte)
+
     def column(self, byte: int) -> int:
         """The 1-based column, in characters, of a byte offset."""
         start = self.data.rfind(b"\n", 0, byte) + 1
@@ -86,14 +93,15 @@ def parse(source: str) -> Parsed:
 
 
 def _grammar() -> tuple:
-    """(Language, Query), built once per process."""
+    """(Language, the checks' query, the identifiers' query), built once per process."""
     with _loading:
         if not _loaded:
             import tree_sitter
             import tree_sitter_typescript
 
             language = tree_sitter.Language(tree_sitter_typescript.language_tsx())
-            _loaded["grammar"] = (language, tree_sitter.Query(language, _QUERY))
+            _loaded["grammar"] = (language, tree_sitter.Query(language, _QUERY),
+                                  tree_sitter.Query(language, "(identifier) @name"))
     return _loaded["grammar"]
 
 
