@@ -100,6 +100,19 @@ def test_a_jsx_check_uses_the_previews_validator_and_keeps_only_the_passing_comp
     assert [(a["kind"], "Card" in a["content"]) for a in artifacts] == [("jsx", True)]
 
 
+@pytest.mark.parametrize(("answer", "check", "kind"), [
+    ("```\nexport default function A() { return <b/>; }\n```", "jsx", "jsx"),  # a fence with no language
+    ("export default function A() { return <b/>; }", "tsx", "tsx"),  # no fence at all
+    ('Here:\n```\n{"a": 1}\n```\n```\nnot checked\n```', "json", "json"),
+    ("```python\nx = 1\n```", "python", "python"),
+])
+def test_the_code_a_check_passed_is_an_artifact_of_its_kind(scripted, answer, check, kind):
+    scripted.model("m", [answer])
+    result = scripted.wb.run_pipeline(one_step(check=check), input="x")
+    rows = scripted.wb.store.list_artifacts(run_id=result.run_id)
+    assert rows[-1]["kind"] == kind  # the first block the check read (the newest row is listed first)
+
+
 def test_a_code_check_reads_the_block_of_its_language(scripted):
     scripted.model("m", ["```css\n.a {}\n```\n```json\n{\"ok\": true}\n```"])
     assert scripted.wb.run_pipeline(one_step(check="json"), input="x").status == "done"

@@ -9,6 +9,8 @@
 A code check reads the answer's code: its first fenced block of the check's language (a block
 without a language counts), or the whole answer when it has no fence at all. A regex reads the
 whole answer. With `retries: N`, a failed check asks again (`retry_prompt`), up to N more times.
+The code a check passed is an artifact of the check's kind (`labelled`), even when the model
+gave its fence no language or wrote no fence.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import BadInput, LfwbError
-from .artifacts import extract_artifacts
+from .artifacts import Artifact, extract_artifacts
 
 CHECKS = ("jsx", "tsx", "json", "python")
 MAX_RETRIES = 10  # each retry is a whole generation: more than a few is a prompt to rethink
@@ -49,9 +51,10 @@ class Check:
             if re.search(self.pattern or "", text, re.MULTILINE):
                 return None
             return f"the answer does not match the pattern {self.pattern!r}"
-        code = _code(text, self.name)
-        if isinstance(code, _Missing):
-            return code.line
+        found = _code(text, self.name)
+        if isinstance(found, _Missing):
+            return found.line
+        code = found[1].content
         if self.name == "json":
             try:
                 json.loads(code)
@@ -76,18 +79,31 @@ class Check:
         return None
 
 
+    def labelled(self, text: str) -> list[Artifact]:
+        """`text`'s artifacts, the code this check read (and passed) taking its kind."""
+        blocks = extract_artifacts(text)
+        found = _code(text, self.name) if self.name in CHECKS else None
+        if found is None or isinstance(found, _Missing) or found[1].kind != "text":
+            return blocks  # a block the model gave a language keeps it
+        at, code = found
+        labelled = replace(code, kind=self.name)
+        return [*blocks[:at], labelled, *blocks[at + 1:]] if at < len(blocks) else [labelled]
+
+
 @dataclass(frozen=True)
 class _Missing:
     line: str
 
 
-def _code(text: str, check: str) -> str | _Missing:
+def _code(text: str, check: str) -> tuple[int, Artifact] | _Missing:
+    """The code `check` reads in `text` and its index among the answer's blocks (past them: the
+    whole answer, which has none)."""
     blocks = extract_artifacts(text)
     if not blocks:
-        return text.strip()
-    for block in blocks:
+        return 0, Artifact(text.strip() + "\n", "text", None, None, line=1)
+    for i, block in enumerate(blocks):
         if block.kind in _KINDS[check] or block.kind == "text":
-            return block.content
+            return i, block
     kinds = ", ".join(dict.fromkeys(b.kind for b in blocks))
     return _Missing(f"the answer has no ```{check} code block (it has {kinds})")
 

@@ -39,8 +39,8 @@ from ..runs import (
 )
 from ..runtimes.base import MAX_SEED
 from ..store import now
-from .artifacts import extract_artifacts, save_artifacts
-from .checks import read_answer, retry_prompt
+from .artifacts import extract_artifacts
+from .checks import Check, read_answer, retry_prompt
 from .result import ENDED, FINISHED, PipelineResult, StepResult
 from .plan import Plan, check
 from .spec import PipelineSpec, StepSpec, parse_pipeline
@@ -201,7 +201,7 @@ class _Run:
             runtime=old["runtime"], params_json=old["params_json"], input_tokens=step.input_tokens,
             output_tokens=step.output_tokens, reused_from_run=step.reused_from_run, finished_at=now(),
         )
-        self._keep_artifacts(name, step.text)
+        self._keep_artifacts(name, step.text, self.specs[name].check)
         schema = self.plan.schemas.get(name)
         if schema is not None:
             refusal, step.data = read_answer(step.text, schema, None)
@@ -280,7 +280,7 @@ class _Run:
             if sink.refusal is None:
                 step.data = sink.data
                 self.data[spec.name] = sink.data
-                self._keep_artifacts(spec.name, done.text)
+                self._keep_artifacts(spec.name, done.text, spec.check)
         except Cancelled:
             pass  # the sink has recorded it cancelled, with its partial text
         except Exception as e:
@@ -299,12 +299,13 @@ class _Run:
         step.earlier_cost_usd = step.cost_usd
         step.step_id, step.attempts, step.status, step.error = row["id"], attempt, "pending", None
 
-    def _keep_artifacts(self, name: str, text: str) -> None:
+    def _keep_artifacts(self, name: str, text: str, check: Check | None = None) -> None:
+        found = check.labelled(text) if check is not None else extract_artifacts(text)
         kinds: dict[str, list[str]] = {}
-        for artifact in extract_artifacts(text):
+        for artifact in found:
             kinds.setdefault(artifact.kind, []).append(artifact.content)
         self.kinds[name] = {k: "\n\n".join(v) for k, v in kinds.items()}
-        save_artifacts(self.store, self.run_id, self.project_id, text)
+        self.store.add_artifacts(self.project_id, self.run_id, [a.row() for a in found])
 
     def _end(self, step: StepResult, status: str, error: str | None) -> None:
         step.status, step.error = status, error
