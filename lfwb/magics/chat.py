@@ -49,11 +49,7 @@ def chat(ctx: Invocation, args):
     if args.rag:
         ctx.workbench.check_search_mode(args.mode)  # likewise (send checks it too)
     session = ctx.workbench.chat(args.session, model=args.model, system=args.system, new=args.new)
-    return LiveOutput().follow(
-        lambda on_start, on_text: session.send(
-            text, rag=args.rag, mode=args.mode, on_start=on_start, on_text=on_text, **settings
-        )
-    )
+    return LiveOutput().follow(session.start(text, rag=args.rag, mode=args.mode, **settings))
 
 
 @subcommand("chat sessions")

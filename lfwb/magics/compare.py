@@ -1,22 +1,21 @@
 """`%%lfw compare -m A,B`: the cell body to several models, their answers side by side.
 
-The work is `Workbench.compare` (lfwb/pipelines/compare.py); this face shows it: one display in
-the cell holding a column per model, updated at most `MAX_UPDATES_PER_S` times a second (the
-rate of `LiveOutput`, whose clock it shares). A terminal cannot redraw columns in place: there
-each model's answer is printed as a block when it ends.
+The work is `Workbench.start_compare`'s handle (lfwb/pipelines/compare.py); this face shows
+it: one display in the cell holding a column per model, updated at most `MAX_UPDATES_PER_S`
+times a second (the rate of `LiveOutput`: both are a `CellOutput`). A terminal cannot redraw
+columns in place: there each model's answer is printed as a block when it ends.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import BadInput
 from ..pipelines.templates import fill_template
-from .live import LiveOutput
+from .live import CellOutput
 from .registry import Invocation, check_output, subcommand
 
 if TYPE_CHECKING:  # lfwb.pipelines.compare pulls in the store: not at %load_ext time
@@ -25,27 +24,29 @@ if TYPE_CHECKING:  # lfwb.pipelines.compare pulls in the store: not at %load_ext
 ENDED = ("done", "failed", "cancelled", "not asked")
 
 
-class CompareOutput(LiveOutput):
-    """One display in the running cell that follows a compare's columns."""
+class CompareOutput(CellOutput):
+    """One display in the running cell that follows a compare's columns
+    (`Workbench.start_compare`'s handle: `CellOutput.follow`)."""
 
-    def follow(self, run: Callable) -> CompareResult:
-        """Call `run(on_start, on_update)` and show its columns; return its CompareResult.
-
-        On an error or a stop the columns stay as they were saved and the exception goes on
-        (one line). Stops are held until the cell shows the finished compare.
-        """
-        from ..runs import held_stops
-
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self._printed_models: set[str] = set()  # a terminal's blocks printed so far
-        with held_stops():
-            try:
-                result = run(self.on_start, self.on_update)
-            except BaseException:
-                if self.result is not None:
-                    self.finish(self.result)
-                raise
-            self.finish(result)
-        return result
+        self.result: CompareResult | None = None
+
+    def on_event(self, event: Any) -> None:
+        from ..handles import Started, Update
+
+        if isinstance(event, Started):
+            self.on_start(event.run)
+        elif isinstance(event, Update):
+            self.on_update(event.value)
+
+    def ended(self, value: Any, format: str) -> None:
+        self.finish(value)
+
+    def ended_early(self, format: str) -> None:
+        if self.result is not None:  # the columns as they were saved
+            self.finish(self.result)
 
     def on_start(self, result: CompareResult) -> None:
         from IPython.display import display
@@ -108,11 +109,7 @@ def compare(ctx: Invocation, args):
     prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench
     settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
-    result = CompareOutput().follow(
-        lambda on_start, on_update: wb.compare(
-            prompt, models, system=args.system, on_start=on_start, on_update=on_update, **settings,
-        )
-    )
+    result = CompareOutput().follow(wb.start_compare(prompt, models, system=args.system, **settings))
     if args.output:
         ctx.user_ns[args.output] = {model: run.text for model, run in result.results.items()}
     return result

@@ -54,10 +54,7 @@ def generate(ctx: Invocation, args):
         top_k=args.top_k, seed=args.seed, stop=args.stop or [], repeat_penalty=args.repeat_penalty,
     )
     result = LiveOutput().follow(
-        lambda on_start, on_text: wb.generate(
-            prompt, model=args.model, system=args.system, raw=args.raw, schema=schema,
-            on_start=on_start, on_text=on_text, **settings,
-        ),
+        wb.start_generate(prompt, model=args.model, system=args.system, raw=args.raw, schema=schema, **settings),
         format=args.format,
     )
     if args.output:

@@ -1,12 +1,12 @@
 """A cell output that fills in while a model writes: one display, updated, never one per token.
 
-    live = LiveOutput()
-    result = live.follow(lambda on_start, on_text: wb.generate(prompt, on_start=on_start, on_text=on_text))
+    result = LiveOutput().follow(wb.start_generate(prompt))   # a handle whose events are Started, Text
 
 A notebook front end re-renders the whole output on every update, so updates are coalesced
 to at most `max_rate` a second. Terminal IPython cannot update an output in place: there the
 text is printed as it arrives, once. While streaming the text shows as plain text; the finished run
 renders in its own format (Markdown by default) with its run id in the output's metadata.
+The handle runs on the cell's thread (`result()`), so Ctrl-C in the cell stops it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # lfwb.runs pulls in the store: not at %load_ext time
+    from ..handles import Handle
     from ..runs import RunResult
 
 MAX_UPDATES_PER_S = 20.0
@@ -31,8 +32,9 @@ def in_terminal() -> bool:
     return type(get_ipython()).__name__ == "TerminalInteractiveShell" and sys.stdout.isatty()
 
 
-class LiveOutput:
-    """One display in the running cell that follows a streaming run (see module docstring)."""
+class CellOutput:
+    """One display in the running cell that follows a handle, run on the cell's thread (Ctrl-C
+    stops it). `on_event` draws what an event changes; `finish` draws the end."""
 
     def __init__(
         self, waiting: str = "…", max_rate: float = MAX_UPDATES_PER_S,
@@ -41,34 +43,75 @@ class LiveOutput:
         self.waiting = waiting
         self.clock = clock  # tests pass a fake one to check the rate without waiting
         self.terminal = in_terminal()
-        self._printed = 0
         self.interval = 1.0 / max_rate
-        self.handle: Any = None
-        self.result: RunResult | None = None
+        self.handle: Any = None  # the display's, once shown
         self._last_update = 0.0
 
-    def follow(self, run: Callable[[Callable, Callable], RunResult], format: str = "markdown") -> RunResult:
-        """Call `run(on_start, on_text)` and show it streaming; return its RunResult.
+    def follow(self, handle: Handle, format: str = "markdown") -> Any:
+        """Run `handle` here, showing it as it goes; return its result.
 
-        On an error or a stop after text was shown, the text stays and the exception goes on
-        (IPython shows it as one line: the error, or "cancelled after N tokens"). Stops are
-        held until the cell shows the finished run, so what the cell shows is what was saved.
+        On an error or a stop, what was shown stays, drawn as it was saved, and the exception
+        goes on (IPython shows it as one line: the error, or "cancelled after N tokens"). Stops
+        are held until the cell shows the finished run, so what the cell shows is what was saved.
         """
         from ..runs import held_stops
 
+        handle.listen(self.on_event)
         with held_stops():
             try:
-                result = run(self.on_start, self.on_text)
+                value = handle.result()
             except BaseException:
-                if self.result is not None:
-                    self.result.format = format
-                    if self.result.status == "running":  # an error before the row was finished
-                        self.result.status = "failed"
-                    self.finish(self.result)
+                self.ended_early(format)
                 raise
-            result.format = format
-            self.finish(result)
-        return result
+            self.ended(value, format)
+        return value
+
+    def on_event(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def ended(self, value: Any, format: str) -> None:
+        raise NotImplementedError
+
+    def ended_early(self, format: str) -> None:
+        raise NotImplementedError
+
+    def due(self) -> bool:
+        """May the display be updated now (at most `max_rate` a second)? Yes notes the update."""
+        now = self.clock()
+        if now - self._last_update < self.interval:
+            return False
+        self._last_update = now
+        return True
+
+
+class LiveOutput(CellOutput):
+    """A streaming run's text (a generation, a chat turn, a revision): see the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._printed = 0
+        self.result: RunResult | None = None
+
+    def on_event(self, event: Any) -> None:
+        """The handle's events, on the cell's thread (the work runs there)."""
+        from ..handles import Started, Text
+
+        if isinstance(event, Started):
+            self.on_start(event.run)
+        elif isinstance(event, Text) and self.result is not None:
+            self.on_text(event.text, self.result)
+
+    def ended(self, value: Any, format: str) -> None:
+        result = getattr(value, "run", value)  # a Revision shows the run that wrote it
+        result.format = format
+        self.finish(result)
+
+    def ended_early(self, format: str) -> None:
+        if self.result is not None:
+            self.result.format = format
+            if self.result.status == "running":  # an error before the row was finished
+                self.result.status = "failed"
+            self.finish(self.result)
 
     def on_start(self, result: RunResult) -> None:
         from IPython.display import display
@@ -89,14 +132,6 @@ class LiveOutput:
             return
         if self.due():
             self.handle.update({"text/plain": text}, raw=True, metadata=result.metadata())
-
-    def due(self) -> bool:
-        """May the display be updated now (at most `max_rate` a second)? Yes notes the update."""
-        now = self.clock()
-        if now - self._last_update < self.interval:
-            return False
-        self._last_update = now
-        return True
 
     def finish(self, result: RunResult) -> None:
         """Replace the streaming text with the finished run, rendered in its format."""

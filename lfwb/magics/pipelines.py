@@ -112,8 +112,7 @@ def run(ctx: Invocation, args):
             raise BadInput(f"-i {args.input_var}: no variable named {args.input_var!r} in the notebook")
         text = str(ctx.user_ns[args.input_var])
     settings = _overrides(args)
-    return _follow(ctx, args.output, lambda on_update: ctx.workbench.run_pipeline(
-        args.name, text, namespace=ctx.user_ns, on_update=on_update, **settings))
+    return _follow(ctx, args.output, ctx.workbench.start_pipeline(args.name, text, namespace=ctx.user_ns, **settings))
 
 
 @subcommand("rerun")
@@ -125,8 +124,7 @@ def run(ctx: Invocation, args):
 def rerun(ctx: Invocation, args):
     """Run a pipeline run again as a new run (same definition, input and settings)."""
     check_output(args.output)
-    return _follow(ctx, args.output, lambda on_update: ctx.workbench.rerun_pipeline(
-        args.run_id, args.from_step, namespace=ctx.user_ns, on_update=on_update))
+    return _follow(ctx, args.output, ctx.workbench.start_rerun(args.run_id, args.from_step, namespace=ctx.user_ns))
 
 
 @subcommand("timeline")
@@ -227,10 +225,14 @@ class BatchBar:
             print(self.last.line())
 
 
-def _follow(ctx: Invocation, output: str | None, run):
+def _follow(ctx: Invocation, output: str | None, handle):
+    """Run `handle` (a pipeline run's) here, on the cell's thread, each step in its own area."""
+    from ..handles import Update
+
     areas = StepAreas()
+    handle.listen(lambda event: areas.update(event.value) if isinstance(event, Update) else None)
     try:
-        result = run(areas.update)
+        result = handle.result()
     except KeyboardInterrupt as stop:  # Cancelled: the rows are finished; show the steps as they ended
         if getattr(stop, "result", None) is not None:
             areas.update(stop.result, final=True)

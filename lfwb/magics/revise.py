@@ -20,18 +20,6 @@ def revise(ctx: Invocation, args):
     """Send a component and an instruction to a model; its answer streams into the cell, and
     the component in it is kept as the next version (`%lfw artifacts --versions ID`), shown
     beside the old one. An answer without a valid component keeps the run and makes no version."""
-    from ..preview.revise import revise as make_revision
-
-    wb = ctx.workbench
     instruction = " ".join(args.instruction)
     settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
-    revision = None
-
-    def run(on_start, on_text):
-        nonlocal revision
-        revision = make_revision(wb, args.artifact_id, instruction, args.model,
-                                 on_start=on_start, on_text=on_text, **settings)
-        return revision.run
-
-    LiveOutput().follow(run, format="markdown")
-    return revision
+    return LiveOutput().follow(ctx.workbench.start_revise(args.artifact_id, instruction, args.model, **settings))
