@@ -100,6 +100,16 @@ def test_a_jsx_check_uses_the_previews_validator_and_keeps_only_the_passing_comp
     assert [(a["kind"], "Card" in a["content"]) for a in artifacts] == [("jsx", True)]
 
 
+def test_a_jsx_check_refuses_a_component_that_does_not_parse_with_its_line(scripted):
+    # What smollm2 writes (a broken destructuring): the hand tokenizer once passed it.
+    broken = "```jsx\nexport default function Card({ title, }) {\n  const { a, = title;\n  return <b>{a}</b>;\n}\n```"
+    scripted.model("m", [], answers=[[broken], [COMPONENT]])
+    result = scripted.wb.run_pipeline(one_step(check="jsx", retries=1), input="a card")
+    first = attempts(scripted.wb.store, result.run_id)[0]
+    assert first["status"] == "failed" and "the component does not parse (line 2" in first["error"]
+    assert result.steps["code"].status == "done"
+
+
 @pytest.mark.parametrize(("answer", "check", "kind"), [
     ("```\nexport default function A() { return <b/>; }\n```", "jsx", "jsx"),  # a fence with no language
     ("export default function A() { return <b/>; }", "tsx", "tsx"),  # no fence at all
