@@ -224,10 +224,13 @@ def test_a_rerun_reads_the_reused_steps_data(scripted):
 
 
 def test_a_definition_keeps_what_it_says_when_saved(scripted):
-    spec = parse_pipeline(one_step(schema=PARTS, check={"regex": "a+"}, retries=2, prefill="{"), name="p")
-    assert spec.to_dict()["steps"][0] | {} == {
+    spec = parse_pipeline(one_step(schema=PARTS, check={"regex": "a+"}, retries=2, seed=3), name="p")
+    assert spec.to_dict()["steps"][0] == {
         "name": "code", "model": "m", "prompt": "Write it: {input}", "schema": PARTS,
-        "check": {"regex": "a+"}, "retries": 2, "prefill": "{"}
+        "check": {"regex": "a+"}, "retries": 2, "seed": 3}
+    assert parse_pipeline(spec.to_yaml(), name="p").hash == spec.hash
+    spec = parse_pipeline(one_step(check="jsx", prefill=PREFILL), name="p")
+    assert spec.to_dict()["steps"][0]["prefill"] == PREFILL
     assert parse_pipeline(spec.to_yaml(), name="p").hash == spec.hash
 
 
@@ -250,6 +253,7 @@ TWO = [{"name": "analyse", "model": "m", "prompt": "{input}", "schema": PARTS}]
     (one_step(retries=2)["steps"], "`retries:` needs a `check:` or a `schema:` to retry on"),
     (one_step(schema=5)["steps"], "`schema:` is the name of a schema"),
     (one_step(prefill=5)["steps"], "`prefill:` must be non-empty text, got a int"),
+    (one_step(prefill="{", schema="json")["steps"], "`prefill:` and `schema:` do not go together"),
     (one_step(schema="NoSuchSchema")["steps"], "step 'code': `schema:` no schema named 'NoSuchSchema'"),
     (one_step(schema={"type": "objekt"})["steps"], "step 'code': `schema:` the schema is not a valid JSON Schema"),
     (one_step(schema="Analysis")["steps"], ""),  # a class in the notebook: taken (the control)

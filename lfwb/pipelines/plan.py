@@ -48,21 +48,22 @@ class Plan:
         schema that leaves it open) is a `PipelineError`."""
         values: dict[str, Any] = {}
         for f in self.spec.step(step).fields:
+            source, name = f.step or "", f.name or ""  # what each kind has (see templates.Field)
             if f.kind == "input":
                 values[f.key] = input
             elif f.kind == "output":
-                values[f.key] = outputs[f.step]
+                values[f.key] = outputs[source]
             elif f.kind == "artifact":
-                values[f.key] = artifacts.get(f.step, {}).get(f.name, "")
+                values[f.key] = artifacts.get(source, {}).get(name, "")
             elif f.kind == "data":
                 try:
-                    values[f.key] = data_text(data_at(plain_data(data.get(f.step or "")), f.name or ""))
+                    values[f.key] = data_text(data_at(plain_data(data.get(source)), name))
                 except KeyError as e:
                     raise PipelineError(f"{{{f.key}}}: step {f.step!r}'s answer has no field {e.args[0]!r}") from None
             elif f.kind == "context":
-                values[f.key] = self.contexts[f.name]
-            elif f.name in self.namespace:
-                values[f.key] = self.namespace[f.name]
+                values[f.key] = self.contexts[name]
+            elif name in self.namespace:
+                values[f.key] = self.namespace[name]
         return fill_pipeline_template(self.spec.step(step).prompt, values)
 
 
@@ -94,7 +95,7 @@ def check(
                     about="pipeline_context", name=f.name,
                 )
     literal = {
-        s.name: [f.name for f in s.fields if f.kind == "name" and f.name not in namespace]
+        s.name: [f.name or "" for f in s.fields if f.kind == "name" and f.name not in namespace]
         for s in spec.steps
     }
     for s in spec.steps:

@@ -254,6 +254,9 @@ def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
                             f"notebook, a .json file, json) or a JSON Schema mapping, got {_kind(schema)}")
     if "prefill" in settings and not (isinstance(settings["prefill"], str) and settings["prefill"]):
         raise PipelineError(f"{where}: `prefill:` must be non-empty text, got {_kind(settings['prefill'])}")
+    if "prefill" in settings and schema is not None:
+        raise PipelineError(f"{where}: `prefill:` and `schema:` do not go together — the schema decides how "
+                            "the answer starts; leave one out")
     try:
         check = parse_check(raw["check"]) if raw.get("check") is not None else None
         retries = parse_retries(raw.get("retries") or 0)

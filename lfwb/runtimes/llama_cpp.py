@@ -154,11 +154,11 @@ class LlamaCppRuntime(Runtime):
         prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time
         try:
             if prefill and gen.messages is not None:
-                pieces = llama.create_completion(**{**settings, **self._prefilled(gen, settings["stop"])})
+                pieces = llama.create_completion(**{**settings, **self._prefilled(gen.messages, prefill, gen.stop)})
             elif gen.messages is not None:
                 pieces = llama.create_chat_completion(messages=gen.messages, **settings)
             else:
-                pieces = llama.create_completion(prompt=gen.prompt + prefill, **settings)
+                pieces = llama.create_completion(prompt=(gen.prompt or "") + prefill, **settings)
             try:
                 for piece in pieces:
                     if first:  # the prompt is done: hold only the cores the tokens use
@@ -193,8 +193,8 @@ class LlamaCppRuntime(Runtime):
             raise
         yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)
 
-    def _prefilled(self, gen: GenerationConfig, stop: list[str] | None) -> dict:
-        """`create_completion` settings that continue `gen.prefill` as the answer: the chat template
+    def _prefilled(self, messages: list[dict], prefill: str, stop: list[str]) -> dict:
+        """`create_completion` settings that continue `prefill` as the answer: the chat template
         rendered as the chat call renders it (generation prompt included), the prefill after it.
         llama-cpp-python's chat call has no way to start the answer."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -208,11 +208,11 @@ class LlamaCppRuntime(Runtime):
             eos, bos = (_token_text(llama, t) for t in (llama.token_eos(), llama.token_bos()))
             self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
                                                   stop_token_ids=[llama.token_eos()])
-        chat = self._formatter(messages=gen.messages)
+        chat = self._formatter(messages=messages)
         tokens = llama.tokenize(chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True)
         # The prefill is the answer's text, not markup: a marker in it stays text.
-        tokens += llama.tokenize(gen.prefill.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
-        return {"prompt": tokens, "stop": [*(stop or []), *chat.stop], "stopping_criteria": chat.stopping_criteria}
+        tokens += llama.tokenize(prefill.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
+        return {"prompt": tokens, "stop": [*stop, *chat.stop], "stopping_criteria": chat.stopping_criteria}
 
     @property
     def context_window(self) -> int:
