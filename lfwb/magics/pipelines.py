@@ -23,11 +23,16 @@ naming the step and the fault, nothing saved); the Workbench does the work.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import BadInput
 from .registry import Invocation, check_output, positive_int, subcommand
 from .rows import Record, Rows
+
+if TYPE_CHECKING:  # lfwb.handles is imported when a run starts, not at %load_ext time
+    from ..handles import Handle
 
 TABLE_ENDS = 5  # a batch's table shows its first and last 5 runs and how many lie between
 
@@ -167,18 +172,22 @@ def _overrides(args) -> dict:
 
 
 def _batch(ctx: Invocation, args) -> Rows:
+    from ..handles import Update
     from ..pipelines.batch import COLUMNS, read_inputs
+    from ..runs import Cancelled
 
     if args.input is not None or args.input_var is not None:
         raise BadInput("give --over SOURCE for a batch, or --input / -i for one run, not both")
     inputs = read_inputs(args.over, ctx.user_ns)
     settings = _overrides(args)
     bar = BatchBar()
+    handle = ctx.workbench.start_batch(args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns,
+                                       **settings)
+    handle.listen(lambda event: bar.update(event.value) if isinstance(event, Update) else None)
     try:
-        rows = ctx.workbench.run_batch(args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns,
-                                       on_progress=bar.update, **settings)
-    except KeyboardInterrupt as stop:  # Cancelled: show the runs as they ended, then its one line
-        if getattr(stop, "result", None) is not None:
+        rows = handle.result()  # here, on the cell's thread: Ctrl-C stops the batch
+    except Cancelled as stop:  # show the runs as they ended, then its one line
+        if stop.result is not None:
             bar.finish()
             from IPython.display import display
 
@@ -225,16 +234,17 @@ class BatchBar:
             print(self.last.line())
 
 
-def _follow(ctx: Invocation, output: str | None, handle):
+def _follow(ctx: Invocation, output: str | None, handle: Handle):
     """Run `handle` (a pipeline run's) here, on the cell's thread, each step in its own area."""
     from ..handles import Update
+    from ..runs import Cancelled
 
     areas = StepAreas()
     handle.listen(lambda event: areas.update(event.value) if isinstance(event, Update) else None)
     try:
         result = handle.result()
-    except KeyboardInterrupt as stop:  # Cancelled: the rows are finished; show the steps as they ended
-        if getattr(stop, "result", None) is not None:
+    except Cancelled as stop:  # the rows are finished; show the steps as they ended
+        if stop.result is not None:
             areas.update(stop.result, final=True)
         raise
     areas.update(result, final=True)
