@@ -1,7 +1,12 @@
-"""How fast a JSX/TSX preview appears: sucrase on a 200-line component, and the time from the
-frame being put on the page to the component's first paint.
+"""How fast a JSX/TSX preview appears: reading the 200-line component in Python, sucrase on it,
+and the time from the frame being put on the page to the component's first paint.
 
-    .venv/bin/python benchmarks/preview.py [--rounds 30]
+    .venv/bin/python benchmarks/preview.py [--rounds 30] [--no-browser]
+
+Read in Python (no browser): tree-sitter's parse of the component (`source.parse`), the whole
+`validate_source` (parse, syntax, imports, default export) and `extract_props`, each the median
+CPU time of --rounds calls after the grammar is loaded. Beside them, the same calls of the hand
+tokenizer they replaced, loaded from git (commit BEFORE) when this is a checkout that has it.
 
 Both measured in Debian's Chromium (Playwright), in the runtime page every preview uses
 (`lfwb.preview.runtime.runtime_page`, inlining lfwb/static/runtime.js):
@@ -18,23 +23,28 @@ Both measured in Debian's Chromium (Playwright), in the runtime page every previ
   the 200-line component and for a typical 12-line pricing card. This leaves out JupyterLab's own rendering of the output, which happens before the frame exists.
 
 Targets (issue 11): transpile < 5 ms (warm, 200 lines); first paint < 300 ms, checked on the
-typical card. The 200-line component's first paint is shown beside it: its cold transpile in
+typical card. Issue 19: tree-sitter's parse of the 200 lines < 5 ms. The 200-line component's first paint is shown beside it: its cold transpile in
 the fresh frame (~100 ms here) is most of the difference.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
 import statistics
 import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 from lfwb.preview.runtime import runtime_page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+BEFORE = "2ba43d4"  # the last commit whose lfwb/preview/ read components with the hand tokenizer
 
 
 def component(lines: int = 200) -> str:
@@ -129,11 +139,67 @@ t.sort((a, b) => a - b); console.log(JSON.stringify(t[Math.floor(t.length / 2)])
     return json.loads(out.stdout)
 
 
+def median_ms(call, rounds: int) -> float:
+    """The median CPU time of `call`: single-threaded work, so on an idle machine it is the wall
+    time, and on a busy one it leaves out the time other processes had the core."""
+    call()  # the first call loads what it needs (tree-sitter's grammar)
+    times = []
+    for _ in range(rounds):
+        start = time.process_time()
+        call()
+        times.append((time.process_time() - start) * 1000)
+    return statistics.median(times)
+
+
+def tokenizer_before(folder: Path):
+    """lfwb/preview/{source,props}.py as they were at BEFORE, imported as `before.preview`; None
+    when git or that commit is not there."""
+    package = folder / "before"
+    (package / "preview").mkdir(parents=True)
+    files = {"errors.py": "lfwb/errors.py", "preview/source.py": "lfwb/preview/source.py",
+             "preview/component.py": "lfwb/preview/component.py", "preview/props.py": "lfwb/preview/props.py"}
+    for name, path in files.items():
+        shown = subprocess.run(["git", "show", f"{BEFORE}:{path}"], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode != 0:
+            return None
+        (package / name).write_text(shown.stdout)
+    (package / "__init__.py").write_text("")
+    (package / "preview" / "__init__.py").write_text("")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("before.preview.props")
+
+
+def in_python(rounds: int) -> dict:
+    """{measure: (ms now, ms with the hand tokenizer or None)}."""
+    from lfwb.preview.props import extract_props
+    from lfwb.preview.source import parse, validate_source
+
+    source = component()
+    with tempfile.TemporaryDirectory() as folder:
+        old = tokenizer_before(Path(folder))
+        figures = {
+            "parse (tree-sitter; before: tokenize)": (parse, old and old.tokenize),
+            "validate_source": (validate_source, old and old.validate_source),
+            "extract_props": (extract_props, old and old.extract_props),
+        }
+        return {name: (median_ms(lambda: now(source), rounds), before and median_ms(lambda: before(source), rounds))
+                for name, (now, before) in figures.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--no-browser", action="store_true", help="only the Python side's figures")
     args = parser.parse_args()
     lines = len(component().splitlines())
+    print(f"reading a {lines}-line TSX component in Python, median of {args.rounds} calls")
+    print(f"{'measure':40} {'ms':>8} {'before':>8}  target")
+    for name, (ms, before) in in_python(args.rounds).items():
+        mark = f"< 5 ms  {'ok' if ms < 5 else 'MISSED'}" if name.startswith("parse") else ""
+        print(f"{name:40} {ms:8.2f} {'' if before is None else f'{before:8.2f}':>8}  {mark}")
+    if args.no_browser:
+        return
+    print()
     figures = in_browser(args.rounds)
     node = in_node(args.rounds)
     if node is not None:
