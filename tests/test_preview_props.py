@@ -199,6 +199,23 @@ def test_a_component_that_does_not_parse_is_refused_with_its_line(source, says):
     assert "\n" not in str(e.value)
 
 
+def test_components_are_checked_on_several_threads_at_once():
+    # Pipeline steps check their components on threads of their own (a parser per thread).
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(source: str) -> str:
+        try:
+            validate_source(source)
+            return "ok"
+        except PreviewRefused as e:
+            return str(e).split(":")[0]
+
+    sources = [source for source, _ in BROKEN.values()] + ['export default () => <b>fine</b>'] * 4
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(check, sources * 5))
+    assert seen == [check(s) for s in sources] * 5 and seen.count("ok") == 20
+
+
 def test_jsx_text_with_quotes_braces_entities_and_generics_parses():
     validate_source("""type Row<T> = { value: T };
 const pick = <T,>(rows: Row<T>[]): T | undefined => rows[0]?.value;
