@@ -16,6 +16,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationError, ModelLoadError, PromptTooLong, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
@@ -28,6 +29,9 @@ from .transformers_placement import check_placement, choose_device, choose_dtype
 from .transformers_stream import GenerateThread, counting_streamer, first_stop, stop_when
 from .transformers_weights import DTYPES, module_bytes, parameter_count, quantize_int8
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 DEFAULT_CONTEXT = 2048  # KV cache reserved by the memory estimate, as for llama.cpp
 _OVERHEAD_BYTES = 64 * 1024 * 1024  # activations, PyTorch allocator slack
 
@@ -39,8 +43,10 @@ class TransformersRuntime(Runtime):
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self.model = None  # the transformers model while loaded
-        self.tokenizer = None
+        # The causal LM while loaded: a PreTrainedModel with GenerationMixin's generate(), which
+        # transformers types only through a private class (its public PreTrainedModel has no generate).
+        self.model: Any = None
+        self.tokenizer: PreTrainedTokenizerBase | None = None
         self.chat: ChatFormat | None = None  # the tokenizer's chat formatting while loaded
         self._generator: GenerateThread | None = None  # runs model.generate while loaded
         self._placement: tuple[str, str, str, str] | None = None
@@ -114,8 +120,10 @@ class TransformersRuntime(Runtime):
         folder = self._checkpoint_dir()
         ctx = self.config.context_length or DEFAULT_CONTEXT
         if folder is None:  # a GGUF not converted yet: its own index and metadata tell
-            meta = read_gguf_metadata(self.gguf_file)
-            return gguf_parameter_count(self.gguf_file) * width + kv_cache_bytes(meta, ctx, width) + _OVERHEAD_BYTES
+            gguf = self.gguf_file
+            assert gguf is not None  # only a GGUF's conversion can be missing
+            meta = read_gguf_metadata(gguf)
+            return gguf_parameter_count(gguf) * width + kv_cache_bytes(meta, ctx, width) + _OVERHEAD_BYTES
         hf = json.loads((folder / "config.json").read_text())
         hf = hf.get("text_config", hf)
         heads = int(hf.get("num_attention_heads") or 1)
@@ -149,7 +157,7 @@ class TransformersRuntime(Runtime):
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelLoadError(f"transformers could not load {folder}: {first}") from None
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]  # transformers wraps `to` with Module.to's unbound signature
         model.eval()
         facts: dict = {"parameters": sum(p.numel() for p in model.parameters())}
         if self.config.quantization == "int8":
@@ -165,20 +173,26 @@ class TransformersRuntime(Runtime):
     def unload(self) -> None:
         if self._generator is not None:
             self._generator.close()
-        self.model = self.tokenizer = self.chat = self._generator = None
+        self.model, self.tokenizer, self.chat, self._generator = None, None, None, None
         gc.collect()
         free_device_cache(self._placement[0] if self._placement else "cpu")
 
     def format_chat(self, messages: list[dict]) -> str:
         """The prompt text the model sees for these chat messages (its chat template applied)."""
-        return self.chat.prompt(messages, self.config.name)
+        return self._loaded()[2].prompt(messages, self.config.name)
+
+    def _loaded(self) -> tuple[Any, PreTrainedTokenizerBase, ChatFormat, GenerateThread]:
+        """What `load` made; the manager loads a model before it asks it anything."""
+        if self.model is None or self.tokenizer is None or self.chat is None or self._generator is None:
+            raise GenerationError(f"{self.config.name} is not loaded")
+        return self.model, self.tokenizer, self.chat, self._generator
 
     # -- generation --------------------------------------------------------------------
 
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         import torch
 
-        model, tokenizer = self.model, self.tokenizer
+        model, tokenizer, _, generator = self._loaded()
         if gen.messages is not None:
             inputs = tokenizer(self.format_chat(gen.messages), return_tensors="pt", add_special_tokens=False)
         else:
@@ -226,7 +240,7 @@ class TransformersRuntime(Runtime):
         produced, pending, finish = 0, 0, None
         held = ""  # text held back because it might be the start of a stop string
         hold = max((len(s) for s in gen.stop), default=1) - 1
-        done = self._generator.submit(generate)
+        done = generator.submit(generate)
         try:
             for text, tokens in streamer:
                 produced += tokens
@@ -284,7 +298,7 @@ class TransformersRuntime(Runtime):
             device, device_reason, dtype, dtype_reason = self.placement()
         except BadInput as e:  # e.g. --device cuda on a machine without one: say so, don't fail
             device, device_reason, dtype, dtype_reason = self.config.device, str(e), self.config.dtype, ""
-        data = {
+        data: dict[str, Any] = {
             "format": "GGUF, converted for transformers" if self.gguf_file else "checkpoint directory",
             "device": device, "device_reason": device_reason,
             "dtype": dtype, "dtype_reason": dtype_reason,
@@ -292,7 +306,7 @@ class TransformersRuntime(Runtime):
         if self.gguf_file:
             cached = cached_checkpoint(self.gguf_file)
             data["converted_checkpoint"] = str(cached) if cached else "not yet (converted on first load, then cached)"
-        if self.model is not None:
+        if self.model is not None and self.chat is not None:
             facts = self._facts
             data.update(
                 architecture=self.model.config.model_type, parameters=f"{facts['parameters'] / 1e6:.1f}M",

@@ -122,7 +122,7 @@ def _convert(path: Path, into: Path, report: Progress) -> None:
             model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
         report(0.85, f"writing the converted checkpoint to {into.parent}")
         # The weights are plain tensors now; the GGUF "quantizer" only blocks save_pretrained.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # undeclared: typed by nn.Module's __getattr__
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(into)

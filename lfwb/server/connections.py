@@ -73,7 +73,7 @@ class Connection(H11Protocol):
 
     limit: int | None = None  # None: max_open(), looked up as connections open
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.head_timer: Any = None
         self.waiting_since: float | None = None
