@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from .errors import BadInput, LfwbError
 
+if TYPE_CHECKING:
+    from .runtimes import RuntimeManager
+    from .workbench import Workbench
 
-def current() -> Any:
+
+def current() -> Workbench | None:
     """The kernel's Workbench if one was made. lfwb/workbench.py replaces this function with its
     own `current` when imported: the settings reach the Workbench without importing the layer above."""
     return None
@@ -59,7 +63,7 @@ class Lfwb(Configurable):
         False, help="Also index contexts as vectors (all-MiniLM-L6-v2, ranked with numpy): searches default to hybrid."
     ).tag(config=True)
 
-    def apply_to(self, manager: Any) -> None:
+    def apply_to(self, manager: RuntimeManager) -> None:
         """Copy the settings made here into `manager.settings`, the one object its models read
         (at Workbench creation, and on each change)."""
         from .runtimes.pricing import Prices

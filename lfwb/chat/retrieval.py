@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, ContextError, Unavailable
 from .chunking import chunk_stream, read_text_blocks
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 MODES = ("bm25", "vector", "hybrid")
 RRF_K = 60  # reciprocal-rank fusion's constant, as in Cormack et al. (2009)
@@ -50,7 +53,7 @@ class Hit:
 
 
 def retrieve(
-    store: Any, project_id: int, query: str, mode: str = "bm25", limit: int = 5,
+    store: Store, project_id: int, query: str, mode: str = "bm25", limit: int = 5,
     *, progress: bool = True,
 ) -> list[Hit]:
     """The `limit` chunks of the project's contexts that best answer `query`, best first.
@@ -67,7 +70,7 @@ def retrieve(
 
 
 def search(
-    store: Any, project_id: int, query: str, mode: str, limit: int, *, vector: bytes | None = None
+    store: Store, project_id: int, query: str, mode: str, limit: int, *, vector: bytes | None = None
 ) -> list[Hit]:
     """`retrieve`'s ranking alone, over what is indexed already. `vector`: the query's
     embedding (float32 bytes), when the caller has it; else the query is embedded here."""
@@ -80,7 +83,7 @@ def search(
                  _nearest(store, project_id, query, candidates, vector)], limit)
 
 
-def store_hits(store: Any, project_id: int, query: str, limit: int) -> list[Hit]:
+def store_hits(store: Store, project_id: int, query: str, limit: int) -> list[Hit]:
     """BM25's ranking (a query of nothing but punctuation finds nothing rather than failing)."""
     try:
         return [_hit(r, r["score"]) for r in store.search_chunks(project_id, query, limit)]
@@ -124,7 +127,7 @@ _indexing_locks: dict[int, threading.Lock] = {}
 _indexing_guard = threading.Lock()
 
 
-def index_context(store: Any, context_id: int, blocks: Iterable[str] | None = None) -> int:
+def index_context(store: Store, context_id: int, blocks: Iterable[str] | None = None) -> int:
     """Chunk a context — its stored text, or `blocks` of text streamed in — replacing any
     chunks it had, and mark it indexed; returns the chunk count."""
     with _indexing_guard:
@@ -138,7 +141,7 @@ def index_context(store: Any, context_id: int, blocks: Iterable[str] | None = No
 
 
 def add_file_context(
-    store: Any, project_id: int, path: str | Path, name: str | None = None,
+    store: Store, project_id: int, path: str | Path, name: str | None = None,
     kind: str = "file", *, progress: bool = True,
 ) -> dict:
     """Add a UTF-8 text file as a context, read and chunked in a stream. A file that is missing,
@@ -172,7 +175,7 @@ def add_file_context(
     return store.get_context(context["id"])
 
 
-def _indexing(store: Any, context: dict, index: Any) -> None:
+def _indexing(store: Store, context: dict, index: Callable[[], object]) -> None:
     """Run `index()` for a context just added; on any failure or stop, remove the context."""
     try:
         index()
@@ -181,7 +184,7 @@ def _indexing(store: Any, context: dict, index: Any) -> None:
         raise
 
 
-def index_pending(store: Any, project_id: int, *, vectors: bool = False, progress: bool = True) -> None:
+def index_pending(store: Store, project_id: int, *, vectors: bool = False, progress: bool = True) -> None:
     """Chunk the project's contexts that are not chunked yet and, with `vectors`, embed the
     chunks that have no vector yet, each with a progress bar when there is work."""
     pending = [c for c in store.unindexed_contexts(project_id) if c["chars"]]
@@ -197,7 +200,7 @@ def index_pending(store: Any, project_id: int, *, vectors: bool = False, progres
         embed_pending(store, project_id, progress=progress)
 
 
-def embed_pending(store: Any, project_id: int, *, progress: bool = True) -> int:
+def embed_pending(store: Store, project_id: int, *, progress: bool = True) -> int:
     """Embed the project's chunks that have no vector yet; returns how many were embedded."""
     from .embeddings import MODEL_NAME, embed
 
@@ -222,7 +225,7 @@ def embed_pending(store: Any, project_id: int, *, progress: bool = True) -> int:
 # -- inside ----------------------------------------------------------------------------------
 
 
-def _nearest(store: Any, project_id: int, query: str, limit: int, vector: bytes | None = None) -> list[Hit]:
+def _nearest(store: Store, project_id: int, query: str, limit: int, vector: bytes | None = None) -> list[Hit]:
     from .embeddings import MODEL_NAME, embed
 
     if vector is None:

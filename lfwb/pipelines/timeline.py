@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import BadInput
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 NOT_RUN = ("skipped", "reused")  # these never generate: their start is when the run wrote the row
 MARK_S = 0.02  # the least width a bar is drawn with, as a share of the chart's span
@@ -41,7 +44,7 @@ class Bar:
         return self.end_s - self.start_s
 
 
-def timeline_rows(store: Any, run_id: int) -> list[Bar]:
+def timeline_rows(store: Store, run_id: int) -> list[Bar]:
     """The bars of pipeline run `run_id`, in its steps' order; `BadInput` for any other run."""
     run = store.get_run(run_id)  # NotFound: one line naming the id
     if run["kind"] != "pipeline":

@@ -14,17 +14,20 @@ below the app, in uvicorn's protocol (connections.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from . import errors
 from .guards import BodyCap, Cors, Guard
 
+if TYPE_CHECKING:
+    from ..workbench import Workbench
+
 MAX_BODY_BYTES = 1 * 2**20  # a prompt or a context of a MiB is plenty; bigger ones are a mistake
 
 
-def create_app(workbench: Any, token: str | None = None, cors: list[str] | str | None = None,
+def create_app(workbench: Workbench, token: str | None = None, cors: list[str] | str | None = None,
                max_body: int = MAX_BODY_BYTES, host: str | None = None,
                allow_remote_register: bool = False) -> FastAPI:
     """The app. Every route works on `workbench` (the kernel's, or one made for `lfwb serve`).

@@ -17,10 +17,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
 from .connections import Listener
+
+if TYPE_CHECKING:
+    from ..workbench import Workbench
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 START_TIMEOUT_S = 20.0
@@ -125,7 +128,7 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
                           timeout_graceful_shutdown=STOP_GRACE_S)
 
 
-def start(workbench: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
+def start(workbench: Workbench, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
           cors: list[str] | None = None, max_body: int | None = None,
           allow_remote_register: bool = False) -> Running:
     """Start the app on a background thread; returns once it accepts connections (or raises)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
@@ -29,6 +29,10 @@ from ..chat.retrieval import MODES
 from ..errors import BadInput, LfwbError
 from .errors import error_body, redacted
 from .streams import Followed
+
+if TYPE_CHECKING:
+    from ..chat.session import ChatReply
+    from ..workbench import Workbench
 
 router = APIRouter(tags=["chat"])
 
@@ -46,7 +50,7 @@ class ChatMessage(BaseModel):
     new: bool = False
 
 
-async def _turn(wb: Any, session: str, message: ChatMessage, running: dict) -> Followed:
+async def _turn(wb: Workbench, session: str, message: ChatMessage, running: dict) -> Followed:
     """The chat turn for `message`: the session's handle, followed."""
     if message.text is None or not message.text.strip():
         raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
@@ -165,6 +169,6 @@ async def _stream(websocket: WebSocket, turn: Followed, incoming: asyncio.Queue)
                 pending.cancel()
 
 
-def _sources(reply: Any) -> list:
+def _sources(reply: ChatReply) -> list:
     sources = getattr(reply, "sources", None) or []
     return [s if isinstance(s, (dict, str, int)) else getattr(s, "__dict__", str(s)) for s in sources]

@@ -13,7 +13,7 @@ and not add steps to, or delete, a run lfwb is still writing (409 `still_running
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
@@ -24,19 +24,22 @@ from .schemas import (
     ProjectRef, Row, RowId, RunIn, RunKind, RunStatus, StepIn, StepStatus, page_of,
 )
 
+if TYPE_CHECKING:
+    from ..workbench import Workbench
+
 router = APIRouter(responses=ERROR_RESPONSES)
 
 
-def workbench(request: Request) -> Any:
+def workbench(request: Request) -> Workbench:
     return request.app.state.workbench
 
 
-def project_id(wb: Any, ref: str | None) -> int:
+def project_id(wb: Workbench, ref: str | None) -> int:
     """A project's id from its id or name; None: the workbench's current project."""
     return wb.project_ref(ref)
 
 
-def _page(wb: Any, table: str, where: dict, limit: int, cursor: int | None) -> Page:
+def _page(wb: Workbench, table: str, where: dict, limit: int, cursor: int | None) -> Page:
     return page_of(wb.page(table, where, limit, before=cursor), limit)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -32,6 +32,12 @@ from .errors import ERROR_RESPONSES, NotRunning, error_body, redacted
 from .pipelines import running as pipeline_runs
 from .schemas import GenerateIn, Row, RowId, RunOut, run_out
 from .streams import Followed, run_ended
+
+if TYPE_CHECKING:
+    from ..handles import Handle
+    from ..runs import RunResult
+    from ..store import Store
+    from ..workbench import Workbench
 
 router = APIRouter(tags=["generate"], responses=ERROR_RESPONSES)
 
@@ -44,8 +50,8 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def start_generation(wb: Any, project: int | None, prompt: str, model: str | None,
-                     running: dict[int, Any], **kwargs: Any) -> Followed:
+def start_generation(wb: Workbench, project: int | None, prompt: str, model: str | None,
+                     running: dict[int, Handle], **kwargs: Any) -> Followed:
     """`wb.start_generate` in `project` (default: the current one), followed, its handle kept in
     `running` (the app's `generating`) by its run id while it runs."""
     return Followed(wb.start_generate(prompt, model, project_id=project, **kwargs), running)
@@ -68,7 +74,7 @@ async def generate(body: GenerateIn, request: Request) -> Any:
     return StreamingResponse(_events(gen, started), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _events(gen: Followed, started: Any) -> AsyncIterator[str]:
+async def _events(gen: Followed, started: RunResult) -> AsyncIterator[str]:
     yield sse("start", {"run_id": started.run_id, "model": started.model})
     async for kind, value in gen:  # leaving early (the client went away) stops the generation
         if kind == "text":
@@ -110,7 +116,7 @@ async def follow_run(run_id: RowId, request: Request) -> StreamingResponse:
     return StreamingResponse(_follow(store, first), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _follow(store: Any, row: dict) -> AsyncIterator[str]:
+async def _follow(store: Store, row: dict) -> AsyncIterator[str]:
     run_id, sent = row["id"], 0
     steps: dict[str, tuple] = {}  # step name → (status, tokens) last sent
     yield sse("start", {"run_id": run_id, "kind": row["kind"], "model": row["model"]})

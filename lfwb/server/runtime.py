@@ -21,7 +21,7 @@ the threadpool the store's routes share.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
@@ -33,6 +33,9 @@ from .crud import workbench
 from .errors import ERROR_RESPONSES
 from .schemas import ModelName, Name, RegisterIn
 from .streams import on_own_thread
+
+if TYPE_CHECKING:
+    from ..workbench import Workbench
 
 router = APIRouter(tags=["models"], responses=ERROR_RESPONSES)
 
@@ -65,7 +68,7 @@ def register(body: RegisterIn, request: Request) -> dict:
     return {k: v for k, v in config.to_dict().items() if v not in (None, {}, "")}
 
 
-def check_keys_stay_home(body: RegisterIn, wb: Any, allow_remote: bool) -> None:
+def check_keys_stay_home(body: RegisterIn, wb: Workbench, allow_remote: bool) -> None:
     """Refuse a registration that would send an environment variable, or a key, to a server the
     HTTP client chose: `api_key_env` naming anything but the backend's key variables ($HOME,
     $JUPYTER_TOKEN, another provider's key), or a key bound for a remote `base_url` unless the
