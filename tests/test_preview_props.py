@@ -149,8 +149,9 @@ def test_a_disallowed_import_or_a_missing_default_export_is_refused_with_one_lin
     assert isinstance(e.value, BadInput)
 
 
-# What smollm2 wrote when asked for components (issue 19): each passed the validator before it
-# read components with a parser, and failed in the frame's transpile.
+# The kinds of broken component smollm2 writes (issue 19): each passed the validator before it
+# read components with a parser. The first four fail the frame's transpile; the last, which
+# sucrase lets through, fails TypeScript, Babel and esbuild (what a Framer export meets).
 BROKEN = {
     "a broken destructuring": ("""import React from "react";
 
@@ -188,6 +189,8 @@ export default function LoginForm({ title = "Sign in" }) {
     <div style={{
       padding: 16,
 """ + "      margin: 16,\n" * 40 + "      margin: 1", "(line 45, column 16): it ends before `{` from line 3 is closed"),
+    "a bare > in JSX text": ("export default () => <p>Next > Done</p>\n",
+                             "(line 1, column 30): `>` cannot stand in JSX text: write {'>'} or &gt;"),
 }
 
 

@@ -138,6 +138,10 @@ def syntax_error(parsed: Parsed) -> tuple[int, int, str] | None:
     if node.end_byte >= end:  # cut off: the error runs to the end
         line, unclosed = parsed.data.count(b"\n", 0, end) + 1, _last_unclosed(parsed, node)
         return line, parsed.column(end), f"it ends before {unclosed or 'the code'} is {'closed' if unclosed else 'complete'}"
+    first = node.children[0] if node.children else node
+    if node.parent is not None and node.parent.type == "jsx_element" and first.type in _IN_TEXT:
+        return (parsed.line(first), parsed.column(first.start_byte),
+                f"`{first.type}` cannot stand in JSX text: write {_IN_TEXT[first.type]}")
     snippet = parsed.text(node).split("\n", 1)[0].strip()
     snippet = snippet if len(snippet) <= 40 else snippet[:40] + "…"
     return parsed.line(node), parsed.column(node.start_byte), f"unexpected `{snippet}`"
@@ -151,6 +155,8 @@ def _first_error(root: Node) -> Node | None:
     return node if node is not None and (node.is_error or node.is_missing) else None
 
 
+# What JSX text may not hold as it is (sucrase lets them pass; TypeScript, Babel and esbuild do not).
+_IN_TEXT = {">": "{'>'} or &gt;", "}": "{'}'} or &rbrace;"}
 _PAIRS = {"(": ")", "[": "]", "{": "}", "${": "}", "jsx_opening_element": "jsx_closing_element"}
 
 
