@@ -32,6 +32,8 @@ from .registry import Invocation, check_output, positive_int, subcommand
 from .rows import Record, Rows
 
 if TYPE_CHECKING:  # lfwb.handles is imported when a run starts, not at %load_ext time
+    from IPython.display import DisplayHandle
+
     from ..handles import Handle
 
 TABLE_ENDS = 5  # a batch's table shows its first and last 5 runs and how many lie between
@@ -277,7 +279,7 @@ class StepAreas:
         from .live import in_terminal
 
         self.terminal = in_terminal()
-        self.handles: dict[str, object] = {}
+        self.handles: dict[str, DisplayHandle] = {}
         self.shown: dict[str, tuple] = {}
 
     def update(self, result, final: bool = False) -> None:

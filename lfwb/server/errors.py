@@ -98,8 +98,8 @@ async def lfwb_error(request: Request, error: LfwbError) -> JSONResponse:
 
 async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     """422 naming the first bad field (`body.max_tokens`); FastAPI's `detail` list stays."""
-    problems = error.errors()
-    first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+    problems = list(error.errors())
+    first: dict = problems[0] if problems else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":  # its loc ends with a character offset, not a field
         return unreadable_body(request, f"not JSON ({first.get('ctx', {}).get('error', 'cannot parse it')})",
                                _plain(problems))

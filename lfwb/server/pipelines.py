@@ -77,7 +77,12 @@ async def run_pipeline(name: Name, body: PipelineRunIn, request: Request) -> Sta
     handle = wb.start_pipeline(name, body.input, **body.settings.given())
     # Kept from its start (on its worker, before any step runs) until it has ended.
     handle.listen(lambda event: runs.setdefault(event.run.run_id, handle) if isinstance(event, HandleStarted) else None)
-    handle.on_done(lambda: runs.pop(handle.run_id, None))
+
+    def forget() -> None:
+        if handle.run_id is not None:
+            runs.pop(handle.run_id, None)
+
+    handle.on_done(forget)
     run = await handle.running()  # refused before it ran: raises, and the error handler answers
     if run is None:
         raise BadInput(f"pipeline {name!r} did not start")
