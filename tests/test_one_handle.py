@@ -9,7 +9,7 @@ import time
 import pytest
 import websockets
 
-from conftest import stop_when_shown
+from conftest import run_ok, stop_when_shown
 from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, Reply, register_fake
 from lfwb.handles import Text
@@ -60,6 +60,14 @@ def test_the_async_twins_answer_and_stream(scripted):
 
     whole, pieces, reply = asyncio.run(main())
     assert whole.text == "".join(pieces) == reply.text == "Hello there friend"
+
+
+def test_a_notebook_cell_awaits_the_async_api(ip, scripted):
+    """IPython's autoawait: a cell awaits the Workbench's coroutines directly."""
+    scripted.model("fake", words("Hello there friend"))
+    run_ok(ip, "import asyncio, lfwb\nwb = lfwb.workbench()\n"
+               "both = await asyncio.gather(wb.agenerate('Hi', model='fake'), wb.agenerate('Yo', model='fake'))")
+    assert [r.text for r in ip.user_ns["both"]] == ["Hello there friend"] * 2
 
 
 def test_an_awaited_run_cancelled_from_the_loop_keeps_its_text(scripted):
