@@ -191,7 +191,7 @@ def test_a_cancelled_event_has_keys_blanked(server, scripted, monkeypatch):
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("ACME_API_KEY", secret)
 
-    def generate(prompt, model, system, raw, started, *rest):  # what start_generate's handle runs
+    def generate(prompt, model, system, raw, started, *rest, **options):  # what start_generate's handle runs
         started(SimpleNamespace(run_id=1, model=model))
         raise Cancelled(f"stopped while sending key {secret}")
 
