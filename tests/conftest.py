@@ -164,6 +164,26 @@ def scripted(wb, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def retry_clock(monkeypatch: pytest.MonkeyPatch):
+    """A FakeClock for the remote backends' retries (`Retries.clock` and `Retries.wait`): a test
+    reads the waits lfwb chose between attempts from it, exactly, and nobody waits them out.
+    A fake server that stamps its requests with it sees those waits as the gaps between them."""
+    from fixtures.scripted import FakeClock
+    from lfwb.runtimes.remote import Retries
+
+    clock = FakeClock()
+
+    def wait(cancel: threading.Event, seconds: float) -> bool:
+        if not cancel.is_set():
+            clock.sleep(seconds)
+        return cancel.is_set()
+
+    monkeypatch.setattr(Retries, "clock", staticmethod(clock))
+    monkeypatch.setattr(Retries, "wait", staticmethod(wait))
+    return clock
+
+
+@pytest.fixture
 def sigint():
     """Python's own SIGINT handler for a test that interrupts (processes here may inherit SIGINT ignored)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)

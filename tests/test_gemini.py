@@ -13,7 +13,6 @@ from conftest import run_error
 from fixtures.scripted import FakeClock
 from gemini_server import DEFAULT_TEXT, TEST_KEY, Reply, register_fake
 from lfwb.errors import GenerationError, MissingCredentials
-from lfwb.runtimes.remote import Retries
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,20 +60,11 @@ def test_one_shot_generate_content_when_streaming_is_off(wb, fake_gemini):
 
 
 @pytest.fixture
-def clock(fake_gemini, monkeypatch) -> FakeClock:
-    """One fake clock for lfwb's waits between attempts and the fake server's log of requests:
-    the gaps between requests are the waits lfwb chose, exactly, and nobody waits them out."""
-    clock = FakeClock()
-
-    def wait(cancel, seconds: float) -> bool:
-        if not cancel.is_set():
-            clock.sleep(seconds)
-        return cancel.is_set()
-
-    monkeypatch.setattr(fake_gemini, "clock", clock)
-    monkeypatch.setattr(Retries, "clock", staticmethod(clock))
-    monkeypatch.setattr(Retries, "wait", staticmethod(wait))
-    return clock
+def clock(fake_gemini, retry_clock, monkeypatch) -> FakeClock:
+    """The retries' fake clock, also stamping the fake server's log of requests: the gaps
+    between requests are the waits lfwb chose."""
+    monkeypatch.setattr(fake_gemini, "clock", retry_clock)
+    return retry_clock
 
 
 def test_a_429_is_retried_after_the_servers_retry_delay(wb, fake_gemini, clock):

@@ -105,17 +105,17 @@ def test_a_raw_prompt_goes_to_the_completions_endpoint(wb, llama_server):
     assert result.text.strip() and result.output_tokens == 4
 
 
-def test_a_server_that_is_not_running_is_one_clear_line_at_once(wb):
+def test_a_server_that_is_not_running_is_one_clear_line_at_once(wb, retry_clock):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket closes
     register(wb, f"http://127.0.0.1:{port}/v1", max_attempts=4)
-    started = time.monotonic()
+    started = retry_clock()
     with pytest.raises(GenerationError) as caught:
         wb.generate("Hi", model="srv", max_tokens=4)
     assert f"cannot reach http://127.0.0.1:{port}/v1" in str(caught.value)
     assert "is the server running?" in str(caught.value) and "\n" not in str(caught.value)
-    assert time.monotonic() - started < 3  # refused connections are not retried
+    assert retry_clock() == started  # refused connections are not retried: no wait for a second try
 
 
 def test_the_magics_register_and_generate_through_the_server(ip, wb, llama_server):
@@ -151,14 +151,15 @@ def test_a_server_killed_mid_answer_is_a_clear_error_and_the_partial_answer_is_k
 # -- what llama.cpp's server does not do: usage in the stream, 429s ---------------------------
 
 @pytest.fixture
-def usage_server():
+def usage_server(retry_clock):
     """A minimal OpenAI-compatible server that reports usage in the stream (as vLLM, Ollama and
-    OpenAI do with stream_options.include_usage) and answers 429 with Retry-After first."""
+    OpenAI do with stream_options.include_usage) and answers 429 with Retry-After first. Each
+    request is stamped with the retries' fake clock: the gap between two is the wait lfwb chose."""
     app, seen = FastAPI(), []
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        seen.append((time.monotonic(), await request.json()))
+        seen.append((retry_clock(), await request.json()))
         if len(seen) == 1:
             return JSONResponse({"error": {"message": "Rate limit reached", "type": "rate_limit"}},
                                 status_code=429, headers={"Retry-After": "1"})
@@ -193,7 +194,7 @@ def test_usage_reported_in_the_stream_is_recorded_and_priced(wb, usage_server, t
     assert (row["input_tokens"], row["output_tokens"]) == (21, 3)
     assert row["cost_usd"] == pytest.approx((21 * 0.15 + 3 * 0.6) / 1e6)
     assert seen[1][1]["stream_options"] == {"include_usage": True}
-    assert seen[1][0] - seen[0][0] >= 1.0  # the 429's Retry-After was honoured
+    assert seen[1][0] - seen[0][0] == pytest.approx(1.0)  # the 429's Retry-After, not the 0.01 s backoff
 
 
 # -- answers cut off: a closed connection, a stream that ends without a finish reason ---------
