@@ -206,7 +206,7 @@ def test_the_bundled_pipelines_check_cleanly_against_smollm2_and_load_by_name(wb
         assert spec.name == name and spec.version is None and plan.literal == {}
         assert all(plan.models[s.name] == ["smollm2"] for s in spec.steps)
     ui = wb.pipeline("ui-component")
-    assert [[s.name for s in level] for level in ui.levels()] == [["analyse"], ["jsx", "css"], ["assemble"]]
+    assert [[s.name for s in level] for level in ui.levels()] == [["spec"]] and ui.step("spec").render == "ui-spec"
     assert (BUNDLED / "ui-component.yaml").read_text() == ui.source  # what users copy
 
 

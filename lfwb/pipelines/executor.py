@@ -15,7 +15,9 @@ and code fill the prompts of the steps after it.
 A step with `schema:` is decoded under it and its answer parsed (`StepResult.data`, and
 `{steps.X.data.FIELD}` for later steps); one with `check:` is checked (checks.py). An answer
 refused by either fails the step, unless `retries:` allow another attempt: a new row for the
-step, its prompt with the refusal appended and a new seed. The last attempt is the step.
+step, its prompt with the refusal appended and a new seed. The last attempt is the step. A step
+with `render:` is decoded under its renderer's schema, and its artifact is the code the renderer
+makes of the answer (`render: ui-spec`: a React component, ui_spec.py), not the answer's fences.
 
 A failed step fails the run (with its error) and skips the steps that need it; the others go on.
 A stop (SIGINT on the calling thread, or its `Stop` from another) cancels every running step — each keeps its
@@ -44,6 +46,7 @@ from .checks import Check, read_answer, retry_prompt
 from .result import ENDED, FINISHED, PipelineResult, StepResult
 from .plan import Plan, check
 from .spec import PipelineSpec, StepSpec, parse_pipeline
+from .ui_spec import RENDERERS
 
 POLL_S = 0.05  # how often the caller's `on_update` sees progress (a cell redraws 20 times a second)
 
@@ -300,6 +303,9 @@ class _Run:
         step.step_id, step.attempts, step.status, step.error = row["id"], attempt, "pending", None
 
     def _keep_artifacts(self, name: str, text: str, check: Check | None = None) -> None:
+        render = self.specs[name].render
+        if render is not None:  # the answer is a spec: its artifact is the code rendered from it
+            text = RENDERERS[render].answer(text)
         found = check.labelled(text) if check is not None else extract_artifacts(text)
         kinds: dict[str, list[str]] = {}
         for artifact in found:

@@ -118,10 +118,11 @@ def _schemas(spec: PipelineSpec, namespace: Mapping[str, Any] | None) -> dict[st
 
     schemas = {}
     for s in spec.steps:
-        if s.schema is None or (namespace is None and isinstance(s.schema, str) and s.schema != "json"):
+        schema = s.decoded_schema
+        if schema is None or (namespace is None and isinstance(schema, str) and schema != "json"):
             continue
         try:
-            schemas[s.name] = resolve_schema(s.schema, namespace=dict(namespace or {}))
+            schemas[s.name] = resolve_schema(schema, namespace=dict(namespace or {}))
         except BadInput as e:
             raise PipelineError(f"{spec.label}, step {s.name!r}: `schema:` {e}") from None
     for s in spec.steps:

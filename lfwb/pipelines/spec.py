@@ -31,6 +31,8 @@ fields, steps that `depends_on` or a template names, cycles (named: `a → b →
 A step with `schema:` (a JSON Schema dict, or the name of a Pydantic model, a schema dict or a
 `.json` file: `lfwb.structured.resolve_schema`) is decoded under it, and later steps read its
 parsed answer (`{steps.analyse.data.parts}`); `plan.check` verifies those names against the schema.
+`render: ui-spec` decodes the answer under that renderer's schema and keeps, as the step's artifact,
+the code it renders from it (`ui_spec.py`: a small model fills a spec, the renderer writes the JSX).
 `prefill:` starts the answer (a local model continues it); `check:` and `retries:` are read in
 `checks.py`.
 
@@ -52,11 +54,12 @@ from typing import Any
 from ..errors import BadInput, PipelineError
 from .checks import Check, parse_check, parse_retries
 from .templates import Field, template_fields
+from .ui_spec import RENDERERS
 from .yaml_source import MAX_DEFINITION_BYTES, dump_definition, load_definition  # noqa: F401 (the server caps bodies with it)
 
 # The %%lfw generate settings a step may set; `system` is a system prompt, the rest GenerationConfig's.
 SETTINGS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "repeat_penalty", "system", "prefill")
-STEP_KEYS = ("name", "model", "prompt", "depends_on", "schema", "check", "retries", *SETTINGS)
+STEP_KEYS = ("name", "model", "prompt", "depends_on", "schema", "check", "retries", "render", *SETTINGS)
 PIPELINE_KEYS = ("name", "description", "steps")
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")
 _STEP_NAME = re.compile(r"[A-Za-z_][\w-]{0,63}")  # what {steps.NAME.output} can spell
@@ -76,6 +79,14 @@ class StepSpec:
     schema: str | dict | None = None  # as written; `check` resolves it into Plan.schemas
     check: Check | None = None
     retries: int = 0  # more attempts after a failed check or schema
+    render: str | None = None  # a renderer (ui_spec.RENDERERS): its schema decodes, its code is the artifact
+
+    @property
+    def decoded_schema(self) -> str | dict | None:
+        """The schema the answer is decoded under: `schema:`, else the renderer's."""
+        if self.schema is None and self.render is not None:
+            return RENDERERS[self.render].schema
+        return self.schema
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -107,6 +118,8 @@ class StepSpec:
             data["check"] = self.check.written
         if self.retries:
             data["retries"] = self.retries
+        if self.render is not None:
+            data["render"] = self.render
         return {**data, **self.settings}
 
 
@@ -252,6 +265,11 @@ def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
     if schema is not None and not (isinstance(schema, dict) or (isinstance(schema, str) and schema.strip())):
         raise PipelineError(f"{where}: `schema:` is the name of a schema (a Pydantic model or a dict in the "
                             f"notebook, a .json file, json) or a JSON Schema mapping, got {_kind(schema)}")
+    render = raw.get("render")
+    if render is not None and render not in RENDERERS:
+        raise PipelineError(f"{where}: `render:` names a renderer ({', '.join(RENDERERS)}), got {render!r}")
+    if render is not None and schema is not None:
+        raise PipelineError(f"{where}: `render: {render}` decodes the answer under its own schema — drop `schema:`")
     if "prefill" in settings and not (isinstance(settings["prefill"], str) and settings["prefill"]):
         raise PipelineError(f"{where}: `prefill:` must be non-empty text, got {_kind(settings['prefill'])}")
     if "prefill" in settings and schema is not None:
@@ -260,11 +278,11 @@ def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
     try:
         check = parse_check(raw["check"]) if raw.get("check") is not None else None
         retries = parse_retries(raw.get("retries") or 0)
-        if retries and check is None and schema is None:
+        if retries and check is None and schema is None and render is None:
             raise PipelineError("`retries:` needs a `check:` or a `schema:` to retry on")
         fields = tuple(template_fields(prompt))
         step = StepSpec(name, tuple(m.strip() for m in models), prompt, tuple(depends_on), settings, fields,
-                        schema, check, retries)
+                        schema, check, retries, render)
         step.generation("check")  # the settings must make a valid request, as in %%lfw generate
     except BadInput as e:  # PipelineError included
         raise PipelineError(f"{where}: {e}") from None
@@ -292,7 +310,7 @@ def _check_graph(steps: list[StepSpec], label: str) -> None:
                 raise PipelineError(
                     f"{label}, step {s.name!r}: {{{f.key}}} names no step {f.step!r}{_steps_hint(f.step, names)}"
                 )
-            if f.kind == "data" and next(t for t in steps if t.name == f.step).schema is None:
+            if f.kind == "data" and next(t for t in steps if t.name == f.step).decoded_schema is None:
                 raise PipelineError(
                     f"{label}, step {s.name!r}: {{{f.key}}} reads step {f.step!r}'s data, but it has no "
                     f"`schema:` — give it one, or use {{steps.{f.step}.output}}"
