@@ -1,7 +1,7 @@
 """How often the bundled `ui-component` pipeline turns an everyday UI request into a component
 that renders, on the bundled SmolLM2 (llama.cpp).
 
-    .venv/bin/python benchmarks/ui_component.py [--seed 0] [--only 3]
+    .venv/bin/python benchmarks/ui_component.py [--seed 0] [--only 3] [--show]
 
 Ten requests go through `Workbench.run_pipeline("ui-component", request)` — what
 `%lfw run ui-component --input "..."` does — on a fresh store. A request counts when one of its
@@ -10,7 +10,8 @@ tsx, js or ts), passes the preview's validator (`validate_source`) and renders i
 Chromium without an error: the same runtime page (lfwb/static) and the same harness as the
 browser tests (`tests/browser/conftest.py`'s `render_in_runtime`), plus something visible in
 the frame's root (a component that renders nothing is not a component anyone asked for).
-`--seed` is passed to every step (the same answers run to run).
+`--seed` is passed to every step (the same answers run to run); `--show` prints each run's last
+answer (for ui-component, the spec the model filled).
 
 Target (issue 19): at least 7 of 10 on smollm2.
 """
@@ -72,7 +73,7 @@ def verdict(page, row: dict) -> tuple[bool, str]:
     return True, f"renders: {' '.join(text.split())[:40]!r}"
 
 
-def run(requests: list[str], seed: int | None) -> list[dict]:
+def run(requests: list[str], seed: int | None, show: bool = False) -> list[dict]:
     from playwright.sync_api import sync_playwright
     from tests.browser.conftest import CHROMIUM
 
@@ -107,6 +108,8 @@ def run(requests: list[str], seed: int | None) -> list[dict]:
                     "note": best[2] if best else (result.error or "no artifact"),
                 })
                 print(f"  {'✓' if ok else '✗'} {request[:50]:50} {rows[-1]['note'][:70]}", flush=True)
+                if show:
+                    print("      " + " ".join(result.text.split())[:300], flush=True)
         finally:
             browser.close()
             wb.close()
@@ -117,8 +120,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0, help="the seed every step gets (default 0)")
     parser.add_argument("--only", type=int, default=len(REQUESTS), help="the first N requests")
+    parser.add_argument("--show", action="store_true", help="print each run's last answer")
     args = parser.parse_args()
-    rows = run(REQUESTS[:args.only], args.seed)
+    rows = run(REQUESTS[:args.only], args.seed, args.show)
     print()
     print(f"{'request':52} {'run':7} {'s':>5}  {'artifacts':14} {'renders':7}  note")
     for r in rows:
