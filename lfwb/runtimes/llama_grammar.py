@@ -38,7 +38,9 @@ def _gbnf(schema_text: str) -> str:
 
 def schema_grammar(json_schema: dict) -> LlamaGrammar:
     """The grammar of answers `json_schema` allows (the text is cached per schema)."""
-    return LlamaGrammar.from_string(_gbnf(json.dumps(json_schema, sort_keys=True)))
+    # Not sort_keys: the converter writes properties in the order given, and that order matters
+    # (a small model picks a part's kind far better after writing its label than before).
+    return LlamaGrammar.from_string(_gbnf(json.dumps(json_schema)))
 
 
 class GrammarLlama(Llama):
