@@ -1,7 +1,7 @@
 """One handle for anything that runs: a generation, a chat turn, a pipeline run, a batch, a compare.
 
     >>> h = wb.start_generate("Write a haiku about SQLite")
-    >>> for event in h:                    # Started, then Text pieces as they come (Update for pipelines)
+    >>> for event in h:                    # Text pieces as they come (Update for pipelines)
     ...     print(event.piece, end="")
     >>> h.result().status                  # "done"; after h.cancel() from any thread: "cancelled"
     >>> await wb.agenerate("Hi")           # the same handle, awaited (a notebook cell can too)
@@ -133,8 +133,8 @@ class Handle(Generic[T]):
             self.stop.stop()
 
     def listen(self, callback: Callable[[Any], None]) -> Handle:
-        """Call `callback(event)` for each event, on the thread doing the work (for a consumer that
-        then calls `result()` on its own thread, as a cell does)."""
+        """Call `callback(event)` for each event, `Started(run)` first, on the thread doing the work
+        (for a consumer that then calls `result()` on its own thread, as a cell does)."""
         self._listeners.append(callback)
         return self
 
@@ -166,7 +166,7 @@ class Handle(Generic[T]):
         """The events (`Text`, `Update`) as they come; the work runs on the handle's thread.
         A KeyboardInterrupt while waiting cancels it, and `Cancelled` follows once it has ended."""
         events: queue.Queue = queue.Queue()
-        self._listeners.append(events.put)
+        self._listeners.append(lambda e: None if isinstance(e, Started) else events.put(e))
         self._start_thread(lambda: events.put(_END))
         interrupted = False
         while True:
@@ -221,10 +221,16 @@ class Handle(Generic[T]):
             raise self._error
         return run
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self.aevents()
+
+    async def aevents(self, started: bool = False) -> AsyncIterator[Any]:
+        """`async for`'s events (`Text`, `Update`); `started=True` puts `Started(run)` first, once
+        the row exists (a server answers then). Leaving early stops the work."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
-        self._listeners.append(lambda e: _to_loop(loop, events.put_nowait, e))
+        self._listeners.append(lambda e: None if isinstance(e, Started) and not started
+                               else _to_loop(loop, events.put_nowait, e))
         self._start_thread(lambda: _to_loop(loop, events.put_nowait, _END))
         try:
             while (event := await events.get()) is not _END:

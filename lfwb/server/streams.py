@@ -43,7 +43,7 @@ class Followed:
         run_ids: list[int] = []
         try:
             try:
-                async for event in self.handle:
+                async for event in self.handle.aevents(started=True):
                     if isinstance(event, Started):
                         run_id = getattr(event.run, "run_id", None)
                         if self.running is not None and run_id is not None:
