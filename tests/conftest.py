@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -140,6 +141,25 @@ def refused_in_one_line(ip, cell: str, capsys, caplog) -> str:
     return one_line(seen)
 
 
+def raw(path) -> sqlite3.Connection:
+    """A plain sqlite3 connection of our own to a store file (autocommit, rows by column name)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def loaded(manager) -> set[str]:
+    """The names of the models loaded now."""
+    return {r["name"] for r in manager.list() if r["loaded"]}
+
+
+def symlink_out(folder: Path) -> None:
+    """`out/link` in `folder`: a symlink to a folder beside `out`, for exports that must not follow it."""
+    (folder / "out").mkdir()
+    (folder / "elsewhere").mkdir()
+    (folder / "out" / "link").symlink_to(folder / "elsewhere")
+
+
 def table_counts(path: str) -> dict[str, int]:
     """Rows in every table of the store file, read through a connection of our own."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -148,6 +168,33 @@ def table_counts(path: str) -> dict[str, int]:
         return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
     finally:
         conn.close()
+
+
+_immutable: list[Path] = []  # made read-only for root by read_only_store_at, undone after each test
+
+
+def read_only_store_at(path: Path) -> Path:
+    """An lfwb store (one project, `kept`) at `path` that this process cannot write: mode 0444,
+    and for root, who writes any file whatever its mode, immutable too (`chattr +i`, undone after
+    the test). Skips the test where root has no chattr."""
+    from lfwb.store import Store
+
+    store = Store(path)
+    store.create_project("kept")
+    store.close()
+    path.chmod(0o444)
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("running as root without chattr: no file here is read-only")
+        _immutable.append(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _writable_again():
+    yield
+    while _immutable:
+        subprocess.run(["chattr", "-i", str(_immutable.pop())], capture_output=True)
 
 
 @pytest.fixture

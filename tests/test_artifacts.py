@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from contextlib import closing
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_ok
+from conftest import run_ok, symlink_out
 from fixtures.scripted import words
 from lfwb.errors import BadInput, NotFound
 from lfwb.pipelines.artifacts import export_files, extract_artifacts, save_artifacts
@@ -163,12 +162,6 @@ def test_export_writes_each_artifact_under_its_name(store, tmp_path):
     css_id = store.list_artifacts(run_id=run)[0]["id"]
     assert listing(tmp_path / "out") == {"src/Button.jsx": "<b/>\n", f"artifact-{css_id}.css": "a {}\n"}
     assert [w["bytes"] for w in written] == [5, 5]
-
-
-def symlink_out(folder: Path) -> None:
-    (folder / "out").mkdir()
-    (folder / "elsewhere").mkdir()
-    os.symlink(folder / "elsewhere", folder / "out" / "link")
 
 
 @pytest.mark.parametrize("name, setup, says", [

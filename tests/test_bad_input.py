@@ -7,14 +7,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import attempt, one_line, refused_in_one_line, run_ok, table_counts
+from conftest import attempt, one_line, read_only_store_at, refused_in_one_line, run_ok, table_counts
 from fixtures.scripted import words
 from lfwb.runtimes import default_model_path
 
@@ -206,20 +205,7 @@ def foreign_file_untouched(wb, folder: Path) -> None:
 
 
 def read_only_store(ip, wb, folder: Path) -> None:
-    from lfwb.store import Store
-
-    Store(folder / "ro.db").close()
-    (folder / "ro.db").chmod(0o444)
-    # Root writes to a file whatever its mode; an immutable one it cannot (undone after the test).
-    if os.geteuid() == 0 and subprocess.run(["chattr", "+i", str(folder / "ro.db")], capture_output=True).returncode:
-        pytest.skip("running as root without chattr: no file here is read-only")
-
-
-@pytest.fixture(autouse=True)
-def _writable_again(tmp_path: Path):
-    yield
-    if (tmp_path / "ro.db").exists() and os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(tmp_path / "ro.db")], capture_output=True)
+    read_only_store_at(folder / "ro.db")
 
 
 def store_unswitched(wb, folder: Path) -> None:

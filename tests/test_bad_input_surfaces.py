@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import attempt, run_ok, table_counts
+from conftest import attempt, run_ok, symlink_out, table_counts
 from fixtures.scripted import words
 from test_bad_input import HUGE, Bad, files
 from test_notebook_bad_input import BOMB
@@ -54,12 +54,6 @@ def both(*setups: Callable) -> Callable:
         for s in setups:
             s(ip, wb, folder)
     return setup
-
-
-def symlink_out(ip, wb, folder: Path) -> None:
-    (folder / "out").mkdir()
-    (folder / "elsewhere").mkdir()
-    (folder / "out" / "link").symlink_to(folder / "elsewhere")
 
 
 def port_taken(ip, wb, folder: Path) -> None:
@@ -266,7 +260,7 @@ EXPORT = [
     Bad("%lfw export files 1 --to out", "a drive letter", artifact("C:\\x.js")),
     Bad("%lfw export files 1 --to out", "an absolute path", artifact("/etc/x.js")),
     Bad("%lfw export files 1 --to out", "NUL", artifact("evil\x00.js")),
-    Bad("%lfw export files 1 --to out", "a symlink in it points out", both(symlink_out, artifact("link/x.js"))),
+    Bad("%lfw export files 1 --to out", "a symlink in it points out", both(lambda ip, wb, folder: symlink_out(folder), artifact("link/x.js"))),
     Bad("%lfw export files 1 --to out", "a folder of that name", write("out/Button.jsx/keep", "")),
     Bad("%lfw export files 0 --to out", "must be at least 1"),
     Bad("%lfw export files abc --to out", "invalid int value"),

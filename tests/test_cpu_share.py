@@ -94,9 +94,7 @@ def test_a_waiter_gets_the_core_a_holder_gives_back(cores_dir):
 def test_a_generation_that_waited_in_vain_runs_and_takes_the_first_core_given_back(cores_dir):
     slots = CoreSlots(count=2)
     a, b = slots.take(1), slots.take(1)
-    start = time.monotonic()
-    with slots.take(1, wait_s=0.2) as late:
-        assert time.monotonic() - start < 30  # bounded (0.2 s asked; generous for a busy machine)
+    with slots.take(1, wait_s=0.2) as late:  # gives up waiting after 0.2 s
         assert late.slots == () and late.threads == 1  # no core, yet it computes
         assert not a.between_tokens() and a.slots == (0,)  # a holder keeps its last core
         late.between_tokens()

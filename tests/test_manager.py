@@ -15,6 +15,7 @@ from collections.abc import Callable
 import jinja2
 import pytest
 
+from conftest import loaded
 from fixtures.scripted import Fail, ScriptedRuntime, Stall, words
 from lfwb import Workbench
 from lfwb.errors import GenerationError, InsufficientMemory, ModelLoadError, ModelNotFound, PromptTooLong
@@ -52,10 +53,6 @@ def interrupt_main_thread() -> None:
     """A real SIGINT to the main thread, as the notebook's stop button sends to a kernel."""
     main = threading.main_thread().ident
     threading.Thread(target=signal.pthread_kill, args=(main, signal.SIGINT)).start()
-
-
-def loaded(manager) -> set[str]:
-    return {r["name"] for r in manager.list() if r["loaded"]}
 
 
 def test_generate_records_a_done_run(scripted):

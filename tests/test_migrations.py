@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
+from conftest import raw
 from lfwb.errors import StoreError
 from lfwb.store import MIGRATIONS, Store, apply_migrations
-
-
-def raw(path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def test_new_file_records_every_migration_in_order(db_path):

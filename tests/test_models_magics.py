@@ -6,16 +6,12 @@ import os
 
 import pytest
 
-from conftest import one_line, run_error, run_ok
+from conftest import loaded, one_line, run_error, run_ok
 from lfwb import Workbench
 from lfwb.runtimes import default_model_path
 from lfwb.runtimes.cpu import physical_cores
 
 GGUF = default_model_path()
-
-
-def loaded(wb) -> list[str]:
-    return [r["name"] for r in wb.manager.list() if r["loaded"]]
 
 
 def test_models_lists_the_bundled_model(ip, wb):
@@ -30,15 +26,15 @@ def test_models_lists_the_bundled_model(ip, wb):
 def test_register_load_generate_unload(ip, wb):
     config = run_ok(ip, f"%lfw register mini --runtime llama_cpp --source {GGUF} --context-length 512 --threads 1")
     assert config["name"] == "mini" and config["context_length"] == 512 and config["threads"] == 1
-    assert loaded(wb) == []  # registering loads nothing
+    assert loaded(wb.manager) == set()  # registering loads nothing
     assert [r["name"] for r in run_ok(ip, "%lfw models")] == ["smollm2", "mini"]
     row = run_ok(ip, "%lfw load mini")
     assert row["loaded"] and row["load_s"] is not None and "MiB" in row["memory"]
-    assert loaded(wb) == ["mini"]
+    assert loaded(wb.manager) == {"mini"}
     result = run_ok(ip, "%%lfw generate -m mini --max-tokens 4 --temperature 0\nSay hi.")
     assert result.answered_by == "mini"
     run_ok(ip, "%lfw unload mini")
-    assert loaded(wb) == []
+    assert loaded(wb.manager) == set()
 
 
 def test_backend_options_reach_the_model_config(ip, wb):
@@ -91,7 +87,7 @@ def test_health_reports_a_model_whose_file_went_away(ip, wb, tmp_path):
 def test_unload_all(ip, wb, capsys):
     wb.manager.load("smollm2")
     run_ok(ip, "%lfw unload --all")
-    assert loaded(wb) == [] and "unloaded smollm2" in capsys.readouterr().out
+    assert loaded(wb.manager) == set() and "unloaded smollm2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("cell, expected", [
@@ -109,7 +105,7 @@ def test_bad_input_is_one_line_and_changes_nothing(ip, wb, capsys, cell, expecte
     wb.manager.load("smollm2")
     assert expected in one_line(run_error(ip, cell, capsys))
     assert wb.manager.names() == ["smollm2"] and wb.store.list_models() == []
-    assert loaded(wb) == ["smollm2"]
+    assert loaded(wb.manager) == {"smollm2"}
 
 
 def test_a_corrupt_gguf_is_refused_and_nothing_changes(ip, wb, capsys, tmp_path):
@@ -117,7 +113,7 @@ def test_a_corrupt_gguf_is_refused_and_nothing_changes(ip, wb, capsys, tmp_path)
     wb.manager.load("smollm2")
     seen = one_line(run_error(ip, f"%lfw register rnd --runtime llama_cpp --source {tmp_path / 'random.gguf'}", capsys))
     assert "ModelLoadError" in seen and "is not a GGUF file" in seen
-    assert wb.manager.names() == ["smollm2"] and loaded(wb) == ["smollm2"]
+    assert wb.manager.names() == ["smollm2"] and loaded(wb.manager) == {"smollm2"}
 
 
 def test_a_truncated_gguf_fails_at_load_with_one_line(ip, wb, capsys, tmp_path):
@@ -127,7 +123,7 @@ def test_a_truncated_gguf_fails_at_load_with_one_line(ip, wb, capsys, tmp_path):
     wb.manager.load("smollm2")
     seen = one_line(run_error(ip, "%lfw load cut", capsys))
     assert "ModelLoadError: llama.cpp could not load" in seen and "damaged" in seen
-    assert loaded(wb) == ["smollm2"]
+    assert loaded(wb.manager) == {"smollm2"}
     assert run_ok(ip, "%%lfw generate --max-tokens 3\nHi").status == "done"
 
 

@@ -149,11 +149,10 @@ def test_the_store_answers_while_a_generation_is_running(server, scripted):
         r=server.http.post(f"{API}/generate", json={"prompt": "x", "model": "slow"}).json()))
     generating.start()
     assert stall.reached.wait(10)
-    start = time.perf_counter()
+    # The model stalls until `go`: a loop or threadpool that waited on it would never answer these.
     for _ in range(20):
         assert server.http.get(f"{API}/runs").status_code == 200
         assert server.http.get(f"{API}/models").status_code == 200
-    assert time.perf_counter() - start < 5  # would hang if the loop or the threadpool waited on the model
     go.set()
     generating.join(TIMEOUT_S)
     assert answer["r"]["text"] == "ab"

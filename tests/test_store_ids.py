@@ -7,16 +7,11 @@ import sqlite3
 
 import pytest
 
+from conftest import raw
 from lfwb.errors import StoreError
 from lfwb.store import MIGRATIONS, Store, apply_migrations
 
 TABLES = ("projects", "contexts", "runs", "steps", "artifacts", "chat_sessions", "messages")
-
-
-def raw(path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def make(store: Store, table: str, n: int) -> int:

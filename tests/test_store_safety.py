@@ -7,17 +7,13 @@ when it is opened (not at the first write), and a refused `%config Lfwb...` keep
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sqlite3
 import struct
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import one_line, run_error, run_ok
+from conftest import one_line, read_only_store_at, run_error, run_ok
 from gemini_server import register_fake
 from lfwb.errors import ModelLoadError, StoreError
 from lfwb.runtimes.gguf_meta import read_gguf_metadata
@@ -129,42 +125,19 @@ def test_an_empty_file_still_becomes_a_store(tmp_path):
 # -- read-only files ------------------------------------------------------------------------
 
 @pytest.fixture
-def read_only_store():
-    """An lfwb store the OS will not let this process write, in a folder anyone may use."""
-    folder = Path(tempfile.mkdtemp(prefix="lfwb-ro-"))
-    folder.chmod(0o777)
-    path = folder / "readonly.db"
-    store = Store(path)
-    store.create_project("kept")
-    store.close()
-    path.chmod(0o444)
-    yield path
-    shutil.rmtree(folder)
-
-
-@contextmanager
-def unprivileged():
-    """Root writes read-only files anyway: act as `nobody`, as a user's kernel would be refused."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.seteuid(65534)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
+def read_only_store(tmp_path: Path) -> Path:
+    return read_only_store_at(tmp_path / "readonly.db")
 
 
 def test_a_read_only_store_is_refused_when_opened_not_at_the_first_write(read_only_store):
-    with unprivileged(), pytest.raises(StoreError) as info:
+    with pytest.raises(StoreError) as info:
         Store(read_only_store)
     assert str(info.value).startswith(f"the store at {read_only_store} is read-only")
     assert "\n" not in str(info.value)
 
 
 def test_pointing_db_path_at_a_read_only_file_keeps_the_store_in_use(ip, wb, read_only_store, capsys, caplog):
-    with unprivileged():
-        seen = one_line(config_error(ip, f"Lfwb.db_path = {str(read_only_store)!r}", capsys, caplog))
+    seen = one_line(config_error(ip, f"Lfwb.db_path = {str(read_only_store)!r}", capsys, caplog))
     assert "is read-only" in seen and "Lfwb.db_path" in seen
     assert setting(ip, "db_path") == "" and Path(wb.store.path) != read_only_store
     run_ok(ip, "%lfw project after-refusal")  # writes still go to the store in use, one line

@@ -318,9 +318,8 @@ def test_gguf_conversion_reports_progress_then_is_cached(wb, smol_converted):
     assert sum("tensor" in what for _, what in smol_converted) >= 10  # per-tensor progress while converting
     register(wb, "smol-hf", default_model_path())
     seen: list[str] = []
-    start = time.perf_counter()
     wb.manager.load("smol-hf", progress=lambda f, what: seen.append(what))
-    assert time.perf_counter() - start < 15 and not any("de-quantising" in w for w in seen)
+    assert seen and not any("de-quantising" in w for w in seen)  # the cached checkpoint, not converted again
     assert (wb.manager.info("smol-hf")["converted_checkpoint"]).startswith(os.environ["LFWB_CACHE"])
 
 
