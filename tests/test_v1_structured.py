@@ -4,6 +4,11 @@ the openai SDK, LangChain's ChatOpenAI and simonw's `llm`."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Literal
 
 import openai
@@ -139,3 +144,38 @@ def test_the_values_that_ask_for_nothing_are_answered(server, scripted):
     answer = client(server).chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}], **{
         k: v for k, v in nothing.items() if k != "top_k"}, extra_body={"top_k": 7})
     assert answer.choices[0].message.content == "plain answer" and script.asked[0].top_k == 7
+
+
+# -- smollm2 through the clients people use ------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_sdk_gets_json_that_validates_from_smollm2(server):
+    sdk = client(server)
+    ask = dict(model="smollm2", messages=[{"role": "user", "content": ASK}], max_tokens=40, temperature=0, seed=1)
+    parsed = sdk.chat.completions.parse(**ask, response_format=Verdict)  # the SDK sends a strict json_schema
+    assert isinstance(parsed.choices[0].message.parsed, Verdict)
+    stream = sdk.chat.completions.create(**{**ask, "messages": [{"role": "user", "content": "A JSON object about a cat."}]},
+                                         response_format={"type": "json_object"}, stream=True)
+    assert isinstance(json.loads("".join(c.choices[0].delta.content or "" for c in stream if c.choices)), dict)
+
+
+@pytest.mark.slow
+def test_langchain_with_structured_output_gets_a_model_instance_from_smollm2(server):
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=f"{server.url}/v1", api_key="x", model="smollm2", max_tokens=40, temperature=0,
+                      max_retries=0, timeout=TIMEOUT_S)
+    verdict = chat.with_structured_output(Verdict, method="json_schema").invoke(ASK)
+    assert isinstance(verdict, Verdict)
+
+
+@pytest.mark.slow
+def test_llm_with_json_object_gets_json_from_smollm2(server, tmp_path):
+    (tmp_path / "extra-openai-models.yaml").write_text(
+        f"- model_id: lfwb-smollm2\n  model_name: smollm2\n  api_base: {server.url}/v1\n")
+    llm = Path(sys.executable).with_name("llm")
+    done = subprocess.run([str(llm), "-m", "lfwb-smollm2", "-o", "json_object", "1", "-o", "max_tokens", "40",
+                           "-o", "temperature", "0", "A JSON object about a cat."],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "LLM_USER_PATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert isinstance(json.loads(done.stdout), dict)
