@@ -27,6 +27,7 @@ class Verdict(BaseModel):
 
 
 ASK = "Review: 'I love this lamp, it is perfect.' Give the mood and whether it is positive."
+CAT = "Describe a cat as JSON with keys name and age."  # any JSON object, and smollm2 closes it within 40 tokens
 
 
 def client(server) -> openai.OpenAI:
@@ -49,6 +50,20 @@ def test_a_json_schema_response_format_constrains_the_model_to_the_bounded_schem
         response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}})
     assert Verdict.model_validate_json(answer.choices[0].message.content) == Verdict(mood="happy", positive=True)
     assert script.asked[0].json_schema == resolve_schema(schema).json_schema
+    run = server.wb.run(int(answer.id.removeprefix("chatcmpl-")))
+    assert (run["status"], run["schema_valid"]) == ("done", 1)  # kept as a cell's --schema run is
+
+
+def test_an_answer_cut_before_its_json_ends_is_finish_reason_length_as_openai_answers_it(server, scripted):
+    scripted.model("fake", ['{"mood": ', '"happy", ', '"positive": true}'])
+    ask = dict(model="fake", messages=[{"role": "user", "content": ASK}], max_tokens=2)
+    with pytest.raises(openai.LengthFinishReasonError):  # what the SDK raises against OpenAI too
+        client(server).chat.completions.parse(**ask, response_format=Verdict)
+    stream = client(server).chat.completions.create(**ask, stream=True, response_format={"type": "json_object"})
+    chunks = [c.choices[0] for c in stream if c.choices]
+    assert "".join(c.delta.content or "" for c in chunks) == '{"mood": "happy", '
+    assert chunks[-1].finish_reason == "length"
+    assert [(r["status"], r["schema_valid"]) for r in server.wb.runs()] == [("failed", 0)] * 2
 
 
 def test_json_object_asks_for_any_json_object_and_text_for_free_text(server, scripted):
@@ -154,7 +169,7 @@ def test_the_sdk_gets_json_that_validates_from_smollm2(server):
     ask = dict(model="smollm2", messages=[{"role": "user", "content": ASK}], max_tokens=40, temperature=0, seed=1)
     parsed = sdk.chat.completions.parse(**ask, response_format=Verdict)  # the SDK sends a strict json_schema
     assert isinstance(parsed.choices[0].message.parsed, Verdict)
-    stream = sdk.chat.completions.create(**{**ask, "messages": [{"role": "user", "content": "A JSON object about a cat."}]},
+    stream = sdk.chat.completions.create(**{**ask, "messages": [{"role": "user", "content": CAT}]},
                                          response_format={"type": "json_object"}, stream=True)
     assert isinstance(json.loads("".join(c.choices[0].delta.content or "" for c in stream if c.choices)), dict)
 
@@ -175,7 +190,7 @@ def test_llm_with_json_object_gets_json_from_smollm2(server, tmp_path):
         f"- model_id: lfwb-smollm2\n  model_name: smollm2\n  api_base: {server.url}/v1\n")
     llm = Path(sys.executable).with_name("llm")
     done = subprocess.run([str(llm), "-m", "lfwb-smollm2", "-o", "json_object", "1", "-o", "max_tokens", "40",
-                           "-o", "temperature", "0", "A JSON object about a cat."],
+                           "-o", "temperature", "0", CAT],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "LLM_USER_PATH": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert isinstance(json.loads(done.stdout), dict)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -24,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from ..errors import BadInput, ModelNotFound
+from ..errors import BadInput, ModelNotFound, SchemaMismatch
 from .crud import workbench
 from .errors import ERROR_RESPONSES, error_body
 from .generate import SSE_HEADERS, start_generation
@@ -73,18 +74,31 @@ class Unhonoured(BadInput):
     """A request field asking for what lfwb cannot do (tools, several choices, log probabilities)."""
 
 
-def _json_schema(response_format: Any) -> dict | None:
-    """The bounded schema decoding follows (lfwb/structured.py, as `--schema`/`--json` in a
-    cell): None for text, any JSON object for json_object."""
+def _schema(response_format: Any) -> Any:
+    """The Schema the answer is decoded under and read through (lfwb/structured.py), as
+    `--schema`/`--json` in a cell: None for text, any JSON object for json_object."""
     if response_format is None or response_format.type == "text":
         return None
     from ..structured import resolve_schema
 
     spec = getattr(response_format, "json_schema", None)
     if spec is None or spec.json_schema is None:
-        return resolve_schema("json").json_schema
+        return resolve_schema("json")
     # Its name, unless the schema has a title, is what a refusal calls it ("verdict is not ...").
-    return resolve_schema({"title": spec.name, **spec.json_schema}).json_schema
+    return resolve_schema({"title": spec.name, **spec.json_schema})
+
+
+def _cut(error: BaseException) -> bool:
+    """An answer that reached its token limit before its JSON ended (the run failed, its text kept)."""
+    return isinstance(error, SchemaMismatch) and error.fields.get("about") == "cut"
+
+
+async def _cut_run(wb: Any, run_id: int) -> Any:
+    """A cut answer as OpenAI gives it — its text, finish_reason "length" (the SDK's `parse` then
+    raises LengthFinishReasonError) — where lfwb's run is failed, with `schema_valid` false."""
+    row = await run_in_threadpool(wb.run, run_id)
+    return SimpleNamespace(text=row["output"] or "", input_tokens=row["input_tokens"],
+                           output_tokens=row["output_tokens"] or 0, cut=True)
 
 
 def _usage(result: Any) -> dict:
@@ -94,7 +108,7 @@ def _usage(result: Any) -> dict:
 
 def _finish_reason(result: Any, settings: dict) -> str:
     limit = settings.get("max_tokens")
-    return "length" if limit and result.output_tokens >= limit else "stop"
+    return "length" if getattr(result, "cut", False) or (limit and result.output_tokens >= limit) else "stop"
 
 
 @router.post("/chat/completions", response_model=dict[str, Any],
@@ -111,14 +125,19 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
     prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"]) or " "
     settings = body.settings()
-    json_schema = await run_in_threadpool(_json_schema, body.response_format)  # a bad schema: 400, no run
+    schema = await run_in_threadpool(_schema, body.response_format)  # a bad schema: 400, no run
     await run_in_threadpool(wb.resolve_model, body.model)  # an unknown model: 404 before a run exists
     gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages,
-                           json_schema=json_schema, **settings)
+                           schema=schema, **settings)
     started = await gen.started()
     completion_id, created = f"chatcmpl-{started.run_id}", int(time.time())
     if not body.stream:
-        result = await gen.finished()  # stopped by POST /api/v1/runs/{id}/cancel: the text so far
+        try:
+            result = await gen.finished()  # stopped by POST /api/v1/runs/{id}/cancel: the text so far
+        except SchemaMismatch as e:
+            if not _cut(e):
+                raise
+            result = await _cut_run(wb, started.run_id)
         return {
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
@@ -126,11 +145,14 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
             "usage": _usage(result),
         }
     usage = bool(body.stream_options and body.stream_options.include_usage)
-    return StreamingResponse(_chunks(gen, completion_id, created, body.model, settings, usage),
+    return StreamingResponse(_chunks(wb, gen, started.run_id, created, body.model, settings, usage),
                              media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _chunks(gen: Any, cid: str, created: int, model: str, settings: dict, usage: bool) -> AsyncIterator[str]:
+async def _chunks(wb: Any, gen: Any, run_id: int, created: int, model: str, settings: dict,
+                  usage: bool) -> AsyncIterator[str]:
+    cid = f"chatcmpl-{run_id}"
+
     def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
         data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
@@ -138,6 +160,8 @@ async def _chunks(gen: Any, cid: str, created: int, model: str, settings: dict, 
 
     yield chunk({"role": "assistant", "content": ""})
     async for kind, value in gen:  # leaving early (the client went away) stops the generation
+        if kind == "error" and _cut(value):
+            kind, value = "done", await _cut_run(wb, run_id)
         if kind == "text":
             yield chunk({"content": value})
         elif kind == "done":
