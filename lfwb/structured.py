@@ -38,6 +38,10 @@ __all__ = ["Schema", "SchemaMismatch", "bound", "pretty", "read_answer", "resolv
 DEFAULT_MAX_ITEMS = 8
 DEFAULT_MAX_LENGTH = 200
 ANY_OBJECT = {"type": "object"}
+# The grammar converter spells a bound out (`x{0,n}` becomes n rules), so a schema asking for a
+# billion characters would take the process down with it (a schema may come over HTTP): refused.
+MAX_REPEAT = 10_000
+_SIZES = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 # Keywords llama.cpp's schema-to-grammar converter drops without a word: an answer decoded
 # under a schema that uses them could break them, so such a schema is refused up front.
 _INEXPRESSIBLE = ("not", "if", "then", "else", "patternProperties", "dependentSchemas",
@@ -188,6 +192,8 @@ def _check(name: str, source: dict) -> None:
         validators.validator_for(source).check_schema(source)
     except SchemaError as e:
         raise BadInput(f"{name} is not a valid JSON Schema{_where(e.absolute_path)}: {_short(e.message)}") from None
+    except RecursionError:
+        raise BadInput(f"{name} is nested too deeply to check — flatten it") from None
 
 
 def _check_expressible(name: str, bounded: dict) -> None:
@@ -197,6 +203,11 @@ def _check_expressible(name: str, bounded: dict) -> None:
             if keyword in node:
                 raise BadInput(f"{name} uses {keyword!r}, which constrained decoding cannot "
                                "express — describe the value without it")
+        for keyword in _SIZES:
+            size = node.get(keyword)
+            if isinstance(size, (int, float)) and size > MAX_REPEAT:
+                raise BadInput(f"{name} asks for {keyword} {size:,}, more than constrained decoding "
+                               f"spells out (at most {MAX_REPEAT:,}) — lower it")
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:

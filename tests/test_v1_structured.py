@@ -34,6 +34,13 @@ def client(server) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused-on-loopback", timeout=TIMEOUT_S, max_retries=0)
 
 
+def nested(depth: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
 def completion(server, **body) -> dict:
     return {"model": "fake", "messages": [{"role": "user", "content": "hi"}], **body}
 
@@ -88,7 +95,9 @@ def test_a_streamed_structured_answer_arrives_in_pieces_that_join_to_the_json(se
     {"type": "no-such-type"},
     {"type": "object", "properties": {"a": {"$ref": "https://127.0.0.1:9/a.json"}}},  # never fetched
     {"type": "object", "properties": {"a": {"not": {"type": "string"}}}},  # a grammar cannot say it
-], ids=["invalid", "remote-ref", "inexpressible"])
+    {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10**9}}},  # would take the server down
+    nested(300),
+], ids=["invalid", "remote-ref", "inexpressible", "a-billion-characters", "nested-300-deep"])
 def test_a_schema_lfwb_cannot_decode_under_is_a_400_naming_it_and_no_run(server, scripted, schema):
     script = scripted.model("fake", words("never asked"))
     answer = server.http.post("/v1/chat/completions", json=completion(server, response_format={
