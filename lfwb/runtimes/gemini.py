@@ -89,6 +89,11 @@ class GeminiRuntime(RemoteRuntime):
             stop_sequences=list(gen.stop) or None, seed=gen.seed, candidate_count=1,
             automatic_continuation=False,  # one request per attempt: our retries, our accounting
         )
+        if gen.json_schema is not None:
+            # Gemini constrains its answer to the schema; "any object" is JSON mode alone.
+            config.response_mime_type = "application/json"
+            if gen.json_schema != {"type": "object"}:
+                config.response_json_schema = gen.json_schema
         if self.config.options.get("thinking_budget") is not None:
             config.thinking_config = types.ThinkingConfig(thinking_budget=int(self.config.options["thinking_budget"]))
         return contents, config

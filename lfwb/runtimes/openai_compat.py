@@ -10,10 +10,16 @@ give exact token counts; for the others the streamed pieces are counted. Options
 (required), `api_key_env`, `timeout_s`, `max_attempts`, `retry_base_s`, `retry_max_s`,
 `stream_usage` (False for a server that rejects `stream_options`). A model id found in the
 price table is costed; a self-hosted one costs 0.
+
+A schema (`GenerationConfig.json_schema`) goes as OpenAI's `response_format` `json_schema`
+(`json_object` for any object). A server that refuses that form but takes the schema inside
+`json_object` (llama-cpp-python's own server, Anyscale) gets it that way from then on;
+`response_format=json_object` in the options asks for that form from the start.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,11 +75,40 @@ class OpenAICompatRuntime(RemoteRuntime):
             settings["seed"] = gen.seed
         if self.config.options.get("stream_usage", True):
             settings["stream_options"] = {"include_usage": True}
+        if gen.json_schema is not None:
+            settings["response_format"] = self._response_format(gen.json_schema)
         return settings
 
+    def _response_format(self, schema: dict) -> dict:
+        if schema == {"type": "object"}:
+            return {"type": "json_object"}
+        if self.config.options.get("response_format") == "json_object":
+            return {"type": "json_object", "schema": schema}
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "answer"))[:64]
+        # Not strict: OpenAI's strict mode wants every property required, which optional
+        # fields are not; the answer is checked against the schema when it is back anyway.
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+
     def send(self, settings: dict, gen: GenerationConfig) -> Iterable[Any]:
+        import openai
+
+        try:
+            return self._create(settings, gen)
+        except openai.APIStatusError as e:
+            # A refusal that names response_format (llama-cpp-python's server answers it 500).
+            form = settings.get("response_format") or {}
+            if form.get("type") != "json_schema" or "response_format" not in f"{e.message} {e.body}":
+                raise
+            # The server knows json_object only: the same schema, in the form it takes.
+            self.config.options["response_format"] = "json_object"
+            settings["response_format"] = {"type": "json_object", "schema": form["json_schema"]["schema"]}
+            return self._create(settings, gen)
+
+    def _create(self, settings: dict, gen: GenerationConfig) -> Iterable[Any]:
         if gen.messages is not None:
             return self._client.chat.completions.create(messages=gen.messages, **settings)
+        if "response_format" in settings:  # not in OpenAI's /completions: servers that read it there
+            settings = {**settings, "extra_body": {"response_format": settings.pop("response_format")}}
         return self._client.completions.create(prompt=gen.prompt, **settings)
 
     def read(self, event: Any, attempt: Attempt) -> Chunk:
