@@ -219,9 +219,9 @@ def _part(part: dict, key: str) -> list[str]:
                 "  </button>",
                 "</label>"]
     if kind == "list":
-        items = [item.strip() for item in re.split(r"[,;]", part["label"]) if item.strip()][:MAX_ITEMS]
+        entries = [item.strip() for item in re.split(r"[,;]", part["label"]) if item.strip()][:MAX_ITEMS]
         return ['<ul style={{ margin: 0, paddingLeft: 20, lineHeight: 1.7 }}>',
-                *(f"  <li>{{{js(item)}}}</li>" for item in items),
+                *(f"  <li>{{{js(item)}}}</li>" for item in entries),
                 "</ul>"]
     if kind == "todo":
         draft, items = js(key + "_draft"), f"({value} || [])"

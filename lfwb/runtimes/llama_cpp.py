@@ -6,12 +6,16 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from ..errors import ModelLoadError, PromptTooLong, BadInput
+from ..errors import GenerationError, ModelLoadError, PromptTooLong, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig, Progress, Runtime
 from .cpu import CoreLease, core_slots, free_cores, physical_cores
 from .gguf_meta import kv_cache_bytes, read_gguf_metadata
+
+if TYPE_CHECKING:
+    from llama_cpp import ChatCompletionRequestMessage, Llama
 
 DEFAULT_CONTEXT = 2048
 # llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
@@ -29,7 +33,7 @@ class LlamaCppRuntime(Runtime):
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self._llama = None
+        self._llama: Llama | None = None
         self._meta: dict | None = None
         self._threads_set: tuple[int, int] | None = None  # (per token, for the prompt) in llama.cpp
         self._formatter: Any = None  # the chat template as text, for a prefilled answer
@@ -75,7 +79,7 @@ class LlamaCppRuntime(Runtime):
         if (per_token, prompt) != self._threads_set:
             import llama_cpp
 
-            llama_cpp.llama_set_n_threads(self._llama.ctx, per_token, prompt)
+            llama_cpp.llama_set_n_threads(self._loaded().ctx, per_token, prompt)
             self._threads_set = (per_token, prompt)
 
     def estimate_memory(self) -> int:
@@ -98,7 +102,7 @@ class LlamaCppRuntime(Runtime):
             progress(0.0, f"loading {Path(self.config.source).name}")
         try:
             # verbose=False also silences llama.cpp's own C logging: nothing reaches the notebook.
-            self._llama = Llama(
+            llama = Llama(
                 model_path=self.config.source, n_ctx=self.n_ctx, n_threads=self.n_threads,
                 n_threads_batch=self.n_threads, flash_attn=self.flash_attention, verbose=False,
             )
@@ -110,10 +114,11 @@ class LlamaCppRuntime(Runtime):
         if self.config.chat_template:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            eos, bos = _token_text(self._llama, self._llama.token_eos()), _token_text(self._llama, self._llama.token_bos())
-            self._llama.chat_handler = Jinja2ChatFormatter(
+            eos, bos = _token_text(llama, llama.token_eos()), _token_text(llama, llama.token_bos())
+            llama.chat_handler = Jinja2ChatFormatter(
                 template=self.config.chat_template, eos_token=eos, bos_token=bos
             ).to_chat_handler()
+        self._llama = llama
         if progress:
             progress(1.0, "loaded")
 
@@ -122,6 +127,12 @@ class LlamaCppRuntime(Runtime):
         llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
+
+    def _loaded(self) -> Llama:
+        """The model `load` made; the manager loads a model before it asks it anything."""
+        if self._llama is None:
+            raise GenerationError(f"{self.config.name} is not loaded")
+        return self._llama
 
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         # The cores are leased for the whole generation (lfwb/runtimes/cpu.py). The prompt is
@@ -133,11 +144,11 @@ class LlamaCppRuntime(Runtime):
             yield from self._stream(gen, cancel, lease)
 
     def _stream(self, gen: GenerationConfig, cancel: threading.Event, lease: CoreLease) -> Iterator[Chunk]:
-        llama = self._llama
+        llama = self._loaded()
         first = True
         settings: dict[str, Any] = dict(
             max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
-            top_k=gen.top_k, stop=gen.stop or None, stream=True,
+            top_k=gen.top_k, stop=gen.stop or None,
             # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; lfwb passes one
             # setting (GenerationConfig.repeat_penalty, 1.1) to both, so a chat and its
             # template-formatted prompt give the same text. Small models loop without it.
@@ -154,15 +165,18 @@ class LlamaCppRuntime(Runtime):
         prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time
         try:
             if prefill and gen.messages is not None:
-                pieces = llama.create_completion(**{**settings, **self._prefilled(gen.messages, prefill, gen.stop)})
+                pieces = _streamed(llama.create_completion(
+                    **{**settings, **self._prefilled(gen.messages, prefill, gen.stop)}, stream=True))
             elif gen.messages is not None:
-                pieces = llama.create_chat_completion(messages=gen.messages, **settings)
+                # Checked chat messages (role, content), which llama-cpp-python types as its TypedDicts.
+                messages = cast("list[ChatCompletionRequestMessage]", gen.messages)
+                pieces = _streamed(llama.create_chat_completion(messages=messages, **settings, stream=True))
             else:
-                pieces = llama.create_completion(prompt=(gen.prompt or "") + prefill, **settings)
+                pieces = _streamed(llama.create_completion(prompt=(gen.prompt or "") + prefill, **settings, stream=True))
             try:
                 for piece in pieces:
                     if first:  # the prompt is done: hold only the cores the tokens use
-                        lease.keep(self._threads_set[0])
+                        lease.keep(self._threads_set[0] if self._threads_set else lease.threads)
                         first = False
                     if lease.between_tokens():  # another generation waits: one core to it
                         self._set_threads(lease.threads, lease.threads)
@@ -179,7 +193,9 @@ class LlamaCppRuntime(Runtime):
                         finish = "cancelled"
                         break
             finally:
-                pieces.close()
+                close = getattr(pieces, "close", None)  # a generator: closing it ends llama.cpp's loop
+                if close is not None:
+                    close()
             if prefill:  # the model added nothing to it
                 yield Chunk(text=prefill)
         except ValueError as e:
@@ -199,7 +215,7 @@ class LlamaCppRuntime(Runtime):
         llama-cpp-python's chat call has no way to start the answer."""
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        llama = self._llama
+        llama = self._loaded()
         if self._formatter is None:
             template = self.config.chat_template or llama.metadata.get("tokenizer.chat_template")
             if not template:
@@ -243,7 +259,13 @@ class LlamaCppRuntime(Runtime):
         }
 
 
-def _token_text(llama, token: int) -> str:
+def _streamed(response: object) -> Iterator[Mapping[str, Any]]:
+    """A `stream=True` answer's chunks (a completion's or a chat completion's): llama-cpp-python
+    annotates its create_* calls with one union of the whole answer and the stream."""
+    return cast("Iterator[Mapping[str, Any]]", response)
+
+
+def _token_text(llama: Llama, token: int) -> str:
     """A special token's text (`<|im_end|>`): a template writes it, and an empty one as a stop
     string would end every answer before it starts."""
     return llama.detokenize([token], special=True).decode(errors="ignore")
