@@ -30,7 +30,7 @@ KINDS = {
     "image": "an image placeholder", "button": "a button", "input": "a text field",
     "email": "an email field", "password": "a password field", "textarea": "a multi-line field",
     "checkbox": "a checkbox", "toggle": "an on/off switch", "list": "a list (items separated by commas)",
-    "todo": "a list the user adds items to", "counter": "a number with - and + buttons",
+    "todo": "a to-do list the user adds items to", "counter": "a number with - and + buttons",
 }
 # Words a model writes for a kind without the schema's constraint (an answer from a model that
 # ignores `json_schema`, e.g. a remote one without structured output).
@@ -104,8 +104,7 @@ def check_spec(data: dict) -> dict:
 def _json_object(text: str) -> dict:
     start = (text or "").find("{")
     if start < 0:
-        raise PipelineError("the UI spec is not JSON: the answer holds no '{' — "
-                            "give the step `schema:` so the model fills the spec's schema")
+        raise PipelineError("the UI spec is not JSON: the answer holds no '{'")
     try:
         data, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as e:
@@ -161,7 +160,7 @@ def render_component(spec: dict) -> str:
     lines = [
         'import { useState } from "react";',
         "",
-        f'const ACCENT = "{accent}";',
+        f'const ACCENT_COLOUR = "{accent}";',  # an underscore: no component name clashes with it
         "",
         f"export default function {name}() {{",
         "  const [values, setValues] = useState({});",
@@ -170,7 +169,7 @@ def render_component(spec: dict) -> str:
         "  return (",
         f"    <div style={{{BOX}}}>",
         *("      " + line for part in body for line in part),
-        '      {pressed && <p style={{ margin: 0, color: ACCENT, fontSize: 14 }}>{pressed} ✓</p>}',
+        '      {pressed && <p style={{ margin: 0, color: ACCENT_COLOUR, fontSize: 14 }}>{pressed} ✓</p>}',
         "    </div>",
         "  );",
         "}",
@@ -188,14 +187,14 @@ def _part(part: dict, key: str) -> list[str]:
     if kind == "text":
         return [f'<p style={{{{ margin: 0, color: "#4b5563", lineHeight: 1.5 }}}}>{{{label}}}</p>']
     if kind == "price":
-        return [f"<div style={{{{ fontSize: 30, fontWeight: 700, color: ACCENT }}}}>{{{label}}}</div>"]
+        return [f"<div style={{{{ fontSize: 30, fontWeight: 700, color: ACCENT_COLOUR }}}}>{{{label}}}</div>"]
     if kind == "image":
         return [f'<div role="img" aria-label={{{label}}} style={{{{ height: 140, borderRadius: 8, '
                 f'background: "#f3f4f6", color: "#9ca3af", display: "grid", placeItems: "center" }}}}>'
                 f"{{{label}}}</div>"]
     if kind == "button":
         return [f"<button onClick={{() => setPressed({label})}} style={{{{ padding: \"10px 16px\", "
-                f'border: 0, borderRadius: 8, background: ACCENT, color: "white", fontSize: 15, '
+                f'border: 0, borderRadius: 8, background: ACCENT_COLOUR, color: "white", fontSize: 15, '
                 f'cursor: "pointer" }}}}>{{{label}}}</button>']
     if kind in ("input", "email", "password", "textarea"):
         tag = "textarea rows={3}" if kind == "textarea" else f'input type="{"text" if kind == "input" else kind}"'
@@ -214,7 +213,7 @@ def _part(part: dict, key: str) -> list[str]:
                 f"  {{{label}}}",
                 f'  <button role="switch" aria-checked={{!!{value}}} onClick={{() => set({js(key)}, !{value})}}',
                 f'    style={{{{ width: 44, height: 24, borderRadius: 12, border: 0, cursor: "pointer", '
-                f'background: {value} ? ACCENT : "#d1d5db", color: "white", fontSize: 11 }}}}>',
+                f'background: {value} ? ACCENT_COLOUR : "#d1d5db", color: "white", fontSize: 11 }}}}>',
                 f'    {{{value} ? "On" : "Off"}}',
                 "  </button>",
                 "</label>"]
@@ -231,7 +230,7 @@ def _part(part: dict, key: str) -> list[str]:
                 f"    onChange={{(e) => set({draft}, e.target.value)}} />",
                 f"  <button onClick={{() => {{ if (values.{key}_draft) {{ set({js(key)}, [...{items}, values.{key}_draft]); "
                 f'set({draft}, ""); }} }}}}',
-                '    style={{ padding: "8px 14px", border: 0, borderRadius: 6, background: ACCENT, color: "white" }}>Add</button>',
+                '    style={{ padding: "8px 14px", border: 0, borderRadius: 6, background: ACCENT_COLOUR, color: "white" }}>Add</button>',
                 "</div>",
                 '<ul style={{ margin: 0, paddingLeft: 20, lineHeight: 1.7 }}>',
                 f"  {{{items}.map((item, i) => <li key={{i}}>{{item}}</li>)}}",
