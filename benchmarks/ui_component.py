@@ -13,7 +13,10 @@ the frame's root (a component that renders nothing is not a component anyone ask
 `--seed` is passed to every step (the same answers run to run); `--show` prints each run's last
 answer (for ui-component, the spec the model filled).
 
-Target (issue 19): at least 7 of 10 on smollm2.
+Target (issue 19): at least 7 of 10 on smollm2. Measured here (2 shared cores, seed 0): 0 of 10
+with the four-step free-form pipeline (analyse → jsx, css → assemble: kinds text/js, imports of
+react-native, no default export, a syntax error); 10 of 10 with the spec filled under its schema
+and rendered by `render: ui-spec` (also 10 of 10 with --seed 1).
 """
 
 from __future__ import annotations
