@@ -15,6 +15,7 @@ from lfwb.errors import GenerationError, PromptTooLong
 from lfwb.magics import generate as generate_magic
 from lfwb.magics.live import LiveOutput
 from lfwb.runs import RunResult
+from lfwb.runtimes.base import DEFAULT_MAX_TOKENS
 
 # Greedy SmolLM2 writes well past 250 tokens for this one (a counting prompt stopped early with
 # flash attention on: keep tests on a prompt whose length does not hang on a digit).
@@ -88,6 +89,7 @@ def test_settings_and_the_system_prompt_reach_the_model(ip, scripted):
         3, 0.8, 0.5, 7, ["END"], 10)
     run_ok(ip, "%%lfw generate -m fake --raw\nHello!")
     assert fake.asked[-1].prompt == "Hello!" and fake.asked[-1].messages is None  # no chat template
+    assert fake.asked[-1].max_tokens == DEFAULT_MAX_TOKENS  # left out: the one default, not a copy of it
     row = scripted.wb.store.get_run(result.run_id)
     assert row["seed"] == 3 and '"temperature": 0.8' in row["params_json"]
 

@@ -18,7 +18,7 @@ from ..chat import DEFAULT_SESSION
 from ..chat.retrieval import MODES
 from ..pipelines.templates import fill_template
 from .live import LiveOutput
-from .registry import Invocation, subcommand
+from .registry import Invocation, given, subcommand
 from .rows import Rows
 
 
@@ -30,7 +30,7 @@ from .rows import Rows
 @argument("--rag", action="store_true", help="put the project's best-matching context chunks into the prompt")
 @argument("--mode", choices=MODES, default="bm25", help="how --rag ranks chunks (default bm25)")
 @argument("--new", action="store_true", help="start the session afresh (an earlier one is kept as NAME-2)")
-@argument("--max-tokens", type=int, default=256, help="stop the answer after this many tokens (default 256)")
+@argument("--max-tokens", type=int, help="stop the answer after this many tokens (default: GenerationConfig's max_tokens)")
 @argument("--temperature", type=float, default=0.7, help="0 is greedy")
 @argument("--seed", type=int, help="random seed, for repeatable answers")
 def chat(ctx: Invocation, args):
@@ -44,7 +44,7 @@ def chat(ctx: Invocation, args):
     from ..chat.session import check_turn
 
     text = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
-    settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
+    settings = given(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     check_turn(text, settings)  # before the session is made or changed
     if args.rag:
         ctx.workbench.check_search_mode(args.mode)  # likewise (send checks it too)

@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ..errors import BadInput
 from ..pipelines.templates import fill_template
 from .live import CellOutput
-from .registry import Invocation, check_output, subcommand
+from .registry import Invocation, check_output, given, subcommand
 
 if TYPE_CHECKING:  # lfwb.pipelines.compare pulls in the store: not at %load_ext time
     from ..pipelines.compare import CompareResult
@@ -89,7 +89,7 @@ class CompareOutput(CellOutput):
 @magic_arguments("lfw compare")
 @argument("-m", "--models", required=True, metavar="A,B,...",
           help="two or more registered models or aliases, separated by commas")
-@argument("--max-tokens", type=int, default=256, help="stop each answer after this many tokens (default 256)")
+@argument("--max-tokens", type=int, help="stop each answer after this many tokens (default: GenerationConfig's max_tokens)")
 @argument("--temperature", type=float, default=0.7, help="0 is greedy: same prompt, same text")
 @argument("--seed", type=int, help="random seed, for repeatable sampling")
 @argument("--system", help="a system prompt, the same for every model")
@@ -108,7 +108,7 @@ def compare(ctx: Invocation, args):
     # IPython ends every cell body with a newline; it is not part of the prompt.
     prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench
-    settings = dict(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
+    settings = given(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     result = CompareOutput().follow(wb.start_compare(prompt, models, system=args.system, **settings))
     if args.output:
         ctx.user_ns[args.output] = {model: run.text for model, run in result.results.items()}

@@ -7,13 +7,13 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ..errors import BadInput
 from ..pipelines.templates import fill_template
 from .live import LiveOutput
-from .registry import Invocation, check_output, subcommand
+from .registry import Invocation, check_output, given, subcommand
 
 
 @subcommand("generate", cell="required")
 @magic_arguments("lfw generate")
 @argument("-m", "--model", help="a registered model or alias (default: smollm2); see %%lfw models")
-@argument("--max-tokens", type=int, default=256, help="stop after this many tokens (default 256)")
+@argument("--max-tokens", type=int, help="stop after this many tokens (default: GenerationConfig's max_tokens)")
 @argument("--temperature", type=float, default=0.7, help="0 is greedy: same prompt, same text")
 @argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
 @argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
@@ -49,7 +49,7 @@ def generate(ctx: Invocation, args):
     # IPython ends every cell body with a newline; it is not part of the prompt.
     prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench
-    settings = dict(
+    settings = given(
         max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         top_k=args.top_k, seed=args.seed, stop=args.stop or [], repeat_penalty=args.repeat_penalty,
     )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import BadInput
-from .registry import Invocation, check_output, positive_int, subcommand
+from .registry import Invocation, check_output, given, positive_int, subcommand
 from .rows import Record, Rows
 
 if TYPE_CHECKING:  # lfwb.handles is imported when a run starts, not at %load_ext time
@@ -169,8 +169,7 @@ def show_figures_as_png(shell) -> None:
 
 def _overrides(args) -> dict:
     """The settings `%lfw run` gives every step (checked with each step's own, before anything runs)."""
-    given = {"max_tokens": args.max_tokens, "temperature": args.temperature, "seed": args.seed}
-    return {k: v for k, v in given.items() if v is not None}
+    return given(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
 
 
 def _batch(ctx: Invocation, args) -> Rows:

@@ -135,6 +135,12 @@ def check_output(name: str | None) -> None:
 SQLITE_INT_MAX = 2**63 - 1
 
 
+def given(**settings: Any) -> dict:
+    """The generation settings an invocation gave: an option left out (None) keeps lfwb's own
+    default (GenerationConfig's, e.g. DEFAULT_MAX_TOKENS), which the magics do not repeat."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number from 1 up to SQLite's largest integer (limits, ids, counts)."""
     try:
