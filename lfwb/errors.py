@@ -13,7 +13,8 @@
      ├── SchemaMismatch         an answer that is not JSON its schema allows  (text)
      ├── RefusedBeforeSending   nothing reached a model: the request leaves no run behind
      │    ├── PromptTooLong     the prompt does not fit the context window  (model, tokens, limit)
-     │    └── BudgetExceeded    the call could pass a budget                (model, cost_usd, limit_usd, scope)
+     │    ├── BudgetExceeded    the call could pass a budget                (model, cost_usd, limit_usd, scope)
+     │    └── SchemaUnsupported a schema (or prefill) this backend's grammar cannot take; also a BadInput
      └── Unavailable            this model cannot answer now: a fallback chain moves on
           ├── ModelNotFound     no model registered under that name          (model)
           ├── MissingCredentials  no API key, or the key was refused         (model, provider)
@@ -183,6 +184,11 @@ class BudgetExceeded(RefusedBeforeSending):
     """A call would spend more than the project's or session's budget allows."""
 
     hint = "Raise it with %lfw budget {scope} {raise_to}."
+
+
+class SchemaUnsupported(RefusedBeforeSending, BadInput):
+    """A schema (or a prefill under it) a backend's grammar cannot take: refused before
+    generating, so no run is kept, and a fallback chain may try its next model."""
 
 
 # -- unavailable: a fallback chain skips the model --------------------------------------------

@@ -26,6 +26,7 @@ from .memory import format_bytes
 from .transformers_chat import ChatFormat
 from .transformers_gguf import cached_checkpoint, check_architecture, converted_checkpoint, quiet_transformers
 from .transformers_placement import check_placement, choose_device, choose_dtype, free_device_cache, import_torch
+from .transformers_schema import SchemaGrammar
 from .transformers_stream import GenerateThread, counting_streamer, first_stop, stop_when
 from .transformers_weights import DTYPES, module_bytes, parameter_count, quantize_int8
 
@@ -52,6 +53,7 @@ class TransformersRuntime(Runtime):
         self._placement: tuple[str, str, str, str] | None = None
         self._facts: dict = {}  # what load() found out, for info()
         self._threads_last_run: int | None = None
+        self._grammar: SchemaGrammar | None = None  # compiles JSON Schemas for this model while loaded
 
     # -- registration ------------------------------------------------------------------
 
@@ -173,9 +175,16 @@ class TransformersRuntime(Runtime):
     def unload(self) -> None:
         if self._generator is not None:
             self._generator.close()
-        self.model, self.tokenizer, self.chat, self._generator = None, None, None, None
+        self.model, self.tokenizer, self.chat, self._generator, self._grammar = None, None, None, None, None
         gc.collect()
         free_device_cache(self._placement[0] if self._placement else "cpu")
+
+    def grammar(self) -> SchemaGrammar:
+        """The loaded model's JSON Schema compiler, made on the first schema (xgrammar imported then)."""
+        if self._grammar is None:
+            model, tokenizer, _, _ = self._loaded()
+            self._grammar = SchemaGrammar(tokenizer, model)
+        return self._grammar
 
     def format_chat(self, messages: list[dict]) -> str:
         """The prompt text the model sees for these chat messages (its chat template applied)."""
@@ -194,11 +203,14 @@ class TransformersRuntime(Runtime):
 
         model, tokenizer, _, generator = self._loaded()
         if gen.messages is not None:
-            inputs = tokenizer(self.format_chat(gen.messages), return_tensors="pt", add_special_tokens=False)
+            ids = tokenizer(self.format_chat(gen.messages), add_special_tokens=False)["input_ids"]
         else:
-            inputs = tokenizer(gen.prompt, return_tensors="pt")
-        inputs = inputs.to(model.device)
-        n_in = int(inputs["input_ids"].shape[1])
+            ids = tokenizer(gen.prompt)["input_ids"]
+        if gen.prefill:  # the answer's start, after the generation prompt; its text, not markup
+            ids += tokenizer(gen.prefill, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        input_ids = torch.tensor([ids], device=model.device)
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        n_in = len(ids)
         ctx = self.context_length
         if n_in >= ctx:
             raise PromptTooLong(
@@ -213,6 +225,9 @@ class TransformersRuntime(Runtime):
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             repetition_penalty=gen.repeat_penalty,
         )
+        if gen.json_schema is not None:  # compiled here, so a schema it cannot take is refused before generating
+            settings.update(logits_processor=[self.grammar().processor(gen.json_schema, gen.prefill)],
+                            eos_token_id=self.grammar().stop_ids)
         if gen.temperature > 0:
             settings.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k)
         else:
@@ -241,6 +256,7 @@ class TransformersRuntime(Runtime):
         held = ""  # text held back because it might be the start of a stop string
         hold = max((len(s) for s in gen.stop), default=1) - 1
         done = generator.submit(generate)
+        lead = gen.prefill or ""  # sent with the first text: part of the answer, and of its first token's time
         try:
             for text, tokens in streamer:
                 produced += tokens
@@ -254,8 +270,8 @@ class TransformersRuntime(Runtime):
                 ready = held[: len(held) - hold] if hold else held
                 if ready:
                     held = held[len(ready):]
-                    yield Chunk(text=ready, output_tokens=pending)
-                    pending = 0
+                    yield Chunk(text=lead + ready, output_tokens=pending)
+                    lead, pending = "", 0
                 if cancel.is_set():
                     break
         finally:
@@ -266,8 +282,8 @@ class TransformersRuntime(Runtime):
         if failure:
             e = failure[0]
             raise GenerationError(f"{self.config.name} failed while generating: {type(e).__name__}: {e}") from e
-        if held:
-            yield Chunk(text=held, output_tokens=pending)
+        if held or lead:
+            yield Chunk(text=lead + held, output_tokens=pending)
             pending = 0
         if cancel.is_set():
             finish = "cancelled"
