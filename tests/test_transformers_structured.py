@@ -11,12 +11,14 @@ import json
 import os
 import subprocess
 import sys
+from typing import Literal
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from conftest import plain, run_error  # noqa: E402
 from fixtures.tiny_models import JSON_CORPUS, build_tiny_llama  # noqa: E402
 
 from lfwb.errors import BadInput, SchemaUnsupported  # noqa: E402
@@ -55,20 +57,18 @@ def tiny(wb, tiny_json_llama) -> str:
 
 
 def test_every_answer_under_a_schema_is_json_the_schema_allows(wb, tiny):
-    schema = resolve_schema(ORDER)
-    texts = [wb.generate("Write the order as JSON.", model=tiny, json_schema=schema.json_schema,
-                         max_tokens=400, temperature=1.0, seed=seed).text for seed in range(4)]
-    for text in texts:
-        order = schema.parse(text)  # raises SchemaMismatch if not
-        assert set(order) == {"customer", "items", "rush"} and len(order["items"]) <= 2
+    results = [wb.generate("Write the order as JSON.", model=tiny, schema=ORDER, max_tokens=400, temperature=1.0,
+                           seed=seed) for seed in range(3)]
+    for result in results:  # each read back through the schema (SchemaMismatch otherwise)
+        assert set(result.data) == {"customer", "items", "rush"} and len(result.data["items"]) <= 2
+        assert wb.store.get_run(result.run_id)["schema_valid"] == 1
     free = [wb.generate("Write the order as JSON.", model=tiny, max_tokens=60, temperature=1.0, seed=seed).text
-            for seed in range(4)]
+            for seed in range(3)]
     assert not any(_parses(text) for text in free)  # the model alone writes no JSON: the grammar does it
 
 
 def test_a_pydantic_schema_comes_back_as_its_model(wb, tiny):
     pydantic = pytest.importorskip("pydantic")
-    from typing import Literal
 
     class Item(pydantic.BaseModel):
         name: str = pydantic.Field(max_length=8)
@@ -79,39 +79,42 @@ def test_a_pydantic_schema_comes_back_as_its_model(wb, tiny):
         items: list[Item] = pydantic.Field(max_length=2)  # $defs and $ref in its JSON Schema
         rush: bool
 
-    schema = resolve_schema(Order)
-    result = wb.generate("An order, please.", model=tiny, json_schema=schema.json_schema, max_tokens=300,
-                         temperature=0.8, seed=3)
-    order = schema.parse(result.text)
-    assert isinstance(order, Order) and all(isinstance(item, Item) for item in order.items)
+    result = wb.generate("An order, please.", model=tiny, schema=Order, max_tokens=300, temperature=0.8, seed=3)
+    assert isinstance(result.data, Order) and all(isinstance(item, Item) for item in result.data.items)
 
 
 def test_the_answer_starts_with_the_prefill(wb, tiny):
     result = wb.generate("Tell a story.", model=tiny, prefill="Once upon a time", max_tokens=8, temperature=0)
     assert result.text.startswith("Once upon a time") and len(result.text) > len("Once upon a time")
-    assert wb.run(result.run_id)["output"].startswith("Once upon a time")
+    assert wb.store.get_run(result.run_id)["output"].startswith("Once upon a time")
     chunks = list(wb.manager.stream(tiny, _chat("Go on.", prefill="```jsx\n", max_tokens=4, temperature=0)))
-    assert chunks[0].text == "```jsx\n"  # shown first, before any token is generated
+    assert chunks[0].text.startswith("```jsx\n")  # with the first text the model writes
+    marker = wb.generate("Go on.", model=tiny, prefill="<|im_end|>", max_tokens=4, temperature=0)
+    assert marker.text.startswith("<|im_end|>") and marker.output_tokens > 0  # text, not the end-of-turn token
 
 
 def test_a_prefill_under_a_schema_is_continued_as_json(wb, tiny):
     schema = resolve_schema(ORDER)
-    result = wb.generate("Order for Ana.", model=tiny, json_schema=schema.json_schema,
-                         prefill='{"customer": "Ana', max_tokens=400, temperature=1.0, seed=7)
-    assert result.text.startswith('{"customer": "Ana')
-    assert schema.parse(result.text)["customer"].startswith("Ana")
+    gen = _chat("Order for Ana.", json_schema=schema.json_schema, prefill='{"customer": "Ana', max_tokens=400,
+                temperature=1.0, seed=7)
+    text = "".join(chunk.text for chunk in wb.manager.stream(tiny, gen))
+    assert text.startswith('{"customer": "Ana') and schema.parse(text)["customer"].startswith("Ana")
 
 
-def test_a_schema_the_grammar_cannot_express_is_one_line_and_no_run(wb, tiny):
-    runs_before = len(wb.runs())
-    impossible = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 5, "maximum": 2}}}
+def test_a_schema_the_grammar_cannot_express_is_one_line_and_no_run(ip, wb, tiny, capsys):
+    ip.user_ns["Age"] = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 5, "maximum": 2}}}
+    seen = run_error(ip, f"%%lfw generate -m {tiny} --schema Age --max-tokens 20\nHow old?", capsys)
+    # The backend finds it out as the model is asked (the cell's placeholder was already shown): one error line.
+    errors = [line for line in plain(seen).splitlines() if "Schema" in line]
+    assert errors == ["SchemaUnsupported: constrained decoding cannot express the schema: Invalid range: "
+                      "minimum greater than maximum"] and "Traceback" not in seen
     with pytest.raises(SchemaUnsupported) as caught:
-        wb.generate("Age?", model=tiny, json_schema=impossible, max_tokens=20)
+        wb.generate("How old?", model=tiny, schema=ip.user_ns["Age"], max_tokens=20)
     assert isinstance(caught.value, BadInput)
-    assert str(caught.value) == "constrained decoding cannot express the schema: Invalid range: minimum greater than maximum"
+    gen = _chat("Order?", json_schema=ORDER, prefill="Sure! ", max_tokens=20)
     with pytest.raises(SchemaUnsupported, match=r"^the prefill 'Sure! ' does not start an answer the schema allows"):
-        wb.generate("Order?", model=tiny, json_schema=ORDER, prefill="Sure! ", max_tokens=20)
-    assert len(wb.runs()) == runs_before  # refused before generating: nothing kept
+        list(wb.manager.stream(tiny, gen))
+    assert wb.runs() == []  # refused before generating: nothing kept
 
 
 def test_xgrammar_is_imported_only_when_a_schema_is_used(tiny_json_llama):
