@@ -73,7 +73,8 @@ class CompareOutput(CellOutput):
 
     def _update(self, result: CompareResult) -> None:
         data, metadata = result._repr_mimebundle_()
-        self.handle.update(data, raw=True, metadata=metadata)
+        if self.handle is not None:  # shown once the compare started
+            self.handle.update(data, raw=True, metadata=metadata)
 
     def _print_ended(self, result: CompareResult, every: bool = False) -> None:
         from ..pipelines.compare import column_text

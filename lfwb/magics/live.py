@@ -14,11 +14,15 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # lfwb.runs pulls in the store: not at %load_ext time
+    from IPython.display import DisplayHandle
+
     from ..handles import Handle
     from ..runs import RunResult
+
+T = TypeVar("T")
 
 MAX_UPDATES_PER_S = 20.0
 
@@ -44,10 +48,10 @@ class CellOutput:
         self.clock = clock  # tests pass a fake one to check the rate without waiting
         self.terminal = in_terminal()
         self.interval = 1.0 / max_rate
-        self.handle: Any = None  # the display's, once shown
+        self.handle: DisplayHandle | None = None  # the display's, once shown
         self._last_update = 0.0
 
-    def follow(self, handle: Handle, format: str = "markdown") -> Any:
+    def follow(self, handle: Handle[T], format: str = "markdown") -> T:
         """Run `handle` here, showing it as it goes; return its result.
 
         On an error or a stop, what was shown stays, drawn as it was saved, and the exception
@@ -130,7 +134,7 @@ class LiveOutput(CellOutput):
             sys.stdout.flush()
             self._printed = len(text)
             return
-        if self.due():
+        if self.handle is not None and self.due():
             self.handle.update({"text/plain": text}, raw=True, metadata=result.metadata())
 
     def finish(self, result: RunResult) -> None:

@@ -27,12 +27,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, check_text
 from ..runs import Cancelled, Stop, held_stops
 from .executor import POLL_S, run_pipeline
 from .plan import Plan, check
+from .spec import PipelineSpec
+
+if TYPE_CHECKING:
+    from ..runtimes import RuntimeManager
+    from ..store import Store
 
 LOCAL_CONCURRENCY, REMOTE_CONCURRENCY = 1, 4
 SHOWN = 60  # characters of an input and of an output kept in a row (the run keeps them whole)
@@ -197,7 +202,7 @@ def _as_input(item: Any, where: str) -> str:
     return text
 
 
-def default_concurrency(manager: Any, plan: Plan) -> int:
+def default_concurrency(manager: RuntimeManager, plan: Plan) -> int:
     """1 when any step may run on a local model (they share one machine), else 4."""
     models = {m for chain in plan.models.values() for m in chain}
     local = any(manager.runtime(m).local for m in models)
@@ -205,7 +210,7 @@ def default_concurrency(manager: Any, plan: Plan) -> int:
 
 
 def run_batch(
-    store: Any, manager: Any, project_id: int, spec: Any, inputs: str | Sequence | BatchInputs, *,
+    store: Store, manager: RuntimeManager, project_id: int, spec: str | Mapping | PipelineSpec, inputs: str | Sequence | BatchInputs, *,
     concurrency: int | None = None, namespace: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
     stop: Stop | None = None,

@@ -37,6 +37,11 @@ from ..store import now
 from ..untrusted import NO_MATH, escape
 
 if TYPE_CHECKING:
+    import weakref
+
+    from IPython.core.interactiveshell import ExecutionResult
+
+    from ..runtimes import GenerationConfig
     from ..workbench import Workbench
 
 OnCompare = Callable[["CompareResult"], None]
@@ -57,7 +62,7 @@ class CompareResult:
     duration_ms: float | None = None
 
     # The cell whose output already shows this result (see runs.mark_shown).
-    shown_in: Any = field(default=None, repr=False, compare=False)
+    shown_in: weakref.ref[ExecutionResult] | None = field(default=None, repr=False, compare=False)
 
     @property
     def models(self) -> list[str]:
@@ -170,7 +175,7 @@ def compare(
 class _Comparison:
     """One compare while it runs: the lanes' handles report on a queue the caller's thread reads."""
 
-    def __init__(self, wb: Workbench, prompt: str, models: list[str], gen: Any):
+    def __init__(self, wb: Workbench, prompt: str, models: list[str], gen: GenerationConfig):
         self.wb, self.store, self.project_id = wb, wb.store, wb.project_id
         self.prompt, self.models, self.gen = prompt, models, gen
         self.events: queue.Queue = queue.Queue()

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, PipelineError, check_text
 from ..runs import (
@@ -48,6 +48,10 @@ from .plan import Plan, check
 from .spec import PipelineSpec, StepSpec, parse_pipeline
 from .ui_spec import RENDERERS
 
+if TYPE_CHECKING:
+    from ..runtimes import GenerationConfig, RuntimeManager
+    from ..store import Store
+
 POLL_S = 0.05  # how often the caller's `on_update` sees progress (a cell redraws 20 times a second)
 
 OnUpdate = Callable[[PipelineResult], None]
@@ -56,14 +60,14 @@ OnUpdate = Callable[[PipelineResult], None]
 class StepSink(RunSink):
     """`record_generation` writing into a step's row (and its live `StepResult`)."""
 
-    def __init__(self, store: Any, run_id: int, step: StepResult, read: Callable[[str], tuple] | None = None):
+    def __init__(self, store: Store, run_id: int, step: StepResult, read: Callable[[str], tuple] | None = None):
         self.store, self.run_id, self.step = store, run_id, step
         self.read = read  # an answer → (why it is refused or None, its data): schema and check
         self.finished = False
         self.refusal: str | None = None
         self.data: Any = None
 
-    def open(self, model: str, prompt: str, gen: Any) -> int:
+    def open(self, model: str, prompt: str, gen: GenerationConfig) -> int:
         self.step.status, self.step.prompt, self.step.started = "running", prompt, time.perf_counter()
         self.store.update_step(self.step.step_id, status="running", prompt=prompt,
                                params_json=json.dumps(gen.params()), started_at=now())
@@ -97,7 +101,7 @@ def follow(step: StepResult, result: RunResult) -> None:
 
 
 def run_pipeline(
-    store: Any, manager: Any, project_id: int, spec: str | Mapping | PipelineSpec, input: str = "", *,
+    store: Store, manager: RuntimeManager, project_id: int, spec: str | Mapping | PipelineSpec, input: str = "", *,
     namespace: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
     on_update: OnUpdate | None = None, stop: Stop | None = None,
     reuse: Mapping[str, dict] | None = None,
@@ -140,7 +144,7 @@ def run_pipeline(
 
 
 def rerun_pipeline(
-    store: Any, manager: Any, project_id: int, run_id: int, from_step: str | None = None, **options: Any,
+    store: Store, manager: RuntimeManager, project_id: int, run_id: int, from_step: str | None = None, **options: Any,
 ) -> PipelineResult:
     """Run pipeline run `run_id` again as a new run, with its definition, input and settings.
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import NotFound, PipelineError
 from ..store import pipelines as rows
 from .plan import check
 from .spec import PipelineSpec, parse_pipeline
 from .yaml_source import MAX_DEFINITION_BYTES
+
+if TYPE_CHECKING:
+    from ..runtimes import RuntimeManager
+    from ..store import Store
 
 BUNDLED = Path(__file__).resolve().parent
 
@@ -41,7 +45,7 @@ class Saved:
         return f"{self.spec.name} v{self.version} is unchanged ({self.spec.summary()})"
 
 
-def save(store: Any, spec: PipelineSpec, manager: Any) -> Saved:
+def save(store: Store, spec: PipelineSpec, manager: RuntimeManager) -> Saved:
     """Check `spec`'s models, then keep it as the next version of its name (unless unchanged).
 
     Nothing is stored when the check fails.
@@ -54,7 +58,7 @@ def save(store: Any, spec: PipelineSpec, manager: Any) -> Saved:
     return Saved(_from_row(row), created)
 
 
-def find(store: Any, name: str, version: int | None = None) -> PipelineSpec:
+def find(store: Store, name: str, version: int | None = None) -> PipelineSpec:
     """The saved pipeline `name` (its latest version, or `version`), else the bundled one."""
     if rows.has_pipeline(store, name) or name not in bundled_names():
         return _from_row(rows.get_pipeline(store, name, version))
@@ -83,7 +87,7 @@ def read_file(path: str | Path) -> PipelineSpec:
     return spec if spec.name else parse_pipeline(text, name=path.stem)
 
 
-def listing(store: Any) -> list[dict]:
+def listing(store: Store) -> list[dict]:
     """Saved pipelines (latest version each) and the bundled ones the store has no name for."""
     found = []
     for row in rows.list_pipelines(store):

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, PipelineError, Unavailable
 from .checks import missing_field, plain_data
 from .spec import PipelineSpec, StepSpec, parse_pipeline
 from .templates import data_at, data_text, fill_pipeline_template
+
+if TYPE_CHECKING:
+    from ..runtimes import RuntimeManager
+    from ..store import Store
+
 
 @dataclass
 class Plan:
@@ -68,8 +73,8 @@ class Plan:
 
 
 def check(
-    spec: str | Mapping | PipelineSpec, manager: Any, *, namespace: Mapping[str, Any] | None = None,
-    store: Any = None, project_id: int | None = None,
+    spec: str | Mapping | PipelineSpec, manager: RuntimeManager, *, namespace: Mapping[str, Any] | None = None,
+    store: Store | None = None, project_id: int | None = None,
 ) -> Plan:
     """Check `spec` against the workspace and return its `Plan`; `PipelineError` names the fault.
 
@@ -107,7 +112,7 @@ def check(
     return Plan(spec, spec.levels(), models, contexts, namespace, {k: v for k, v in literal.items() if v}, schemas)
 
 
-def _local(model: str, manager: Any) -> bool:
+def _local(model: str, manager: RuntimeManager) -> bool:
     return bool(manager.backend(manager.config(model).runtime).local)
 
 
@@ -135,7 +140,7 @@ def _schemas(spec: PipelineSpec, namespace: Mapping[str, Any] | None) -> dict[st
     return schemas
 
 
-def _resolve(step: StepSpec, manager: Any, label: str) -> list[str]:
+def _resolve(step: StepSpec, manager: RuntimeManager, label: str) -> list[str]:
     """The models `step` tries. One unknown model is a fault; a chain needs one link that resolves."""
     chain: list[str] = []
     errors = []

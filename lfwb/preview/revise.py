@@ -16,11 +16,16 @@ stays, and its code blocks are not kept as artifacts — none of them is a compo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, PreviewRefused
 from . import COMPONENT_KINDS, LANGUAGES
 from .source import validate_source
+
+if TYPE_CHECKING:
+    from ..runs import OnStart, OnText, RunResult, Stop
+    from ..store import Store
+    from ..workbench import Workbench
 
 PROMPT = """Here is a React component{name}:
 
@@ -39,10 +44,10 @@ class Revision:
 
     parent: dict  # the artifact row revised
     artifact: dict  # the new version's row
-    run: Any  # the RunResult
+    run: RunResult  # the run that wrote it
 
     @property
-    def run_id(self) -> int:
+    def run_id(self) -> int | None:
         return self.run.run_id
 
     def __repr__(self) -> str:
@@ -78,8 +83,9 @@ def revision_prompt(artifact: dict, instruction: str) -> str:
     return PROMPT.format(name=name, language=artifact["kind"], content=content, instruction=instruction.strip())
 
 
-def revise(workbench, artifact_id: int, instruction: str, model: str | None = None, *,
-           on_start: Any = None, on_text: Any = None, stop: Any = None, **settings: Any) -> Revision:
+def revise(workbench: Workbench, artifact_id: int, instruction: str, model: str | None = None, *,
+           on_start: OnStart | None = None, on_text: OnText | None = None, stop: Stop | None = None,
+           **settings: Any) -> Revision:
     """Ask `model` to change component `artifact_id` as `instruction` says; keep the answer's
     component as its next version (see the module docstring). `settings` are generation
     settings (max_tokens, temperature, seed, ...); `on_start`/`on_text` follow the run, `stop`
@@ -96,7 +102,7 @@ def revise(workbench, artifact_id: int, instruction: str, model: str | None = No
     return keep_revision(store, parent, instruction, result)
 
 
-def keep_revision(store, parent: dict, instruction: str, result) -> Revision:
+def keep_revision(store: Store, parent: dict, instruction: str, result: RunResult) -> Revision:
     """Make the first valid component among run `result`'s artifacts `parent`'s next version."""
     saved = sorted(store.list_artifacts(run_id=result.run_id), key=lambda r: r["id"])
     candidates = [row for row in saved if row["kind"] in COMPONENT_KINDS]

@@ -12,7 +12,7 @@ The same frame is also in the display as static `text/html`, so a saved notebook
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets
@@ -20,6 +20,9 @@ import traitlets
 
 from . import LANGUAGES, runtime
 from .source import validate_source
+
+if TYPE_CHECKING:
+    from .props import PropSpec
 
 _COLOR_HEX = ("#",)
 
@@ -155,7 +158,7 @@ class _Controls:
             self._syncing = False
 
 
-def _control(spec: Any, value: Any) -> ipywidgets.ValueWidget | None:
+def _control(spec: PropSpec, value: Any) -> ipywidgets.ValueWidget | None:
     label = spec.title or spec.name
     common = {"description": label, "style": {"description_width": "90px"}, "layout": ipywidgets.Layout(width="270px")}
     if spec.kind == "boolean":
