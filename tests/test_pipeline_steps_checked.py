@@ -18,6 +18,7 @@ from gemini_server import register_fake
 from lfwb.errors import PipelineError
 from lfwb.pipelines.checks import RETRY_NOTE
 from lfwb.pipelines.spec import parse_pipeline
+from lfwb.structured import DEFAULT_MAX_ITEMS
 
 PARTS = {"type": "object", "properties": {"parts": {"type": "array", "items": {"type": "string"}},
                                           "title": {"type": "string"}}, "required": ["parts", "title"]}
@@ -188,7 +189,7 @@ def test_a_schema_step_is_decoded_under_it_and_its_fields_reach_the_next_step(sc
                                                "{steps.analyse.data.parts}\nFirst: {steps.analyse.data.parts.0}"},
     ]}, input="a login form")
     sent = analyse.asked[0].json_schema
-    assert sent["properties"]["parts"]["maxItems"] == 8  # bounded, as structured.py gives it
+    assert sent["properties"]["parts"]["maxItems"] == DEFAULT_MAX_ITEMS  # bounded, as structured.py gives it
     assert code.asked[0].json_schema is None
     assert code.asked[0].messages[-1]["content"] == 'Title: Log in\nParts: ["header", "button"]\nFirst: header'
     assert result.steps["analyse"].data == {"parts": ["header", "button"], "title": "Log in"}
