@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import BadInput
-from ..store.store import content_hash, distinct_filename
+from ..store.store import Store, content_hash, distinct_filename
 
 # Fence language (lowercase) → kind. A word not listed is its own kind.
 ALIASES = {
@@ -203,7 +203,7 @@ def _read_info(info: str) -> tuple[str | None, str | None]:
 # -- storing -----------------------------------------------------------------------------
 
 
-def save_artifacts(store, run_id: int, project_id: int, text: str) -> list[dict]:
+def save_artifacts(store: Store, run_id: int, project_id: int, text: str) -> list[dict]:
     """Extract `text`'s artifacts and keep them as `run_id`'s; returns the rows added.
 
     Content the run already has is not added again, and a name the run already uses gets a
@@ -224,7 +224,7 @@ def too_long(name: str) -> bool:
     return len(os.fsencode(name)) > MAX_NAME_BYTES
 
 
-def export_files(store, run_id: int, folder: str | os.PathLike, force: bool = False) -> list[dict]:
+def export_files(store: Store, run_id: int, folder: str | os.PathLike, force: bool = False) -> list[dict]:
     """Write run `run_id`'s artifacts into `folder` (created if missing), oldest first.
 
     Every target is checked before anything is written: a name that would leave `folder` (`..`,

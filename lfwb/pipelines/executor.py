@@ -182,7 +182,7 @@ def _with_settings(step: StepSpec, settings: Mapping[str, Any], label: str) -> S
 class _Run:
     """One pipeline run in progress: which steps may start, their threads, the stop."""
 
-    def __init__(self, store, manager, project_id, plan: Plan, steps: dict[str, StepSpec], input: str,
+    def __init__(self, store: Store, manager: RuntimeManager, project_id: int, plan: Plan, steps: dict[str, StepSpec], input: str,
                  result: PipelineResult, stops: Stop):
         self.store, self.manager, self.project_id, self.plan = store, manager, project_id, plan
         self.specs, self.input, self.result, self.stops = steps, input, result, stops

@@ -11,7 +11,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import BadInput, check_text
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 # The artifact kinds that hold a component (kinds are normalised: lfwb/pipelines/artifacts.py).
 COMPONENT_KINDS = ("jsx", "tsx", "js", "ts")
@@ -27,7 +32,7 @@ def preview(source: str, props: dict | None = None, height: int | None = None, l
     return Preview(source, props=props, height=height, language=language)
 
 
-def save_component(store, project_id: int, source: str, name: str | None = None,
+def save_component(store: Store, project_id: int, source: str, name: str | None = None,
                    language: str | None = None) -> dict:
     """Keep a previewed component as an artifact (kind and language jsx/tsx, as a pipeline's
     fenced block would be, so revise and export take it): the same source under the same name
@@ -49,7 +54,7 @@ def save_component(store, project_id: int, source: str, name: str | None = None,
     return store.add_artifact(project_id, source, kind=language, language=language, filename=filename)
 
 
-def component_source(store, artifact_id: int) -> tuple[str, str]:
+def component_source(store: Store, artifact_id: int) -> tuple[str, str]:
     """A stored artifact's (source, jsx|tsx); one line when it is not a component."""
     row = store.get_artifact(artifact_id)
     # The kind is the normalised language (lfwb/pipelines/artifacts.py); `language` as written.

@@ -18,7 +18,7 @@ import json
 import time
 from types import SimpleNamespace
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,14 @@ from .crud import workbench
 from .errors import ERROR_RESPONSES, error_body
 from .generate import SSE_HEADERS, start_generation
 from .schemas import CompletionIn
+from .streams import Followed
+
+if TYPE_CHECKING:
+    from ..runs import RunResult
+    from ..workbench import Workbench
+
+    # What a completion's usage and finish reason are read from: the run, or a cut answer's row.
+    Answered = RunResult | SimpleNamespace
 
 router = APIRouter(tags=["openai"], responses=ERROR_RESPONSES)
 
@@ -46,7 +54,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def _cards(wb: Any) -> list[ModelCard]:
+def _cards(wb: Workbench) -> list[ModelCard]:
     """Registered models (owned by their runtime) and aliases (owned by `lfwb-alias`)."""
     created = int(time.time())
     cards = [ModelCard(id=row["name"], created=created, owned_by=row["runtime"]) for row in wb.models()]
@@ -93,7 +101,7 @@ def _cut(error: BaseException) -> bool:
     return isinstance(error, SchemaMismatch) and error.fields.get("about") == "cut"
 
 
-async def _cut_run(wb: Any, run_id: int) -> Any:
+async def _cut_run(wb: Workbench, run_id: int) -> SimpleNamespace:
     """A cut answer as OpenAI gives it — its text, finish_reason "length" (the SDK's `parse` then
     raises LengthFinishReasonError) — where lfwb's run is failed, with `schema_valid` false."""
     row = await run_in_threadpool(wb.run, run_id)
@@ -101,12 +109,12 @@ async def _cut_run(wb: Any, run_id: int) -> Any:
                            output_tokens=row["output_tokens"] or 0, cut=True)
 
 
-def _usage(result: Any) -> dict:
+def _usage(result: Answered) -> dict:
     prompt, completion = result.input_tokens or 0, result.output_tokens or 0
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _finish_reason(result: Any, settings: dict) -> str:
+def _finish_reason(result: Answered, settings: dict) -> str:
     limit = settings.get("max_tokens")
     return "length" if getattr(result, "cut", False) or (limit and result.output_tokens >= limit) else "stop"
 
@@ -149,7 +157,7 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
                              media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _chunks(wb: Any, gen: Any, run_id: int, created: int, model: str, settings: dict,
+async def _chunks(wb: Workbench, gen: Followed, run_id: int, created: int, model: str, settings: dict,
                   usage: bool) -> AsyncIterator[str]:
     cid = f"chatcmpl-{run_id}"
 

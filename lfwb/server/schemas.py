@@ -5,7 +5,7 @@ rest pass through as they are (`extra="allow"`), so a column a migration adds ne
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Path, Query
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
@@ -15,6 +15,9 @@ from ..runtimes.base import MAX_SEED
 from ..store import RUN_STATUSES
 from ..store.runs import RUN_KINDS
 from ..store.steps import STEP_STATUSES
+
+if TYPE_CHECKING:
+    from ..runs import RunResult
 
 # The largest integer every JSON client holds exactly (JavaScript's Number; a JSON Schema tool
 # reads bounds as doubles): ids and counts stay below it, far below SQLite's 2**63 - 1.
@@ -200,7 +203,7 @@ class RunOut(BaseModel):
     error: str | None = None
 
 
-def run_out(result: Any) -> dict:
+def run_out(result: RunResult) -> dict:
     return RunOut.model_validate(result, from_attributes=True).model_dump()
 
 
