@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,6 +140,17 @@ def refused_in_one_line(ip, cell: str, capsys, caplog) -> str:
     refused, seen = attempt(ip, cell, capsys, caplog)
     assert refused, f"{cell!r} was taken: {seen!r}"
     return one_line(seen)
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 10.0, what: str = "the condition"):
+    """`predicate()`'s first truthy value, polled until `timeout` (a bound: reaching it fails the test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def raw(path) -> sqlite3.Connection:

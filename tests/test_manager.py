@@ -10,12 +10,11 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 
 import jinja2
 import pytest
 
-from conftest import loaded
+from conftest import eventually, loaded
 from fixtures.scripted import Fail, ScriptedRuntime, Stall, words
 from lfwb import Workbench
 from lfwb.errors import GenerationError, InsufficientMemory, ModelLoadError, ModelNotFound, PromptTooLong
@@ -36,17 +35,9 @@ def worker_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("lfwb-") and not t.name.startswith("lfwb-model-")]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def model_threads_gone(timeout: float = 5.0) -> bool:
-    return wait_until(lambda: not any(t.name.startswith("lfwb-model-") for t in threading.enumerate()), timeout)
+    return eventually(lambda: not any(t.name.startswith("lfwb-model-") for t in threading.enumerate()), timeout,
+                      "the models' worker threads to end")
 
 
 def interrupt_main_thread() -> None:
@@ -140,7 +131,7 @@ def test_two_generations_on_one_model_take_turns(scripted):
     threads[0].start()
     assert stall.reached.wait(10)  # the first is mid-answer...
     threads[1].start()
-    assert wait_until(lambda: len(scripted.wb.store.list_runs()) == 2)  # ...the second has asked...
+    eventually(lambda: len(scripted.wb.store.list_runs()) == 2, what="the second run's row")  # ...the second has asked...
     assert fake.log == ["load", "start"]  # ...and waits its turn
     go.set()
     for t in threads:

@@ -4,12 +4,11 @@ the result, marked cancelled, with its partial text — whether it is followed, 
 import asyncio
 import json
 import threading
-import time
 
 import pytest
 import websockets
 
-from conftest import run_ok, stop_when_shown
+from conftest import eventually, run_ok, stop_when_shown
 from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, Reply, register_fake
 from lfwb.handles import Text
@@ -109,13 +108,9 @@ WAIT_S = 20  # a bound: reaching it is the failure
 
 def half_written(wb) -> int:
     """The id of the run being written once its row holds HALF (rows are flushed while a model stalls)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        rows = [r for r in wb.store.list_runs(status="running") if r["output"] == HALF]
-        if rows:
-            return rows[0]["id"]
-        time.sleep(0.02)
-    raise AssertionError(f"no running run holds {HALF!r}")
+    rows = eventually(lambda: [r for r in wb.store.list_runs(status="running") if r["output"] == HALF], WAIT_S,
+                      f"a running run holding {HALF!r}")
+    return rows[0]["id"]
 
 
 def by_magic(request, wb) -> tuple:
@@ -206,10 +201,8 @@ def by_openai_v1(request, wb) -> tuple:
             stream.close()  # how an OpenAI client stops: it leaves
             break
     run_id = int(chunk.id.removeprefix("chatcmpl-"))
-    deadline = time.monotonic() + WAIT_S
-    while wb.store.get_run(run_id)["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return wb.store.get_run(run_id)["status"], text, run_id
+    row = eventually(lambda: (r := wb.store.get_run(run_id))["status"] != "running" and r, WAIT_S, "the run to end")
+    return row["status"], text, run_id
 
 
 def by_async_api(request, wb) -> tuple:

@@ -6,24 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import websockets
 
+from conftest import eventually
 from fixtures.scripted import Stall, words
 from server_fixtures import TIMEOUT_S, sse_events
 
 API = "/api/v1"
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def test_a_client_that_disconnects_mid_stream_cancels_its_run_which_keeps_the_partial_text(server, scripted):
@@ -35,7 +25,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_run_which_keeps_the_pa
         assert [next(events)[1]["text"] for _ in range(2)] == ["Once", " upon"]
         assert stall.reached.wait(10)
     # The connection is closed: the server stops the model and finishes the row.
-    row = wait_for(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
+    row = eventually(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
     assert (row["status"], row["output"]) == ("cancelled", "Once upon")
     assert "cancelled" in script.log
 
@@ -50,7 +40,7 @@ def test_an_openai_stream_left_early_cancels_its_run_too(server, scripted):
         assert json.loads(next(lines)[5:])["choices"][0]["delta"]["content"] == "Hello"
         assert stall.reached.wait(10)
     run_id = int(first["id"].removeprefix("chatcmpl-"))
-    row = wait_for(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
+    row = eventually(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
     assert (row["status"], row["output"]) == ("cancelled", "Hello")
 
 
@@ -233,5 +223,5 @@ def test_closing_the_chat_socket_mid_answer_cancels_the_turn_which_keeps_its_tex
         return run_id
 
     run_id = asyncio.run(talk())
-    row = wait_for(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
+    row = eventually(lambda: (r := server.http.get(f"{API}/runs/{run_id}").json())["status"] != "running" and r)
     assert (row["status"], row["output"]) == ("cancelled", "Half")
