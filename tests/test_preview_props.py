@@ -3,6 +3,8 @@ a preview or an export (lfwb/preview/source.py)."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from lfwb.errors import BadInput, PreviewRefused
@@ -200,6 +202,16 @@ def test_a_component_that_does_not_parse_is_refused_with_its_line(source, says):
         validate_source(source, "App.jsx")
     assert str(e.value).startswith("App.jsx does not parse ") and says in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_long_run_of_what_is_not_code_is_refused_once_reading_it_runs_over_its_budget(monkeypatch):
+    # tree-sitter's error recovery would take minutes over this; the budget stops it (2 s; less here).
+    monkeypatch.setattr("lfwb.preview.source.PARSE_BUDGET_S", 0.2)
+    noise = "".join(random.Random(1).choices("(){}[]<>/\"'`x =;:,.\n", k=64_000))
+    with pytest.raises(PreviewRefused, match=r"^Noise.jsx could not be read in 0 s — it is mostly not JavaScript"):
+        validate_source(noise, "Noise.jsx")
+    assert extract_props(noise) == []
+    assert props('export default ({ n = 1 }) => <b>{n}</b>') == [("n", "number", 1)]  # the parser starts afresh
 
 
 def test_components_are_checked_on_several_threads_at_once():

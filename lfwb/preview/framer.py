@@ -195,7 +195,8 @@ def _as_named_function(parsed: Parsed, component: Component, name: str) -> str:
     inside = [e for e in edits if body.start_byte <= e[0] < body.end_byte]
     text = _apply(parsed, inside, body.start_byte, body.end_byte)
     if body.type != "statement_block":
-        if not any("\n" in parsed.text(t) for t in _all(body, "template_string")):  # a template's lines would change
+        templates = [t for t in parsed.found["template_string"] if body.start_byte <= t.start_byte < body.end_byte]
+        if not any("\n" in parsed.text(t) for t in templates):  # a template's lines would change
             text = text.replace("\n", "\n    ").replace("\n    \n", "\n\n")
         text = "{\n    return " + text + "\n}"
     declared = f"export default function {name}({_params(parsed, component)}){parsed.text(returns)} {text}"
@@ -222,14 +223,6 @@ def _params(parsed: Parsed, component: Component) -> str:
         return text
     head = parsed.text(first)
     return head + ": " + parsed.text(component.props_type) + text[len(head):]
-
-
-def _all(node: Node, kind: str) -> list[Node]:
-    """`node` and its descendants of type `kind`."""
-    found = [node] if node.type == kind else []
-    for child in node.children:
-        found += _all(child, kind)
-    return found
 
 
 def _removal(parsed: Parsed, component: Component) -> Edit:

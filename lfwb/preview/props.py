@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import PreviewRefused
 from .component import Component, declarations, find_component
 from .source import Parsed, parse, validate_source
 
@@ -69,7 +70,10 @@ class PropSpec:
 def extract_props(source: str) -> list[PropSpec]:
     """The props of `source`'s default-exported component, in the order it declares them
     (see the module docstring). A component it cannot read has none: never an error."""
-    parsed = parse(source)
+    try:
+        parsed = parse(source)
+    except PreviewRefused:  # not code a parser reads in time: nothing to offer
+        return []
     component = find_component(parsed)
     controls = _property_controls(parsed, component.name if component else None)
     defaults = _defaults(parsed, component) if component else {}
@@ -201,9 +205,17 @@ def _alias(parsed: Parsed, name: str) -> Node | None:
 
 
 def _union(node: Node) -> list[Node]:
-    if node.type == "union_type":
-        return [part for child in node.named_children for part in _union(child)]
-    return [node.named_children[0]] if node.type == "parenthesized_type" and node.named_children else [node]
+    """The members of a union type (a left-deep chain of `union_type`s), in order."""
+    parts, pending = [], [node]
+    while pending:
+        part = pending.pop()
+        if part.type == "parenthesized_type" and part.named_children:
+            part = part.named_children[0]
+        if part.type == "union_type":
+            pending.extend(reversed(part.named_children))
+        else:
+            parts.append(part)
+    return parts
 
 
 def _kind_of_type(parsed: Parsed, node: Node, aliases: int = 3) -> tuple[str | None, list | None]:

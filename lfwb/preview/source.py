@@ -17,6 +17,7 @@ UTF-8 source (`Parsed.data`); `Parsed.text(node)` reads a node back as text.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -32,15 +33,14 @@ ALLOWED_IMPORTS = frozenset({
     "react/jsx-runtime", "react/jsx-dev-runtime", "react-dom/client",
 })
 MAX_SOURCE_BYTES = 200_000
+# tree-sitter's error recovery can take minutes on long runs of what is not code (64 kB of random
+# brackets); a component of 200 kB parses in well under 0.1 s.
+PARSE_BUDGET_S = 2.0
 
-# Modules named in calls anywhere (`require("x")`, `import("x")`, `import x = require("x")`) and
-# every JSX element, whose closing tag the grammar does not match against its opening one.
-_QUERY = """
-(call_expression function: [(import) (identifier)] @call
-  arguments: (arguments . [(string) (template_string)] @module))
-(import_require_clause source: (string) @module)
-(jsx_element open_tag: (jsx_opening_element) @open close_tag: (jsx_closing_element) @close)
-"""
+# What the checks and the Framer export look for anywhere: calls that name a module
+# (`require("x")`, `import("x")`, `import x = require("x")`), JSX elements (the grammar does not
+# match a closing tag's name against its opening one), identifiers and template literals.
+_SOUGHT = frozenset({"call_expression", "import_require_clause", "jsx_element", "identifier", "template_string"})
 _loaded: dict = {}
 _loading = threading.Lock()
 _threads = threading.local()
@@ -65,18 +65,25 @@ class Parsed:
         return node.start_point[0] + 1
 
     @cached_property
-    def matches(self) -> list[dict[str, list[Node]]]:
-        """The query's matches (module names in calls, JSX elements), found in one pass."""
-        import tree_sitter
-
-        return [found for _, found in tree_sitter.QueryCursor(_grammar()[1]).matches(self.root)]
+    def found(self) -> dict[str, list[Node]]:
+        """The nodes of each type in `_SOUGHT`, in the source's order, from one walk of the tree.
+        (A walk, not a tree-sitter query: a query's time grows with the square of the nesting,
+        minutes for a few thousand nested elements; a walk's only with the source.)"""
+        found: dict[str, list[Node]] = {kind: [] for kind in _SOUGHT}
+        cursor = self.root.walk()
+        while True:
+            node = cursor.node
+            if node is not None and node.type in _SOUGHT:
+                found[node.type].append(node)
+            if cursor.goto_first_child():
+                continue
+            while not cursor.goto_next_sibling():
+                if not cursor.goto_parent():
+                    return found
 
     def identifiers(self, name: str) -> list[Node]:
         """Every identifier spelled `name` (not a property, a type or JSX text), in order."""
-        import tree_sitter
-
-        found = tree_sitter.QueryCursor(_grammar()[2]).captures(self.root).get("name", [])
-        return sorted((n for n in found if self.text(n) == name), key=lambda n: n.start_byte)
+        return [n for n in self.found["identifier"] if self.text(n) == name]
 
     def column(self, byte: int) -> int:
         """The 1-based column, in characters, of a byte offset."""
@@ -84,25 +91,33 @@ class Parsed:
         return len(self.data[start:byte].decode("utf-8", "replace")) + 1
 
 
-def parse(source: str) -> Parsed:
-    """`source`'s syntax tree (never an error: a tree holds ERROR and MISSING nodes instead)."""
+def parse(source: str, what: str = "the component") -> Parsed:
+    """`source`'s syntax tree: a syntax error is an ERROR or MISSING node in it. `PreviewRefused`
+    only when reading it takes over `PARSE_BUDGET_S`."""
     data = source.encode("utf-8", "surrogatepass")
     # A byte-order mark is no JS token; blanks of the same length keep every offset.
     text = b"   " + data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    return Parsed(source, data, _parser().parse(text))
+    deadline = time.monotonic() + PARSE_BUDGET_S
+    parser = _parser()
+    try:
+        tree = parser.parse(lambda at, _: text[at:at + 65536],
+                            progress_callback=lambda _, __: time.monotonic() > deadline)
+    except ValueError:  # the progress callback stopped it
+        parser.reset()
+        raise PreviewRefused(f"{what} could not be read in {PARSE_BUDGET_S:.0f} s — it is mostly not "
+                             "JavaScript; check what was given as the component") from None
+    return Parsed(source, data, tree)
 
 
-def _grammar() -> tuple:
-    """(Language, the checks' query, the identifiers' query), built once per process."""
+def _language():
+    """tree-sitter-typescript's TSX grammar, loaded once per process."""
     with _loading:
         if not _loaded:
             import tree_sitter
             import tree_sitter_typescript
 
-            language = tree_sitter.Language(tree_sitter_typescript.language_tsx())
-            _loaded["grammar"] = (language, tree_sitter.Query(language, _QUERY),
-                                  tree_sitter.Query(language, "(identifier) @name"))
-    return _loaded["grammar"]
+            _loaded["tsx"] = tree_sitter.Language(tree_sitter_typescript.language_tsx())
+    return _loaded["tsx"]
 
 
 def _parser():
@@ -110,7 +125,7 @@ def _parser():
     if parser is None:
         import tree_sitter
 
-        parser = _threads.parser = tree_sitter.Parser(_grammar()[0])
+        parser = _threads.parser = tree_sitter.Parser(_language())
     return parser
 
 
@@ -121,13 +136,14 @@ def _parser():
 
 def syntax_error(parsed: Parsed) -> tuple[int, int, str] | None:
     """(line, column, what is wrong) of the source's first syntax error; None when it parses."""
-    for found in parsed.matches:
-        if "open" in found:
-            opened, closed = found["open"][0], found["close"][0]
-            name, closing = (parsed.text(n.child_by_field_name("name")) for n in (opened, closed))
-            if name != closing:
-                return (parsed.line(closed), parsed.column(closed.start_byte),
-                        f"`<{name}>` from line {parsed.line(opened)} is closed by `</{closing}>`")
+    for element in parsed.found["jsx_element"]:
+        opened, closed = element.child_by_field_name("open_tag"), element.child_by_field_name("close_tag")
+        if opened is None or closed is None:
+            continue
+        name, closing = (parsed.text(n.child_by_field_name("name")) for n in (opened, closed))
+        if name != closing:
+            return (parsed.line(closed), parsed.column(closed.start_byte),
+                    f"`<{name}>` from line {parsed.line(opened)} is closed by `</{closing}>`")
     node = _first_error(parsed.root)
     if node is None:
         return None
@@ -187,11 +203,14 @@ def imports(parsed: Parsed) -> list[tuple[str, int]]:
         source = statement.child_by_field_name("source")
         if statement.type in ("import_statement", "export_statement") and source is not None:
             found.append((parsed.text(source)[1:-1], parsed.line(statement)))
-    for match in parsed.matches:
-        call, (module, *_) = match.get("call"), match.get("module", [None])
-        if module is None or (call and parsed.text(call[0]) not in ("import", "require")):
-            continue
-        if not any(c.type == "template_substitution" for c in module.named_children):  # no ${}
+    modules = [c.child_by_field_name("source") for c in parsed.found["import_require_clause"]]
+    for call in parsed.found["call_expression"]:
+        arguments = call.child_by_field_name("arguments")
+        if parsed.text(call.child_by_field_name("function")) in ("import", "require") and arguments is not None:
+            modules.append(arguments.named_children[0] if arguments.named_children else None)
+    for module in modules:
+        if module is not None and module.type in ("string", "template_string") and not any(
+                c.type == "template_substitution" for c in module.named_children):  # no ${}
             found.append((parsed.text(module)[1:-1], parsed.line(module)))
     return sorted(dict.fromkeys(found), key=lambda f: f[1])
 
@@ -223,7 +242,7 @@ def validate_source(source: str, what: str = "the component") -> None:
             f"{what} is {size / 1000:.0f} kB — a component may be at most {MAX_SOURCE_BYTES // 1000} kB; "
             "split it into smaller components"
         )
-    parsed = parse(source)
+    parsed = parse(source, what)
     error = syntax_error(parsed)
     if error is not None:
         line, column, wrong = error
