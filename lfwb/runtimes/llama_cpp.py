@@ -160,6 +160,7 @@ class LlamaCppRuntime(Runtime):
             from .llama_grammar import schema_grammar
 
             settings["grammar"] = schema_grammar(gen.json_schema)
+        llama.budget = gen.max_tokens  # the loop guard closes the JSON within it (llama_grammar.py)
         produced = 0
         finish = None
         prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time

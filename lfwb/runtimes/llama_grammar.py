@@ -22,7 +22,6 @@ from typing import Any
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama, LlamaGrammar
-from llama_cpp._internals import LlamaSampler
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 # The converter allows one optional space between tokens; a model that writes its JSON over
@@ -30,15 +29,16 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 # filtered). A newline and up to 12 spaces is how models indent; the bound (and no tabs) keeps
 # a looping model from filling its answer with whitespace.
 _SPACE_RULE = 'space ::= | " " | "\\n" " "{0,12}'
-# The loop guard: llama.cpp's DRY sampler ("don't repeat yourself") lowers a token's odds by
-# how long a run of earlier text it would repeat, so an item or a string copied over and over
-# ("One Large Pizza with ...", three times) gives way to the closing bracket. JSON's own
-# punctuation breaks the runs, so keys and structure repeat freely.
-_DRY_MULTIPLIER, _DRY_BASE, _DRY_ALLOWED_LENGTH, _DRY_LAST_N = 0.8, 1.75, 2, -1  # -1: the whole context
 # Tokens the grammar filters first when the sampled one breaks it (see `sample`): sampling
 # keeps the 40 likeliest anyway (top-k), so the allowed ones among 256 are nearly always those.
 _SHORTLIST = 256
-_DRY_BREAKERS = ["\n", ":", "\"", ",", "{", "}", "[", "]"]
+# The loop guard. A small model under a schema rarely repeats itself verbatim; it keeps adding
+# items and tags until its token limit cuts the JSON mid-object. Over the last tokens of the
+# budget, tokens that close something (a string, a list, an object) gain odds and a comma loses
+# them, more as the end nears: the answer closes within its limit. The grammar still decides
+# what may come next (a required key still comes).
+_CLOSING_FROM = 48  # tokens left when the pressure starts
+_CLOSING_BIAS = ((48, 3.0), (24, 8.0), (12, 30.0))  # (tokens left at most, logit bias)
 
 
 # JSON allows no raw control characters in a string (json.loads refuses a newline there); the
@@ -63,23 +63,39 @@ def schema_grammar(json_schema: dict) -> LlamaGrammar:
 
 
 class GrammarLlama(Llama):
-    """A `Llama` whose grammar sampling checks the sampled token first (see the module)."""
+    """A `Llama` whose grammar sampling checks the sampled token first (see the module).
+
+    `budget`: the answer's max tokens, set before a generation, for the loop guard."""
+
+    budget: int | None = None
+    _closing: tuple[np.ndarray, np.ndarray] | None = None
 
     def _init_sampler(self, *, grammar: LlamaGrammar | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         free = super()._init_sampler(grammar=None, **kwargs)
         if grammar is None:
             return free
-        return _CheckedSampler(self, free, grammar)
+        return _CheckedSampler(self, free, grammar, self.budget)
+
+    def closing_tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens that only close: `"`, `]`, `}` and space; tokens with a comma), by id."""
+        if self._closing is None:
+            closers, commas = [], []
+            for token in range(self._n_vocab):
+                text = self._model.token_get_text(token)
+                core = text.replace("Ġ", "").replace("Ċ", "").strip()
+                if core and set(core) <= set('"]}'):
+                    closers.append(token)
+                elif "," in text:
+                    commas.append(token)
+            self._closing = (np.array(closers, dtype=np.int64), np.array(commas, dtype=np.int64))
+        return self._closing
 
 
 class _CheckedSampler:
     """What `Llama.generate` samples with: `sample(ctx, idx)` returns the next token."""
 
-    def __init__(self, llama: Llama, free: Any, grammar: LlamaGrammar):
+    def __init__(self, llama: GrammarLlama, free: Any, grammar: LlamaGrammar, budget: int | None):
         self._free = free  # the usual chain: penalties, top-k, top-p, min-p, temperature, dist
-        self._guard = LlamaSampler()
-        self._guard.add_dry(llama._model, _DRY_MULTIPLIER, _DRY_BASE, _DRY_ALLOWED_LENGTH, _DRY_LAST_N,
-                            _DRY_BREAKERS)
         self._grammar = llama_cpp.llama_sampler_init_grammar(
             llama._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8"))
         if not self._grammar:
@@ -89,11 +105,21 @@ class _CheckedSampler:
         self._view = np.ctypeslib.as_array(self._data)
         self._ids = np.arange(self._n_vocab, dtype=self._view["id"].dtype)
         self._one = (llama_cpp.llama_token_data * 1)()
+        self._left = budget
+        self._closers, self._commas = llama.closing_tokens() if budget is not None else (None, None)
 
-    def _candidates(self, ctx: Any, idx: int, shortlist: int | None = None) -> llama_cpp.llama_token_data_array:
-        """The next token's candidates: the whole vocabulary, or its `shortlist` likeliest."""
+    def _candidates(self, ctx: Any, idx: int, shortlist: int | None = None,
+                    bias: float = 0.0) -> llama_cpp.llama_token_data_array:
+        """The next token's candidates: the whole vocabulary, or its `shortlist` likeliest (and
+        the closing tokens, when `bias` favours them)."""
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, idx), shape=(self._n_vocab,))
+        if bias:
+            logits = logits.copy()
+            logits[self._closers] += bias
+            logits[self._commas] -= bias
         ids = self._ids if shortlist is None else np.argpartition(logits, -shortlist)[-shortlist:]
+        if bias and shortlist is not None:
+            ids = np.union1d(ids, self._closers)
         size = len(ids)
         self._view["id"][:size] = ids
         self._view["logit"][:size] = logits[ids]
@@ -113,21 +139,28 @@ class _CheckedSampler:
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(candidates))
             if not np.isfinite(self._view["logit"][: candidates.size]).any():
                 return None
-        for stage in (self._guard.sampler, self._free.sampler):
-            llama_cpp.llama_sampler_apply(stage, ctypes.byref(candidates))
+        llama_cpp.llama_sampler_apply(self._free.sampler, ctypes.byref(candidates))
         return int(candidates.data[candidates.selected].id)
 
+    def _bias(self) -> float:
+        if self._left is None or self._left > _CLOSING_FROM:
+            return 0.0
+        return max(bias for left, bias in _CLOSING_BIAS if self._left <= left)
+
     def sample(self, ctx: Any, idx: int = -1) -> int:
-        token = self._pick(self._candidates(ctx, idx), grammar=False)
+        bias = self._bias()
+        token = None if bias else self._pick(self._candidates(ctx, idx), grammar=False)
         if token is None or not self._allowed(token):
             # The grammar nearly always allows some of the likeliest tokens: filter those, and
             # the whole vocabulary (22 ms for SmolLM2's 49,152 tokens) only when it allows none.
-            token = self._pick(self._candidates(ctx, idx, _SHORTLIST), grammar=True)
+            token = self._pick(self._candidates(ctx, idx, _SHORTLIST, bias), grammar=True)
             if token is None:
-                token = self._pick(self._candidates(ctx, idx), grammar=True)
+                token = self._pick(self._candidates(ctx, idx, None, bias), grammar=True)
         assert token is not None  # a grammar that allows no token at all cannot be parsed
-        for stage in (self._grammar, self._guard.sampler, self._free.sampler):
+        for stage in (self._grammar, self._free.sampler):
             llama_cpp.llama_sampler_accept(stage, token)
+        if self._left is not None:
+            self._left -= 1
         return token
 
     def __del__(self) -> None:
