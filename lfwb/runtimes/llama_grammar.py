@@ -106,7 +106,8 @@ class _CheckedSampler:
         self._ids = np.arange(self._n_vocab, dtype=self._view["id"].dtype)
         self._one = (llama_cpp.llama_token_data * 1)()
         self._left = budget
-        self._closers, self._commas = llama.closing_tokens() if budget is not None else (None, None)
+        none = np.zeros(0, dtype=np.int64)
+        self._closers, self._commas = llama.closing_tokens() if budget is not None else (none, none)
 
     def _candidates(self, ctx: Any, idx: int, shortlist: int | None = None,
                     bias: float = 0.0) -> llama_cpp.llama_token_data_array:
