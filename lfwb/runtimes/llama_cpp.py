@@ -17,6 +17,8 @@ from .gguf_meta import kv_cache_bytes, read_gguf_metadata
 if TYPE_CHECKING:
     from llama_cpp import ChatCompletionRequestMessage, Llama
 
+    from .llama_grammar import GrammarLlama
+
 DEFAULT_CONTEXT = 2048
 # llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
 _OVERHEAD_BYTES = 64 * 1024 * 1024
@@ -33,7 +35,7 @@ class LlamaCppRuntime(Runtime):
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self._llama: Llama | None = None
+        self._llama: GrammarLlama | None = None
         self._meta: dict | None = None
         self._threads_set: tuple[int, int] | None = None  # (per token, for the prompt) in llama.cpp
         self._formatter: Any = None  # the chat template as text, for a prefilled answer
@@ -96,13 +98,13 @@ class LlamaCppRuntime(Runtime):
 
     def load(self, progress: Progress | None = None) -> None:
         # A Llama that samples under a schema's grammar near the free speed (llama_grammar.py).
-        from .llama_grammar import GrammarLlama as Llama
+        from .llama_grammar import GrammarLlama
 
         if progress:
             progress(0.0, f"loading {Path(self.config.source).name}")
         try:
             # verbose=False also silences llama.cpp's own C logging: nothing reaches the notebook.
-            llama = Llama(
+            llama = GrammarLlama(
                 model_path=self.config.source, n_ctx=self.n_ctx, n_threads=self.n_threads,
                 n_threads_batch=self.n_threads, flash_attn=self.flash_attention, verbose=False,
             )
@@ -128,7 +130,7 @@ class LlamaCppRuntime(Runtime):
         if llama is not None:
             llama.close()
 
-    def _loaded(self) -> Llama:
+    def _loaded(self) -> GrammarLlama:
         """The model `load` made; the manager loads a model before it asks it anything."""
         if self._llama is None:
             raise GenerationError(f"{self.config.name} is not loaded")

@@ -107,7 +107,8 @@ class _CheckedSampler:
         self._one = (llama_cpp.llama_token_data * 1)()
         self._left = budget
         none = np.zeros(0, dtype=np.int64)
-        self._closers, self._commas = llama.closing_tokens() if budget is not None else (none, none)
+        closing: tuple[np.ndarray, np.ndarray] = llama.closing_tokens() if budget is not None else (none, none)
+        self._closers, self._commas = closing
 
     def _candidates(self, ctx: Any, idx: int, shortlist: int | None = None,
                     bias: float = 0.0) -> llama_cpp.llama_token_data_array:
