@@ -3,7 +3,7 @@
     >>> validate_source('import React from "react"\\nexport default () => <b>hi</b>')   # passes
     >>> validate_source('export default () => <b>hi</i>')
     Traceback (most recent call last):
-    lfwb.errors.PreviewRefused: the component does not parse (line 1, column 26): `<b>` from line 1 is closed by `</i>` — fix the code there
+    lfwb.errors.PreviewRefused: the component does not parse (line 1, column 27): `<b>` from line 1 is closed by `</i>` — fix the code there
 
 The component itself is found by `component.find_component`, over the same tree.
 
