@@ -50,7 +50,7 @@ class ChatMessage(BaseModel):
     new: bool = False
 
 
-async def _turn(wb: Workbench, session: str, message: ChatMessage, running: dict) -> Followed:
+async def _turn(wb: Workbench, session: str, message: ChatMessage, running: dict) -> Followed[ChatReply]:
     """The chat turn for `message`: the session's handle, followed."""
     if message.text is None or not message.text.strip():
         raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
@@ -78,7 +78,7 @@ async def chat(websocket: WebSocket, session: str) -> None:
         await incoming.put(None)  # closed
 
     reader = asyncio.create_task(read())
-    turn: Followed | None = None
+    turn: Followed[ChatReply] | None = None
     try:
         while True:
             raw = await incoming.get()
@@ -120,7 +120,7 @@ def _parsed(raw: str | bytes) -> ChatMessage:
         raise BadInput(f"a chat message's {field}: {problem['msg']}") from None
 
 
-async def _stream(websocket: WebSocket, turn: Followed, incoming: asyncio.Queue) -> bool:
+async def _stream(websocket: WebSocket, turn: Followed[ChatReply], incoming: asyncio.Queue) -> bool:
     """Send the turn's events; a `cancel` from the client stops it. False if the client left."""
     run_id = None
     events = turn.__aiter__()

@@ -51,7 +51,7 @@ def sse(event: str, data: Any) -> str:
 
 
 def start_generation(wb: Workbench, project: int | None, prompt: str, model: str | None,
-                     running: dict[int, Handle], **kwargs: Any) -> Followed:
+                     running: dict[int, Handle], **kwargs: Any) -> Followed[RunResult]:
     """`wb.start_generate` in `project` (default: the current one), followed, its handle kept in
     `running` (the app's `generating`) by its run id while it runs."""
     return Followed(wb.start_generate(prompt, model, project_id=project, **kwargs), running)
@@ -74,7 +74,7 @@ async def generate(body: GenerateIn, request: Request) -> Any:
     return StreamingResponse(_events(gen, started), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _events(gen: Followed, started: RunResult) -> AsyncIterator[str]:
+async def _events(gen: Followed[RunResult], started: RunResult) -> AsyncIterator[str]:
     yield sse("start", {"run_id": started.run_id, "model": started.model})
     async for kind, value in gen:  # leaving early (the client went away) stops the generation
         if kind == "text":

@@ -140,6 +140,7 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
     started = await gen.started()
     completion_id, created = f"chatcmpl-{started.run_id}", int(time.time())
     if not body.stream:
+        result: Answered
         try:
             result = await gen.finished()  # stopped by POST /api/v1/runs/{id}/cancel: the text so far
         except SchemaMismatch as e:
@@ -157,7 +158,7 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
                              media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _chunks(wb: Workbench, gen: Followed, run_id: int, created: int, model: str, settings: dict,
+async def _chunks(wb: Workbench, gen: Followed[RunResult], run_id: int, created: int, model: str, settings: dict,
                   usage: bool) -> AsyncIterator[str]:
     cid = f"chatcmpl-{run_id}"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..handles import Handle, Started, Text
 from ..runs import Cancelled
@@ -25,11 +25,13 @@ from ..runs import Cancelled
 CANCEL_WAIT_S = 30.0  # a stopped run ends between tokens; past this the answer shows it still running
 ENDS = ("done", "cancelled", "error")
 
+T = TypeVar("T")
 
-class Followed:
+
+class Followed(Generic[T]):
     """A handle's events as `(kind, value)` pairs for a route (see the module docstring)."""
 
-    def __init__(self, handle: Handle, running: dict[int, Handle] | None = None):
+    def __init__(self, handle: Handle[T], running: dict[int, Handle] | None = None):
         self.handle = handle
         self.running = running  # run id → handle, for every one this app has running
         self._events = self._follow()
@@ -80,7 +82,7 @@ class Followed:
             raise value
         return value
 
-    async def finished(self) -> Any:
+    async def finished(self) -> T:
         """The result once it has ended — stopped (`cancelled`): the run with its text so far;
         raises the error that ended it."""
         async for kind, value in self:
