@@ -54,6 +54,8 @@ from .source import Parsed, parse, validate_source
 if TYPE_CHECKING:
     from tree_sitter import Node
 
+    from ..store import Store
+
 _CONTROL_TYPES = {"string": "String", "number": "Number", "boolean": "Boolean", "color": "Color", "enum": "Enum"}
 _ANNOTATIONS = ("@framerSupportedLayoutWidth any", "@framerSupportedLayoutHeight any")
 _IMPORTED = ("addPropertyControls", "ControlType")
@@ -82,7 +84,7 @@ def to_framer(source: str, name: str | None = None, *, what: str = "the componen
     return source
 
 
-def export_framer(store, artifact_id: int, path: str | os.PathLike, force: bool = False) -> dict:
+def export_framer(store: Store, artifact_id: int, path: str | os.PathLike, force: bool = False) -> dict:
     """Write artifact `artifact_id` as a Framer code component to `path`; returns {id, path,
     component, bytes}. A path outside the working folder, or a file already there, is refused
     (one line, nothing written) unless `force`."""
