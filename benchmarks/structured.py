@@ -130,19 +130,28 @@ def run_lfwb(wb, model: str, prompt: str, schema, max_tokens: int) -> dict:
 
 def compile_costs(wb, schema: dict) -> dict[str, float]:
     """Seconds to compile the schema with cold caches, per path (the TTFT a first use pays)."""
+    import llama_cpp
     from llama_cpp import LlamaGrammar
 
     from lfwb.runtimes import llama_grammar
     from lfwb.runtimes.transformers_schema import SchemaGrammar
 
     costs = {}
+    llama = wb.manager.runtime("smollm2")._llama if "smollm2" in wb.manager else None
+
+    def sampler(grammar) -> None:  # llama.cpp parses the GBNF as the generation sets up its sampler
+        if llama is not None:
+            made = llama_cpp.llama_sampler_init_grammar(llama._model.vocab, grammar._grammar.encode(),
+                                                        grammar._root.encode())
+            llama_cpp.llama_sampler_free(made)
+
     llama_grammar._gbnf.cache_clear()
     start = time.perf_counter()
-    llama_grammar.schema_grammar(schema)
-    costs["llama.cpp via lfwb"] = time.perf_counter() - start
+    sampler(llama_grammar.schema_grammar(schema))
+    costs["llama.cpp via lfwb: schema -> GBNF -> sampler"] = time.perf_counter() - start
     start = time.perf_counter()
-    LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-    costs["llama.cpp raw"] = time.perf_counter() - start
+    sampler(LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False))
+    costs["llama.cpp raw: schema -> GBNF -> sampler"] = time.perf_counter() - start
     if "smol-hf" in wb.manager:
         runtime = wb.manager.runtime("smol-hf")
         if runtime.loaded:
@@ -191,7 +200,13 @@ def main() -> None:
         paths["llama.cpp via lfwb"] = lambda prompt, s, n: run_lfwb(wb, "smollm2", prompt, Order if s else None, n)
     if "raw" in backends:
         raw = RawPeer()
-        paths["llama.cpp raw"] = lambda prompt, s, n: raw.run(prompt, schema.json_schema if s else None, n, threads)
+
+        def run_raw(prompt: str, constrained: bool, n: int) -> dict:
+            # The thread count lfwb's llama.cpp used for its last tokens (it leaves busy cores alone).
+            used = wb.manager.info("smollm2").get("threads_last_run") if "llama" in backends else None
+            return raw.run(prompt, schema.json_schema if constrained else None, n, used or threads)
+
+        paths["llama.cpp raw"] = run_raw
     if "transformers" in backends:
         print("loading SmolLM2 for transformers (the GGUF is converted once, then cached) ...", flush=True)
         wb.manager.register(ModelConfig(name="smol-hf", source=default_model_path(), runtime="transformers",

@@ -17,9 +17,10 @@ import re
 
 from ..errors import SchemaUnsupported
 
-# Whitespace the grammar allows between two JSON tokens, as llama.cpp's schema grammar does:
-# any layout a model (or a prefill) writes, but never a run of blank lines to the token limit.
-MAX_WHITESPACE = 20
+# Whitespace the grammar allows between two JSON tokens: about what llama.cpp's grammar allows (a
+# newline and 12 spaces, llama_grammar.py), so a model indents as it likes but cannot fill its
+# answer with blank lines.
+MAX_WHITESPACE = 13
 _CPP_PREFIX = re.compile(r"^\[[\d:]+\] \S+:\d+: ")  # "[13:00:08] /project/cpp/x.cc:49: "
 
 
