@@ -31,16 +31,20 @@ import time
 from pathlib import Path
 from typing import Literal
 
+# benchmarks/transformers.py lies beside this file: keep the folder off sys.path so `import transformers` finds the library.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SYSTEM = ("Reply with the order as JSON: customer, items (each with name, size small/medium/large, and tags), "
           "and rush (true or false).")
+# Five items each with a few extras: answers of about 150-200 tokens under the schema.
 PROMPTS = [
-    "Ana orders two large oat lattes, a small green tea with honey and a medium mocha with cinnamon. Rush it.",
-    "Bob wants a large hot chocolate with cream and marshmallows, two medium cappuccinos, a small espresso "
-    "and a large iced tea with lemon. Not urgent.",
-    "Catering for Chen: ham, cheese and vegan sandwiches, four large coffees, two medium teas with milk and a "
-    "box of small cookies. As fast as you can.",
+    "Ana orders: two large oat lattes (extra hot, no sugar), a small green tea (honey, lemon), a medium mocha "
+    "(cinnamon, cream), a large cold brew (vanilla, ice) and a small croissant (warm, butter). Rush it.",
+    "Bob wants a large hot chocolate (cream, marshmallows), a medium cappuccino (cocoa, skim milk), a small "
+    "espresso (double), a large iced tea (lemon, mint) and a medium bagel (toasted, cream cheese). Not urgent.",
+    "Catering for Chen: large ham sandwiches (mustard, rye), medium cheese sandwiches (vegan, gluten free), "
+    "large coffees (decaf, oat milk), medium teas (milk, sugar) and small cookies (chocolate, boxed). Urgent.",
 ]
 
 
