@@ -219,15 +219,17 @@ class TransformersRuntime(Runtime):
             )
         halt = threading.Event()  # set by us: a stop string was written, or the consumer left
         streamer = counting_streamer(tokenizer)
+        budget = min(gen.max_tokens, ctx - n_in)
         settings = dict(
-            max_new_tokens=min(gen.max_tokens, ctx - n_in), streamer=streamer,
+            max_new_tokens=budget, streamer=streamer,
             stopping_criteria=stop_when(cancel, halt),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             repetition_penalty=gen.repeat_penalty,
         )
         if gen.json_schema is not None:  # compiled here, so a schema it cannot take is refused before generating
-            settings.update(logits_processor=[self.grammar().processor(gen.json_schema, gen.prefill)],
-                            eos_token_id=self.grammar().stop_ids)
+            grammar = self.grammar()
+            mask = grammar.processor(gen.json_schema, gen.prefill, budget)
+            settings.update(logits_processor=[mask], eos_token_id=grammar.stop_ids)
         if gen.temperature > 0:
             settings.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k)
         else:
