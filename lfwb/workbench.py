@@ -17,19 +17,16 @@ from . import config
 from .config import kernel_settings
 from .errors import BadInput, check_prompt, check_text
 from .workbench_models import Models
+from .workbench_pipelines import Pipelines
 from .workbench_records import Records
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Mapping
 
     from .chat.retrieval import Hit
     from .chat.session import ChatSession
     from .handles import Handle
-    from .pipelines.batch import BatchInputs, BatchProgress
     from .pipelines.compare import CompareResult, OnCompare
-    from .pipelines.executor import OnUpdate
-    from .pipelines.library import Saved
-    from .pipelines.result import PipelineResult
     from .pipelines.spec import PipelineSpec
     from .preview.revise import Revision
     from .runs import OnStart, OnText, RunResult
@@ -41,11 +38,12 @@ if TYPE_CHECKING:
 DEFAULT_PROJECT = "default"
 
 
-class Workbench(Records, Models):
+class Workbench(Records, Models, Pipelines):
     """Store + RuntimeManager + current project. Use `lfwb.workbench()` to get the kernel's one.
 
-    Every operation a face offers is a method here: the records (lfwb/workbench_records.py) and
-    the models (lfwb/workbench_models.py) are its parts; the faces call nothing below it."""
+    Every operation a face offers is a method here: the records (lfwb/workbench_records.py), the
+    models (lfwb/workbench_models.py) and the pipelines (lfwb/workbench_pipelines.py) are its
+    parts; the faces call nothing below it."""
 
     def __init__(self, db_path: str | None = None, manager: RuntimeManager | None = None, *, adopt: bool = False):
         from .runtimes import RuntimeManager
@@ -291,113 +289,6 @@ class Workbench(Records, Models):
         if not create:
             return ChatSession(self, self.store.get_chat_session(self.project_id, session))
         return open_session(self, session, model=model, system=system, new=new)
-
-    # -- pipeline definitions (lfwb/pipelines/library.py) -----------------------------------
-
-    def pipeline(self, name: str, version: int | None = None) -> PipelineSpec:
-        """The pipeline `name` as a `PipelineSpec`: saved (latest, or `version`), else bundled."""
-        from .pipelines import library
-
-        return library.find(self.store, name, version)
-
-    def save_pipeline(self, definition: str | Mapping[str, Any] | PipelineSpec, name: str | None = None) -> Saved:
-        """Check and save a pipeline (YAML text, a dict or a `PipelineSpec`); a changed
-        definition becomes a new version. Returns what was saved (`.spec`, `.version`, `.created`)."""
-        from .pipelines import library
-        from .pipelines.spec import parse_pipeline
-
-        return library.save(self.store, parse_pipeline(definition, name=name), self.manager)
-
-    def pipelines(self) -> list[dict]:
-        """Saved pipelines (latest version each) and the bundled ones."""
-        from .pipelines import library
-
-        return library.listing(self.store)
-
-    def start_pipeline(
-        self, name_or_spec: PipelineRef, input: str = "", *, namespace: Mapping[str, Any] | None = None,
-        on_update: OnUpdate | None = None, **settings: Any,
-    ) -> Handle[PipelineResult]:
-        """`run_pipeline` as a `Handle`: `Update` events carry the `PipelineResult` as it fills
-        in; `cancel()` stops every running step (each keeps its text)."""
-        from .handles import Handle
-        from .pipelines.executor import run_pipeline
-
-        def work(h: Handle) -> PipelineResult:
-            return run_pipeline(
-                self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), input,
-                namespace=namespace, settings=settings or None, on_update=h.updating(on_update), stop=h.stop,
-            )
-
-        return Handle(work)
-
-    def run_pipeline(self, name_or_spec: PipelineRef, input: str = "", **options: Any) -> PipelineResult:
-        """Run a pipeline (a saved or bundled name, YAML text, a dict or a `PipelineSpec`) on
-        `input` and record it; returns a `PipelineResult` (`.steps["name"].text`, `.artifacts`,
-        `.run_id`, `.status`). Settings override every step's (e.g. `max_tokens=64`);
-        `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
-        return self.start_pipeline(name_or_spec, input, **options).result()
-
-    async def arun_pipeline(self, name_or_spec: PipelineRef, input: str = "", **options: Any) -> PipelineResult:
-        """`run_pipeline`, awaited."""
-        return await self.start_pipeline(name_or_spec, input, **options)
-
-    def start_batch(
-        self, name_or_spec: PipelineRef, inputs: str | Sequence | BatchInputs, *, concurrency: int | None = None,
-        namespace: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
-        **settings: Any,
-    ) -> Handle[list[dict]]:
-        """`run_batch` as a `Handle`: `Update` events carry the `BatchProgress`; a cancelled
-        batch's result is the rows of the inputs started."""
-        from .handles import Handle
-        from .pipelines.batch import run_batch
-
-        def work(h: Handle) -> list[dict]:
-            def progress(value: BatchProgress) -> None:
-                h.update(value)
-                if on_progress is not None:
-                    on_progress(value)
-
-            return run_batch(
-                self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), inputs,
-                concurrency=concurrency, namespace=namespace, settings=settings or None,
-                on_progress=progress, stop=h.stop,
-            )
-
-        return Handle(work)
-
-    def run_batch(self, name_or_spec: PipelineRef, inputs: str | Sequence | BatchInputs, **options: Any) -> list[dict]:
-        """Run a pipeline once per input, `concurrency` runs at a time (default: 1 when a step's
-        model is local, 4 when all are remote); returns one row per input (`run_id`, `status`,
-        ...). `inputs`: a list, or what `batch.read_inputs` reads (a CSV or JSONL file)."""
-        return self.start_batch(name_or_spec, inputs, **options).result()
-
-    def _pipeline_spec(self, name_or_spec: PipelineRef) -> PipelineSpec:
-        from .pipelines.spec import parse_pipeline
-
-        if isinstance(name_or_spec, str) and "\n" not in name_or_spec and ":" not in name_or_spec:
-            return self.pipeline(name_or_spec)
-        return parse_pipeline(name_or_spec)
-
-    def start_rerun(
-        self, run_id: int, from_step: str | None = None, *, namespace: Mapping[str, Any] | None = None,
-        on_update: OnUpdate | None = None,
-    ) -> Handle[PipelineResult]:
-        """`rerun_pipeline` as a `Handle` (as `start_pipeline`'s)."""
-        from .handles import Handle
-        from .pipelines.executor import rerun_pipeline
-
-        def work(h: Handle) -> PipelineResult:
-            return rerun_pipeline(
-                self.store, self.manager, self.project_id, run_id, from_step, namespace=namespace,
-                on_update=h.updating(on_update), stop=h.stop,
-            )
-
-        return Handle(work)
-
-    def rerun_pipeline(self, run_id: int, from_step: str | None = None, **options: Any) -> PipelineResult:
-        """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
-        return self.start_rerun(run_id, from_step, **options).result()
 
     def close(self) -> None:
         self.store.close()
