@@ -36,6 +36,7 @@ lab: setup
 
 test: setup
 	$(BIN)/ruff check lfwb tests benchmarks
+	$(BIN)/ruff format --check lfwb tests benchmarks
 	$(BIN)/mypy lfwb
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 

@@ -79,17 +79,25 @@ def main() -> None:
                     naive_ttft.append((time.perf_counter() - start) * 1000)
                     break
 
-    print(f"SmolLM2 (llama.cpp, {wb.manager.runtime('smollm2').n_threads} threads), "
-          f"{args.turns} turns, answers of at most {args.max_tokens} tokens, greedy\n")
-    print(f"{'turn':>4}  {'prompt tokens':>13}  {'lfwb TTFT ms':>12}  {'naive TTFT ms':>13}  "
-          f"{'lfwb evaluated':>14}  {'naive evaluated':>15}")
+    print(
+        f"SmolLM2 (llama.cpp, {wb.manager.runtime('smollm2').n_threads} threads), "
+        f"{args.turns} turns, answers of at most {args.max_tokens} tokens, greedy\n"
+    )
+    print(
+        f"{'turn':>4}  {'prompt tokens':>13}  {'lfwb TTFT ms':>12}  {'naive TTFT ms':>13}  "
+        f"{'lfwb evaluated':>14}  {'naive evaluated':>15}"
+    )
     rows = zip(lfwb_ttft, naive_ttft, context, lfwb_eval, naive_eval)
     for i, (a, b, n, ea, eb) in enumerate(rows, 1):
         print(f"{i:>4}  {n or 0:>13}  {a:>12.1f}  {b:>13.1f}  {ea:>14}  {eb:>15}")
-    print(f"\nturn {args.turns} / turn 1:  lfwb {lfwb_ttft[-1] / lfwb_ttft[0]:.2f} (target ≤ 1.5)"
-          f"   naive {naive_ttft[-1] / naive_ttft[0]:.2f}")
-    print(f"median TTFT over turns 2..{args.turns}:  lfwb {statistics.median(lfwb_ttft[1:]):.1f} ms"
-          f"   naive {statistics.median(naive_ttft[1:]):.1f} ms")
+    print(
+        f"\nturn {args.turns} / turn 1:  lfwb {lfwb_ttft[-1] / lfwb_ttft[0]:.2f} (target ≤ 1.5)"
+        f"   naive {naive_ttft[-1] / naive_ttft[0]:.2f}"
+    )
+    print(
+        f"median TTFT over turns 2..{args.turns}:  lfwb {statistics.median(lfwb_ttft[1:]):.1f} ms"
+        f"   naive {statistics.median(naive_ttft[1:]):.1f} ms"
+    )
     wb.manager.unload_all()
     wb.close()
 

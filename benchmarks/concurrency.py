@@ -45,13 +45,21 @@ def work(models: int, seconds: float) -> None:
         manager.register(name=name, runtime="llama_cpp", source=default_model_path(), persist=False)
 
     def one(name: str, i: int) -> dict:
-        gen = GenerationConfig(messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
-                               max_tokens=LENGTHS[i % len(LENGTHS)], temperature=0, seed=0)
+        gen = GenerationConfig(
+            messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+            max_tokens=LENGTHS[i % len(LENGTHS)],
+            temperature=0,
+            seed=0,
+        )
         start = time.perf_counter()
         result = manager.generate(name, gen)
-        return dict(length=gen.max_tokens, tokens=result.output_tokens, start=start,
-                    ms=(time.perf_counter() - start) * 1000,
-                    threads=manager.info(name).get("threads_last_run"))
+        return dict(
+            length=gen.max_tokens,
+            tokens=result.output_tokens,
+            start=start,
+            ms=(time.perf_counter() - start) * 1000,
+            threads=manager.info(name).get("threads_last_run"),
+        )
 
     for name in names:
         manager.load(name)
@@ -78,9 +86,16 @@ def work(models: int, seconds: float) -> None:
 
 def run_setup(processes: int, models: int, seconds: float, env: dict) -> list[dict]:
     """Start the workers, wait until all have loaded, start them together, collect their rows."""
-    workers = [subprocess.Popen([sys.executable, __file__, "--work", str(models), "--seconds", str(seconds)],
-                                env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-               for _ in range(processes)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--work", str(models), "--seconds", str(seconds)],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
     for w in workers:
         if w.stdout.readline().strip() != "ready":
             raise SystemExit("a worker failed to start")
@@ -131,8 +146,10 @@ def main() -> None:
     ]
     load_after = os.getloadavg()
 
-    print(f"\nSmolLM2-135M Q4_1, {os.cpu_count()} CPUs, greedy chat generations of {' and '.join(map(str, LENGTHS))} "
-          f"tokens back to back for {args.seconds:g} s per set-up\n")
+    print(
+        f"\nSmolLM2-135M Q4_1, {os.cpu_count()} CPUs, greedy chat generations of {' and '.join(map(str, LENGTHS))} "
+        f"tokens back to back for {args.seconds:g} s per set-up\n"
+    )
     head = "".join(f"{f'{n} tok median / max ms':>23}{'max/solo':>9}" for n in LENGTHS)
     print(f"{'':36}{head}{'tok/s':>8}{'÷ solo':>8}{'gens':>6}  threads")
 
@@ -152,13 +169,17 @@ def main() -> None:
         print(line(label, f))
         if "no lease" not in label:
             worst = max(f[n]["worst_ratio"] for n in LENGTHS)
-            verdicts.append(f"{label}: worst {worst:.1f}× solo (target ≤ 5) "
-                            f"{'ok' if worst <= 5 else 'MISSED'}, throughput {f['tok_s_ratio']:.2f}× solo "
-                            f"(target ≥ 0.8) {'ok' if f['tok_s_ratio'] >= 0.8 else 'MISSED'}")
+            verdicts.append(
+                f"{label}: worst {worst:.1f}× solo (target ≤ 5) "
+                f"{'ok' if worst <= 5 else 'MISSED'}, throughput {f['tok_s_ratio']:.2f}× solo "
+                f"(target ≥ 0.8) {'ok' if f['tok_s_ratio'] >= 0.8 else 'MISSED'}"
+            )
     print()
     print("\n".join(verdicts))
-    print(f"load average before / after: {' '.join(f'{x:.2f}' for x in load_before)} / "
-          f"{' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs")
+    print(
+        f"load average before / after: {' '.join(f'{x:.2f}' for x in load_before)} / "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ PROMPTS = [
 
 # -- lfwb, in this process -------------------------------------------------------------------
 
+
 def make_shell(workdir: Path):
     """A plain IPython shell with lfwb loaded, its display messages timed and JSON-encoded."""
     from IPython.core.displaypub import DisplayPublisher
@@ -82,12 +83,18 @@ def run_lfwb(shell, prompt: str, max_tokens: int) -> dict:
     if not outcome.success:
         raise SystemExit(f"lfwb failed: {outcome.error_in_exec!r}")
     result = outcome.result
-    return dict(text=result.text, tokens=result.output_tokens, ttft=pub.first_text_at - start,
-                tps=(result.output_tokens - 1) / (end - pub.first_text_at), messages=pub.messages,
-                cpu_ms=cpu * 1000 / result.output_tokens)
+    return dict(
+        text=result.text,
+        tokens=result.output_tokens,
+        ttft=pub.first_text_at - start,
+        tps=(result.output_tokens - 1) / (end - pub.first_text_at),
+        messages=pub.messages,
+        cpu_ms=cpu * 1000 / result.output_tokens,
+    )
 
 
 # -- raw llama-cpp-python and simonw/llm, each in a process of its own -------------------------
+
 
 def serve(kind: str) -> None:
     """`--serve raw|llm`: answer one JSON request per stdin line with one JSON result line."""
@@ -99,8 +106,7 @@ def serve(kind: str) -> None:
         from lfwb.runtimes.base import DEFAULT_REPEAT_PENALTY as REPEAT_PENALTY
         from lfwb.runtimes.llama_cpp import DEFAULT_CONTEXT, FLASH_ATTENTION
 
-        llama = Llama(model_path=default_model_path(), n_ctx=DEFAULT_CONTEXT, flash_attn=FLASH_ATTENTION,
-                      verbose=False)
+        llama = Llama(model_path=default_model_path(), n_ctx=DEFAULT_CONTEXT, flash_attn=FLASH_ATTENTION, verbose=False)
     else:
         import llm
 
@@ -116,8 +122,14 @@ def serve(kind: str) -> None:
             pieces = (
                 chunk["choices"][0]["delta"].get("content")
                 for chunk in llama.create_chat_completion(
-                    messages=[{"role": "user", "content": req["prompt"]}], max_tokens=req["max_tokens"],
-                    temperature=0, top_p=0.95, top_k=40, seed=0, repeat_penalty=REPEAT_PENALTY, stream=True,
+                    messages=[{"role": "user", "content": req["prompt"]}],
+                    max_tokens=req["max_tokens"],
+                    temperature=0,
+                    top_p=0.95,
+                    top_k=40,
+                    seed=0,
+                    repeat_penalty=REPEAT_PENALTY,
+                    stream=True,
                 )
             )
         else:
@@ -133,17 +145,32 @@ def serve(kind: str) -> None:
         end = time.perf_counter()
         cpu = time.process_time() - cpu
         threads = req["threads"] if kind == "raw" else model.get_model().n_threads
-        print(json.dumps(dict(text="".join(parts), tokens=len(parts), ttft=first - start,
-                              tps=(len(parts) - 1) / (end - first), threads=threads,
-                              cpu_ms=cpu * 1000 / len(parts))), flush=True)
+        print(
+            json.dumps(
+                dict(
+                    text="".join(parts),
+                    tokens=len(parts),
+                    ttft=first - start,
+                    tps=(len(parts) - 1) / (end - first),
+                    threads=threads,
+                    cpu_ms=cpu * 1000 / len(parts),
+                )
+            ),
+            flush=True,
+        )
 
 
 class Peer:
     """A `--serve` process of this script."""
 
     def __init__(self, kind: str, env: dict):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", kind], env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
 
     def run(self, prompt: str, max_tokens: int, threads: int = 0, batch_threads: int = 0) -> dict:
         request = dict(prompt=prompt, max_tokens=max_tokens, threads=threads, batch_threads=batch_threads)
@@ -157,6 +184,7 @@ class Peer:
 
 
 # -- the comparison ----------------------------------------------------------------------------
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -194,8 +222,10 @@ def main() -> None:
         free_cores.others_busy()
         time.sleep(0.5)
         n = config.threads = free_cores.threads(physical_cores())
-        order = [("lfwb", lambda: run_lfwb(shell, prompt, args.max_tokens)),
-                 ("raw", lambda: raw.run(prompt, args.max_tokens, n, n))]
+        order = [
+            ("lfwb", lambda: run_lfwb(shell, prompt, args.max_tokens)),
+            ("raw", lambda: raw.run(prompt, args.max_tokens, n, n)),
+        ]
         if i % 2:
             order.reverse()
         got = {name: run() for name, run in order}
@@ -205,8 +235,11 @@ def main() -> None:
         same_text &= got["lfwb"]["text"] == got["raw"]["text"]
         for name, r in got.items():
             rows[name].append(r)
-        print(f"round {i + 1}: " + "  ".join(
-            f"{n} {r['tps']:.1f} tok/s {r['ttft'] * 1000:.1f} ms" for n, r in got.items()), flush=True)
+        print(
+            f"round {i + 1}: "
+            + "  ".join(f"{n} {r['tps']:.1f} tok/s {r['ttft'] * 1000:.1f} ms" for n, r in got.items()),
+            flush=True,
+        )
 
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in rows[name])
@@ -216,10 +249,16 @@ def main() -> None:
     peer_ratio = statistics.median(a["tps"] / b["tps"] for a, b in zip(rows["lfwb"], rows["llm"]))
     messages = statistics.median(r["messages"] for r in rows["lfwb"])
 
-    print(f"\nSmolLM2-135M Q4_1, {os.cpu_count()} cores, greedy, {args.max_tokens} tokens, "
-          f"{args.rounds} rounds (medians)\n")
+    print(
+        f"\nSmolLM2-135M Q4_1, {os.cpu_count()} cores, greedy, {args.max_tokens} tokens, "
+        f"{args.rounds} rounds (medians)\n"
+    )
     print(f"{'':26}{'tok/s':>8}{'TTFT ms':>10}{'CPU ms/token':>14}")
-    for name, label in (("raw", "raw llama-cpp-python"), ("lfwb", "lfwb %%lfw generate"), ("llm", "simonw/llm SmolLM2")):
+    for name, label in (
+        ("raw", "raw llama-cpp-python"),
+        ("lfwb", "lfwb %%lfw generate"),
+        ("llm", "simonw/llm SmolLM2"),
+    ):
         print(f"{label:26}{median(name, 'tps'):8.1f}{median(name, 'ttft') * 1000:10.1f}{median(name, 'cpu_ms'):14.2f}")
     print()
     checks = [
@@ -229,10 +268,14 @@ def main() -> None:
     ]
     for what, value, target, ok in checks:
         print(f"{what:26}{value:>12}   target {target:8} {'ok' if ok else 'MISSED'}")
-    print(f"\nsame text from lfwb and raw: {same_text}; display messages per lfwb run: {messages:.0f} "
-          f"for {args.max_tokens} tokens")
-    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-          f"threads per round (lfwb and raw): {used}; llm: {rows['llm'][0]['threads']}")
+    print(
+        f"\nsame text from lfwb and raw: {same_text}; display messages per lfwb run: {messages:.0f} "
+        f"for {args.max_tokens} tokens"
+    )
+    print(
+        f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
+        f"threads per round (lfwb and raw): {used}; llm: {rows['llm'][0]['threads']}"
+    )
     if load_before > 0.5 * (os.cpu_count() or 1):
         # Then lfwb computes with fewer threads (lfwb/runtimes/cpu.py), and the lfwb/llm ratio
         # says more about the machine than about lfwb.

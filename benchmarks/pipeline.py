@@ -79,11 +79,17 @@ class Sleepy(Instant):
 
 def chain(steps: int) -> dict:
     """s0 ← {input}, s1 ← s0's output, …: one step after another on the instant model."""
-    return {"steps": [
-        {"name": f"s{i}", "model": "fast", "max_tokens": 8,
-         "prompt": "Say: {input}" if i == 0 else f"Go on from: {{steps.s{i - 1}.output}}"}
-        for i in range(steps)
-    ]}
+    return {
+        "steps": [
+            {
+                "name": f"s{i}",
+                "model": "fast",
+                "max_tokens": 8,
+                "prompt": "Say: {input}" if i == 0 else f"Go on from: {{steps.s{i - 1}.output}}",
+            }
+            for i in range(steps)
+        ]
+    }
 
 
 INDEPENDENT = {"steps": [{"name": name, "model": name, "prompt": "Answer: {input}"} for name in DELAYS]}
@@ -106,8 +112,9 @@ def main() -> None:
     manager.add_backend(Sleepy)
     manager.register(ModelConfig(name="fast", source="fast", runtime="bench_instant"), persist=False)
     for name, delay in DELAYS.items():
-        manager.register(ModelConfig(name=name, source=name, runtime="bench_sleepy", options={"delay_s": delay}),
-                         persist=False)
+        manager.register(
+            ModelConfig(name=name, source=name, runtime="bench_sleepy", options={"delay_s": delay}), persist=False
+        )
 
     def gen(prompt: str, max_tokens: int = 8) -> GenerationConfig:
         return GenerationConfig(prompt=prompt, max_tokens=max_tokens)
@@ -140,9 +147,11 @@ def main() -> None:
     sums: list[float] = []
     load_before = os.getloadavg()[0]
     for r in range(args.rounds):
-        sides = [("pipeline", lambda: pipeline(chain(args.steps))),
-                 ("record_generation", lambda: recorded("fast", args.steps)),
-                 ("manager.generate", lambda: runtime(args.steps))]
+        sides = [
+            ("pipeline", lambda: pipeline(chain(args.steps))),
+            ("record_generation", lambda: recorded("fast", args.steps)),
+            ("manager.generate", lambda: runtime(args.steps)),
+        ]
         if r % 2:
             sides.reverse()
         for name, work in sides:
@@ -155,8 +164,12 @@ def main() -> None:
             each = serial()
         longest.append(max(each.values()))
         sums.append(sum(each.values()))
-        print(f"round {r + 1}: " + "  ".join(f"{n} {v[-1]:.2f} ms/step" for n, v in per_step.items())
-              + f"  independent {walls[-1]:.3f} s (longest {longest[-1]:.3f}, sum {sums[-1]:.3f})", flush=True)
+        print(
+            f"round {r + 1}: "
+            + "  ".join(f"{n} {v[-1]:.2f} ms/step" for n, v in per_step.items())
+            + f"  independent {walls[-1]:.3f} s (longest {longest[-1]:.3f}, sum {sums[-1]:.3f})",
+            flush=True,
+        )
 
     med = {name: statistics.median(v) for name, v in per_step.items()}
     over_runtime = statistics.median(p - g for p, g in zip(per_step["pipeline"], per_step["manager.generate"]))
@@ -164,17 +177,24 @@ def main() -> None:
     to_longest = statistics.median(w / m for w, m in zip(walls, longest))
     to_sum = statistics.median(w / s for w, s in zip(walls, sums))
 
-    print(f"\n{args.steps}-step chain on an instant local model ({len(CHUNKS)} chunks per answer), "
-          f"{args.rounds} rounds (medians), {os.cpu_count()} cores\n")
+    print(
+        f"\n{args.steps}-step chain on an instant local model ({len(CHUNKS)} chunks per answer), "
+        f"{args.rounds} rounds (medians), {os.cpu_count()} cores\n"
+    )
     print(f"{'':34}{'ms per step':>12}")
-    for name, label in (("manager.generate", "manager.generate (runtime only)"),
-                        ("record_generation", "record_generation (one run each)"),
-                        ("pipeline", "wb.run_pipeline (one step each)")):
+    for name, label in (
+        ("manager.generate", "manager.generate (runtime only)"),
+        ("record_generation", "record_generation (one run each)"),
+        ("pipeline", "wb.run_pipeline (one step each)"),
+    ):
         print(f"{label:34}{med[name]:12.2f}")
     print(f"\nthree independent steps answering after {', '.join(f'{d:g}' for d in DELAYS.values())} s\n")
     print(f"{'':34}{'seconds':>12}")
-    for label, values in (("wb.run_pipeline (at once)", walls), ("longest step alone", longest),
-                          ("the three one after another", sums)):
+    for label, values in (
+        ("wb.run_pipeline (at once)", walls),
+        ("longest step alone", longest),
+        ("the three one after another", sums),
+    ):
         print(f"{label:34}{statistics.median(values):12.3f}")
     print()
     checks = [

@@ -49,15 +49,23 @@ BEFORE = "2ba43d4"  # the last commit whose lfwb/preview/ read components with t
 
 def component(lines: int = 200) -> str:
     """A TSX component of about `lines` lines: a props type, state, handlers and many rows."""
-    head = ['import { useState } from "react";', "",
-            'type Props = { title: string; count: number; accent: string; mode: "a" | "b" };', "",
-            'export default function Table({ title = "Rows", count = 3, accent = "#4f46e5", mode = "a" }: Props) {',
-            "  const [picked, setPicked] = useState<number | null>(null);",
-            "  const rows: { id: number; label: string }[] = [];",
-            "  return (", '    <div style={{ position: "relative", borderTop: `2px solid ${accent}` }}>',
-            "      <h3>{title} ({mode})</h3>"]
-    body = [f'      <div key="{i}" onClick={{() => setPicked({i})}} style={{{{ fontWeight: picked === {i} ? 700 : 400 }}}}>'
-            f"row {i} of {{count}}</div>" for i in range(lines - len(head) - 4)]
+    head = [
+        'import { useState } from "react";',
+        "",
+        'type Props = { title: string; count: number; accent: string; mode: "a" | "b" };',
+        "",
+        'export default function Table({ title = "Rows", count = 3, accent = "#4f46e5", mode = "a" }: Props) {',
+        "  const [picked, setPicked] = useState<number | null>(null);",
+        "  const rows: { id: number; label: string }[] = [];",
+        "  return (",
+        '    <div style={{ position: "relative", borderTop: `2px solid ${accent}` }}>',
+        "      <h3>{title} ({mode})</h3>",
+    ]
+    body = [
+        f'      <div key="{i}" onClick={{() => setPicked({i})}} style={{{{ fontWeight: picked === {i} ? 700 : 400 }}}}>'
+        f"row {i} of {{count}}</div>"
+        for i in range(lines - len(head) - 4)
+    ]
     return "\n".join(head + body + ["    </div>", "  );", "}", ""])
 
 
@@ -81,7 +89,8 @@ def first_paints(page, page_html: str, rounds: int) -> list[dict]:
     """Put `rounds + 1` fresh frames of `page_html` on the page, one after another."""
     paints = []
     for _ in range(rounds + 1):
-        painted = page.evaluate("""(doc) => new Promise((done) => {
+        painted = page.evaluate(
+            """(doc) => new Promise((done) => {
             document.querySelectorAll('iframe').forEach((f) => f.remove());
             const frame = document.createElement('iframe');
             frame.setAttribute('sandbox', 'allow-scripts');
@@ -95,7 +104,9 @@ def first_paints(page, page_html: str, rounds: int) -> list[dict]:
             addEventListener('message', onMessage);
             frame.srcdoc = doc;
             document.body.appendChild(frame);
-        })""", page_html)
+        })""",
+            page_html,
+        )
         assert painted["type"] == "ready", painted
         paints.append(painted)
     return paints
@@ -114,16 +125,20 @@ def in_browser(rounds: int) -> dict:
         paints = first_paints(page, page_html, rounds)
         frame = page.frames[-1]
         # Warm: after enough calls for the JIT to settle, as in node below.
-        warm = frame.evaluate("""([src, n]) => { for (let i = 0; i < 200; i++) window.lfwbTranspile(src, 'tsx');
+        warm = frame.evaluate(
+            """([src, n]) => { for (let i = 0; i < 200; i++) window.lfwbTranspile(src, 'tsx');
             const t = []; for (let i = 0; i < n; i++) t.push(window.lfwbTranspile(src, 'tsx')); return t; }""",
-                              [source, rounds])
+            [source, rounds],
+        )
         browser.close()
-    return {"cold transpile (first frame)": paints[0]["transpile"],
-            "warm transpile (median)": statistics.median(warm),
-            "transpile in a fresh frame (median)": statistics.median(p["transpile"] for p in paints[1:]),
-            "first paint, 200 lines, first frame": paints[0]["ms"],
-            "first paint, 200 lines (median)": statistics.median(p["ms"] for p in paints[1:]),
-            "first paint, pricing card (median)": statistics.median(p["ms"] for p in card[1:])}
+    return {
+        "cold transpile (first frame)": paints[0]["transpile"],
+        "warm transpile (median)": statistics.median(warm),
+        "transpile in a fresh frame (median)": statistics.median(p["transpile"] for p in paints[1:]),
+        "first paint, 200 lines, first frame": paints[0]["ms"],
+        "first paint, 200 lines (median)": statistics.median(p["ms"] for p in paints[1:]),
+        "first paint, pricing card (median)": statistics.median(p["ms"] for p in card[1:]),
+    }
 
 
 def in_node(rounds: int) -> float | None:
@@ -134,8 +149,9 @@ const opts = { transforms: ["typescript", "jsx", "imports"], jsxPragma: "__lfwbR
 for (let i = 0; i < 200; i++) transform(src, opts);
 const t = []; for (let i = 0; i < ROUNDS; i++) { const s = performance.now(); transform(src, opts); t.push(performance.now() - s); }
 t.sort((a, b) => a - b); console.log(JSON.stringify(t[Math.floor(t.length / 2)]));""".replace("ROUNDS", str(rounds))
-    out = subprocess.run(["node", "-e", script], input=component(), capture_output=True, text=True,
-                         cwd=ROOT / "extension", check=True)
+    out = subprocess.run(
+        ["node", "-e", script], input=component(), capture_output=True, text=True, cwd=ROOT / "extension", check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -156,8 +172,12 @@ def tokenizer_before(folder: Path):
     when git or that commit is not there."""
     package = folder / "before"
     (package / "preview").mkdir(parents=True)
-    files = {"errors.py": "lfwb/errors.py", "preview/source.py": "lfwb/preview/source.py",
-             "preview/component.py": "lfwb/preview/component.py", "preview/props.py": "lfwb/preview/props.py"}
+    files = {
+        "errors.py": "lfwb/errors.py",
+        "preview/source.py": "lfwb/preview/source.py",
+        "preview/component.py": "lfwb/preview/component.py",
+        "preview/props.py": "lfwb/preview/props.py",
+    }
     for name, path in files.items():
         shown = subprocess.run(["git", "show", f"{BEFORE}:{path}"], cwd=ROOT, capture_output=True, text=True)
         if shown.returncode != 0:
@@ -182,8 +202,10 @@ def in_python(rounds: int) -> dict:
             "validate_source": (validate_source, old and old.validate_source),
             "extract_props": (extract_props, old and old.extract_props),
         }
-        return {name: (median_ms(lambda: now(source), rounds), before and median_ms(lambda: before(source), rounds))
-                for name, (now, before) in figures.items()}
+        return {
+            name: (median_ms(lambda: now(source), rounds), before and median_ms(lambda: before(source), rounds))
+            for name, (now, before) in figures.items()
+        }
 
 
 def main() -> None:
@@ -204,8 +226,11 @@ def main() -> None:
     node = in_node(args.rounds)
     if node is not None:
         figures["warm transpile in node (median)"] = node
-    targets = {"warm transpile (median)": 5, "warm transpile in node (median)": 5,
-               "first paint, pricing card (median)": 300}
+    targets = {
+        "warm transpile (median)": 5,
+        "warm transpile in node (median)": 5,
+        "first paint, pricing card (median)": 300,
+    }
     print(f"preview: a {lines}-line TSX component, {args.rounds} rounds, Chromium {CHROMIUM}")
     print(f"{'measure':40} {'ms':>8}  target")
     for name, ms in figures.items():

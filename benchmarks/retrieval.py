@@ -56,8 +56,12 @@ TOP = 10
 # A Zipf-distributed vocabulary of 20,000 made-up words, as in natural text: a few words in
 # most chunks, most words in few (a 40-word vocabulary would put every query word in every chunk).
 _letters = random.Random(1)
-WORDS = np.array(["".join(_letters.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_letters.randint(3, 10)))
-                  for _ in range(20_000)])
+WORDS = np.array(
+    [
+        "".join(_letters.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(_letters.randint(3, 10)))
+        for _ in range(20_000)
+    ]
+)
 _zipf = 1 / np.arange(1, len(WORDS) + 1) ** 1.07
 ZIPF = _zipf / _zipf.sum()
 
@@ -146,10 +150,15 @@ def sqlite_vec_path(folder: Path, ids: list[int], blobs: list[bytes]):
         conn.executemany("INSERT INTO bits VALUES (?, vec_quantize_binary(?))", zip(ids, blobs))
 
     def nearest(q: bytes) -> list[int]:
-        return [r[0] for r in conn.execute(
-            "SELECT chunk_id, vec_distance_cosine(embedding, :q) AS d FROM floats WHERE chunk_id IN ("
-            " SELECT chunk_id FROM bits WHERE embedding MATCH vec_quantize_binary(:q) AND k = :k"
-            ") ORDER BY d LIMIT :top", {"q": q, "k": 4 * TOP, "top": TOP})]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT chunk_id, vec_distance_cosine(embedding, :q) AS d FROM floats WHERE chunk_id IN ("
+                " SELECT chunk_id FROM bits WHERE embedding MATCH vec_quantize_binary(:q) AND k = :k"
+                ") ORDER BY d LIMIT :top",
+                {"q": q, "k": 4 * TOP, "top": TOP},
+            )
+        ]
 
     return nearest
 
@@ -183,7 +192,7 @@ def main() -> None:
     paragraphs = docstring_paragraphs()
     random.Random(2).shuffle(paragraphs)
     docs = store.create_project("docstrings")["id"]
-    for i, text in enumerate(paragraphs[50:50 + args.embed]):
+    for i, text in enumerate(paragraphs[50 : 50 + args.embed]):
         retrieval.index_context(store, store.add_context(docs, text, name=f"p{i}")["id"])
     real_queries = [v.tobytes() for v in embed(paragraphs[:50])]
     t0 = time.perf_counter()
@@ -202,16 +211,20 @@ def main() -> None:
 
     # Random unit vectors for the big project.
     vrng = np.random.default_rng(0)
-    ids = [r["chunk_id"] for r in store.query(
-        "SELECT c.id AS chunk_id FROM context_chunks c JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ?",
-        (project,))]
+    ids = [
+        r["chunk_id"]
+        for r in store.query(
+            "SELECT c.id AS chunk_id FROM context_chunks c JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ?",
+            (project,),
+        )
+    ]
     blobs = []
     for i in range(0, len(ids), 5000):
-        part = ids[i:i + 5000]
+        part = ids[i : i + 5000]
         v = vrng.standard_normal((len(part), DIMS)).astype("float32")
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         blobs += [x.tobytes() for x in v]
-        store.add_vectors(MODEL_NAME, zip(part, blobs[i:i + 5000]))
+        store.add_vectors(MODEL_NAME, zip(part, blobs[i : i + 5000]))
 
     # Three words of a query from the 50th to the 2,000th most common, as a question's content
     # words are once its stopwords are gone.
@@ -257,14 +270,16 @@ def main() -> None:
     # Catch-up: 100 vectors added (their chunks' old ones replaced), then one search.
     catch_up = []
     for round_ in range(10):
-        part = ids[round_ * 100:(round_ + 1) * 100]
-        store.add_vectors(MODEL_NAME, zip(part, blobs[round_ * 100:(round_ + 1) * 100]))
+        part = ids[round_ * 100 : (round_ + 1) * 100]
+        store.add_vectors(MODEL_NAME, zip(part, blobs[round_ * 100 : (round_ + 1) * 100]))
         t = time.perf_counter()
         store.nearest_chunks(project, MODEL_NAME, qbytes[round_], TOP)
         catch_up.append(time.perf_counter() - t)
 
-    print(f"store: {folder / 'bench.db'}  ({len(ids)} chunks in the queried project, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"store: {folder / 'bench.db'}  ({len(ids)} chunks in the queried project, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     print(f"\n{'what':34} {'value':>12}")
     print(f"{'chunk + BM25 index':34} {bm25_rate:10.0f} chunks/s")
     print(f"{'embed + store vectors':34} {embed_rate:10.0f} chunks/s")
@@ -277,12 +292,16 @@ def main() -> None:
             print(f"{name:32} {'—':>7} {'—':>7} {'—':>8} {'—':>12} {'—':>10}  ({way})")
             continue
         p50, p95 = percentiles(way[0])
-        print(f"{name:32} {p50:7.1f} {p95:7.1f} {percentiles(way[1])[0]:8.1f} {p50 / exact_p50:12.2f} "
-              f"{recall(way[2], exact):10.3f}")
+        print(
+            f"{name:32} {p50:7.1f} {p95:7.1f} {percentiles(way[1])[0]:8.1f} {p50 / exact_p50:12.2f} "
+            f"{recall(way[2], exact):10.3f}"
+        )
     lfwb_way = "exact" if len(ids) <= vectors.EXACT_UP_TO else f"sign bits keep {share:.0%}"
-    print(f"lfwb ranks exactly up to {vectors.EXACT_UP_TO} vectors; here: {lfwb_way}. Random vectors are "
-          f"the first pass's worst case: on {embedded} real MiniLM vectors (docstrings), keeping "
-          f"{share:.0%} finds {real_recall:.3f} of the exact top {TOP}.")
+    print(
+        f"lfwb ranks exactly up to {vectors.EXACT_UP_TO} vectors; here: {lfwb_way}. Random vectors are "
+        f"the first pass's worst case: on {embedded} real MiniLM vectors (docstrings), keeping "
+        f"{share:.0%} finds {real_recall:.3f} of the exact top {TOP}."
+    )
 
     print(f"\n{'retrieval.search, top 5':34} {'p50 / p95 ms':>14}")
     for mode, samples in timings.items():

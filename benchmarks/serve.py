@@ -106,13 +106,24 @@ def main() -> None:
                 over = timed(lambda i: http_request(http, i).raise_for_status(), n)
                 py_rps = python_throughput(python_call, n, clients)
                 http_rps = http_throughput(served.url, http_request, n, clients)
-                rows.append((name, statistics.median(py), percentile(py, 99), py_rps,
-                             statistics.median(over), percentile(over, 99), http_rps))
+                rows.append(
+                    (
+                        name,
+                        statistics.median(py),
+                        percentile(py, 99),
+                        py_rps,
+                        statistics.median(over),
+                        percentile(over, 99),
+                        http_rps,
+                    )
+                )
     finally:
         background.stop()
         wb.close()
-    print(f"lfwb serve vs the Python API — {n} requests each, {clients} clients for req/s, "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(
+        f"lfwb serve vs the Python API — {n} requests each, {clients} clients for req/s, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
     header = f"{'call':<20}{'py p50 ms':>10}{'py p99 ms':>10}{'py req/s':>10}{'http p50':>10}{'http p99':>10}{'http req/s':>11}{'p50 ×':>8}"
     print(header)
     print("-" * len(header))

@@ -47,14 +47,36 @@ def insert_runs_raw(path: Path) -> float:
     db = sqlite_utils.Database(path)
     db.enable_wal()
     table = db["runs"]
-    table.create({"id": int, "project_id": int, "kind": str, "model": str, "prompt": str,
-                  "params_json": str, "started_at": str, "status": str, "output": str}, pk="id")
+    table.create(
+        {
+            "id": int,
+            "project_id": int,
+            "kind": str,
+            "model": str,
+            "prompt": str,
+            "params_json": str,
+            "started_at": str,
+            "status": str,
+            "output": str,
+        },
+        pk="id",
+    )
     table.enable_fts(["prompt", "output"], create_triggers=True)
     params = json.dumps({"temperature": 0})
     start = time.perf_counter()
     for i in range(N_RUNS):
-        table.insert({"project_id": 1, "kind": "generate", "model": "smollm2", "prompt": f"prompt {i}",
-                      "params_json": params, "started_at": now(), "status": "running", "output": ""})
+        table.insert(
+            {
+                "project_id": 1,
+                "kind": "generate",
+                "model": "smollm2",
+                "prompt": f"prompt {i}",
+                "params_json": params,
+                "started_at": now(),
+                "status": "running",
+                "output": "",
+            }
+        )
     elapsed = time.perf_counter() - start
     db.close()
     return elapsed
@@ -65,9 +87,7 @@ def fill_contexts(path: Path) -> tuple[Store, sqlite_utils.Database]:
     p = store.create_project("bench")
     rows = [(p["id"], f"ctx {i}", "note", text(random.randint(20, 80)), now()) for i in range(N_CONTEXTS)]
     with store.write() as conn:
-        conn.executemany(
-            "INSERT INTO contexts (project_id, name, kind, text, created_at) VALUES (?, ?, ?, ?, ?)", rows
-        )
+        conn.executemany("INSERT INTO contexts (project_id, name, kind, text, created_at) VALUES (?, ?, ?, ?, ?)", rows)
     return store, sqlite_utils.Database(path)
 
 

@@ -35,8 +35,10 @@ from typing import Literal
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SYSTEM = ("Reply with the order as JSON: customer, items (each with name, size small/medium/large, and tags), "
-          "and rush (true or false).")
+SYSTEM = (
+    "Reply with the order as JSON: customer, items (each with name, size small/medium/large, and tags), "
+    "and rush (true or false)."
+)
 # Five items each with a few extras: answers of about 150-200 tokens under the schema.
 PROMPTS = [
     "Ana orders: two large oat lattes (extra hot, no sugar), a small green tea (honey, lemon), a medium mocha "
@@ -66,6 +68,7 @@ def order_schema():
 
 # -- raw llama-cpp-python, in a process of its own --------------------------------------------
 
+
 def serve_raw() -> None:
     """`--serve-raw`: one JSON request per stdin line, one JSON result line each."""
     import llama_cpp
@@ -85,22 +88,37 @@ def serve_raw() -> None:
         first, parts = None, []
         for chunk in llama.create_chat_completion(
             messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": req["prompt"]}],
-            max_tokens=req["max_tokens"], temperature=0, seed=0, repeat_penalty=DEFAULT_REPEAT_PENALTY,
-            grammar=grammar, stream=True,
+            max_tokens=req["max_tokens"],
+            temperature=0,
+            seed=0,
+            repeat_penalty=DEFAULT_REPEAT_PENALTY,
+            grammar=grammar,
+            stream=True,
         ):
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
                 first = first or time.perf_counter()
                 parts.append(piece)
         end = time.perf_counter()
-        print(json.dumps(dict(text="".join(parts), tokens=len(parts), ttft=first - start, compile=compiled,
-                              tps=(len(parts) - 1) / (end - first))), flush=True)
+        print(
+            json.dumps(
+                dict(
+                    text="".join(parts),
+                    tokens=len(parts),
+                    ttft=first - start,
+                    compile=compiled,
+                    tps=(len(parts) - 1) / (end - first),
+                )
+            ),
+            flush=True,
+        )
 
 
 class RawPeer:
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-raw"], text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-raw"], text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
 
     def run(self, prompt: str, schema: dict | None, max_tokens: int, threads: int) -> dict:
         request = dict(prompt=prompt, schema=schema, max_tokens=max_tokens, threads=threads)
@@ -115,6 +133,7 @@ class RawPeer:
 
 # -- lfwb ---------------------------------------------------------------------------------------
 
+
 def run_lfwb(wb, model: str, prompt: str, schema, max_tokens: int) -> dict:
     from lfwb.errors import SchemaMismatch
 
@@ -122,14 +141,27 @@ def run_lfwb(wb, model: str, prompt: str, schema, max_tokens: int) -> dict:
     runs: list = []  # the RunResult, kept by on_start: an answer cut mid-object raises, its text kept
     start = time.perf_counter()
     try:
-        wb.generate(prompt, model=model, system=SYSTEM, schema=schema, max_tokens=max_tokens, temperature=0, seed=0,
-                    on_start=runs.append, on_text=lambda text, result: first or first.append(time.perf_counter()))
+        wb.generate(
+            prompt,
+            model=model,
+            system=SYSTEM,
+            schema=schema,
+            max_tokens=max_tokens,
+            temperature=0,
+            seed=0,
+            on_start=runs.append,
+            on_text=lambda text, result: first or first.append(time.perf_counter()),
+        )
     except SchemaMismatch:
         pass
     end = time.perf_counter()
     result = runs[0]
-    return dict(text=result.text, tokens=result.output_tokens, ttft=first[0] - start,
-                tps=(result.output_tokens - 1) / (end - first[0]))
+    return dict(
+        text=result.text,
+        tokens=result.output_tokens,
+        ttft=first[0] - start,
+        tps=(result.output_tokens - 1) / (end - first[0]),
+    )
 
 
 def compile_costs(wb, schema: dict) -> dict[str, float]:
@@ -145,8 +177,9 @@ def compile_costs(wb, schema: dict) -> dict[str, float]:
 
     def sampler(grammar) -> None:  # llama.cpp parses the GBNF as the generation sets up its sampler
         if llama is not None:
-            made = llama_cpp.llama_sampler_init_grammar(llama._model.vocab, grammar._grammar.encode(),
-                                                        grammar._root.encode())
+            made = llama_cpp.llama_sampler_init_grammar(
+                llama._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+            )
             llama_cpp.llama_sampler_free(made)
 
     llama_grammar._gbnf.cache_clear()
@@ -220,8 +253,9 @@ def main() -> None:
         paths["llama.cpp raw"] = run_raw
     if "transformers" in backends:
         print("loading SmolLM2 for transformers (the GGUF is converted once, then cached) ...", flush=True)
-        wb.manager.register(ModelConfig(name="smol-hf", source=default_model_path(), runtime="transformers",
-                                        threads=threads))
+        wb.manager.register(
+            ModelConfig(name="smol-hf", source=default_model_path(), runtime="transformers", threads=threads)
+        )
         wb.manager.load("smol-hf")
         paths["transformers via lfwb"] = lambda prompt, s, n: run_lfwb(wb, "smol-hf", prompt, Order if s else None, n)
     for run in paths.values():  # warm up: the model loaded, the schema compiled once
@@ -234,29 +268,38 @@ def main() -> None:
         for j, prompt in enumerate(PROMPTS):
             for name, run in paths.items():
                 pair = {}
-                for constrained in ((False, True) if (i + j) % 2 == 0 else (True, False)):
+                for constrained in (False, True) if (i + j) % 2 == 0 else (True, False):
                     pair[constrained] = run(prompt, constrained, args.max_tokens)
                     rows[name][constrained].append(pair[constrained])
                 ratios[name].append(pair[True]["tps"] / pair[False]["tps"])
-                print(f"  {name:22} {prompt[:30]!r}: free {pair[False]['tps']:.1f} tok/s ({pair[False]['tokens']} "
-                      f"tokens), schema {pair[True]['tps']:.1f} tok/s ({pair[True]['tokens']} tokens)", flush=True)
+                print(
+                    f"  {name:22} {prompt[:30]!r}: free {pair[False]['tps']:.1f} tok/s ({pair[False]['tokens']} "
+                    f"tokens), schema {pair[True]['tps']:.1f} tok/s ({pair[True]['tokens']} tokens)",
+                    flush=True,
+                )
     load_after = os.getloadavg()[0]
     costs = compile_costs(wb, schema.json_schema)
     if "raw" in backends:
         raw.close()
 
     med = statistics.median
-    print(f"\nSmolLM2-135M Q4_1, the nested order schema (bounded), greedy, up to {args.max_tokens} tokens, "
-          f"{args.rounds} round(s) x {len(PROMPTS)} prompts, {threads} threads, load {load_before:.1f} -> {load_after:.1f}\n")
-    print(f"{'path':24} {'free tok/s':>10} {'schema tok/s':>12} {'ratio':>6} {'TTFT free':>10} {'TTFT schema':>12} "
-          f"{'tokens':>7} {'valid free':>10} {'valid schema':>12}")
+    print(
+        f"\nSmolLM2-135M Q4_1, the nested order schema (bounded), greedy, up to {args.max_tokens} tokens, "
+        f"{args.rounds} round(s) x {len(PROMPTS)} prompts, {threads} threads, load {load_before:.1f} -> {load_after:.1f}\n"
+    )
+    print(
+        f"{'path':24} {'free tok/s':>10} {'schema tok/s':>12} {'ratio':>6} {'TTFT free':>10} {'TTFT schema':>12} "
+        f"{'tokens':>7} {'valid free':>10} {'valid schema':>12}"
+    )
     for name in paths:
         free, con = rows[name][False], rows[name][True]
         n = len(con)
-        print(f"{name:24} {med(r['tps'] for r in free):10.1f} {med(r['tps'] for r in con):12.1f} "
-              f"{med(ratios[name]):6.2f} {1000 * med(r['ttft'] for r in free):8.0f}ms "
-              f"{1000 * med(r['ttft'] for r in con):10.0f}ms {med(r['tokens'] for r in con):7.0f} "
-              f"{sum(valid(schema, r['text']) for r in free):>6}/{n:<3} {sum(valid(schema, r['text']) for r in con):>8}/{n:<3}")
+        print(
+            f"{name:24} {med(r['tps'] for r in free):10.1f} {med(r['tps'] for r in con):12.1f} "
+            f"{med(ratios[name]):6.2f} {1000 * med(r['ttft'] for r in free):8.0f}ms "
+            f"{1000 * med(r['ttft'] for r in con):10.0f}ms {med(r['tokens'] for r in con):7.0f} "
+            f"{sum(valid(schema, r['text']) for r in free):>6}/{n:<3} {sum(valid(schema, r['text']) for r in con):>8}/{n:<3}"
+        )
     print("\ncompiling the schema, cold caches (the first answer's TTFT pays it; later ones reuse it):")
     for name, seconds in costs.items():
         print(f"  {name:52} {1000 * seconds:8.1f} ms")

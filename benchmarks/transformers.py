@@ -61,8 +61,16 @@ def serve(folder: str, tokens: int) -> None:
     for _ in sys.stdin:
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=tokens, do_sample=False, temperature=None, top_p=None,
-                                 top_k=None, pad_token_id=tokenizer.pad_token_id, repetition_penalty=REPEAT_PENALTY)
+            out = model.generate(
+                **inputs,
+                max_new_tokens=tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+                repetition_penalty=REPEAT_PENALTY,
+            )
         n = out.shape[1] - inputs["input_ids"].shape[1]
         print(json.dumps({"n": n, "seconds": time.perf_counter() - t0}), flush=True)
 
@@ -92,14 +100,32 @@ def main() -> None:
     runtime = wb.manager.runtime("smol-hf")
     model, tokenizer = runtime.model, runtime.tokenizer
     inputs = tokenizer(PROMPT, return_tensors="pt")
-    raw_settings = dict(max_new_tokens=args.tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
-                        pad_token_id=tokenizer.pad_token_id, repetition_penalty=REPEAT_PENALTY)  # as lfwb sets
+    raw_settings = dict(
+        max_new_tokens=args.tokens,
+        do_sample=False,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        pad_token_id=tokenizer.pad_token_id,
+        repetition_penalty=REPEAT_PENALTY,
+    )  # as lfwb sets
     gen = GenerationConfig(prompt=PROMPT, max_tokens=args.tokens, temperature=0)
 
     from lfwb.runtimes.transformers_gguf import cached_checkpoint
 
-    peer = subprocess.Popen([sys.executable, __file__, "--serve", str(cached_checkpoint(default_model_path())),
-                             "--tokens", str(args.tokens)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    peer = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            str(cached_checkpoint(default_model_path())),
+            "--tokens",
+            str(args.tokens),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     peer_seconds: list[float] = []
 
     def raw_process() -> int:
@@ -153,8 +179,14 @@ def main() -> None:
         first_text_ms.append(result.ttft_ms)
         return result.output_tokens
 
-    paths = {"raw, own process": raw_process, "raw generate": raw, "raw generate, thread": raw_thread, "raw + streamer": raw_streamer,
-             "lfwb manager.stream": lfwb_stream, "lfwb wb.generate": lfwb_generate}
+    paths = {
+        "raw, own process": raw_process,
+        "raw generate": raw,
+        "raw generate, thread": raw_thread,
+        "raw + streamer": raw_streamer,
+        "lfwb manager.stream": lfwb_stream,
+        "lfwb wb.generate": lfwb_generate,
+    }
     for fn in paths.values():  # warm-up: first-call allocations, lazy imports
         fn()
     rates: dict[str, list[float]] = {name: [] for name in paths}
@@ -162,7 +194,7 @@ def main() -> None:
     counts: dict[str, set[int]] = {name: set() for name in paths}
     order = list(paths)
     for round_ in range(args.rounds):
-        for name in order[round_ % len(order):] + order[: round_ % len(order)]:  # rotate who goes first
+        for name in order[round_ % len(order) :] + order[: round_ % len(order)]:  # rotate who goes first
             first_text_ms.clear()
             t0 = time.perf_counter()
             n = paths[name]()
@@ -175,23 +207,31 @@ def main() -> None:
         """Median over rounds of the paired ratio: drift in machine load cancels within a round."""
         return statistics.median(a / b for a, b in zip(rates[name], rates[base]))
 
-    print(f"\nSmolLM2-135M (GGUF → float32), CPU, {torch.get_num_threads()} threads, greedy, "
-          f"{args.tokens} new tokens, {args.rounds} rounds (medians; ratios paired per round)")
-    print(f"{'path':24} {'tokens':>6} {'tok/s':>7} {'vs raw process':>15} {'vs raw':>7} "
-          f"{'vs raw, thread':>15} {'vs raw+streamer':>16} {'TTFT ms':>8}")
+    print(
+        f"\nSmolLM2-135M (GGUF → float32), CPU, {torch.get_num_threads()} threads, greedy, "
+        f"{args.tokens} new tokens, {args.rounds} rounds (medians; ratios paired per round)"
+    )
+    print(
+        f"{'path':24} {'tokens':>6} {'tok/s':>7} {'vs raw process':>15} {'vs raw':>7} "
+        f"{'vs raw, thread':>15} {'vs raw+streamer':>16} {'TTFT ms':>8}"
+    )
     for name in paths:
         tokens = "/".join(str(n) for n in sorted(counts[name]))
         ttft = f"{statistics.median(ttfts[name]):8.1f}" if ttfts[name] else f"{'':8}"
-        print(f"{name:24} {tokens:>6} {statistics.median(rates[name]):7.2f} {ratio(name, 'raw, own process'):15.3f} "
-              f"{ratio(name, 'raw generate'):7.3f} {ratio(name, 'raw generate, thread'):15.3f} "
-              f"{ratio(name, 'raw + streamer'):16.3f} {ttft}")
+        print(
+            f"{name:24} {tokens:>6} {statistics.median(rates[name]):7.2f} {ratio(name, 'raw, own process'):15.3f} "
+            f"{ratio(name, 'raw generate'):7.3f} {ratio(name, 'raw generate, thread'):15.3f} "
+            f"{ratio(name, 'raw + streamer'):16.3f} {ttft}"
+        )
     # The target compares streaming with streaming: raw transformers streams with the
     # TextIteratorStreamer recipe. Against generate() without a streamer, see the other columns.
     worst = min(ratio(lfwb_path, "raw + streamer") for lfwb_path in ("lfwb manager.stream", "lfwb wb.generate"))
     unstreamed = min(ratio(lfwb_path, "raw, own process") for lfwb_path in ("lfwb manager.stream", "lfwb wb.generate"))
-    print(("target met" if worst >= 0.95 else "TARGET MISSED")
-          + f": lfwb streaming ≥ {worst:.3f} × raw streaming (target 0.95); "
-          f"≥ {unstreamed:.3f} × raw generate() without a streamer in its own process")
+    print(
+        ("target met" if worst >= 0.95 else "TARGET MISSED")
+        + f": lfwb streaming ≥ {worst:.3f} × raw streaming (target 0.95); "
+        f"≥ {unstreamed:.3f} × raw generate() without a streamer in its own process"
+    )
     peer.stdin.close()
     peer.wait()
     wb.manager.unload_all()

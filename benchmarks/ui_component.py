@@ -105,11 +105,16 @@ def run(requests: list[str], seed: int | None, show: bool = False) -> list[dict]
                     seen.append((artifact, good, line))
                     ok = ok or good
                 best = next((s for s in seen if s[1]), seen[-1] if seen else None)
-                rows.append({
-                    "request": request, "status": result.status, "seconds": seconds, "ok": ok,
-                    "kinds": ",".join(a["kind"] for a, _, _ in seen) or "-",
-                    "note": best[2] if best else (result.error or "no artifact"),
-                })
+                rows.append(
+                    {
+                        "request": request,
+                        "status": result.status,
+                        "seconds": seconds,
+                        "ok": ok,
+                        "kinds": ",".join(a["kind"] for a, _, _ in seen) or "-",
+                        "note": best[2] if best else (result.error or "no artifact"),
+                    }
+                )
                 print(f"  {'✓' if ok else '✗'} {request[:50]:50} {rows[-1]['note'][:70]}", flush=True)
                 if show:
                     print("      " + " ".join(result.text.split())[:300], flush=True)
@@ -125,12 +130,14 @@ def main() -> None:
     parser.add_argument("--only", type=int, default=len(REQUESTS), help="the first N requests")
     parser.add_argument("--show", action="store_true", help="print each run's last answer")
     args = parser.parse_args()
-    rows = run(REQUESTS[:args.only], args.seed, args.show)
+    rows = run(REQUESTS[: args.only], args.seed, args.show)
     print()
     print(f"{'request':52} {'run':7} {'s':>5}  {'artifacts':14} {'renders':7}  note")
     for r in rows:
-        print(f"{r['request'][:52]:52} {r['status']:7} {r['seconds']:5.0f}  {r['kinds'][:14]:14} "
-              f"{'yes' if r['ok'] else 'no':7}  {r['note'][:80]}")
+        print(
+            f"{r['request'][:52]:52} {r['status']:7} {r['seconds']:5.0f}  {r['kinds'][:14]:14} "
+            f"{'yes' if r['ok'] else 'no':7}  {r['note'][:80]}"
+        )
     count = sum(r["ok"] for r in rows)
     print(f"\nui-component on smollm2: {count} of {len(rows)} requests give a component that renders")
 

@@ -42,20 +42,21 @@ class Lfwb(Configurable):
     """Settings reachable with `%config Lfwb.NAME = VALUE` (or an IPython profile)."""
 
     db_path = Unicode("", help="The store file; default ./lfwb.db or $LFWB_DB.").tag(config=True)
-    adopt_db = Bool(
-        False, help="Let db_path add lfwb's tables to an existing SQLite file of another application."
-    ).tag(config=True)
-    memory_budget_gb = Float(
-        0.0, help="Memory budget for local models in GiB; 0 means a share of available RAM."
-    ).tag(config=True)
+    adopt_db = Bool(False, help="Let db_path add lfwb's tables to an existing SQLite file of another application.").tag(
+        config=True
+    )
+    memory_budget_gb = Float(0.0, help="Memory budget for local models in GiB; 0 means a share of available RAM.").tag(
+        config=True
+    )
 
     session_budget_usd = Float(
-        None, allow_none=True,
+        None,
+        allow_none=True,
         help="USD this kernel may spend on priced (remote) models; None: no limit. See %lfw budget.",
     ).tag(config=True)
-    prices_path = Unicode(
-        "", help="A JSON price table merged over the bundled one (also $LFWB_PRICES)."
-    ).tag(config=True)
+    prices_path = Unicode("", help="A JSON price table merged over the bundled one (also $LFWB_PRICES).").tag(
+        config=True
+    )
     max_attempts = Int(
         4, min=1, help="Tries per remote call, the first included (429, 5xx, timeouts are retried)."
     ).tag(config=True)
@@ -78,9 +79,7 @@ class Lfwb(Configurable):
     def _check_memory_budget(self, proposal: dict) -> float:
         gb = proposal["value"]
         if not (math.isfinite(gb) and gb >= 0):
-            raise SettingRefused(
-                "memory_budget_gb", f"a size in GiB ≥ 0 (0: a share of available RAM), got {gb}"
-            )
+            raise SettingRefused("memory_budget_gb", f"a size in GiB ≥ 0 (0: a share of available RAM), got {gb}")
         return gb
 
     @validate("session_budget_usd")

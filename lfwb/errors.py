@@ -109,8 +109,10 @@ def check_text(text: str, what: str, error: type[BadInput] = BadInput) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise error(f"{what} holds a lone surrogate ({text[e.start]!a} at character {e.start}) "
-                    "— not text UTF-8 can hold; remove it") from None
+        raise error(
+            f"{what} holds a lone surrogate ({text[e.start]!a} at character {e.start}) "
+            "— not text UTF-8 can hold; remove it"
+        ) from None
 
 
 def check_prompt(text: object, what: str = "prompt") -> None:
@@ -150,9 +152,13 @@ class NotFound(LfwbError):
     """No row (project, context, run, artifact) with that id or name."""
 
     hint = {
-        "project": "Create one with %lfw project NAME.", "context": "See %lfw context list.",
-        "run": "See %lfw runs.", "step": "See %lfw runs.", "artifact": "See %lfw artifacts.",
-        "pipeline": "See %lfw pipelines.", "alias": "See %lfw alias.",
+        "project": "Create one with %lfw project NAME.",
+        "context": "See %lfw context list.",
+        "run": "See %lfw runs.",
+        "step": "See %lfw runs.",
+        "artifact": "See %lfw artifacts.",
+        "pipeline": "See %lfw pipelines.",
+        "alias": "See %lfw alias.",
     }
 
 
@@ -171,6 +177,7 @@ class PreviewUnavailable(LfwbError):
 
 
 # -- refused before sending: bad input, not a run ---------------------------------------------
+
 
 class RefusedBeforeSending(LfwbError):
     """The request was refused before anything reached a model; no run is kept."""
@@ -192,6 +199,7 @@ class SchemaUnsupported(RefusedBeforeSending, BadInput):
 
 
 # -- unavailable: a fallback chain skips the model --------------------------------------------
+
 
 class Unavailable(LfwbError):
     """This model cannot answer now (no key, cannot fit, cannot load, server down, ...)."""

@@ -90,11 +90,12 @@ class Handle(Generic[T]):
         self._emit(Started(run))
 
     def text(self, so_far: str, run: Any = None) -> None:
-        piece, self._sent = so_far[self._sent:], len(so_far)
+        piece, self._sent = so_far[self._sent :], len(so_far)
         self._emit(Text(piece, so_far))
 
     def following(self, on_start: Callable | None = None, on_text: Callable | None = None) -> tuple:
         """(on_start, on_text) for `record_generation` that report here, then call the caller's."""
+
         def started(run: Any) -> None:
             self.started(run)
             if on_start is not None:
@@ -109,6 +110,7 @@ class Handle(Generic[T]):
 
     def updating(self, on_update: Callable | None = None) -> Callable:
         """An `on_update` that reports here, then calls the caller's."""
+
         def update(value: Any) -> None:
             if self.run_id is None:
                 self.started(value)
@@ -229,8 +231,9 @@ class Handle(Generic[T]):
         the row exists (a server answers then). Leaving early stops the work."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
-        self._listeners.append(lambda e: None if isinstance(e, Started) and not started
-                               else _to_loop(loop, events.put_nowait, e))
+        self._listeners.append(
+            lambda e: None if isinstance(e, Started) and not started else _to_loop(loop, events.put_nowait, e)
+        )
         self._start_thread(lambda: _to_loop(loop, events.put_nowait, _END))
         try:
             while (event := await events.get()) is not _END:

@@ -196,8 +196,9 @@ class RunResult:
 
     def metadata(self) -> dict:
         """What goes into the notebook output's metadata, under "lfwb"."""
-        return {"lfwb": {"run_id": self.run_id, "model": self.model, "answered_by": self.answered_by,
-                         "status": self.status}}
+        return {
+            "lfwb": {"run_id": self.run_id, "model": self.model, "answered_by": self.answered_by, "status": self.status}
+        }
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
         return self.rendered(self.note())
@@ -274,8 +275,14 @@ class RunSink:
     def open(self, model: str, prompt: str, gen: GenerationConfig) -> int:
         """Make the record (status `running`); returns the run id results carry."""
         row = self.store.add_run(
-            self.project_id, self.kind, model=model, prompt=prompt, params_json=json.dumps(gen.params()),
-            seed=gen.seed, status="running", parent_id=self.parent_id,
+            self.project_id,
+            self.kind,
+            model=model,
+            prompt=prompt,
+            params_json=json.dumps(gen.params()),
+            seed=gen.seed,
+            status="running",
+            parent_id=self.parent_id,
         )
         self.run_id: int = row["id"]
         return self.run_id
@@ -380,8 +387,14 @@ def record_generation(
 
 
 def _stream_into(
-    sink: RunSink, manager: RuntimeManager, link: str, gen: GenerationConfig, result: RunResult,
-    start: float, on_text: OnText | None, stops: Stop,
+    sink: RunSink,
+    manager: RuntimeManager,
+    link: str,
+    gen: GenerationConfig,
+    result: RunResult,
+    start: float,
+    on_text: OnText | None,
+    stops: Stop,
     wait_for_room: bool = False,
 ) -> str | None:
     """Stream one link's answer into `result`; returns the finish reason."""
@@ -421,11 +434,17 @@ def _take(result: RunResult, totals: StreamTotals) -> None:
 def finished_values(result: RunResult, runtime: str | None) -> dict:
     """The columns a finished generation fills (a `runs` row and a `steps` row alike)."""
     return dict(
-        status=result.status, output=result.text, answered_by=result.answered_by, runtime=runtime,
-        input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+        status=result.status,
+        output=result.text,
+        answered_by=result.answered_by,
+        runtime=runtime,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
         ttft_ms=None if result.ttft_ms is None else round(result.ttft_ms, 2),
-        duration_ms=round(result.duration_ms or 0, 2), cost_usd=result.cost_usd,
-        error=_error_text(result), finished_at=now(),
+        duration_ms=round(result.duration_ms or 0, 2),
+        cost_usd=result.cost_usd,
+        error=_error_text(result),
+        finished_at=now(),
         usage_json=json.dumps(result.usage) if result.usage else None,
         skipped_json=json.dumps(result.skipped) if result.skipped else None,
         schema_valid=None if result.valid is None else int(result.valid),

@@ -75,7 +75,11 @@ def check_budget(store: Store, manager: RuntimeManager, project_id: int, model: 
                 f"{model} could cost up to {usd(cost)} (about {prompt_tokens:,} prompt + "
                 f"{gen.max_tokens:,} max tokens) and {who} has spent {usd(spent)} of its {usd(limit)} "
                 f"budget — lower --max-tokens, use a local model, or raise the budget",
-                model=model, cost_usd=cost, spent_usd=spent, limit_usd=limit, scope=scope,
+                model=model,
+                cost_usd=cost,
+                spent_usd=spent,
+                limit_usd=limit,
+                scope=scope,
                 raise_to=_raise_to(limit),
             )
 
@@ -130,14 +134,17 @@ def cost_summary(store: Store, by: str, project_id: int | None = None) -> list[d
     )
     where, params = ("WHERE r.project_id = ?", (project_id,)) if project_id is not None else ("", ())
     if by == "model":
-        sql = (f"SELECT coalesce(r.answered_by, r.model) AS model, {totals} FROM runs r {where} "
-               "GROUP BY 1 ORDER BY cost_usd DESC, model")
+        sql = (
+            f"SELECT coalesce(r.answered_by, r.model) AS model, {totals} FROM runs r {where} "
+            "GROUP BY 1 ORDER BY cost_usd DESC, model"
+        )
     elif by == "day":
-        sql = (f"SELECT substr(r.started_at, 1, 10) AS day, {totals} FROM runs r {where} "
-               "GROUP BY 1 ORDER BY day DESC")
+        sql = f"SELECT substr(r.started_at, 1, 10) AS day, {totals} FROM runs r {where} GROUP BY 1 ORDER BY day DESC"
     elif by == "project":
-        sql = (f"SELECT p.name AS project, {totals} FROM projects p LEFT JOIN runs r ON r.project_id = p.id "
-               "GROUP BY p.id ORDER BY cost_usd DESC, p.name")
+        sql = (
+            f"SELECT p.name AS project, {totals} FROM projects p LEFT JOIN runs r ON r.project_id = p.id "
+            "GROUP BY p.id ORDER BY cost_usd DESC, p.name"
+        )
         params = ()
     else:
         raise BadInput(f"--by takes one of {', '.join(COST_GROUPS)}, got {by!r}")

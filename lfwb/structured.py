@@ -45,9 +45,19 @@ MAX_REPEAT = 10_000
 _SIZES = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 # Keywords llama.cpp's schema-to-grammar converter drops without a word: an answer decoded
 # under a schema that uses them could break them, so such a schema is refused up front.
-_INEXPRESSIBLE = ("not", "if", "then", "else", "patternProperties", "dependentSchemas",
-                  "dependentRequired", "propertyNames", "contains", "unevaluatedProperties",
-                  "unevaluatedItems")
+_INEXPRESSIBLE = (
+    "not",
+    "if",
+    "then",
+    "else",
+    "patternProperties",
+    "dependentSchemas",
+    "dependentRequired",
+    "propertyNames",
+    "contains",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+)
 _FENCE = re.compile(r"\A```[\w-]*\n(.*)\n```\Z", re.S)
 
 
@@ -80,8 +90,10 @@ class Schema:
 
         error = best_match(validators.validator_for(self.source)(self.source).iter_errors(value))
         if error is not None:
-            raise SchemaMismatch(f"the answer does not match {self.name}{_where(error.absolute_path)}: "
-                                 f"{_short(error.message)}", text=text)
+            raise SchemaMismatch(
+                f"the answer does not match {self.name}{_where(error.absolute_path)}: {_short(error.message)}",
+                text=text,
+            )
         return value
 
     def _validate_model(self, value: Any, text: str) -> Any:
@@ -94,8 +106,9 @@ class Schema:
             errors = e.errors()
             first = errors[0]
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise SchemaMismatch(f"the answer does not match {self.name}{_where(first['loc'])}: "
-                                 f"{_short(first['msg'])}{more}", text=text) from None
+            raise SchemaMismatch(
+                f"the answer does not match {self.name}{_where(first['loc'])}: {_short(first['msg'])}{more}", text=text
+            ) from None
 
 
 def read_answer(schema: Schema, text: str, finish_reason: str | None, max_tokens: int) -> Any:
@@ -105,8 +118,9 @@ def read_answer(schema: Schema, text: str, finish_reason: str | None, max_tokens
         return schema.parse(text)
     except SchemaMismatch as e:
         if finish_reason == "length":
-            raise SchemaMismatch(f"the answer reached its {max_tokens}-token limit before its JSON ended",
-                                 text=text, about="cut") from None
+            raise SchemaMismatch(
+                f"the answer reached its {max_tokens}-token limit before its JSON ended", text=text, about="cut"
+            ) from None
         raise e
 
 
@@ -133,14 +147,16 @@ def resolve_schema(spec: Any, namespace: dict | None = None, folder: str | Path 
         return spec
     if isinstance(spec, type):
         if not _is_pydantic(spec):
-            raise BadInput(f"{spec.__name__} is a class but not a Pydantic model — a schema class "
-                           "subclasses pydantic.BaseModel")
+            raise BadInput(
+                f"{spec.__name__} is a class but not a Pydantic model — a schema class subclasses pydantic.BaseModel"
+            )
         source = spec.model_json_schema()
         return _made(name or spec.__name__, source, spec)
     if isinstance(spec, dict):
         return _made(name or str(spec.get("title") or "the schema"), spec, None)
-    raise BadInput(f"a schema is a Pydantic model class, a JSON Schema dict, a .json file or \"json\"; "
-                   f"got {type(spec).__name__}")
+    raise BadInput(
+        f'a schema is a Pydantic model class, a JSON Schema dict, a .json file or "json"; got {type(spec).__name__}'
+    )
 
 
 def _look_up(spec: str, namespace: dict | None, folder: str | Path | None) -> tuple[Any, str]:
@@ -159,8 +175,10 @@ def _look_up(spec: str, namespace: dict | None, folder: str | Path | None) -> tu
             return _read_file(path), path.stem
     if spec.endswith(".json") or "/" in spec:
         raise BadInput(f"no schema file {spec} in {base}")
-    raise BadInput(f"no schema named {spec!r}: define a Pydantic model or a JSON Schema dict "
-                   f"named {spec}, or put {spec}.json in {base}")
+    raise BadInput(
+        f"no schema named {spec!r}: define a Pydantic model or a JSON Schema dict "
+        f"named {spec}, or put {spec}.json in {base}"
+    )
 
 
 def _read_file(path: Path) -> Any:
@@ -202,13 +220,17 @@ def _check_expressible(name: str, bounded: dict) -> None:
     for node in _subschemas(bounded):
         for keyword in _INEXPRESSIBLE:
             if keyword in node:
-                raise BadInput(f"{name} uses {keyword!r}, which constrained decoding cannot "
-                               "express — describe the value without it")
+                raise BadInput(
+                    f"{name} uses {keyword!r}, which constrained decoding cannot "
+                    "express — describe the value without it"
+                )
         for keyword in _SIZES:
             size = node.get(keyword)
             if isinstance(size, (int, float)) and size > MAX_REPEAT:
-                raise BadInput(f"{name} asks for {keyword} {size:,}, more than constrained decoding "
-                               f"spells out (at most {MAX_REPEAT:,}) — lower it")
+                raise BadInput(
+                    f"{name} asks for {keyword} {size:,}, more than constrained decoding "
+                    f"spells out (at most {MAX_REPEAT:,}) — lower it"
+                )
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:

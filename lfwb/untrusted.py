@@ -107,8 +107,7 @@ def _image(renderer: Any, tokens: list, idx: int, options: Any, env: Any) -> str
     if len(src) > SHOWN_URL:
         src = src[: SHOWN_URL - 1] + "…"
     label = f"🖼 {alt} " if alt else "🖼 "
-    return (f'<span class="lfwb-image">{escape(label)}(image not loaded: '
-            f"<code>{escape(src)}</code>)</span>")
+    return f'<span class="lfwb-image">{escape(label)}(image not loaded: <code>{escape(src)}</code>)</span>'
 
 
 def _link_open(renderer: Any, tokens: list, idx: int, options: Any, env: Any) -> str:

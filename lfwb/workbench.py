@@ -1,9 +1,9 @@
 """The Workbench: one per kernel, shared by the magics, the widgets, the server and user code.
 
-    >>> import lfwb
-    >>> wb = lfwb.workbench()              # the same object %lfw uses
-    >>> wb.use_project("landing-page")
-    >>> wb.generate("Write a haiku about SQLite", max_tokens=40).text
+>>> import lfwb
+>>> wb = lfwb.workbench()              # the same object %lfw uses
+>>> wb.use_project("landing-page")
+>>> wb.generate("Write a haiku about SQLite", max_tokens=40).text
 """
 
 from __future__ import annotations
@@ -108,8 +108,12 @@ class Workbench(Records, Models, Pipelines):
         return "hybrid" if self.embeddings and unavailable() is None else "bm25"
 
     def add_context(
-        self, text: str | None = None, file: str | None = None, name: str | None = None,
-        kind: str | None = None, project_id: int | None = None,
+        self,
+        text: str | None = None,
+        file: str | None = None,
+        name: str | None = None,
+        kind: str | None = None,
+        project_id: int | None = None,
     ) -> dict:
         """Add material to the current project (or `project_id`'s): `text=` or a UTF-8 text
         `file=` (read in a stream). It is chunked for retrieval at once, and embedded with
@@ -134,8 +138,9 @@ class Workbench(Records, Models, Pipelines):
             retrieval.embed_pending(self.store, project_id)
         return {**context, "chunks": self.store.chunk_count(context["id"])}
 
-    def search_contexts(self, query: str, limit: int = 10, mode: str | None = None,
-                        project_id: int | None = None) -> list[Hit]:
+    def search_contexts(
+        self, query: str, limit: int = 10, mode: str | None = None, project_id: int | None = None
+    ) -> list[Hit]:
         """The chunks of the current project's (or `project_id`'s) contexts that best match
         `query`, best first (`lfwb.chat.retrieval.Hit`s). `mode`: bm25, vector or hybrid;
         default `retrieval_mode`."""
@@ -153,16 +158,26 @@ class Workbench(Records, Models, Pipelines):
 
         retrieval.check_mode(mode)
         if mode != "bm25" and not self.embeddings:
-            raise BadInput(f"mode {mode} ranks by vectors, and embeddings are off — use mode bm25, or turn "
-                           "embeddings on (Lfwb.embeddings = True: it embeds this project's contexts once)",
-                           about="search_mode")
+            raise BadInput(
+                f"mode {mode} ranks by vectors, and embeddings are off — use mode bm25, or turn "
+                "embeddings on (Lfwb.embeddings = True: it embeds this project's contexts once)",
+                about="search_mode",
+            )
 
     # -- generation --------------------------------------------------------------------
 
     def start_generate(
-        self, prompt: str, model: str | None = None, *, system: str | None = None,
-        raw: bool = False, on_text: OnText | None = None, on_start: OnStart | None = None,
-        messages: list[dict] | None = None, project_id: int | None = None, schema: Any = None,
+        self,
+        prompt: str,
+        model: str | None = None,
+        *,
+        system: str | None = None,
+        raw: bool = False,
+        on_text: OnText | None = None,
+        on_start: OnStart | None = None,
+        messages: list[dict] | None = None,
+        project_id: int | None = None,
+        schema: Any = None,
         **settings: Any,
     ) -> Handle[RunResult]:
         """`generate` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()`
@@ -175,8 +190,9 @@ class Workbench(Records, Models, Pipelines):
 
         def work(h: Handle) -> RunResult:
             started, text = h.following(on_start, on_text)
-            return self._generate(prompt, model, system, raw, started, text, h.stop, messages, project_id,
-                                  settings, schema=schema)
+            return self._generate(
+                prompt, model, system, raw, started, text, h.stop, messages, project_id, settings, schema=schema
+            )
 
         return Handle(work)
 
@@ -210,8 +226,9 @@ class Workbench(Records, Models, Pipelines):
             if isinstance(event, Text):
                 yield event.piece
 
-    def _generate(self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings,
-                  schema=None) -> RunResult:
+    def _generate(
+        self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings, schema=None
+    ) -> RunResult:
         from .pipelines.artifacts import save_artifacts
         from .runs import record_generation
         from .runtimes.base import chat_config
@@ -228,8 +245,16 @@ class Workbench(Records, Models, Pipelines):
         # started in, even when %config Lfwb.db_path switches stores meanwhile.
         with store.kept_open():
             result = record_generation(
-                store, self.manager, project_id, model or self.default_model, gen,
-                prompt=prompt, on_text=on_text, on_start=on_start, stop=stop, schema=schema,
+                store,
+                self.manager,
+                project_id,
+                model or self.default_model,
+                gen,
+                prompt=prompt,
+                on_text=on_text,
+                on_start=on_start,
+                stop=stop,
+                schema=schema,
             )
             if result.status == "done" and result.run_id is not None:  # a recorded run has its id
                 # Its fenced code becomes the run's artifacts here, below every face. Only a
@@ -238,8 +263,14 @@ class Workbench(Records, Models, Pipelines):
         return result
 
     def start_compare(
-        self, prompt: str, models: list[str], *, system: str | None = None, on_start: OnCompare | None = None,
-        on_update: OnCompare | None = None, **settings: Any,
+        self,
+        prompt: str,
+        models: list[str],
+        *,
+        system: str | None = None,
+        on_start: OnCompare | None = None,
+        on_update: OnCompare | None = None,
+        **settings: Any,
     ) -> Handle[CompareResult]:
         """`compare` as a `Handle`: `Update` events carry the `CompareResult` as it fills in."""
         from .handles import Handle
@@ -247,8 +278,16 @@ class Workbench(Records, Models, Pipelines):
 
         def work(h: Handle) -> CompareResult:
             update = h.updating(on_update)
-            return compare(self, prompt, models, system=system, on_start=h.updating(on_start),
-                           on_update=update, stop=h.stop, **settings)
+            return compare(
+                self,
+                prompt,
+                models,
+                system=system,
+                on_start=h.updating(on_start),
+                on_update=update,
+                stop=h.stop,
+                **settings,
+            )
 
         return Handle(work)
 
@@ -259,7 +298,11 @@ class Workbench(Records, Models, Pipelines):
         return self.start_compare(prompt, models, **options).result()
 
     def start_revise(
-        self, artifact_id: int, instruction: str, model: str | None = None, **settings: Any,
+        self,
+        artifact_id: int,
+        instruction: str,
+        model: str | None = None,
+        **settings: Any,
     ) -> Handle[Revision]:
         """`revise` as a `Handle`; a cancelled revision's result is its run (no version kept)."""
         from .handles import Handle
@@ -267,8 +310,9 @@ class Workbench(Records, Models, Pipelines):
 
         def work(h: Handle) -> Revision:
             on_start, on_text = h.following(settings.pop("on_start", None), settings.pop("on_text", None))
-            return revise(self, artifact_id, instruction, model, on_start=on_start, on_text=on_text,
-                          stop=h.stop, **settings)
+            return revise(
+                self, artifact_id, instruction, model, on_start=on_start, on_text=on_text, stop=h.stop, **settings
+            )
 
         return Handle(work)
 
@@ -279,8 +323,14 @@ class Workbench(Records, Models, Pipelines):
         lfwb/preview/revise.py."""
         return self.start_revise(artifact_id, instruction, model, **settings).result()
 
-    def chat(self, session: str = DEFAULT_SESSION, model: str | None = None, system: str | None = None,
-             new: bool = False, create: bool = True) -> ChatSession:
+    def chat(
+        self,
+        session: str = DEFAULT_SESSION,
+        model: str | None = None,
+        system: str | None = None,
+        new: bool = False,
+        create: bool = True,
+    ) -> ChatSession:
         """The chat session `session` of the current project, made if new (`%%lfw chat` uses the
         same one): `.send(text)`, `.stream(text)`, `.history()`; see lfwb/chat/session.py.
         `create=False`: an unknown session is `NotFound`, nothing is made."""

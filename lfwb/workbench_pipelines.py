@@ -58,8 +58,13 @@ class Pipelines:
         return library.listing(self.store)
 
     def start_pipeline(
-        self, name_or_spec: PipelineRef, input: str = "", *, namespace: Mapping[str, Any] | None = None,
-        on_update: OnUpdate | None = None, **settings: Any,
+        self,
+        name_or_spec: PipelineRef,
+        input: str = "",
+        *,
+        namespace: Mapping[str, Any] | None = None,
+        on_update: OnUpdate | None = None,
+        **settings: Any,
     ) -> Handle[PipelineResult]:
         """`run_pipeline` as a `Handle`: `Update` events carry the `PipelineResult` as it fills
         in; `cancel()` stops every running step (each keeps its text)."""
@@ -68,8 +73,15 @@ class Pipelines:
 
         def work(h: Handle) -> PipelineResult:
             return run_pipeline(
-                self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), input,
-                namespace=namespace, settings=settings or None, on_update=h.updating(on_update), stop=h.stop,
+                self.store,
+                self.manager,
+                self.project_id,
+                self._pipeline_spec(name_or_spec),
+                input,
+                namespace=namespace,
+                settings=settings or None,
+                on_update=h.updating(on_update),
+                stop=h.stop,
             )
 
         return Handle(work)
@@ -86,8 +98,13 @@ class Pipelines:
         return await self.start_pipeline(name_or_spec, input, **options)
 
     def start_batch(
-        self, name_or_spec: PipelineRef, inputs: str | Sequence | BatchInputs, *, concurrency: int | None = None,
-        namespace: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
+        self,
+        name_or_spec: PipelineRef,
+        inputs: str | Sequence | BatchInputs,
+        *,
+        concurrency: int | None = None,
+        namespace: Mapping[str, Any] | None = None,
+        on_progress: Callable[[BatchProgress], None] | None = None,
         **settings: Any,
     ) -> Handle[list[dict]]:
         """`run_batch` as a `Handle`: `Update` events carry the `BatchProgress`; a cancelled
@@ -102,9 +119,16 @@ class Pipelines:
                     on_progress(value)
 
             return run_batch(
-                self.store, self.manager, self.project_id, self._pipeline_spec(name_or_spec), inputs,
-                concurrency=concurrency, namespace=namespace, settings=settings or None,
-                on_progress=progress, stop=h.stop,
+                self.store,
+                self.manager,
+                self.project_id,
+                self._pipeline_spec(name_or_spec),
+                inputs,
+                concurrency=concurrency,
+                namespace=namespace,
+                settings=settings or None,
+                on_progress=progress,
+                stop=h.stop,
             )
 
         return Handle(work)
@@ -123,7 +147,11 @@ class Pipelines:
         return parse_pipeline(name_or_spec)
 
     def start_rerun(
-        self, run_id: int, from_step: str | None = None, *, namespace: Mapping[str, Any] | None = None,
+        self,
+        run_id: int,
+        from_step: str | None = None,
+        *,
+        namespace: Mapping[str, Any] | None = None,
         on_update: OnUpdate | None = None,
     ) -> Handle[PipelineResult]:
         """`rerun_pipeline` as a `Handle` (as `start_pipeline`'s)."""
@@ -132,8 +160,14 @@ class Pipelines:
 
         def work(h: Handle) -> PipelineResult:
             return rerun_pipeline(
-                self.store, self.manager, self.project_id, run_id, from_step, namespace=namespace,
-                on_update=h.updating(on_update), stop=h.stop,
+                self.store,
+                self.manager,
+                self.project_id,
+                run_id,
+                from_step,
+                namespace=namespace,
+                on_update=h.updating(on_update),
+                stop=h.stop,
             )
 
         return Handle(work)

@@ -66,8 +66,11 @@ class Records:
         n = self.store.chunk_count(self.store.get_context(context_id)["id"])
         chunk = self.store.list_chunks(context_id, limit=1, offset=max(index, 0))
         if index < 0 or not chunk:
-            raise BadInput(f"context {context_id} has chunks 0 to {n - 1}, not {index}"
-                           if n else f"context {context_id} has no chunks yet")
+            raise BadInput(
+                f"context {context_id} has chunks 0 to {n - 1}, not {index}"
+                if n
+                else f"context {context_id} has no chunks yet"
+            )
         return {**chunk[0], "of": n}
 
     def update_context(self, context_id: int, **fields: Any) -> dict:
@@ -188,8 +191,10 @@ class Records:
     def chat_sessions(self) -> list[dict]:
         """The current project's chat sessions, most recently used first; `model` is the one a
         turn would use (the session's, else the default)."""
-        return [{**row, "model": row["model"] or self.default_model}
-                for row in self.store.list_chat_sessions(self.project_id)]
+        return [
+            {**row, "model": row["model"] or self.default_model}
+            for row in self.store.list_chat_sessions(self.project_id)
+        ]
 
     def find_chat_session(self, name: str) -> dict | None:
         """The session `name`'s row as `chat_sessions` gives it; None when there is none."""

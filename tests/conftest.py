@@ -259,8 +259,15 @@ def published(ip, monkeypatch):
     real = ip.display_pub.publish
 
     def publish(data, metadata=None, *args, transient=None, update=False, **kwargs):
-        sent.append(dict(at=time.perf_counter(), data=data, metadata=metadata or {},
-                         display_id=(transient or {}).get("display_id"), update=update))
+        sent.append(
+            dict(
+                at=time.perf_counter(),
+                data=data,
+                metadata=metadata or {},
+                display_id=(transient or {}).get("display_id"),
+                update=update,
+            )
+        )
         return real(data, metadata, *args, transient=transient, update=update, **kwargs)
 
     monkeypatch.setattr(ip.display_pub, "publish", publish)
@@ -269,12 +276,16 @@ def published(ip, monkeypatch):
 
 def last_shown(published: list[dict]) -> dict[int, dict]:
     """What each run's display in the cell showed last, by run id (from `published`)."""
-    return {m["metadata"]["lfwb"]["run_id"]: m["data"] for m in published
-            if m["metadata"].get("lfwb", {}).get("run_id") is not None}
+    return {
+        m["metadata"]["lfwb"]["run_id"]: m["data"]
+        for m in published
+        if m["metadata"].get("lfwb", {}).get("run_id") is not None
+    }
 
 
-def stop_when_shown(ip, monkeypatch, shows: Callable[[dict, dict], bool],
-                    first: Callable[[], object] = lambda: None) -> None:
+def stop_when_shown(
+    ip, monkeypatch, shows: Callable[[dict, dict], bool], first: Callable[[], object] = lambda: None
+) -> None:
     """Press stop (SIGINT to the main thread, from another) once, the first time the cell's display
     `shows(data, metadata)`; `first` runs on that thread before the press (e.g. waits for a stall)."""
     main, real, pressed = threading.main_thread().ident, ip.display_pub.publish, []

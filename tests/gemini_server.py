@@ -56,8 +56,9 @@ class Reply:
     message: str | None = None  # an error's message, instead of the usual one
 
 
-def error_body(status: int, retry_delay: str | None = None, model: str = "gemini-2.5-pro",
-               message: str | None = None) -> dict:
+def error_body(
+    status: int, retry_delay: str | None = None, model: str = "gemini-2.5-pro", message: str | None = None
+) -> dict:
     """The error JSON the Gemini API sends for `status` (with `message` instead of its own)."""
     body = _error_body(status, retry_delay, model)
     if message is not None:
@@ -70,48 +71,74 @@ def _error_body(status: int, retry_delay: str | None, model: str) -> dict:
         details = [
             {
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{
-                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count",
-                    "quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute",
-                    "quotaDimensions": {"location": "global", "model": model},
-                    "quotaValue": "2000000",
-                }],
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count",
+                        "quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute",
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": "2000000",
+                    }
+                ],
             },
             {
                 "@type": "type.googleapis.com/google.rpc.Help",
-                "links": [{"description": "Learn more about Gemini API quotas",
-                           "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}],
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
             },
         ]
         if retry_delay is not None:
             details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
-        return {"error": {
-            "code": 429,
-            "message": "You exceeded your current quota, please check your plan and billing details.",
-            "status": "RESOURCE_EXHAUSTED", "details": details,
-        }}
+        return {
+            "error": {
+                "code": 429,
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": details,
+            }
+        }
     if status == 400:
-        return {"error": {
-            "code": 400, "message": "API key not valid. Please pass a valid API key.",
-            "status": "INVALID_ARGUMENT",
-            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                         "domain": "googleapis.com",
-                         "metadata": {"service": "generativelanguage.googleapis.com"}}],
-        }}
+        return {
+            "error": {
+                "code": 400,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    }
+                ],
+            }
+        }
     if status == 404:
-        return {"error": {"code": 404, "message": f"models/{model} is not found for API version v1beta.",
-                          "status": "NOT_FOUND"}}
+        return {
+            "error": {
+                "code": 404,
+                "message": f"models/{model} is not found for API version v1beta.",
+                "status": "NOT_FOUND",
+            }
+        }
     if status == 503:
-        return {"error": {"code": 503, "message": "The model is overloaded. Please try again later.",
-                          "status": "UNAVAILABLE"}}
-    return {"error": {"code": status, "message": "An internal error has occurred. Please retry.",
-                      "status": "INTERNAL"}}
+        return {
+            "error": {
+                "code": 503,
+                "message": "The model is overloaded. Please try again later.",
+                "status": "UNAVAILABLE",
+            }
+        }
+    return {"error": {"code": status, "message": "An internal error has occurred. Please retry.", "status": "INTERNAL"}}
 
 
 def _pieces(text: str, words_per_piece: int = 3) -> list[str]:
     words = text.split(" ")
     return [
-        " ".join(words[i:i + words_per_piece]) + (" " if i + words_per_piece < len(words) else "")
+        " ".join(words[i : i + words_per_piece]) + (" " if i + words_per_piece < len(words) else "")
         for i in range(0, len(words), words_per_piece)
     ]
 
@@ -129,8 +156,7 @@ def _response(model: str, reply: Reply, text: str, written: int, last: bool) -> 
         usage["thoughtsTokenCount"] = reply.thoughts
     if last and reply.kind != "cut":
         candidate["finishReason"] = reply.finish
-    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
-            "responseId": "fake-response-id"}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": "fake-response-id"}
 
 
 class FakeGemini:
@@ -182,11 +208,17 @@ class FakeGemini:
             model, _, method = target.partition(":")
             raw = await request.body()
             key = request.headers.get("x-goog-api-key")
-            self.requests.append({
-                "version": version, "model": model, "method": method, "alt": request.query_params.get("alt"),
-                "body": json.loads(raw or b"{}"), "key_ok": self.expected_key in (None, key),
-                "at": self.clock(),
-            })
+            self.requests.append(
+                {
+                    "version": version,
+                    "model": model,
+                    "method": method,
+                    "alt": request.query_params.get("alt"),
+                    "body": json.loads(raw or b"{}"),
+                    "key_ok": self.expected_key in (None, key),
+                    "at": self.clock(),
+                }
+            )
             if method not in ("generateContent", "streamGenerateContent"):
                 return JSONResponse(error_body(404, model=model), status_code=404)
             if not self.requests[-1]["key_ok"]:

@@ -33,7 +33,7 @@ class Served:
 
     @property
     def ws_url(self) -> str:
-        return "ws" + self.url[len("http"):]
+        return "ws" + self.url[len("http") :]
 
 
 def start_server(wb: Any, **options: Any) -> Served:
@@ -41,7 +41,9 @@ def start_server(wb: Any, **options: Any) -> Served:
 
     running = background.start(wb, port=0, **options)
     headers = {"Authorization": f"Bearer {running.token}"} if running.token else {}
-    return Served(running.url, httpx.Client(base_url=running.url, timeout=TIMEOUT_S, headers=headers), wb, running.token)
+    return Served(
+        running.url, httpx.Client(base_url=running.url, timeout=TIMEOUT_S, headers=headers), wb, running.token
+    )
 
 
 @pytest.fixture
@@ -88,9 +90,18 @@ def serve_process(db: Path, *args: str, open_files: int | None = None) -> ServeP
 
     log = db.with_name(db.name + ".serve.log")
     command = [sys.executable, "-m", "lfwb.server.cli", "serve", "--db", str(db), "--port", "0", *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env,
-                               preexec_fn=limit_files if open_files else None)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        env=env,
+        preexec_fn=limit_files if open_files else None,
+    )
     ready, _, _ = select.select([process.stdout], [], [], TIMEOUT_S)
     line = process.stdout.readline() if ready else ""
     if "http://" not in line:

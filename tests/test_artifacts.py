@@ -36,16 +36,21 @@ MARKDOWN = {
         "```jsx\n// file: src/Card.jsx\nexport const Card = 1\n```",
         [("jsx", "src/Card.jsx", "// file: src/Card.jsx\nexport const Card = 1\n")],
     ),
-    "a # file: first line": ("```python\n# file: app.py\nx = 1\n```", [("python", "app.py", "# file: app.py\nx = 1\n")]),
+    "a # file: first line": (
+        "```python\n# file: app.py\nx = 1\n```",
+        [("python", "app.py", "# file: app.py\nx = 1\n")],
+    ),
     "a /* file: */ first line": (
         "```css\n/* file: theme.css */\n:root {}\n```",
         [("css", "theme.css", "/* file: theme.css */\n:root {}\n")],
     ),
     "a filename on the line before": (
-        "**Card.tsx**\n\n```tsx\nexport {}\n```", [("tsx", "Card.tsx", "export {}\n")],
+        "**Card.tsx**\n\n```tsx\nexport {}\n```",
+        [("tsx", "Card.tsx", "export {}\n")],
     ),
     "javascript named .jsx is jsx": (
-        "```javascript title=App.jsx\n<App/>\n```", [("jsx", "App.jsx", "<App/>\n")],
+        "```javascript title=App.jsx\n<App/>\n```",
+        [("jsx", "App.jsx", "<App/>\n")],
     ),
     "no language: text": ("```\nplain words\n```", [("text", None, "plain words\n")]),
     "no language, kind from the filename": ("```\n// file: a.py\nx\n```", [("python", "a.py", "// file: a.py\nx\n")]),
@@ -58,11 +63,13 @@ MARKDOWN = {
         [("jsx", None, "export default function App() {\n  return <div/>\n")],
     ),
     "a tilde fence holds backtick lines": (
-        "~~~html\n<pre>\n```\n</pre>\n~~~", [("html", None, "<pre>\n```\n</pre>\n")],
+        "~~~html\n<pre>\n```\n</pre>\n~~~",
+        [("html", None, "<pre>\n```\n</pre>\n")],
     ),
     "a longer closing fence closes": ("```css\na {}\n`````\nafter", [("css", None, "a {}\n")]),
     "a shorter or other fence does not close": (
-        "````js\n```\n~~~~\n````", [("js", None, "```\n~~~~\n")],
+        "````js\n```\n~~~~\n````",
+        [("js", None, "```\n~~~~\n")],
     ),
     "indented up to three spaces, indentation taken off": (
         "   ```js\n   let a\n  let b\n      let c\n   ```",
@@ -77,7 +84,8 @@ MARKDOWN = {
         [("jsx", "Button.jsx", "export const A = 1\n"), ("jsx", "Button-2.jsx", "export const B = 2\n")],
     ),
     "the same code twice is one artifact": (
-        "```css\na {}\n```\nagain:\n```css\na {}\n```", [("css", None, "a {}\n")],
+        "```css\na {}\n```\nagain:\n```css\na {}\n```",
+        [("css", None, "a {}\n")],
     ),
 }
 
@@ -164,20 +172,21 @@ def test_export_writes_each_artifact_under_its_name(store, tmp_path):
     assert [w["bytes"] for w in written] == [5, 5]
 
 
-@pytest.mark.parametrize("name, setup, says", [
-    ("../evil.js", None, "'..' would leave the folder"),
-    ("src/../../evil.js", None, "'..' would leave the folder"),
-    ("..\\evil.js", None, "'..' would leave the folder"),
-    ("/tmp/evil.js", None, "an absolute path"),
-    ("\\\\server\\share\\evil.js", None, "an absolute path"),
-    ("C:\\evil.js", None, "a drive letter"),
-    ("c:evil.js", None, "a drive letter"),
-    ("evil\x00.js", None, "NUL"),
-    ("link/evil.js", symlink_out, "a symlink in it points out"),
-])
-def test_export_refuses_a_name_that_would_leave_the_folder_and_writes_nothing(
-    store, tmp_path, name, setup, says
-):
+@pytest.mark.parametrize(
+    "name, setup, says",
+    [
+        ("../evil.js", None, "'..' would leave the folder"),
+        ("src/../../evil.js", None, "'..' would leave the folder"),
+        ("..\\evil.js", None, "'..' would leave the folder"),
+        ("/tmp/evil.js", None, "an absolute path"),
+        ("\\\\server\\share\\evil.js", None, "an absolute path"),
+        ("C:\\evil.js", None, "a drive letter"),
+        ("c:evil.js", None, "a drive letter"),
+        ("evil\x00.js", None, "NUL"),
+        ("link/evil.js", symlink_out, "a symlink in it points out"),
+    ],
+)
+def test_export_refuses_a_name_that_would_leave_the_folder_and_writes_nothing(store, tmp_path, name, setup, says):
     if setup:
         setup(tmp_path)
     project = store.ensure_project("p")

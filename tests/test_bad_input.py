@@ -24,19 +24,32 @@ HUGE = "99999999999999999999"  # past SQLite's 64-bit integers
 # -- regressions ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", [
-    f"%lfw runs --limit {HUGE}", f"%lfw context search notes --limit {HUGE}",
-    f"%lfw context list --limit {HUGE}", f"%lfw show {HUGE}", f"%lfw artifacts {HUGE}",
-    f"%lfw artifacts --limit {HUGE}", f"%lfw projects --limit {HUGE}",
-])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        f"%lfw runs --limit {HUGE}",
+        f"%lfw context search notes --limit {HUGE}",
+        f"%lfw context list --limit {HUGE}",
+        f"%lfw show {HUGE}",
+        f"%lfw artifacts {HUGE}",
+        f"%lfw artifacts --limit {HUGE}",
+        f"%lfw projects --limit {HUGE}",
+    ],
+)
 def test_a_number_past_sqlites_integers_is_one_line_not_a_traceback(ip, wb, capsys, caplog, cell):
     assert "must be at most 9223372036854775807" in refused_in_one_line(ip, cell, capsys, caplog)
 
 
-@pytest.mark.parametrize("cell", [
-    "%lfw runs --limit 0", "%lfw context list --limit 0", "%lfw context search notes --limit 0",
-    "%lfw artifacts --limit 0", "%lfw projects --limit 0",
-])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "%lfw runs --limit 0",
+        "%lfw context list --limit 0",
+        "%lfw context search notes --limit 0",
+        "%lfw artifacts --limit 0",
+        "%lfw projects --limit 0",
+    ],
+)
 def test_a_limit_of_zero_is_refused_rather_than_shown_as_an_empty_table(ip, wb, capsys, caplog, cell):
     wb.add_context(text="notes on buttons")
     assert "--limit: must be at least 1" in refused_in_one_line(ip, cell, capsys, caplog)
@@ -144,8 +157,16 @@ def test_a_system_prompt_mentioning_help_is_sent(ip, scripted, capsys):
     assert fake.asked[0].messages[0] == {"role": "system", "content": "answer --help questions"}
 
 
-@pytest.mark.parametrize("cell", ["%lfw context add --help", "%lfw context add -h", "%lfw runs --limit 3 -h",
-                                  "%lfw generate --help", '%lfw context add --text "x" --help'])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "%lfw context add --help",
+        "%lfw context add -h",
+        "%lfw runs --limit 3 -h",
+        "%lfw generate --help",
+        '%lfw context add --text "x" --help',
+    ],
+)
 def test_help_as_an_option_prints_the_usage_and_does_nothing(ip, wb, capsys, cell):
     capsys.readouterr()
     assert run_ok(ip, cell) is None
@@ -190,8 +211,11 @@ def truncated_gguf(ip, wb, folder: Path) -> None:
 
 def foreign_sqlite(ip, wb, folder: Path, runs_table: bool = False) -> None:
     conn = sqlite3.connect(folder / "other-app.db")
-    conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, km REAL)" if runs_table
-                 else "CREATE TABLE recipes (id INTEGER PRIMARY KEY, title TEXT)")
+    conn.execute(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, km REAL)"
+        if runs_table
+        else "CREATE TABLE recipes (id INTEGER PRIMARY KEY, title TEXT)"
+    )
     conn.execute("INSERT INTO %s VALUES (1, 5)" % ("runs" if runs_table else "recipes"))
     conn.commit()
     conn.close()
@@ -227,6 +251,7 @@ def artifact_named(name: str) -> Callable:
         run = wb.store.list_runs()[-1]["id"]  # the catalogue's first run, id 1
         wb.store.add_artifact(wb.project_id, "ok\n", run_id=run, filename="ok.txt")
         wb.store.add_artifact(wb.project_id, "x\n", run_id=run, filename=name)
+
     return setup
 
 
@@ -337,8 +362,12 @@ CATALOGUE = [
     Bad("%lfw export files 1", "the following arguments are required: --to"),
     Bad("%lfw export files 999 --to out", "no run with id 999", check=nothing_exported),
     Bad("%lfw export files 1 --to out", "run 1 has no artifacts", check=nothing_exported),
-    Bad("%lfw export files 1 --to out", "'..' would leave the folder", artifact_named("../evil.js"),
-        check=nothing_exported),
+    Bad(
+        "%lfw export files 1 --to out",
+        "'..' would leave the folder",
+        artifact_named("../evil.js"),
+        check=nothing_exported,
+    ),
     Bad("%lfw export files 1 --to out", "an absolute path", artifact_named("/tmp/evil.js"), check=nothing_exported),
     # money
     Bad("%lfw budget session", "give an amount"),
@@ -352,8 +381,12 @@ CATALOGUE = [
     Bad("%config Lfwb.db_path = 'nofolder/x.db'", "does not exist", check=store_unswitched),
     Bad("%config Lfwb.db_path = 'ro.db'", "read-only", read_only_store, check=store_unswitched),
     Bad("%config Lfwb.db_path = 'other-app.db'", "other-app.db", foreign_sqlite, check=foreign_file_untouched),
-    Bad("%config Lfwb.db_path = 'other-app.db'", "other-app.db",
-        lambda ip, wb, folder: foreign_sqlite(ip, wb, folder, runs_table=True), check=foreign_file_untouched),
+    Bad(
+        "%config Lfwb.db_path = 'other-app.db'",
+        "other-app.db",
+        lambda ip, wb, folder: foreign_sqlite(ip, wb, folder, runs_table=True),
+        check=foreign_file_untouched,
+    ),
 ]
 
 

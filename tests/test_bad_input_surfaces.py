@@ -18,8 +18,10 @@ from test_bad_input import HUGE, Bad, files
 from test_notebook_bad_input import BOMB
 
 FENCE = "```"
-ANSWER = (f'{FENCE}jsx title="Button.jsx"\nexport default function Button({{ label = "Buy" }}) {{\n'
-          f"  return <button>{{label}}</button>;\n}}\n{FENCE}\n{FENCE}css title=\"styles.css\"\nb {{}}\n{FENCE}\n")
+ANSWER = (
+    f'{FENCE}jsx title="Button.jsx"\nexport default function Button({{ label = "Buy" }}) {{\n'
+    f'  return <button>{{label}}</button>;\n}}\n{FENCE}\n{FENCE}css title="styles.css"\nb {{}}\n{FENCE}\n'
+)
 STEP = '  - name: a\n    model: fake\n    prompt: "Describe {input}"\n'
 DEEP_JSON = "[" * 60_000 + "]" * 60_000  # under the 128 KiB line cap, past json's recursion limit
 
@@ -34,18 +36,21 @@ def write(name: str, content: str | bytes) -> Callable:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+
     return setup
 
 
 def names(**values) -> Callable:
     def setup(ip, wb, folder: Path) -> None:
         ip.user_ns.update(values)
+
     return setup
 
 
 def artifact(name: str, content: str = "x\n", kind: str = "text") -> Callable:
     def setup(ip, wb, folder: Path) -> None:
         wb.store.add_artifact(wb.project_id, content, run_id=1, filename=name, kind=kind)
+
     return setup
 
 
@@ -53,6 +58,7 @@ def both(*setups: Callable) -> Callable:
     def setup(ip, wb, folder: Path) -> None:
         for s in setups:
             s(ip, wb, folder)
+
     return setup
 
 
@@ -109,13 +115,23 @@ PIPELINES = [
     Bad(definition("depends_on: 5"), "`depends_on:` must be a list"),
     Bad(definition("depends_on: [a]"), "depends on itself"),
     Bad(definition(steps=STEP + STEP), "two steps are named 'a'"),
-    Bad(definition(steps="  - name: a\n    model: fake\n    prompt: '{steps.b.output}'\n"
-                         "  - name: b\n    model: fake\n    prompt: '{steps.a.output}'\n"), "form a cycle"),
+    Bad(
+        definition(
+            steps="  - name: a\n    model: fake\n    prompt: '{steps.b.output}'\n"
+            "  - name: b\n    model: fake\n    prompt: '{steps.a.output}'\n"
+        ),
+        "form a cycle",
+    ),
     Bad(definition(steps="  - name: a\n    model: fake\n    prompt: '{steps.zz.output}'\n"), "names no step 'zz'"),
     Bad(definition(steps="  - name: a\n    model: fake\n    prompt: '{steps.a.foo}'\n"), "is not a step field"),
     Bad(definition(steps="  - name: a\n    model: nosuch\n    prompt: hi\n"), "no model named 'nosuch'"),
-    Bad("%lfw run ctx", "no context named 'missing'",
-        lambda ip, wb, folder: run_ok(ip, "%%lfw pipeline ctx\nsteps:\n  - {name: a, model: fake, prompt: '{context:missing}'}")),
+    Bad(
+        "%lfw run ctx",
+        "no context named 'missing'",
+        lambda ip, wb, folder: run_ok(
+            ip, "%%lfw pipeline ctx\nsteps:\n  - {name: a, model: fake, prompt: '{context:missing}'}"
+        ),
+    ),
     # definitions: settings
     Bad(definition("temperature: hot"), "settings must be numbers"),
     Bad(definition("temperature: 5"), "temperature must be between 0 and 2"),
@@ -260,7 +276,11 @@ EXPORT = [
     Bad("%lfw export files 1 --to out", "a drive letter", artifact("C:\\x.js")),
     Bad("%lfw export files 1 --to out", "an absolute path", artifact("/etc/x.js")),
     Bad("%lfw export files 1 --to out", "NUL", artifact("evil\x00.js")),
-    Bad("%lfw export files 1 --to out", "a symlink in it points out", both(lambda ip, wb, folder: symlink_out(folder), artifact("link/x.js"))),
+    Bad(
+        "%lfw export files 1 --to out",
+        "a symlink in it points out",
+        both(lambda ip, wb, folder: symlink_out(folder), artifact("link/x.js")),
+    ),
     Bad("%lfw export files 1 --to out", "a folder of that name", write("out/Button.jsx/keep", "")),
     Bad("%lfw export files 0 --to out", "must be at least 1"),
     Bad("%lfw export files abc --to out", "invalid int value"),
@@ -292,9 +312,12 @@ PREVIEW = [
     Bad("%%lfw jsx --props '[1, 2]'\nexport default () => <b/>", "--props needs a JSON object"),
     Bad("%%lfw jsx --props '\"text\"'\nexport default () => <b/>", "--props needs a JSON object"),
     Bad("%%lfw jsx --props 5\nexport default () => <b/>", "--props needs a JSON object"),
-    Bad("%%lfw jsx --props '{deep}'\nexport default () => <b/>", "--props needs a JSON object",
-        names(deep='{"a": ' + "[" * 60_000 + "]" * 60_000 + "}")),
-    Bad("%%lfw jsx --props '{\"a\": \"\\ud800\"}'\nexport default () => <b/>", "lone surrogate"),
+    Bad(
+        "%%lfw jsx --props '{deep}'\nexport default () => <b/>",
+        "--props needs a JSON object",
+        names(deep='{"a": ' + "[" * 60_000 + "]" * 60_000 + "}"),
+    ),
+    Bad('%%lfw jsx --props \'{"a": "\\ud800"}\'\nexport default () => <b/>', "lone surrogate"),
     Bad("%%lfw jsx --name {bad}\nexport default () => <b/>", "lone surrogate", names(bad="n\ud800")),
     Bad("%%lfw jsx --height 10\nexport default () => <b/>", "--height is in pixels, between 40 and 4000"),
     Bad("%%lfw jsx --height 5000\nexport default () => <b/>", "--height is in pixels, between 40 and 4000"),
@@ -308,8 +331,11 @@ PREVIEW = [
     Bad("%lfw preview abc", "invalid int value"),
     Bad("%lfw preview 1 --props '[1]'", "--props needs a JSON object"),
     Bad("%lfw preview 1 --height 1", "--height is in pixels"),
-    Bad("%lfw preview 3", "imports 'lodash'", artifact("Bad.jsx", 'import _ from "lodash"\nexport default () => <b/>',
-                                                          kind="jsx")),
+    Bad(
+        "%lfw preview 3",
+        "imports 'lodash'",
+        artifact("Bad.jsx", 'import _ from "lodash"\nexport default () => <b/>', kind="jsx"),
+    ),
 ]
 
 SERVE = [

@@ -23,19 +23,26 @@ def test_each_cell_is_a_turn_stored_as_a_chat_run_and_the_next_prompt_holds_the_
     second = run_ok(ip, "%%lfw chat --session intro\nWhat is my name?")
     assert first.text == second.text == "Nice to meet you, Ada."
     assert asked_messages(fake) == [
-        ("system", "You are a helpful assistant."), ("user", "My name is Ada."),
-        ("assistant", "Nice to meet you, Ada."), ("user", "What is my name?"),
+        ("system", "You are a helpful assistant."),
+        ("user", "My name is Ada."),
+        ("assistant", "Nice to meet you, Ada."),
+        ("user", "What is my name?"),
     ]
     store = scripted.wb.store
     runs = store.list_runs()
     assert [(r["kind"], r["prompt"], r["status"]) for r in runs] == [
-        ("chat", "What is my name?", "done"), ("chat", "My name is Ada.", "done")]
+        ("chat", "What is my name?", "done"),
+        ("chat", "My name is Ada.", "done"),
+    ]
     session = store.get_chat_session(scripted.wb.project_id, "intro")
     assert session["model"] == "fake"  # -m is kept with the session: the second cell needed none
     messages = store.list_messages(session["id"])
     assert [(m["role"], m["run_id"], m["status"]) for m in messages] == [
-        ("user", first.run_id, "done"), ("assistant", first.run_id, "done"),
-        ("user", second.run_id, "done"), ("assistant", second.run_id, "done")]
+        ("user", first.run_id, "done"),
+        ("assistant", first.run_id, "done"),
+        ("user", second.run_id, "done"),
+        ("assistant", second.run_id, "done"),
+    ]
 
 
 def test_a_session_continues_in_a_new_workbench_on_the_same_file(scripted, db_path):
@@ -48,8 +55,11 @@ def test_a_session_continues_in_a_new_workbench_on_the_same_file(scripted, db_pa
         again.close()
     assert reply.status == "done" and reply.session == "notes"
     assert asked_messages(fake) == [
-        ("system", "Be brief."), ("user", "The launch is on Tuesday."), ("assistant", "Noted."),
-        ("user", "When is the launch?")]
+        ("system", "Be brief."),
+        ("user", "The launch is on Tuesday."),
+        ("assistant", "Noted."),
+        ("user", "When is the launch?"),
+    ]
 
 
 def test_the_answer_streams_to_on_chunk_and_through_stream(scripted):
@@ -80,19 +90,27 @@ def test_a_stop_from_another_thread_keeps_the_partial_answer_as_cancelled(script
     assert (reply.status, reply.text) == ("cancelled", "Half an")
     assert scripted.wb.store.get_run(reply.run_id)["status"] == "cancelled"
     assert [(m["role"], m["content"], m["status"]) for m in session.history()] == [
-        ("user", "Tell me.", "done"), ("assistant", "Half an", "cancelled")]
+        ("user", "Tell me.", "done"),
+        ("assistant", "Half an", "cancelled"),
+    ]
     assert "cancelled" in fake.log
     # The session goes on, the cancelled answer in its history.
     fake.steps[:] = words("Fine.")
     assert session.send("Go on.").status == "done"
 
 
-def test_an_interrupt_in_the_cell_keeps_the_partial_answer_and_says_one_line(ip, scripted, capsys, sigint, published, monkeypatch):
+def test_an_interrupt_in_the_cell_keeps_the_partial_answer_and_says_one_line(
+    ip, scripted, capsys, sigint, published, monkeypatch
+):
     stall = Stall()
     scripted.model("fake", ["Half", " an", stall, " answer"])
     # Once the cell shows text, as a user would, and the model stalls.
-    stop_when_shown(ip, monkeypatch, lambda data, _: data.get("text/plain", "").startswith("Half"),
-                    first=lambda: stall.reached.wait(5))
+    stop_when_shown(
+        ip,
+        monkeypatch,
+        lambda data, _: data.get("text/plain", "").startswith("Half"),
+        first=lambda: stall.reached.wait(5),
+    )
     seen = run_error(ip, "%%lfw chat -m fake\nTell me.", capsys)
     row = scripted.wb.store.list_runs(limit=1)[0]
     # The stop lands while the model stalls; the text it had read by then is kept ("Half an", or
@@ -103,7 +121,9 @@ def test_an_interrupt_in_the_cell_keeps_the_partial_answer_and_says_one_line(ip,
     assert "Traceback" not in seen
     history = scripted.wb.chat("default").history()
     assert [(m["role"], m["content"], m["status"]) for m in history] == [
-        ("user", "Tell me.", "done"), ("assistant", row["output"], "cancelled")]
+        ("user", "Tell me.", "done"),
+        ("assistant", row["output"], "cancelled"),
+    ]
 
 
 def test_sessions_history_and_delete(ip, scripted, capsys):
@@ -129,15 +149,18 @@ def test_new_starts_afresh_and_keeps_the_earlier_session(ip, scripted):
     assert names == {"s": 2, "s-2": 2}
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("%%lfw chat -m fake\n   \n", "the message is empty"),
-    ("%lfw chat history --session nope", "no chat session 'nope' in this project — sessions: kept"),
-    ("%lfw chat delete nope", "no chat session 'nope' in this project — sessions: kept"),
-    ("%%lfw chat -m nosuch\nHi", "no model named 'nosuch'"),
-    ("%%lfw chat -m fake --temperature 9\nHi", "temperature must be between 0 and 2"),
-    ("%%lfw chat -m fake --system ''\nHi", "the system prompt is empty"),
-    ("%lfw chat", "chat takes a cell body"),
-])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("%%lfw chat -m fake\n   \n", "the message is empty"),
+        ("%lfw chat history --session nope", "no chat session 'nope' in this project — sessions: kept"),
+        ("%lfw chat delete nope", "no chat session 'nope' in this project — sessions: kept"),
+        ("%%lfw chat -m nosuch\nHi", "no model named 'nosuch'"),
+        ("%%lfw chat -m fake --temperature 9\nHi", "temperature must be between 0 and 2"),
+        ("%%lfw chat -m fake --system ''\nHi", "the system prompt is empty"),
+        ("%lfw chat", "chat takes a cell body"),
+    ],
+)
 def test_bad_input_is_one_line_and_changes_nothing(ip, scripted, capsys, cell, expected):
     fake = scripted.model("fake", ["Hi"])
     store = scripted.wb.store
@@ -150,6 +173,7 @@ def test_bad_input_is_one_line_and_changes_nothing(ip, scripted, capsys, cell, e
 
 
 # -- retrieval (lfwb.chat.retrieval, BM25: no embedding model needed) --------------------------
+
 
 @pytest.fixture
 def retrieval(scripted, monkeypatch):
@@ -212,12 +236,15 @@ def embedded(monkeypatch):
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
 def test_rag_by_vectors_with_embeddings_off_is_refused_in_one_line_before_anything_loads(
-        ip, scripted, capsys, embedded, mode):
+    ip, scripted, capsys, embedded, mode
+):
     fake = scripted.model("fake", ["Hi"])
     scripted.wb.add_context(text="Buttons are blue.", name="style guide")
     seen = run_error(ip, f"%%lfw chat -m fake --rag --mode {mode}\nButton colour?", capsys)
     # The line `%lfw context search --mode ...` gives.
-    assert len(seen.splitlines()) == 1 and f"mode {mode} ranks by vectors, and embeddings are off — use mode bm25" in seen
+    assert (
+        len(seen.splitlines()) == 1 and f"mode {mode} ranks by vectors, and embeddings are off — use mode bm25" in seen
+    )
     assert "%config Lfwb.embeddings = True" in seen and "--mode bm25" in seen
     assert embedded == [] and fake.asked == [] and scripted.wb.store.list_runs() == []
     assert scripted.wb.store.list_chat_sessions(scripted.wb.project_id) == []

@@ -28,8 +28,10 @@ def estimated(messages: list[dict]) -> int:
 
 
 def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(ip, small, published):
-    replies = [run_ok(ip, f"%%lfw chat -m small --max-tokens {MAX_TOKENS}\nFact {i}: the code word is w{i}, remember it.")
-               for i in range(14)]
+    replies = [
+        run_ok(ip, f"%%lfw chat -m small --max-tokens {MAX_TOKENS}\nFact {i}: the code word is w{i}, remember it.")
+        for i in range(14)
+    ]
     chats = [g for g in small.asked if g.messages[0]["content"].startswith("You are")]
     assert all(estimated(g.messages) <= WINDOW - MAX_TOKENS for g in chats)
     summaries = [g for g in small.asked if g not in chats]
@@ -51,7 +53,7 @@ def test_the_summary_is_rewritten_in_blocks_so_the_prompt_keeps_its_start(ip, sm
         run_ok(ip, f"%%lfw chat -m small --max-tokens {MAX_TOKENS}\nTurn {i} says something worth keeping.")
     chats = [g.messages for g in small.asked if g.messages[0]["content"].startswith("You are")]
     # A turn's prompt starts with the whole of the previous one unless the turn folded a block.
-    continued = [len(a) < len(b) and b[:len(a) - 1] == a[:-1] for a, b in zip(chats, chats[1:])]
+    continued = [len(a) < len(b) and b[: len(a) - 1] == a[:-1] for a, b in zip(chats, chats[1:])]
     folds = continued.count(False)
     assert 1 <= folds <= len(continued) // 3, continued
 

@@ -52,7 +52,10 @@ def test_a_message_sent_through_the_panel_streams_its_answer_and_is_stored(ip, o
     run_ok(ip, "%%lfw chat --session intro\nWhat is my name?")
     fake = scripted.manager.runtime("fake").script
     assert [m["content"] for m in fake.asked[-1].messages[1:]] == [
-        "My name is Ada.", "Hello Ada, nice to meet you.", "What is my name?"]
+        "My name is Ada.",
+        "Hello Ada, nice to meet you.",
+        "What is my name?",
+    ]
     assert "intro" in panel.session_choice.options
 
 

@@ -38,12 +38,18 @@ def test_the_earlier_turn_is_in_the_prompt_and_the_model_counts_it(wb):
 
 
 def test_a_long_chat_in_a_small_window_is_summarized_and_never_overflows(wb):
-    wb.manager.register(name="smollm2-512", runtime="llama_cpp", source=default_model_path(),
-                        context_length=512, persist=False)
+    wb.manager.register(
+        name="smollm2-512", runtime="llama_cpp", source=default_model_path(), context_length=512, persist=False
+    )
     session = wb.chat("long", model="smollm2-512")
-    replies = [session.send(f"Note {i}: the parcel for room {100 + i} goes to the {['north', 'south'][i % 2]} "
-                            f"wing, and it must be signed for by the night porter before six.", **SETTINGS)
-               for i in range(12)]
+    replies = [
+        session.send(
+            f"Note {i}: the parcel for room {100 + i} goes to the {['north', 'south'][i % 2]} "
+            f"wing, and it must be signed for by the night porter before six.",
+            **SETTINGS,
+        )
+        for i in range(12)
+    ]
     assert all(r.status == "done" for r in replies)
     runs = wb.store.list_runs(limit=None)
     assert all(r["input_tokens"] + r["output_tokens"] <= 512 for r in runs)

@@ -14,8 +14,11 @@ from lfwb.chat.chunking import chunk_stream, chunk_text, count_tokens, read_text
 from lfwb.errors import ContextError
 
 SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.", "Buttons are teal and round.",
-    "Backups run every night at two.", "Tides follow the moon.", "Espresso needs nine bars.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Buttons are teal and round.",
+    "Backups run every night at two.",
+    "Tides follow the moon.",
+    "Espresso needs nine bars.",
 ]
 
 
@@ -30,7 +33,7 @@ def test_chunks_stay_within_the_token_budget_and_are_the_source_text_in_place():
     assert len(chunks) > 5
     for c in chunks:
         assert c.tokens <= 80 and c.tokens == count_tokens(c.text)
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip()) or chunks[-1].end == len(text)
 
@@ -40,7 +43,7 @@ def test_neighbouring_chunks_overlap_and_together_cover_the_whole_text():
     chunks = chunk_text(text, max_tokens=60, overlap=20)
     for a, b in zip(chunks, chunks[1:]):
         assert b.start < a.end, f"no overlap between chunks {a.index} and {b.index}"
-        assert count_tokens(text[b.start:a.end]) <= 20
+        assert count_tokens(text[b.start : a.end]) <= 20
     covered = set()
     for c in chunks:
         covered.update(range(c.start, c.end))
@@ -58,7 +61,7 @@ def test_short_paragraphs_start_chunks_at_a_paragraph_bound():
     paragraphs = [f"Paragraph {i}. " + "Words here. " * 5 for i in range(12)]
     text = "\n\n".join(p.strip() for p in paragraphs)
     chunks = chunk_text(text, max_tokens=40, overlap=0)
-    assert all(c.start == 0 or text[c.start - 2:c.start] == "\n\n" for c in chunks)
+    assert all(c.start == 0 or text[c.start - 2 : c.start] == "\n\n" for c in chunks)
 
 
 def test_text_streamed_in_any_block_sizes_chunks_exactly_as_the_whole_text():
@@ -84,8 +87,13 @@ def test_a_file_is_read_in_blocks_and_bad_files_are_refused_in_one_line(tmp_path
     (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
     (tmp_path / "utf16.txt").write_text("hello", encoding="utf-16")
     (tmp_path / "late.txt").write_bytes(b"fine text\n" * 2000 + b"\x00\x01binary tail")
-    for name, says in [("image.png", "looks binary"), ("latin1.txt", "not UTF-8"),
-                       ("utf16.txt", "UTF-16"), ("late.txt", "looks binary"), ("missing.txt", "no file at")]:
+    for name, says in [
+        ("image.png", "looks binary"),
+        ("latin1.txt", "not UTF-8"),
+        ("utf16.txt", "UTF-16"),
+        ("late.txt", "looks binary"),
+        ("missing.txt", "no file at"),
+    ]:
         with pytest.raises(ContextError, match=says) as e:
             list(read_text_blocks(tmp_path / name, block=1024))
         assert "\n" not in str(e.value)
@@ -127,12 +135,18 @@ def test_a_200_mb_file_is_chunked_in_bounded_memory(tmp_path):
         written += f.write(b"The needle marker sits in this haystack paragraph.\n\n")
         while written < size:
             written += f.write(paragraph)
-    out = subprocess.run([sys.executable, "-c", BIG_FILE_PROBE, str(big), str(tmp_path / "s.db")],
-                         capture_output=True, text=True, timeout=1200)
+    out = subprocess.run(
+        [sys.executable, "-c", BIG_FILE_PROBE, str(big), str(tmp_path / "s.db")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"\n200 MB file: {seen['chunks']} chunks in {seen['s']:.0f} s, peak RSS "
-          f"{seen['peak_kb'] / 1024:.0f} MiB (after imports {seen['before_kb'] / 1024:.0f} MiB)")
+    print(
+        f"\n200 MB file: {seen['chunks']} chunks in {seen['s']:.0f} s, peak RSS "
+        f"{seen['peak_kb'] / 1024:.0f} MiB (after imports {seen['before_kb'] / 1024:.0f} MiB)"
+    )
     assert seen["text_len"] == 0  # over the kept-text limit: the text lives in its chunks only
     assert "needle marker" in seen["hit"]
     assert (seen["peak_kb"] - seen["before_kb"]) * 1024 < 64 * 2**20

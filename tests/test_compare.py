@@ -37,7 +37,8 @@ def when_set(events: list[threading.Event], then) -> threading.Thread:
 
 
 def test_each_model_answers_in_its_own_run_under_one_parent_and_the_cell_shows_them_side_by_side(
-        ip, scripted, published):
+    ip, scripted, published
+):
     scripted.model("local", words("Once upon a time"))
     scripted.model("remote", ["Hello", " there", Chunk(cost_usd=0.0125)], remote=True)
     ip.user_ns["topic"] = "a lighthouse"
@@ -134,15 +135,19 @@ def test_when_every_model_fails_the_parent_run_fails_with_their_errors(ip, scrip
 
 
 def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_line(
-        ip, scripted, sigint, capsys, monkeypatch):
+    ip, scripted, sigint, capsys, monkeypatch
+):
     scripted.model("story", ["Once", " upon", Stall(), " never"])
     scripted.model("greeting", ["Hello", Stall(), " never"], remote=True)
     scripted.model("count", ["One", " two", " three", Stall(), " never"], remote=True)
     waiting = scripted.model("later", words("never asked"))  # local: waits for story's turn to end
     # Every update shown (no rate limit); stop is pressed once the cell shows all three texts so far.
     monkeypatch.setattr(compare_magic, "CompareOutput", functools.partial(compare_magic.CompareOutput, max_rate=1e9))
-    stop_when_shown(ip, monkeypatch, lambda data, _: all(
-        t in data.get("text/plain", "") for t in ("Once upon\n", "Hello\n", "One two three\n")))
+    stop_when_shown(
+        ip,
+        monkeypatch,
+        lambda data, _: all(t in data.get("text/plain", "") for t in ("Once upon\n", "Hello\n", "One two three\n")),
+    )
     capsys.readouterr()
 
     outcome = ip.run_cell("%%lfw compare -m story,greeting,count,later\nGo.", store_history=True)
@@ -157,8 +162,10 @@ def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_lin
     }
     assert all(r["finished_at"] for r in rows.values()) and waiting.asked == []
     parent = rows["story,greeting,count,later"]
-    line = (f"compare cancelled (run {parent['id']}): story after 2 tokens, greeting after 1 token, "
-            "count after 3 tokens, later not asked")
+    line = (
+        f"compare cancelled (run {parent['id']}): story after 2 tokens, greeting after 1 token, "
+        "count after 3 tokens, later not asked"
+    )
     seen = plain(capsys.readouterr().out).strip().splitlines()
     assert seen[-1] == line and "Traceback" not in "\n".join(seen)
     assert [t.name for t in threading.enumerate() if t.name.startswith("lfwb-compare")] == []
@@ -167,18 +174,21 @@ def test_a_stop_cancels_every_column_keeps_each_ones_text_and_says_so_in_one_lin
     assert again.status == "done"
 
 
-@pytest.mark.parametrize("cell, says", [
-    ("%%lfw compare -m a\nHi", "compare needs two models or more, got only a — for one, use %%lfw generate"),
-    ("%%lfw compare -m a,b,a\nHi", "a is named twice — compare each model once"),
-    ("%%lfw compare -m a,nosuch\nHi", "no model named 'nosuch'"),
-    ("%%lfw compare -m a,,b\nHi", "-m takes model names separated by commas, got 'a,,b'"),
-    ("%%lfw compare\nHi", "the following arguments are required: -m/--models"),
-    ("%%lfw compare -m a,b --max-tokens 0\nHi", "max tokens must be a whole number"),
-    ("%%lfw compare -m a,b --temperature 9\nHi", "temperature must be between 0 and 2"),
-    ("%%lfw compare -m a,b\n   \n", "the prompt is empty"),
-    ("%%lfw compare -m a,b -o 2x\nHi", "-o needs a variable name, got '2x'"),
-    ("%lfw compare -m a,b", "compare takes a cell body: start the cell with %%lfw compare"),
-])
+@pytest.mark.parametrize(
+    "cell, says",
+    [
+        ("%%lfw compare -m a\nHi", "compare needs two models or more, got only a — for one, use %%lfw generate"),
+        ("%%lfw compare -m a,b,a\nHi", "a is named twice — compare each model once"),
+        ("%%lfw compare -m a,nosuch\nHi", "no model named 'nosuch'"),
+        ("%%lfw compare -m a,,b\nHi", "-m takes model names separated by commas, got 'a,,b'"),
+        ("%%lfw compare\nHi", "the following arguments are required: -m/--models"),
+        ("%%lfw compare -m a,b --max-tokens 0\nHi", "max tokens must be a whole number"),
+        ("%%lfw compare -m a,b --temperature 9\nHi", "temperature must be between 0 and 2"),
+        ("%%lfw compare -m a,b\n   \n", "the prompt is empty"),
+        ("%%lfw compare -m a,b -o 2x\nHi", "-o needs a variable name, got '2x'"),
+        ("%lfw compare -m a,b", "compare takes a cell body: start the cell with %%lfw compare"),
+    ],
+)
 def test_bad_input_is_one_line_and_leaves_no_run(ip, scripted, capsys, cell, says):
     a = scripted.model("a", ["Hi"])
     b = scripted.model("b", ["Hi"], remote=True)
@@ -189,8 +199,9 @@ def test_bad_input_is_one_line_and_leaves_no_run(ip, scripted, capsys, cell, say
 def test_updates_are_coalesced_into_one_display(ip, scripted, published, monkeypatch):
     # A clock that moves 20 ms at each reading (one per event): at most 20 updates a second
     # thins the events out to one in three.
-    monkeypatch.setattr(compare_magic, "CompareOutput",
-                        functools.partial(compare_magic.CompareOutput, clock=FakeClock(tick=0.02)))
+    monkeypatch.setattr(
+        compare_magic, "CompareOutput", functools.partial(compare_magic.CompareOutput, clock=FakeClock(tick=0.02))
+    )
     scripted.model("a", [f" {i}" for i in range(60)])
     scripted.model("b", [f" {i}" for i in range(60)], remote=True)
     run_ok(ip, "%%lfw compare -m a,b --max-tokens 60\nCount.")

@@ -30,7 +30,9 @@ def run_writers(path, names: tuple[str, ...], rows_each: int, timeout: float) ->
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path), name, str(start_at), str(rows_each)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in names
     ]

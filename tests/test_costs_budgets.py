@@ -36,6 +36,7 @@ def key_prompt(monkeypatch, key: str = TEST_KEY) -> list[str]:
 
 # -- prices ----------------------------------------------------------------------------------
 
+
 def test_gemini_2_5_pro_prices_on_both_tiers():
     # Up to 200k prompt tokens: $1.25 in, $10 out per 1M; above: $2.50 and $15, output included.
     prices = Prices()
@@ -76,6 +77,7 @@ def test_a_price_file_set_with_config_overrides_the_table(ip, wb, fake_gemini, t
 
 
 # -- budgets ---------------------------------------------------------------------------------
+
 
 def test_a_call_that_could_pass_the_project_budget_is_refused_before_it_is_sent(ip, wb, fake_gemini, capsys):
     register_fake(wb, fake_gemini)
@@ -149,8 +151,12 @@ def test_cost_sums_by_model_project_and_day(ip, wb, fake_gemini, scripted):
 
 def test_what_a_remote_model_reports_in_its_last_chunk_is_what_the_run_costs(ip, scripted, capsys):
     usage = {"input_tokens": 12, "output_tokens": 2, "thinking_tokens": 5}
-    pro = scripted.model("pro", ["Hi", Chunk(text="!", output_tokens=1, usage=usage, cost_usd=0.0123)],
-                         remote=True, source="gemini-2.5-pro")
+    pro = scripted.model(
+        "pro",
+        ["Hi", Chunk(text="!", output_tokens=1, usage=usage, cost_usd=0.0123)],
+        remote=True,
+        source="gemini-2.5-pro",
+    )
     run_ok(ip, "%lfw budget project 0.001")  # 500 tokens at $10 per 1M could cost $0.005
     seen = error_line(run_error(ip, "%%lfw generate -m pro --max-tokens 500\nHi", capsys))
     assert seen.startswith("BudgetExceeded: pro could cost up to") and pro.asked == []  # never asked
@@ -165,6 +171,7 @@ def test_what_a_remote_model_reports_in_its_last_chunk_is_what_the_run_costs(ip,
 
 
 # -- fallback chains -------------------------------------------------------------------------
+
 
 def test_a_failing_gemini_falls_back_to_the_local_model_and_says_why(ip, wb, fake_gemini, published, scripted):
     local = scripted.model("local", ["Hi!"])
@@ -201,8 +208,10 @@ def test_a_link_without_a_key_or_over_budget_is_skipped(ip, wb, fake_gemini, scr
     result = run_ok(ip, "%%lfw generate -m best --max-tokens 3\nSay hi.")
     assert result.answered_by == "local" and fake_gemini.requests == []
     first, second = json.loads(wb.store.get_run(result.run_id)["skipped_json"])
-    assert first == {"model": "gemini-2.5-pro", "reason": "MissingCredentials: gemini-2.5-pro needs a Gemini API "
-                                                          "key — set GEMINI_API_KEY or GOOGLE_API_KEY"}
+    assert first == {
+        "model": "gemini-2.5-pro",
+        "reason": "MissingCredentials: gemini-2.5-pro needs a Gemini API key — set GEMINI_API_KEY or GOOGLE_API_KEY",
+    }
     assert second["model"] == "g" and second["reason"].startswith("BudgetExceeded: g could cost up to")
 
 
@@ -223,8 +232,8 @@ def test_an_alias_of_an_unknown_model_is_refused(ip, capsys):
 
 # -- keys and the cell -----------------------------------------------------------------------
 
-def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemini, published, monkeypatch,
-                                                                scripted):
+
+def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemini, published, monkeypatch, scripted):
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake_gemini.url)  # the SDK's own override
     prompts = key_prompt(monkeypatch)
     run_ok(ip, "%lfw key gemini")
@@ -251,8 +260,9 @@ def test_gemini_streams_into_the_cell_exactly_as_a_local_model(ip, wb, fake_gemi
     shape(local, list(published))
 
 
-def test_the_key_never_reaches_the_store_outputs_logs_or_errors(ip, wb, fake_gemini, published, monkeypatch,
-                                                                capsys, caplog, db_path):
+def test_the_key_never_reaches_the_store_outputs_logs_or_errors(
+    ip, wb, fake_gemini, published, monkeypatch, capsys, caplog, db_path
+):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake_gemini.url)
     key_prompt(monkeypatch)
@@ -265,11 +275,22 @@ def test_the_key_never_reaches_the_store_outputs_logs_or_errors(ip, wb, fake_gem
     assert "API key *** not valid." in seen  # a server that echoes the key back is scrubbed
     run_ok(ip, "%lfw error")
     monkeypatch.setenv("LFWB_KEY_ENV", TEST_KEY)
-    run_ok(ip, f"%lfw register other --runtime gemini --source gemini-2.5-flash --api-key-env LFWB_KEY_ENV "
-               f"--base-url {fake_gemini.url}")
+    run_ok(
+        ip,
+        f"%lfw register other --runtime gemini --source gemini-2.5-flash --api-key-env LFWB_KEY_ENV "
+        f"--base-url {fake_gemini.url}",
+    )
     run_ok(ip, "%%lfw generate -m other --max-tokens 50\nHi")
-    for line in ("%lfw info gemini-2.5-pro", "%lfw info other", "%lfw models", "%lfw runs", "%lfw show 1",
-                 "%lfw health", "%lfw cost --by model", "%lfw budget"):
+    for line in (
+        "%lfw info gemini-2.5-pro",
+        "%lfw info other",
+        "%lfw models",
+        "%lfw runs",
+        "%lfw show 1",
+        "%lfw health",
+        "%lfw cost --by model",
+        "%lfw budget",
+    ):
         run_ok(ip, line)
     shown = repr(wb.manager.runtime("gemini-2.5-pro").__dict__) + repr(wb.manager.info("other"))
     assert all(r["key_ok"] for r in fake_gemini.requests)  # the key was used...
@@ -282,8 +303,12 @@ def test_the_key_never_reaches_the_store_outputs_logs_or_errors(ip, wb, fake_gem
 
 
 def test_a_key_pasted_where_a_variable_name_belongs_is_refused_without_echo(ip, capsys):
-    seen = run_error(ip, f"%lfw register x --runtime openai_compat --source m --base-url http://127.0.0.1:1/v1 "
-                         f"--api-key-env sk-{TEST_KEY}", capsys)
+    seen = run_error(
+        ip,
+        f"%lfw register x --runtime openai_compat --source m --base-url http://127.0.0.1:1/v1 "
+        f"--api-key-env sk-{TEST_KEY}",
+        capsys,
+    )
     assert "NAME of an environment variable" in seen and TEST_KEY not in seen
 
 

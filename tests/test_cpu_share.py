@@ -40,8 +40,12 @@ def cores_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def holder(folder: Path, cores: int) -> tuple[subprocess.Popen, set[int]]:
     """Another process that leases `cores` of two cores and holds them until its stdin closes."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(cores)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder), str(cores)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     return proc, {int(s) for s in proc.stdout.readline().split()}
 
 

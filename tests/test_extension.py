@@ -7,8 +7,20 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "llama_cpp", "openai", "google.genai", "sentence_transformers",
-         "fastapi", "uvicorn", "anywidget", "markdown_it", "yaml", "tree_sitter")
+HEAVY = (
+    "torch",
+    "transformers",
+    "llama_cpp",
+    "openai",
+    "google.genai",
+    "sentence_transformers",
+    "fastapi",
+    "uvicorn",
+    "anywidget",
+    "markdown_it",
+    "yaml",
+    "tree_sitter",
+)
 
 PROBE = """
 import json, sys, os
@@ -27,10 +39,17 @@ print(json.dumps({{"load": after_load, "use": after_use, "magics": sorted(ip.mag
 def test_load_ext_imports_no_model_library_nor_the_store_driver(tmp_path):
     code = PROBE.format(heavy=repr(HEAVY))
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
         # PYTHONPATH kept: the lfwb under test, not whichever one is installed
-        env={"LFWB_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-             "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        env={
+            "LFWB_DB": str(tmp_path / "x.db"),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },
     )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
@@ -78,13 +97,21 @@ def test_load_ext_imports_the_lfwb_modules_the_architecture_page_lists(tmp_path)
     from pathlib import Path
 
     page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
-    claim = page[page.index("`%load_ext lfwb` imports these"):]
+    claim = page[page.index("`%load_ext lfwb` imports these") :]
     claim = claim[: claim.index("(`tests/test_extension.py` checks this list)")]
     listed = re.findall(r"`(lfwb(?:\.\w+)*)`", claim)
     out = subprocess.run(
-        [sys.executable, "-c", LISTING], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={"LFWB_DB": str(tmp_path / "x.db"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-             "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        [sys.executable, "-c", LISTING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={
+            "LFWB_DB": str(tmp_path / "x.db"),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },
     )
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout.strip().splitlines()[-1])

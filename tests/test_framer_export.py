@@ -60,11 +60,12 @@ def test_every_golden_export_is_a_named_default_exported_function_with_annotatio
         assert f"export default function {name}(" in text
         assert "@framerSupportedLayoutWidth any" in text and "@framerSupportedLayoutHeight any" in text
         assert f"addPropertyControls({name}, {{" in text
-        assert "ControlType" in text.split("from \"framer\"")[0].rsplit("import", 1)[1]
+        assert "ControlType" in text.split('from "framer"')[0].rsplit("import", 1)[1]
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not SUCRASE.exists(),
-                    reason="needs node and extension/node_modules (make setup)")
+@pytest.mark.skipif(
+    shutil.which("node") is None or not SUCRASE.exists(), reason="needs node and extension/node_modules (make setup)"
+)
 def test_every_golden_export_transpiles_with_sucrase():
     script = (
         "const {transform} = require(process.argv[1]); const fs = require('fs');"
@@ -87,19 +88,26 @@ def test_a_root_without_style_a_style_variable_and_a_set_position_are_each_handl
 
 def test_an_anonymous_component_takes_the_name_given_and_a_named_one_is_renamed():
     assert "export default function Component(" in to_framer("export default function () { return <b/> }")
-    renamed = to_framer("function Card() { return <b>Card</b> }\nCard.displayName = 'Card'\nexport default Card\n", name="promo card")
+    renamed = to_framer(
+        "function Card() { return <b>Card</b> }\nCard.displayName = 'Card'\nexport default Card\n", name="promo card"
+    )
     assert "export default function PromoCard()" in renamed
     assert "PromoCard.displayName = 'Card'" in renamed and ">Card</b>" in renamed
     assert "export default Card" not in renamed
 
 
-@pytest.mark.parametrize("source, says", [
-    ('import x from "lodash"\nexport default () => <b/>', "imports 'lodash'"),
-    ("import React from 'react'\nexport default class A extends React.Component { render() { return <b/> } }",
-     "is a class component"),
-    ("export default 42", "default export is not a function component"),
-    ("export default () => <p>" + "x" * 1_000_000 + "</p>", "at most 200 kB"),
-])
+@pytest.mark.parametrize(
+    "source, says",
+    [
+        ('import x from "lodash"\nexport default () => <b/>', "imports 'lodash'"),
+        (
+            "import React from 'react'\nexport default class A extends React.Component { render() { return <b/> } }",
+            "is a class component",
+        ),
+        ("export default 42", "default export is not a function component"),
+        ("export default () => <p>" + "x" * 1_000_000 + "</p>", "at most 200 kB"),
+    ],
+)
 def test_what_framer_cannot_take_is_refused_with_one_line(source, says):
     with pytest.raises(PreviewRefused) as e:
         to_framer(source)
@@ -115,8 +123,9 @@ def card(ip):
     wb = ip.user_ns.get("_wb") or __import__("lfwb").workbench()
     run = wb.store.add_run(project_id=wb.project_id, kind="generate", model="fake", prompt="a card")
     source = (GOLDEN / "button.input.tsx").read_text()
-    (row,) = wb.store.add_artifacts(wb.project_id, run["id"], [
-        {"content": source, "kind": "tsx", "language": "tsx", "filename": "Button.tsx"}])
+    (row,) = wb.store.add_artifacts(
+        wb.project_id, run["id"], [{"content": source, "kind": "tsx", "language": "tsx", "filename": "Button.tsx"}]
+    )
     return row["id"]
 
 

@@ -21,8 +21,17 @@ def test_streams_the_answer_with_usage_thinking_and_cost(wb, fake_gemini):
     fake_gemini.default = Reply(prompt_tokens=1200, thoughts=300)
     register_fake(wb, fake_gemini)
     pieces = []
-    result = wb.generate("Name a fox.", model="g", system="Be brief.", max_tokens=500, temperature=0.2,
-                         top_p=0.8, stop=["END"], seed=7, on_text=lambda text, r: pieces.append(text))
+    result = wb.generate(
+        "Name a fox.",
+        model="g",
+        system="Be brief.",
+        max_tokens=500,
+        temperature=0.2,
+        top_p=0.8,
+        stop=["END"],
+        seed=7,
+        on_text=lambda text, r: pieces.append(text),
+    )
     assert result.text == DEFAULT_TEXT and len(pieces) >= 3  # it streamed, piece by piece
     row = wb.store.get_run(result.run_id)
     assert (row["status"], row["answered_by"], row["runtime"]) == ("done", "g", "gemini")
@@ -35,17 +44,27 @@ def test_streams_the_answer_with_usage_thinking_and_cost(wb, fake_gemini):
     assert sent["body"]["systemInstruction"]["parts"][0]["text"] == "Be brief."
     assert sent["body"]["contents"] == [{"parts": [{"text": "Name a fox."}], "role": "user"}]
     assert sent["body"]["generationConfig"] == {
-        "temperature": 0.2, "topP": 0.8, "maxOutputTokens": 500, "stopSequences": ["END"], "seed": 7,
+        "temperature": 0.2,
+        "topP": 0.8,
+        "maxOutputTokens": 500,
+        "stopSequences": ["END"],
+        "seed": 7,
         "candidateCount": 1,
     }
 
 
 def test_chat_history_maps_assistant_turns_to_the_model_role(wb, fake_gemini):
     register_fake(wb, fake_gemini)
-    wb.manager.chat("g", [
-        {"role": "system", "content": "Terse."}, {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Again"},
-    ], max_tokens=20)
+    wb.manager.chat(
+        "g",
+        [
+            {"role": "system", "content": "Terse."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Again"},
+        ],
+        max_tokens=20,
+    )
     body = fake_gemini.requests[-1]["body"]
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
     assert body["systemInstruction"]["parts"][0]["text"] == "Terse."
@@ -156,10 +175,16 @@ def test_a_stream_that_ends_before_any_text_is_retried(wb, fake_gemini):
 def test_a_pipeline_whose_first_step_is_cut_off_skips_its_dependants_and_fails(wb, fake_gemini, kind):
     fake_gemini.script(Reply(kind=kind, after=1))
     register_fake(wb, fake_gemini)
-    result = wb.run_pipeline({"steps": [
-        {"name": "draft", "model": "g", "prompt": "{input}"},
-        {"name": "polish", "model": "g", "prompt": "{steps.draft.output}"},
-    ]}, input="x", max_tokens=50)
+    result = wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "draft", "model": "g", "prompt": "{input}"},
+                {"name": "polish", "model": "g", "prompt": "{steps.draft.output}"},
+            ]
+        },
+        input="x",
+        max_tokens=50,
+    )
     assert wb.store.get_run(result.run_id)["status"] == "failed"
     steps = {row["name"]: row for row in wb.store.list_steps(result.run_id)}
     assert {n: s["status"] for n, s in steps.items()} == {"draft": "failed", "polish": "skipped"}
@@ -204,7 +229,12 @@ def test_gemini_2_5_pro_is_registered_when_a_key_is_set_without_importing_the_sd
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
     env["LFWB_DB"] = str(tmp_path / "x.db")
     without = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    with_key = subprocess.run([sys.executable, "-c", script], env={**env, "GOOGLE_API_KEY": TEST_KEY},
-                              capture_output=True, text=True, timeout=60)
+    with_key = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "GOOGLE_API_KEY": TEST_KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert without.stdout.split() == ["False", "False"], without.stderr
     assert with_key.stdout.split() == ["True", "False"], with_key.stderr

@@ -61,11 +61,14 @@ def test_result_lands_in_underscore_and_dash_o_without_showing_twice(ip, scripte
 def test_names_are_filled_in_and_other_braces_survive(ip, scripted):
     fake = scripted.model("fake", ["Sure."])
     ip.user_ns["component"] = "Button"
-    body = ("Explain {component} in {{component}} style={{color: 'red'}}, "
-            "{props.title} and function f() {} and {undefined_name}.")
+    body = (
+        "Explain {component} in {{component}} style={{color: 'red'}}, "
+        "{props.title} and function f() {} and {undefined_name}."
+    )
     result = run_ok(ip, f"%%lfw generate -m fake\n{body}")
-    filled = ("Explain Button in {component} style={{color: 'red'}}, "
-              "{props.title} and function f() {} and {undefined_name}.")
+    filled = (
+        "Explain Button in {component} style={{color: 'red'}}, {props.title} and function f() {} and {undefined_name}."
+    )
     assert scripted.wb.store.get_run(result.run_id)["prompt"] == filled
     assert fake.asked[0].messages == [{"role": "user", "content": filled}]  # what the model was sent
 
@@ -80,13 +83,21 @@ def test_code_and_text_formats(ip, scripted, published):
 
 def test_settings_and_the_system_prompt_reach_the_model(ip, scripted):
     fake = scripted.model("fake", ["Bonjour"])
-    result = run_ok(ip, '%%lfw generate -m fake --system "Answer in French." --seed 3 --temperature 0.8 '
-                        '--top-p 0.5 --top-k 7 --stop END --max-tokens 10\nHello!')
+    result = run_ok(
+        ip,
+        '%%lfw generate -m fake --system "Answer in French." --seed 3 --temperature 0.8 '
+        "--top-p 0.5 --top-k 7 --stop END --max-tokens 10\nHello!",
+    )
     [asked] = fake.asked
-    assert asked.messages == [{"role": "system", "content": "Answer in French."},
-                              {"role": "user", "content": "Hello!"}]
+    assert asked.messages == [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hello!"}]
     assert (asked.seed, asked.temperature, asked.top_p, asked.top_k, asked.stop, asked.max_tokens) == (
-        3, 0.8, 0.5, 7, ["END"], 10)
+        3,
+        0.8,
+        0.5,
+        7,
+        ["END"],
+        10,
+    )
     run_ok(ip, "%%lfw generate -m fake --raw\nHello!")
     assert fake.asked[-1].prompt == "Hello!" and fake.asked[-1].messages is None  # no chat template
     assert fake.asked[-1].max_tokens == DEFAULT_MAX_TOKENS  # left out: the one default, not a copy of it
@@ -97,7 +108,9 @@ def test_settings_and_the_system_prompt_reach_the_model(ip, scripted):
 @pytest.mark.slow
 def test_system_prompt_and_seed_are_recorded(ip, wb):
     first = run_ok(ip, '%%lfw generate --system "Answer in French." --seed 3 --temperature 0.8 --max-tokens 10\nHello!')
-    second = run_ok(ip, '%%lfw generate --system "Answer in French." --seed 3 --temperature 0.8 --max-tokens 10\nHello!')
+    second = run_ok(
+        ip, '%%lfw generate --system "Answer in French." --seed 3 --temperature 0.8 --max-tokens 10\nHello!'
+    )
     assert first.text == second.text
     row = wb.store.get_run(first.run_id)
     assert row["seed"] == 3 and '"temperature": 0.8' in row["params_json"]
@@ -145,16 +158,19 @@ def test_interrupt_keeps_partial_text_in_the_cell(ip, wb, published, capsys, sig
     assert again.status == "done"
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("%%lfw generate -m smolm2\nHi", "ModelNotFound: no model named 'smolm2' — registered: fake, smollm2."),
-    ("%%lfw generate -m fake --max-tokens 0\nHi", "max tokens must be a whole number"),
-    ("%%lfw generate --temperature 9\nHi", "temperature must be between 0 and 2, got 9.0"),
-    ("%%lfw generate --bogus\nHi", "unrecognized arguments: --bogus"),
-    ("%%lfw generate --max-tokens many\nHi", "argument --max-tokens: invalid int value: 'many'"),
-    ("%%lfw generate -o 2x\nHi", "-o needs a variable name, got '2x'"),
-    ("%%lfw generate\n   \n", "the prompt is empty"),
-    ("%lfw generate", "generate takes a cell body: start the cell with %%lfw generate"),
-])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("%%lfw generate -m smolm2\nHi", "ModelNotFound: no model named 'smolm2' — registered: fake, smollm2."),
+        ("%%lfw generate -m fake --max-tokens 0\nHi", "max tokens must be a whole number"),
+        ("%%lfw generate --temperature 9\nHi", "temperature must be between 0 and 2, got 9.0"),
+        ("%%lfw generate --bogus\nHi", "unrecognized arguments: --bogus"),
+        ("%%lfw generate --max-tokens many\nHi", "argument --max-tokens: invalid int value: 'many'"),
+        ("%%lfw generate -o 2x\nHi", "-o needs a variable name, got '2x'"),
+        ("%%lfw generate\n   \n", "the prompt is empty"),
+        ("%lfw generate", "generate takes a cell body: start the cell with %%lfw generate"),
+    ],
+)
 def test_bad_input_is_one_line_and_changes_nothing(ip, scripted, capsys, cell, expected):
     fake = scripted.model("fake", ["Hi"])
     scripted.manager.load("fake")

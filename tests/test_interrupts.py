@@ -140,6 +140,7 @@ def test_two_quick_stops_on_the_bundled_model_never_leave_a_run_running(ip, wb, 
 
 def press_stop_when(reached: threading.Event) -> None:
     """Press stop once the model stalls at `reached` and the cell has taken what it wrote."""
+
     def press() -> None:
         reached.wait(10)
         time.sleep(0.1)
@@ -162,7 +163,8 @@ def test_a_stop_shows_the_text_so_far_and_one_line_without_a_traceback(ip, wb, s
     lines = [line for line in plain(seen.out + seen.err).splitlines() if line.strip()]
     assert lines[-2:] == ["Once upon", f"cancelled after 2 tokens (run {row['id']})"]
     assert [line for line in lines if "cancel" in line.lower() or "Traceback" in line or "Interrupt" in line] == [
-        lines[-1]]
+        lines[-1]
+    ]
     assert isinstance(outcome.error_in_exec, KeyboardInterrupt)  # the cell stopped, as a stop asks
     capsys.readouterr()
     run_ok(ip, "%lfw error")  # the whole traceback is still there when wanted

@@ -36,8 +36,11 @@ def worker_threads() -> list[threading.Thread]:
 
 
 def model_threads_gone(timeout: float = 5.0) -> bool:
-    return eventually(lambda: not any(t.name.startswith("lfwb-model-") for t in threading.enumerate()), timeout,
-                      "the models' worker threads to end")
+    return eventually(
+        lambda: not any(t.name.startswith("lfwb-model-") for t in threading.enumerate()),
+        timeout,
+        "the models' worker threads to end",
+    )
 
 
 def interrupt_main_thread() -> None:
@@ -74,8 +77,11 @@ def test_chat_uses_the_template_from_the_gguf_metadata(wb):
     messages = [{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "Who are you?"}]
     chat = wb.manager.chat("smollm2", messages, max_tokens=16, temperature=0)
     template = read_gguf_metadata(default_model_path())["tokenizer.chat_template"]
-    formatted = jinja2.Environment().from_string(template).render(
-        messages=messages, add_generation_prompt=True, bos_token="", eos_token="")
+    formatted = (
+        jinja2.Environment()
+        .from_string(template)
+        .render(messages=messages, add_generation_prompt=True, bos_token="", eos_token="")
+    )
     raw = wb.manager.generate("smollm2", GenerationConfig(prompt=formatted, max_tokens=16, temperature=0))
     assert chat.text == raw.text and chat.input_tokens == raw.input_tokens
     plain = wb.manager.generate("smollm2", GenerationConfig(prompt="Who are you?", max_tokens=16, temperature=0))
@@ -126,12 +132,16 @@ def test_two_generations_on_one_model_take_turns(scripted):
     stall = Stall(until=go)
     fake = scripted.model("fake", ["Name", stall, " a fruit"])
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(
-        scripted.wb.generate("Name a fruit.", model="fake").text)) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(scripted.wb.generate("Name a fruit.", model="fake").text))
+        for _ in range(2)
+    ]
     threads[0].start()
     assert stall.reached.wait(10)  # the first is mid-answer...
     threads[1].start()
-    eventually(lambda: len(scripted.wb.store.list_runs()) == 2, what="the second run's row")  # ...the second has asked...
+    eventually(
+        lambda: len(scripted.wb.store.list_runs()) == 2, what="the second run's row"
+    )  # ...the second has asked...
     assert fake.log == ["load", "start"]  # ...and waits its turn
     go.set()
     for t in threads:
@@ -185,8 +195,12 @@ def test_killed_kernel_leaves_an_interrupted_run_with_partial_text(tmp_path):
     tests = os.path.dirname(__file__)
     Workbench(db).close()  # create the file before two processes race to
     killed = subprocess.Popen([sys.executable, "-c", CHILD, db, "run", COUNTING, tests])
-    alive = subprocess.Popen([sys.executable, "-c", CHILD, db, "block", "Say hi.", tests],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    alive = subprocess.Popen(
+        [sys.executable, "-c", CHILD, db, "block", "Say hi.", tests],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert alive.stdout.readline().strip() == "started"
         watcher = Workbench(db)
@@ -356,7 +370,7 @@ def test_a_damaged_gguf_fails_to_load_with_one_line_and_nothing_printed(tmp_path
     script = textwrap.dedent(f"""
         import lfwb
         from lfwb.errors import ModelLoadError
-        wb = lfwb.Workbench({str(tmp_path / 'x.db')!r})
+        wb = lfwb.Workbench({str(tmp_path / "x.db")!r})
         wb.manager.load("smollm2")
         wb.generate("Hi", max_tokens=3)
         wb.manager.register(name="cut", runtime="llama_cpp", source={str(cut)!r})

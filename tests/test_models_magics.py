@@ -39,12 +39,20 @@ def test_register_load_generate_unload(ip, wb):
 
 def test_backend_options_reach_the_model_config(ip, wb):
     """Options other backends read (gguf_file, base_url, api_key_env, anything with --option)."""
-    run_ok(ip, f"%lfw register opts --runtime llama_cpp --source {GGUF} --gguf-file x.gguf "
-               "--base-url http://127.0.0.1:9/v1 --api-key-env MY_KEY --memory-gb 0.5 "
-               "--option n_gpu_layers=0 --option note=hello --device cpu --dtype float32")
+    run_ok(
+        ip,
+        f"%lfw register opts --runtime llama_cpp --source {GGUF} --gguf-file x.gguf "
+        "--base-url http://127.0.0.1:9/v1 --api-key-env MY_KEY --memory-gb 0.5 "
+        "--option n_gpu_layers=0 --option note=hello --device cpu --dtype float32",
+    )
     config = wb.manager.config("opts")
-    assert config.options == {"gguf_file": "x.gguf", "base_url": "http://127.0.0.1:9/v1",
-                              "api_key_env": "MY_KEY", "n_gpu_layers": 0, "note": "hello"}
+    assert config.options == {
+        "gguf_file": "x.gguf",
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_key_env": "MY_KEY",
+        "n_gpu_layers": 0,
+        "note": "hello",
+    }
     assert config.memory_estimate == 2**29 and config.device == "cpu" and config.dtype == "float32"
 
 
@@ -81,7 +89,11 @@ def test_health_reports_a_model_whose_file_went_away(ip, wb, tmp_path):
     run_ok(ip, f"%lfw register moved --runtime llama_cpp --source {copy}")
     copy.unlink()
     health = {r["name"]: r for r in run_ok(ip, "%lfw health")}
-    assert health["moved"]["ok"] is False and "✗" in run_ok(ip, "%lfw health").as_text() and "no GGUF file at" in health["moved"]["detail"]
+    assert (
+        health["moved"]["ok"] is False
+        and "✗" in run_ok(ip, "%lfw health").as_text()
+        and "no GGUF file at" in health["moved"]["detail"]
+    )
 
 
 def test_unload_all(ip, wb, capsys):
@@ -90,17 +102,20 @@ def test_unload_all(ip, wb, capsys):
     assert loaded(wb.manager) == set() and "unloaded smollm2" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("%lfw load smolm2", "ModelNotFound: no model named 'smolm2' — registered: smollm2."),
-    ("%lfw info nope", "no model named 'nope' — registered: smollm2"),
-    ("%lfw register x --runtime llama_cpp --source missing.gguf", "ModelLoadError: no GGUF file at missing.gguf"),
-    ("%lfw register x --runtime nosuch --source a.gguf", "unknown runtime 'nosuch' — available: "),
-    ("%lfw register x --source a.gguf", "the following arguments are required: --runtime"),
-    ("%lfw register 'bad name' --runtime llama_cpp --source a.gguf", "model names are letters, digits"),
-    ("%lfw register x --runtime llama_cpp --source a.gguf --colour red", "unrecognized arguments: --colour red"),
-    ("%lfw register x --runtime llama_cpp --source a.gguf --option novalue", "--option takes KEY=VALUE"),
-    ("%lfw unload", "give a model name or --all"),
-])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("%lfw load smolm2", "ModelNotFound: no model named 'smolm2' — registered: smollm2."),
+        ("%lfw info nope", "no model named 'nope' — registered: smollm2"),
+        ("%lfw register x --runtime llama_cpp --source missing.gguf", "ModelLoadError: no GGUF file at missing.gguf"),
+        ("%lfw register x --runtime nosuch --source a.gguf", "unknown runtime 'nosuch' — available: "),
+        ("%lfw register x --source a.gguf", "the following arguments are required: --runtime"),
+        ("%lfw register 'bad name' --runtime llama_cpp --source a.gguf", "model names are letters, digits"),
+        ("%lfw register x --runtime llama_cpp --source a.gguf --colour red", "unrecognized arguments: --colour red"),
+        ("%lfw register x --runtime llama_cpp --source a.gguf --option novalue", "--option takes KEY=VALUE"),
+        ("%lfw unload", "give a model name or --all"),
+    ],
+)
 def test_bad_input_is_one_line_and_changes_nothing(ip, wb, capsys, cell, expected):
     wb.manager.load("smollm2")
     assert expected in one_line(run_error(ip, cell, capsys))

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, one_line, run_error, run_ok, table_counts
 from fixtures.scripted import words
 
-ONE_STEP = "steps:\n  - name: answer\n    model: fake\n    prompt: \"Describe {input}\"\n"
+ONE_STEP = 'steps:\n  - name: answer\n    model: fake\n    prompt: "Describe {input}"\n'
 # 391 bytes; `depends_on` holds 9 levels of 9 aliases: 9⁹ strings once expanded ("billion laughs").
 BOMB = "steps:\n- name: a\n  model: fake\n  prompt: hi\n  depends_on:\n" + "".join(
     f"  - &{chr(97 + i)} [{','.join([f'*{chr(96 + i)}'] * 9 if i else ['x'] * 9)}]\n" for i in range(9)
@@ -41,8 +41,13 @@ def test_the_alias_bomb_is_refused_in_one_line_with_bounded_memory_and_time():
         except PipelineError as e:
             print(e)
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "anchors and aliases" in one_line(done.stdout.strip())
 
@@ -59,8 +64,9 @@ def test_an_alias_bomb_over_http_is_refused_at_once(server):
     assert answer.status_code == 400 and "anchors and aliases" in answer.json()["message"]
 
 
-@pytest.mark.parametrize("deep", ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "1" + "}" * 5000,
-                                  "".join(" " * i + "a:\n" for i in range(400))])
+@pytest.mark.parametrize(
+    "deep", ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "1" + "}" * 5000, "".join(" " * i + "a:\n" for i in range(400))]
+)
 def test_yaml_nested_thousands_deep_is_one_line_not_a_recursion_error(ip, scripted, capsys, deep):
     seen = one_line(run_error(ip, f"%%lfw pipeline deep\n{deep}", capsys))
     assert "nests deeper than 32 levels" in seen
@@ -94,8 +100,29 @@ def test_a_definition_has_the_same_size_cap_in_a_cell_as_over_http(ip, scripted,
 # -- -o NAME ----------------------------------------------------------------------------------
 
 
-SHELL_NAMES = ["__builtins__", "get_ipython", "In", "Out", "exit", "quit", "_", "__", "___", "_ih", "_oh",
-               "_dh", "_i", "_i3", "_3", "__name__", "__x__", "class", "None", "1x", "a-b"]
+SHELL_NAMES = [
+    "__builtins__",
+    "get_ipython",
+    "In",
+    "Out",
+    "exit",
+    "quit",
+    "_",
+    "__",
+    "___",
+    "_ih",
+    "_oh",
+    "_dh",
+    "_i",
+    "_i3",
+    "_3",
+    "__name__",
+    "__x__",
+    "class",
+    "None",
+    "1x",
+    "a-b",
+]
 
 
 @pytest.fixture
@@ -119,16 +146,19 @@ def test_o_refuses_a_name_the_shell_keeps_for_itself(ip, scripted, capsys, shell
 # -- lone surrogates --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", [
-    "%%lfw generate -m fake\nSay {bad}",
-    "%%lfw generate -m fake --system {bad}\nHi",
-    "%%lfw chat -m fake\nSay {bad}",
-    "%lfw run p --input {bad}",
-    "%lfw run p -i bad",
-    "%lfw run p --over bads",
-    "%lfw context add --text {bad}",
-    '%lfw context add --text "fine" --name {bad}',
-])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "%%lfw generate -m fake\nSay {bad}",
+        "%%lfw generate -m fake --system {bad}\nHi",
+        "%%lfw chat -m fake\nSay {bad}",
+        "%lfw run p --input {bad}",
+        "%lfw run p -i bad",
+        "%lfw run p --over bads",
+        "%lfw context add --text {bad}",
+        '%lfw context add --text "fine" --name {bad}',
+    ],
+)
 def test_a_lone_surrogate_is_one_line_and_stores_nothing(ip, scripted, capsys, cell):
     scripted.model("fake", words("ok"))
     run_ok(ip, f"%%lfw pipeline p\n{ONE_STEP}")
@@ -222,8 +252,13 @@ def test_a_million_row_csv_is_read_as_a_stream(tmp_path):
         peak = int(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
         print(json.dumps({{"status": batch.status, "rows": len(rows), "peak": peak}}))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
     assert out["peak"] < 100 * 2**20, f"{out['peak'] / 2**20:.0f} MiB"
@@ -259,11 +294,14 @@ def test_a_long_batch_table_shows_its_first_and_last_runs_and_how_many_between(i
     assert "… 20 more rows …" in text and "20 more rows" in table._repr_html_()
 
 
-@pytest.mark.parametrize("content, says", [
-    ('id,input\n1,"' + "x" * (128 * 1024 + 1) + '"\n', "line 2"),
-    ('id,input\n1,"a login form\n2,a table\n', "not valid CSV"),
-    ('id,input\n1,"a" form\n', "not valid CSV"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        ('id,input\n1,"' + "x" * (128 * 1024 + 1) + '"\n', "line 2"),
+        ('id,input\n1,"a login form\n2,a table\n', "not valid CSV"),
+        ('id,input\n1,"a" form\n', "not valid CSV"),
+    ],
+)
 def test_a_bad_csv_row_is_one_line_and_runs_nothing(ip, scripted, tmp_path, capsys, content, says):
     fake = scripted.model("fake", words("ok"))
     run_ok(ip, f"%%lfw pipeline p\n{ONE_STEP}")

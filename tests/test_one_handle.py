@@ -62,8 +62,11 @@ def test_the_async_twins_answer_and_stream(scripted):
 def test_a_notebook_cell_awaits_the_async_api(ip, scripted):
     """IPython's autoawait: a cell awaits the Workbench's coroutines directly."""
     scripted.model("fake", words("Hello there friend"))
-    run_ok(ip, "import asyncio, lfwb\nwb = lfwb.workbench()\n"
-               "both = await asyncio.gather(wb.agenerate('Hi', model='fake'), wb.agenerate('Yo', model='fake'))")
+    run_ok(
+        ip,
+        "import asyncio, lfwb\nwb = lfwb.workbench()\n"
+        "both = await asyncio.gather(wb.agenerate('Hi', model='fake'), wb.agenerate('Yo', model='fake'))",
+    )
     assert [r.text for r in ip.user_ns["both"]] == ["Hello there friend"] * 2
 
 
@@ -108,8 +111,11 @@ WAIT_S = 20  # a bound: reaching it is the failure
 
 def half_written(wb) -> int:
     """The id of the run being written once its row holds HALF (rows are flushed while a model stalls)."""
-    rows = eventually(lambda: [r for r in wb.store.list_runs(status="running") if r["output"] == HALF], WAIT_S,
-                      f"a running run holding {HALF!r}")
+    rows = eventually(
+        lambda: [r for r in wb.store.list_runs(status="running") if r["output"] == HALF],
+        WAIT_S,
+        f"a running run holding {HALF!r}",
+    )
     return rows[0]["id"]
 
 
@@ -142,8 +148,11 @@ def by_panel(request, wb) -> tuple:
 def by_rest(request, wb) -> tuple:
     server = request.getfixturevalue("server")
     answer: dict = {}
-    waiting = threading.Thread(target=lambda: answer.update(
-        r=server.http.post(f"{API}/generate", json={"prompt": "Tell me.", "model": "fake"}).json()))
+    waiting = threading.Thread(
+        target=lambda: answer.update(
+            r=server.http.post(f"{API}/generate", json={"prompt": "Tell me.", "model": "fake"}).json()
+        )
+    )
     waiting.start()
     run_id = half_written(wb)
     assert server.http.post(f"{API}/runs/{run_id}/cancel").json()["status"] == "cancelled"
@@ -191,8 +200,9 @@ def by_openai_v1(request, wb) -> tuple:
 
     server = request.getfixturevalue("server")
     client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", timeout=WAIT_S)
-    stream = client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "Tell me."}],
-                                            stream=True)
+    stream = client.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": "Tell me."}], stream=True
+    )
     text = ""
     for chunk in stream:
         text += chunk.choices[0].delta.content or ""
@@ -219,8 +229,11 @@ def by_async_api(request, wb) -> tuple:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("face", [by_magic, by_panel, by_rest, by_sse, by_websocket, by_openai_v1, by_async_api],
-                         ids=lambda face: face.__name__.removeprefix("by_"))
+@pytest.mark.parametrize(
+    "face",
+    [by_magic, by_panel, by_rest, by_sse, by_websocket, by_openai_v1, by_async_api],
+    ids=lambda face: face.__name__.removeprefix("by_"),
+)
 def test_a_cancel_through_every_face_keeps_the_partial_text(request, scripted, face):
     scripted.model("fake", ["Half", " an", Stall(), " answer"])
     status, text, run_id = face(request, scripted.wb)

@@ -34,9 +34,21 @@ class LlamaServer:
             self.port = s.getsockname()[1]
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", default_model_path(),
-             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "1024"],
-            stdout=subprocess.DEVNULL, stderr=log.open("w"),
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                default_model_path(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                "1024",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -72,15 +84,17 @@ def llama_server(tmp_path_factory):
 
 
 def register(wb, url: str, name: str = "srv", **options) -> None:
-    wb.manager.register(ModelConfig(name=name, source="smollm2", runtime="openai_compat",
-                                    options={"base_url": url, **options}))
+    wb.manager.register(
+        ModelConfig(name=name, source="smollm2", runtime="openai_compat", options={"base_url": url, **options})
+    )
 
 
 def test_generate_through_the_server_is_recorded_like_a_local_run(wb, llama_server):
     register(wb, llama_server.url)
     pieces = []
-    result = wb.generate("Say hello.", model="srv", max_tokens=8, temperature=0,
-                         on_text=lambda text, r: pieces.append(text))
+    result = wb.generate(
+        "Say hello.", model="srv", max_tokens=8, temperature=0, on_text=lambda text, r: pieces.append(text)
+    )
     assert result.text.strip() and len(pieces) >= 2  # streamed, piece by piece
     assert all(b.startswith(a) for a, b in zip(pieces, pieces[1:]))
     row = wb.store.get_run(result.run_id)
@@ -91,9 +105,16 @@ def test_generate_through_the_server_is_recorded_like_a_local_run(wb, llama_serv
 def test_token_counts_and_finish_reason_come_from_the_stream(wb, llama_server):
     register(wb, llama_server.url)
     # Greedy and far from done at 6 tokens: the server stops on the length limit.
-    chunks = list(wb.manager.stream("srv", GenerationConfig(
-        messages=[{"role": "user", "content": "Count from 1 to 100, separated by commas."}],
-        max_tokens=6, temperature=0)))
+    chunks = list(
+        wb.manager.stream(
+            "srv",
+            GenerationConfig(
+                messages=[{"role": "user", "content": "Count from 1 to 100, separated by commas."}],
+                max_tokens=6,
+                temperature=0,
+            ),
+        )
+    )
     assert sum(c.output_tokens for c in chunks) == 6 and chunks[-1].finish_reason == "length"
     result = wb.generate("Count from 1 to 100, separated by commas.", model="srv", max_tokens=6, temperature=0)
     assert wb.store.get_run(result.run_id)["output_tokens"] == 6
@@ -119,8 +140,11 @@ def test_a_server_that_is_not_running_is_one_clear_line_at_once(wb, retry_clock)
 
 
 def test_the_magics_register_and_generate_through_the_server(ip, wb, llama_server):
-    run_ok(ip, f"%lfw register fast --runtime openai_compat --source smollm2 --base-url {llama_server.url} "
-               "--option timeout_s=60")
+    run_ok(
+        ip,
+        f"%lfw register fast --runtime openai_compat --source smollm2 --base-url {llama_server.url} "
+        "--option timeout_s=60",
+    )
     result = run_ok(ip, "%%lfw generate -m fast --max-tokens 5 --temperature 0\nSay hi.")
     assert result.status == "done" and result.answered_by == "fast" and result.text
     info = run_ok(ip, "%lfw info fast")
@@ -137,8 +161,13 @@ def test_a_server_killed_mid_answer_is_a_clear_error_and_the_partial_answer_is_k
                 server.proc.kill()
 
         with pytest.raises(GenerationError) as caught:
-            wb.generate("Count from 1 to 300, separated by commas.", model="srv", max_tokens=300,
-                        temperature=0, on_text=kill_after_a_few_pieces)
+            wb.generate(
+                "Count from 1 to 300, separated by commas.",
+                model="srv",
+                max_tokens=300,
+                temperature=0,
+                on_text=kill_after_a_few_pieces,
+            )
     finally:
         server.stop()
     message = str(caught.value)
@@ -149,6 +178,7 @@ def test_a_server_killed_mid_answer_is_a_clear_error_and_the_partial_answer_is_k
 
 
 # -- what llama.cpp's server does not do: usage in the stream, 429s ---------------------------
+
 
 @pytest.fixture
 def usage_server(retry_clock):
@@ -161,8 +191,11 @@ def usage_server(retry_clock):
     async def chat(request: Request):
         seen.append((retry_clock(), await request.json()))
         if len(seen) == 1:
-            return JSONResponse({"error": {"message": "Rate limit reached", "type": "rate_limit"}},
-                                status_code=429, headers={"Retry-After": "1"})
+            return JSONResponse(
+                {"error": {"message": "Rate limit reached", "type": "rate_limit"}},
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
 
         def events():
             base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o-mini"}
@@ -186,8 +219,11 @@ def test_usage_reported_in_the_stream_is_recorded_and_priced(wb, usage_server, t
     prices = tmp_path / "prices.json"
     prices.write_text('{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}')
     monkeypatch.setenv("LFWB_PRICES", str(prices))
-    wb.manager.register(ModelConfig(name="mini", source="gpt-4o-mini", runtime="openai_compat",
-                                    options={"base_url": url, "retry_base_s": 0.01}))
+    wb.manager.register(
+        ModelConfig(
+            name="mini", source="gpt-4o-mini", runtime="openai_compat", options={"base_url": url, "retry_base_s": 0.01}
+        )
+    )
     result = wb.generate("Hi", model="mini", max_tokens=20)
     assert result.text == "Hello there."
     row = wb.store.get_run(result.run_id)
@@ -198,6 +234,7 @@ def test_usage_reported_in_the_stream_is_recorded_and_priced(wb, usage_server, t
 
 
 # -- answers cut off: a closed connection, a stream that ends without a finish reason ---------
+
 
 @pytest.fixture
 def cutting_server():
@@ -262,10 +299,15 @@ def test_a_pipeline_whose_first_step_is_cut_off_skips_its_dependants_and_fails(w
     url, script, asked = cutting_server
     script.append("end")
     register(wb, url, retry_base_s=0.01)
-    result = wb.run_pipeline({"steps": [
-        {"name": "draft", "model": "srv", "prompt": "{input}"},
-        {"name": "polish", "model": "srv", "prompt": "{steps.draft.output}"},
-    ]}, input="x")
+    result = wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "draft", "model": "srv", "prompt": "{input}"},
+                {"name": "polish", "model": "srv", "prompt": "{steps.draft.output}"},
+            ]
+        },
+        input="x",
+    )
     run = wb.store.get_run(result.run_id)
     assert run["status"] == "failed" and "cut off" in run["error"]
     steps = {row["name"]: row for row in wb.store.list_steps(result.run_id)}

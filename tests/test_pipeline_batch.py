@@ -39,7 +39,9 @@ def test_a_csv_batch_is_one_pipeline_run_per_row_and_a_table_of_them(ip, scripte
     (tmp_path / "requests.csv").write_text('id,input\n1,a login form\n2,"a table, with commas"\n')
     table = run_ok(ip, "%lfw run p --over requests.csv")
     assert [(r["index"], r["input"], r["status"], r["output"]) for r in table] == [
-        (0, "a login form", "done", "a fine answer"), (1, "a table, with commas", "done", "a fine answer")]
+        (0, "a login form", "done", "a fine answer"),
+        (1, "a table, with commas", "done", "a fine answer"),
+    ]
     runs = {r["id"]: r for r in scripted.wb.store.list_runs(kind="pipeline")}
     assert sorted(runs) == sorted(r["run_id"] for r in table)
     assert {r["prompt"] for r in runs.values()} == {"a login form", "a table, with commas"}
@@ -97,8 +99,12 @@ def test_the_default_concurrency_is_one_with_a_local_model_and_four_when_all_are
     scripted.model("there", words("x"), remote=True)
 
     def plan(*models: str):
-        return check({"steps": [{"name": f"s{i}", "model": m, "prompt": "{input}"} for i, m in enumerate(models)]},
-                     scripted.manager, store=scripted.wb.store, project_id=scripted.wb.project_id)
+        return check(
+            {"steps": [{"name": f"s{i}", "model": m, "prompt": "{input}"} for i, m in enumerate(models)]},
+            scripted.manager,
+            store=scripted.wb.store,
+            project_id=scripted.wb.project_id,
+        )
 
     assert default_concurrency(scripted.manager, plan("there", "here")) == 1
     assert default_concurrency(scripted.manager, plan("there")) == 4
@@ -114,23 +120,27 @@ def test_a_failing_input_is_a_failed_row_and_the_inputs_after_it_still_run(scrip
             return super().__iter__()
 
     script.steps = FailsOnBroken(script.steps)
-    rows = scripted.wb.run_batch({"steps": [{"name": "answer", "model": "a", "prompt": "{input}"}]},
-                                 ["first", "broken", "third"])
+    rows = scripted.wb.run_batch(
+        {"steps": [{"name": "answer", "model": "a", "prompt": "{input}"}]}, ["first", "broken", "third"]
+    )
     assert [r["status"] for r in rows] == ["done", "failed", "done"]
     assert "the server went away" in rows[1]["error"] and rows[2]["output"] == "ok"
     runs = {r["id"]: r["status"] for r in scripted.wb.store.list_runs(kind="pipeline")}
     assert runs == {row["run_id"]: row["status"] for row in rows}
 
 
-@pytest.mark.parametrize("line, setup, says", [
-    ("--over missing.csv", None, "no variable of that name in the notebook and no file"),
-    ("--over requests.csv", ("requests.csv", "id,text\n1,a form\n"), "has no `input` column"),
-    ("--over requests.jsonl", ("requests.jsonl", "{not json\n"), "line 1: not JSON"),
-    ("--over empty", None, "holds no inputs"),
-    ("--over requests --concurrency 0", None, "must be at least 1, got 0"),
-    ('--over requests --input "x"', None, "not both"),
-    ("--concurrency 2 --input x", None, "--concurrency is for a batch"),
-])
+@pytest.mark.parametrize(
+    "line, setup, says",
+    [
+        ("--over missing.csv", None, "no variable of that name in the notebook and no file"),
+        ("--over requests.csv", ("requests.csv", "id,text\n1,a form\n"), "has no `input` column"),
+        ("--over requests.jsonl", ("requests.jsonl", "{not json\n"), "line 1: not JSON"),
+        ("--over empty", None, "holds no inputs"),
+        ("--over requests --concurrency 0", None, "must be at least 1, got 0"),
+        ('--over requests --input "x"', None, "not both"),
+        ("--concurrency 2 --input x", None, "--concurrency is for a batch"),
+    ],
+)
 def test_bad_batch_input_is_one_line_and_runs_nothing(ip, scripted, tmp_path, capsys, line, setup, says):
     a = scripted.model("a", words("ok"))
     save(ip)

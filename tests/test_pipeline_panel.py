@@ -56,7 +56,9 @@ def test_run_records_the_pipeline_shows_each_step_done_then_its_timeline_and_art
     run = store.get_run(result.run_id)
     assert (run["kind"], run["status"], run["prompt"]) == ("pipeline", "done", "a login form")
     assert [s["prompt"] for s in store.list_steps(result.run_id)] == [
-        "List the parts of a login form", "Write code for: a form"]
+        "List the parts of a login form",
+        "Write code for: a form",
+    ]
     for name in ("analyse", "code"):
         row = panel.rows[name]
         assert row.status.value.split(" · ")[1] == "done"
@@ -93,8 +95,10 @@ def test_a_run_that_writes_a_component_shows_its_live_preview_under_the_artifact
     from lfwb.preview.widget import Preview
 
     scripted.model("a", words("a card"))
-    scripted.model("b", ["```jsx\n", 'export default function Card({ title = "Hi" }) {\n',
-                         "  return <h2>{title}</h2>;\n}\n", "```"])
+    scripted.model(
+        "b",
+        ["```jsx\n", 'export default function Card({ title = "Hi" }) {\n', "  return <h2>{title}</h2>;\n}\n", "```"],
+    )
     panel = open_panel()
     before = len(panel.children)
     press_run(panel, "a card")

@@ -49,7 +49,11 @@ def test_a_run_is_one_pipeline_row_and_one_step_row_per_step_with_what_was_sent(
     assert [s["name"] for s in store.list_steps(result.run_id)] == ["analyse", "code"]
     assert steps["analyse"]["prompt"] == "List the parts of a login form"
     assert steps["code"]["prompt"] == "Write code for: a header and a button"
-    assert (steps["analyse"]["status"], steps["analyse"]["answered_by"], steps["analyse"]["model"]) == ("done", "a", "a")
+    assert (steps["analyse"]["status"], steps["analyse"]["answered_by"], steps["analyse"]["model"]) == (
+        "done",
+        "a",
+        "a",
+    )
     assert (steps["analyse"]["input_tokens"], steps["analyse"]["output_tokens"]) == (7, 5)
     assert steps["code"]["duration_ms"] is not None and steps["code"]["finished_at"] is not None
     assert result.steps["code"].text == "<Header/> <Button/>" and result.status == "done"
@@ -67,10 +71,15 @@ def test_two_independent_steps_run_at_the_same_time(scripted):
         go.set()
 
     threading.Thread(target=release_once_both_wait).start()
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "left", "model": "a", "prompt": "{input}"},
-        {"name": "right", "model": "b", "prompt": "{input}"},
-    ]}, input="go")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "left", "model": "a", "prompt": "{input}"},
+                {"name": "right", "model": "b", "prompt": "{input}"},
+            ]
+        },
+        input="go",
+    )
     assert both_started == [True]
     assert (result.steps["left"].text, result.steps["right"].text) == ("A!", "B!")
 
@@ -79,18 +88,27 @@ def test_a_failing_middle_step_fails_the_run_skips_its_dependants_and_keeps_the_
     scripted.model("a", words("the parts"))
     scripted.model("broken", ["half", Fail(GenerationError("the server went away"))])
     scripted.model("c", words("fine"))
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "analyse", "model": "a", "prompt": "{input}"},
-        {"name": "code", "model": "broken", "prompt": "{steps.analyse.output}"},
-        {"name": "assemble", "model": "c", "prompt": "{steps.code.output}"},
-        {"name": "notes", "model": "c", "prompt": "{steps.analyse.output}"},
-    ]}, input="x")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "analyse", "model": "a", "prompt": "{input}"},
+                {"name": "code", "model": "broken", "prompt": "{steps.analyse.output}"},
+                {"name": "assemble", "model": "c", "prompt": "{steps.code.output}"},
+                {"name": "notes", "model": "c", "prompt": "{steps.analyse.output}"},
+            ]
+        },
+        input="x",
+    )
     store = scripted.wb.store
     run = store.get_run(result.run_id)
     assert run["status"] == "failed" and "step code" in run["error"] and "the server went away" in run["error"]
     steps = steps_of(store, result.run_id)
     assert {n: s["status"] for n, s in steps.items()} == {
-        "analyse": "done", "code": "failed", "assemble": "skipped", "notes": "done"}
+        "analyse": "done",
+        "code": "failed",
+        "assemble": "skipped",
+        "notes": "done",
+    }
     assert steps["analyse"]["output"] == "the parts" and steps["code"]["output"] == "half"
     assert "needs code" in steps["assemble"]["error"]
 
@@ -99,7 +117,10 @@ def test_a_stop_mid_pipeline_cancels_every_running_step_and_keeps_their_text(ip,
     scripted.model("a", ["Once", " upon", Stall()])
     scripted.model("b", ["Far", Stall()])
     scripted.model("c", words("never"))
-    save(ip, "story", """
+    save(
+        ip,
+        "story",
+        """
 steps:
   - name: left
     model: a
@@ -110,7 +131,8 @@ steps:
   - name: join
     model: c
     prompt: "{steps.left.output} {steps.right.output}"
-""")
+""",
+    )
     # Stop is pressed once the cell shows both steps' text so far. (Not once the models reach
     # their stalls: their last token may still be on its way to the step, so what is kept would
     # be a race.)
@@ -128,7 +150,11 @@ steps:
     [run] = store.list_runs(kind="pipeline")
     assert run["status"] == "cancelled"
     steps = steps_of(store, run["id"])
-    assert {n: s["status"] for n, s in steps.items()} == {"left": "cancelled", "right": "cancelled", "join": "cancelled"}
+    assert {n: s["status"] for n, s in steps.items()} == {
+        "left": "cancelled",
+        "right": "cancelled",
+        "join": "cancelled",
+    }
     assert (steps["left"]["output"], steps["right"]["output"]) == ("Once upon", "Far")  # what the cell showed
     assert shown["left"].endswith("\nOnce upon") and shown["right"].endswith("\nFar")  # and still shows
     assert not store.query("SELECT id FROM steps WHERE status IN ('pending', 'running')")
@@ -171,10 +197,15 @@ def test_two_local_models_that_cannot_both_fit_take_turns_instead_of_failing(scr
         go.set()
 
     threading.Thread(target=release_once_the_second_waits).start()
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "left", "model": "a", "prompt": "{input}"},
-        {"name": "right", "model": "b", "prompt": "{input}"},
-    ]}, input="go")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "left", "model": "a", "prompt": "{input}"},
+                {"name": "right", "model": "b", "prompt": "{input}"},
+            ]
+        },
+        input="go",
+    )
     assert waited.is_set()  # the second step did wait for room (and was not refused)
     assert (result.status, result.steps["left"].text, result.steps["right"].text) == ("done", "A!", "B!")
     first, second = (a, b) if a.log[-1] == "unload" else (b, a)
@@ -191,10 +222,15 @@ def test_a_model_that_can_never_fit_fails_its_step_at_once(scripted):
 def test_a_steps_code_reaches_the_next_steps_template_and_becomes_run_artifacts(scripted):
     scripted.model("a", ["Here:\n```jsx\n<Button/>\n```\n```css\n.b { color: blue }\n```"])
     b = scripted.model("b", words("ok"))
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "code", "model": "a", "prompt": "{input}"},
-        {"name": "style", "model": "b", "prompt": "Review this CSS: {steps.code.artifacts.css}"},
-    ]}, input="x")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "code", "model": "a", "prompt": "{input}"},
+                {"name": "style", "model": "b", "prompt": "Review this CSS: {steps.code.artifacts.css}"},
+            ]
+        },
+        input="x",
+    )
     assert b.asked[0].messages[-1]["content"] == "Review this CSS: .b { color: blue }\n"
     assert sorted(r["kind"] for r in result.artifacts) == ["css", "jsx"]
     assert {r["run_id"] for r in scripted.wb.store.list_artifacts(run_id=result.run_id)} == {result.run_id}
@@ -202,12 +238,16 @@ def test_a_steps_code_reaches_the_next_steps_template_and_becomes_run_artifacts(
 
 def test_a_pipeline_that_does_not_check_is_one_line_and_leaves_no_row(ip, scripted, capsys):
     scripted.model("a", words("hi"))
-    save(ip, "styled", """
+    save(
+        ip,
+        "styled",
+        """
 steps:
   - name: one
     model: a
     prompt: "In our style ({context:style}): {input}"
-""")
+""",
+    )
     seen = run_error(ip, '%lfw run styled --input "x"', capsys)
     assert len(seen.splitlines()) == 1 and "no context named 'style'" in seen
     assert scripted.wb.store.list_runs() == [] and not scripted.wb.store.query("SELECT id FROM steps")
@@ -216,7 +256,7 @@ steps:
 def test_run_refuses_both_an_input_and_an_input_variable(ip, scripted, capsys):
     scripted.model("a", words("hi"))
     save(ip, "ui", TWO_STEPS.replace("model: b", "model: a"))
-    seen = run_error(ip, '%lfw run ui --input x -i y', capsys)
+    seen = run_error(ip, "%lfw run ui --input x -i y", capsys)
     assert "give --input TEXT or -i VAR, not both" in seen and scripted.wb.store.list_runs() == []
 
 
@@ -256,7 +296,11 @@ def test_the_steps_of_a_pipeline_run_whose_kernel_died_are_marked_interrupted(db
     s2 = Store(db_path)
     assert s2.mark_interrupted_runs() == [run["id"]]
     steps = {r["name"]: r for r in s2.list_steps(run["id"])}
-    assert {n: r["status"] for n, r in steps.items()} == {"analyse": "done", "code": "interrupted", "assemble": "interrupted"}
+    assert {n: r["status"] for n, r in steps.items()} == {
+        "analyse": "done",
+        "code": "interrupted",
+        "assemble": "interrupted",
+    }
     assert steps["code"]["output"] == "half a comp" and steps["analyse"]["output"] == "the parts"
     s2.close()
 
@@ -265,12 +309,15 @@ def test_a_project_budget_counts_what_earlier_steps_of_the_run_spent(scripted):
     from lfwb.runtimes import Chunk
     from lfwb.spending import set_budget, worst_case
 
-    scripted.model("pro", ["Hi", Chunk(text="!", output_tokens=1, cost_usd=0.0123)], remote=True,
-                   source="gemini-2.5-pro")
-    spec = {"steps": [
-        {"name": "one", "model": "pro", "prompt": "{input}", "max_tokens": 10},
-        {"name": "two", "model": "pro", "prompt": "{steps.one.output}", "max_tokens": 10},
-    ]}
+    scripted.model(
+        "pro", ["Hi", Chunk(text="!", output_tokens=1, cost_usd=0.0123)], remote=True, source="gemini-2.5-pro"
+    )
+    spec = {
+        "steps": [
+            {"name": "one", "model": "pro", "prompt": "{input}", "max_tokens": 10},
+            {"name": "two", "model": "pro", "prompt": "{steps.one.output}", "max_tokens": 10},
+        ]
+    }
     second_could_cost, _ = worst_case(scripted.manager, "pro", parse_pipeline(spec).steps[1].generation("Hi!"))
     wb = scripted.wb
     set_budget(wb.store, wb.manager, "project", wb.project_id, 0.0123 + second_could_cost / 2)

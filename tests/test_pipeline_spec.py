@@ -48,8 +48,7 @@ def test_a_yaml_pipeline_becomes_steps_with_models_settings_and_implied_dependen
     assert code.models == ("missing-model", "fake") and code.needs == ("analyse",)
     assert spec.step("assemble").needs == ("code", "style")  # depends_on, then what the prompt uses
     gen = code.generation("Write it.")
-    assert gen.messages == [{"role": "system", "content": "You write React."},
-                            {"role": "user", "content": "Write it."}]
+    assert gen.messages == [{"role": "system", "content": "You write React."}, {"role": "user", "content": "Write it."}]
     assert (gen.temperature, gen.max_tokens) == (0, 256)  # unset settings are generate's defaults
     assert spec.step("analyse").generation("x").max_tokens == 200
 
@@ -73,33 +72,46 @@ def test_a_dict_and_the_same_yaml_are_the_same_definition(scripted):
 FAULTS = {
     "unknown step in depends_on": (
         "steps:\n  - {name: a, model: fake, prompt: x, depends_on: [b]}",
-        "step 'a': depends_on 'b', which is not a step"),
+        "step 'a': depends_on 'b', which is not a step",
+    ),
     "unknown step in a template": (
         "steps:\n  - {name: analyse, model: fake, prompt: x}\n  - {name: b, model: fake, prompt: '{steps.analyze.output}'}",
-        "step 'b': {steps.analyze.output} names no step 'analyze' — did you mean 'analyse'?"),
+        "step 'b': {steps.analyze.output} names no step 'analyze' — did you mean 'analyse'?",
+    ),
     "a cycle": (
         "steps:\n  - {name: a, model: fake, prompt: '{steps.c.output}'}\n"
         "  - {name: b, model: fake, prompt: '{steps.a.output}'}\n  - {name: c, model: fake, prompt: x, depends_on: [b]}",
-        "the steps form a cycle, a → c → b → a"),
+        "the steps form a cycle, a → c → b → a",
+    ),
     "a step that needs itself": (
-        "steps:\n  - {name: a, model: fake, prompt: '{steps.a.output}'}", "step 'a': depends on itself"),
+        "steps:\n  - {name: a, model: fake, prompt: '{steps.a.output}'}",
+        "step 'a': depends on itself",
+    ),
     "two steps with one name": (
         "steps:\n  - {name: a, model: fake, prompt: x}\n  - {name: a, model: fake, prompt: y}",
-        "two steps are named 'a'"),
-    "an unknown model": (
-        "steps:\n  - {name: a, model: gpt-9, prompt: x}", "step 'a': no model named 'gpt-9'"),
+        "two steps are named 'a'",
+    ),
+    "an unknown model": ("steps:\n  - {name: a, model: gpt-9, prompt: x}", "step 'a': no model named 'gpt-9'"),
     "a chain with no model that resolves": (
-        "steps:\n  - {name: a, model: [gpt-9, gpt-10], prompt: x}", "step 'a': no model named 'gpt-9'"),
+        "steps:\n  - {name: a, model: [gpt-9, gpt-10], prompt: x}",
+        "step 'a': no model named 'gpt-9'",
+    ),
     "a setting out of range": (
         "steps:\n  - {name: a, model: fake, prompt: x, temperature: 7}",
-        "step 'a': temperature must be between 0 and 2, got 7"),
+        "step 'a': temperature must be between 0 and 2, got 7",
+    ),
     "a setting that is not a number": (
-        "steps:\n  - {name: a, model: fake, prompt: x, max_tokens: lots}", "step 'a': max tokens must be a whole number"),
+        "steps:\n  - {name: a, model: fake, prompt: x, max_tokens: lots}",
+        "step 'a': max tokens must be a whole number",
+    ),
     "a misspelt setting": (
         "steps:\n  - {name: a, model: fake, prompt: x, max_token: 9}",
-        "step 'a': unknown key 'max_token' — did you mean 'max_tokens'?"),
+        "step 'a': unknown key 'max_token' — did you mean 'max_tokens'?",
+    ),
     "a malformed step field": (
-        "steps:\n  - {name: a, model: fake, prompt: '{steps.a.text}'}", "{steps.a.text} is not a step field"),
+        "steps:\n  - {name: a, model: fake, prompt: '{steps.a.text}'}",
+        "{steps.a.text} is not a step field",
+    ),
     "no steps": ("description: nothing", "`steps:` must be a list with at least one step"),
     "a step without a prompt": ("steps:\n  - {name: a, model: fake}", "step 'a': `prompt:` must be non-empty text"),
     "broken YAML": ("steps: [a: b: c]", "not valid YAML at line 1"),
@@ -131,17 +143,28 @@ def test_a_context_field_must_name_a_context_of_the_project(scripted):
 
 def test_templates_fill_input_steps_artifacts_contexts_and_names_and_leave_code_alone(scripted):
     scripted.model("fake", ["ok"])
-    spec = parse_pipeline({"steps": [
-        {"name": "code", "model": "fake", "prompt": "{input}"},
-        {"name": "assemble", "model": "fake", "prompt": (
-            "For {user}: {steps.code.output} | {steps.code.artifacts.jsx} | {steps.code.artifacts.css} | "
-            "{{input}} {{steps.code.output}} | <p style={{color: 'red'}}>{props.title}</p> {title} "
-            "{steps.map(s => s)} function f() {}")},
-    ]})
+    spec = parse_pipeline(
+        {
+            "steps": [
+                {"name": "code", "model": "fake", "prompt": "{input}"},
+                {
+                    "name": "assemble",
+                    "model": "fake",
+                    "prompt": (
+                        "For {user}: {steps.code.output} | {steps.code.artifacts.jsx} | {steps.code.artifacts.css} | "
+                        "{{input}} {{steps.code.output}} | <p style={{color: 'red'}}>{props.title}</p> {title} "
+                        "{steps.map(s => s)} function f() {}"
+                    ),
+                },
+            ]
+        }
+    )
     plan = check(spec, scripted.manager, namespace={"user": "Ada"})
     assert plan.literal == {"assemble": ["title"]}  # names nothing: kept as written, and pointed out
     prompt = plan.prompt(
-        "assemble", input="a card", outputs={"code": "Here: {input}"},
+        "assemble",
+        input="a card",
+        outputs={"code": "Here: {input}"},
         artifacts={"code": {"jsx": "<Card/>"}},
     )
     assert prompt == (
@@ -153,7 +176,8 @@ def test_templates_fill_input_steps_artifacts_contexts_and_names_and_leave_code_
 
 def test_generate_keeps_its_template_rules():
     assert fill_template("Hi {who}, {{who}} {missing} {x: 1} {steps.a.output}", {"who": "Ada"}) == (
-        "Hi Ada, {who} {missing} {x: 1} {steps.a.output}")
+        "Hi Ada, {who} {missing} {x: 1} {steps.a.output}"
+    )
 
 
 def test_saving_the_same_definition_again_keeps_its_version_and_a_change_is_the_next(ip, scripted, capsys):
@@ -191,8 +215,7 @@ def test_pipeline_load_names_it_by_its_name_key_or_its_file_name(ip, scripted, t
     capsys.readouterr()
     run_ok(ip, "%lfw pipeline load review.yaml")
     run_ok(ip, "%lfw pipeline load other.yml")
-    assert capsys.readouterr().out.splitlines() == [
-        "saved review v1 (1 step: read)", "saved tidy v1 (1 step: read)"]
+    assert capsys.readouterr().out.splitlines() == ["saved review v1 (1 step: read)", "saved tidy v1 (1 step: read)"]
     shown = run_error(ip, "%lfw pipeline load missing.yaml", capsys)
     assert len(shown.splitlines()) == 1 and "no file at missing.yaml" in shown
     assert [r["name"] for r in saved_rows(scripted.wb)] == ["review", "tidy"]
@@ -218,4 +241,3 @@ def test_a_saved_pipeline_wins_over_the_bundled_one_of_its_name(scripted):
         scripted.wb.pipeline("ui-component", version=3)
     with pytest.raises(NotFound, match="no saved pipeline 'nope'"):
         scripted.wb.pipeline("nope")
-

@@ -20,8 +20,11 @@ from lfwb.pipelines.checks import RETRY_NOTE
 from lfwb.pipelines.spec import parse_pipeline
 from lfwb.structured import DEFAULT_MAX_ITEMS
 
-PARTS = {"type": "object", "properties": {"parts": {"type": "array", "items": {"type": "string"}},
-                                          "title": {"type": "string"}}, "required": ["parts", "title"]}
+PARTS = {
+    "type": "object",
+    "properties": {"parts": {"type": "array", "items": {"type": "string"}}, "title": {"type": "string"}},
+    "required": ["parts", "title"],
+}
 COMPONENT = '```jsx\nexport default function Card() {\n  return <div className="card">Hi</div>;\n}\n```\n'
 PREFILL = '```jsx\nimport React from "react";\nexport default function'
 
@@ -77,13 +80,27 @@ def test_the_retry_prompt_carries_the_error_line_and_a_new_seed(scripted):
 def test_a_step_that_never_passes_fails_with_its_last_error_and_skips_what_needs_it(scripted):
     scripted.model("m", [], answers=[["no component here"], ["still none"]])
     after = scripted.model("after", ["never asked"])
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "code", "model": "m", "prompt": "{input}", "check": {"regex": r"^export default"}, "retries": 1},
-        {"name": "use", "model": "after", "prompt": "{steps.code.output}"},
-    ]}, input="x")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {
+                    "name": "code",
+                    "model": "m",
+                    "prompt": "{input}",
+                    "check": {"regex": r"^export default"},
+                    "retries": 1,
+                },
+                {"name": "use", "model": "after", "prompt": "{steps.code.output}"},
+            ]
+        },
+        input="x",
+    )
     rows = attempts(scripted.wb.store, result.run_id)
     assert [(r["name"], r["attempt"], r["status"]) for r in rows] == [
-        ("code", 1, "failed"), ("code", 2, "failed"), ("use", 1, "skipped")]
+        ("code", 1, "failed"),
+        ("code", 2, "failed"),
+        ("use", 1, "skipped"),
+    ]
     last = "the answer does not match the pattern '^export default'"
     assert rows[1]["output"] == "still none" and rows[1]["error"] == last
     assert (result.status, result.error) == ("failed", f"step code: {last}")
@@ -111,12 +128,15 @@ def test_a_jsx_check_refuses_a_component_that_does_not_parse_with_its_line(scrip
     assert result.steps["code"].status == "done"
 
 
-@pytest.mark.parametrize(("answer", "check", "kind"), [
-    ("```\nexport default function A() { return <b/>; }\n```", "jsx", "jsx"),  # a fence with no language
-    ("export default function A() { return <b/>; }", "tsx", "tsx"),  # no fence at all
-    ('Here:\n```\n{"a": 1}\n```\n```\nnot checked\n```', "json", "json"),
-    ("```python\nx = 1\n```", "python", "python"),
-])
+@pytest.mark.parametrize(
+    ("answer", "check", "kind"),
+    [
+        ("```\nexport default function A() { return <b/>; }\n```", "jsx", "jsx"),  # a fence with no language
+        ("export default function A() { return <b/>; }", "tsx", "tsx"),  # no fence at all
+        ('Here:\n```\n{"a": 1}\n```\n```\nnot checked\n```', "json", "json"),
+        ("```python\nx = 1\n```", "python", "python"),
+    ],
+)
 def test_the_code_a_check_passed_is_an_artifact_of_its_kind(scripted, answer, check, kind):
     scripted.model("m", [answer])
     result = scripted.wb.run_pipeline(one_step(check=check), input="x")
@@ -125,7 +145,7 @@ def test_the_code_a_check_passed_is_an_artifact_of_its_kind(scripted, answer, ch
 
 
 def test_a_code_check_reads_the_block_of_its_language(scripted):
-    scripted.model("m", ["```css\n.a {}\n```\n```json\n{\"ok\": true}\n```"])
+    scripted.model("m", ['```css\n.a {}\n```\n```json\n{"ok": true}\n```'])
     assert scripted.wb.run_pipeline(one_step(check="json"), input="x").status == "done"
     scripted.model("n", ["```css\n.a {}\n```"])
     result = scripted.wb.run_pipeline(one_step(check="json", model="n"), input="x")
@@ -137,14 +157,28 @@ def test_the_timeline_draws_a_bar_per_attempt(scripted):
 
     scripted.model("m", [], answers=[["no"], ["42"]])
     scripted.model("f", ["fine"])
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "first", "model": "f", "prompt": "{input}"},
-        {"name": "code", "model": "m", "prompt": "{input}", "check": {"regex": r"\d"}, "retries": 1,
-         "depends_on": ["first"]},
-    ]}, input="x")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "first", "model": "f", "prompt": "{input}"},
+                {
+                    "name": "code",
+                    "model": "m",
+                    "prompt": "{input}",
+                    "check": {"regex": r"\d"},
+                    "retries": 1,
+                    "depends_on": ["first"],
+                },
+            ]
+        },
+        input="x",
+    )
     bars = timeline_rows(scripted.wb.store, result.run_id)
     assert [(b.name, b.status) for b in bars] == [
-        ("first", "done"), ("code · attempt 1", "failed"), ("code · attempt 2", "done")]
+        ("first", "done"),
+        ("code · attempt 1", "failed"),
+        ("code · attempt 2", "done"),
+    ]
 
 
 def test_the_step_costs_every_attempt(scripted):
@@ -160,10 +194,10 @@ def test_the_step_costs_every_attempt(scripted):
 
 
 def test_a_prefill_starts_the_answer_and_the_model_continues_it(scripted):
-    model = scripted.model("m", words(' Card() { return <b>Hi</b>; }\n```'))
+    model = scripted.model("m", words(" Card() { return <b>Hi</b>; }\n```"))
     result = scripted.wb.run_pipeline(one_step(prefill=PREFILL, check="jsx"), input="a card")
     text = result.steps["code"].text
-    assert text == PREFILL + ' Card() { return <b>Hi</b>; }\n```' and model.asked[0].prefill == PREFILL
+    assert text == PREFILL + " Card() { return <b>Hi</b>; }\n```" and model.asked[0].prefill == PREFILL
     (artifact,) = scripted.wb.store.list_artifacts(run_id=result.run_id)
     assert artifact["kind"] == "jsx" and artifact["content"].startswith('import React from "react";')
 
@@ -183,11 +217,20 @@ def test_a_prefill_skips_a_remote_link_of_a_chain_without_sending_it(scripted, f
 def test_a_schema_step_is_decoded_under_it_and_its_fields_reach_the_next_step(scripted):
     analyse = scripted.model("a", ['{"parts": ["header", "button"], ', '"title": "Log in"}'])
     code = scripted.model("b", ["ok"])
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "analyse", "model": "a", "prompt": "{input}", "schema": PARTS},
-        {"name": "code", "model": "b", "prompt": "Title: {steps.analyse.data.title}\nParts: "
-                                               "{steps.analyse.data.parts}\nFirst: {steps.analyse.data.parts.0}"},
-    ]}, input="a login form")
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "analyse", "model": "a", "prompt": "{input}", "schema": PARTS},
+                {
+                    "name": "code",
+                    "model": "b",
+                    "prompt": "Title: {steps.analyse.data.title}\nParts: "
+                    "{steps.analyse.data.parts}\nFirst: {steps.analyse.data.parts.0}",
+                },
+            ]
+        },
+        input="a login form",
+    )
     sent = analyse.asked[0].json_schema
     assert sent["properties"]["parts"]["maxItems"] == DEFAULT_MAX_ITEMS  # bounded, as structured.py gives it
     assert code.asked[0].json_schema is None
@@ -203,10 +246,16 @@ class Analysis(BaseModel):
 def test_a_pydantic_schema_by_name_gives_a_model_instance_and_a_mismatch_is_retried(scripted):
     scripted.model("a", [], answers=[['{"title": "Log in"}'], ['{"title": "Log in", "parts": ["form"]}']])
     scripted.model("b", ["ok"])
-    result = scripted.wb.run_pipeline({"steps": [
-        {"name": "analyse", "model": "a", "prompt": "{input}", "schema": "Analysis", "retries": 1},
-        {"name": "code", "model": "b", "prompt": "{steps.analyse.data}"},
-    ]}, input="x", namespace={"Analysis": Analysis})
+    result = scripted.wb.run_pipeline(
+        {
+            "steps": [
+                {"name": "analyse", "model": "a", "prompt": "{input}", "schema": "Analysis", "retries": 1},
+                {"name": "code", "model": "b", "prompt": "{steps.analyse.data}"},
+            ]
+        },
+        input="x",
+        namespace={"Analysis": Analysis},
+    )
     rows = attempts(scripted.wb.store, result.run_id)
     assert rows[0]["status"] == "failed" and "does not match Analysis at parts" in rows[0]["error"]
     assert result.steps["analyse"].data == Analysis(title="Log in", parts=["form"])
@@ -216,10 +265,16 @@ def test_a_pydantic_schema_by_name_gives_a_model_instance_and_a_mismatch_is_retr
 def test_a_rerun_reads_the_reused_steps_data(scripted):
     scripted.model("a", ['{"parts": ["x"], "title": "T"}'])
     b = scripted.model("b", ["ok"])
-    first = scripted.wb.run_pipeline({"name": "p", "steps": [
-        {"name": "analyse", "model": "a", "prompt": "{input}", "schema": PARTS},
-        {"name": "code", "model": "b", "prompt": "{steps.analyse.data.title}"},
-    ]}, input="x")
+    first = scripted.wb.run_pipeline(
+        {
+            "name": "p",
+            "steps": [
+                {"name": "analyse", "model": "a", "prompt": "{input}", "schema": PARTS},
+                {"name": "code", "model": "b", "prompt": "{steps.analyse.data.title}"},
+            ],
+        },
+        input="x",
+    )
     again = scripted.wb.rerun_pipeline(first.run_id, "code")
     assert again.steps["analyse"].status == "reused" and b.asked[-1].messages[-1]["content"] == "T"
 
@@ -227,8 +282,14 @@ def test_a_rerun_reads_the_reused_steps_data(scripted):
 def test_a_definition_keeps_what_it_says_when_saved(scripted):
     spec = parse_pipeline(one_step(schema=PARTS, check={"regex": "a+"}, retries=2, seed=3), name="p")
     assert spec.to_dict()["steps"][0] == {
-        "name": "code", "model": "m", "prompt": "Write it: {input}", "schema": PARTS,
-        "check": {"regex": "a+"}, "retries": 2, "seed": 3}
+        "name": "code",
+        "model": "m",
+        "prompt": "Write it: {input}",
+        "schema": PARTS,
+        "check": {"regex": "a+"},
+        "retries": 2,
+        "seed": 3,
+    }
     assert parse_pipeline(spec.to_yaml(), name="p").hash == spec.hash
     spec = parse_pipeline(one_step(check="jsx", prefill=PREFILL), name="p")
     assert spec.to_dict()["steps"][0]["prefill"] == PREFILL
@@ -240,34 +301,49 @@ def test_a_definition_keeps_what_it_says_when_saved(scripted):
 TWO = [{"name": "analyse", "model": "m", "prompt": "{input}", "schema": PARTS}]
 
 
-@pytest.mark.parametrize(("steps", "line"), [
-    (one_step(check="jsxx")["steps"], "`check:` 'jsxx' is not a check — use jsx, tsx, json, python or "
-                                      "{regex: PATTERN} — did you mean 'jsx'?"),
-    (one_step(check={"regex": "(a"})["steps"], "`check:` regex '(a' does not compile: missing ), unterminated "
-                                               "subpattern at position 0"),
-    (one_step(check={"pattern": "a"})["steps"], "`check:` {'pattern': 'a'} is not a check"),
-    (one_step(check="json", retries=-1)["steps"], "`retries:` must be a whole number from 0 to 10, got -1"),
-    (one_step(check="json", retries="two")["steps"], "`retries:` must be a whole number from 0 to 10, got 'two'"),
-    (one_step(check="json", retries=2.5)["steps"], "got 2.5"),
-    (one_step(check="json", retries=True)["steps"], "got True"),
-    (one_step(check="json", retries=11)["steps"], "got 11"),
-    (one_step(retries=2)["steps"], "`retries:` needs a `check:` or a `schema:` to retry on"),
-    (one_step(schema=5)["steps"], "`schema:` is the name of a schema"),
-    (one_step(prefill=5)["steps"], "`prefill:` must be non-empty text, got a int"),
-    (one_step(prefill="{", schema="json")["steps"], "`prefill:` and `schema:` do not go together"),
-    (one_step(schema="NoSuchSchema")["steps"], "step 'code': `schema:` no schema named 'NoSuchSchema'"),
-    (one_step(schema={"type": "objekt"})["steps"], "step 'code': `schema:` the schema is not a valid JSON Schema"),
-    (one_step(schema="Analysis")["steps"], ""),  # a class in the notebook: taken (the control)
-    ([*TWO, {"name": "code", "model": "m", "prompt": "{steps.analyse.data.partz}"}],
-     "step 'code': {steps.analyse.data.partz} — in step 'analyse''s schema the schema, the answer has no field "
-     "'partz' (fields: parts, title) — did you mean 'parts'?"),
-    ([*TWO, {"name": "code", "model": "m", "prompt": "{steps.analyse.data.title.size}"}],
-     "title is string, with no field 'size'"),
-    ([{"name": "analyse", "model": "m", "prompt": "{input}"},
-      {"name": "code", "model": "m", "prompt": "{steps.analyse.data.parts}"}],
-     "step 'code': {steps.analyse.data.parts} reads step 'analyse''s data, but it has no `schema:` — give it "
-     "one, or use {steps.analyse.output}"),
-])
+@pytest.mark.parametrize(
+    ("steps", "line"),
+    [
+        (
+            one_step(check="jsxx")["steps"],
+            "`check:` 'jsxx' is not a check — use jsx, tsx, json, python or {regex: PATTERN} — did you mean 'jsx'?",
+        ),
+        (
+            one_step(check={"regex": "(a"})["steps"],
+            "`check:` regex '(a' does not compile: missing ), unterminated subpattern at position 0",
+        ),
+        (one_step(check={"pattern": "a"})["steps"], "`check:` {'pattern': 'a'} is not a check"),
+        (one_step(check="json", retries=-1)["steps"], "`retries:` must be a whole number from 0 to 10, got -1"),
+        (one_step(check="json", retries="two")["steps"], "`retries:` must be a whole number from 0 to 10, got 'two'"),
+        (one_step(check="json", retries=2.5)["steps"], "got 2.5"),
+        (one_step(check="json", retries=True)["steps"], "got True"),
+        (one_step(check="json", retries=11)["steps"], "got 11"),
+        (one_step(retries=2)["steps"], "`retries:` needs a `check:` or a `schema:` to retry on"),
+        (one_step(schema=5)["steps"], "`schema:` is the name of a schema"),
+        (one_step(prefill=5)["steps"], "`prefill:` must be non-empty text, got a int"),
+        (one_step(prefill="{", schema="json")["steps"], "`prefill:` and `schema:` do not go together"),
+        (one_step(schema="NoSuchSchema")["steps"], "step 'code': `schema:` no schema named 'NoSuchSchema'"),
+        (one_step(schema={"type": "objekt"})["steps"], "step 'code': `schema:` the schema is not a valid JSON Schema"),
+        (one_step(schema="Analysis")["steps"], ""),  # a class in the notebook: taken (the control)
+        (
+            [*TWO, {"name": "code", "model": "m", "prompt": "{steps.analyse.data.partz}"}],
+            "step 'code': {steps.analyse.data.partz} — in step 'analyse''s schema the schema, the answer has no field "
+            "'partz' (fields: parts, title) — did you mean 'parts'?",
+        ),
+        (
+            [*TWO, {"name": "code", "model": "m", "prompt": "{steps.analyse.data.title.size}"}],
+            "title is string, with no field 'size'",
+        ),
+        (
+            [
+                {"name": "analyse", "model": "m", "prompt": "{input}"},
+                {"name": "code", "model": "m", "prompt": "{steps.analyse.data.parts}"},
+            ],
+            "step 'code': {steps.analyse.data.parts} reads step 'analyse''s data, but it has no `schema:` — give it "
+            "one, or use {steps.analyse.output}",
+        ),
+    ],
+)
 def test_a_bad_typed_or_checked_step_is_one_line_and_no_run(scripted, db_path, steps, line):
     model = scripted.model("m", ["{}"])
     before = table_counts(str(db_path))
@@ -294,8 +370,10 @@ def test_a_prefill_on_remote_models_alone_is_refused_before_it_is_saved_or_run(i
 
 def test_a_misused_data_field_is_one_line_in_the_cell_and_nothing_runs(ip, scripted, capsys, db_path):
     model = scripted.model("m", ["{}"])
-    definition = ("steps:\n  - {name: analyse, model: m, prompt: '{input}', schema: Analysis}\n"
-                  "  - {name: code, model: m, prompt: '{steps.analyse.data.colour}'}\n")
+    definition = (
+        "steps:\n  - {name: analyse, model: m, prompt: '{input}', schema: Analysis}\n"
+        "  - {name: code, model: m, prompt: '{steps.analyse.data.colour}'}\n"
+    )
     ip.user_ns["Analysis"] = Analysis
     run_ok(ip, f"%%lfw pipeline p\n{definition}")  # saved: a schema by name is resolved when it runs
     before = table_counts(str(db_path))
@@ -309,10 +387,22 @@ def test_a_misused_data_field_is_one_line_in_the_cell_and_nothing_runs(ip, scrip
 
 @pytest.mark.slow
 def test_smollm2_continues_a_prefilled_component(wb):
-    result = wb.run_pipeline({"steps": [{
-        "name": "code", "model": "smollm2", "prompt": "Write a React component for: {input}",
-        "prefill": PREFILL, "max_tokens": 60, "temperature": 0.2, "seed": 1,
-    }]}, input="a counter button")
+    result = wb.run_pipeline(
+        {
+            "steps": [
+                {
+                    "name": "code",
+                    "model": "smollm2",
+                    "prompt": "Write a React component for: {input}",
+                    "prefill": PREFILL,
+                    "max_tokens": 60,
+                    "temperature": 0.2,
+                    "seed": 1,
+                }
+            ]
+        },
+        input="a counter button",
+    )
     text = result.steps["code"].text
     assert result.status == "done" and text.startswith(PREFILL) and len(text) > len(PREFILL) + 10
     row = wb.store.list_steps(result.run_id)[0]
@@ -323,8 +413,10 @@ def test_smollm2_continues_a_prefilled_component(wb):
 def test_a_model_with_its_own_chat_template_answers_and_continues_a_prefill(wb):
     from lfwb.runtimes import default_model_path
 
-    template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     wb.manager.register(name="chatml", runtime="llama_cpp", source=str(default_model_path()), chat_template=template)
     plain = wb.generate("Say hello.", model="chatml", max_tokens=12, temperature=0)
     assert plain.text.strip()  # its end token was an empty stop string, which ended every answer at once

@@ -89,8 +89,11 @@ def gated_server():
 def test_two_independent_steps_are_asked_at_the_same_time(wb, gated_server):
     url, gate = gated_server
     for name in ("left", "right"):  # two models: generations on one model take turns
-        wb.manager.register(ModelConfig(name=name, source=f"{name}-model", runtime="openai_compat",
-                                        options={"base_url": url, "timeout_s": 30}))
+        wb.manager.register(
+            ModelConfig(
+                name=name, source=f"{name}-model", runtime="openai_compat", options={"base_url": url, "timeout_s": 30}
+            )
+        )
     seen = gate(at_once=2, expected=2)
     result = wb.run_pipeline(BOTH_AT_ONCE, input="a split-screen editor")
 
@@ -112,8 +115,11 @@ steps:
 
 def test_a_batch_of_ten_with_concurrency_four_has_four_runs_in_flight_never_more(wb, gated_server):
     url, gate = gated_server
-    wb.manager.register(ModelConfig(name="left", source="left-model", runtime="openai_compat",
-                                    options={"base_url": url, "timeout_s": 30}))
+    wb.manager.register(
+        ModelConfig(
+            name="left", source="left-model", runtime="openai_compat", options={"base_url": url, "timeout_s": 30}
+        )
+    )
     inputs = [f"report {i}" for i in range(10)]
     seen = gate(at_once=4, expected=10)
     rows = wb.run_batch(ONE_STEP, inputs, concurrency=4)

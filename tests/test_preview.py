@@ -11,20 +11,20 @@ import pytest
 
 from conftest import refused_in_one_line
 
-COUNTER = '''import { useState } from "react";
+COUNTER = """import { useState } from "react";
 
 export default function Counter({ label = "Count", step = 1 }) {
   const [n, setN] = useState(0);
   return <button onClick={() => setN(n + step)}>{label}: {n}</button>;
 }
-'''
+"""
 
-PRICING = '''type Props = { plan: string; price: number; featured: boolean; accent: string; period: "month" | "year" };
+PRICING = """type Props = { plan: string; price: number; featured: boolean; accent: string; period: "month" | "year" };
 
 export default function PricingCard({ plan = "Pro", price = 12, featured = false, accent = "#4f46e5", period = "month" }: Props) {
   return <div style={{ border: `2px solid ${accent}` }}>{plan} {price}/{period}{featured ? " ★" : ""}</div>;
 }
-'''
+"""
 
 
 def artifact_rows(wb) -> list[dict]:
@@ -36,7 +36,7 @@ def srcdoc(bundle_html: str) -> str:
 
 
 def test_jsx_cell_previews_the_component_and_keeps_it_as_an_artifact(ip, wb):
-    result = ip.run_cell("%%lfw jsx --props '{\"label\": \"Clicks\"}'\n" + COUNTER)
+    result = ip.run_cell('%%lfw jsx --props \'{"label": "Clicks"}\'\n' + COUNTER)
     w = result.result
     assert result.success and w.props == {"label": "Clicks"} and w.language == "jsx"
     [row] = artifact_rows(wb)
@@ -93,7 +93,12 @@ def test_controls_come_from_the_props_and_a_change_reaches_the_props(ip):
     w = ip.run_cell("%%lfw jsx\n" + PRICING).result
     controls = w._controls.widgets
     assert {name: type(c).__name__ for name, c in controls.items()} == {
-        "plan": "Text", "price": "IntText", "featured": "Checkbox", "accent": "ColorPicker", "period": "Dropdown"}
+        "plan": "Text",
+        "price": "IntText",
+        "featured": "Checkbox",
+        "accent": "ColorPicker",
+        "period": "Dropdown",
+    }
     controls["plan"].value = "Team"
     controls["period"].value = "year"
     assert w.props == {"plan": "Team", "period": "year"}
@@ -129,20 +134,26 @@ def test_a_new_source_rebuilds_the_frame_and_its_controls(ip):
 
 def test_preview_shows_a_stored_component(ip, wb):
     row = wb.store.add_artifact(wb.project_id, PRICING, kind="tsx", language="tsx", filename="card.tsx")
-    w = ip.run_cell(f"%lfw preview {row['id']} --props '{{\"plan\": \"Max\"}}'").result
+    w = ip.run_cell(f'%lfw preview {row["id"]} --props \'{{"plan": "Max"}}\'').result
     assert w.source == PRICING and w.language == "tsx" and w.props == {"plan": "Max"}
 
 
-@pytest.mark.parametrize("cell, says", [
-    ("%%lfw jsx --props '[1, 2]'\n" + COUNTER, "--props needs a JSON object"),
-    ("%%lfw jsx --props '{label'\n" + COUNTER, "--props needs a JSON object"),
-    ("%%lfw jsx --height 5\n" + COUNTER, "--height is in pixels"),
-    ("%%lfw jsx\nimport _ from 'lodash'\n" + COUNTER, "lodash"),
-    ("%%lfw jsx\nimport x from './x'\n" + COUNTER, "./x"),
-    ("%%lfw jsx\nexport function NoDefault() { return <b/> }\n", "default"),
-    ("%%lfw jsx\n" + COUNTER.replace("</button>", "</b>"), "(line 5, column 61): `<button>` from line 5 is closed by `</b>`"),
-    ("%%lfw jsx\n" + COUNTER + "// " + "x" * 1_000_000 + "\n", "at most"),
-])
+@pytest.mark.parametrize(
+    "cell, says",
+    [
+        ("%%lfw jsx --props '[1, 2]'\n" + COUNTER, "--props needs a JSON object"),
+        ("%%lfw jsx --props '{label'\n" + COUNTER, "--props needs a JSON object"),
+        ("%%lfw jsx --height 5\n" + COUNTER, "--height is in pixels"),
+        ("%%lfw jsx\nimport _ from 'lodash'\n" + COUNTER, "lodash"),
+        ("%%lfw jsx\nimport x from './x'\n" + COUNTER, "./x"),
+        ("%%lfw jsx\nexport function NoDefault() { return <b/> }\n", "default"),
+        (
+            "%%lfw jsx\n" + COUNTER.replace("</button>", "</b>"),
+            "(line 5, column 61): `<button>` from line 5 is closed by `</b>`",
+        ),
+        ("%%lfw jsx\n" + COUNTER + "// " + "x" * 1_000_000 + "\n", "at most"),
+    ],
+)
 def test_bad_components_are_refused_in_one_line_and_nothing_is_kept(ip, wb, capsys, caplog, cell, says):
     seen = refused_in_one_line(ip, cell, capsys, caplog)
     assert says in seen
@@ -186,7 +197,11 @@ def test_only_a_component_that_imports_framer_motion_gets_its_bundle_in_the_page
 
     motion = static_file("motion.js")
     plain = component_page(COUNTER, {}, "jsx")
-    moving = component_page('import { motion } from "framer-motion";\n'
-                          "export default () => <motion.div animate={{ x: 4 }}>hi</motion.div>\n", {}, "jsx")
+    moving = component_page(
+        'import { motion } from "framer-motion";\n'
+        "export default () => <motion.div animate={{ x: 4 }}>hi</motion.div>\n",
+        {},
+        "jsx",
+    )
     assert motion not in plain and motion in moving
     assert len(plain) < len(moving) - 100_000

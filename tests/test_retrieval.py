@@ -41,8 +41,11 @@ def test_adding_a_context_chunks_it_at_once(wb):
 
 def test_contexts_added_by_another_tool_are_indexed_on_first_search(wb):
     with sqlite3.connect(wb.store.path) as conn:  # as sqlite-utils or a script would
-        conn.execute("INSERT INTO contexts (project_id, name, text, created_at) VALUES (?, 'old', "
-                     "'Invoices are due in thirty days.', '2024-01-01')", (wb.project_id,))
+        conn.execute(
+            "INSERT INTO contexts (project_id, name, text, created_at) VALUES (?, 'old', "
+            "'Invoices are due in thirty days.', '2024-01-01')",
+            (wb.project_id,),
+        )
     hits = wb.search_contexts("when are invoices due")
     assert [h.context_name for h in hits] == ["old"]
     assert wb.store.unindexed_contexts(wb.project_id) == []
@@ -81,7 +84,9 @@ def test_nearest_chunks_ranks_by_cosine_within_the_project_and_model(wb):
     found = wb.store.nearest_chunks(wb.project_id, "test", unit(2), limit=5)
     assert [r["context_name"] for r in found] == ["b", "a"]
     assert found[0]["distance"] == pytest.approx(0.0, abs=1e-5)
-    assert found[1]["distance"] == pytest.approx(1 - np.dot(np.frombuffer(unit(1), "f4"), np.frombuffer(unit(2), "f4")), abs=1e-5)
+    assert found[1]["distance"] == pytest.approx(
+        1 - np.dot(np.frombuffer(unit(1), "f4"), np.frombuffer(unit(2), "f4")), abs=1e-5
+    )
     assert wb.store.nearest_chunks(wb.project_id, "another model", unit(2)) == []
 
 
@@ -96,7 +101,9 @@ def test_plain_sqlite3_reads_a_store_with_vectors(wb):
         assert conn.execute("SELECT text FROM context_chunks").fetchall() == [("Espresso uses nine bars of pressure.",)]
         assert conn.execute("SELECT rowid FROM context_chunks_fts WHERE context_chunks_fts MATCH 'espresso'").fetchall()
         assert len(conn.execute("SELECT embedding FROM context_chunk_embeddings").fetchone()[0]) == 384 * 4
-        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%VIRTUAL TABLE%USING vec0%'").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%VIRTUAL TABLE%USING vec0%'"
+        ).fetchone() == (0,)
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:
         conn.close()
@@ -179,8 +186,10 @@ def test_vector_search_follows_vectors_another_connection_adds_and_removes(wb, d
     b = wb.add_context(text="Green tea steeps at eighty degrees.", name="tea")
     tea_chunk = wb.store.list_chunks(b["id"])[0]["chunk_id"]
     with closing(sqlite3.connect(db_path)) as other, other:  # another kernel, or sqlite-utils
-        other.execute("INSERT INTO context_chunk_embeddings (chunk_id, model, embedding) VALUES (?, 'test', ?)",
-                      (tea_chunk, unit(2)))
+        other.execute(
+            "INSERT INTO context_chunk_embeddings (chunk_id, model, embedding) VALUES (?, 'test', ?)",
+            (tea_chunk, unit(2)),
+        )
     assert [r["context_name"] for r in wb.store.nearest_chunks(wb.project_id, "test", unit(2))] == ["tea", "coffee"]
     with closing(sqlite3.connect(db_path)) as other, other:  # foreign keys off, as sqlite3's default
         other.execute("DELETE FROM contexts WHERE name = 'tea'")
@@ -216,7 +225,10 @@ def test_a_store_an_older_lfwb_gave_a_sqlite_vec_table_still_searches_and_stays_
     store = Store(path)
     try:
         project = store.get_project("old")["id"]
-        assert [r["context_name"] for r in store.nearest_chunks(project, "all-MiniLM-L6-v2", unit(2))] == ["tea", "coffee"]
+        assert [r["context_name"] for r in store.nearest_chunks(project, "all-MiniLM-L6-v2", unit(2))] == [
+            "tea",
+            "coffee",
+        ]
         assert [h.context_name for h in retrieve(store, project, "espresso", progress=False)] == ["coffee"]
         store.delete_context(store.search_contexts("tea")[0]["id"])
         assert [r["context_name"] for r in store.nearest_chunks(project, "all-MiniLM-L6-v2", unit(2))] == ["coffee"]
@@ -226,7 +238,9 @@ def test_a_store_an_older_lfwb_gave_a_sqlite_vec_table_still_searches_and_stays_
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("SELECT name FROM contexts").fetchall() == [("coffee",)]
         # left as it was: only sqlite-vec could drop it, and nothing reads it
-        assert "vec0" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'context_chunk_vectors'").fetchone()[0]
+        assert (
+            "vec0" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'context_chunk_vectors'").fetchone()[0]
+        )
 
 
 def test_past_the_exact_limit_a_first_pass_on_sign_bits_still_finds_the_nearest(wb, monkeypatch):
@@ -235,8 +249,9 @@ def test_past_the_exact_limit_a_first_pass_on_sign_bits_still_finds_the_nearest(
     monkeypatch.setattr(vectors, "EXACT_UP_TO", 50)  # 200 vectors: the first pass keeps 20
     monkeypatch.setattr(vectors, "MIN_CANDIDATES", 20)
     c = wb.store.add_chunked_context(wb.project_id, name="many")
-    wb.store.add_chunks(c["id"], [{"index": i, "text": f"part {i}", "start": 0, "end": 1, "tokens": 1}
-                                  for i in range(200)])
+    wb.store.add_chunks(
+        c["id"], [{"index": i, "text": f"part {i}", "start": 0, "end": 1, "tokens": 1} for i in range(200)]
+    )
     chunks = [r["chunk_id"] for r in wb.store.list_chunks(c["id"])]
     wb.store.add_vectors("test", [(cid, unit(i)) for i, cid in enumerate(chunks)])
     found = wb.store.nearest_chunks(wb.project_id, "test", unit(123), limit=5)

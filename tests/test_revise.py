@@ -13,8 +13,10 @@ from lfwb.preview.revise import Revision
 FENCE = "`" * 3
 CARD = 'export default function Card({ title = "Pro" }) {\n  return <div>{title}</div>\n}\n'
 RED = 'export default function Card({ title = "Pro" }) {\n  return <div style={{ color: "red" }}>{title}</div>\n}\n'
-SUBTITLE = ('export default function Card({ title = "Pro", subtitle = "Best value" }) {\n'
-            '  return <div style={{ color: "red" }}>{title}<small>{subtitle}</small></div>\n}\n')
+SUBTITLE = (
+    'export default function Card({ title = "Pro", subtitle = "Best value" }) {\n'
+    '  return <div style={{ color: "red" }}>{title}<small>{subtitle}</small></div>\n}\n'
+)
 
 
 def answer(code: str, language: str = "jsx") -> list[str]:
@@ -25,8 +27,9 @@ def answer(code: str, language: str = "jsx") -> list[str]:
 def card(wb):
     """A JSX component kept as an artifact, as %%lfw jsx or a pipeline would keep it."""
     run = wb.store.add_run(project_id=wb.project_id, kind="generate", model="fake", prompt="a card")
-    (row,) = wb.store.add_artifacts(wb.project_id, run["id"], [
-        {"content": CARD, "kind": "jsx", "language": "jsx", "filename": "Card.jsx"}])
+    (row,) = wb.store.add_artifacts(
+        wb.project_id, run["id"], [{"content": CARD, "kind": "jsx", "language": "jsx", "filename": "Card.jsx"}]
+    )
     return row
 
 
@@ -50,7 +53,10 @@ def test_versions_chain_and_list_oldest_first_from_any_version(scripted, wb, car
     assert third["version"] == 3 and third["parent_id"] == second["id"]
     rows = run_ok(ip, f"%lfw artifacts --versions {second['id']}")
     assert [(r["id"], r["version"], r["instruction"]) for r in rows] == [
-        (card["id"], 1, None), (second["id"], 2, "make the text red"), (third["id"], 3, "add a subtitle")]
+        (card["id"], 1, None),
+        (second["id"], 2, "make the text red"),
+        (third["id"], 3, "add a subtitle"),
+    ]
     assert rows.columns[:3] == ["id", "version", "instruction"]
 
 
@@ -93,10 +99,13 @@ def test_a_stopped_revision_keeps_its_partial_run_and_makes_no_version(scripted,
     assert len(wb.store.artifact_versions(card["id"])) == 1
 
 
-@pytest.mark.parametrize("line, says", [
-    ('%lfw revise 999 -m fake "x"', "See %lfw artifacts"),
-    ('%lfw revise {id} -m fake "   "', "say what to change"),
-])
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ('%lfw revise 999 -m fake "x"', "See %lfw artifacts"),
+        ('%lfw revise {id} -m fake "   "', "say what to change"),
+    ],
+)
 def test_bad_revise_input_is_one_line_and_sends_nothing(scripted, ip, card, capsys, line, says):
     script = scripted.model("fake", answer(RED))
     said = run_error(ip, line.format(id=card["id"]), capsys)

@@ -24,6 +24,7 @@ async def mixed_requests(url: str, n: int) -> list[httpx.Response]:
     """`n` requests at once: a quarter short generations, the rest reads and writes of rows."""
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+
         def request(i: int):
             match i % 8:
                 case 0 | 4:
@@ -90,5 +91,9 @@ def test_two_hundred_concurrent_mixed_requests_beside_the_notebooks_own_sqlite_l
     assert sorted(r["id"] for r in rows) == sorted(generated)  # none lost, none extra
     assert {(r["status"], r["output"]) for r in rows} == {("done", "one two three four")}  # none stuck
     assert counted_by_another_process(path, ("runs", "contexts", "artifacts", "my_notes")) == {
-        "runs": 50, "contexts": 25, "artifacts": 25, "my_notes": magics_ran, "integrity": "ok",
+        "runs": 50,
+        "contexts": 25,
+        "artifacts": 25,
+        "my_notes": magics_ran,
+        "integrity": "ok",
     }

@@ -16,18 +16,36 @@ def requests(http) -> dict:
         "blank prompt": http.post(f"{API}/generate", json={"prompt": "   ", "model": "fake"}),
         "blank prompt, seed path": http.post(f"{API}/runtime/generate", json={"prompt": " \n", "model_name": "fake"}),
         "vector search, embeddings off": http.get(f"{API}/contexts/search", params={"q": "blue", "mode": "vector"}),
-        "pipeline without a name": http.post(f"{API}/pipelines", json={"definition": "steps:\n  - name: a\n    prompt: x\n"}),
-        "pipeline needing a missing context": (http.post(f"{API}/pipelines", json={
-            "definition": "name: p\nsteps:\n  - name: a\n    model: fake\n    prompt: 'use {context:style}'\n"}),
-            http.post(f"{API}/pipelines/p/runs", json={"input": "x"}))[1],
-        "remote model without a base_url": http.post(f"{API}/runtime/models/register", json={
-            "model_name": "o", "runtime_type": "openai_compat", "model_id": "m"}),
-        "remote base_url that is not a URL": http.post(f"{API}/runtime/models/register", json={
-            "model_name": "o", "runtime_type": "openai_compat", "model_id": "m", "options": {"base_url": "ftp://x"}}),
+        "pipeline without a name": http.post(
+            f"{API}/pipelines", json={"definition": "steps:\n  - name: a\n    prompt: x\n"}
+        ),
+        "pipeline needing a missing context": (
+            http.post(
+                f"{API}/pipelines",
+                json={
+                    "definition": "name: p\nsteps:\n  - name: a\n    model: fake\n    prompt: 'use {context:style}'\n"
+                },
+            ),
+            http.post(f"{API}/pipelines/p/runs", json={"input": "x"}),
+        )[1],
+        "remote model without a base_url": http.post(
+            f"{API}/runtime/models/register", json={"model_name": "o", "runtime_type": "openai_compat", "model_id": "m"}
+        ),
+        "remote base_url that is not a URL": http.post(
+            f"{API}/runtime/models/register",
+            json={
+                "model_name": "o",
+                "runtime_type": "openai_compat",
+                "model_id": "m",
+                "options": {"base_url": "ftp://x"},
+            },
+        ),
         "unknown run": http.get(f"{API}/runs/999"),
         "unknown model": http.get(f"{API}/runtime/models/nope/info"),
-        "taken project name": (http.post(f"{API}/projects", json={"name": "dup"}),
-                               http.post(f"{API}/projects", json={"name": "dup"}))[1],
+        "taken project name": (
+            http.post(f"{API}/projects", json={"name": "dup"}),
+            http.post(f"{API}/projects", json={"name": "dup"}),
+        )[1],
     }
 
 
@@ -50,13 +68,19 @@ def test_http_error_lines_name_no_notebook_flag_or_cell(server, scripted):
     assert answers["unknown run"].json()["line"] == "NotFound: no run with id 999"
 
 
-@pytest.mark.parametrize("cell, shown", [
-    ("%%lfw generate -m fake\n   \n", "the prompt is empty. Write it in the cell body."),
-    ("%%lfw compare -m fake,fake2\n   \n", "the prompt is empty. Write it in the cell body."),
-    ("%%lfw chat -m fake --system ''\nHi", "the system prompt is empty. Leave out --system for the default."),
-    ("%lfw context search blue --mode vector", "use mode bm25, or turn embeddings on (Lfwb.embeddings = True: it "
-     "embeds this project's contexts once). Here: --mode bm25, or %config Lfwb.embeddings = True."),
-])
+@pytest.mark.parametrize(
+    "cell, shown",
+    [
+        ("%%lfw generate -m fake\n   \n", "the prompt is empty. Write it in the cell body."),
+        ("%%lfw compare -m fake,fake2\n   \n", "the prompt is empty. Write it in the cell body."),
+        ("%%lfw chat -m fake --system ''\nHi", "the system prompt is empty. Leave out --system for the default."),
+        (
+            "%lfw context search blue --mode vector",
+            "use mode bm25, or turn embeddings on (Lfwb.embeddings = True: it "
+            "embeds this project's contexts once). Here: --mode bm25, or %config Lfwb.embeddings = True.",
+        ),
+    ],
+)
 def test_the_magic_adds_its_own_hint_to_the_neutral_message(ip, scripted, capsys, cell, shown):
     scripted.model("fake", ["x"])
     scripted.model("fake2", ["y"])

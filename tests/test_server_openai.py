@@ -28,11 +28,17 @@ def test_the_sdk_lists_models_and_aliases(server, scripted):
 def test_a_completion_through_the_sdk_is_a_recorded_run(server, scripted):
     script = scripted.model("fake", words("Blue buttons"), input_tokens=7)
     answer = client(server).chat.completions.create(
-        model="fake", max_tokens=20, seed=3,
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Colour?"}])
+        model="fake",
+        max_tokens=20,
+        seed=3,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Colour?"}],
+    )
     assert answer.choices[0].message.content == "Blue buttons"
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (7, 2)
-    assert script.asked[0].messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Colour?"}]
+    assert script.asked[0].messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Colour?"},
+    ]
     run = server.wb.store.get_run(int(answer.id.removeprefix("chatcmpl-")))
     assert (run["prompt"], run["output"], run["seed"]) == ("Colour?", "Blue buttons", 3)
 
@@ -40,8 +46,11 @@ def test_a_completion_through_the_sdk_is_a_recorded_run(server, scripted):
 def test_an_sdk_stream_ends_with_the_usage_when_asked(server, scripted):
     scripted.model("fake", words("Once upon a time"), input_tokens=5)
     stream = client(server).chat.completions.create(
-        model="fake", messages=[{"role": "user", "content": "story"}], stream=True,
-        stream_options={"include_usage": True})
+        model="fake",
+        messages=[{"role": "user", "content": "story"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Once upon a time"
@@ -69,14 +78,19 @@ def test_an_unknown_model_is_the_sdks_not_found_error(server):
 @pytest.mark.slow
 def test_the_sdk_talks_to_smollm2_streaming_and_not(server):
     sdk = client(server)
-    ask = dict(model="smollm2", messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, seed=1, temperature=0)
+    ask = dict(
+        model="smollm2", messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, seed=1, temperature=0
+    )
     whole = sdk.chat.completions.create(**ask)
-    streamed = "".join(c.choices[0].delta.content or "" for c in sdk.chat.completions.create(**ask, stream=True) if c.choices)
+    streamed = "".join(
+        c.choices[0].delta.content or "" for c in sdk.chat.completions.create(**ask, stream=True) if c.choices
+    )
     assert whole.choices[0].message.content.strip() and streamed == whole.choices[0].message.content
     assert whole.usage.completion_tokens <= 12
 
 
 # -- the faces that start it ----------------------------------------------------------------
+
 
 def test_serve_magic_starts_reports_and_stops_the_kernels_server(ip, scripted):
     from conftest import run_ok
@@ -85,7 +99,9 @@ def test_serve_magic_starts_reports_and_stops_the_kernels_server(ip, scripted):
     started = run_ok(ip, "%lfw serve --port 0")
     try:
         assert run_ok(ip, "%lfw serve --status")["url"] == started["url"]
-        answer = httpx.post(f"{started['url']}/api/v1/generate", json={"prompt": "x", "model": "fake"}, timeout=TIMEOUT_S)
+        answer = httpx.post(
+            f"{started['url']}/api/v1/generate", json={"prompt": "x", "model": "fake"}, timeout=TIMEOUT_S
+        )
         run_id = answer.json()["run_id"]
         assert run_ok(ip, f"%lfw show {run_id}")["output"] == "from the kernel"  # the notebook's own store
     finally:
@@ -108,8 +124,12 @@ def test_a_second_server_in_one_kernel_is_refused_in_one_line(ip, capsys):
 
 
 def test_the_console_script_refuses_a_public_address_without_a_token(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "lfwb.server.cli", "serve", "--host", "0.0.0.0", "--db", str(tmp_path / "x.db")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "lfwb.server.cli", "serve", "--host", "0.0.0.0", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "needs a token" in done.stderr
     assert not (tmp_path / "x.db").exists()  # refused before anything was made
 
@@ -135,8 +155,13 @@ def test_the_console_script_serves_a_store_file_on_the_port_it_prints(tmp_path):
     store.add_context(store.ensure_project("default")["id"], "Served from a file.", name="note")
     store.close()
     env = {**os.environ, "LFWB_CORES_DIR": os.environ["LFWB_CORES_DIR"]}
-    proc = subprocess.Popen([sys.executable, "-m", "lfwb.server.cli", "serve", "--port", "0", "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lfwb.server.cli", "serve", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         banner = proc.stdout.readline()
         port = int(re.search(r"http://127\.0\.0\.1:(\d+) ", banner).group(1))

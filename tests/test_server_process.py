@@ -36,11 +36,15 @@ def test_lfwb_serve_stops_soon_after_sigterm_with_slow_clients_and_open_streams(
     half_head = socket.create_connection((host, port), timeout=TIMEOUT_S)
     half_head.sendall(b"GET /api/v1/pro")
     half_body = socket.create_connection((host, port), timeout=TIMEOUT_S)
-    half_body.sendall(b"POST /api/v1/contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n{\"text\": \"")
-    with httpx.Client(base_url=served.url, timeout=TIMEOUT_S) as http, \
-            http.stream("GET", f"{API}/runs/1/events") as stream, \
-            websockets.sync.client.connect(f"ws://{host}:{port}{API}/chat/s", open_timeout=TIMEOUT_S):
+    half_body.sendall(
+        b"POST /api/v1/contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"text": "'
+    )
+    with (
+        httpx.Client(base_url=served.url, timeout=TIMEOUT_S) as http,
+        http.stream("GET", f"{API}/runs/1/events") as stream,
+        websockets.sync.client.connect(f"ws://{host}:{port}{API}/chat/s", open_timeout=TIMEOUT_S),
+    ):
         assert next(stream.iter_lines()) == "event: start"  # the stream is open, the run still running
         served.process.send_signal(signal.SIGTERM)
         try:
@@ -86,8 +90,10 @@ def test_a_client_that_stops_halfway_through_a_request_is_answered_408_and_close
     half_head = socket.create_connection((host, int(port)), timeout=TIMEOUT_S)
     half_head.sendall(b"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     half_body = socket.create_connection((host, int(port)), timeout=TIMEOUT_S)
-    half_body.sendall(b"POST /api/v1/contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n{\"text\": \"")
+    half_body.sendall(
+        b"POST /api/v1/contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"text": "'
+    )
     for sock in (half_head, half_body):
         with sock:
             status, body, after = answer_to(sock)
@@ -107,14 +113,22 @@ def test_past_the_cap_the_longest_waiting_connection_makes_room_and_busy_ones_ge
         sock.sendall(b"GET /api/v1/pro")
     with httpx.Client(base_url=server.url, timeout=TIMEOUT_S) as http:  # a third: the first makes room
         assert http.get(f"{API}/projects").status_code == 200
-    assert answer_to(first)[:2] == (408, {"code": "request_timeout", "message": "the server has 2 connections open",
-                                          "line": "BadInput: the server has 2 connections open — send the request again, whole"})
+    assert answer_to(first)[:2] == (
+        408,
+        {
+            "code": "request_timeout",
+            "message": "the server has 2 connections open",
+            "line": "BadInput: the server has 2 connections open — send the request again, whole",
+        },
+    )
 
     def busy() -> socket.socket:
         """A connection whose request the server is reading (it asked for the body: 100 Continue)."""
         sock = socket.create_connection(address, timeout=TIMEOUT_S)
-        sock.sendall(b"POST /api/v1/contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+        sock.sendall(
+            b"POST /api/v1/contexts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert sock.recv(100).startswith(b"HTTP/1.1 100 ")
         return sock
 

@@ -35,7 +35,9 @@ def test_a_taken_project_name_is_409_with_the_line_the_magic_shows(server):
 def test_contexts_are_added_searched_updated_and_deleted_in_the_named_project(server):
     http = server.http
     http.post(f"{API}/projects", json={"name": "site"})
-    made = http.post(f"{API}/contexts", json={"text": "Buttons are blue and round.", "name": "style", "project": "site"})
+    made = http.post(
+        f"{API}/contexts", json={"text": "Buttons are blue and round.", "name": "style", "project": "site"}
+    )
     assert made.status_code == 201
     cid = made.json()["id"]
     hits = http.get(f"{API}/contexts/search", params={"q": "blue buttons", "project": "site"}).json()
@@ -50,8 +52,13 @@ def test_contexts_are_added_searched_updated_and_deleted_in_the_named_project(se
 
 def test_runs_page_with_a_cursor_newest_first_and_filter_by_status(server):
     http = server.http
-    ids = [http.post(f"{API}/runs", json={"model": "m", "prompt": f"p{i}", "output": "o",
-                                          "status": "done" if i % 2 else "failed"}).json()["id"] for i in range(5)]
+    ids = [
+        http.post(
+            f"{API}/runs",
+            json={"model": "m", "prompt": f"p{i}", "output": "o", "status": "done" if i % 2 else "failed"},
+        ).json()["id"]
+        for i in range(5)
+    ]
     first = http.get(f"{API}/runs", params={"limit": 2}).json()
     assert [r["id"] for r in first["items"]] == ids[:-3:-1]
     second = http.get(f"{API}/runs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
@@ -74,16 +81,29 @@ def test_steps_are_created_for_a_run_listed_by_run_and_status_a_page_at_a_time_a
     http = server.http
     rid = http.post(f"{API}/runs", json={"kind": "pipeline", "prompt": "p"}).json()["id"]
     other = http.post(f"{API}/runs", json={"prompt": "q"}).json()["id"]
-    made = [http.post(f"{API}/steps", json={"run_id": rid, "name": name, "position": i, "model": "m",
-                                            "output": f"out {i}", "status": "done" if i else "failed"})
-            for i, name in enumerate(["draft", "review", "polish"])]
+    made = [
+        http.post(
+            f"{API}/steps",
+            json={
+                "run_id": rid,
+                "name": name,
+                "position": i,
+                "model": "m",
+                "output": f"out {i}",
+                "status": "done" if i else "failed",
+            },
+        )
+        for i, name in enumerate(["draft", "review", "polish"])
+    ]
     assert [m.status_code for m in made] == [201] * 3
     ids = [m.json()["id"] for m in made]
     http.post(f"{API}/steps", json={"run_id": other, "name": "elsewhere"})
     first = http.get(f"{API}/steps", params={"run_id": rid, "limit": 2}).json()
     rest = http.get(f"{API}/steps", params={"run_id": rid, "limit": 2, "cursor": first["next_cursor"]}).json()
     assert [s["id"] for s in first["items"] + rest["items"]] == ids[::-1] and rest["next_cursor"] is None
-    assert [s["name"] for s in http.get(f"{API}/steps", params={"run_id": rid, "status": "failed"}).json()["items"]] == ["draft"]
+    assert [
+        s["name"] for s in http.get(f"{API}/steps", params={"run_id": rid, "status": "failed"}).json()["items"]
+    ] == ["draft"]
     assert [s["name"] for s in http.get(f"{API}/runs/{rid}/steps").json()] == ["draft", "review", "polish"]
     assert http.delete(f"{API}/steps/{ids[1]}").status_code == 204
     assert http.get(f"{API}/steps/{ids[1]}").json()["code"] == "not_found"
@@ -105,8 +125,10 @@ def test_a_step_for_an_unknown_run_is_404_and_a_bad_status_422_and_neither_adds_
 def test_artifacts_are_created_filtered_by_run_renamed_and_deleted(server):
     http = server.http
     rid = http.post(f"{API}/runs", json={"model": "m", "prompt": "p"}).json()["id"]
-    aid = http.post(f"{API}/artifacts", json={"content": "export default () => null", "run_id": rid,
-                                              "language": "jsx", "filename": "A.jsx"}).json()["id"]
+    aid = http.post(
+        f"{API}/artifacts",
+        json={"content": "export default () => null", "run_id": rid, "language": "jsx", "filename": "A.jsx"},
+    ).json()["id"]
     http.post(f"{API}/artifacts", json={"content": "body {}", "language": "css"})
     assert [a["id"] for a in http.get(f"{API}/artifacts", params={"run_id": rid}).json()["items"]] == [aid]
     assert http.patch(f"{API}/artifacts/{aid}", json={"filename": "B.jsx"}).json()["filename"] == "B.jsx"
@@ -149,7 +171,9 @@ def test_generate_answers_the_run_as_json(server, scripted):
 
 def test_generate_streams_server_sent_events_a_browser_can_read(server, scripted):
     scripted.model("fake", words("Once upon a time"))
-    with server.http.stream("POST", f"{API}/generate", json={"prompt": "a story", "model": "fake", "stream": True}) as r:
+    with server.http.stream(
+        "POST", f"{API}/generate", json={"prompt": "a story", "model": "fake", "stream": True}
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = read_sse(r)
     names = [e for e, _ in events]
@@ -217,7 +241,9 @@ def test_a_pipeline_is_defined_listed_run_and_its_status_read(server, scripted):
     assert events[-1][1]["status"] == "done"
     status = http.get(f"{API}/pipeline-runs/{run_id}").json()
     assert [(s["name"], s["status"], s["output"]) for s in status["steps"]] == [
-        ("draft", "done", "a fine answer"), ("polish", "done", "a fine answer")]
+        ("draft", "done", "a fine answer"),
+        ("polish", "done", "a fine answer"),
+    ]
 
 
 def test_a_pipeline_run_is_cancelled_and_keeps_its_partial_text(server, scripted):
@@ -262,6 +288,7 @@ def test_generation_settings_reach_the_run_stop_strings_included(server, scripte
 
 
 # -- one error shape everywhere ---------------------------------------------------------------
+
 
 def one_line_error(answer, status: int, code: str) -> dict:
     assert answer.status_code == status, answer.text
@@ -315,8 +342,7 @@ def test_wrong_types_are_refused_not_coerced(server):
 
 
 def test_a_filter_with_a_value_that_cannot_match_is_422_naming_it(server):
-    for path, params in (("/runs", {"status": "bogus"}), ("/runs", {"kind": "bogus"}),
-                         ("/steps", {"status": "bogus"})):
+    for path, params in (("/runs", {"status": "bogus"}), ("/runs", {"kind": "bogus"}), ("/steps", {"status": "bogus"})):
         answer = server.http.get(f"{API}{path}", params=params)
         assert one_line_error(answer, 422, "validation_error")["field"] == f"query.{next(iter(params))}"
     assert server.http.get(f"{API}/runs", params={"status": "failed", "limit": "5"}).status_code == 200

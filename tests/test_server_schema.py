@@ -28,12 +28,28 @@ def test_the_api_meets_its_own_openapi_schema_under_every_schemathesis_check(ser
     scripted.model("smollm2", words("short"))  # generations go to an instant model of the default name
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
-    command = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "--no-color",
-               "run", f"{server.url}/openapi.json", "--checks", "all", "--max-examples", str(EXAMPLES),
-               "--seed", str(SEED), "--workers", "1", "--request-timeout", "20",
-               "--generation-database", "none"]
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "--no-color",
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        "--generation-database",
+        "none",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_LIMIT_S, cwd=tmp_path)
-    summary = done.stdout[done.stdout.rfind("= FAILURES ="):] if done.returncode else ""
+    summary = done.stdout[done.stdout.rfind("= FAILURES =") :] if done.returncode else ""
     assert done.returncode == 0, summary[-12_000:] or done.stdout[-4000:] + done.stderr[-2000:]
     selected, total = map(int, re.search(r"Selected: (\d+)/(\d+)", done.stdout).groups())
     tested = int(re.search(r"Tested: (\d+)", done.stdout).group(1))

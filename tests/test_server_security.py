@@ -76,7 +76,12 @@ def test_a_websocket_from_another_origin_is_refused(server):
             pass
 
     port = int(server.url.rsplit(":", 1)[1])
-    for origin in ("http://evil.example", "null", f"http://localhost:{port + 1}", f"http://127.0.0.1.evil.example:{port}"):
+    for origin in (
+        "http://evil.example",
+        "null",
+        f"http://localhost:{port + 1}",
+        f"http://127.0.0.1.evil.example:{port}",
+    ):
         with pytest.raises(websockets.exceptions.InvalidStatus):
             asyncio.run(connect(origin))
     asyncio.run(connect(server.url))  # the server's own page may
@@ -105,7 +110,9 @@ def test_cors_is_off_unless_an_origin_is_given(wb, stop_server):
     assert "access-control-allow-origin" not in served.http.get(f"{API}/runs", headers=asked).headers
     background.stop()
     served = start_server(wb, cors=["http://localhost:5173"])
-    assert served.http.get(f"{API}/runs", headers=asked).headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert (
+        served.http.get(f"{API}/runs", headers=asked).headers["access-control-allow-origin"] == "http://localhost:5173"
+    )
 
 
 def test_an_api_key_never_appears_in_an_answer(server, scripted, monkeypatch):
@@ -132,8 +139,13 @@ def test_a_websocket_from_a_rebound_name_is_refused_even_when_origin_and_host_ma
 
     async def connect(name: str) -> None:
         # The URL's name goes in Host (as a browser sends it); the connection goes to 127.0.0.1.
-        async with websockets.connect(f"ws://{name}:{port}{API}/chat/s", origin=f"http://{name}:{port}",
-                                      host="127.0.0.1", port=int(port), open_timeout=TIMEOUT_S):
+        async with websockets.connect(
+            f"ws://{name}:{port}{API}/chat/s",
+            origin=f"http://{name}:{port}",
+            host="127.0.0.1",
+            port=int(port),
+            open_timeout=TIMEOUT_S,
+        ):
             pass
 
     with pytest.raises(websockets.exceptions.InvalidStatus):
@@ -143,8 +155,10 @@ def test_a_websocket_from_a_rebound_name_is_refused_even_when_origin_and_host_ma
 
 def test_a_model_registered_over_http_cannot_send_this_machines_variables_or_keys_elsewhere(server):
     def register(name: str, runtime: str, **options) -> httpx.Response:
-        return server.http.post(f"{API}/models/register", json={
-            "name": name, "runtime": runtime, "source": "gemini-2.5-flash", "options": options})
+        return server.http.post(
+            f"{API}/models/register",
+            json={"name": name, "runtime": runtime, "source": "gemini-2.5-flash", "options": options},
+        )
 
     refused = [
         register("a", "openai_compat", base_url="https://evil.example/v1", api_key_env="HOME"),
@@ -165,13 +179,25 @@ def test_a_model_registered_over_http_cannot_send_this_machines_variables_or_key
 
 def test_a_server_started_to_allow_it_registers_a_remote_model_with_its_key(wb, stop_server):
     served = start_server(wb, allow_remote_register=True)
-    made = served.http.post(f"{API}/models/register", json={
-        "name": "proxied", "runtime": "gemini", "source": "gemini-2.5-flash",
-        "options": {"base_url": "https://proxy.example", "api_key_env": "GEMINI_API_KEY"}})
+    made = served.http.post(
+        f"{API}/models/register",
+        json={
+            "name": "proxied",
+            "runtime": "gemini",
+            "source": "gemini-2.5-flash",
+            "options": {"base_url": "https://proxy.example", "api_key_env": "GEMINI_API_KEY"},
+        },
+    )
     assert made.status_code == 201
-    home = served.http.post(f"{API}/models/register", json={
-        "name": "home", "runtime": "openai_compat", "source": "x",
-        "options": {"base_url": "https://evil.example/v1", "api_key_env": "HOME"}})
+    home = served.http.post(
+        f"{API}/models/register",
+        json={
+            "name": "home",
+            "runtime": "openai_compat",
+            "source": "x",
+            "options": {"base_url": "https://evil.example/v1", "api_key_env": "HOME"},
+        },
+    )
     assert home.status_code == 400  # a variable that is no key is never sent, flag or not
 
 
@@ -227,6 +253,7 @@ def test_the_magic_says_in_one_line_that_an_address_is_not_this_machines(ip, cap
 
 # -- cross-site requests ---------------------------------------------------------------------
 
+
 def test_a_page_on_another_site_cannot_cancel_a_run(server, scripted):
     import threading
 
@@ -248,14 +275,27 @@ def test_a_page_on_another_site_cannot_cancel_a_run(server, scripted):
 
 def test_a_state_changing_request_from_a_foreign_origin_or_referer_is_403_and_stores_nothing(server):
     port = server.url.rsplit(":", 1)[1]
-    foreign = [{"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": f"http://localhost:{int(port) + 1}"},
-               {"Referer": "https://evil.example/page?x=1"}, {"Origin": f"http://evil.example:{port}"},
-               {"Origin": f"http://127.0.0.1.evil.example:{port}"}, {"Origin": f"http://127.0.0.1:{port}@evil.example"},
-               {"Origin": f"http://EVIL.example:{port}"}, {"Origin": f"file://127.0.0.1:{port}"}, {"Origin": ""},
-               {"Referer": f"http://127.0.0.1:{int(port) + 1}/"}]
+    foreign = [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Origin": f"http://localhost:{int(port) + 1}"},
+        {"Referer": "https://evil.example/page?x=1"},
+        {"Origin": f"http://evil.example:{port}"},
+        {"Origin": f"http://127.0.0.1.evil.example:{port}"},
+        {"Origin": f"http://127.0.0.1:{port}@evil.example"},
+        {"Origin": f"http://EVIL.example:{port}"},
+        {"Origin": f"file://127.0.0.1:{port}"},
+        {"Origin": ""},
+        {"Referer": f"http://127.0.0.1:{int(port) + 1}/"},
+    ]
     for headers in foreign:
-        for method, path in (("POST", "/projects"), ("PATCH", "/projects/1"), ("DELETE", "/projects/1"),
-                             ("PUT", "/projects/1"), ("POST", "/runs/999/cancel")):
+        for method, path in (
+            ("POST", "/projects"),
+            ("PATCH", "/projects/1"),
+            ("DELETE", "/projects/1"),
+            ("PUT", "/projects/1"),
+            ("POST", "/runs/999/cancel"),
+        ):
             answer = httpx.request(method, f"{server.url}{API}{path}", json={"name": "x"}, headers=headers)
             assert answer.status_code == 403, (headers, method, path)  # before routing: no 404, no 405
             body = answer.json()
@@ -265,8 +305,13 @@ def test_a_state_changing_request_from_a_foreign_origin_or_referer_is_403_and_st
 
 def test_the_servers_own_pages_scripts_and_reads_from_anywhere_pass_the_origin_check(server):
     port = server.url.rsplit(":", 1)[1]
-    own = [{"Origin": f"http://127.0.0.1:{port}"}, {"Origin": f"http://localhost:{port}"},
-           {"Referer": f"http://localhost:{port}/docs"}, {}, {"Origin": f"http://LOCALHOST:{port}"}]
+    own = [
+        {"Origin": f"http://127.0.0.1:{port}"},
+        {"Origin": f"http://localhost:{port}"},
+        {"Referer": f"http://localhost:{port}/docs"},
+        {},
+        {"Origin": f"http://LOCALHOST:{port}"},
+    ]
     made = [httpx.post(f"{server.url}{API}/projects", json={"name": f"p{i}"}, headers=h) for i, h in enumerate(own)]
     assert [m.status_code for m in made] == [201] * 5
     assert httpx.get(f"{server.url}{API}/projects", headers={"Origin": "http://evil.example"}).status_code == 200
@@ -275,9 +320,14 @@ def test_the_servers_own_pages_scripts_and_reads_from_anywhere_pass_the_origin_c
 def test_a_cors_origin_may_change_things_and_its_preflight_needs_no_token(wb, stop_server):
     page = "http://localhost:5173"
     served = start_server(wb, token="correct-horse-battery", cors=[page])
-    preflight = httpx.options(f"{served.url}{API}/projects", headers={
-        "Origin": page, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    preflight = httpx.options(
+        f"{served.url}{API}/projects",
+        headers={
+            "Origin": page,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == page
     made = served.http.post(f"{API}/projects", json={"name": "from-the-page"}, headers={"Origin": page})
@@ -287,7 +337,9 @@ def test_a_cors_origin_may_change_things_and_its_preflight_needs_no_token(wb, st
     assert unauthorized.headers["access-control-allow-origin"] == page
     other = served.http.post(f"{API}/projects", json={"name": "y"}, headers={"Origin": "http://evil.example"})
     assert other.status_code == 403
-    refused = httpx.options(f"{served.url}{API}/projects", headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    refused = httpx.options(
+        f"{served.url}{API}/projects",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
     assert refused.json()["code"] == "cors_refused"

@@ -21,24 +21,41 @@ from server_fixtures import TIMEOUT_S
 
 RUNTIME = "/api/v1/runtime"
 SEED_PATHS = {
-    ("post", "/models/register"), ("post", "/models/load"), ("post", "/models/unload"), ("get", "/models"),
-    ("get", "/models/{name}/info"), ("post", "/generate"), ("get", "/health"), ("get", "/stats"),
+    ("post", "/models/register"),
+    ("post", "/models/load"),
+    ("post", "/models/unload"),
+    ("get", "/models"),
+    ("get", "/models/{name}/info"),
+    ("post", "/generate"),
+    ("get", "/health"),
+    ("get", "/stats"),
 }
 
 
 def test_the_eight_seed_paths_are_served_and_documented(server):
     paths = server.http.get("/openapi.json").json()["paths"]
-    documented = {(method, path.removeprefix(RUNTIME)) for path, ops in paths.items()
-                  if path.startswith(RUNTIME) for method in ops}
+    documented = {
+        (method, path.removeprefix(RUNTIME))
+        for path, ops in paths.items()
+        if path.startswith(RUNTIME)
+        for method in ops
+    }
     assert documented == SEED_PATHS
 
 
 def test_the_seed_field_names_register_load_generate_and_unload_a_model(server):
     http = server.http
     ScriptedRuntime.scripts["echo"] = script = Script(words("hello there"))
-    made = http.post(f"{RUNTIME}/models/register", json={
-        "model_id": "echo", "model_name": "echo", "model_type": "causal_lm", "runtime_type": "scripted",
-        "quantization": "none"})
+    made = http.post(
+        f"{RUNTIME}/models/register",
+        json={
+            "model_id": "echo",
+            "model_name": "echo",
+            "model_type": "causal_lm",
+            "runtime_type": "scripted",
+            "quantization": "none",
+        },
+    )
     assert made.status_code == 201, made.text
     assert (made.json()["name"], made.json()["runtime"], made.json()["source"]) == ("echo", "scripted", "echo")
     assert http.get(f"{RUNTIME}/models/echo/info").json()["options"]["model_type"] == "causal_lm"
@@ -90,15 +107,27 @@ def test_the_sdk_retrieves_a_model_and_an_unknown_one_is_openais_404(server, scr
 
 # -- the seed's examples, as written, against a real `lfwb serve` on smollm2 ----------------------
 
+
 def seed_examples(base: str, model_file: str) -> dict[str, httpx.Response]:
     """The seed's "API Usage Examples", one request each, in its order and with its field names."""
     with httpx.Client(timeout=120) as http:
-        answers = {"register": http.post(f"{base}/api/v1/runtime/models/register", json={
-            "model_id": model_file, "model_name": "smollm2-seed", "model_type": "causal_lm",
-            "runtime_type": "llama_cpp", "quantization": "q4_1"})}
+        answers = {
+            "register": http.post(
+                f"{base}/api/v1/runtime/models/register",
+                json={
+                    "model_id": model_file,
+                    "model_name": "smollm2-seed",
+                    "model_type": "causal_lm",
+                    "runtime_type": "llama_cpp",
+                    "quantization": "q4_1",
+                },
+            )
+        }
         answers["load"] = http.post(f"{base}/api/v1/runtime/models/load?model_name=smollm2-seed")
-        answers["generate"] = http.post(f"{base}/api/v1/runtime/generate", json={
-            "model_name": "smollm2-seed", "prompt": "The capital of France is", "max_tokens": 8})
+        answers["generate"] = http.post(
+            f"{base}/api/v1/runtime/generate",
+            json={"model_name": "smollm2-seed", "prompt": "The capital of France is", "max_tokens": 8},
+        )
         answers["health"] = http.get(f"{base}/api/v1/runtime/health")
     return answers
 
@@ -116,8 +145,13 @@ def lfwb_serve(db: Path, *args: str) -> tuple[subprocess.Popen, int]:
     """`lfwb serve` (the console script when installed) on `db`; the process and the port it printed."""
     script = Path(sys.executable).with_name("lfwb")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "lfwb.server.cli"]
-    proc = subprocess.Popen([*command, "serve", "--db", str(db), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+    proc = subprocess.Popen(
+        [*command, "serve", "--db", str(db), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     banner = proc.stdout.readline()
     found = re.search(r"http://127\.0\.0\.1:(\d+) ", banner)
     if found is None:
@@ -146,7 +180,11 @@ def test_the_seeds_api_examples_run_as_written_against_lfwb_serve(tmp_path, wher
                 time.sleep(0.05)
         answers = seed_examples(base, default_model_path())
         assert {name: a.status_code for name, a in answers.items()} == {
-            "register": 201, "load": 200, "generate": 200, "health": 200}, {n: a.text[:300] for n, a in answers.items()}
+            "register": 201,
+            "load": 200,
+            "generate": 200,
+            "health": 200,
+        }, {n: a.text[:300] for n, a in answers.items()}
         assert answers["load"].json() == {"name": "smollm2-seed", "loaded": True}
         run = answers["generate"].json()
         assert run["status"] == "done" and run["text"].strip() and 0 < run["output_tokens"] <= 8

@@ -48,8 +48,11 @@ def test_another_client_cancels_a_generation_that_is_not_streamed_and_both_get_t
     stall = Stall()
     scripted.model("slow", ["Once", " upon", stall, " a", " time"])
     answer = {}
-    waiting = threading.Thread(target=lambda: answer.update(
-        r=server.http.post(f"{API}/generate", json={"prompt": "story", "model": "slow"}).json()))
+    waiting = threading.Thread(
+        target=lambda: answer.update(
+            r=server.http.post(f"{API}/generate", json={"prompt": "story", "model": "slow"}).json()
+        )
+    )
     waiting.start()
     assert stall.reached.wait(10)
     run_id = server.http.get(f"{API}/runs", params={"status": "running"}).json()["items"][0]["id"]
@@ -73,8 +76,11 @@ def test_another_client_cancels_a_chat_turn_and_the_socket_is_told_with_the_text
                 if got[-1]["type"] == "token" and got[-1]["text"] == " an":
                     loop = asyncio.get_running_loop()
                     await loop.run_in_executor(None, stall.reached.wait, 10)
-                    got.append(await loop.run_in_executor(
-                        None, lambda: server.http.post(f"{API}/runs/{got[0]['run_id']}/cancel").json()))
+                    got.append(
+                        await loop.run_in_executor(
+                            None, lambda: server.http.post(f"{API}/runs/{got[0]['run_id']}/cancel").json()
+                        )
+                    )
                 if got[-1].get("type") in ("cancelled", "done", "error"):
                     return got
 
@@ -135,8 +141,11 @@ def test_the_store_answers_while_a_generation_is_running(server, scripted):
     stall = Stall(until=go)
     scripted.model("slow", ["a", stall, "b"])
     answer = {}
-    generating = threading.Thread(target=lambda: answer.update(
-        r=server.http.post(f"{API}/generate", json={"prompt": "x", "model": "slow"}).json()))
+    generating = threading.Thread(
+        target=lambda: answer.update(
+            r=server.http.post(f"{API}/generate", json={"prompt": "x", "model": "slow"}).json()
+        )
+    )
     generating.start()
     assert stall.reached.wait(10)
     # The model stalls until `go`: a loop or threadpool that waited on it would never answer these.
@@ -171,7 +180,9 @@ def test_a_chat_message_streams_tokens_then_the_final_message(server, scripted):
     assert got[-1]["text"] == "Blue, per the guide." and got[-1]["sources"] == []
     history = server.wb.chat("notes").history()
     assert [(m["role"], m["content"]) for m in history] == [
-        ("user", "What colour are buttons?"), ("assistant", "Blue, per the guide.")]
+        ("user", "What colour are buttons?"),
+        ("assistant", "Blue, per the guide."),
+    ]
 
 
 def test_a_cancel_message_stops_the_answer_which_keeps_its_text(server, scripted):

@@ -22,8 +22,7 @@ def talk(server, frames: list) -> list[list[dict]]:
 
     async def run() -> list[list[dict]]:
         answers = []
-        async with websockets.connect(f"{server.ws_url}{API}/chat/notes", open_timeout=TIMEOUT_S,
-                                      max_size=None) as ws:
+        async with websockets.connect(f"{server.ws_url}{API}/chat/notes", open_timeout=TIMEOUT_S, max_size=None) as ws:
             for frame in frames:
                 await ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)
                 got = []

@@ -13,7 +13,9 @@ from lfwb.store import Store
 
 def dump(store: Store) -> list:
     """Every row of every table, to check that a failed call changed nothing."""
-    tables = [r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE '%_fts%'")]
+    tables = [
+        r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE '%_fts%'")
+    ]
     return [(t, store.query(f"SELECT * FROM {t} ORDER BY rowid")) for t in sorted(tables)]
 
 
@@ -181,13 +183,38 @@ def test_wal_mode_foreign_keys_and_datasette_friendly_schema(store):
     assert ("runs", "project_id", "projects") in fks and ("runs", "parent_id", "runs") in fks
     assert store.db["contexts"].detect_fts() == "contexts_fts"
     assert store.db["runs"].detect_fts() == "runs_fts"
-    expected = {"projects", "contexts", "runs", "steps", "artifacts", "models", "chat_sessions", "messages", "_lfwb_migrations"}
+    expected = {
+        "projects",
+        "contexts",
+        "runs",
+        "steps",
+        "artifacts",
+        "models",
+        "chat_sessions",
+        "messages",
+        "_lfwb_migrations",
+    }
     assert expected <= set(store.db.table_names())
     run_columns = set(store.db["runs"].columns_dict)
     assert {
-        "id", "project_id", "kind", "model", "answered_by", "status", "prompt", "output", "params_json",
-        "input_tokens", "output_tokens", "ttft_ms", "duration_ms", "cost_usd", "error", "started_at",
-        "finished_at", "parent_id",
+        "id",
+        "project_id",
+        "kind",
+        "model",
+        "answered_by",
+        "status",
+        "prompt",
+        "output",
+        "params_json",
+        "input_tokens",
+        "output_tokens",
+        "ttft_ms",
+        "duration_ms",
+        "cost_usd",
+        "error",
+        "started_at",
+        "finished_at",
+        "parent_id",
     } <= run_columns
 
 

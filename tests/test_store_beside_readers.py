@@ -34,8 +34,9 @@ print(json.dumps(counts))
 
 def counted_by_another_process(path: Path | str, tables: tuple[str, ...]) -> dict:
     """Each table's row count, and integrity_check, as a fresh Python process finds them."""
-    out = subprocess.run([sys.executable, "-c", COUNT_ELSEWHERE, str(path), *tables],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", COUNT_ELSEWHERE, str(path), *tables], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -71,16 +72,17 @@ def assert_nothing_lost(path: Path, seen: list[int], vectors: int = ROUNDS) -> N
     assert "sqlean" not in sys.modules and "pysqlite3" not in sys.modules
     tables = ("runs", "contexts", "context_chunk_embeddings", "my_notes")
     assert counted_by_another_process(path, tables) == {
-        "runs": ROUNDS, "contexts": ROUNDS, "context_chunk_embeddings": vectors, "my_notes": ROUNDS,
+        "runs": ROUNDS,
+        "contexts": ROUNDS,
+        "context_chunk_embeddings": vectors,
+        "my_notes": ROUNDS,
         "integrity": "ok",
     }
 
 
 def test_the_notebooks_sqlite3_and_sqlite_utils_lose_no_run_nor_context(ip, wb, scripted, db_path):
     scripted.model("fake", words("one two three four"))
-    seen = work_beside_the_notebooks_readers(
-        ip, db_path, "%%lfw generate -m fake --max-tokens 4\nSay hi.", mode="bm25"
-    )
+    seen = work_beside_the_notebooks_readers(ip, db_path, "%%lfw generate -m fake --max-tokens 4\nSay hi.", mode="bm25")
     wb.store.close()
     assert_nothing_lost(db_path, seen, vectors=0)
 

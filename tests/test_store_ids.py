@@ -41,8 +41,16 @@ def delete(store: Store, table: str, row_id: int) -> None:
     elif table == "messages":
         store.delete_message(row_id)
     else:
-        getattr(store, {"projects": "delete_project", "contexts": "delete_context", "runs": "delete_run",
-                        "steps": "delete_step", "artifacts": "delete_artifact"}[table])(row_id)
+        getattr(
+            store,
+            {
+                "projects": "delete_project",
+                "contexts": "delete_context",
+                "runs": "delete_run",
+                "steps": "delete_step",
+                "artifacts": "delete_artifact",
+            }[table],
+        )(row_id)
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -77,8 +85,10 @@ def write_old(db_path) -> dict:
         "DELETE FROM projects WHERE id = 2",
     ):
         conn.execute(sql)
-    counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-              for t in (*TABLES, "context_chunks", "context_indexes", "budgets")}
+    counts = {
+        t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in (*TABLES, "context_chunks", "context_indexes", "budgets")
+    }
     conn.close()
     return counts
 
@@ -107,8 +117,16 @@ def test_an_old_file_is_upgraded_with_every_row_link_and_index_kept(db_path):
     assert store.get_run(2)["parent_id"] is None
     # Indexes and triggers came back under their names.
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")}
-    assert {"runs_project", "runs_status", "steps_run", "artifacts_run_sha256", "messages_session",
-            "runs_ai", "runs_au", "contexts_ad"} <= names
+    assert {
+        "runs_project",
+        "runs_status",
+        "steps_run",
+        "artifacts_run_sha256",
+        "messages_session",
+        "runs_ai",
+        "runs_au",
+        "contexts_ad",
+    } <= names
     # From now on a deleted newest row keeps its id (one deleted before the upgrade left no trace).
     newest = store.add_run(1, status="done")["id"]
     store.delete_run(newest)
@@ -137,12 +155,16 @@ def test_an_old_file_with_the_users_own_views_and_tables_on_lfwb_tables_still_up
     # rebuild must neither refuse the file nor break them.
     write_old(db_path)
     conn = raw(db_path)
-    conn.execute("CREATE VIEW done_runs AS SELECT r.id, p.name FROM runs r JOIN projects p "
-                 "ON p.id = r.project_id WHERE r.status = 'done'")
+    conn.execute(
+        "CREATE VIEW done_runs AS SELECT r.id, p.name FROM runs r JOIN projects p "
+        "ON p.id = r.project_id WHERE r.status = 'done'"
+    )
     conn.execute("CREATE TABLE run_notes (id INTEGER PRIMARY KEY, run_id INTEGER REFERENCES runs(id), note TEXT)")
     conn.execute("INSERT INTO run_notes (run_id, note) VALUES (1, 'keep')")
-    conn.execute("CREATE TRIGGER note_new_runs AFTER INSERT ON run_notes BEGIN "
-                 "UPDATE runs SET error = 'noted' WHERE id = new.run_id; END")
+    conn.execute(
+        "CREATE TRIGGER note_new_runs AFTER INSERT ON run_notes BEGIN "
+        "UPDATE runs SET error = 'noted' WHERE id = new.run_id; END"
+    )
     conn.close()
     store = Store(db_path)
     conn = raw(db_path)

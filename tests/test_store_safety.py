@@ -69,6 +69,7 @@ def side_files(path: Path) -> list[str]:
 
 # -- other applications' files --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tables", [("notes", "tags"), ("runs",)], ids=["unrelated tables", "its own runs table"])
 def test_another_applications_sqlite_file_is_refused_and_left_byte_for_byte(tmp_path, tables):
     path = tmp_path / "theirs.db"
@@ -124,6 +125,7 @@ def test_an_empty_file_still_becomes_a_store(tmp_path):
 
 # -- read-only files ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def read_only_store(tmp_path: Path) -> Path:
     return read_only_store_at(tmp_path / "readonly.db")
@@ -145,6 +147,7 @@ def test_pointing_db_path_at_a_read_only_file_keeps_the_store_in_use(ip, wb, rea
 
 
 # -- refused settings keep their value --------------------------------------------------------
+
 
 def test_a_db_path_that_does_not_open_is_refused_and_reload_ext_still_registers_lfw(ip, wb, tmp_path, capsys, caplog):
     (tmp_path / "notadb.txt").write_text("plain notes, not a database\n" * 50)
@@ -195,6 +198,7 @@ def test_a_budget_of_nan_inf_or_below_zero_is_refused_and_the_old_one_still_hold
 
 
 # -- damaged model files ----------------------------------------------------------------------
+
 
 def test_a_truncated_gguf_says_the_file_ends_early(tmp_path):
     path = tmp_path / "cut.gguf"

@@ -29,14 +29,15 @@ class Order(BaseModel):
     rush: bool
 
 
-ORDER_JSON = json.dumps({
-    "customer": {"name": "Ada"},
-    "items": [{"name": "pale ale", "size": "large", "tags": ["cold"]}],
-    "rush": False,
-})
+ORDER_JSON = json.dumps(
+    {
+        "customer": {"name": "Ada"},
+        "items": [{"name": "pale ale", "size": "large", "tags": ["cold"]}],
+        "rush": False,
+    }
+)
 
-POINT = {"type": "object", "properties": {"x": {"type": "integer"}, "label": {"type": "string"}},
-         "required": ["x"]}
+POINT = {"type": "object", "properties": {"x": {"type": "integer"}, "label": {"type": "string"}}, "required": ["x"]}
 
 
 def test_a_pydantic_model_resolves_to_its_schema_and_answers_read_back_as_instances():
@@ -49,11 +50,14 @@ def test_a_pydantic_model_resolves_to_its_schema_and_answers_read_back_as_instan
 
 
 def test_every_open_array_and_string_gets_a_bound_and_given_bounds_are_kept():
-    given = {"type": "object", "properties": {
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "few": {"type": "array", "items": {"type": "string", "maxLength": 5}, "maxItems": 2},
-        "kind": {"type": "string", "enum": ["a", "b"]},
-    }}
+    given = {
+        "type": "object",
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "few": {"type": "array", "items": {"type": "string", "maxLength": 5}, "maxItems": 2},
+            "kind": {"type": "string", "enum": ["a", "b"]},
+        },
+    }
 
     bounded = resolve_schema(given).json_schema["properties"]
 
@@ -107,11 +111,14 @@ def test_an_answer_in_a_code_fence_still_reads():
     assert resolve_schema(POINT).parse('```json\n{"x": 2}\n```') == {"x": 2}
 
 
-@pytest.mark.parametrize("answer, says", [
-    ('{"x": 1', "not JSON"),
-    ('{"label": "no x"}', "does not match"),
-    ('{"x": "three"}', "at x"),
-])
+@pytest.mark.parametrize(
+    "answer, says",
+    [
+        ('{"x": 1', "not JSON"),
+        ('{"label": "no x"}', "does not match"),
+        ('{"x": "three"}', "at x"),
+    ],
+)
 def test_an_answer_the_schema_does_not_allow_fails_in_one_line_keeping_the_text(answer, says):
     with pytest.raises(SchemaMismatch) as caught:
         resolve_schema(POINT).parse(answer)
@@ -131,15 +138,18 @@ class NotAModel:
     pass
 
 
-@pytest.mark.parametrize("spec, says", [
-    ({"type": "object", "properties": {"x": {"type": "integr"}}}, "not a valid JSON Schema"),
-    ({"type": "object", "properties": {"x": {"not": {"type": "string"}}}}, "cannot express"),
-    ({"type": "object", "properties": {"x": {"$ref": "https://example.com/x.json"}}}, "cannot express"),
-    (NotAModel, "not a Pydantic model"),
-    ("Missing", "no schema named 'Missing'"),
-    ("nowhere.json", "no schema file nowhere.json"),
-    (42, "got int"),
-])
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ({"type": "object", "properties": {"x": {"type": "integr"}}}, "not a valid JSON Schema"),
+        ({"type": "object", "properties": {"x": {"not": {"type": "string"}}}}, "cannot express"),
+        ({"type": "object", "properties": {"x": {"$ref": "https://example.com/x.json"}}}, "cannot express"),
+        (NotAModel, "not a Pydantic model"),
+        ("Missing", "no schema named 'Missing'"),
+        ("nowhere.json", "no schema file nowhere.json"),
+        (42, "got int"),
+    ],
+)
 def test_bad_specs_are_refused_in_one_line(spec, says, tmp_path):
     with pytest.raises(BadInput) as caught:
         resolve_schema(spec, namespace={}, folder=tmp_path)

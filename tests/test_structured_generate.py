@@ -102,16 +102,23 @@ class NotAModel:
     pass
 
 
-@pytest.mark.parametrize("flags, says", [
-    ("--schema Missing", "no schema named 'Missing'"),
-    ("--schema NotAModel", "not a Pydantic model"),
-    ("--schema Broken", "not a valid JSON Schema"),
-    ("--schema Negated", "cannot express"),
-    ("--schema Point --json", "give one of them"),
-])
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        ("--schema Missing", "no schema named 'Missing'"),
+        ("--schema NotAModel", "not a Pydantic model"),
+        ("--schema Broken", "not a valid JSON Schema"),
+        ("--schema Negated", "cannot express"),
+        ("--schema Point --json", "give one of them"),
+    ],
+)
 def test_bad_schemas_are_refused_in_one_line_and_nothing_runs(ip, scripted, capsys, caplog, db_path, flags, says):
-    ip.user_ns.update(Point=Point, NotAModel=NotAModel, Broken={"type": "objekt"},
-                      Negated={"type": "object", "not": {"required": ["x"]}})
+    ip.user_ns.update(
+        Point=Point,
+        NotAModel=NotAModel,
+        Broken={"type": "objekt"},
+        Negated={"type": "object", "not": {"required": ["x"]}},
+    )
     model = scripted.model("fake", ANSWER)
     before = table_counts(str(db_path))
 

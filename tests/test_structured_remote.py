@@ -56,8 +56,13 @@ def test_gemini_in_json_mode_is_sent_no_schema(wb, fake_gemini):
 def test_an_openai_compatible_server_decodes_under_the_schema(wb, llama_server):  # noqa: F811
     register(wb, llama_server.url)
 
-    result = wb.generate("Ada orders a large cold ale and is in a hurry. Write the order as JSON.",
-                         model="srv", schema=Order, temperature=0, max_tokens=300)
+    result = wb.generate(
+        "Ada orders a large cold ale and is in a hurry. Write the order as JSON.",
+        model="srv",
+        schema=Order,
+        temperature=0,
+        max_tokens=300,
+    )
 
     assert isinstance(result.data, Order) and result.valid
     # llama-cpp-python's server takes a schema inside json_object only; the runtime switched.

@@ -10,15 +10,20 @@ import lfwb
 
 # What starts a thread. Starlette's `run_in_threadpool` is not counted: it is the pool that
 # FastAPI runs every plain `def` route in, not a worker lfwb owns.
-STARTS = re.compile(r"\b(threading\.Thread|Thread|ThreadPoolExecutor|Timer|start_new_thread|to_thread|run_in_executor)\(")
+STARTS = re.compile(
+    r"\b(threading\.Thread|Thread|ThreadPoolExecutor|Timer|start_new_thread|to_thread|run_in_executor)\("
+)
 AT_MOST = 6
 
 
 def thread_sites() -> list[str]:
     root = Path(lfwb.__file__).parent
-    return [f"{path.relative_to(root)}:{n}" for path in sorted(root.rglob("*.py"))
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-            if STARTS.search(line.split("#", 1)[0])]
+    return [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if STARTS.search(line.split("#", 1)[0])
+    ]
 
 
 def test_threads_are_started_only_where_a_worker_is_owned():

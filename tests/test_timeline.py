@@ -7,12 +7,14 @@ from fixtures.scripted import Fail, words
 from lfwb.errors import GenerationError
 from lfwb.pipelines.timeline import timeline_rows
 
-FOUR_STEPS = {"steps": [
-    {"name": "analyse", "model": "a", "prompt": "{input}"},
-    {"name": "code", "model": "broken", "prompt": "{steps.analyse.output}"},
-    {"name": "assemble", "model": "c", "prompt": "{steps.code.output}"},
-    {"name": "notes", "model": "c", "prompt": "{steps.analyse.output}"},
-]}
+FOUR_STEPS = {
+    "steps": [
+        {"name": "analyse", "model": "a", "prompt": "{input}"},
+        {"name": "code", "model": "broken", "prompt": "{steps.analyse.output}"},
+        {"name": "assemble", "model": "c", "prompt": "{steps.code.output}"},
+        {"name": "notes", "model": "c", "prompt": "{steps.analyse.output}"},
+    ]
+}
 
 
 def four_step_run(scripted):
@@ -28,8 +30,11 @@ def test_the_bars_are_the_run_s_steps_in_order_with_their_status_and_model(scrip
     assert [b.name for b in bars] == [row["name"] for row in scripted.wb.store.list_steps(result.run_id)]
     by_name = {b.name: b for b in bars}
     assert {b.name: (b.status, b.model, b.ran) for b in bars} == {
-        "analyse": ("done", "a", True), "code": ("failed", "broken", True),
-        "assemble": ("skipped", "c", False), "notes": ("done", "c", True)}
+        "analyse": ("done", "a", True),
+        "code": ("failed", "broken", True),
+        "assemble": ("skipped", "c", False),
+        "notes": ("done", "c", True),
+    }
     assert all(b.start_s >= 0 and b.end_s >= b.start_s for b in bars)
     assert by_name["code"].start_s >= by_name["analyse"].end_s  # it waited for what it needs
     assert by_name["assemble"].seconds == 0  # skipped: a mark where it ended, not a span
@@ -38,8 +43,12 @@ def test_the_bars_are_the_run_s_steps_in_order_with_their_status_and_model(scrip
 def test_a_rerun_shows_its_reused_steps_as_not_run(ip, scripted):
     scripted.model("a", words("the parts"))
     scripted.model("b", words("<Form/>"))
-    spec = {"steps": [{"name": "analyse", "model": "a", "prompt": "{input}"},
-                      {"name": "code", "model": "b", "prompt": "{steps.analyse.output}"}]}
+    spec = {
+        "steps": [
+            {"name": "analyse", "model": "a", "prompt": "{input}"},
+            {"name": "code", "model": "b", "prompt": "{steps.analyse.output}"},
+        ]
+    }
     first = scripted.wb.run_pipeline(spec, input="a form")
     again = scripted.wb.rerun_pipeline(first.run_id, "code")
     bars = timeline_rows(scripted.wb.store, again.run_id)

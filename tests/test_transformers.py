@@ -121,7 +121,7 @@ def test_a_stop_string_ends_the_output_before_it(wb, tiny_llama):
     register(wb, "tiny-llama", tiny_llama)
     settings = dict(raw=True, max_tokens=40, temperature=1.0, seed=5)
     full = wb.generate("SQLite keeps", model="tiny-llama", **settings).text
-    stop = full[len(full) // 2: len(full) // 2 + 3]
+    stop = full[len(full) // 2 : len(full) // 2 + 3]
     cut = wb.generate("SQLite keeps", model="tiny-llama", stop=[stop], **settings)
     assert len(full) > 10 and stop not in cut.text and full.startswith(cut.text)
 
@@ -169,8 +169,15 @@ def test_interrupt_cancels_with_partial_text_kept(wb, tiny_llama):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        wb.generate("Once upon a time", model="tiny-llama", raw=True, max_tokens=400, temperature=1.0, seed=1,
-                    on_text=interrupt_after_three_pieces)
+        wb.generate(
+            "Once upon a time",
+            model="tiny-llama",
+            raw=True,
+            max_tokens=400,
+            temperature=1.0,
+            seed=1,
+            on_text=interrupt_after_three_pieces,
+        )
     row = wb.runs(limit=1)[0]
     assert row["status"] == "cancelled" and row["output"] == seen[-1] != ""
     assert row["output_tokens"] < 400
@@ -304,7 +311,9 @@ def test_the_real_cpu_path(wb, tiny_llama):
 def test_memory_estimate_before_loading_follows_the_dtype(wb, tiny_llama):
     register(wb, "f32", tiny_llama, dtype="float32")
     register(wb, "f16", tiny_llama, dtype="float16")
-    params = sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(tiny_llama).parameters())
+    params = sum(
+        p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(tiny_llama).parameters()
+    )
     assert wb.manager.estimate("f32") - wb.manager.estimate("f16") >= 2 * params * 0.99
     assert not wb.manager.runtime("f32").loaded
 

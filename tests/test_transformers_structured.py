@@ -33,15 +33,24 @@ ORDER = {
     "type": "object",
     "properties": {
         "customer": {"type": "string", "maxLength": 12},
-        "items": {"type": "array", "maxItems": 2, "items": {
-            "type": "object",
-            "properties": {"name": {"type": "string", "maxLength": 8},
-                           "size": {"enum": ["small", "medium", "large"]},
-                           "tags": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 6}}},
-            "required": ["name", "size", "tags"], "additionalProperties": False}},
+        "items": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": 8},
+                    "size": {"enum": ["small", "medium", "large"]},
+                    "tags": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 6}},
+                },
+                "required": ["name", "size", "tags"],
+                "additionalProperties": False,
+            },
+        },
         "rush": {"type": "boolean"},
     },
-    "required": ["customer", "items", "rush"], "additionalProperties": False,
+    "required": ["customer", "items", "rush"],
+    "additionalProperties": False,
 }
 
 
@@ -57,13 +66,17 @@ def tiny(wb, tiny_json_llama) -> str:
 
 
 def test_every_answer_under_a_schema_is_json_the_schema_allows(wb, tiny):
-    results = [wb.generate("Write the order as JSON.", model=tiny, schema=ORDER, max_tokens=400, temperature=1.0,
-                           seed=seed) for seed in range(3)]
+    results = [
+        wb.generate("Write the order as JSON.", model=tiny, schema=ORDER, max_tokens=400, temperature=1.0, seed=seed)
+        for seed in range(3)
+    ]
     for result in results:  # each read back through the schema (SchemaMismatch otherwise)
         assert set(result.data) == {"customer", "items", "rush"} and len(result.data["items"]) <= 2
         assert wb.store.get_run(result.run_id)["schema_valid"] == 1
-    free = [wb.generate("Write the order as JSON.", model=tiny, max_tokens=60, temperature=1.0, seed=seed).text
-            for seed in range(3)]
+    free = [
+        wb.generate("Write the order as JSON.", model=tiny, max_tokens=60, temperature=1.0, seed=seed).text
+        for seed in range(3)
+    ]
     assert not any(_parses(text) for text in free)  # the model alone writes no JSON: the grammar does it
 
 
@@ -95,8 +108,14 @@ def test_the_answer_starts_with_the_prefill(wb, tiny):
 
 def test_a_prefill_under_a_schema_is_continued_as_json(wb, tiny):
     schema = resolve_schema(ORDER)
-    gen = _chat("Order for Ana.", json_schema=schema.json_schema, prefill='{"customer": "Ana', max_tokens=400,
-                temperature=1.0, seed=7)
+    gen = _chat(
+        "Order for Ana.",
+        json_schema=schema.json_schema,
+        prefill='{"customer": "Ana',
+        max_tokens=400,
+        temperature=1.0,
+        seed=7,
+    )
     text = "".join(chunk.text for chunk in wb.manager.stream(tiny, gen))
     assert text.startswith('{"customer": "Ana') and schema.parse(text)["customer"].startswith("Ana")
 
@@ -106,8 +125,14 @@ def test_a_schema_the_grammar_cannot_express_is_one_line_and_no_run(ip, wb, tiny
     seen = run_error(ip, f"%%lfw generate -m {tiny} --schema Age --max-tokens 20\nHow old?", capsys)
     # The backend finds it out as the model is asked (the cell's placeholder was already shown): one error line.
     errors = [line for line in plain(seen).splitlines() if "Schema" in line]
-    assert errors == ["SchemaUnsupported: constrained decoding cannot express the schema: Invalid range: "
-                      "minimum greater than maximum"] and "Traceback" not in seen
+    assert (
+        errors
+        == [
+            "SchemaUnsupported: constrained decoding cannot express the schema: Invalid range: "
+            "minimum greater than maximum"
+        ]
+        and "Traceback" not in seen
+    )
     with pytest.raises(SchemaUnsupported) as caught:
         wb.generate("How old?", model=tiny, schema=ip.user_ns["Age"], max_tokens=20)
     assert isinstance(caught.value, BadInput)

@@ -20,10 +20,20 @@ from lfwb.pipelines.spec import parse_pipeline
 from lfwb.pipelines.ui_spec import KINDS, SCHEMA, component_name, read_spec, render_answer, render_component
 from lfwb.preview.source import validate_source
 
-HOSTILE = ['</div><script>alert(1)</script>', '{alert(1)}', '"; alert(1); "', "`${alert(1)}`",
-           "<img src=x onerror=alert(1)>", "\\u003c/script>", "&lt;b&gt;"]
-EVERY_KIND = {"title": "All parts", "accent": "purple",
-              "parts": [{"kind": k, "label": f"{k} label, second item"} for k in KINDS]}
+HOSTILE = [
+    "</div><script>alert(1)</script>",
+    "{alert(1)}",
+    '"; alert(1); "',
+    "`${alert(1)}`",
+    "<img src=x onerror=alert(1)>",
+    "\\u003c/script>",
+    "&lt;b&gt;",
+]
+EVERY_KIND = {
+    "title": "All parts",
+    "accent": "purple",
+    "parts": [{"kind": k, "label": f"{k} label, second item"} for k in KINDS],
+}
 
 
 def spec_step(**step) -> dict:
@@ -58,19 +68,24 @@ def test_the_components_name_keeps_letters_and_digits_only():
 
 
 def test_reading_a_spec_drops_unknown_kinds_and_repeats_and_bounds_labels():
-    spec = read_spec('Here: ```json\n{"title": "Shop", "parts": [{"kind": "button", "label": "Buy"}, '
-                     '{"kind": "button", "label": "Buy"}, {"kind": "marquee", "label": "x"}, '
-                     f'{{"kind": "Paragraph", "label": "{"word " * 40}"}}], "accent": "mauve"}}\n```')
+    spec = read_spec(
+        'Here: ```json\n{"title": "Shop", "parts": [{"kind": "button", "label": "Buy"}, '
+        '{"kind": "button", "label": "Buy"}, {"kind": "marquee", "label": "x"}, '
+        f'{{"kind": "Paragraph", "label": "{"word " * 40}"}}], "accent": "mauve"}}\n```'
+    )
     assert [p["kind"] for p in spec["parts"]] == ["button", "text"]
     assert len(spec["parts"][1]["label"]) == 60 and spec["parts"][1]["label"].endswith("…")
     assert spec["accent"] == "blue"  # a colour it does not know: the default
 
 
-@pytest.mark.parametrize("answer, says", [
-    ("a login form with two fields", "the UI spec is not JSON: the answer holds no '{'"),
-    ('{"title": "Login", "parts": [', "the UI spec is not JSON: Expecting value"),
-    ('{"parts": [{"kind": "marquee", "label": "x"}]}', "the UI spec has no title and no part of a known kind"),
-])
+@pytest.mark.parametrize(
+    "answer, says",
+    [
+        ("a login form with two fields", "the UI spec is not JSON: the answer holds no '{'"),
+        ('{"title": "Login", "parts": [', "the UI spec is not JSON: Expecting value"),
+        ('{"parts": [{"kind": "marquee", "label": "x"}]}', "the UI spec has no title and no part of a known kind"),
+    ],
+)
 def test_an_answer_that_is_no_spec_is_one_line(answer, says):
     with pytest.raises(PipelineError) as e:
         render_answer(answer)
@@ -87,8 +102,13 @@ def test_the_bundled_ui_component_tells_the_model_every_kind_the_renderer_knows(
 
 
 def test_a_render_step_decodes_under_the_spec_schema_and_keeps_the_component_as_a_jsx_artifact(scripted):
-    answer = json.dumps({"title": "Login", "parts": [{"label": "Email", "kind": "email"},
-                                                     {"label": "Sign in", "kind": "button"}], "accent": "green"})
+    answer = json.dumps(
+        {
+            "title": "Login",
+            "parts": [{"label": "Email", "kind": "email"}, {"label": "Sign in", "kind": "button"}],
+            "accent": "green",
+        }
+    )
     model = scripted.model("m", words(answer))
     result = scripted.wb.run_pipeline(spec_step(), input="a login form")
     assert result.status == "done" and result.steps["spec"].text == answer
@@ -101,17 +121,21 @@ def test_a_render_step_decodes_under_the_spec_schema_and_keeps_the_component_as_
 
 def test_a_render_step_whose_answer_breaks_the_schema_is_asked_again(scripted):
     good = '{"title": "Hi", "parts": [{"label": "Go", "kind": "button"}], "accent": "red"}'
-    model = scripted.model("m", [], answers=[words('{"title": "Hi", "parts": [{"label": "Go", "kind": "marquee"}]'),
-                                            words(good)])
+    model = scripted.model(
+        "m", [], answers=[words('{"title": "Hi", "parts": [{"label": "Go", "kind": "marquee"}]'), words(good)]
+    )
     result = scripted.wb.run_pipeline(spec_step(retries=1), input="x")
     assert result.status == "done" and len(model.asked) == 2
     assert [a["filename"] for a in result.artifacts] == ["Hi.jsx"]
 
 
-@pytest.mark.parametrize("step, says", [
-    ({"render": "svelte"}, "`render:` names a renderer (ui-spec), got 'svelte'"),
-    ({"schema": "json"}, "`render: ui-spec` decodes the answer under its own schema — drop `schema:`"),
-])
+@pytest.mark.parametrize(
+    "step, says",
+    [
+        ({"render": "svelte"}, "`render:` names a renderer (ui-spec), got 'svelte'"),
+        ({"schema": "json"}, "`render: ui-spec` decodes the answer under its own schema — drop `schema:`"),
+    ],
+)
 def test_a_bad_render_is_one_line_and_no_run(scripted, step, says):
     scripted.model("m", words("{}"))
     with pytest.raises(PipelineError) as e:

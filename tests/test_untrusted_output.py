@@ -79,9 +79,40 @@ HOSTILE = {
     "backtick in a URL": "https://a.example/`b <img src=https://evil.example/url>`",
 }
 
-TAGS = {"div", "p", "span", "code", "pre", "a", "em", "strong", "b", "i", "s", "small", "hr", "br", "blockquote",
-        "details", "summary",
-        "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "h1", "h2", "h3", "h4", "h5", "h6"}
+TAGS = {
+    "div",
+    "p",
+    "span",
+    "code",
+    "pre",
+    "a",
+    "em",
+    "strong",
+    "b",
+    "i",
+    "s",
+    "small",
+    "hr",
+    "br",
+    "blockquote",
+    "details",
+    "summary",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+}
 SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.I)
 
 
@@ -141,7 +172,10 @@ def test_images_become_lines_that_name_their_url():
     assert visible(shown).split("\n")[0] == "🖼 chart (image not loaded: https://evil.example/ref)"
     assert "🖼 (image not loaded: https://evil.example/?q=secret)" in visible(shown)
     linked = answer_html(HOSTILE["image in a link"])
-    assert '<a href="https://ok.example/link"' in linked and "🖼 x (image not loaded: https://evil.example/img)" in visible(linked)
+    assert (
+        '<a href="https://ok.example/link"' in linked
+        and "🖼 x (image not loaded: https://evil.example/img)" in visible(linked)
+    )
     long = answer_html(f"![big](https://evil.example/{'a' * 500})")
     assert "(image not loaded: https://evil.example/aaa" in visible(long) and len(visible(long)) < 260
 
@@ -177,20 +211,37 @@ def test_fenced_code_keeps_its_content_byte_for_byte(answer):
 
 
 def test_readable_markdown_stays_readable():
-    answer = ("# Plan\n\nSome *emphasis*, **strong** and `<Button/>` code.\n\n1. first\n2. second\n\n"
-              "- [docs](https://docs.example/a?b=1) and <https://auto.example/x>\n\n"
-              "| col | n |\n|-----|--:|\n| a | 1 |\n\n> quoted ~~struck~~")
+    answer = (
+        "# Plan\n\nSome *emphasis*, **strong** and `<Button/>` code.\n\n1. first\n2. second\n\n"
+        "- [docs](https://docs.example/a?b=1) and <https://auto.example/x>\n\n"
+        "| col | n |\n|-----|--:|\n| a | 1 |\n\n> quoted ~~struck~~"
+    )
     shown = answer_html(answer)
     assert_loads_nothing(shown)
-    for part in ("<h1>Plan</h1>", "<em>emphasis</em>", "<strong>strong</strong>", "<code>&lt;Button/&gt;</code>",
-                 "<ol>&#10;<li>first</li>", '<a href="https://docs.example/a?b=1" target="_blank" rel="noopener noreferrer nofollow">docs</a>',
-                 '<a href="https://auto.example/x"', "<th>col</th>", '<td style="text-align:right">1</td>',
-                 "<blockquote>", "<s>struck</s>"):
+    for part in (
+        "<h1>Plan</h1>",
+        "<em>emphasis</em>",
+        "<strong>strong</strong>",
+        "<code>&lt;Button/&gt;</code>",
+        "<ol>&#10;<li>first</li>",
+        '<a href="https://docs.example/a?b=1" target="_blank" rel="noopener noreferrer nofollow">docs</a>',
+        '<a href="https://auto.example/x"',
+        "<th>col</th>",
+        '<td style="text-align:right">1</td>',
+        "<blockquote>",
+        "<s>struck</s>",
+    ):
         assert part in shown, part
 
 
 def test_links_to_anything_but_the_web_are_text():
-    for name in ("javascript link", "uppercase javascript link", "javascript autolink", "data link", "vbscript and file links"):
+    for name in (
+        "javascript link",
+        "uppercase javascript link",
+        "javascript autolink",
+        "data link",
+        "vbscript and file links",
+    ):
         shown = answer_html(HOSTILE[name])
         assert "<a " not in shown, name
 
@@ -213,9 +264,19 @@ def test_headings_notes_and_plain_text_are_escaped():
 
 # -- every face --------------------------------------------------------------------------------
 
-ANSWER = "\n\n".join([HOSTILE["inline image"], HOSTILE["reference image"], HOSTILE["img tag"], HOSTILE["script"],
-                      HOSTILE["style url"], HOSTILE["image in a table"], HOSTILE["mathjax style"],
-                      CODE["python"], CODE["markdown after a blank line"]])
+ANSWER = "\n\n".join(
+    [
+        HOSTILE["inline image"],
+        HOSTILE["reference image"],
+        HOSTILE["img tag"],
+        HOSTILE["script"],
+        HOSTILE["style url"],
+        HOSTILE["image in a table"],
+        HOSTILE["mathjax style"],
+        CODE["python"],
+        CODE["markdown after a blank line"],
+    ]
+)
 
 
 def assert_output_loads_nothing(bundles: list[dict]) -> None:
@@ -278,8 +339,11 @@ def test_runs_show_and_revisions_show_a_hostile_answer_safely(ip, scripted, publ
     runs = run_ok(ip, "%lfw runs")
     shown = run_ok(ip, f"%lfw show {result.run_id}")
     assert_output_loads_nothing([formatted(ip, runs), formatted(ip, shown)])
-    card = scripted.wb.store.add_artifacts(scripted.wb.project_id, result.run_id, [
-        {"content": "export default () => <div/>\n", "kind": "jsx", "language": "jsx", "filename": "Card.jsx"}])[0]
+    card = scripted.wb.store.add_artifacts(
+        scripted.wb.project_id,
+        result.run_id,
+        [{"content": "export default () => <div/>\n", "kind": "jsx", "language": "jsx", "filename": "Card.jsx"}],
+    )[0]
     scripted.model("fake", words(ANSWER))
     before = len(published)
     ip.run_cell(f'%lfw revise {card["id"]} -m fake "make it red"')  # no component in it: no version, still shown
@@ -328,8 +392,10 @@ def test_nbconvert_exports_a_hostile_answer_without_loading_it(ip, scripted, pub
     scripted.model("fake", words(ANSWER))
     result = run_ok(ip, "%%lfw generate -m fake\nShow me.")
     shown = run_ok(ip, f"%lfw show {result.run_id}")
-    outputs = [nbformat.v4.new_output("display_data", data=published[-1]["data"]),
-               nbformat.v4.new_output("execute_result", data=formatted(ip, shown), execution_count=2)]
+    outputs = [
+        nbformat.v4.new_output("display_data", data=published[-1]["data"]),
+        nbformat.v4.new_output("execute_result", data=formatted(ip, shown), execution_count=2),
+    ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%%lfw generate", outputs=outputs)])
     page, _ = HTMLExporter().from_notebook_node(notebook)
     markdown, _ = MarkdownExporter().from_notebook_node(notebook)

@@ -47,14 +47,17 @@ def completion(server, **body) -> dict:
 
 # -- response_format on the scripted model -----------------------------------------------------
 
+
 def test_a_json_schema_response_format_constrains_the_model_to_the_bounded_schema(server, scripted):
     from lfwb.structured import resolve_schema
 
     script = scripted.model("fake", ['{"mood": ', '"happy", ', '"positive": true}'])
     schema = Verdict.model_json_schema()
     answer = client(server).chat.completions.create(
-        model="fake", messages=[{"role": "user", "content": ASK}],
-        response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}})
+        model="fake",
+        messages=[{"role": "user", "content": ASK}],
+        response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema, "strict": True}},
+    )
     assert Verdict.model_validate_json(answer.choices[0].message.content) == Verdict(mood="happy", positive=True)
     assert script.asked[0].json_schema == resolve_schema(schema).json_schema
     run = server.wb.run(int(answer.id.removeprefix("chatcmpl-")))
@@ -77,31 +80,46 @@ def test_json_object_asks_for_any_json_object_and_text_for_free_text(server, scr
     script = scripted.model("fake", words('{"a": 1}'))
     sdk = client(server)
     for response_format in ({"type": "json_object"}, {"type": "text"}):
-        sdk.chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}],
-                                    response_format=response_format)
+        sdk.chat.completions.create(
+            model="fake", messages=[{"role": "user", "content": "hi"}], response_format=response_format
+        )
     assert [asked.json_schema for asked in script.asked] == [{"type": "object"}, None]
 
 
 def test_a_streamed_structured_answer_arrives_in_pieces_that_join_to_the_json(server, scripted):
     scripted.model("fake", ['{"mood": ', '"sad", ', '"positive": false}'])
     stream = client(server).chat.completions.create(
-        model="fake", messages=[{"role": "user", "content": ASK}], stream=True,
-        response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": Verdict.model_json_schema()}})
+        model="fake",
+        messages=[{"role": "user", "content": ASK}],
+        stream=True,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "verdict", "schema": Verdict.model_json_schema()},
+        },
+    )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert Verdict.model_validate_json(text) == Verdict(mood="sad", positive=False)
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "no-such-type"},
-    {"type": "object", "properties": {"a": {"$ref": "https://127.0.0.1:9/a.json"}}},  # never fetched
-    {"type": "object", "properties": {"a": {"not": {"type": "string"}}}},  # a grammar cannot say it
-    {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10**9}}},  # would take the server down
-    nested(300),
-], ids=["invalid", "remote-ref", "inexpressible", "a-billion-characters", "nested-300-deep"])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "no-such-type"},
+        {"type": "object", "properties": {"a": {"$ref": "https://127.0.0.1:9/a.json"}}},  # never fetched
+        {"type": "object", "properties": {"a": {"not": {"type": "string"}}}},  # a grammar cannot say it
+        {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10**9}}},  # would take the server down
+        nested(300),
+    ],
+    ids=["invalid", "remote-ref", "inexpressible", "a-billion-characters", "nested-300-deep"],
+)
 def test_a_schema_lfwb_cannot_decode_under_is_a_400_naming_it_and_no_run(server, scripted, schema):
     script = scripted.model("fake", words("never asked"))
-    answer = server.http.post("/v1/chat/completions", json=completion(server, response_format={
-        "type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}))
+    answer = server.http.post(
+        "/v1/chat/completions",
+        json=completion(
+            server, response_format={"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}
+        ),
+    )
     assert answer.status_code == 400 and "verdict" in answer.json()["error"]["message"]
     assert server.wb.runs() == [] and script.asked == []
 
@@ -148,7 +166,9 @@ def test_the_sdk_raises_its_bad_request_error_naming_tools(server, scripted):
 def test_an_image_part_is_refused_not_dropped_from_the_message(server, scripted):
     scripted.model("fake", words("never asked"))
     parts = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]
-    answer = server.http.post("/v1/chat/completions", json=completion(server, messages=[{"role": "user", "content": parts}]))
+    answer = server.http.post(
+        "/v1/chat/completions", json=completion(server, messages=[{"role": "user", "content": parts}])
+    )
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "messages[0].content[1]"
     assert server.wb.runs() == []
 
@@ -162,15 +182,33 @@ def test_every_refused_field_is_named_in_one_answer(server, scripted):
 
 def test_the_values_that_ask_for_nothing_are_answered(server, scripted):
     script = scripted.model("fake", words("plain answer"))
-    nothing = {"n": 1, "logprobs": False, "top_logprobs": 0, "tools": [], "tool_choice": "none",
-               "frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {}, "modalities": ["text"],
-               "user": "u-1", "store": False, "metadata": {"k": "v"}, "parallel_tool_calls": False, "top_k": 7}
-    answer = client(server).chat.completions.create(model="fake", messages=[{"role": "user", "content": "hi"}], **{
-        k: v for k, v in nothing.items() if k != "top_k"}, extra_body={"top_k": 7})
+    nothing = {
+        "n": 1,
+        "logprobs": False,
+        "top_logprobs": 0,
+        "tools": [],
+        "tool_choice": "none",
+        "frequency_penalty": 0,
+        "presence_penalty": 0.0,
+        "logit_bias": {},
+        "modalities": ["text"],
+        "user": "u-1",
+        "store": False,
+        "metadata": {"k": "v"},
+        "parallel_tool_calls": False,
+        "top_k": 7,
+    }
+    answer = client(server).chat.completions.create(
+        model="fake",
+        messages=[{"role": "user", "content": "hi"}],
+        **{k: v for k, v in nothing.items() if k != "top_k"},
+        extra_body={"top_k": 7},
+    )
     assert answer.choices[0].message.content == "plain answer" and script.asked[0].top_k == 7
 
 
 # -- smollm2 through the clients people use ------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_the_sdk_gets_json_that_validates_from_smollm2(server):
@@ -178,8 +216,9 @@ def test_the_sdk_gets_json_that_validates_from_smollm2(server):
     ask = dict(model="smollm2", messages=[{"role": "user", "content": ASK}], max_tokens=40, temperature=0, seed=1)
     parsed = sdk.chat.completions.parse(**ask, response_format=Verdict)  # the SDK sends a strict json_schema
     assert isinstance(parsed.choices[0].message.parsed, Verdict)
-    stream = sdk.chat.completions.create(**{**ask, "messages": [{"role": "user", "content": CAT}]},
-                                         response_format={"type": "json_object"}, stream=True)
+    stream = sdk.chat.completions.create(
+        **{**ask, "messages": [{"role": "user", "content": CAT}]}, response_format={"type": "json_object"}, stream=True
+    )
     assert isinstance(json.loads("".join(c.choices[0].delta.content or "" for c in stream if c.choices)), dict)
 
 
@@ -187,8 +226,15 @@ def test_the_sdk_gets_json_that_validates_from_smollm2(server):
 def test_langchain_with_structured_output_gets_a_model_instance_from_smollm2(server):
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(base_url=f"{server.url}/v1", api_key="x", model="smollm2", max_tokens=40, temperature=0,
-                      max_retries=0, timeout=TIMEOUT_S)
+    chat = ChatOpenAI(
+        base_url=f"{server.url}/v1",
+        api_key="x",
+        model="smollm2",
+        max_tokens=40,
+        temperature=0,
+        max_retries=0,
+        timeout=TIMEOUT_S,
+    )
     verdict = chat.with_structured_output(Verdict, method="json_schema").invoke(ASK)
     assert isinstance(verdict, Verdict)
 
@@ -196,10 +242,29 @@ def test_langchain_with_structured_output_gets_a_model_instance_from_smollm2(ser
 @pytest.mark.slow
 def test_llm_with_json_object_gets_json_from_smollm2(server, tmp_path):
     (tmp_path / "extra-openai-models.yaml").write_text(
-        f"- model_id: lfwb-smollm2\n  model_name: smollm2\n  api_base: {server.url}/v1\n")
+        f"- model_id: lfwb-smollm2\n  model_name: smollm2\n  api_base: {server.url}/v1\n"
+    )
     llm = Path(sys.executable).with_name("llm")
-    done = subprocess.run([str(llm), "-m", "lfwb-smollm2", "-o", "json_object", "1", "-o", "max_tokens", "40",
-                           "-o", "temperature", "0", CAT],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "LLM_USER_PATH": str(tmp_path)})
+    done = subprocess.run(
+        [
+            str(llm),
+            "-m",
+            "lfwb-smollm2",
+            "-o",
+            "json_object",
+            "1",
+            "-o",
+            "max_tokens",
+            "40",
+            "-o",
+            "temperature",
+            "0",
+            CAT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LLM_USER_PATH": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr
     assert isinstance(json.loads(done.stdout), dict)

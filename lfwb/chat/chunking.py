@@ -55,9 +55,7 @@ def chunk_text(text: str, max_tokens: int = MAX_TOKENS, overlap: int = OVERLAP) 
     return list(chunk_stream([text], max_tokens, overlap))
 
 
-def chunk_stream(
-    blocks: Iterable[str], max_tokens: int = MAX_TOKENS, overlap: int = OVERLAP
-) -> Iterator[Chunk]:
+def chunk_stream(blocks: Iterable[str], max_tokens: int = MAX_TOKENS, overlap: int = OVERLAP) -> Iterator[Chunk]:
     """Chunks of text arriving in `blocks` (any sizes); holds about one paragraph at a time."""
     if not 0 <= overlap < max_tokens:
         raise ValueError(f"overlap must be ≥ 0 and below max_tokens ({max_tokens}), got {overlap}")
@@ -165,7 +163,7 @@ def _paragraphs(blocks: Iterable[str]) -> Iterator[tuple[str, int]]:
         for m in _PARAGRAPH_END.finditer(buffer):
             if m.end() == len(buffer):
                 break  # more blank lines (or more text) may follow in the next block
-            yield buffer[cut:m.end()], start + cut
+            yield buffer[cut : m.end()], start + cut
             cut = m.end()
         while len(buffer) - cut > MAX_PARAGRAPH_CHARS:
             end = _forced_cut(buffer, cut, cut + MAX_PARAGRAPH_CHARS)
@@ -195,7 +193,7 @@ def _pieces(paragraph: tuple[str, int], max_tokens: int) -> Iterator[_Piece]:
     at = 0
     for m in _SENTENCE_END.finditer(text):
         if m.end() > at:
-            yield from _fitted(_Piece(text[at:m.end()], start + at, count_tokens(text[at:m.end()])), max_tokens)
+            yield from _fitted(_Piece(text[at : m.end()], start + at, count_tokens(text[at : m.end()])), max_tokens)
             at = m.end()
     if at < len(text):
         yield from _fitted(_Piece(text[at:], start + at, count_tokens(text[at:])), max_tokens)
@@ -206,8 +204,9 @@ def _split(piece: _Piece) -> list[_Piece]:
     cuts = [m.end() for m in _SENTENCE_END.finditer(piece.text) if 0 < m.end() < len(piece.text)]
     if cuts:
         bounds = [0, *cuts, len(piece.text)]
-        return [_Piece(piece.text[a:b], piece.start + a, count_tokens(piece.text[a:b]))
-                for a, b in zip(bounds, bounds[1:])]
+        return [
+            _Piece(piece.text[a:b], piece.start + a, count_tokens(piece.text[a:b])) for a, b in zip(bounds, bounds[1:])
+        ]
     words = list(_words(piece))
     return words if len(words) > 1 else []
 

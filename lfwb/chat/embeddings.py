@@ -57,7 +57,14 @@ def embedding_model() -> Any:
 
 def embed(texts: list[str]) -> Any:
     """Unit-length float32 vectors, one row per text (a numpy array)."""
-    return embedding_model().encode(
-        list(texts), batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True,
-        show_progress_bar=False,
-    ).astype("float32")
+    return (
+        embedding_model()
+        .encode(
+            list(texts),
+            batch_size=BATCH,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        .astype("float32")
+    )

@@ -73,8 +73,15 @@ class Memory:
             self.counts[text] = self.count(text)
         return self.counts[text] + MESSAGE_OVERHEAD
 
-    def plan(self, system: str | None, summary: str | None, summary_turns: int, history: list[dict],
-             text: str, hits: Sequence[Hit] = ()) -> Plan:
+    def plan(
+        self,
+        system: str | None,
+        summary: str | None,
+        summary_turns: int,
+        history: list[dict],
+        text: str,
+        hits: Sequence[Hit] = (),
+    ) -> Plan:
         """The prompt for `text` after `history` (message rows, oldest first, those after the
         summary). Refuses (PromptTooLong, nothing sent) a message that cannot fit on its own."""
         room = self.room
@@ -83,10 +90,14 @@ class Memory:
             raise PromptTooLong(
                 f"the message and system prompt take {base} tokens but {self.model}'s window of "
                 f"{self.window} leaves {room} beside the answer's {self.max_tokens} — shorten it, or "
-                "lower max tokens", model=self.model, tokens=base, limit=room,
+                "lower max tokens",
+                model=self.model,
+                tokens=base,
+                limit=room,
             )
         summary_cost = self.tokens({"content": system_text(system, summary, summary_turns)}) - self.tokens(
-            {"content": system_text(system, None, 0)})
+            {"content": system_text(system, None, 0)}
+        )
         # Retrieved chunks take at most half of what is left; the rest is for the history.
         sources: list[Hit] = []
         used = 0
@@ -130,8 +141,10 @@ class Memory:
                 taken.append(rows.pop(0))
             if not taken:  # one message alone is too long: summarize its start
                 taken.append({**rows[0], "content": clip(self.count, rows.pop(0)["content"], room - 8)})
-            request = [{"role": "system", "content": SUMMARY_SYSTEM},
-                       {"role": "user", "content": summary_request(summary, taken)}]
+            request = [
+                {"role": "system", "content": SUMMARY_SYSTEM},
+                {"role": "user", "content": summary_request(summary, taken)},
+            ]
             summary = write(request, self.summary_tokens).strip() or summary
         return summary or ""
 

@@ -53,8 +53,13 @@ class Hit:
 
 
 def retrieve(
-    store: Store, project_id: int, query: str, mode: str = "bm25", limit: int = 5,
-    *, progress: bool = True,
+    store: Store,
+    project_id: int,
+    query: str,
+    mode: str = "bm25",
+    limit: int = 5,
+    *,
+    progress: bool = True,
 ) -> list[Hit]:
     """The `limit` chunks of the project's contexts that best answer `query`, best first.
     `%config Lfwb.embeddings` is not read here: `Workbench.check_search_mode` reads it first."""
@@ -79,8 +84,10 @@ def search(
     if mode == "vector":
         return _nearest(store, project_id, query, limit, vector)
     candidates = max(limit * 2, MIN_CANDIDATES)
-    return fuse([store_hits(store, project_id, query, candidates),
-                 _nearest(store, project_id, query, candidates, vector)], limit)
+    return fuse(
+        [store_hits(store, project_id, query, candidates), _nearest(store, project_id, query, candidates, vector)],
+        limit,
+    )
 
 
 def store_hits(store: Store, project_id: int, query: str, limit: int) -> list[Hit]:
@@ -141,8 +148,13 @@ def index_context(store: Store, context_id: int, blocks: Iterable[str] | None = 
 
 
 def add_file_context(
-    store: Store, project_id: int, path: str | Path, name: str | None = None,
-    kind: str = "file", *, progress: bool = True,
+    store: Store,
+    project_id: int,
+    path: str | Path,
+    name: str | None = None,
+    kind: str = "file",
+    *,
+    progress: bool = True,
 ) -> dict:
     """Add a UTF-8 text file as a context, read and chunked in a stream. A file that is missing,
     binary or not UTF-8 is a `ContextError` (one line) and leaves nothing behind, even when the
@@ -212,9 +224,7 @@ def embed_pending(store: Store, project_id: int, *, progress: bool = True) -> in
     try:
         while batch := store.chunks_without_vectors(project_id, limit=256):
             vectors = embed([r["text"] for r in batch])
-            store.add_vectors(MODEL_NAME, (
-                (r["chunk_id"], v.tobytes()) for r, v in zip(batch, vectors)
-            ))
+            store.add_vectors(MODEL_NAME, ((r["chunk_id"], v.tobytes()) for r, v in zip(batch, vectors)))
             done += len(batch)
             bar.update(len(batch))
     finally:
@@ -235,8 +245,9 @@ def _nearest(store: Store, project_id: int, query: str, limit: int, vector: byte
 
 def _hit(row: dict, score: float) -> Hit:
     snippet = row.get("snippet") or " ".join(row["text"].split())[:160]
-    return Hit(row["context_id"], row["context_name"], row["chunk_id"], row["chunk_index"],
-               row["text"], float(score), snippet)
+    return Hit(
+        row["context_id"], row["context_name"], row["chunk_id"], row["chunk_index"], row["text"], float(score), snippet
+    )
 
 
 class _NoBar:

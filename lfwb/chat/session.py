@@ -113,17 +113,27 @@ class ChatSession:
         cited = [s["context_id"] for r in rows for s in json.loads(r["sources_json"] or "[]")]
         alive = self.store.existing_context_ids(sorted(set(cited)))
         for r in rows:
-            r["sources"] = [{**s, "deleted": s["context_id"] not in alive} for s in json.loads(r.pop("sources_json") or "[]")]
+            r["sources"] = [
+                {**s, "deleted": s["context_id"] not in alive} for s in json.loads(r.pop("sources_json") or "[]")
+            ]
         return rows
 
     # -- a turn ------------------------------------------------------------------------
 
     def start(
-        self, text: str, *, rag: bool = False, mode: str = "bm25", on_chunk: OnChunk | None = None,
-        on_start: OnStart | None = None, on_text: OnText | None = None, **settings: Any,
+        self,
+        text: str,
+        *,
+        rag: bool = False,
+        mode: str = "bm25",
+        on_chunk: OnChunk | None = None,
+        on_start: OnStart | None = None,
+        on_text: OnText | None = None,
+        **settings: Any,
     ) -> Handle[ChatReply]:
         """`send` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()` it
         from any thread (the answer keeps its text), `result()` or `await` it for the ChatReply."""
+
         def work(h: Handle) -> ChatReply:
             started, streamed = h.following(on_start, on_text)
             return self._turn_of(text, rag, mode, on_chunk, started, streamed, h.stop, settings)
@@ -197,8 +207,16 @@ class ChatSession:
             row = self._fold(memory, row, plan.fold, model, stops, settings.get("seed"))
             history = self.store.list_messages(self.id, after_id=row["summary_upto"])
             plan = memory.plan(row["system"], row["summary"], row["summary_turns"], history, text, hits)
-        sources = [{"context_id": h.context_id, "context_name": h.context_name, "chunk_id": h.chunk_id,
-                    "chunk_index": h.chunk_index, "score": h.score} for h in plan.sources]
+        sources = [
+            {
+                "context_id": h.context_id,
+                "context_name": h.context_name,
+                "chunk_id": h.chunk_id,
+                "chunk_index": h.chunk_index,
+                "score": h.score,
+            }
+            for h in plan.sources
+        ]
         gen = GenerationConfig(messages=plan.messages, **settings)
         turn: dict = {}
 
@@ -212,27 +230,46 @@ class ChatSession:
 
         def streamed(so_far: str, result: RunResult) -> None:
             if on_chunk is not None:
-                on_chunk(so_far[sent[0]:])
+                on_chunk(so_far[sent[0] :])
                 sent[0] = len(so_far)
             if on_text is not None:
                 on_text(so_far, result)
 
         error: BaseException | None = None
         try:
-            record_generation(self.store, self.manager, self.project_id, model, gen, kind="chat", prompt=text,
-                              on_start=started, on_text=streamed, stop=stops)
+            record_generation(
+                self.store,
+                self.manager,
+                self.project_id,
+                model,
+                gen,
+                kind="chat",
+                prompt=text,
+                on_start=started,
+                on_text=streamed,
+                stop=stops,
+            )
         except (Cancelled, LfwbError) as e:
             error = e
         result: RunResult | None = turn.get("result")
         reply = None
         if result is not None:
             self._keep(turn, result, sources)
-            reply = ChatReply.of(result, session=self.name, sources=self._marked(sources),
-                                 summarized=bool(row["summary"]), summary_turns=row["summary_turns"],
-                                 window=memory.window, prompt_tokens=plan.tokens)
+            reply = ChatReply.of(
+                result,
+                session=self.name,
+                sources=self._marked(sources),
+                summarized=bool(row["summary"]),
+                summary_turns=row["summary_turns"],
+                window=memory.window,
+                prompt_tokens=plan.tokens,
+            )
         if isinstance(error, Cancelled) and stops.requested:
-            return reply if reply is not None else ChatReply(run_id=None, text="", model=model, status="cancelled",
-                                                             session=self.name)
+            return (
+                reply
+                if reply is not None
+                else ChatReply(run_id=None, text="", model=model, status="cancelled", session=self.name)
+            )
         if isinstance(error, Cancelled):
             raise Cancelled(str(error), result=reply) from error  # what was kept, for a face to show
         if error is not None:
@@ -245,8 +282,9 @@ class ChatSession:
         if result.status in ("cancelled", "failed") and not result.text or result.status == "running":
             self.store.delete_message(turn["user"]["id"])
             return
-        self.store.add_message(self.id, "assistant", result.text, run_id=result.run_id, status=result.status,
-                               sources=sources or None)
+        self.store.add_message(
+            self.id, "assistant", result.text, run_id=result.run_id, status=result.status, sources=sources or None
+        )
 
     def _marked(self, sources: list[dict]) -> list[dict]:
         alive = self.store.existing_context_ids([s["context_id"] for s in sources])
@@ -264,12 +302,22 @@ class ChatSession:
     def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: Stop, seed: int | None) -> dict:
         def write(messages: list[dict], max_tokens: int) -> str:
             gen = GenerationConfig(messages=messages, max_tokens=max_tokens, temperature=SUMMARY_TEMPERATURE, seed=seed)
-            return record_generation(self.store, self.manager, self.project_id, model, gen, kind="chat-summary",
-                                     prompt=f"summary of chat session {self.name!r}", stop=stops).text
+            return record_generation(
+                self.store,
+                self.manager,
+                self.project_id,
+                model,
+                gen,
+                kind="chat-summary",
+                prompt=f"summary of chat session {self.name!r}",
+                stop=stops,
+            ).text
 
         summary = memory.fold(row["summary"], rows, write)
         turns = row["summary_turns"] + sum(1 for m in rows if m["role"] == "user")
-        return self.store.update_chat_session(self.id, summary=summary, summary_upto=rows[-1]["id"], summary_turns=turns)
+        return self.store.update_chat_session(
+            self.id, summary=summary, summary_upto=rows[-1]["id"], summary_turns=turns
+        )
 
     def _retrieve(self, text: str, mode: str) -> list[Hit]:
         try:
@@ -289,8 +337,13 @@ def check_turn(text: str, settings: dict) -> None:
 _open: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store → {(project, name): session}
 
 
-def open_session(workbench: Workbench, name: str = DEFAULT_SESSION, model: str | None = None,
-                 system: str | None = None, new: bool = False) -> ChatSession:
+def open_session(
+    workbench: Workbench,
+    name: str = DEFAULT_SESSION,
+    model: str | None = None,
+    system: str | None = None,
+    new: bool = False,
+) -> ChatSession:
     """The session `name` of the current project, made if missing; `model`/`system` given are
     kept with it. `new=True` starts it afresh: an earlier one of that name is kept as `name-2` (…)."""
     store, project_id = workbench.store, workbench.project_id

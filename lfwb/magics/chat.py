@@ -30,7 +30,9 @@ from .rows import Rows
 @argument("--rag", action="store_true", help="put the project's best-matching context chunks into the prompt")
 @argument("--mode", choices=MODES, default="bm25", help="how --rag ranks chunks (default bm25)")
 @argument("--new", action="store_true", help="start the session afresh (an earlier one is kept as NAME-2)")
-@argument("--max-tokens", type=int, help="stop the answer after this many tokens (default: GenerationConfig's max_tokens)")
+@argument(
+    "--max-tokens", type=int, help="stop the answer after this many tokens (default: GenerationConfig's max_tokens)"
+)
 @argument("--temperature", type=float, default=0.7, help="0 is greedy")
 @argument("--seed", type=int, help="random seed, for repeatable answers")
 def chat(ctx: Invocation, args):
@@ -59,8 +61,11 @@ def chat_sessions(ctx: Invocation, args) -> Rows:
     rows = ctx.workbench.chat_sessions()
     for r in rows:
         r["summarized turns"] = r["summary_turns"]
-    return Rows(rows, ["name", "model", "messages", "summarized turns", "last_message_at"],
-                empty="no chat sessions yet — start one with %%lfw chat")
+    return Rows(
+        rows,
+        ["name", "model", "messages", "summarized turns", "last_message_at"],
+        empty="no chat sessions yet — start one with %%lfw chat",
+    )
 
 
 @subcommand("chat history")
@@ -73,8 +78,11 @@ def chat_history(ctx: Invocation, args) -> Rows:
     rows = ctx.workbench.chat(args.session, create=False).history()
     for r in rows:
         r["sources"] = "; ".join(source_label(s) for s in r["sources"])
-    return Rows(rows, ["id", "role", "status", "content", "sources", "run_id", "created_at"],
-                empty=f"session {args.session!r} has no messages yet")
+    return Rows(
+        rows,
+        ["id", "role", "status", "content", "sources", "run_id", "created_at"],
+        empty=f"session {args.session!r} has no messages yet",
+    )
 
 
 @subcommand("chat delete")

@@ -88,9 +88,16 @@ class CompareOutput(CellOutput):
 
 @subcommand("compare", cell="required")
 @magic_arguments("lfw compare")
-@argument("-m", "--models", required=True, metavar="A,B,...",
-          help="two or more registered models or aliases, separated by commas")
-@argument("--max-tokens", type=int, help="stop each answer after this many tokens (default: GenerationConfig's max_tokens)")
+@argument(
+    "-m",
+    "--models",
+    required=True,
+    metavar="A,B,...",
+    help="two or more registered models or aliases, separated by commas",
+)
+@argument(
+    "--max-tokens", type=int, help="stop each answer after this many tokens (default: GenerationConfig's max_tokens)"
+)
 @argument("--temperature", type=float, default=0.7, help="0 is greedy: same prompt, same text")
 @argument("--seed", type=int, help="random seed, for repeatable sampling")
 @argument("--system", help="a system prompt, the same for every model")

@@ -18,15 +18,27 @@ from .registry import Invocation, check_output, given, subcommand
 @argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
 @argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens (default 40)")
 @argument("--seed", type=int, help="random seed, for repeatable sampling")
-@argument("--repeat-penalty", type=float, default=1.1,
-          help="local models: >1 discourages repeating recent tokens, 1 is off (default 1.1)")
+@argument(
+    "--repeat-penalty",
+    type=float,
+    default=1.1,
+    help="local models: >1 discourages repeating recent tokens, 1 is off (default 1.1)",
+)
 @argument("--system", help="a system prompt")
 @argument("--stop", action="append", help="stop at this text (repeatable)")
 @argument("--raw", action="store_true", help="send the body as is, without the chat template")
-@argument("-f", "--format", choices=["markdown", "code", "text"], default="markdown",
-          help="how the finished answer renders (default markdown)")
-@argument("--schema", metavar="NAME",
-          help="answer as JSON this schema allows: a Pydantic model or JSON Schema dict in the notebook, or a .json file")
+@argument(
+    "-f",
+    "--format",
+    choices=["markdown", "code", "text"],
+    default="markdown",
+    help="how the finished answer renders (default markdown)",
+)
+@argument(
+    "--schema",
+    metavar="NAME",
+    help="answer as JSON this schema allows: a Pydantic model or JSON Schema dict in the notebook, or a .json file",
+)
 @argument("--json", action="store_true", help="answer as a JSON object (any)")
 @argument("-o", "--output", metavar="VAR", help="also store the text (with --schema/--json: the parsed value) in VAR")
 def generate(ctx: Invocation, args):
@@ -50,8 +62,13 @@ def generate(ctx: Invocation, args):
     prompt = fill_template(ctx.cell or "", ctx.user_ns).rstrip("\r\n")
     wb = ctx.workbench
     settings = given(
-        max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
-        top_k=args.top_k, seed=args.seed, stop=args.stop or [], repeat_penalty=args.repeat_penalty,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        seed=args.seed,
+        stop=args.stop or [],
+        repeat_penalty=args.repeat_penalty,
     )
     result = LiveOutput().follow(
         wb.start_generate(prompt, model=args.model, system=args.system, raw=args.raw, schema=schema, **settings),

@@ -41,7 +41,9 @@ class CellOutput:
     stops it). `on_event` draws what an event changes; `finish` draws the end."""
 
     def __init__(
-        self, waiting: str = "…", max_rate: float = MAX_UPDATES_PER_S,
+        self,
+        waiting: str = "…",
+        max_rate: float = MAX_UPDATES_PER_S,
         clock: Callable[[], float] = time.perf_counter,
     ):
         self.waiting = waiting
@@ -124,13 +126,15 @@ class LiveOutput(CellOutput):
         if self.terminal:
             return
         self.handle = display(
-            {"text/plain": f"{result.model} {self.waiting}"}, raw=True, display_id=True,
+            {"text/plain": f"{result.model} {self.waiting}"},
+            raw=True,
+            display_id=True,
             metadata=result.metadata(),
         )
 
     def on_text(self, text: str, result: RunResult) -> None:
         if self.terminal:
-            sys.stdout.write(text[self._printed:])
+            sys.stdout.write(text[self._printed :])
             sys.stdout.flush()
             self._printed = len(text)
             return

@@ -17,8 +17,11 @@ from .rows import Record, Rows
 @magic_arguments("lfw models")
 def models(ctx: Invocation, args) -> Rows:
     """List registered models: runtime, loaded or not, memory, source."""
-    return Rows(ctx.workbench.models(), ["name", "runtime", "loaded", "memory", "source"],
-                empty="no models — %lfw register NAME --runtime llama_cpp --source FILE.gguf")
+    return Rows(
+        ctx.workbench.models(),
+        ["name", "runtime", "loaded", "memory", "source"],
+        empty="no models — %lfw register NAME --runtime llama_cpp --source FILE.gguf",
+    )
 
 
 @subcommand("register")
@@ -36,8 +39,13 @@ def models(ctx: Invocation, args) -> Rows:
 @argument("--base-url", help="the server's URL (openai_compat), e.g. http://127.0.0.1:8000/v1")
 @argument("--api-key-env", help="the environment variable holding the API key (never the key itself)")
 @argument("--memory-gb", type=positive_float, help="memory the model takes, when the estimate is wrong")
-@argument("--option", action="append", default=[], metavar="KEY=VALUE",
-          help="any other backend setting (repeatable; VALUE is read as JSON when it can be)")
+@argument(
+    "--option",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="any other backend setting (repeatable; VALUE is read as JSON when it can be)",
+)
 def register(ctx: Invocation, args) -> Record:
     """Register a model under NAME (nothing loads until it is used); kept in the store."""
     options = _parse_options(args.option)
@@ -45,9 +53,15 @@ def register(ctx: Invocation, args) -> Record:
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     config = ctx.workbench.register_model(
-        name=args.name, runtime=args.runtime, source=args.source, device=args.device,
-        dtype=args.dtype, quantization=args.quantization, context_length=args.context_length,
-        threads=args.threads, chat_template=_read_template(args.chat_template),
+        name=args.name,
+        runtime=args.runtime,
+        source=args.source,
+        device=args.device,
+        dtype=args.dtype,
+        quantization=args.quantization,
+        context_length=args.context_length,
+        threads=args.threads,
+        chat_template=_read_template(args.chat_template),
         memory_estimate=None if args.memory_gb is None else int(args.memory_gb * 2**30),
         options=options,
     )
@@ -129,8 +143,9 @@ class Stats(Rows):
         from ..runtimes.memory import format_bytes
 
         rows = [dict(r, memory=format_bytes(r["bytes"]) if r["loaded"] else "") for r in stats["models"]]
-        super().__init__(rows, ["name", "loaded", "memory", "load_s", "runs", "tokens_out", "last_tok_s"],
-                         empty="no models")
+        super().__init__(
+            rows, ["name", "loaded", "memory", "load_s", "runs", "tokens_out", "last_tok_s"], empty="no models"
+        )
         self.totals = {k: v for k, v in stats.items() if k != "models"}
         self.summary = (
             f"process RSS {format_bytes(stats['rss_bytes'])} · models {format_bytes(stats['used_bytes'])} "

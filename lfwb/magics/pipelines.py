@@ -66,8 +66,11 @@ def pipeline_show(ctx: Invocation, args) -> Record:
     """Show a pipeline's definition: version, steps in order, and its YAML."""
     spec = ctx.workbench.pipeline(args.name, args.version)
     return Record(
-        name=spec.name, version=spec.version if spec.version else "bundled (not saved)",
-        description=spec.description, steps=spec.summary(), yaml=spec.to_yaml().strip(),
+        name=spec.name,
+        version=spec.version if spec.version else "bundled (not saved)",
+        description=spec.description,
+        steps=spec.summary(),
+        yaml=spec.to_yaml().strip(),
     )
 
 
@@ -90,11 +93,18 @@ def pipelines(ctx: Invocation, args) -> Rows:
 @argument("name", help="a saved or bundled pipeline, e.g. ui-component (see %%lfw pipelines)")
 @argument("--input", help="the text that fills {input}")
 @argument("-i", "--input-var", metavar="VAR", help="fill {input} from the notebook variable VAR")
-@argument("--over", metavar="SOURCE",
-          help="a batch: run once per input of SOURCE — a list variable in the notebook (a name there "
-               "wins), else a .csv file with an `input` column or a .jsonl file (strings or {\"input\": ...})")
-@argument("--concurrency", type=positive_int, metavar="N",
-          help="with --over: at most N pipeline runs at once (default 1 with a local model, 4 if all are remote)")
+@argument(
+    "--over",
+    metavar="SOURCE",
+    help="a batch: run once per input of SOURCE — a list variable in the notebook (a name there "
+    'wins), else a .csv file with an `input` column or a .jsonl file (strings or {"input": ...})',
+)
+@argument(
+    "--concurrency",
+    type=positive_int,
+    metavar="N",
+    help="with --over: at most N pipeline runs at once (default 1 with a local model, 4 if all are remote)",
+)
 @argument("--max-tokens", type=positive_int, help="cap every step at this many tokens")
 @argument("--temperature", type=float, help="every step's temperature (0 is greedy: repeatable)")
 @argument("--seed", type=int, help="every step's random seed, for repeatable sampling")
@@ -125,8 +135,12 @@ def run(ctx: Invocation, args):
 @subcommand("rerun")
 @magic_arguments("lfw rerun")
 @argument("run_id", type=positive_int, help="a pipeline run (see %%lfw runs)")
-@argument("--from", dest="from_step", metavar="STEP",
-          help="reuse the outputs of the steps before STEP; run STEP and the steps after it")
+@argument(
+    "--from",
+    dest="from_step",
+    metavar="STEP",
+    help="reuse the outputs of the steps before STEP; run STEP and the steps after it",
+)
 @argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
 def rerun(ctx: Invocation, args):
     """Run a pipeline run again as a new run (same definition, input and settings)."""
@@ -182,8 +196,9 @@ def _batch(ctx: Invocation, args) -> Rows:
     inputs = read_inputs(args.over, ctx.user_ns)
     settings = _overrides(args)
     bar = BatchBar()
-    handle = ctx.workbench.start_batch(args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns,
-                                       **settings)
+    handle = ctx.workbench.start_batch(
+        args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns, **settings
+    )
     handle.listen(lambda event: bar.update(event.value) if isinstance(event, Update) else None)
     try:
         rows = handle.result()  # here, on the cell's thread: Ctrl-C stops the batch
@@ -221,9 +236,11 @@ class BatchBar:
         line = progress.line()
         if self.terminal:
             return
-        data = {"text/plain": line,
-                "text/html": f'<progress value="{progress.ended}" max="{progress.total}"></progress> '
-                             f"<code>{html.escape(line)}</code>"}
+        data = {
+            "text/plain": line,
+            "text/html": f'<progress value="{progress.ended}" max="{progress.total}"></progress> '
+            f"<code>{html.escape(line)}</code>",
+        }
         if self.handle is None:
             self.handle = display(data, raw=True, display_id=True)
         else:

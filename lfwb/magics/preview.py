@@ -17,7 +17,7 @@ def _props(text: str | None) -> dict:
         props = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as e:
         why = getattr(e, "msg", "nested too deep")
-        raise BadInput(f"--props needs a JSON object, e.g. --props '{{\"label\": \"Buy\"}}' ({why})") from None
+        raise BadInput(f'--props needs a JSON object, e.g. --props \'{{"label": "Buy"}}\' ({why})') from None
     if not isinstance(props, dict):
         raise BadInput(f"--props needs a JSON object (names to values), got {type(props).__name__}")
     check_text(json.dumps(props, ensure_ascii=False), "--props")  # "\ud800" in JSON is one

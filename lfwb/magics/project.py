@@ -54,15 +54,27 @@ def context_add(ctx: Invocation, args) -> Record:
 @subcommand("context search")
 @magic_arguments("lfw context search")
 @argument("query", nargs="+", help="words to look for, or a question")
-@argument("--mode", choices=MODES, default=None,
-          help="ranking: bm25 (words), vector (meaning; needs %%config Lfwb.embeddings = True) "
-               "or hybrid (both); default hybrid with embeddings on, else bm25")
+@argument(
+    "--mode",
+    choices=MODES,
+    default=None,
+    help="ranking: bm25 (words), vector (meaning; needs %%config Lfwb.embeddings = True) "
+    "or hybrid (both); default hybrid with embeddings on, else bm25",
+)
 @argument("--limit", type=positive_int, default=10, help="how many chunks (default 10)")
 def context_search(ctx: Invocation, args) -> Rows:
     """The chunks of the current project's contexts that retrieval would pick, best first, with scores."""
     hits = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit, mode=args.mode)
-    rows = [{"context_id": h.context_id, "context": h.context_name, "chunk": h.chunk_index,
-             "score": h.score, "snippet": h.snippet} for h in hits]
+    rows = [
+        {
+            "context_id": h.context_id,
+            "context": h.context_name,
+            "chunk": h.chunk_index,
+            "score": h.score,
+            "snippet": h.snippet,
+        }
+        for h in hits
+    ]
     return Rows(rows, ["context_id", "context", "chunk", "score", "snippet"], empty="no matching context")
 
 
@@ -80,8 +92,15 @@ def context_show(ctx: Invocation, args) -> Record:
     n = context.pop("chunks")
     if args.chunk is not None:
         c = wb.context_chunk(context["id"], args.chunk)
-        return Record({"context": f"{context['name']} ({context['id']})", "chunk": f"{c['chunk_index']} of {n}",
-                       "characters": f"{c['start_char']}–{c['end_char']}", "tokens": c["tokens"], "text": c["text"]})
+        return Record(
+            {
+                "context": f"{context['name']} ({context['id']})",
+                "chunk": f"{c['chunk_index']} of {n}",
+                "characters": f"{c['start_char']}–{c['end_char']}",
+                "tokens": c["tokens"],
+                "text": c["text"],
+            }
+        )
     text = context.pop("text")
     if not text:
         text = f"(kept in its {n} chunks only: %lfw context show {context['id']} --chunk N)"
@@ -99,7 +118,18 @@ def context_list(ctx: Invocation, args) -> Rows:
     return Rows(rows, ["id", "name", "kind", "source", "created_at"], empty="no contexts yet")
 
 
-RUN_COLUMNS = ["id", "kind", "model", "answered_by", "status", "output_tokens", "duration_ms", "cost_usd", "started_at", "prompt"]
+RUN_COLUMNS = [
+    "id",
+    "kind",
+    "model",
+    "answered_by",
+    "status",
+    "output_tokens",
+    "duration_ms",
+    "cost_usd",
+    "started_at",
+    "prompt",
+]
 
 
 @subcommand("runs")

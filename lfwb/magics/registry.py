@@ -68,8 +68,9 @@ class _HelpRequested(Exception):
 
 class _HelpAction(argparse.Action):
     def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
-                         help="show this usage")
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help="show this usage"
+        )
 
     def __call__(self, parser, namespace, values, option_string=None):
         raise _HelpRequested
@@ -100,9 +101,9 @@ def find_subcommand(line: str) -> tuple[Subcommand, str]:
     for n in (2, 1):
         name = " ".join(words[:n])
         if len(words) >= n and name in SUBCOMMANDS:
-            rest = line.strip()[len(words[0]):].strip()
+            rest = line.strip()[len(words[0]) :].strip()
             if n == 2:
-                rest = rest[len(words[1]):].strip()
+                rest = rest[len(words[1]) :].strip()
             return SUBCOMMANDS[name], rest
     names = sorted({n.split()[0] for n in SUBCOMMANDS})
     close = difflib.get_close_matches(words[0], names, n=1, cutoff=0.5)
@@ -115,8 +116,9 @@ def find_subcommand(line: str) -> tuple[Subcommand, str]:
 
 # Names IPython itself keeps in the notebook's namespace: taking one breaks the shell (`In`,
 # `get_ipython`) or is overwritten by the next cell (`_`, `_i`, `_12`).
-SHELL_NAMES = frozenset({"get_ipython", "In", "Out", "exit", "quit", "_", "__", "___",
-                         "_i", "_ii", "_iii", "_ih", "_oh", "_dh", "_sh"})
+SHELL_NAMES = frozenset(
+    {"get_ipython", "In", "Out", "exit", "quit", "_", "__", "___", "_i", "_ii", "_iii", "_ih", "_oh", "_dh", "_sh"}
+)
 _HISTORY_NAME = re.compile(r"_i?\d+")
 
 
@@ -185,4 +187,3 @@ def parse(sub: Subcommand, rest: str) -> Any | None:
         return None
     except IPythonUsageError as e:
         raise BadInput(f"%lfw {sub.name}: {e} — see %lfw {sub.name} --help") from None
-

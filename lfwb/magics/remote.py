@@ -25,7 +25,9 @@ def key(ctx: Invocation, args) -> None:
     wb.check_provider(args.provider)  # a bad name is one clear line, before the prompt
     secret = getpass.getpass(f"API key for {args.provider} (hidden; kept only for this session): ")
     served = wb.use_key(args.provider, secret)
-    print(f"key set for this session (not saved) — used by {', '.join(served) or f'{args.provider} models you register'}")
+    print(
+        f"key set for this session (not saved) — used by {', '.join(served) or f'{args.provider} models you register'}"
+    )
 
 
 @subcommand("alias")
@@ -92,5 +94,6 @@ def cost(ctx: Invocation, args) -> Rows | Record:
         summary["all_projects_usd"] = round(sum(r["cost_usd"] for r in wb.costs("project")), 6)
         return Record(summary)
     rows = wb.costs(args.by, all_projects=args.all)
-    return Rows(rows, [args.by, "runs", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd"],
-                empty="no runs yet")
+    return Rows(
+        rows, [args.by, "runs", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd"], empty="no runs yet"
+    )

@@ -30,8 +30,14 @@ def _cell(value: Any, width: int = MAX_CELL, marks: tuple[str, str] = MARKS) -> 
 class Rows(list):
     """A list of row dicts with a table repr. `columns` picks and orders what is shown."""
 
-    def __init__(self, rows: list[dict], columns: list[str] | None = None, empty: str = "no rows",
-                 ends: int | None = None, marks: dict[str, tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        rows: list[dict],
+        columns: list[str] | None = None,
+        empty: str = "no rows",
+        ends: int | None = None,
+        marks: dict[str, tuple[str, str]] | None = None,
+    ):
         super().__init__(rows)
         self.marks = marks or {}  # column → (True's mark, False's mark)
         self.columns = columns or (list(rows[0]) if rows else [])
@@ -42,13 +48,15 @@ class Rows(list):
         """(first rows, how many are left out, last rows)."""
         if self.ends is None or len(self) <= 2 * self.ends + 1:
             return list(self), 0, []
-        return self[: self.ends], len(self) - 2 * self.ends, self[-self.ends:]
+        return self[: self.ends], len(self) - 2 * self.ends, self[-self.ends :]
 
     def as_text(self) -> str:
         if not self:
             return self.empty
         first, hidden, last = self._shown()
-        cells = [[c for c in self.columns]] + [[_cell(r.get(c), marks=self.marks.get(c, MARKS)) for c in self.columns] for r in first + last]
+        cells = [[c for c in self.columns]] + [
+            [_cell(r.get(c), marks=self.marks.get(c, MARKS)) for c in self.columns] for r in first + last
+        ]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -63,12 +71,18 @@ class Rows(list):
         head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
 
         def rows(part: list) -> str:
-            return "".join("<tr>" + "".join(f"<td>{escape(_cell(r.get(c), 120, self.marks.get(c, MARKS)))}</td>" for c in self.columns)
-                           + "</tr>" for r in part)
+            return "".join(
+                "<tr>"
+                + "".join(f"<td>{escape(_cell(r.get(c), 120, self.marks.get(c, MARKS)))}</td>" for c in self.columns)
+                + "</tr>"
+                for r in part
+            )
 
         gap = f'<tr><td colspan="{len(self.columns)}"><em>… {hidden} more rows …</em></td></tr>' if hidden else ""
-        return (f'<table class="lfwb-rows {NO_MATH}"><thead><tr>{head}</tr></thead>'
-                f"<tbody>{rows(first)}{gap}{rows(last)}</tbody></table>")
+        return (
+            f'<table class="lfwb-rows {NO_MATH}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows(first)}{gap}{rows(last)}</tbody></table>"
+        )
 
     def _repr_pretty_(self, p, cycle: bool) -> None:
         p.text(self.as_text())

@@ -16,8 +16,11 @@ from .rows import Record
 @argument("--port", type=int, default=7860, help="port (default 7860; 0: a free one)")
 @argument("--token", help="require this bearer token ('auto': make one, printed once); needed off 127.0.0.1")
 @argument("--cors", action="append", metavar="ORIGIN", help="allow this browser origin (repeatable)")
-@argument("--allow-remote-register", action="store_true",
-          help="let POST /models/register name a remote --base-url that is sent an API key")
+@argument(
+    "--allow-remote-register",
+    action="store_true",
+    help="let POST /models/register name a remote --base-url that is sent an API key",
+)
 @argument("--stop", action="store_true", help="stop the kernel's server")
 @argument("--status", action="store_true", help="is it running, and where")
 def serve(ctx: Invocation, args) -> Record:
@@ -30,6 +33,12 @@ def serve(ctx: Invocation, args) -> Record:
         return Record(background.stop())
     if args.status:
         return Record(background.status())
-    running = background.start(ctx.workbench, host=args.host, port=args.port, token=args.token, cors=args.cors,
-                               allow_remote_register=args.allow_remote_register)
+    running = background.start(
+        ctx.workbench,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        cors=args.cors,
+        allow_remote_register=args.allow_remote_register,
+    )
     return Record(running.status())

@@ -40,30 +40,61 @@ from ..store.store import Store, content_hash, distinct_filename
 
 # Fence language (lowercase) → kind. A word not listed is its own kind.
 ALIASES = {
-    "javascript": "js", "node": "js", "mjs": "js", "cjs": "js", "es6": "js",
-    "typescript": "ts", "mts": "ts", "cts": "ts",
-    "javascriptreact": "jsx", "react": "jsx", "typescriptreact": "tsx",
-    "py": "python", "py3": "python", "python3": "python",
-    "htm": "html", "xhtml": "html", "jsonc": "json", "json5": "json", "yml": "yaml",
-    "sh": "bash", "shell": "bash", "zsh": "bash", "md": "markdown",
-    "txt": "text", "plaintext": "text", "plain": "text", "none": "text",
-    "rs": "rust", "golang": "go", "rb": "ruby", "kt": "kotlin", "c++": "cpp", "cs": "csharp",
+    "javascript": "js",
+    "node": "js",
+    "mjs": "js",
+    "cjs": "js",
+    "es6": "js",
+    "typescript": "ts",
+    "mts": "ts",
+    "cts": "ts",
+    "javascriptreact": "jsx",
+    "react": "jsx",
+    "typescriptreact": "tsx",
+    "py": "python",
+    "py3": "python",
+    "python3": "python",
+    "htm": "html",
+    "xhtml": "html",
+    "jsonc": "json",
+    "json5": "json",
+    "yml": "yaml",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
+    "md": "markdown",
+    "txt": "text",
+    "plaintext": "text",
+    "plain": "text",
+    "none": "text",
+    "rs": "rust",
+    "golang": "go",
+    "rb": "ruby",
+    "kt": "kotlin",
+    "c++": "cpp",
+    "cs": "csharp",
 }
 # Kind → file extension, for an artifact exported without a name.
 EXTENSIONS = {
-    "python": "py", "bash": "sh", "markdown": "md", "text": "txt", "rust": "rs",
-    "ruby": "rb", "kotlin": "kt", "csharp": "cs", "yaml": "yaml",
+    "python": "py",
+    "bash": "sh",
+    "markdown": "md",
+    "text": "txt",
+    "rust": "rs",
+    "ruby": "rb",
+    "kotlin": "kt",
+    "csharp": "cs",
+    "yaml": "yaml",
 }
 
 _ATTRIBUTE = re.compile(r"""(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
 _NAME_ATTRIBUTES = {"title", "file", "filename", "name", "path"}
 _FILENAME = re.compile(r"[\w@~+-][\w@~+./\\-]*\.[A-Za-z][\w]*")
-_FIRST_LINE_NAME = re.compile(
-    r"\s*(?://|#|/\*|<!--|--)\s*(?:file|filename|path)\s*:\s*(\S+?)\s*(?:\*/|-->)?\s*", re.I
-)
+_FIRST_LINE_NAME = re.compile(r"\s*(?://|#|/\*|<!--|--)\s*(?:file|filename|path)\s*:\s*(\S+?)\s*(?:\*/|-->)?\s*", re.I)
 _LINE_BEFORE_NAME = re.compile(
     r"\s*(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+)?[*_`]*(?:file(?:name)?\s*:\s*)?[*_`]*"
-    r"(" + _FILENAME.pattern + r")[*_`]*\s*:?\s*[*_`]*", re.I
+    r"(" + _FILENAME.pattern + r")[*_`]*\s*:?\s*[*_`]*",
+    re.I,
 )
 
 
@@ -84,8 +115,7 @@ class Artifact:
 
     def row(self) -> dict:
         """The `artifacts` columns this artifact fills."""
-        return {"content": self.content, "kind": self.kind, "language": self.language,
-                "filename": self.filename}
+        return {"content": self.content, "kind": self.kind, "language": self.language, "filename": self.filename}
 
 
 def normalise_language(word: str | None) -> str | None:
@@ -153,11 +183,11 @@ def _closes(line: str, char: str, length: int) -> bool:
 def _dedent(line: str, indent: int) -> str:
     # CommonMark: a fence indented N spaces takes up to N spaces off each of its lines.
     rest = line.lstrip(" ")
-    return line[min(indent, len(line) - len(rest)):]
+    return line[min(indent, len(line) - len(rest)) :]
 
 
 def _line_before(lines: list[str], i: int) -> str:
-    for line in reversed(lines[max(0, i - 2):i]):
+    for line in reversed(lines[max(0, i - 2) : i]):
         if line.strip():
             return line
     return ""

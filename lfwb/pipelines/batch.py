@@ -116,8 +116,10 @@ def read_inputs(source: str | Sequence | BatchInputs, namespace: Mapping[str, An
         return BatchInputs.of(source, "the list")
     path = Path(source).expanduser()
     if not path.is_file():
-        raise BadInput(f"--over {source}: no variable of that name in the notebook and no file at {path}"
-                       " — give a list variable, a .csv with an `input` column or a .jsonl file")
+        raise BadInput(
+            f"--over {source}: no variable of that name in the notebook and no file at {path}"
+            " — give a list variable, a .csv with an `input` column or a .jsonl file"
+        )
     rows = _csv_rows if path.suffix.lower() == ".csv" else _jsonl_rows
     count = sum(1 for _ in rows(path, source))  # the checking pass: memory stays one row
     if not count:
@@ -132,14 +134,18 @@ def _csv_rows(path: Path, source: str) -> Iterator[str]:
         line = 1  # where the row being read starts
         try:
             if "input" not in (reader.fieldnames or []):
-                raise BadInput(f"--over {source}: the CSV has no `input` column (columns: "
-                               f"{', '.join(reader.fieldnames or []) or 'none'})")
+                raise BadInput(
+                    f"--over {source}: the CSV has no `input` column (columns: "
+                    f"{', '.join(reader.fieldnames or []) or 'none'})"
+                )
             line = reader.line_num + 1
             for row in reader:
                 text = row["input"] or ""
                 if len(text) > MAX_INPUT_CHARS:
-                    raise BadInput(f"--over {source}, line {line}: the input is {len(text)} "
-                                   f"characters — at most {MAX_INPUT_CHARS} are taken")
+                    raise BadInput(
+                        f"--over {source}, line {line}: the input is {len(text)} "
+                        f"characters — at most {MAX_INPUT_CHARS} are taken"
+                    )
                 yield text
                 line = reader.line_num + 1
         except csv.Error as e:  # also csv's own field cap (128 KiB unless the notebook changed it)
@@ -160,16 +166,20 @@ def _jsonl_rows(path: Path, source: str) -> Iterator[str]:
             if not line:
                 return
             if len(line) > MAX_INPUT_CHARS and not line.endswith("\n"):
-                raise BadInput(f"--over {source}, line {number}: over {MAX_INPUT_CHARS} characters — "
-                               "at most that many are taken per line")
+                raise BadInput(
+                    f"--over {source}, line {number}: over {MAX_INPUT_CHARS} characters — "
+                    "at most that many are taken per line"
+                )
             if not line.strip():
                 continue
             try:
                 item = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as e:
                 why = getattr(e, "msg", "nested too deep")
-                raise BadInput(f"--over {source}, line {number}: not JSON ({why}) — "
-                               "a .jsonl file holds one string or one {\"input\": ...} object per line") from None
+                raise BadInput(
+                    f"--over {source}, line {number}: not JSON ({why}) — "
+                    'a .jsonl file holds one string or one {"input": ...} object per line'
+                ) from None
             yield _as_input(item, f"--over {source}, line {number}")
 
 
@@ -195,7 +205,7 @@ def _as_inputs(items: Any, where: str) -> list[str]:
 def _as_input(item: Any, where: str) -> str:
     if isinstance(item, Mapping):
         if "input" not in item:
-            raise BadInput(f"{where}: an object without an \"input\" key")
+            raise BadInput(f'{where}: an object without an "input" key')
         item = item["input"]
     text = str(item)
     check_text(text, where)
@@ -210,9 +220,16 @@ def default_concurrency(manager: RuntimeManager, plan: Plan) -> int:
 
 
 def run_batch(
-    store: Store, manager: RuntimeManager, project_id: int, spec: str | Mapping | PipelineSpec, inputs: str | Sequence | BatchInputs, *,
-    concurrency: int | None = None, namespace: Mapping[str, Any] | None = None,
-    settings: Mapping[str, Any] | None = None, on_progress: Callable[[BatchProgress], None] | None = None,
+    store: Store,
+    manager: RuntimeManager,
+    project_id: int,
+    spec: str | Mapping | PipelineSpec,
+    inputs: str | Sequence | BatchInputs,
+    *,
+    concurrency: int | None = None,
+    namespace: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
     stop: Stop | None = None,
 ) -> list[dict]:
     """Run `spec` once per input; returns one row per input, in input order:
@@ -240,8 +257,9 @@ def run_batch(
         if stop_all.is_set():
             hold.stop()
         try:
-            result = run_pipeline(store, manager, project_id, plan.spec, text, namespace=namespace,
-                                  settings=settings, stop=hold)
+            result = run_pipeline(
+                store, manager, project_id, plan.spec, text, namespace=namespace, settings=settings, stop=hold
+            )
         except Cancelled as stopped:
             result = stopped.result
         except Exception as e:  # an input that breaks is its row's failure, not the batch's
@@ -255,6 +273,7 @@ def run_batch(
 
     running: dict[int, Future] = {}
     waiting = iter(inputs)
+
     def stop_every_run() -> None:
         stop_all.set()
         for hold in list(holds):
@@ -277,8 +296,17 @@ def run_batch(
                         if text is None:  # the file lost rows since they were counted
                             progress.total = len(rows)
                             break
-                        rows.append({"index": len(rows), "input": _short(text), "run_id": None,
-                                     "status": "running", "seconds": None, "output": "", "error": None})
+                        rows.append(
+                            {
+                                "index": len(rows),
+                                "input": _short(text),
+                                "run_id": None,
+                                "status": "running",
+                                "seconds": None,
+                                "output": "",
+                                "error": None,
+                            }
+                        )
                         running[len(rows) - 1] = pool.submit(one, rows[-1], text)
                 progress.running = len(running)
                 if on_progress is not None:

@@ -28,8 +28,12 @@ from .artifacts import Artifact, extract_artifacts
 CHECKS = ("jsx", "tsx", "json", "python")
 MAX_RETRIES = 10  # each retry is a whole generation: more than a few is a prompt to rethink
 # The artifact kinds a check's code may come in ("text": a fence without a language).
-_KINDS = {"jsx": ("jsx", "tsx", "js", "ts"), "tsx": ("tsx", "ts", "jsx", "js"),
-          "json": ("json",), "python": ("python",)}
+_KINDS = {
+    "jsx": ("jsx", "tsx", "js", "ts"),
+    "tsx": ("tsx", "ts", "jsx", "js"),
+    "json": ("json",),
+    "python": ("python",),
+}
 RETRY_NOTE = "Your last answer was refused: {error}\nAnswer again, with that fixed."
 
 
@@ -78,7 +82,6 @@ class Check:
             return str(e)
         return None
 
-
     def labelled(self, text: str) -> list[Artifact]:
         """`text`'s artifacts, the code this check read (and passed) taking its kind."""
         blocks = extract_artifacts(text)
@@ -87,7 +90,7 @@ class Check:
             return blocks  # a block the model gave a language keeps it
         at, code = found
         labelled = replace(code, kind=self.name)
-        return [*blocks[:at], labelled, *blocks[at + 1:]] if at < len(blocks) else [labelled]
+        return [*blocks[:at], labelled, *blocks[at + 1 :]] if at < len(blocks) else [labelled]
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,9 @@ class CompareResult:
     def _repr_html_(self) -> str:
         columns = "".join(column_html(r) for r in self.results.values())
         # Answers and errors are escaped in column_html; MathJax must not typeset them either.
-        return (f'<div class="lfwb-compare {NO_MATH}" style="display:flex;gap:1em;align-items:flex-start">'
-                f"{columns}</div>")
+        return (
+            f'<div class="lfwb-compare {NO_MATH}" style="display:flex;gap:1em;align-items:flex-start">{columns}</div>'
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
         return {"text/plain": self.as_text(), "text/html": self._repr_html_()}, self.metadata()
@@ -153,8 +154,14 @@ def is_local(wb: Workbench, name: str) -> bool:
 
 
 def compare(
-    wb: Workbench, prompt: str, models: list[str], *, system: str | None = None,
-    on_start: OnCompare | None = None, on_update: OnCompare | None = None, stop: Stop | None = None,
+    wb: Workbench,
+    prompt: str,
+    models: list[str],
+    *,
+    system: str | None = None,
+    on_start: OnCompare | None = None,
+    on_update: OnCompare | None = None,
+    stop: Stop | None = None,
     **settings: Any,
 ) -> CompareResult:
     """Ask every model in `models` the same `prompt`; see the module docstring.
@@ -192,8 +199,13 @@ class _Comparison:
         with held_stops(stop) as stops, store.kept_open():
             stops.cancels.append(self)  # a stop from another thread wakes the loop below (`set`)
             parent = store.add_run(
-                self.project_id, "compare", model=",".join(self.models), prompt=self.prompt,
-                params_json=gen.params(), seed=gen.seed, status="running",
+                self.project_id,
+                "compare",
+                model=",".join(self.models),
+                prompt=self.prompt,
+                params_json=gen.params(),
+                seed=gen.seed,
+                status="running",
             )
             placeholders = {m: RunResult(run_id=None, text="", model=m, status=WAITING) for m in self.models}
             self.result = result = CompareResult(run_id=parent["id"], prompt=self.prompt, results=placeholders)
@@ -257,8 +269,15 @@ class _Comparison:
 
         try:
             run = record_generation(
-                self.store, self.wb.manager, self.project_id, model, self.gen, prompt=self.prompt,
-                parent_id=self.result.run_id, on_start=on_start, stop=stop,
+                self.store,
+                self.wb.manager,
+                self.project_id,
+                model,
+                self.gen,
+                prompt=self.prompt,
+                parent_id=self.result.run_id,
+                on_start=on_start,
+                stop=stop,
                 on_text=lambda text, run: self._report("text", model, run),
             )
         except Cancelled:  # its row is finished, `cancelled` with its text so far
@@ -290,8 +309,12 @@ class _Comparison:
         errors = [f"{r.model}: {r.error}" for r in runs if r.error]
         result.duration_ms = (time.perf_counter() - start) * 1000
         self.store.update_run(
-            result.run_id, status=result.status, output_tokens=sum(r.output_tokens for r in runs),
-            cost_usd=result.cost_usd, duration_ms=round(result.duration_ms, 2), finished_at=now(),
+            result.run_id,
+            status=result.status,
+            output_tokens=sum(r.output_tokens for r in runs),
+            cost_usd=result.cost_usd,
+            duration_ms=round(result.duration_ms, 2),
+            finished_at=now(),
             error="; ".join(errors) if result.status == "failed" else None,
         )
 

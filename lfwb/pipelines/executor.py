@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, PipelineError, check_text
 from ..runs import (
-    Cancelled, RunResult, RunSink, Stop, finished_values, held_stops, record_generation, tokens_text,
+    Cancelled,
+    RunResult,
+    RunSink,
+    Stop,
+    finished_values,
+    held_stops,
+    record_generation,
+    tokens_text,
 )
 from ..runtimes.base import MAX_SEED
 from ..store import now
@@ -69,8 +76,9 @@ class StepSink(RunSink):
 
     def open(self, model: str, prompt: str, gen: GenerationConfig) -> int:
         self.step.status, self.step.prompt, self.step.started = "running", prompt, time.perf_counter()
-        self.store.update_step(self.step.step_id, status="running", prompt=prompt,
-                               params_json=json.dumps(gen.params()), started_at=now())
+        self.store.update_step(
+            self.step.step_id, status="running", prompt=prompt, params_json=json.dumps(gen.params()), started_at=now()
+        )
         return self.run_id  # a step's result names its pipeline run
 
     def flush(self, result: RunResult) -> None:
@@ -101,9 +109,16 @@ def follow(step: StepResult, result: RunResult) -> None:
 
 
 def run_pipeline(
-    store: Store, manager: RuntimeManager, project_id: int, spec: str | Mapping | PipelineSpec, input: str = "", *,
-    namespace: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
-    on_update: OnUpdate | None = None, stop: Stop | None = None,
+    store: Store,
+    manager: RuntimeManager,
+    project_id: int,
+    spec: str | Mapping | PipelineSpec,
+    input: str = "",
+    *,
+    namespace: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    on_update: OnUpdate | None = None,
+    stop: Stop | None = None,
     reuse: Mapping[str, dict] | None = None,
 ) -> PipelineResult:
     """Run `spec` on `input` and record it; returns the `PipelineResult` (done or failed).
@@ -118,11 +133,22 @@ def run_pipeline(
     spec = plan.spec
     steps = {s.name: _with_settings(s, settings or {}, spec.label) for s in plan.order}
     reuse = {k: v for k, v in (reuse or {}).items() if k in steps}
-    params = {"pipeline": spec.name, "version": spec.version, "input": input,
-              "settings": dict(settings or {}), "definition": spec.to_dict()}
+    params = {
+        "pipeline": spec.name,
+        "version": spec.version,
+        "input": input,
+        "settings": dict(settings or {}),
+        "definition": spec.to_dict(),
+    }
     with held_stops(stop) as stops, store.kept_open():
-        run_id = store.add_run(project_id, "pipeline", prompt=input, params_json=json.dumps(params),
-                               status="running", pipeline_id=spec.pipeline_id)["id"]
+        run_id = store.add_run(
+            project_id,
+            "pipeline",
+            prompt=input,
+            params_json=json.dumps(params),
+            status="running",
+            pipeline_id=spec.pipeline_id,
+        )["id"]
         result = PipelineResult(run_id, spec.name or "pipeline", {})
         for position, s in enumerate(plan.order):
             row = store.add_step(run_id, position, s.name, model=", ".join(s.models))
@@ -144,7 +170,12 @@ def run_pipeline(
 
 
 def rerun_pipeline(
-    store: Store, manager: RuntimeManager, project_id: int, run_id: int, from_step: str | None = None, **options: Any,
+    store: Store,
+    manager: RuntimeManager,
+    project_id: int,
+    run_id: int,
+    from_step: str | None = None,
+    **options: Any,
 ) -> PipelineResult:
     """Run pipeline run `run_id` again as a new run, with its definition, input and settings.
 
@@ -163,7 +194,7 @@ def rerun_pipeline(
         if from_step not in names:
             raise PipelineError(f"run {run_id} has no step {from_step!r} — steps: {', '.join(names)}")
         rows = {r["name"]: r for r in store.list_steps(run_id)}
-        reuse = {n: rows[n] for n in names[:names.index(from_step)] if rows.get(n, {}).get("status") in FINISHED}
+        reuse = {n: rows[n] for n in names[: names.index(from_step)] if rows.get(n, {}).get("status") in FINISHED}
     options.setdefault("settings", params.get("settings") or None)
     return run_pipeline(store, manager, project_id, spec, params.get("input", ""), reuse=reuse, **options)
 
@@ -182,8 +213,17 @@ def _with_settings(step: StepSpec, settings: Mapping[str, Any], label: str) -> S
 class _Run:
     """One pipeline run in progress: which steps may start, their threads, the stop."""
 
-    def __init__(self, store: Store, manager: RuntimeManager, project_id: int, plan: Plan, steps: dict[str, StepSpec], input: str,
-                 result: PipelineResult, stops: Stop):
+    def __init__(
+        self,
+        store: Store,
+        manager: RuntimeManager,
+        project_id: int,
+        plan: Plan,
+        steps: dict[str, StepSpec],
+        input: str,
+        result: PipelineResult,
+        stops: Stop,
+    ):
         self.store, self.manager, self.project_id, self.plan = store, manager, project_id, plan
         self.specs, self.input, self.result, self.stops = steps, input, result, stops
         self.wake = threading.Event()  # set when a step ends or a stop arrives
@@ -204,9 +244,17 @@ class _Run:
         step.input_tokens, step.output_tokens = old["input_tokens"], old["output_tokens"] or 0
         step.reused_from_run = old.get("reused_from_run") or old["run_id"]
         self.store.update_step(
-            step.step_id, status="reused", prompt=old["prompt"], output=step.text, answered_by=step.answered_by,
-            runtime=old["runtime"], params_json=old["params_json"], input_tokens=step.input_tokens,
-            output_tokens=step.output_tokens, reused_from_run=step.reused_from_run, finished_at=now(),
+            step.step_id,
+            status="reused",
+            prompt=old["prompt"],
+            output=step.text,
+            answered_by=step.answered_by,
+            runtime=old["runtime"],
+            params_json=old["params_json"],
+            input_tokens=step.input_tokens,
+            output_tokens=step.output_tokens,
+            reused_from_run=step.reused_from_run,
+            finished_at=now(),
         )
         self._keep_artifacts(name, step.text, self.specs[name].check)
         schema = self.plan.schemas.get(name)
@@ -275,12 +323,23 @@ class _Run:
                     asked = retry_prompt(prompt, sink.refusal or "")
                     changes["seed"] = _retry_seed(spec.settings.get("seed"), attempt)
                     self._next_attempt(spec, step, attempt)
-                sink = StepSink(self.store, self.run_id, step,
-                                (lambda text: read_answer(text, schema, spec.check)) if checked else None)
+                sink = StepSink(
+                    self.store,
+                    self.run_id,
+                    step,
+                    (lambda text: read_answer(text, schema, spec.check)) if checked else None,
+                )
                 done = record_generation(
-                    self.store, self.manager, self.project_id, self.plan.models[spec.name],
-                    spec.generation(asked, **changes), prompt=asked,
-                    on_text=lambda text, r: follow(step, r), sink=sink, stop=hold, wait_for_room=True,
+                    self.store,
+                    self.manager,
+                    self.project_id,
+                    self.plan.models[spec.name],
+                    spec.generation(asked, **changes),
+                    prompt=asked,
+                    on_text=lambda text, r: follow(step, r),
+                    sink=sink,
+                    stop=hold,
+                    wait_for_room=True,
                 )
                 if sink.refusal is None:
                     break
@@ -342,16 +401,25 @@ class _Run:
         self.result.duration_ms = seconds * 1000
         ran = [s for s in steps if s.status != "reused"]
         self.store.update_run(
-            self.run_id, status=status, output=steps[-1].text, error=self.result.error,
+            self.run_id,
+            status=status,
+            output=steps[-1].text,
+            error=self.result.error,
             input_tokens=sum(s.input_tokens or 0 for s in ran) if any(s.input_tokens for s in ran) else None,
-            output_tokens=sum(s.output_tokens or 0 for s in ran), cost_usd=self.result.cost_usd, duration_ms=round(seconds * 1000, 2), finished_at=now(),
+            output_tokens=sum(s.output_tokens or 0 for s in ran),
+            cost_usd=self.result.cost_usd,
+            duration_ms=round(seconds * 1000, 2),
+            finished_at=now(),
         )
         self.result.artifacts = list(reversed(self.store.list_artifacts(run_id=self.run_id)))
 
     def cancelled_line(self) -> str:
         steps = self.result.steps.values()
-        stopped = [f"{s.name} after {tokens_text(s.output_tokens)}"
-                   for s in steps if s.status == "cancelled" and s.started is not None]
+        stopped = [
+            f"{s.name} after {tokens_text(s.output_tokens)}"
+            for s in steps
+            if s.status == "cancelled" and s.started is not None
+        ]
         done = [s.name for s in steps if s.status in FINISHED]
         line = f"cancelled pipeline run {self.run_id}"
         if stopped:

@@ -51,8 +51,9 @@ def save(store: Store, spec: PipelineSpec, manager: RuntimeManager) -> Saved:
     Nothing is stored when the check fails.
     """
     if not spec.name:
-        raise PipelineError("a pipeline needs a name to be saved — give it `name:` in the definition",
-                            about="pipeline_name")
+        raise PipelineError(
+            "a pipeline needs a name to be saved — give it `name:` in the definition", about="pipeline_name"
+        )
     check(spec, manager)
     row, created = rows.save_pipeline(store, spec.name, spec.description, spec.to_yaml(), spec.hash)
     return Saved(_from_row(row), created)
@@ -75,7 +76,9 @@ def read_file(path: str | Path) -> PipelineSpec:
     if not path.is_file():
         raise PipelineError(f"no file at {path} — check the path (relative to {Path.cwd()})")
     if path.stat().st_size > MAX_DEFINITION_BYTES:  # before reading it
-        raise PipelineError(f"{path} is {path.stat().st_size} bytes — a definition may be at most {MAX_DEFINITION_BYTES}")
+        raise PipelineError(
+            f"{path} is {path.stat().st_size} bytes — a definition may be at most {MAX_DEFINITION_BYTES}"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -91,8 +94,14 @@ def listing(store: Store) -> list[dict]:
     """Saved pipelines (latest version each) and the bundled ones the store has no name for."""
     found = []
     for row in rows.list_pipelines(store):
-        found.append({**_summary(_from_row(row)), "versions": row["versions"], "source": "saved",
-                      "created_at": row["created_at"]})
+        found.append(
+            {
+                **_summary(_from_row(row)),
+                "versions": row["versions"],
+                "source": "saved",
+                "created_at": row["created_at"],
+            }
+        )
     saved = {r["name"] for r in found}
     for name in bundled_names():
         if name not in saved:
@@ -106,8 +115,13 @@ def bundled_names() -> list[str]:
 
 
 def _summary(spec: PipelineSpec) -> dict:
-    return {"name": spec.name, "version": spec.version, "description": spec.description,
-            "steps": len(spec.steps), "order": " → ".join(s.name for s in spec.order())}
+    return {
+        "name": spec.name,
+        "version": spec.version,
+        "description": spec.description,
+        "steps": len(spec.steps),
+        "order": " → ".join(s.name for s in spec.order()),
+    }
 
 
 def _from_row(row: dict) -> PipelineSpec:

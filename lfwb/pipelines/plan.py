@@ -45,8 +45,14 @@ class Plan:
     def order(self) -> list[StepSpec]:
         return [s for level in self.levels for s in level]
 
-    def prompt(self, step: str, input: str, outputs: Mapping[str, str] = {},
-               artifacts: Mapping[str, Mapping[str, str]] = {}, data: Mapping[str, Any] = {}) -> str:
+    def prompt(
+        self,
+        step: str,
+        input: str,
+        outputs: Mapping[str, str] = {},
+        artifacts: Mapping[str, Mapping[str, str]] = {},
+        data: Mapping[str, Any] = {},
+    ) -> str:
         """`step`'s prompt filled in. `outputs`: step → its text; `artifacts`: step → kind → its
         code of that kind (the executor joins several blocks); `data`: step → its parsed answer.
         A kind a step did not produce fills in as empty text; a data field its answer lacks (a
@@ -73,8 +79,12 @@ class Plan:
 
 
 def check(
-    spec: str | Mapping | PipelineSpec, manager: RuntimeManager, *, namespace: Mapping[str, Any] | None = None,
-    store: Store | None = None, project_id: int | None = None,
+    spec: str | Mapping | PipelineSpec,
+    manager: RuntimeManager,
+    *,
+    namespace: Mapping[str, Any] | None = None,
+    store: Store | None = None,
+    project_id: int | None = None,
 ) -> Plan:
     """Check `spec` against the workspace and return its `Plan`; `PipelineError` names the fault.
 
@@ -97,17 +107,19 @@ def check(
                 raise PipelineError(
                     f"{spec.label}, step {s.name!r}: {{{f.key}}} — the project has no context "
                     f"named {f.name!r} (contexts: {known}) — add a context of that name first",
-                    about="pipeline_context", name=f.name,
+                    about="pipeline_context",
+                    name=f.name,
                 )
     literal = {
-        s.name: [f.name or "" for f in s.fields if f.kind == "name" and f.name not in namespace]
-        for s in spec.steps
+        s.name: [f.name or "" for f in s.fields if f.kind == "name" and f.name not in namespace] for s in spec.steps
     }
     for s in spec.steps:
         if s.settings.get("prefill") and not any(_local(m, manager) for m in models[s.name]):
             chain = models[s.name]
-            raise PipelineError(f"{spec.label}, step {s.name!r}: prefill needs a local model — {', '.join(chain)} "
-                                f"answer{'s' if len(chain) == 1 else ''} through a remote API")
+            raise PipelineError(
+                f"{spec.label}, step {s.name!r}: prefill needs a local model — {', '.join(chain)} "
+                f"answer{'s' if len(chain) == 1 else ''} through a remote API"
+            )
     schemas = _schemas(spec, namespace if store is not None else None)
     return Plan(spec, spec.levels(), models, contexts, namespace, {k: v for k, v in literal.items() if v}, schemas)
 
@@ -135,8 +147,10 @@ def _schemas(spec: PipelineSpec, namespace: Mapping[str, Any] | None) -> dict[st
             if f.kind == "data" and f.step in schemas:
                 missing = missing_field(schemas[f.step].json_schema, f.name or "")
                 if missing:
-                    raise PipelineError(f"{spec.label}, step {s.name!r}: {{{f.key}}} — in step {f.step!r}'s "
-                                        f"schema {schemas[f.step].name}, {missing}")
+                    raise PipelineError(
+                        f"{spec.label}, step {s.name!r}: {{{f.key}}} — in step {f.step!r}'s "
+                        f"schema {schemas[f.step].name}, {missing}"
+                    )
     return schemas
 
 

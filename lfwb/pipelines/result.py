@@ -97,19 +97,32 @@ class PipelineResult:
         rows = [["step", "model", "status", "tokens", "seconds", "note"]]
         for s in self.steps.values():
             seconds = s.seconds()
-            note = s.error if s.status in ("failed", "skipped") else (
-                f"from run {s.reused_from_run}" if s.reused_from_run is not None else "")
+            note = (
+                s.error
+                if s.status in ("failed", "skipped")
+                else (f"from run {s.reused_from_run}" if s.reused_from_run is not None else "")
+            )
             if s.attempts > 1:
                 note = f"attempt {s.attempts}" + (f": {note}" if note else "")
-            rows.append([s.name, s.answered_by or s.model, s.status, str(s.output_tokens or ""),
-                         "" if seconds is None else f"{seconds:.1f}", (note or "")[:80]])
+            rows.append(
+                [
+                    s.name,
+                    s.answered_by or s.model,
+                    s.status,
+                    str(s.output_tokens or ""),
+                    "" if seconds is None else f"{seconds:.1f}",
+                    (note or "")[:80],
+                ]
+            )
         return rows
 
     def summary(self) -> str:
         """`pipeline 'ui' run 12: done · 4 steps · 2 artifacts`"""
         n = len(self.artifacts)
-        line = (f"pipeline {self.pipeline!r} run {self.run_id}: {self.status} · {len(self.steps)} steps · "
-                f"{n} artifact{'' if n == 1 else 's'}")
+        line = (
+            f"pipeline {self.pipeline!r} run {self.run_id}: {self.status} · {len(self.steps)} steps · "
+            f"{n} artifact{'' if n == 1 else 's'}"
+        )
         return f"{line} — {self.error}" if self.error else line
 
     def __repr__(self) -> str:
@@ -124,8 +137,10 @@ class PipelineResult:
         table = self.table()
         head = "".join(f"<th>{escape(v)}</th>" for v in table[0])
         body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in table[1:])
-        return (f'<div class="lfwb-pipeline {NO_MATH}"><p><b>{escape(self.summary())}</b></p>'
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        return (
+            f'<div class="lfwb-pipeline {NO_MATH}"><p><b>{escape(self.summary())}</b></p>'
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )
 
     def metadata(self) -> dict:
         return {"lfwb": {"run_id": self.run_id, "pipeline": self.pipeline, "status": self.status}}

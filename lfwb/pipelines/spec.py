@@ -101,9 +101,7 @@ class StepSpec:
 
         settings = {**self.settings, **changes}
         system = settings.pop("system", None)
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}
-        ]
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
         return GenerationConfig(messages=messages, **settings)
 
     def to_dict(self) -> dict:
@@ -210,9 +208,7 @@ def parse_pipeline(source: str | Mapping | PipelineSpec, name: str | None = None
     else:
         data = source
     if not isinstance(data, Mapping):
-        raise PipelineError(
-            f"{label}: a pipeline is a mapping with `description:` and `steps:`, got {_kind(data)}"
-        )
+        raise PipelineError(f"{label}: a pipeline is a mapping with `description:` and `steps:`, got {_kind(data)}")
     _refuse_unknown(data, PIPELINE_KEYS, label)
     written = data.get("name")
     if written is not None and name is not None and str(written) != name:
@@ -263,8 +259,10 @@ def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
     settings = {k: raw[k] for k in SETTINGS if k in raw and raw[k] is not None}
     schema = raw.get("schema")
     if schema is not None and not (isinstance(schema, dict) or (isinstance(schema, str) and schema.strip())):
-        raise PipelineError(f"{where}: `schema:` is the name of a schema (a Pydantic model or a dict in the "
-                            f"notebook, a .json file, json) or a JSON Schema mapping, got {_kind(schema)}")
+        raise PipelineError(
+            f"{where}: `schema:` is the name of a schema (a Pydantic model or a dict in the "
+            f"notebook, a .json file, json) or a JSON Schema mapping, got {_kind(schema)}"
+        )
     render = raw.get("render")
     if render is not None and render not in RENDERERS:
         raise PipelineError(f"{where}: `render:` names a renderer ({', '.join(RENDERERS)}), got {render!r}")
@@ -273,16 +271,28 @@ def _parse_step(raw: Any, position: int, label: str) -> StepSpec:
     if "prefill" in settings and not (isinstance(settings["prefill"], str) and settings["prefill"]):
         raise PipelineError(f"{where}: `prefill:` must be non-empty text, got {_kind(settings['prefill'])}")
     if "prefill" in settings and schema is not None:
-        raise PipelineError(f"{where}: `prefill:` and `schema:` do not go together — the schema decides how "
-                            "the answer starts; leave one out")
+        raise PipelineError(
+            f"{where}: `prefill:` and `schema:` do not go together — the schema decides how "
+            "the answer starts; leave one out"
+        )
     try:
         check = parse_check(raw["check"]) if raw.get("check") is not None else None
         retries = parse_retries(raw.get("retries") or 0)
         if retries and check is None and schema is None and render is None:
             raise PipelineError("`retries:` needs a `check:` or a `schema:` to retry on")
         fields = tuple(template_fields(prompt))
-        step = StepSpec(name, tuple(m.strip() for m in models), prompt, tuple(depends_on), settings, fields,
-                        schema, check, retries, render)
+        step = StepSpec(
+            name,
+            tuple(m.strip() for m in models),
+            prompt,
+            tuple(depends_on),
+            settings,
+            fields,
+            schema,
+            check,
+            retries,
+            render,
+        )
         step.generation("check")  # the settings must make a valid request, as in %%lfw generate
     except BadInput as e:  # PipelineError included
         raise PipelineError(f"{where}: {e}") from None
@@ -304,7 +314,9 @@ def _check_graph(steps: list[StepSpec], label: str) -> None:
     for s in steps:
         for d in s.depends_on:
             if d not in seen:
-                raise PipelineError(f"{label}, step {s.name!r}: depends_on {d!r}, which is not a step{_steps_hint(d, names)}")
+                raise PipelineError(
+                    f"{label}, step {s.name!r}: depends_on {d!r}, which is not a step{_steps_hint(d, names)}"
+                )
         for f in s.fields:
             if f.step is not None and f.step not in seen:
                 raise PipelineError(
@@ -332,7 +344,7 @@ def _find_cycle(needs: dict[str, tuple[str, ...]]) -> list[str] | None:
         path.append(name)
         for n in needs[name]:
             if state.get(n) == 1:
-                return path[path.index(n):] + [n]
+                return path[path.index(n) :] + [n]
             if n not in state and (found := visit(n)):
                 return found
         path.pop()

@@ -114,7 +114,7 @@ def template_fields(text: str) -> list[Field]:
             else:
                 found.append(Field(key, "data", step, path[1:]))
         elif key.startswith("context:"):
-            found.append(Field(key, "context", name=key[len("context:"):]))
+            found.append(Field(key, "context", name=key[len("context:") :]))
         elif key == INPUT:
             found.append(Field(key, "input"))
         else:

@@ -48,8 +48,9 @@ def timeline_rows(store: Store, run_id: int) -> list[Bar]:
     """The bars of pipeline run `run_id`, in its steps' order; `BadInput` for any other run."""
     run = store.get_run(run_id)  # NotFound: one line naming the id
     if run["kind"] != "pipeline":
-        raise BadInput(f"run {run_id} is a {run['kind']} run, not a pipeline run — a timeline needs a "
-                       "pipeline run (see %lfw runs)")
+        raise BadInput(
+            f"run {run_id} is a {run['kind']} run, not a pipeline run — a timeline needs a pipeline run (see %lfw runs)"
+        )
     origin = _seconds(run["started_at"])
     bars = []
     rows = store.list_steps(run_id, attempts=True)
@@ -84,16 +85,29 @@ def timeline_figure(bars: list[Bar], title: str | None = None):
     for y, bar in enumerate(bars):
         width = max(bar.seconds, span * MARK_S)
         faded = not bar.ran or bar.status != "done"
-        ax.barh(y, width, left=bar.start_s, color=colours[bar.model], alpha=0.35 if faded else 0.9,
-                hatch=None if bar.ran else "//", edgecolor=colours[bar.model], label=bar.name)
+        ax.barh(
+            y,
+            width,
+            left=bar.start_s,
+            color=colours[bar.model],
+            alpha=0.35 if faded else 0.9,
+            hatch=None if bar.ran else "//",
+            edgecolor=colours[bar.model],
+            label=bar.name,
+        )
         text = bar.status if not bar.ran else f"{bar.status} · {bar.seconds:.1f} s"
         ax.text(bar.start_s + width + span * 0.01, y, text, va="center", fontsize=8)
     ax.set_yticks(range(len(bars)), [b.name for b in bars])
     ax.invert_yaxis()  # the first step on top, as the run lists them
     ax.set_xlim(0, span * 1.3)
     ax.set_xlabel("seconds since the run started")
-    ax.legend(handles=[Patch(color=colours[m], label=m) for m in models], title="model",
-              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside the bars, never over them
+    ax.legend(
+        handles=[Patch(color=colours[m], label=m) for m in models],
+        title="model",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=8,
+    )  # beside the bars, never over them
     if title:
         ax.set_title(title, fontsize=10)
     return fig

@@ -26,22 +26,47 @@ from ..errors import PipelineError
 
 # kind → what the part is, as the model reads it in the schema's description
 KINDS = {
-    "heading": "a heading", "text": "a line of text", "price": "a price, e.g. $12/month",
-    "image": "an image placeholder", "button": "a button", "input": "a text field",
-    "email": "an email field", "password": "a password field", "textarea": "a multi-line field",
-    "checkbox": "a checkbox", "toggle": "an on/off switch", "list": "a list (items separated by commas)",
-    "todo": "a to-do list the user adds items to", "counter": "a number with - and + buttons",
+    "heading": "a heading",
+    "text": "a line of text",
+    "price": "a price, e.g. $12/month",
+    "image": "an image placeholder",
+    "button": "a button",
+    "input": "a text field",
+    "email": "an email field",
+    "password": "a password field",
+    "textarea": "a multi-line field",
+    "checkbox": "a checkbox",
+    "toggle": "an on/off switch",
+    "list": "a list (items separated by commas)",
+    "todo": "a to-do list the user adds items to",
+    "counter": "a number with - and + buttons",
 }
 # Words a model writes for a kind without the schema's constraint (an answer from a model that
 # ignores `json_schema`, e.g. a remote one without structured output).
 ALIASES = {
-    "title": "heading", "header": "heading", "paragraph": "text", "description": "text",
-    "label": "text", "field": "input", "textbox": "input", "text-input": "input",
-    "image-placeholder": "image", "picture": "image", "switch": "toggle", "cost": "price",
+    "title": "heading",
+    "header": "heading",
+    "paragraph": "text",
+    "description": "text",
+    "label": "text",
+    "field": "input",
+    "textbox": "input",
+    "text-input": "input",
+    "image-placeholder": "image",
+    "picture": "image",
+    "switch": "toggle",
+    "cost": "price",
 }
 COLOURS = {
-    "blue": "#2563eb", "green": "#16a34a", "red": "#dc2626", "purple": "#7c3aed",
-    "orange": "#ea580c", "pink": "#db2777", "teal": "#0d9488", "gray": "#4b5563", "black": "#111827",
+    "blue": "#2563eb",
+    "green": "#16a34a",
+    "red": "#dc2626",
+    "purple": "#7c3aed",
+    "orange": "#ea580c",
+    "pink": "#db2777",
+    "teal": "#0d9488",
+    "gray": "#4b5563",
+    "black": "#111827",
 }
 MAX_PARTS = 16  # after dropping unknown kinds and repeats (the schema allows 6)
 MAX_ITEMS = 8  # in a list part
@@ -54,7 +79,9 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "title": {"type": "string", "minLength": 1, "maxLength": 40},
         "parts": {
-            "type": "array", "minItems": 1, "maxItems": 6,
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 6,
             "items": {
                 "type": "object",
                 # The label first: a small model picks a far better kind for "Password" once it
@@ -95,8 +122,9 @@ def check_spec(data: dict) -> dict:
         if kind in KINDS and (label or kind in ("todo", "counter")) and {"kind": kind, "label": label} not in parts:
             parts.append({"kind": kind, "label": label})
     if not title and not parts:
-        raise PipelineError("the UI spec has no title and no part of a known kind "
-                            f"({', '.join(KINDS)}) — nothing to render")
+        raise PipelineError(
+            f"the UI spec has no title and no part of a known kind ({', '.join(KINDS)}) — nothing to render"
+        )
     accent = str(data.get("accent") or "").strip().lower()
     return {"title": title, "parts": parts[:MAX_PARTS], "accent": accent if accent in COLOURS else "blue"}
 
@@ -118,7 +146,7 @@ def _label(value: Any) -> str:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         return ""
     text = " ".join(str(value).split())  # newlines and tabs would only break the layout
-    return text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 1].rstrip() + "…"
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1].rstrip() + "…"
 
 
 def component_name(title: str) -> str:
@@ -140,9 +168,11 @@ def js(text: str) -> str:
 
 # -- rendering ----------------------------------------------------------------------------
 
-BOX = ('{ fontFamily: "system-ui, sans-serif", maxWidth: 380, padding: 20, borderRadius: 12, '
-       'border: "1px solid #e5e7eb", boxShadow: "0 1px 3px rgba(0,0,0,0.08)", display: "flex", '
-       'flexDirection: "column", gap: 12 }')
+BOX = (
+    '{ fontFamily: "system-ui, sans-serif", maxWidth: 380, padding: 20, borderRadius: 12, '
+    'border: "1px solid #e5e7eb", boxShadow: "0 1px 3px rgba(0,0,0,0.08)", display: "flex", '
+    'flexDirection: "column", gap: 12 }'
+)
 FIELD = '{ display: "flex", flexDirection: "column", gap: 4, fontSize: 14, color: "#374151" }'
 INPUT = '{ padding: "8px 10px", border: "1px solid #d1d5db", borderRadius: 6, fontSize: 14 }'
 
@@ -169,7 +199,7 @@ def render_component(spec: dict) -> str:
         "  return (",
         f"    <div style={{{BOX}}}>",
         *("      " + line for part in body for line in part),
-        '      {pressed && <p style={{ margin: 0, color: ACCENT_COLOUR, fontSize: 14 }}>{pressed} ✓</p>}',
+        "      {pressed && <p style={{ margin: 0, color: ACCENT_COLOUR, fontSize: 14 }}>{pressed} ✓</p>}",
         "    </div>",
         "  );",
         "}",
@@ -189,62 +219,80 @@ def _part(part: dict, key: str) -> list[str]:
     if kind == "price":
         return [f"<div style={{{{ fontSize: 30, fontWeight: 700, color: ACCENT_COLOUR }}}}>{{{label}}}</div>"]
     if kind == "image":
-        return [f'<div role="img" aria-label={{{label}}} style={{{{ height: 140, borderRadius: 8, '
-                f'background: "#f3f4f6", color: "#9ca3af", display: "grid", placeItems: "center" }}}}>'
-                f"{{{label}}}</div>"]
+        return [
+            f'<div role="img" aria-label={{{label}}} style={{{{ height: 140, borderRadius: 8, '
+            f'background: "#f3f4f6", color: "#9ca3af", display: "grid", placeItems: "center" }}}}>'
+            f"{{{label}}}</div>"
+        ]
     if kind == "button":
-        return [f"<button onClick={{() => setPressed({label})}} style={{{{ padding: \"10px 16px\", "
-                f'border: 0, borderRadius: 8, background: ACCENT_COLOUR, color: "white", fontSize: 15, '
-                f'cursor: "pointer" }}}}>{{{label}}}</button>']
+        return [
+            f'<button onClick={{() => setPressed({label})}} style={{{{ padding: "10px 16px", '
+            f'border: 0, borderRadius: 8, background: ACCENT_COLOUR, color: "white", fontSize: 15, '
+            f'cursor: "pointer" }}}}>{{{label}}}</button>'
+        ]
     if kind in ("input", "email", "password", "textarea"):
         tag = "textarea rows={3}" if kind == "textarea" else f'input type="{"text" if kind == "input" else kind}"'
-        return [f"<label style={{{FIELD}}}>",
-                f"  {{{label}}}",
-                f'  <{tag} value={{{value} ?? ""}} placeholder={{{label}}} style={{{INPUT}}}',
-                f"    onChange={{(e) => set({js(key)}, e.target.value)}} />",
-                "</label>"]
+        return [
+            f"<label style={{{FIELD}}}>",
+            f"  {{{label}}}",
+            f'  <{tag} value={{{value} ?? ""}} placeholder={{{label}}} style={{{INPUT}}}',
+            f"    onChange={{(e) => set({js(key)}, e.target.value)}} />",
+            "</label>",
+        ]
     if kind == "checkbox":
-        return ['<label style={{ display: "flex", gap: 8, alignItems: "center", fontSize: 14 }}>',
-                f"  <input type=\"checkbox\" checked={{!!{value}}} onChange={{(e) => set({js(key)}, e.target.checked)}} />",
-                f"  {{{label}}}",
-                "</label>"]
+        return [
+            '<label style={{ display: "flex", gap: 8, alignItems: "center", fontSize: 14 }}>',
+            f'  <input type="checkbox" checked={{!!{value}}} onChange={{(e) => set({js(key)}, e.target.checked)}} />',
+            f"  {{{label}}}",
+            "</label>",
+        ]
     if kind == "toggle":
-        return ['<label style={{ display: "flex", justifyContent: "space-between", alignItems: "center", fontSize: 14 }}>',
-                f"  {{{label}}}",
-                f'  <button role="switch" aria-checked={{!!{value}}} onClick={{() => set({js(key)}, !{value})}}',
-                f'    style={{{{ width: 44, height: 24, borderRadius: 12, border: 0, cursor: "pointer", '
-                f'background: {value} ? ACCENT_COLOUR : "#d1d5db", color: "white", fontSize: 11 }}}}>',
-                f'    {{{value} ? "On" : "Off"}}',
-                "  </button>",
-                "</label>"]
+        return [
+            '<label style={{ display: "flex", justifyContent: "space-between", alignItems: "center", fontSize: 14 }}>',
+            f"  {{{label}}}",
+            f'  <button role="switch" aria-checked={{!!{value}}} onClick={{() => set({js(key)}, !{value})}}',
+            f'    style={{{{ width: 44, height: 24, borderRadius: 12, border: 0, cursor: "pointer", '
+            f'background: {value} ? ACCENT_COLOUR : "#d1d5db", color: "white", fontSize: 11 }}}}>',
+            f'    {{{value} ? "On" : "Off"}}',
+            "  </button>",
+            "</label>",
+        ]
     if kind == "list":
         entries = [item.strip() for item in re.split(r"[,;]", part["label"]) if item.strip()][:MAX_ITEMS]
-        return ['<ul style={{ margin: 0, paddingLeft: 20, lineHeight: 1.7 }}>',
-                *(f"  <li>{{{js(item)}}}</li>" for item in entries),
-                "</ul>"]
+        return [
+            "<ul style={{ margin: 0, paddingLeft: 20, lineHeight: 1.7 }}>",
+            *(f"  <li>{{{js(item)}}}</li>" for item in entries),
+            "</ul>",
+        ]
     if kind == "todo":
         draft, items = js(key + "_draft"), f"({value} || [])"
-        return ['<div style={{ display: "flex", gap: 8 }}>',
-                f'  <input value={{values.{key}_draft ?? ""}} placeholder={{{js(part["label"] or "Add an item")}}}'
-                f" style={{{{ ...{INPUT}, flex: 1 }}}}",
-                f"    onChange={{(e) => set({draft}, e.target.value)}} />",
-                f"  <button onClick={{() => {{ if (values.{key}_draft) {{ set({js(key)}, [...{items}, values.{key}_draft]); "
-                f'set({draft}, ""); }} }}}}',
-                '    style={{ padding: "8px 14px", border: 0, borderRadius: 6, background: ACCENT_COLOUR, color: "white" }}>Add</button>',
-                "</div>",
-                '<ul style={{ margin: 0, paddingLeft: 20, lineHeight: 1.7 }}>',
-                f"  {{{items}.map((item, i) => <li key={{i}}>{{item}}</li>)}}",
-                "</ul>"]
+        return [
+            '<div style={{ display: "flex", gap: 8 }}>',
+            f'  <input value={{values.{key}_draft ?? ""}} placeholder={{{js(part["label"] or "Add an item")}}}'
+            f" style={{{{ ...{INPUT}, flex: 1 }}}}",
+            f"    onChange={{(e) => set({draft}, e.target.value)}} />",
+            f"  <button onClick={{() => {{ if (values.{key}_draft) {{ set({js(key)}, [...{items}, values.{key}_draft]); "
+            f'set({draft}, ""); }} }}}}',
+            '    style={{ padding: "8px 14px", border: 0, borderRadius: 6, background: ACCENT_COLOUR, color: "white" }}>Add</button>',
+            "</div>",
+            "<ul style={{ margin: 0, paddingLeft: 20, lineHeight: 1.7 }}>",
+            f"  {{{items}.map((item, i) => <li key={{i}}>{{item}}</li>)}}",
+            "</ul>",
+        ]
     if kind == "counter":
         count = f"({value} || 0)"
-        step = ('style={{ width: 32, height: 32, borderRadius: 6, border: "1px solid #d1d5db", '
-                'background: "white", fontSize: 18, cursor: "pointer" }}')
-        return ['<div style={{ display: "flex", gap: 12, alignItems: "center" }}>',
-                *([f"  <span style={{{{ flex: 1 }}}}>{{{label}}}</span>"] if part["label"] else []),
-                f'  <button aria-label="decrease" onClick={{() => set({js(key)}, {count} - 1)}} {step}>−</button>',
-                f"  <strong style={{{{ minWidth: 24, textAlign: \"center\", fontSize: 18 }}}}>{{{count}}}</strong>",
-                f'  <button aria-label="increase" onClick={{() => set({js(key)}, {count} + 1)}} {step}>+</button>',
-                "</div>"]
+        step = (
+            'style={{ width: 32, height: 32, borderRadius: 6, border: "1px solid #d1d5db", '
+            'background: "white", fontSize: 18, cursor: "pointer" }}'
+        )
+        return [
+            '<div style={{ display: "flex", gap: 12, alignItems: "center" }}>',
+            *([f"  <span style={{{{ flex: 1 }}}}>{{{label}}}</span>"] if part["label"] else []),
+            f'  <button aria-label="decrease" onClick={{() => set({js(key)}, {count} - 1)}} {step}>−</button>',
+            f'  <strong style={{{{ minWidth: 24, textAlign: "center", fontSize: 18 }}}}>{{{count}}}</strong>',
+            f'  <button aria-label="increase" onClick={{() => set({js(key)}, {count} + 1)}} {step}>+</button>',
+            "</div>",
+        ]
     raise AssertionError(f"no JSX for part kind {kind!r}")  # read_spec keeps known kinds only
 
 

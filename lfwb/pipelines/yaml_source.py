@@ -71,11 +71,15 @@ def _definition_loader() -> type:
         def compose_node(self, parent, index):
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise PipelineError(f"YAML anchors and aliases (&name, *name, <<:) are not taken "
-                                    f"(line {event.start_mark.line + 1}) — write each value out")
+                raise PipelineError(
+                    f"YAML anchors and aliases (&name, *name, <<:) are not taken "
+                    f"(line {event.start_mark.line + 1}) — write each value out"
+                )
             if self.depth >= MAX_DEPTH:
-                raise PipelineError(f"the YAML nests deeper than {MAX_DEPTH} levels "
-                                    f"(line {event.start_mark.line + 1}) — a definition nests 4 deep")
+                raise PipelineError(
+                    f"the YAML nests deeper than {MAX_DEPTH} levels "
+                    f"(line {event.start_mark.line + 1}) — a definition nests 4 deep"
+                )
             self.depth += 1
             try:
                 return super().compose_node(parent, index)

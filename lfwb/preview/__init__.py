@@ -32,8 +32,9 @@ def preview(source: str, props: dict | None = None, height: int | None = None, l
     return Preview(source, props=props, height=height, language=language)
 
 
-def save_component(store: Store, project_id: int, source: str, name: str | None = None,
-                   language: str | None = None) -> dict:
+def save_component(
+    store: Store, project_id: int, source: str, name: str | None = None, language: str | None = None
+) -> dict:
     """Keep a previewed component as an artifact (kind and language jsx/tsx, as a pipeline's
     fenced block would be, so revise and export take it): the same source under the same name
     again is the artifact already kept, not a copy."""
@@ -49,7 +50,9 @@ def save_component(store: Store, project_id: int, source: str, name: str | None 
     filename = stem if "." in stem else f"{stem}.{language}"
     for row in store.query(
         "SELECT id FROM artifacts WHERE project_id = ? AND run_id IS NULL AND filename = ? AND content = ? "
-        "ORDER BY id DESC LIMIT 1", (project_id, filename, source)):
+        "ORDER BY id DESC LIMIT 1",
+        (project_id, filename, source),
+    ):
         return store.get_artifact(row["id"])
     return store.add_artifact(project_id, source, kind=language, language=language, filename=filename)
 
@@ -60,8 +63,10 @@ def component_source(store: Store, artifact_id: int) -> tuple[str, str]:
     # The kind is the normalised language (lfwb/pipelines/artifacts.py); `language` as written.
     language = row["kind"] if row["kind"] in PREVIEWABLE else (row.get("language") or row["kind"] or "").lower()
     if language not in PREVIEWABLE:
-        raise BadInput(f"artifact {artifact_id} is {language or 'text'}, not a JSX/TSX component: "
-                       "only jsx and tsx artifacts have a preview")
+        raise BadInput(
+            f"artifact {artifact_id} is {language or 'text'}, not a JSX/TSX component: "
+            "only jsx and tsx artifacts have a preview"
+        )
     return row["content"], "tsx" if language in ("tsx", "ts", "typescript") else "jsx"
 
 

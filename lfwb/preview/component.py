@@ -36,8 +36,13 @@ class Component:
 
 
 _WRAPPERS = {"memo", "forwardRef", "React.memo", "React.forwardRef"}
-_FUNCTIONS = {"function_declaration", "function_expression", "generator_function_declaration",
-              "generator_function", "arrow_function"}
+_FUNCTIONS = {
+    "function_declaration",
+    "function_expression",
+    "generator_function_declaration",
+    "generator_function",
+    "arrow_function",
+}
 
 
 def find_component(parsed: Parsed) -> Component | None:
@@ -123,8 +128,9 @@ def _function(parsed: Parsed, node: Node, statement: Node) -> Component | None:
             return None
         heritage = next((c for c in node.named_children if c.type == "class_heritage"), None)
         extends = next((c for c in heritage.named_children if c.type == "extends_clause"), None) if heritage else None
-        return Component(parsed.text(name) if name else None, "class", node, statement, None, body,
-                         props_type=type_argument(extends))
+        return Component(
+            parsed.text(name) if name else None, "class", node, statement, None, body, props_type=type_argument(extends)
+        )
     if node.type == "parenthesized_expression" and node.named_child_count == 1:
         return _function(parsed, node.named_children[0], statement)
     inner = _wrapped(parsed, node)

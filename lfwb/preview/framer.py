@@ -68,11 +68,15 @@ def to_framer(source: str, name: str | None = None, *, what: str = "the componen
     parsed = parse(source)
     component = find_component(parsed)
     if component is None:
-        raise PreviewRefused(f"{what}'s default export is not a function component — write it as "
-                             "`export default function Name(props) { ... }`")
+        raise PreviewRefused(
+            f"{what}'s default export is not a function component — write it as "
+            "`export default function Name(props) { ... }`"
+        )
     if component.kind == "class":
-        raise PreviewRefused(f"{what} is a class component — Framer code components are functions; "
-                             "rewrite it as `export default function Name(props) { ... }`")
+        raise PreviewRefused(
+            f"{what} is a class component — Framer code components are functions; "
+            "rewrite it as `export default function Name(props) { ... }`"
+        )
     name = component_name(name) or component.name or component_name(unnamed) or "Component"
     parsed = parse(_as_named_function(parsed, component, name))
     component = find_component(parsed)
@@ -166,7 +170,7 @@ def _apply(parsed: Parsed, edits: list[Edit], lo: int = 0, hi: int | None = None
             reach = max(reach, edit[1])
     data = parsed.data[lo:hi]
     for start, end, text in reversed(kept):
-        data = data[:start - lo] + text.encode("utf-8", "surrogatepass") + data[end - lo:]
+        data = data[: start - lo] + text.encode("utf-8", "surrogatepass") + data[end - lo :]
     return data.decode("utf-8", "surrogatepass")
 
 
@@ -174,11 +178,16 @@ def _apply(parsed: Parsed, edits: list[Edit], lo: int = 0, hi: int | None = None
 
 
 def _as_named_function(parsed: Parsed, component: Component, name: str) -> str:
-    edits = [(n.start_byte, n.end_byte, name) for n in parsed.identifiers(component.name)] \
-        if component.name and component.name != name else []
+    edits = (
+        [(n.start_byte, n.end_byte, name) for n in parsed.identifiers(component.name)]
+        if component.name and component.name != name
+        else []
+    )
     node, statement = component.node, component.statement
-    if component.kind == "function" and component.wrapper is None and (
-        component.exported_inline or node.type.endswith("function_declaration")
+    if (
+        component.kind == "function"
+        and component.wrapper is None
+        and (component.exported_inline or node.type.endswith("function_declaration"))
     ):
         if node.child_by_field_name("name") is None and component.params is not None:  # export default function () {}
             keyword = next(c for c in node.children if c.type == "function")
@@ -220,21 +229,23 @@ def _params(parsed: Parsed, component: Component) -> str:
         return ""
     else:
         first, last = params.named_children[0], params.named_children[-1]
-    text = parsed.data[first.start_byte:last.end_byte].decode("utf-8", "surrogatepass")
+    text = parsed.data[first.start_byte : last.end_byte].decode("utf-8", "surrogatepass")
     if component.props_type is None or first.child_by_field_name("type") is not None:
         return text
     head = parsed.text(first)
-    return head + ": " + parsed.text(component.props_type) + text[len(head):]
+    return head + ": " + parsed.text(component.props_type) + text[len(head) :]
 
 
 def _removal(parsed: Parsed, component: Component) -> Edit:
     """An edit that removes the separate `export default Name` (or `export { Name as default }`)."""
     if component.export is None:
-        raise PreviewRefused("the component is exported with other names in one `export { ... }` — "
-                             "export it alone with `export default Name`")
+        raise PreviewRefused(
+            "the component is exported with other names in one `export { ... }` — "
+            "export it alone with `export default Name`"
+        )
     data, start, end = parsed.data, component.export.start_byte, component.export.end_byte
-    end += data[end:end + 1] == b"\n"
-    if data[start - 2:start] == b"\n\n" and data[end:end + 1] in (b"\n", b""):
+    end += data[end : end + 1] == b"\n"
+    if data[start - 2 : start] == b"\n\n" and data[end : end + 1] in (b"\n", b""):
         start -= 1  # the blank line it stood between goes with it
     return start, end, ""
 
@@ -256,8 +267,10 @@ def _root_style(parsed: Parsed, component: Component) -> list[Edit]:
         closing = root.child_by_field_name("close_tag")
         if opening is None or closing is None:
             return []
-        return [(opening.start_byte, opening.end_byte, '<div style={{ position: "relative" }}>'),
-                (closing.start_byte, closing.end_byte, "</div>")]
+        return [
+            (opening.start_byte, opening.end_byte, '<div style={{ position: "relative" }}>'),
+            (closing.start_byte, closing.end_byte, "</div>"),
+        ]
     for attribute in opening.children_by_field_name("attribute"):
         if attribute.type == "jsx_attribute" and parsed.text(attribute.named_children[0]) == "style":
             value = attribute.named_children[-1]
@@ -279,8 +292,10 @@ def _positioned(parsed: Parsed, expression: Node) -> list[Edit]:
             return [(value.start_byte, value.end_byte, '{ position: "relative" }')]
         first = value.named_children[0].start_byte
         return [(first, first, 'position: "relative", ')]
-    return [(expression.start_byte, value.start_byte, '{{ position: "relative", ...'),
-            (value.end_byte, expression.end_byte, " }}")]
+    return [
+        (expression.start_byte, value.start_byte, '{{ position: "relative", ...'),
+        (value.end_byte, expression.end_byte, " }}"),
+    ]
 
 
 # -- JSDoc, imports, controls -----------------------------------------------------------------
@@ -290,8 +305,12 @@ def _annotations(parsed: Parsed, statement: Node) -> list[Edit]:
     """Framer's layout annotations, added to the JSDoc just above the component or in a new one."""
     lines = "".join(f" * {a}\n" for a in _ANNOTATIONS)
     comment = statement.prev_sibling
-    if comment is None or comment.type != "comment" or not parsed.text(comment).startswith("/**") \
-            or parsed.data[comment.end_byte:statement.start_byte].strip():
+    if (
+        comment is None
+        or comment.type != "comment"
+        or not parsed.text(comment).startswith("/**")
+        or parsed.data[comment.end_byte : statement.start_byte].strip()
+    ):
         return [(statement.start_byte, statement.start_byte, "/**\n" + lines + " */\n")]
     text = parsed.text(comment)
     if _ANNOTATIONS[0] in text:

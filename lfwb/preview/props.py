@@ -199,7 +199,10 @@ def _named_type(parsed: Parsed, name: str, seen: frozenset) -> dict:
 def _alias(parsed: Parsed, name: str) -> Node | None:
     """What `type name = ...` stands for; None if no such alias."""
     for declaration in declarations(parsed):
-        if declaration.type == "type_alias_declaration" and parsed.text(declaration.child_by_field_name("name")) == name:
+        if (
+            declaration.type == "type_alias_declaration"
+            and parsed.text(declaration.child_by_field_name("name")) == name
+        ):
             return declaration.child_by_field_name("value")
     return None
 
@@ -264,12 +267,21 @@ def _defaults(parsed: Parsed, component: Component) -> dict[str, Any]:
         literal = _literal(parsed, value) if value is not None else None
         defaults[parsed.text(key)] = None if literal is _NOT_LITERAL else literal
     for statement in parsed.root.named_children if component.name else ():
-        assigned = statement.named_children[0] if statement.type == "expression_statement" and statement.named_children else None
+        assigned = (
+            statement.named_children[0]
+            if statement.type == "expression_statement" and statement.named_children
+            else None
+        )
         if assigned is None or assigned.type != "assignment_expression":
             continue
         left, right = assigned.child_by_field_name("left"), assigned.child_by_field_name("right")
-        if (left is not None and right is not None and right.type == "object" and left.type == "member_expression"
-                and parsed.text(left) == f"{component.name}.defaultProps"):
+        if (
+            left is not None
+            and right is not None
+            and right.type == "object"
+            and left.type == "member_expression"
+            and parsed.text(left) == f"{component.name}.defaultProps"
+        ):
             for prop, given in _object(parsed, right).items():
                 if defaults.get(prop) is None and given is not _NOT_LITERAL:
                     defaults[prop] = given
@@ -281,7 +293,12 @@ def _object(parsed: Parsed, node: Node) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for pair in node.named_children:
         key, value = pair.child_by_field_name("key"), pair.child_by_field_name("value")
-        if pair.type != "pair" or key is None or value is None or key.type not in ("property_identifier", "string", "number"):
+        if (
+            pair.type != "pair"
+            or key is None
+            or value is None
+            or key.type not in ("property_identifier", "string", "number")
+        ):
             continue
         name = _decode(parsed.text(key)) if key.type == "string" else parsed.text(key)
         if value.type == "object":
@@ -305,7 +322,8 @@ def _literal(parsed: Parsed, node: Node) -> Any:
             return _NOT_LITERAL
     text = parsed.text(node)
     if node.type == "string" or (
-            node.type == "template_string" and all(c.type != "template_substitution" for c in node.named_children)):
+        node.type == "template_string" and all(c.type != "template_substitution" for c in node.named_children)
+    ):
         return _decode(text)
     if node.type == "number":
         text = text.replace("_", "").rstrip("n")
@@ -322,6 +340,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0
 
 def _decode(text: str) -> str:
     """A JS string (or template) literal's value: `'It\\'s'` → `It's`."""
+
     def escape(m: re.Match) -> str:
         code = m.group(1)
         if code[0] in "ux" and len(code) > 1:
@@ -348,26 +367,44 @@ def _property_controls(parsed: Parsed, component_name: str | None) -> list[PropS
             continue
         options = control.get("options")
         default = control.get("defaultValue")
-        props.append(PropSpec(
-            key, kind,
-            default=None if default is _NOT_LITERAL else default,
-            options=[o for o in options if o is not _NOT_LITERAL] if kind == "enum" and isinstance(options, list) else None,
-            min=_number(control.get("min")), max=_number(control.get("max")),
-            step=_number(control.get("step")),
-            title=control["title"] if isinstance(control.get("title"), str) else None,
-        ))
+        props.append(
+            PropSpec(
+                key,
+                kind,
+                default=None if default is _NOT_LITERAL else default,
+                options=[o for o in options if o is not _NOT_LITERAL]
+                if kind == "enum" and isinstance(options, list)
+                else None,
+                min=_number(control.get("min")),
+                max=_number(control.get("max")),
+                step=_number(control.get("step")),
+                title=control["title"] if isinstance(control.get("title"), str) else None,
+            )
+        )
     return props
 
 
 def controls_call(parsed: Parsed, component_name: str | None) -> list[Node] | None:
     """The arguments of the top-level `addPropertyControls(Name, {...})` call; None without one."""
     for statement in parsed.root.named_children:
-        call = statement.named_children[0] if statement.type == "expression_statement" and statement.named_children else None
-        if call is None or call.type != "call_expression" or parsed.text(call.child_by_field_name("function")) != "addPropertyControls":
+        call = (
+            statement.named_children[0]
+            if statement.type == "expression_statement" and statement.named_children
+            else None
+        )
+        if (
+            call is None
+            or call.type != "call_expression"
+            or parsed.text(call.child_by_field_name("function")) != "addPropertyControls"
+        ):
             continue
         arguments = call.child_by_field_name("arguments")
         found = [a for a in arguments.named_children if a.type != "comment"] if arguments is not None else []
-        if len(found) >= 2 and found[1].type == "object" and (not component_name or parsed.text(found[0]) == component_name):
+        if (
+            len(found) >= 2
+            and found[1].type == "object"
+            and (not component_name or parsed.text(found[0]) == component_name)
+        ):
             return found
     return None
 

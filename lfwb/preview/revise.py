@@ -52,8 +52,10 @@ class Revision:
 
     def __repr__(self) -> str:
         a = self.artifact
-        return (f"<Revision artifact {a['id']} ({a['filename'] or a['kind']} v{a['version']}) "
-                f"from {self.parent['id']} by run {self.run_id}>")
+        return (
+            f"<Revision artifact {a['id']} ({a['filename'] or a['kind']} v{a['version']}) "
+            f"from {self.parent['id']} by run {self.run_id}>"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any):
         """The old and new versions' previews side by side (text where previews cannot show)."""
@@ -83,9 +85,17 @@ def revision_prompt(artifact: dict, instruction: str) -> str:
     return PROMPT.format(name=name, language=artifact["kind"], content=content, instruction=instruction.strip())
 
 
-def revise(workbench: Workbench, artifact_id: int, instruction: str, model: str | None = None, *,
-           on_start: OnStart | None = None, on_text: OnText | None = None, stop: Stop | None = None,
-           **settings: Any) -> Revision:
+def revise(
+    workbench: Workbench,
+    artifact_id: int,
+    instruction: str,
+    model: str | None = None,
+    *,
+    on_start: OnStart | None = None,
+    on_text: OnText | None = None,
+    stop: Stop | None = None,
+    **settings: Any,
+) -> Revision:
     """Ask `model` to change component `artifact_id` as `instruction` says; keep the answer's
     component as its next version (see the module docstring). `settings` are generation
     settings (max_tokens, temperature, seed, ...); `on_start`/`on_text` follow the run, `stop`
@@ -93,12 +103,15 @@ def revise(workbench: Workbench, artifact_id: int, instruction: str, model: str 
     store = workbench.store
     parent = store.get_artifact(artifact_id)
     if parent["kind"] not in COMPONENT_KINDS:
-        raise BadInput(f"artifact {artifact_id} is {parent['kind']}, not a JSX/TSX component — "
-                       "revise a component (see %lfw artifacts)")
+        raise BadInput(
+            f"artifact {artifact_id} is {parent['kind']}, not a JSX/TSX component — "
+            "revise a component (see %lfw artifacts)"
+        )
     if not isinstance(instruction, str) or not instruction.strip():
         raise BadInput('say what to change, e.g. %lfw revise 3 "make the button red"')
-    result = workbench._generate(revision_prompt(parent, instruction), model, None, False, on_start, on_text,
-                                 stop, None, None, settings)
+    result = workbench._generate(
+        revision_prompt(parent, instruction), model, None, False, on_start, on_text, stop, None, None, settings
+    )
     return keep_revision(store, parent, instruction, result)
 
 
@@ -114,12 +127,18 @@ def keep_revision(store: Store, parent: dict, instruction: str, result: RunResul
             refusal = refusal or e
             continue
         artifact = store.update_artifact(
-            row["id"], parent_id=parent["id"], instruction=instruction.strip(),
-            version=(parent.get("version") or 1) + 1, filename=parent["filename"], kind=parent["kind"],
+            row["id"],
+            parent_id=parent["id"],
+            instruction=instruction.strip(),
+            version=(parent.get("version") or 1) + 1,
+            filename=parent["filename"],
+            kind=parent["kind"],
         )
         return Revision(parent, artifact, result)
     for row in saved:  # none is a component: what the run wrote stays in its output only
         store.delete_artifact(row["id"])
     why = str(refusal) if refusal else "it has no ```jsx or ```tsx code block"
-    raise PreviewRefused(f"run {result.run_id} answered without a usable component ({why}); "
-                         f"no new version of artifact {parent['id']} — see %lfw show {result.run_id}")
+    raise PreviewRefused(
+        f"run {result.run_id} answered without a usable component ({why}); "
+        f"no new version of artifact {parent['id']} — see %lfw show {result.run_id}"
+    )

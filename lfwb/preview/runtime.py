@@ -26,11 +26,15 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 SANDBOX = "allow-scripts"
 # default-src 'none' stops fetch, WebSocket, images from the network and nested frames; form
 # submission and <base> are not covered by default-src, so they are named too.
-CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
-       "font-src data:; form-action 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+    "font-src data:; form-action 'none'; base-uri 'none'"
+)
 STATIC_HEIGHT = 360  # the saved/nbconvert display cannot ask the frame its height
 
-_TYPESCRIPT = re.compile(r"\binterface\s+\w+|\btype\s+\w+\s*=|\)\s*:\s*\w|\bas\s+const\b|:\s*(string|number|boolean|React\.)")
+_TYPESCRIPT = re.compile(
+    r"\binterface\s+\w+|\btype\s+\w+\s*=|\)\s*:\s*\w|\bas\s+const\b|:\s*(string|number|boolean|React\.)"
+)
 
 
 def static_file(name: str) -> str:
@@ -43,7 +47,8 @@ def _read(path: Path, mtime_ns: int) -> str:
     if not mtime_ns:
         raise PreviewUnavailable(
             f"the preview runtime is not built ({path.name} is missing from lfwb/static): "
-            "run `make setup`, which bundles extension/ with npm")
+            "run `make setup`, which bundles extension/ with npm"
+        )
     return path.read_text(encoding="utf-8")
 
 
@@ -112,8 +117,12 @@ def iframe_html(page: str, height: int | None = None, caption: str | None = None
     # In a double-quoted attribute only & and " need escaping; escaping <, > and ' too would
     # grow the inlined bundle by a third in every saved notebook.
     srcdoc = page.replace("&", "&amp;").replace('"', "&quot;")
-    frame = (f'<iframe sandbox="{SANDBOX}" title="lfwb preview" srcdoc="{srcdoc}" '
-             f'style="width:100%;height:{int(height)}px;border:1px solid #ddd;border-radius:4px;background:white"></iframe>')
-    note = caption or ("static preview of the component (no controls); if it is blank, trust the notebook "
-                       "(File ▸ Trust Notebook) or rerun the cell")
+    frame = (
+        f'<iframe sandbox="{SANDBOX}" title="lfwb preview" srcdoc="{srcdoc}" '
+        f'style="width:100%;height:{int(height)}px;border:1px solid #ddd;border-radius:4px;background:white"></iframe>'
+    )
+    note = caption or (
+        "static preview of the component (no controls); if it is blank, trust the notebook "
+        "(File ▸ Trust Notebook) or rerun the cell"
+    )
     return f'<div class="lfwb-preview">{frame}<div style="font-size:11px;color:#777">{html.escape(note)}</div></div>'

@@ -28,10 +28,17 @@ if TYPE_CHECKING:
     from tree_sitter import Node, Tree
 
 # What the preview's runtime can `require` (the names and the entry points sucrase emits).
-ALLOWED_IMPORTS = frozenset({
-    "react", "react-dom", "framer", "framer-motion",
-    "react/jsx-runtime", "react/jsx-dev-runtime", "react-dom/client",
-})
+ALLOWED_IMPORTS = frozenset(
+    {
+        "react",
+        "react-dom",
+        "framer",
+        "framer-motion",
+        "react/jsx-runtime",
+        "react/jsx-dev-runtime",
+        "react-dom/client",
+    }
+)
 MAX_SOURCE_BYTES = 200_000
 # tree-sitter's error recovery can take minutes on long runs of what is not code (64 kB of random
 # brackets); a component of 200 kB parses in well under 0.1 s.
@@ -59,7 +66,7 @@ class Parsed:
         return self.tree.root_node
 
     def text(self, node: Node | None) -> str:
-        return "" if node is None else self.data[node.start_byte:node.end_byte].decode("utf-8", "surrogatepass")
+        return "" if node is None else self.data[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
     def line(self, node: Node) -> int:
         return node.start_point[0] + 1
@@ -100,12 +107,15 @@ def parse(source: str, what: str = "the component") -> Parsed:
     deadline = time.monotonic() + PARSE_BUDGET_S
     parser = _parser()
     try:
-        tree = parser.parse(lambda at, _: text[at:at + 65536],
-                            progress_callback=lambda _, __: time.monotonic() > deadline)
+        tree = parser.parse(
+            lambda at, _: text[at : at + 65536], progress_callback=lambda _, __: time.monotonic() > deadline
+        )
     except ValueError:  # the progress callback stopped it
         parser.reset()
-        raise PreviewRefused(f"{what} could not be read in {PARSE_BUDGET_S:.0f} s — it is mostly not "
-                             "JavaScript; check what was given as the component") from None
+        raise PreviewRefused(
+            f"{what} could not be read in {PARSE_BUDGET_S:.0f} s — it is mostly not "
+            "JavaScript; check what was given as the component"
+        ) from None
     return Parsed(source, data, tree)
 
 
@@ -129,8 +139,6 @@ def _parser():
     return parser
 
 
-
-
 # -- syntax -------------------------------------------------------------------------------------
 
 
@@ -142,8 +150,11 @@ def syntax_error(parsed: Parsed) -> tuple[int, int, str] | None:
             continue
         name, closing = (parsed.text(n.child_by_field_name("name")) for n in (opened, closed))
         if name != closing:
-            return (parsed.line(closed), parsed.column(closed.start_byte),
-                    f"`<{name}>` from line {parsed.line(opened)} is closed by `</{closing}>`")
+            return (
+                parsed.line(closed),
+                parsed.column(closed.start_byte),
+                f"`<{name}>` from line {parsed.line(opened)} is closed by `</{closing}>`",
+            )
     node = _first_error(parsed.root)
     if node is None:
         return None
@@ -153,11 +164,18 @@ def syntax_error(parsed: Parsed) -> tuple[int, int, str] | None:
     end = len(parsed.data.rstrip())
     if node.end_byte >= end:  # cut off: the error runs to the end
         line, unclosed = parsed.data.count(b"\n", 0, end) + 1, _last_unclosed(parsed, node)
-        return line, parsed.column(end), f"it ends before {unclosed or 'the code'} is {'closed' if unclosed else 'complete'}"
+        return (
+            line,
+            parsed.column(end),
+            f"it ends before {unclosed or 'the code'} is {'closed' if unclosed else 'complete'}",
+        )
     first = node.children[0] if node.children else node
     if node.parent is not None and node.parent.type == "jsx_element" and first.type in _IN_TEXT:
-        return (parsed.line(first), parsed.column(first.start_byte),
-                f"`{first.type}` cannot stand in JSX text: write {_IN_TEXT[first.type]}")
+        return (
+            parsed.line(first),
+            parsed.column(first.start_byte),
+            f"`{first.type}` cannot stand in JSX text: write {_IN_TEXT[first.type]}",
+        )
     snippet = parsed.text(node).split("\n", 1)[0].strip()
     snippet = snippet if len(snippet) <= 40 else snippet[:40] + "…"
     return parsed.line(node), parsed.column(node.start_byte), f"unexpected `{snippet}`"
@@ -209,8 +227,11 @@ def imports(parsed: Parsed) -> list[tuple[str, int]]:
         if parsed.text(call.child_by_field_name("function")) in ("import", "require") and arguments is not None:
             modules.append(arguments.named_children[0] if arguments.named_children else None)
     for module in modules:
-        if module is not None and module.type in ("string", "template_string") and not any(
-                c.type == "template_substitution" for c in module.named_children):  # no ${}
+        if (
+            module is not None
+            and module.type in ("string", "template_string")
+            and not any(c.type == "template_substitution" for c in module.named_children)
+        ):  # no ${}
             found.append((parsed.text(module)[1:-1], parsed.line(module)))
     return sorted(dict.fromkeys(found), key=lambda f: f[1])
 
@@ -254,6 +275,4 @@ def validate_source(source: str, what: str = "the component") -> None:
                 f"framer-motion can be imported; inline what it needs from {module!r}"
             )
     if default_export(parsed) is None:
-        raise PreviewRefused(
-            f"{what} has no default export — add `export default function Name(props) {{ ... }}`"
-        )
+        raise PreviewRefused(f"{what} has no default export — add `export default function Name(props) {{ ... }}`")

@@ -46,12 +46,23 @@ class Preview(anywidget.AnyWidget):
     def _host_code(self) -> str:
         return runtime.static_file("host.js")
 
-    def __init__(self, source: str, props: dict | None = None, height: int | None = None,
-                 language: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        source: str,
+        props: dict | None = None,
+        height: int | None = None,
+        language: str | None = None,
+        **kwargs: Any,
+    ):
         validate_source(source)
         super().__init__(
-            source=source, language=language or runtime.guess_language(source), props=dict(props or {}),
-            height=height or runtime.STATIC_HEIGHT, fixed_height=height is not None, **kwargs)
+            source=source,
+            language=language or runtime.guess_language(source),
+            props=dict(props or {}),
+            height=height or runtime.STATIC_HEIGHT,
+            fixed_height=height is not None,
+            **kwargs,
+        )
         self._srcdoc = self.page()
         self._controls = _Controls(self)
         self._error_line = ipywidgets.HTML()
@@ -74,8 +85,9 @@ class Preview(anywidget.AnyWidget):
         import html
 
         text = change["new"]
-        self._error_line.value = (f'<span style="color:#b00020;font-family:monospace">⚠ {html.escape(text)}</span>'
-                                  if text else "")
+        self._error_line.value = (
+            f'<span style="color:#b00020;font-family:monospace">⚠ {html.escape(text)}</span>' if text else ""
+        )
 
     @property
     def panel(self) -> ipywidgets.Widget:
@@ -166,14 +178,22 @@ def _control(spec: PropSpec, value: Any) -> ipywidgets.ValueWidget | None:
     if spec.kind == "number":
         number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
         # Whole numbers stay whole: a count of 3 should not reach the component as 3.0.
-        whole = all(isinstance(v, int) or (isinstance(v, float) and v.is_integer())
-                    for v in (number, spec.min, spec.max, spec.step) if v is not None)
+        whole = all(
+            isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+            for v in (number, spec.min, spec.max, spec.step)
+            if v is not None
+        )
         if spec.min is not None and spec.max is not None:
             slider = ipywidgets.IntSlider if whole else ipywidgets.FloatSlider
             kind = int if whole else float
-            return slider(value=kind(number), min=kind(spec.min), max=kind(spec.max), step=kind(spec.step or 1), **common)
-        return (ipywidgets.IntText(value=int(number), **common) if whole
-                else ipywidgets.FloatText(value=number, step=spec.step or 1, **common))
+            return slider(
+                value=kind(number), min=kind(spec.min), max=kind(spec.max), step=kind(spec.step or 1), **common
+            )
+        return (
+            ipywidgets.IntText(value=int(number), **common)
+            if whole
+            else ipywidgets.FloatText(value=number, step=spec.step or 1, **common)
+        )
     if spec.kind == "enum" and spec.options:
         options = list(spec.options)
         return ipywidgets.Dropdown(options=options, value=value if value in options else options[0], **common)

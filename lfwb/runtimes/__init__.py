@@ -12,6 +12,15 @@ from .settings import RuntimeSettings
 from .totals import GenerationResult, StreamTotals
 
 __all__ = [
-    "Chunk", "DEFAULT_MODEL", "GenerationConfig", "GenerationResult", "ModelConfig", "Runtime",
-    "RuntimeManager", "RuntimeSettings", "StreamTotals", "default_model_path", "format_bytes",
+    "Chunk",
+    "DEFAULT_MODEL",
+    "GenerationConfig",
+    "GenerationResult",
+    "ModelConfig",
+    "Runtime",
+    "RuntimeManager",
+    "RuntimeSettings",
+    "StreamTotals",
+    "default_model_path",
+    "format_bytes",
 ]

@@ -1,6 +1,6 @@
 """The manager's listener bus: panels hear when a model registers, loads, unloads or finishes.
 
-    >>> unsubscribe = manager.subscribe(lambda event, model: print(event, model))
+>>> unsubscribe = manager.subscribe(lambda event, model: print(event, model))
 """
 
 from __future__ import annotations

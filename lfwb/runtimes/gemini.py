@@ -23,7 +23,12 @@ from typing import Any
 from ..errors import GenerationError, LfwbError, MissingCredentials, Retryable, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig
 from .remote import (
-    Attempt, RemoteRuntime, check_remote_options, retry_after_header, retry_delay_from_details, server_message,
+    Attempt,
+    RemoteRuntime,
+    check_remote_options,
+    retry_after_header,
+    retry_delay_from_details,
+    server_message,
     transport_failure,
 )
 
@@ -53,8 +58,7 @@ class GeminiRuntime(RemoteRuntime):
     @property
     def endpoint(self) -> str:
         """Where requests go: --base-url, else $GOOGLE_GEMINI_BASE_URL (the SDK reads it), else Google."""
-        return (self.config.options.get("base_url") or os.environ.get("GOOGLE_GEMINI_BASE_URL")
-                or "the Gemini API")
+        return self.config.options.get("base_url") or os.environ.get("GOOGLE_GEMINI_BASE_URL") or "the Gemini API"
 
     def make_client(self, key: str | None) -> Any:
         try:
@@ -85,8 +89,12 @@ class GeminiRuntime(RemoteRuntime):
                 contents.append({"role": "model" if role == "assistant" else "user", "parts": [{"text": text}]})
         config = types.GenerateContentConfig(
             system_instruction="\n\n".join(system) or None,
-            temperature=gen.temperature, top_p=gen.top_p, max_output_tokens=gen.max_tokens,
-            stop_sequences=list(gen.stop) or None, seed=gen.seed, candidate_count=1,
+            temperature=gen.temperature,
+            top_p=gen.top_p,
+            max_output_tokens=gen.max_tokens,
+            stop_sequences=list(gen.stop) or None,
+            seed=gen.seed,
+            candidate_count=1,
             automatic_continuation=False,  # one request per attempt: our retries, our accounting
         )
         if gen.json_schema is not None:
@@ -135,13 +143,16 @@ class GeminiRuntime(RemoteRuntime):
         if attempt.pieces or attempt.finish == "cancelled":
             return
         if attempt.seen.get("block_reason"):
-            raise GenerationError(f"{name} refused the prompt (blocked: {attempt.seen['block_reason']}) — rephrase it",
-                                  model=name)
+            raise GenerationError(
+                f"{name} refused the prompt (blocked: {attempt.seen['block_reason']}) — rephrase it", model=name
+            )
         thinking = (attempt.usage or {}).get("thinking_tokens") or 0
         if attempt.finish == "length" and thinking:
             raise GenerationError(
                 f"{name} spent all {gen.max_tokens} max tokens thinking ({thinking}) and wrote no answer — "
-                "raise max tokens (thinking counts against it)", model=name, limit=gen.max_tokens,
+                "raise max tokens (thinking counts against it)",
+                model=name,
+                limit=gen.max_tokens,
             )
         super().check_answered(attempt, gen)
 
@@ -163,31 +174,39 @@ class GeminiRuntime(RemoteRuntime):
             if code in (408, 500, 502, 503, 504) or (code or 0) >= 500:
                 return Retryable(f"server error ({text})", model=name)
             if code in (401, 403) or "API_KEY_INVALID" in reason:
-                return MissingCredentials(f"the key was refused ({text}) — check the key",
-                                          model=name, provider=self.provider)
+                return MissingCredentials(
+                    f"the key was refused ({text}) — check the key", model=name, provider=self.provider
+                )
             if code == 404:
-                return GenerationError(f"no model {self.config.source!r} at {where} ({text}) — check the source",
-                                       model=name)
+                return GenerationError(
+                    f"no model {self.config.source!r} at {where} ({text}) — check the source", model=name
+                )
             return GenerationError(f"the request was refused ({text})", model=name)
         kind = transport_failure(e)
         if kind == "timeout":
             return Retryable(f"no answer from {where} within {self.timeout_s:g}s (timed out)", model=name)
         if kind == "connect":
-            return GenerationError(f"cannot reach {where} ({server_message(e) or 'connection failed'}) — "
-                                   "check the network or base_url", model=name)
+            return GenerationError(
+                f"cannot reach {where} ({server_message(e) or 'connection failed'}) — check the network or base_url",
+                model=name,
+            )
         if kind == "dropped":
             return Retryable(f"the connection to {where} dropped ({server_message(e)})", model=name)
         if isinstance(e, (ValueError, TypeError)):  # JSON or schema errors from the SDK
-            return GenerationError(f"{where} sent a response that is not a Gemini answer "
-                                   f"({server_message(e)}) — check base_url", model=name)
+            return GenerationError(
+                f"{where} sent a response that is not a Gemini answer ({server_message(e)}) — check base_url",
+                model=name,
+            )
         return GenerationError(f"{type(e).__name__}: {server_message(e)}", model=name)
 
 
 def _usage(u: dict) -> dict:
     """Gemini's usage_metadata in lfwb's terms; thinking is billed as output."""
     usage = {
-        "input_tokens": u.get("prompt_token_count"), "output_tokens": u.get("candidates_token_count") or 0,
-        "thinking_tokens": u.get("thoughts_token_count") or 0, "total_tokens": u.get("total_token_count"),
+        "input_tokens": u.get("prompt_token_count"),
+        "output_tokens": u.get("candidates_token_count") or 0,
+        "thinking_tokens": u.get("thoughts_token_count") or 0,
+        "total_tokens": u.get("total_token_count"),
     }
     if u.get("cached_content_token_count"):
         usage["cached_tokens"] = u["cached_content_token_count"]

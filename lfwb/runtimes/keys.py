@@ -80,7 +80,8 @@ def require(backend: type[RemoteRuntime], config: ModelConfig, session: Mapping[
         what = f"a {backend.key_label} API key" if backend.key_label else "an API key"
         raise MissingCredentials(
             f"{config.name} needs {what} — set {' or '.join(_env_names(backend, config))}",
-            model=config.name, provider=backend.provider or config.name,
+            model=config.name,
+            provider=backend.provider or config.name,
         )
     return key
 

@@ -59,7 +59,9 @@ class LlamaCppRuntime(Runtime):
 
     @property
     def n_ctx(self) -> int:
-        trained = int(self.meta.get(f"{self.meta.get('general.architecture', 'llama')}.context_length", DEFAULT_CONTEXT))
+        trained = int(
+            self.meta.get(f"{self.meta.get('general.architecture', 'llama')}.context_length", DEFAULT_CONTEXT)
+        )
         asked = int(self.config.context_length or min(trained, DEFAULT_CONTEXT))
         # llama.cpp pads the window to a multiple of 256; llama-cpp-python sizes its token
         # buffer from the unpadded number and crashes on a prompt in between. Ask for the padding.
@@ -105,8 +107,12 @@ class LlamaCppRuntime(Runtime):
         try:
             # verbose=False also silences llama.cpp's own C logging: nothing reaches the notebook.
             llama = GrammarLlama(
-                model_path=self.config.source, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                n_threads_batch=self.n_threads, flash_attn=self.flash_attention, verbose=False,
+                model_path=self.config.source,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                flash_attn=self.flash_attention,
+                verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelLoadError(
@@ -149,8 +155,11 @@ class LlamaCppRuntime(Runtime):
         llama = self._loaded()
         first = True
         settings: dict[str, Any] = dict(
-            max_tokens=gen.max_tokens, temperature=gen.temperature, top_p=gen.top_p,
-            top_k=gen.top_k, stop=gen.stop or None,
+            max_tokens=gen.max_tokens,
+            temperature=gen.temperature,
+            top_p=gen.top_p,
+            top_k=gen.top_k,
+            stop=gen.stop or None,
             # llama-cpp-python defaults to 1.1 for completions but 1.0 for chat; lfwb passes one
             # setting (GenerationConfig.repeat_penalty, 1.1) to both, so a chat and its
             # template-formatted prompt give the same text. Small models loop without it.
@@ -168,14 +177,19 @@ class LlamaCppRuntime(Runtime):
         prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time
         try:
             if prefill and gen.messages is not None:
-                pieces = _streamed(llama.create_completion(
-                    **{**settings, **self._prefilled(gen.messages, prefill, gen.stop)}, stream=True))
+                pieces = _streamed(
+                    llama.create_completion(
+                        **{**settings, **self._prefilled(gen.messages, prefill, gen.stop)}, stream=True
+                    )
+                )
             elif gen.messages is not None:
                 # Checked chat messages (role, content), which llama-cpp-python types as its TypedDicts.
                 messages = cast("list[ChatCompletionRequestMessage]", gen.messages)
                 pieces = _streamed(llama.create_chat_completion(messages=messages, **settings, stream=True))
             else:
-                pieces = _streamed(llama.create_completion(prompt=(gen.prompt or "") + prefill, **settings, stream=True))
+                pieces = _streamed(
+                    llama.create_completion(prompt=(gen.prompt or "") + prefill, **settings, stream=True)
+                )
             try:
                 for piece in pieces:
                     if first:  # the prompt is done: hold only the cores the tokens use
@@ -207,7 +221,9 @@ class LlamaCppRuntime(Runtime):
                 raise PromptTooLong(
                     f"the prompt is {match.group(1)} tokens but {self.config.name}'s context window is "
                     f"{match.group(2)} — shorten it, or register the model with a larger context length",
-                    model=self.config.name, tokens=int(match.group(1)), limit=int(match.group(2)),
+                    model=self.config.name,
+                    tokens=int(match.group(1)),
+                    limit=int(match.group(2)),
                 ) from None
             raise
         yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)
@@ -222,11 +238,14 @@ class LlamaCppRuntime(Runtime):
         if self._formatter is None:
             template = self.config.chat_template or llama.metadata.get("tokenizer.chat_template")
             if not template:
-                raise BadInput(f"prefill needs a chat template and {self.config.name} has none — register "
-                               "it with --chat-template, or give a raw prompt")
+                raise BadInput(
+                    f"prefill needs a chat template and {self.config.name} has none — register "
+                    "it with --chat-template, or give a raw prompt"
+                )
             eos, bos = (_token_text(llama, t) for t in (llama.token_eos(), llama.token_bos()))
-            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
-                                                  stop_token_ids=[llama.token_eos()])
+            self._formatter = Jinja2ChatFormatter(
+                template=template, eos_token=eos, bos_token=bos, stop_token_ids=[llama.token_eos()]
+            )
         chat = self._formatter(messages=messages)
         tokens = llama.tokenize(chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True)
         # The prefill is the answer's text, not markup: a marker in it stays text.
@@ -257,8 +276,9 @@ class LlamaCppRuntime(Runtime):
             "threads": self.n_threads,
             "flash_attention": self.flash_attention,
             "threads_last_run": self._threads_set[0] if self._threads_set else None,
-            "chat_template": "custom" if self.config.chat_template else (
-                "from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
+            "chat_template": "custom"
+            if self.config.chat_template
+            else ("from GGUF metadata" if "tokenizer.chat_template" in meta else "none"),
         }
 
 

@@ -43,16 +43,16 @@ _CLOSING_BIAS = ((48, 3.0), (24, 8.0), (12, 30.0))  # (tokens left at most, logi
 
 # JSON allows no raw control characters in a string (json.loads refuses a newline there); the
 # converter's character rule lets them through. llama.cpp's own converter leaves them out too.
-_CHAR_RULE = ('char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | '
-              '"u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])')
+_CHAR_RULE = (
+    'char ::= [^"\\\\\\x7F\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+)
 _RULES = {"space ::=": _SPACE_RULE, "char ::=": _CHAR_RULE}
 
 
 @functools.lru_cache(maxsize=32)
 def _gbnf(schema_text: str) -> str:
     lines = json_schema_to_gbnf(schema_text).splitlines()
-    return "\n".join(next((rule for start, rule in _RULES.items() if line.startswith(start)), line)
-                     for line in lines)
+    return "\n".join(next((rule for start, rule in _RULES.items() if line.startswith(start)), line) for line in lines)
 
 
 def schema_grammar(json_schema: dict) -> LlamaGrammar:
@@ -97,7 +97,8 @@ class _CheckedSampler:
     def __init__(self, llama: GrammarLlama, free: Any, grammar: LlamaGrammar, budget: int | None):
         self._free = free  # the usual chain: penalties, top-k, top-p, min-p, temperature, dist
         self._grammar = llama_cpp.llama_sampler_init_grammar(
-            llama._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8"))
+            llama._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
         if not self._grammar:
             raise ValueError("llama.cpp could not parse the schema's grammar")
         self._n_vocab = llama._n_vocab
@@ -110,8 +111,9 @@ class _CheckedSampler:
         closing: tuple[np.ndarray, np.ndarray] = llama.closing_tokens() if budget is not None else (none, none)
         self._closers, self._commas = closing
 
-    def _candidates(self, ctx: Any, idx: int, shortlist: int | None = None,
-                    bias: float = 0.0) -> llama_cpp.llama_token_data_array:
+    def _candidates(
+        self, ctx: Any, idx: int, shortlist: int | None = None, bias: float = 0.0
+    ) -> llama_cpp.llama_token_data_array:
         """The next token's candidates: the whole vocabulary, or its `shortlist` likeliest (and
         the closing tokens, when `bias` favours them)."""
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx.ctx, idx), shape=(self._n_vocab,))

@@ -53,7 +53,10 @@ class RuntimeManager:
     """Registers, loads, unloads and runs models; see the module docstring."""
 
     def __init__(
-        self, store: Store | None = None, settings: RuntimeSettings | None = None, register_default: bool = True,
+        self,
+        store: Store | None = None,
+        settings: RuntimeSettings | None = None,
+        register_default: bool = True,
     ):
         self.settings = settings or RuntimeSettings()
         self.events = Listeners()
@@ -187,7 +190,10 @@ class RuntimeManager:
             self._ensure_loaded(state, progress)
 
     def _ensure_loaded(
-        self, state: ModelState, progress: Progress | None = None, cancel: threading.Event | None = None,
+        self,
+        state: ModelState,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         # Caller holds state.lock. With `cancel`, room held by busy models is waited for (until
         # cancelled) instead of refused.
@@ -269,7 +275,9 @@ class RuntimeManager:
                 # A local model computes one generation at a time; a remote one is a server that
                 # answers many at once (a batch's --concurrency relies on it).
                 at_once = 1 if state.runtime.local else REMOTE_AT_ONCE
-                state.worker = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix=f"lfwb-model-{state.config.name}")
+                state.worker = ThreadPoolExecutor(
+                    max_workers=at_once, thread_name_prefix=f"lfwb-model-{state.config.name}"
+                )
             return state.worker
 
     def _stop_worker(self, state: ModelState) -> None:
@@ -281,8 +289,13 @@ class RuntimeManager:
     # -- running -----------------------------------------------------------------------
 
     def stream(
-        self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None,
-        progress: Progress | None = None, wait_for_room: bool = False, idle_s: float | None = None,
+        self,
+        name: str,
+        gen: GenerationConfig,
+        cancel: threading.Event | None = None,
+        progress: Progress | None = None,
+        wait_for_room: bool = False,
+        idle_s: float | None = None,
     ) -> Generator[Chunk, None, None]:
         """Yield chunks as the model writes them. Closing the iterator (or an interrupt in the
         consumer) cancels the generation, which has ended before this returns. Generations run
@@ -358,7 +371,10 @@ class RuntimeManager:
         """One row per registered model, for `%lfw models`."""
         return [
             {
-                "name": name, "runtime": s.config.runtime, "source": s.config.source, "loaded": s.runtime.loaded,
+                "name": name,
+                "runtime": s.config.runtime,
+                "source": s.config.source,
+                "loaded": s.runtime.loaded,
                 "memory": format_bytes(s.loaded_bytes if s.runtime.loaded else self._safe_estimate(s)),
             }
             for name, s in self.registry.models.items()
@@ -374,7 +390,8 @@ class RuntimeManager:
         s = self.registry.state(name)
         data = {k: v for k, v in s.config.to_dict().items() if v not in (None, {}, "")}
         data.update(
-            loaded=s.runtime.loaded, estimated_memory=format_bytes(self._safe_estimate(s)),
+            loaded=s.runtime.loaded,
+            estimated_memory=format_bytes(self._safe_estimate(s)),
             load_seconds=None if s.load_seconds is None else round(s.load_seconds, 2),
         )
         data.update(s.runtime.info())
@@ -388,14 +405,20 @@ class RuntimeManager:
         """Per-model usage plus process memory and the budget."""
         models = [
             {
-                "name": name, "loaded": s.runtime.loaded, "bytes": s.loaded_bytes if s.runtime.loaded else 0,
+                "name": name,
+                "loaded": s.runtime.loaded,
+                "bytes": s.loaded_bytes if s.runtime.loaded else 0,
                 "load_s": None if s.load_seconds is None else round(s.load_seconds, 2),
-                "runs": s.runs, "tokens_out": s.tokens_out,
-                "last_tok_s": None if s.last_tok_s is None else round(s.last_tok_s, 1), "loading": s.loading,
+                "runs": s.runs,
+                "tokens_out": s.tokens_out,
+                "last_tok_s": None if s.last_tok_s is None else round(s.last_tok_s, 1),
+                "loading": s.loading,
             }
             for name, s in self.registry.models.items()
         ]
         return {
-            "models": models, "rss_bytes": psutil.Process(os.getpid()).memory_info().rss,
-            "used_bytes": self.memory.used_bytes(), "budget_bytes": self.memory.budget_bytes,
+            "models": models,
+            "rss_bytes": psutil.Process(os.getpid()).memory_info().rss,
+            "used_bytes": self.memory.used_bytes(),
+            "budget_bytes": self.memory.budget_bytes,
         }

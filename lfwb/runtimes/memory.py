@@ -51,7 +51,10 @@ class MemoryBudget:
         return int(state.config.memory_estimate or state.runtime.estimate_memory())
 
     def make_room(
-        self, state: ModelState, need: int, evict: Callable[[ModelState], object],
+        self,
+        state: ModelState,
+        need: int,
+        evict: Callable[[ModelState], object],
         wait: Callable[[], bool] | None = None,
     ) -> None:
         """Unload idle models (LRU first, through `evict`) until `need` more bytes fit; else
@@ -75,7 +78,9 @@ class MemoryBudget:
                 f"{name} needs about {format_bytes(need)} but the memory budget is "
                 f"{format_bytes(budget)} — raise it (%config Lfwb.memory_budget_gb = N), "
                 "use a smaller quantization, or a remote model",
-                model=name, need_bytes=need, limit_bytes=budget,
+                model=name,
+                need_bytes=need,
+                limit_bytes=budget,
             )
         others = sorted((s for s in self._loaded() if s is not state), key=lambda s: s.last_used)
         for other in others:
@@ -90,7 +95,9 @@ class MemoryBudget:
             raise InsufficientMemory(
                 f"{name} needs about {format_bytes(need)}; {format_bytes(self.used_bytes())} of the "
                 f"{format_bytes(budget)} budget is held by models that are busy — wait, or unload one",
-                model=name, need_bytes=need, limit_bytes=budget,
+                model=name,
+                need_bytes=need,
+                limit_bytes=budget,
             )
 
     def _loaded(self) -> list[ModelState]:

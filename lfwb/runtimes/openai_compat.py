@@ -26,7 +26,12 @@ from typing import Any
 from ..errors import GenerationError, LfwbError, MissingCredentials, Retryable, BadInput
 from .base import Chunk, GenerationConfig, ModelConfig
 from .remote import (
-    Attempt, RemoteRuntime, check_remote_options, retry_after_header, retry_delay_from_details, server_message,
+    Attempt,
+    RemoteRuntime,
+    check_remote_options,
+    retry_after_header,
+    retry_delay_from_details,
+    server_message,
     transport_failure,
 )
 
@@ -66,8 +71,11 @@ class OpenAICompatRuntime(RemoteRuntime):
 
     def request(self, gen: GenerationConfig) -> dict:
         settings: dict = dict(
-            model=self.config.source, max_tokens=gen.max_tokens, temperature=gen.temperature,
-            top_p=gen.top_p, stream=True,
+            model=self.config.source,
+            max_tokens=gen.max_tokens,
+            temperature=gen.temperature,
+            top_p=gen.top_p,
+            stream=True,
         )
         if gen.stop:
             settings["stop"] = list(gen.stop)
@@ -114,8 +122,11 @@ class OpenAICompatRuntime(RemoteRuntime):
     def read(self, event: Any, attempt: Attempt) -> Chunk:
         usage = getattr(event, "usage", None)
         if usage is not None:
-            attempt.usage = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
-                             "total_tokens": usage.total_tokens}
+            attempt.usage = {
+                "input_tokens": usage.prompt_tokens,
+                "output_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            }
         for choice in (event.choices or [])[:1]:
             attempt.finish = choice.finish_reason or attempt.finish
             delta = getattr(choice, "delta", None)
@@ -141,20 +152,28 @@ class OpenAICompatRuntime(RemoteRuntime):
             if code in (408, 409) or code >= 500:
                 return Retryable(f"server error ({text})", model=name)
             if code in (401, 403):
-                return MissingCredentials(f"the server refused the key ({text}) — check api_key_env",
-                                          model=name, provider=name)
+                return MissingCredentials(
+                    f"the server refused the key ({text}) — check api_key_env", model=name, provider=name
+                )
             if code == 404:
-                return GenerationError(f"{where} has no model {self.config.source!r} or no such endpoint ({text}) "
-                                       "— check the source and base_url", model=name)
+                return GenerationError(
+                    f"{where} has no model {self.config.source!r} or no such endpoint ({text}) "
+                    "— check the source and base_url",
+                    model=name,
+                )
             return GenerationError(f"the request was refused ({text})", model=name)
         cause = e.__cause__ if isinstance(e, openai.APIConnectionError) and e.__cause__ else e
         kind = "timeout" if isinstance(e, openai.APITimeoutError) else transport_failure(cause)
         if kind == "timeout":
             return Retryable(f"no answer from {where} within {self.timeout_s:g}s (timed out)", model=name)
         if kind == "connect" or (isinstance(e, openai.APIConnectionError) and kind is None):
-            return GenerationError(f"cannot reach {where} ({server_message(cause) or 'connection failed'}) — "
-                                   "is the server running? check base_url", model=name)
+            return GenerationError(
+                f"cannot reach {where} ({server_message(cause) or 'connection failed'}) — "
+                "is the server running? check base_url",
+                model=name,
+            )
         if kind == "dropped" or isinstance(e, openai.APIError):
-            return Retryable(f"the connection to {where} dropped ({server_message(cause) or type(cause).__name__})",
-                             model=name)
+            return Retryable(
+                f"the connection to {where} dropped ({server_message(cause) or type(cause).__name__})", model=name
+            )
         return GenerationError(f"{type(e).__name__}: {server_message(e)}", model=name)

@@ -89,9 +89,7 @@ def _read(path: Path) -> dict[str, dict]:
     try:
         stamp = (str(path), path.stat().st_mtime_ns)
     except OSError:
-        raise BadInput(
-            f"no price table at {path} — fix %config Lfwb.prices_path / ${PRICES_ENV}"
-        ) from None
+        raise BadInput(f"no price table at {path} — fix %config Lfwb.prices_path / ${PRICES_ENV}") from None
     if stamp not in _cache:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -108,10 +106,13 @@ def _read(path: Path) -> dict[str, dict]:
 
 def _check_entry(path: Path, model: str, entry: object) -> None:
     tiers = entry.get("tiers", [entry]) if isinstance(entry, dict) else None
-    ok = isinstance(tiers, list) and tiers and all(
-        isinstance(t, dict)
-        and all(isinstance(t.get(k), (int, float)) and t[k] >= 0 for k in ("input", "output"))
-        for t in tiers
+    ok = (
+        isinstance(tiers, list)
+        and tiers
+        and all(
+            isinstance(t, dict) and all(isinstance(t.get(k), (int, float)) and t[k] >= 0 for k in ("input", "output"))
+            for t in tiers
+        )
     )
     if not ok:
         raise BadInput(

@@ -131,7 +131,9 @@ class Registry:
         if config.name in self.aliases:
             raise BadInput(
                 f"{config.name!r} is an alias (→ {', '.join(self.aliases[config.name])}); a name is either a "
-                "model or an alias — pick another name", about="alias_name", name=config.name,
+                "model or an alias — pick another name",
+                about="alias_name",
+                name=config.name,
             )
         return self.backend(config.runtime).validate(config)
 
@@ -221,8 +223,7 @@ class Registry:
         if self.store is None:
             return
         self.aliases.update(
-            (name, chain) for name, chain in self.store.load_aliases().items()
-            if self.alias_name_problem(name) is None
+            (name, chain) for name, chain in self.store.load_aliases().items() if self.alias_name_problem(name) is None
         )
 
     def resolve(self, name: str) -> list[str]:

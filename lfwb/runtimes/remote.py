@@ -125,17 +125,20 @@ class Retries:
             raise GenerationError(
                 f"{self.label}: {failure} — gave up after {tries} in "
                 f"{self.clock() - self.started:.1f}s; try again later, or use a fallback chain",
-                model=self.label, attempts=self.attempt,
+                model=self.label,
+                attempts=self.attempt,
             ) from None
         if failure.retry_after_s is not None and failure.retry_after_s > self.policy.max_delay_s:
             raise GenerationError(
                 f"{self.label}: {failure} — the server asks to wait {failure.retry_after_s:g}s, longer "
                 f"than the {self.policy.max_delay_s:g}s lfwb waits; try again later, or use a fallback chain",
-                model=self.label, attempts=self.attempt,
+                model=self.label,
+                attempts=self.attempt,
             ) from None
         delay = self.delay(failure)
-        log.info("%s: %s — attempt %d of %d in %.1fs", self.label, failure,
-                 self.attempt + 1, self.policy.max_attempts, delay)
+        log.info(
+            "%s: %s — attempt %d of %d in %.1fs", self.label, failure, self.attempt + 1, self.policy.max_attempts, delay
+        )
         self.attempt += 1
         return not self.wait(self.cancel, delay)
 
@@ -150,9 +153,7 @@ def check_remote_options(config: ModelConfig, needs_base_url: bool = False) -> N
         )
     base_url = options.get("base_url")
     if needs_base_url and not base_url:
-        raise BadInput(
-            f"{config.name}: an OpenAI-compatible model needs a base_url, e.g. http://127.0.0.1:8000/v1"
-        )
+        raise BadInput(f"{config.name}: an OpenAI-compatible model needs a base_url, e.g. http://127.0.0.1:8000/v1")
     if base_url is not None and not str(base_url).startswith(("http://", "https://")):
         raise BadInput(f"base_url must start with http:// or https://, got {base_url!r}")
     if options.get("api_key_env") is not None:
@@ -232,8 +233,10 @@ class RemoteRuntime(Runtime):
     def check_answered(self, attempt: Attempt, gen: GenerationConfig) -> None:
         """An answer with no text says why, rather than looking like an empty success."""
         if attempt.pieces == 0 and attempt.finish not in (None, "stop", "length", "cancelled"):
-            raise GenerationError(f"{self.config.name} stopped without an answer (finish reason: {attempt.finish})",
-                                  model=self.config.name)
+            raise GenerationError(
+                f"{self.config.name} stopped without an answer (finish reason: {attempt.finish})",
+                model=self.config.name,
+            )
 
     # -- keys and the client -----------------------------------------------------------
 
@@ -294,8 +297,11 @@ class RemoteRuntime(Runtime):
                     close = getattr(events, "close", None)  # SDK streams hold a connection
                     if close is not None:
                         close()
-                failure: LfwbError | None = None if cancel.is_set() or self.finished(attempt) else Retryable(
-                    f"{self.endpoint} ended the stream without a finish reason", model=name)
+                failure: LfwbError | None = (
+                    None
+                    if cancel.is_set() or self.finished(attempt)
+                    else Retryable(f"{self.endpoint} ended the stream without a finish reason", model=name)
+                )
             except LfwbError:
                 raise
             except Exception as e:
@@ -323,8 +329,12 @@ class RemoteRuntime(Runtime):
         prompt = usage.get("input_tokens")
         billed = (usage.get("output_tokens") or 0) + (usage.get("thinking_tokens") or 0)
         cost = self.settings.prices.cost_usd(self.config.source, prompt, billed)
-        return Chunk(input_tokens=prompt, finish_reason=attempt.finish, usage=usage,
-                     cost_usd=None if cost is None else round(cost, 8))
+        return Chunk(
+            input_tokens=prompt,
+            finish_reason=attempt.finish,
+            usage=usage,
+            cost_usd=None if cost is None else round(cost, 8),
+        )
 
     def info(self) -> dict:
         price = self.settings.prices.price_for(self.config.source, 0)
@@ -333,6 +343,9 @@ class RemoteRuntime(Runtime):
             "api_key": keys.key_for(type(self), self.settings.session_keys, self.config)[1],
             "timeout_s": self.timeout_s,
             "max_attempts": self.settings.retry.with_options(self.config.options).max_attempts,
-            "prices_per_1m": (f"input ${price.input:g}, output ${price.output:g} (prompts up to the first tier)"
-                              if price else "not in the price table — runs are recorded at $0"),
+            "prices_per_1m": (
+                f"input ${price.input:g}, output ${price.output:g} (prompts up to the first tier)"
+                if price
+                else "not in the price table — runs are recorded at $0"
+            ),
         }

@@ -85,7 +85,13 @@ class StreamTotals:
     def result(self, model: str) -> GenerationResult:
         """The finished generation of `model`, its duration counted from `start` to now."""
         return GenerationResult(
-            text=self.text, model=model, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-            ttft_ms=self.ttft_ms, duration_ms=(time.perf_counter() - self.start) * 1000,
-            finish_reason=self.finish_reason, usage=self.usage, cost_usd=self.cost_usd,
+            text=self.text,
+            model=model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            ttft_ms=self.ttft_ms,
+            duration_ms=(time.perf_counter() - self.start) * 1000,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            cost_usd=self.cost_usd,
         )

@@ -130,7 +130,14 @@ class TransformersRuntime(Runtime):
         hf = hf.get("text_config", hf)
         heads = int(hf.get("num_attention_heads") or 1)
         head_dim = int(hf.get("head_dim") or int(hf.get("hidden_size") or 0) // heads)
-        kv = 2 * int(hf.get("num_hidden_layers") or 0) * ctx * int(hf.get("num_key_value_heads") or heads) * head_dim * width
+        kv = (
+            2
+            * int(hf.get("num_hidden_layers") or 0)
+            * ctx
+            * int(hf.get("num_key_value_heads") or heads)
+            * head_dim
+            * width
+        )
         return parameter_count(folder, hf) * width + kv + _OVERHEAD_BYTES
 
     # -- load / unload -----------------------------------------------------------------
@@ -215,13 +222,16 @@ class TransformersRuntime(Runtime):
         if n_in >= ctx:
             raise PromptTooLong(
                 f"the prompt is {n_in} tokens but {self.config.name}'s context window is {ctx} — shorten it",
-                model=self.config.name, tokens=n_in, limit=ctx,
+                model=self.config.name,
+                tokens=n_in,
+                limit=ctx,
             )
         halt = threading.Event()  # set by us: a stop string was written, or the consumer left
         streamer = counting_streamer(tokenizer)
         budget = min(gen.max_tokens, ctx - n_in)
         settings = dict(
-            max_new_tokens=budget, streamer=streamer,
+            max_new_tokens=budget,
+            streamer=streamer,
             stopping_criteria=stop_when(cancel, halt),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             repetition_penalty=gen.repeat_penalty,
@@ -271,7 +281,7 @@ class TransformersRuntime(Runtime):
                     break
                 ready = held[: len(held) - hold] if hold else held
                 if ready:
-                    held = held[len(ready):]
+                    held = held[len(ready) :]
                     yield Chunk(text=lead + ready, output_tokens=pending)
                     lead, pending = "", 0
                 if cancel.is_set():
@@ -291,8 +301,7 @@ class TransformersRuntime(Runtime):
             finish = "cancelled"
         elif finish is None:
             finish = "length" if produced >= settings["max_new_tokens"] else "stop"
-        yield Chunk(input_tokens=n_in, finish_reason=finish,
-                    usage={"input_tokens": n_in, "output_tokens": produced})
+        yield Chunk(input_tokens=n_in, finish_reason=finish, usage={"input_tokens": n_in, "output_tokens": produced})
 
     @property
     def context_length(self) -> int:
@@ -318,8 +327,10 @@ class TransformersRuntime(Runtime):
             device, device_reason, dtype, dtype_reason = self.config.device, str(e), self.config.dtype, ""
         data: dict[str, Any] = {
             "format": "GGUF, converted for transformers" if self.gguf_file else "checkpoint directory",
-            "device": device, "device_reason": device_reason,
-            "dtype": dtype, "dtype_reason": dtype_reason,
+            "device": device,
+            "device_reason": device_reason,
+            "dtype": dtype,
+            "dtype_reason": dtype_reason,
         }
         if self.gguf_file:
             cached = cached_checkpoint(self.gguf_file)
@@ -327,11 +338,14 @@ class TransformersRuntime(Runtime):
         if self.model is not None and self.chat is not None:
             facts = self._facts
             data.update(
-                architecture=self.model.config.model_type, parameters=f"{facts['parameters'] / 1e6:.1f}M",
-                weights_memory=format_bytes(facts["weights_memory"]), context_length=self.context_length,
+                architecture=self.model.config.model_type,
+                parameters=f"{facts['parameters'] / 1e6:.1f}M",
+                weights_memory=format_bytes(facts["weights_memory"]),
+                context_length=self.context_length,
                 system_role=self.chat.system_role,
-                chat_template="custom" if self.config.chat_template else (
-                    "from the tokenizer" if self.chat.template else "none"),
+                chat_template="custom"
+                if self.config.chat_template
+                else ("from the tokenizer" if self.chat.template else "none"),
             )
             if "linear_bytes_before" in facts:
                 data["int8"] = (

@@ -116,9 +116,11 @@ def _convert(path: Path, into: Path, report: Progress) -> None:
         report(0.02, f"converting the tokenizer of {path.name} (first load of this file only)")
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         report(0.2, f"de-quantising the weights of {path.name}")
-        with _tensor_progress(lambda done, total: report(
-            0.2 + 0.6 * done / max(total, 1), f"de-quantising {path.name}: tensor {done}/{total}"
-        )):
+        with _tensor_progress(
+            lambda done, total: report(
+                0.2 + 0.6 * done / max(total, 1), f"de-quantising {path.name}: tensor {done}/{total}"
+            )
+        ):
             model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
         report(0.85, f"writing the converted checkpoint to {into.parent}")
         # The weights are plain tensors now; the GGUF "quantizer" only blocks save_pretrained.
@@ -127,10 +129,18 @@ def _convert(path: Path, into: Path, report: Progress) -> None:
             del model.config.quantization_config
         model.save_pretrained(into)
         tokenizer.save_pretrained(into)
-    (into / MARKER).write_text(json.dumps({
-        "source": str(path.resolve()), "sha256": file_sha256(path), "size": path.stat().st_size,
-        "transformers": transformers.__version__, "seconds": round(time.perf_counter() - start, 1),
-    }, indent=2))
+    (into / MARKER).write_text(
+        json.dumps(
+            {
+                "source": str(path.resolve()),
+                "sha256": file_sha256(path),
+                "size": path.stat().st_size,
+                "transformers": transformers.__version__,
+                "seconds": round(time.perf_counter() - start, 1),
+            },
+            indent=2,
+        )
+    )
     report(0.95, "converted")
 
 

@@ -15,8 +15,15 @@ import sys
 from ..errors import BadInput
 from .transformers_weights import DTYPES
 
-_DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "float": "float32", "fp16": "float16",
-                  "f16": "float16", "half": "float16", "bf16": "bfloat16"}
+_DTYPE_ALIASES = {
+    "fp32": "float32",
+    "f32": "float32",
+    "float": "float32",
+    "fp16": "float16",
+    "f16": "float16",
+    "half": "float16",
+    "bf16": "bfloat16",
+}
 QUANTIZATIONS = ("none", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 

@@ -48,13 +48,16 @@ class SchemaGrammar:
 
         try:
             compiled = self._compiler.compile_json_schema(
-                json.dumps(json_schema), any_whitespace=True, max_whitespace_cnt=MAX_WHITESPACE)
+                json.dumps(json_schema), any_whitespace=True, max_whitespace_cnt=MAX_WHITESPACE
+            )
         except RuntimeError as e:
             raise SchemaUnsupported(f"constrained decoding cannot express the schema: {_first_line(e)}") from None
         matcher = xgr.GrammarMatcher(compiled)
         if prefill and not matcher.accept_string(prefill):
-            raise SchemaUnsupported(f"the prefill {_short(prefill)!r} does not start an answer the schema "
-                                    "allows — start it with the JSON the schema expects, or leave it out")
+            raise SchemaUnsupported(
+                f"the prefill {_short(prefill)!r} does not start an answer the schema "
+                "allows — start it with the JSON the schema expects, or leave it out"
+            )
         return GrammarMask(matcher, self.width, budget, (self.closers, self.commas))
 
 
@@ -116,8 +119,10 @@ def closing_tokens(tokenizer, device):
             closers.append(token)
         elif "," in text:
             commas.append(token)
-    return (torch.tensor(closers, dtype=torch.long, device=device),
-            torch.tensor(commas, dtype=torch.long, device=device))
+    return (
+        torch.tensor(closers, dtype=torch.long, device=device),
+        torch.tensor(commas, dtype=torch.long, device=device),
+    )
 
 
 def stop_token_ids(tokenizer, model) -> list[int]:

@@ -1,7 +1,7 @@
 """Weights of a transformers model: how many a checkpoint holds, their bytes, int8.
 
-    >>> parameter_count(Path("./my-checkpoint"), config)    # from safetensors headers, nothing loaded
-    >>> quantize_int8(model)                                 # bytes before and after, in place
+>>> parameter_count(Path("./my-checkpoint"), config)    # from safetensors headers, nothing loaded
+>>> quantize_int8(model)                                 # bytes before and after, in place
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def quantize_int8(model) -> dict:
         quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
     after_linear = sum(module_bytes(m) for m in model.modules() if _is_int8_linear(m))
     return {
-        "linear_bytes_before": before_linear, "linear_bytes_after": after_linear,
-        "model_bytes_before": before_model, "model_bytes_after": module_bytes(model),
+        "linear_bytes_before": before_linear,
+        "linear_bytes_after": after_linear,
+        "model_bytes_before": before_model,
+        "model_bytes_after": module_bytes(model),
     }
 
 
@@ -55,7 +57,6 @@ def module_bytes(module) -> int:
             seen.add(id(t))
             total += t.numel() * t.element_size()
     return total
-
 
 
 # -- checkpoint size -------------------------------------------------------------------

@@ -27,9 +27,14 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 1 * 2**20  # a prompt or a context of a MiB is plenty; bigger ones are a mistake
 
 
-def create_app(workbench: Workbench, token: str | None = None, cors: list[str] | str | None = None,
-               max_body: int = MAX_BODY_BYTES, host: str | None = None,
-               allow_remote_register: bool = False) -> FastAPI:
+def create_app(
+    workbench: Workbench,
+    token: str | None = None,
+    cors: list[str] | str | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    host: str | None = None,
+    allow_remote_register: bool = False,
+) -> FastAPI:
     """The app. Every route works on `workbench` (the kernel's, or one made for `lfwb serve`).
     `host` is the address it is bound to (a Host header naming it is accepted beside the loopback
     names); `allow_remote_register` lets `POST /models/register` send a key to a remote server."""
@@ -37,9 +42,10 @@ def create_app(workbench: Workbench, token: str | None = None, cors: list[str] |
 
     origins = [cors] if isinstance(cors, str) else list(cors or [])
     app = FastAPI(
-        title="lfwb", version=_version(),
+        title="lfwb",
+        version=_version(),
         description="The models, runs and material of an lfwb workbench over HTTP. "
-                    "Errors are `{code, message, line}`; `line` is the one line a notebook shows, less its hint.",
+        "Errors are `{code, message, line}`; `line` is the one line a notebook shows, less its hint.",
     )
     app.state.workbench = workbench
     app.state.generating = {}  # run id → the handle writing it (streams.py), for /runs/{id}/cancel
@@ -53,8 +59,9 @@ def create_app(workbench: Workbench, token: str | None = None, cors: list[str] |
     app.add_middleware(Guard, token=token, origins=origins, host=host)
     app.add_middleware(BodyCap, max_body=max_body)
     if origins:
-        app.add_middleware(Cors, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
-                           allow_credentials=False)
+        app.add_middleware(
+            Cors, allow_origins=origins, allow_methods=["*"], allow_headers=["*"], allow_credentials=False
+        )
     return app
 
 

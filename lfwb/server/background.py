@@ -64,7 +64,9 @@ def bind(host: str, port: int) -> socket.socket:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = Listener(family, socket.SOCK_STREAM)
     except OSError as e:
-        raise BadInput(f"cannot listen on {host}: {e.strerror or e} — give an address of this machine, e.g. 127.0.0.1") from None
+        raise BadInput(
+            f"cannot listen on {host}: {e.strerror or e} — give an address of this machine, e.g. 127.0.0.1"
+        ) from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -106,9 +108,14 @@ class Running:
         return f"http://{host}:{self.port}"
 
     def status(self) -> dict:
-        return {"running": self.thread.is_alive(), "url": self.url, "docs": f"{self.url}/docs",
-                "openai_base_url": f"{self.url}/v1", "token_required": self.token is not None,
-                "uptime_s": round(time.monotonic() - self.started_at, 1)}
+        return {
+            "running": self.thread.is_alive(),
+            "url": self.url,
+            "docs": f"{self.url}/docs",
+            "openai_base_url": f"{self.url}/v1",
+            "token_required": self.token is not None,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+        }
 
 
 _current: Running | None = None
@@ -123,14 +130,29 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
     # ws="websockets-sansio": the websockets library's maintained protocol; no access log: a
     # notebook's output is not a log file. A stop waits STOP_GRACE_S for answers in progress,
     # then cancels them: an open stream or a slow client never keeps the server from stopping.
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          http=Connection, backlog=ACCEPT_BURST, ws="websockets-sansio", lifespan="off",
-                          timeout_graceful_shutdown=STOP_GRACE_S)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=Connection,
+        backlog=ACCEPT_BURST,
+        ws="websockets-sansio",
+        lifespan="off",
+        timeout_graceful_shutdown=STOP_GRACE_S,
+    )
 
 
-def start(workbench: Workbench, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, token: str | None = None,
-          cors: list[str] | None = None, max_body: int | None = None,
-          allow_remote_register: bool = False) -> Running:
+def start(
+    workbench: Workbench,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    cors: list[str] | None = None,
+    max_body: int | None = None,
+    allow_remote_register: bool = False,
+) -> Running:
     """Start the app on a background thread; returns once it accepts connections (or raises)."""
     global _current
     import uvicorn
@@ -142,8 +164,14 @@ def start(workbench: Workbench, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
             raise BadInput(f"a server is already running at {_current.url} — stop it with %lfw serve --stop")
         token, made = checked_token(host, token)
         sock = bind(host, port)
-        app = create_app(workbench, token=token, cors=cors, max_body=max_body or MAX_BODY_BYTES, host=host,
-                         allow_remote_register=allow_remote_register)
+        app = create_app(
+            workbench,
+            token=token,
+            cors=cors,
+            max_body=max_body or MAX_BODY_BYTES,
+            host=host,
+            allow_remote_register=allow_remote_register,
+        )
         # uvicorn (0.29+) installs signal handlers only on the main thread: the kernel keeps its own.
         server = uvicorn.Server(uvicorn_config(app, host, port))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="lfwb-serve", daemon=True)
@@ -155,7 +183,9 @@ def start(workbench: Workbench, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
             server.should_exit = True
             thread.join(STOP_TIMEOUT_S)
             sock.close()
-            raise BadInput(f"the server on {host}:{port} did not start within {START_TIMEOUT_S:.0f} s — see the kernel's log")
+            raise BadInput(
+                f"the server on {host}:{port} did not start within {START_TIMEOUT_S:.0f} s — see the kernel's log"
+            )
         port = sock.getsockname()[1]  # the real one when port 0 was asked
         _current = Running(host, port, token, server, thread, time.monotonic())
         if made:

@@ -53,7 +53,7 @@ class ChatMessage(BaseModel):
 async def _turn(wb: Workbench, session: str, message: ChatMessage, running: dict) -> Followed[ChatReply]:
     """The chat turn for `message`: the session's handle, followed."""
     if message.text is None or not message.text.strip():
-        raise BadInput("a chat message needs its text: {\"type\": \"message\", \"text\": \"...\"}")
+        raise BadInput('a chat message needs its text: {"type": "message", "text": "..."}')
     chat = await run_in_threadpool(wb.chat, session, model=message.model, system=message.system, new=message.new)
     options = {"mode": message.mode} if message.mode else {}
     return Followed(chat.start(message.text, rag=message.rag, **options), running)
@@ -107,7 +107,7 @@ def _parsed(raw: str | bytes) -> ChatMessage:
     try:
         message = json.loads(raw)
     except ValueError:
-        raise BadInput("a chat message is JSON: {\"type\": \"message\", \"text\": \"...\"}") from None
+        raise BadInput('a chat message is JSON: {"type": "message", "text": "..."}') from None
     except RecursionError:  # a frame nested thousands deep
         raise BadInput("a chat message is nested too deeply — send a flat JSON object") from None
     if not isinstance(message, dict) or message.get("type") not in ("message", "cancel"):
@@ -138,8 +138,14 @@ async def _stream(websocket: WebSocket, turn: Followed[ChatReply], incoming: asy
                     if _parsed(raw).type == "cancel":
                         turn.handle.cancel()
                     else:
-                        await websocket.send_json({"type": "error", "code": "busy", "line": "BadInput: wait for the answer (or cancel it) first",
-                                                   "message": "an answer is still being written"})
+                        await websocket.send_json(
+                            {
+                                "type": "error",
+                                "code": "busy",
+                                "line": "BadInput: wait for the answer (or cancel it) first",
+                                "message": "an answer is still being written",
+                            }
+                        )
                 except LfwbError as e:
                     await websocket.send_json({"type": "error", **error_body(e)})
                 next_message = asyncio.ensure_future(incoming.get())
@@ -151,13 +157,25 @@ async def _stream(websocket: WebSocket, turn: Followed[ChatReply], incoming: asy
                 elif kind == "text":
                     await websocket.send_json({"type": "token", "text": value})
                 elif kind == "done":
-                    await websocket.send_json({"type": "done", "run_id": getattr(value, "run_id", run_id),
-                                               "text": value.text, "sources": _sources(value)})
+                    await websocket.send_json(
+                        {
+                            "type": "done",
+                            "run_id": getattr(value, "run_id", run_id),
+                            "text": value.text,
+                            "sources": _sources(value),
+                        }
+                    )
                     return True
                 elif kind == "cancelled":  # the reply it kept, with its text so far, rides on it
                     kept = value.result
-                    await websocket.send_json({"type": "cancelled", "run_id": getattr(kept, "run_id", run_id),
-                                               "line": redacted(str(value)), "text": getattr(kept, "text", None)})
+                    await websocket.send_json(
+                        {
+                            "type": "cancelled",
+                            "run_id": getattr(kept, "run_id", run_id),
+                            "line": redacted(str(value)),
+                            "text": getattr(kept, "text", None),
+                        }
+                    )
                     return True
                 elif kind == "error":
                     await websocket.send_json({"type": "error", **error_body(value)})

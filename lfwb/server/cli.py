@@ -20,13 +20,25 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lfwb", description="lfwb, the LLM workbench")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the workbench over HTTP (REST, WebSocket chat, OpenAI /v1)")
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}: this machine only)"
+    )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: a free one)")
     serve.add_argument("--db", help="the store file (default ./lfwb.db or $LFWB_DB)")
-    serve.add_argument("--token", help="require this bearer token ('auto': make one and print it once); needed off 127.0.0.1")
-    serve.add_argument("--cors", action="append", metavar="ORIGIN", help="allow this browser origin (repeatable); CORS is off otherwise")
-    serve.add_argument("--allow-remote-register", action="store_true",
-                       help="let POST /models/register name a remote --base-url that is sent an API key")
+    serve.add_argument(
+        "--token", help="require this bearer token ('auto': make one and print it once); needed off 127.0.0.1"
+    )
+    serve.add_argument(
+        "--cors",
+        action="append",
+        metavar="ORIGIN",
+        help="allow this browser origin (repeatable); CORS is off otherwise",
+    )
+    serve.add_argument(
+        "--allow-remote-register",
+        action="store_true",
+        help="let POST /models/register name a remote --base-url that is sent an API key",
+    )
     return p
 
 

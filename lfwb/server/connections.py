@@ -109,8 +109,13 @@ class Connection(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         """Bytes that are not HTTP/1.1 (or a head over h11's size limit): lfwb's error shape."""
-        self._answer_and_close(400, "Bad Request", "bad_request", "the request is not valid HTTP/1.1",
-                               "send a well-formed request with headers under 16 KiB")
+        self._answer_and_close(
+            400,
+            "Bad Request",
+            "bad_request",
+            "the request is not valid HTTP/1.1",
+            "send a well-formed request with headers under 16 KiB",
+        )
 
     # -- the head's deadline and the cap --------------------------------------------------
 
@@ -146,20 +151,29 @@ class Connection(H11Protocol):
         limit = self.limit or max_open()
         if len(self.connections) <= limit:
             return
-        waiting = [(c.waiting_since, c) for c in self.connections
-                   if isinstance(c, Connection) and c is not self and c.waiting_since is not None]
+        waiting = [
+            (c.waiting_since, c)
+            for c in self.connections
+            if isinstance(c, Connection) and c is not self and c.waiting_since is not None
+        ]
         if waiting:
             min(waiting, key=lambda since_c: since_c[0])[1]._drop(f"the server has {limit} connections open")
         else:
             self._stop_waiting()
-            self._answer_and_close(503, "Service Unavailable", "too_many_connections",
-                                   f"the server has {limit} connections open, all busy",
-                                   "try again in a moment")
+            self._answer_and_close(
+                503,
+                "Service Unavailable",
+                "too_many_connections",
+                f"the server has {limit} connections open, all busy",
+                "try again in a moment",
+            )
 
     def _answer_and_close(self, status: int, reason: str, code: str, message: str, hint: str) -> None:
         """Written as bytes: h11 sends a response only to a request it has read whole."""
         data = json.dumps({"code": code, "message": message, "line": f"BadInput: {message} — {hint}"}).encode()
-        head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-                f"content-length: {len(data)}\r\nconnection: close\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(data)}\r\nconnection: close\r\n\r\n"
+        ).encode()
         self.transport.write(head + data)
         self.transport.close()

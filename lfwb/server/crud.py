@@ -20,8 +20,25 @@ from pydantic import BaseModel, ConfigDict
 
 from .errors import ERROR_RESPONSES
 from .schemas import (
-    MAX_INT, ArtifactIn, ArtifactPatch, ContextIn, ContextPatch, Cursor, Limit, Page, ProjectIn, ProjectPatch,
-    ProjectRef, Row, RowId, RunIn, RunKind, RunStatus, StepIn, StepStatus, page_of,
+    MAX_INT,
+    ArtifactIn,
+    ArtifactPatch,
+    ContextIn,
+    ContextPatch,
+    Cursor,
+    Limit,
+    Page,
+    ProjectIn,
+    ProjectPatch,
+    ProjectRef,
+    Row,
+    RowId,
+    RunIn,
+    RunKind,
+    RunStatus,
+    StepIn,
+    StepStatus,
+    page_of,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +62,7 @@ def _page(wb: Workbench, table: str, where: dict, limit: int, cursor: int | None
 
 # -- projects ------------------------------------------------------------------------------
 
+
 @router.post("/projects", status_code=201, response_model=Row, tags=["projects"])
 def create_project(body: ProjectIn, request: Request) -> dict:
     return workbench(request).create_project(body.name, body.description)
@@ -66,13 +84,17 @@ def update_project(project_id: RowId, body: ProjectPatch, request: Request) -> d
 
 
 @router.delete("/projects/{project_id}", status_code=204, tags=["projects"])
-def delete_project(project_id: RowId, request: Request,
-                   cascade: Annotated[bool, Query(description="delete its contexts, runs and artifacts too")] = False) -> Response:
+def delete_project(
+    project_id: RowId,
+    request: Request,
+    cascade: Annotated[bool, Query(description="delete its contexts, runs and artifacts too")] = False,
+) -> Response:
     workbench(request).delete_project(project_id, cascade=cascade)
     return Response(status_code=204)
 
 
 # -- contexts ------------------------------------------------------------------------------
+
 
 @router.post("/contexts", status_code=201, response_model=Row, tags=["contexts"])
 def create_context(body: ContextIn, request: Request) -> dict:
@@ -82,8 +104,13 @@ def create_context(body: ContextIn, request: Request) -> dict:
 
 
 @router.get("/contexts", response_model=Page, tags=["contexts"])
-def list_contexts(request: Request, project: ProjectRef = None, kind: Annotated[str | None, Query(max_length=40)] = None,
-                  limit: Limit = 50, cursor: Cursor = None) -> Page:
+def list_contexts(
+    request: Request,
+    project: ProjectRef = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page:
     wb = workbench(request)
     return _page(wb, "contexts", {"project_id": project_id(wb, project), "kind": kind}, limit, cursor)
 
@@ -99,10 +126,15 @@ class Hit(BaseModel):
 
 
 @router.get("/contexts/search", response_model=list[Hit], tags=["contexts"])
-def search_contexts(request: Request, q: Annotated[str, Query(min_length=1, max_length=1000, description="words to look for")],
-                    project: ProjectRef = None, limit: Annotated[int, Query(ge=1, le=100)] = 10,
-                    mode: Annotated[Literal["bm25", "vector", "hybrid"] | None, Query(description="default: hybrid with embeddings on, else bm25")] = None,
-                    ) -> list[dict]:
+def search_contexts(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="words to look for")],
+    project: ProjectRef = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    mode: Annotated[
+        Literal["bm25", "vector", "hybrid"] | None, Query(description="default: hybrid with embeddings on, else bm25")
+    ] = None,
+) -> list[dict]:
     """The chunks that best match, best first (`%lfw context search`), each with a `snippet`."""
     wb = workbench(request)
     hits = wb.search_contexts(q, limit=limit, mode=mode, project_id=project_id(wb, project))
@@ -127,6 +159,7 @@ def delete_context(context_id: RowId, request: Request) -> Response:
 
 # -- runs and steps -----------------------------------------------------------------------
 
+
 @router.post("/runs", status_code=201, response_model=Row, tags=["runs"])
 def create_run(body: RunIn, request: Request) -> dict:
     """Import a run made elsewhere (a tool that called a model itself), once it has ended."""
@@ -136,9 +169,15 @@ def create_run(body: RunIn, request: Request) -> dict:
 
 
 @router.get("/runs", response_model=Page, tags=["runs"])
-def list_runs(request: Request, project: ProjectRef = None, kind: RunKind = None, status: RunStatus = None,
-              model: Annotated[str | None, Query(max_length=200)] = None,
-              limit: Limit = 50, cursor: Cursor = None) -> Page:
+def list_runs(
+    request: Request,
+    project: ProjectRef = None,
+    kind: RunKind = None,
+    status: RunStatus = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page:
     wb = workbench(request)
     where = {"project_id": project_id(wb, project), "kind": kind, "status": status, "model": model}
     return _page(wb, "runs", where, limit, cursor)
@@ -170,8 +209,13 @@ def create_step(body: StepIn, request: Request) -> dict:
 
 
 @router.get("/steps", response_model=Page, tags=["steps"])
-def list_steps(request: Request, run_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
-               status: StepStatus = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
+def list_steps(
+    request: Request,
+    run_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    status: StepStatus = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page:
     """Steps of every run, newest first (`run_id` for one run's; `/runs/{id}/steps` gives them in order)."""
     return _page(workbench(request), "steps", {"run_id": run_id, "status": status}, limit, cursor)
 
@@ -189,18 +233,29 @@ def delete_step(step_id: RowId, request: Request) -> Response:
 
 # -- artifacts -----------------------------------------------------------------------------
 
+
 @router.post("/artifacts", status_code=201, response_model=Row, tags=["artifacts"])
 def create_artifact(body: ArtifactIn, request: Request) -> dict:
     wb = workbench(request)
-    return wb.add_artifact(body.content, project_id(wb, body.project), run_id=body.run_id,
-                           kind=body.kind, language=body.language, filename=body.filename)
+    return wb.add_artifact(
+        body.content,
+        project_id(wb, body.project),
+        run_id=body.run_id,
+        kind=body.kind,
+        language=body.language,
+        filename=body.filename,
+    )
 
 
 @router.get("/artifacts", response_model=Page, tags=["artifacts"])
-def list_artifacts(request: Request, project: ProjectRef = None,
-                   run_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
-                   kind: Annotated[str | None, Query(max_length=40)] = None,
-                   limit: Limit = 50, cursor: Cursor = None) -> Page:
+def list_artifacts(
+    request: Request,
+    project: ProjectRef = None,
+    run_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page:
     wb = workbench(request)
     where = {"project_id": project_id(wb, project), "run_id": run_id, "kind": kind}
     return _page(wb, "artifacts", where, limit, cursor)

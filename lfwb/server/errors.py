@@ -23,8 +23,17 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from ..errors import (
-    AlreadyExists, BadInput, BudgetExceeded, ContextError, LfwbError, ModelNotFound, NotFound,
-    RefusedBeforeSending, StillRunning, StoreError, Unavailable,
+    AlreadyExists,
+    BadInput,
+    BudgetExceeded,
+    ContextError,
+    LfwbError,
+    ModelNotFound,
+    NotFound,
+    RefusedBeforeSending,
+    StillRunning,
+    StoreError,
+    Unavailable,
 )
 
 
@@ -34,9 +43,18 @@ class NotRunning(BadInput):
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS: list[tuple[type[LfwbError], int]] = [
-    (NotRunning, 409), (StillRunning, 409), (ModelNotFound, 404), (NotFound, 404), (AlreadyExists, 409), (BudgetExceeded, 402),
-    (BadInput, 400), (ContextError, 400), (RefusedBeforeSending, 400), (Unavailable, 503),
-    (StoreError, 500), (LfwbError, 400),
+    (NotRunning, 409),
+    (StillRunning, 409),
+    (ModelNotFound, 404),
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (BudgetExceeded, 402),
+    (BadInput, 400),
+    (ContextError, 400),
+    (RefusedBeforeSending, 400),
+    (Unavailable, 503),
+    (StoreError, 500),
+    (LfwbError, 400),
 ]
 
 
@@ -82,8 +100,15 @@ def error_body(error: BaseException) -> dict:
 def openai_shaped(body: dict, status: int) -> dict:
     """The OpenAI SDK reads `error.message`; lfwb's own fields stay beside it."""
     kind = "invalid_request_error" if status < 500 else "server_error"
-    return {"error": {"message": body["message"], "type": kind, "param": body.get("param", body.get("field")),
-                      "code": body["code"]}, **body}
+    return {
+        "error": {
+            "message": body["message"],
+            "type": kind,
+            "param": body.get("param", body.get("field")),
+            "code": body["code"],
+        },
+        **body,
+    }
 
 
 def respond(request: Request | None, body: dict, status: int) -> JSONResponse:
@@ -101,19 +126,34 @@ async def validation_error(request: Request, error: RequestValidationError) -> J
     problems = list(error.errors())
     first: dict = problems[0] if problems else {"loc": (), "msg": "invalid request"}
     if first.get("type") == "json_invalid":  # its loc ends with a character offset, not a field
-        return unreadable_body(request, f"not JSON ({first.get('ctx', {}).get('error', 'cannot parse it')})",
-                               _plain(problems))
+        return unreadable_body(
+            request, f"not JSON ({first.get('ctx', {}).get('error', 'cannot parse it')})", _plain(problems)
+        )
     field = ".".join(str(part) for part in first.get("loc", ()))
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
-    body = {"code": "validation_error", "message": message, "line": f"BadInput: {message}",
-            "field": field, "detail": _plain(problems)}
+    body = {
+        "code": "validation_error",
+        "message": message,
+        "line": f"BadInput: {message}",
+        "field": field,
+        "detail": _plain(problems),
+    }
     return respond(request, body, 422)
 
 
 def unreadable_body(request: Request, why: str, detail: list | None = None) -> JSONResponse:
     message = f"body: {why}"
-    return respond(request, {"code": "validation_error", "message": message, "line": f"BadInput: {message}",
-                             "field": "body", "detail": detail or []}, 422)
+    return respond(
+        request,
+        {
+            "code": "validation_error",
+            "message": message,
+            "line": f"BadInput: {message}",
+            "field": "body",
+            "detail": detail or [],
+        },
+        422,
+    )
 
 
 # What FastAPI's JSON parsing raises beside a syntax error, said in words a client can act on.
@@ -130,30 +170,41 @@ async def http_error(request: Request, error: HTTPException) -> JSONResponse:
     method, path = request.method, request.url.path
     if error.status_code == 404:
         message = f"no route {method} {path[:200]}"
-        return respond(request, {"code": "no_route", "message": message,
-                                 "line": f"NotFound: {message} — the API is listed at /docs"}, 404)
+        return respond(
+            request,
+            {"code": "no_route", "message": message, "line": f"NotFound: {message} — the API is listed at /docs"},
+            404,
+        )
     if error.status_code == 405:
         allowed = allowed_methods(request)
         message = f"{method} is not allowed on {path[:200]} — use {', '.join(allowed)}"
-        answer = respond(request, {"code": "method_not_allowed", "message": message,
-                                   "line": f"BadInput: {message}"}, 405)
+        answer = respond(
+            request, {"code": "method_not_allowed", "message": message, "line": f"BadInput: {message}"}, 405
+        )
         answer.headers["allow"] = ", ".join(allowed)
         return answer
     cause = error.__cause__
     if error.status_code == 400 and cause is not None:
-        return unreadable_body(request, next(why for kind, why in UNREADABLE + [(Exception, "cannot read it")]
-                                             if isinstance(cause, kind)))
+        return unreadable_body(
+            request, next(why for kind, why in UNREADABLE + [(Exception, "cannot read it")] if isinstance(cause, kind))
+        )
     message = str(error.detail)
-    return respond(request, {"code": code_of_status(error.status_code), "message": message,
-                             "line": f"BadInput: {message}"}, error.status_code)
+    return respond(
+        request,
+        {"code": code_of_status(error.status_code), "message": message, "line": f"BadInput: {message}"},
+        error.status_code,
+    )
 
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette's 405 names the first route's alone):
     the router is asked about each method in turn, so an included router counts as it routes."""
     routes = request.app.router.routes
-    return [method for method in METHODS
-            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -170,16 +221,18 @@ def code_of_status(status: int) -> str:
 
 def _plain(problems: list[dict]) -> list[dict]:
     # pydantic puts the exception object in `ctx`; keep what JSON can carry.
-    return [{"loc": list(p.get("loc", ())), "msg": str(p.get("msg")), "type": str(p.get("type"))}
-            for p in problems]
+    return [{"loc": list(p.get("loc", ())), "msg": str(p.get("msg")), "type": str(p.get("type"))} for p in problems]
 
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     """A bug is still an answer a client can read: 500 with {code, message, line}, key-blanked.
     (Starlette logs the traceback after this answer is sent.)"""
     message = redacted(f"{type(error).__name__}: {error}")
-    body = {"code": "internal_error", "message": message,
-            "line": f"InternalError: {message} — this is a bug in lfwb; the server's log has the traceback"}
+    body = {
+        "code": "internal_error",
+        "message": message,
+        "line": f"InternalError: {message} — this is a bug in lfwb; the server's log has the traceback",
+    }
     return respond(request, body, 500)
 
 

@@ -50,23 +50,31 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def start_generation(wb: Workbench, project: int | None, prompt: str, model: str | None,
-                     running: dict[int, Handle], **kwargs: Any) -> Followed[RunResult]:
+def start_generation(
+    wb: Workbench, project: int | None, prompt: str, model: str | None, running: dict[int, Handle], **kwargs: Any
+) -> Followed[RunResult]:
     """`wb.start_generate` in `project` (default: the current one), followed, its handle kept in
     `running` (the app's `generating`) by its run id while it runs."""
     return Followed(wb.start_generate(prompt, model, project_id=project, **kwargs), running)
 
 
-@router.post("/runtime/generate", response_model=RunOut,
-             responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}})
-@router.post("/generate", response_model=RunOut,
-             responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}})
+@router.post(
+    "/runtime/generate",
+    response_model=RunOut,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}},
+)
+@router.post(
+    "/generate",
+    response_model=RunOut,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the run, or its events"}},
+)
 async def generate(body: GenerateIn, request: Request) -> Any:
     """Generate and record a run (`%%lfw generate`); `"stream": true` (or `Accept: text/event-stream`) for SSE."""
     wb = workbench(request)
     pid = await run_in_threadpool(project_id, wb, body.project)
-    gen = start_generation(wb, pid, body.prompt, body.model, request.app.state.generating,
-                           system=body.system, raw=body.raw, **body.given())
+    gen = start_generation(
+        wb, pid, body.prompt, body.model, request.app.state.generating, system=body.system, raw=body.raw, **body.given()
+    )
     started = await gen.started()  # refused before a run existed: the error handler answers (400, 404, 503...)
     streaming = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if not streaming:
@@ -82,8 +90,10 @@ async def _events(gen: Followed[RunResult], started: RunResult) -> AsyncIterator
         elif kind == "done":
             yield sse("done", run_out(value))
         elif kind == "cancelled":
-            yield sse("cancelled", {"run_id": started.run_id, "line": redacted(str(value)),
-                                    "text": getattr(value.result, "text", None)})
+            yield sse(
+                "cancelled",
+                {"run_id": started.run_id, "line": redacted(str(value)), "text": getattr(value.result, "text", None)},
+            )
         elif kind == "error":
             yield sse("error", {"run_id": started.run_id, **error_body(value)})
 
@@ -99,15 +109,19 @@ async def cancel_run(run_id: RowId, request: Request) -> dict:
         row = await run_in_threadpool(store.get_run, run_id)  # unknown: 404
         if row["status"] != "running":
             raise NotRunning(f"run {run_id} is {row['status']}, not running — there is nothing to cancel")
-        raise NotRunning(f"run {run_id} is running outside this server (a notebook cell or another process) "
-                         "— stop it where it runs")
+        raise NotRunning(
+            f"run {run_id} is running outside this server (a notebook cell or another process) — stop it where it runs"
+        )
     handle.cancel()
     await run_ended(handle)
     return await run_in_threadpool(store.get_run, run_id)
 
 
-@router.get("/runs/{run_id}/events", tags=["runs"],
-            responses={200: {"content": {"text/event-stream": {}}, "description": "the run's events"}})
+@router.get(
+    "/runs/{run_id}/events",
+    tags=["runs"],
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the run's events"}},
+)
 async def follow_run(run_id: RowId, request: Request) -> StreamingResponse:
     """Follow a run as it is written: `token` events as its text grows, `step` events as a
     pipeline's steps change, then `done` with the finished row (at once for a finished run)."""

@@ -27,9 +27,17 @@ BODY_TIMEOUT_S = 30.0  # from the request's head to its body's last byte (a MiB 
 
 async def send_json(send: Any, status: int, body: dict, headers: list | None = None) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -55,8 +63,11 @@ class Cors(CORSMiddleware):
             return answer
         message = f"{bytes(answer.body).decode()} (origin {request_headers['origin'][:100]!r})"
         headers = {k: v for k, v in answer.headers.items() if k.startswith("access-control-")}
-        return JSONResponse(refusal("cors_refused", "BadInput", message, "start the server with --cors ORIGIN"),
-                            status_code=400, headers=headers)
+        return JSONResponse(
+            refusal("cors_refused", "BadInput", message, "start the server with --cors ORIGIN"),
+            status_code=400,
+            headers=headers,
+        )
 
 
 class BodyCap:
@@ -102,13 +113,20 @@ class BodyCap:
 
     async def _refuse(self, send: Any) -> None:
         message = f"the request body is over {self.max_body} bytes"
-        await send_json(send, 413, refusal("body_too_large", "BadInput", message,
-                                           "send less (or start the server with a larger cap)"))
+        await send_json(
+            send,
+            413,
+            refusal("body_too_large", "BadInput", message, "send less (or start the server with a larger cap)"),
+        )
 
     async def _too_slow(self, send: Any) -> None:
         message = f"the request body did not arrive within {BODY_TIMEOUT_S:.0f} s"
-        await send_json(send, 408, refusal("request_timeout", "BadInput", message, "send it again, whole"),
-                        [(b"connection", b"close")])  # what is left of it would be read as a request
+        await send_json(
+            send,
+            408,
+            refusal("request_timeout", "BadInput", message, "send it again, whole"),
+            [(b"connection", b"close")],
+        )  # what is left of it would be read as a request
 
 
 class Guard:
@@ -124,23 +142,48 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         if self.token is not None and not self._authorized(scope, headers, self.token):
-            return await refuse(scope, send, 401, refusal(
-                "unauthorized", "Unauthorized", "a valid bearer token is required",
-                "send the server's token as 'Authorization: Bearer TOKEN'"), [(b"www-authenticate", b"Bearer")])
+            return await refuse(
+                scope,
+                send,
+                401,
+                refusal(
+                    "unauthorized",
+                    "Unauthorized",
+                    "a valid bearer token is required",
+                    "send the server's token as 'Authorization: Bearer TOKEN'",
+                ),
+                [(b"www-authenticate", b"Bearer")],
+            )
         # Without a token, the loopback address is the only guard, and a page whose DNS name was
         # rebound to 127.0.0.1 reaches it too: its requests still carry its own name as the Host.
         if self.token is None and "host" in headers and not self._ours(headers["host"]):
             message = f"this server answers to {', '.join(sorted(self.names))}, not {headers['host'][:100]!r}"
-            return await refuse(scope, send, 421, refusal(
-                "host_not_allowed", "BadInput", message,
-                "use http://127.0.0.1:PORT, or start it with --token to serve other names"))
+            return await refuse(
+                scope,
+                send,
+                421,
+                refusal(
+                    "host_not_allowed",
+                    "BadInput",
+                    message,
+                    "use http://127.0.0.1:PORT, or start it with --token to serve other names",
+                ),
+            )
         if scope["type"] == "websocket" or scope["method"] in STATE_CHANGING:
             page = page_of(headers)
             if page is not None and not self._page_allowed(page, scope, headers):
                 message = f"a request from the page at {page[:100]!r} may not change anything here"
-                return await refuse(scope, send, 403, refusal(
-                    "origin_not_allowed", "Forbidden", message,
-                    "serve that page from this server's address, or start the server with --cors ORIGIN"))
+                return await refuse(
+                    scope,
+                    send,
+                    403,
+                    refusal(
+                        "origin_not_allowed",
+                        "Forbidden",
+                        message,
+                        "serve that page from this server's address, or start the server with --cors ORIGIN",
+                    ),
+                )
         return await self.app(scope, receive, send)
 
     def _authorized(self, scope: dict, headers: dict, token: str) -> bool:

@@ -105,8 +105,9 @@ async def _cut_run(wb: Workbench, run_id: int) -> SimpleNamespace:
     """A cut answer as OpenAI gives it — its text, finish_reason "length" (the SDK's `parse` then
     raises LengthFinishReasonError) — where lfwb's run is failed, with `schema_valid` false."""
     row = await run_in_threadpool(wb.run, run_id)
-    return SimpleNamespace(text=row["output"] or "", input_tokens=row["input_tokens"],
-                           output_tokens=row["output_tokens"] or 0, cut=True)
+    return SimpleNamespace(
+        text=row["output"] or "", input_tokens=row["input_tokens"], output_tokens=row["output_tokens"] or 0, cut=True
+    )
 
 
 def _usage(result: Answered) -> dict:
@@ -119,8 +120,11 @@ def _finish_reason(result: Answered, settings: dict) -> str:
     return "length" if getattr(result, "cut", False) or (limit and result.output_tokens >= limit) else "stop"
 
 
-@router.post("/chat/completions", response_model=dict[str, Any],
-             responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks"}})
+@router.post(
+    "/chat/completions",
+    response_model=dict[str, Any],
+    responses={200: {"content": {"text/event-stream": {}}, "description": "a completion, or its chunks"}},
+)
 async def chat_completions(body: CompletionIn, request: Request) -> Any:
     """A completion, recorded as a run. `response_format` json_object or json_schema constrains
     decoding as `%%lfw generate --json/--schema` does; a field lfwb cannot honour (tools, n > 1,
@@ -128,15 +132,20 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
     wb = workbench(request)
     unhonoured = body.unhonoured()
     if unhonoured:
-        raise Unhonoured("lfwb cannot honour " + "; ".join(f"{name} ({why})" for name, why in unhonoured)
-                         + " — leave them out of the request", param=unhonoured[0][0])
+        raise Unhonoured(
+            "lfwb cannot honour "
+            + "; ".join(f"{name} ({why})" for name, why in unhonoured)
+            + " — leave them out of the request",
+            param=unhonoured[0][0],
+        )
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
     prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), messages[-1]["content"]) or " "
     settings = body.settings()
     schema = await run_in_threadpool(_schema, body.response_format)  # a bad schema: 400, no run
     await run_in_threadpool(wb.resolve_model, body.model)  # an unknown model: 404 before a run exists
-    gen = start_generation(wb, None, prompt, body.model, request.app.state.generating, messages=messages,
-                           schema=schema, **settings)
+    gen = start_generation(
+        wb, None, prompt, body.model, request.app.state.generating, messages=messages, schema=schema, **settings
+    )
     started = await gen.started()
     completion_id, created = f"chatcmpl-{started.run_id}", int(time.time())
     if not body.stream:
@@ -148,23 +157,42 @@ async def chat_completions(body: CompletionIn, request: Request) -> Any:
                 raise
             result = await _cut_run(wb, started.run_id)
         return {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
-                         "finish_reason": _finish_reason(result, settings), "logprobs": None}],
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": body.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": _finish_reason(result, settings),
+                    "logprobs": None,
+                }
+            ],
             "usage": _usage(result),
         }
     usage = bool(body.stream_options and body.stream_options.include_usage)
-    return StreamingResponse(_chunks(wb, gen, started.run_id, created, body.model, settings, usage),
-                             media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamingResponse(
+        _chunks(wb, gen, started.run_id, created, body.model, settings, usage),
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+    )
 
 
-async def _chunks(wb: Workbench, gen: Followed[RunResult], run_id: int, created: int, model: str, settings: dict,
-                  usage: bool) -> AsyncIterator[str]:
+async def _chunks(
+    wb: Workbench, gen: Followed[RunResult], run_id: int, created: int, model: str, settings: dict, usage: bool
+) -> AsyncIterator[str]:
     cid = f"chatcmpl-{run_id}"
 
     def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
-        data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+        data = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **extra,
+        }
         return f"data: {json.dumps(data)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
@@ -176,8 +204,14 @@ async def _chunks(wb: Workbench, gen: Followed[RunResult], run_id: int, created:
         elif kind == "done":
             yield chunk({}, _finish_reason(value, settings))
             if usage:  # OpenAI's shape: no choices, the usage of the whole completion
-                data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                        "choices": [], "usage": _usage(value)}
+                data = {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": _usage(value),
+                }
                 yield f"data: {json.dumps(data)}\n\n"
         elif kind in ("cancelled", "error"):
             yield f"data: {json.dumps({'error': error_body(value)})}\n\n"

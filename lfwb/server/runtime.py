@@ -81,8 +81,10 @@ def check_keys_stay_home(body: RegisterIn, wb: Workbench, allow_remote: bool) ->
     named = body.options.get("api_key_env")
     if named is not None and named not in declared:
         allowed = f"only {' or '.join(declared)}" if declared else "no variable"
-        raise BadInput(f"over HTTP a {body.runtime} model's api_key_env may name {allowed}, not {str(named)[:100]!r} "
-                       "— register it in the notebook instead")
+        raise BadInput(
+            f"over HTTP a {body.runtime} model's api_key_env may name {allowed}, not {str(named)[:100]!r} "
+            "— register it in the notebook instead"
+        )
     base_url = body.options.get("base_url")
     sends_key = named is not None or bool(getattr(backend, "needs_key", False))
     if base_url is None or not sends_key or allow_remote:
@@ -92,11 +94,15 @@ def check_keys_stay_home(body: RegisterIn, wb: Workbench, allow_remote: bool) ->
     except ValueError:
         return  # not a URL: the backend's own check refuses it
     if not is_loopback(where):
-        raise BadInput(f"over HTTP a {body.runtime} model on a remote base_url ({where[:100]}) would be sent an "
-                       "API key — start the server with --allow-remote-register, or register it in the notebook")
+        raise BadInput(
+            f"over HTTP a {body.runtime} model on a remote base_url ({where[:100]}) would be sent an "
+            "API key — start the server with --allow-remote-register, or register it in the notebook"
+        )
 
 
-ModelQuery = Annotated[str | None, Query(min_length=1, max_length=200, description="the model's name (or a `name` body)")]
+ModelQuery = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="the model's name (or a `name` body)")
+]
 
 
 def named(body: ModelName | None, model_name: str | None) -> str:
@@ -105,7 +111,7 @@ def named(body: ModelName | None, model_name: str | None) -> str:
         raise BadInput(f"two models named: {model_name!r} in ?model_name= and {body.name!r} in the body — give one")
     name = model_name if model_name is not None else body.name if body is not None else None
     if name is None:
-        raise BadInput("which model? give ?model_name=NAME or a JSON body {\"name\": NAME}")
+        raise BadInput('which model? give ?model_name=NAME or a JSON body {"name": NAME}')
     return name
 
 

@@ -37,9 +37,12 @@ WHOLE = BeforeValidator(_whole)
 
 RowId = Annotated[int, Path(ge=1, le=MAX_INT, description="the row's id")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page (newest first)")]
-Cursor = Annotated[int | None, Query(ge=1, le=MAX_INT,
-                                     description="`next_cursor` of the page before: rows older than it")]
-ProjectRef = Annotated[str | None, Query(max_length=200, description="a project's id or name; default: the workbench's current project")]
+Cursor = Annotated[
+    int | None, Query(ge=1, le=MAX_INT, description="`next_cursor` of the page before: rows older than it")
+]
+ProjectRef = Annotated[
+    str | None, Query(max_length=200, description="a project's id or name; default: the workbench's current project")
+]
 # Filters of the values a row can have: any other is a 422, not an empty page.
 RunStatus = Annotated[Literal[RUN_STATUSES] | None, Query(description="runs with this status")]  # type: ignore[valid-type]
 RunKind = Annotated[Literal[RUN_KINDS] | None, Query(description="runs of this kind")]  # type: ignore[valid-type]
@@ -70,6 +73,7 @@ def page_of(rows: list[dict], limit: int) -> Page:
 
 
 # -- projects, contexts, runs, steps, artifacts-----------------------------------------------
+
 
 class ProjectIn(Body):
     name: Name
@@ -143,21 +147,30 @@ class ArtifactPatch(Body):
 
 # -- models and generation -----------------------------------------------------------------
 
+
 class RegisterIn(Body):
     """lfwb's field names, or the seed's beside them: model_name, runtime_type, model_id, model_type."""
 
     name: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("name", "model_name"))
     runtime: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("runtime", "runtime_type"))
-    source: str = Field(min_length=1, max_length=4096, validation_alias=AliasChoices("source", "model_id"),
-                        description="a file, folder, hub id or remote model id")
-    model_type: str | None = Field(None, min_length=1, max_length=100, description="a label (causal_lm, ...), kept in options")
+    source: str = Field(
+        min_length=1,
+        max_length=4096,
+        validation_alias=AliasChoices("source", "model_id"),
+        description="a file, folder, hub id or remote model id",
+    )
+    model_type: str | None = Field(
+        None, min_length=1, max_length=100, description="a label (causal_lm, ...), kept in options"
+    )
     device: str = "auto"
     dtype: str = "auto"
     quantization: str = "none"
     context_length: Annotated[int, Field(ge=1, le=10_000_000), WHOLE] | None = None
     threads: Annotated[int, Field(ge=1, le=1024), WHOLE] | None = None
     chat_template: Annotated[str, Field(max_length=100_000)] | None = None
-    options: dict[str, Any] = Field(default_factory=dict, description="backend settings: base_url, api_key_env (never a key), ...")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="backend settings: base_url, api_key_env (never a key), ..."
+    )
 
 
 class ModelName(Body):
@@ -209,9 +222,11 @@ def run_out(result: RunResult) -> dict:
 
 # -- pipelines -----------------------------------------------------------------------------
 
+
 class PipelineIn(Body):
-    definition: Annotated[str, Field(min_length=1, max_length=MAX_DEFINITION_BYTES,
-                                     description="the YAML a %%lfw pipeline cell holds")]
+    definition: Annotated[
+        str, Field(min_length=1, max_length=MAX_DEFINITION_BYTES, description="the YAML a %%lfw pipeline cell holds")
+    ]
     name: Name | None = None
 
 
@@ -230,8 +245,15 @@ class PipelineRunIn(Body):
 # safety_identifier, prompt_cache_key), bookkeeping OpenAI keeps (metadata, store: lfwb records
 # every completion as a run anyway), a priority (service_tier), and how tools would be called
 # (parallel_tool_calls), which only matters with tools, refused themselves.
-IGNORED_FIELDS = ("user", "safety_identifier", "prompt_cache_key", "metadata", "store", "service_tier",
-                  "parallel_tool_calls")
+IGNORED_FIELDS = (
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "metadata",
+    "store",
+    "service_tier",
+    "parallel_tool_calls",
+)
 
 
 class Message(BaseModel):
@@ -247,10 +269,16 @@ class Message(BaseModel):
 
     def unhonoured(self, where: str) -> list[tuple[str, str]]:
         parts = self.content if isinstance(self.content, list) else []
-        found = [(f"{where}.content[{i}]", f"{p.get('type')!s} parts: lfwb sends text only")
-                 for i, p in enumerate(parts) if p.get("type") not in ("text", None)]
-        return found + [(f"{where}.{name}", "tool calls") for name in ("tool_calls", "function_call")
-                        if (self.model_extra or {}).get(name)]
+        found = [
+            (f"{where}.content[{i}]", f"{p.get('type')!s} parts: lfwb sends text only")
+            for i, p in enumerate(parts)
+            if p.get("type") not in ("text", None)
+        ]
+        return found + [
+            (f"{where}.{name}", "tool calls")
+            for name in ("tool_calls", "function_call")
+            if (self.model_extra or {}).get(name)
+        ]
 
 
 class StreamOptions(BaseModel):
@@ -300,7 +328,8 @@ class CompletionIn(BaseModel):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=0, le=1_000_000), WHOLE] | None = Field(
-        None, description="lfwb's, as llama.cpp's and vLLM's servers take it")
+        None, description="lfwb's, as llama.cpp's and vLLM's servers take it"
+    )
     seed: Annotated[int, Field(ge=0, le=MAX_SEED), WHOLE] | None = None
     stop: str | list[str] | None = None
     stream: bool = False
@@ -333,9 +362,14 @@ class CompletionIn(BaseModel):
     parallel_tool_calls: bool | None = None
 
     def settings(self) -> dict:
-        given = {"max_tokens": self.max_completion_tokens or self.max_tokens, "temperature": self.temperature,
-                 "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
-                 "stop": [self.stop] if isinstance(self.stop, str) else self.stop}
+        given = {
+            "max_tokens": self.max_completion_tokens or self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "seed": self.seed,
+            "stop": [self.stop] if isinstance(self.stop, str) else self.stop,
+        }
         return {k: v for k, v in given.items() if v is not None}
 
     def unhonoured(self) -> list[tuple[str, str]]:

@@ -56,7 +56,10 @@ class Followed(Generic[T]):
                         yield "text", event.piece
                 result = self.handle.result()
                 if self.handle.status == "cancelled":
-                    end: tuple[str, Any] = ("cancelled", Cancelled(self.handle.cancelled_line or "cancelled", result=result))
+                    end: tuple[str, Any] = (
+                        "cancelled",
+                        Cancelled(self.handle.cancelled_line or "cancelled", result=result),
+                    )
                 else:
                     end = ("done", result)
             except Cancelled as stopped:

@@ -7,6 +7,12 @@ from .runs import RUN_KINDS, RUN_STATUSES
 from .store import Store
 
 __all__ = [
-    "MIGRATIONS", "RUN_KINDS", "RUN_STATUSES", "Store", "apply_migrations", "default_db_path",
-    "migration", "now",
+    "MIGRATIONS",
+    "RUN_KINDS",
+    "RUN_STATUSES",
+    "Store",
+    "apply_migrations",
+    "default_db_path",
+    "migration",
+    "now",
 ]

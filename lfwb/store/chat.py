@@ -21,8 +21,9 @@ MESSAGE_STATUSES = ("done", "cancelled", "failed")
 class ChatRows(Rows):
     """The `chat_sessions` and `messages` tables."""
 
-    def create_chat_session(self, project_id: int, name: str, model: str | None = None,
-                            system: str | None = None) -> dict:
+    def create_chat_session(
+        self, project_id: int, name: str, model: str | None = None, system: str | None = None
+    ) -> dict:
         name = (name or "").strip()
         if not name:
             raise BadInput("a chat session needs a name", about="session_name")
@@ -80,8 +81,15 @@ class ChatRows(Rows):
 
     # -- messages ----------------------------------------------------------------------
 
-    def add_message(self, session_id: int, role: str, content: str, run_id: int | None = None,
-                    status: str = "done", sources: list[dict] | None = None) -> dict:
+    def add_message(
+        self,
+        session_id: int,
+        role: str,
+        content: str,
+        run_id: int | None = None,
+        status: str = "done",
+        sources: list[dict] | None = None,
+    ) -> dict:
         _check_status(status)
         stamp = now()
         with self.write() as conn:
@@ -114,4 +122,3 @@ class ChatRows(Rows):
 def _check_status(status: str) -> None:
     if status not in MESSAGE_STATUSES:
         raise BadInput(f"unknown message status {status!r} — one of {', '.join(MESSAGE_STATUSES)}")
-

@@ -93,8 +93,16 @@ class ChunkRows(Rows):
         added = 0
         batch: list[tuple] = []
         for chunk in chunks:
-            batch.append((context_id, _field(chunk, "index"), _field(chunk, "text"),
-                          _field(chunk, "start"), _field(chunk, "end"), _field(chunk, "tokens")))
+            batch.append(
+                (
+                    context_id,
+                    _field(chunk, "index"),
+                    _field(chunk, "text"),
+                    _field(chunk, "start"),
+                    _field(chunk, "end"),
+                    _field(chunk, "tokens"),
+                )
+            )
             if len(batch) >= BATCH:
                 added += self._insert_chunks(batch)
                 batch = []
@@ -106,16 +114,15 @@ class ChunkRows(Rows):
         with self.write() as conn:
             conn.executemany(
                 "INSERT INTO context_chunks (context_id, chunk_index, text, start_char, end_char, tokens) "
-                "VALUES (?, ?, ?, ?, ?, ?)", batch,
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                batch,
             )
         return len(batch)
 
     def finish_chunks(self, context_id: int) -> int:
         """Mark the context wholly chunked; returns its chunk count."""
         with self.write() as conn:
-            n = conn.execute(
-                "SELECT count(*) FROM context_chunks WHERE context_id = ?", (context_id,)
-            ).fetchone()[0]
+            n = conn.execute("SELECT count(*) FROM context_chunks WHERE context_id = ?", (context_id,)).fetchone()[0]
             conn.execute(
                 "INSERT OR REPLACE INTO context_indexes (context_id, chunks, indexed_at) VALUES (?, ?, ?)",
                 (context_id, n, now()),
@@ -135,7 +142,8 @@ class ChunkRows(Rows):
         return self.query(
             "SELECT x.id, x.name, length(x.text) AS chars FROM contexts x "
             "LEFT JOIN context_indexes i ON i.context_id = x.id "
-            "WHERE x.project_id = ? AND i.context_id IS NULL ORDER BY x.id", (project_id,),
+            "WHERE x.project_id = ? AND i.context_id IS NULL ORDER BY x.id",
+            (project_id,),
         )
 
     def list_chunks(self, context_id: int, limit: int | None = None, offset: int = 0) -> list[dict]:
@@ -147,9 +155,7 @@ class ChunkRows(Rows):
         )
 
     def chunk_count(self, context_id: int) -> int:
-        return self.query(
-            "SELECT count(*) AS n FROM context_chunks WHERE context_id = ?", (context_id,)
-        )[0]["n"]
+        return self.query("SELECT count(*) AS n FROM context_chunks WHERE context_id = ?", (context_id,))[0]["n"]
 
     def search_chunks(self, project_id: int, query: str, limit: int = 10) -> list[dict]:
         """The project's chunks best matching `query` by BM25, best first; `score` is BM25's
@@ -173,7 +179,8 @@ class ChunkRows(Rows):
         marks = ", ".join("?" for _ in chunk_ids)
         rows = self.query(
             f"SELECT {_CHUNK_COLUMNS} FROM context_chunks c JOIN contexts x ON x.id = c.context_id "
-            f"WHERE c.id IN ({marks})", tuple(chunk_ids),
+            f"WHERE c.id IN ({marks})",
+            tuple(chunk_ids),
         )
         return {r["chunk_id"]: r for r in rows}
 
@@ -193,7 +200,8 @@ class ChunkRows(Rows):
         return self.query(
             "SELECT count(*) AS n FROM context_chunks c JOIN contexts x ON x.id = c.context_id "
             "LEFT JOIN context_chunk_embeddings e ON e.chunk_id = c.id "
-            "WHERE x.project_id = ? AND e.chunk_id IS NULL", (project_id,),
+            "WHERE x.project_id = ? AND e.chunk_id IS NULL",
+            (project_id,),
         )[0]["n"]
 
     def add_vectors(self, model: str, vectors: Iterable[tuple[int, bytes]]) -> int:
@@ -201,18 +209,25 @@ class ChunkRows(Rows):
         A chunk deleted meanwhile is skipped."""
         rows = list(vectors)
         with self.write() as conn:
-            alive = {r[0] for r in conn.execute(
-                f"SELECT id FROM context_chunks WHERE id IN ({', '.join('?' for _ in rows)})",
-                tuple(cid for cid, _ in rows),
-            )} if rows else set()
+            alive = (
+                {
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM context_chunks WHERE id IN ({', '.join('?' for _ in rows)})",
+                        tuple(cid for cid, _ in rows),
+                    )
+                }
+                if rows
+                else set()
+            )
             rows = [(cid, blob) for cid, blob in rows if cid in alive]
             conn.executemany(
                 "INSERT OR REPLACE INTO context_chunk_embeddings (chunk_id, model, embedding) VALUES (?, ?, ?)",
                 [(cid, model, blob) for cid, blob in rows],
             )
             conn.execute(
-                "DELETE FROM context_vector_changes WHERE seq <= "
-                "(SELECT max(seq) FROM context_vector_changes) - ?", (KEEP_CHANGES,),
+                "DELETE FROM context_vector_changes WHERE seq <= (SELECT max(seq) FROM context_vector_changes) - ?",
+                (KEEP_CHANGES,),
             )
         return len(rows)
 

@@ -97,9 +97,7 @@ class StoreConnection:
                     "create it, or point LFWB_DB / %config Lfwb.db_path at a writable file"
                 )
         try:
-            conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         except sqlite3.DatabaseError as e:
@@ -146,9 +144,7 @@ class StoreConnection:
         when the workbench switches to another store meanwhile (`%config Lfwb.db_path`)."""
         with self._lock:
             if self._closing:
-                raise StoreError(
-                    f"the store at {self.path} was closed — run it again: it goes to the current store"
-                )
+                raise StoreError(f"the store at {self.path} was closed — run it again: it goes to the current store")
             self._runs_writing += 1
         try:
             yield self

@@ -19,7 +19,11 @@ class ContextRows(ChunkRows):
     """The `contexts` table (their chunks: ChunkRows), and searching it and the runs."""
 
     def add_context(
-        self, project_id: int, text: str, name: str | None = None, kind: str = "note",
+        self,
+        project_id: int,
+        text: str,
+        name: str | None = None,
+        kind: str = "note",
         source: str | None = None,
     ) -> dict:
         if not isinstance(text, str) or not text.strip():
@@ -34,8 +38,11 @@ class ContextRows(ChunkRows):
         return self._get("contexts", context_id)
 
     def list_contexts(
-        self, project_id: int | None = None, kind: str | None = None,
-        limit: int | None = None, offset: int = 0,
+        self,
+        project_id: int | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict]:
         return self._list("contexts", {"project_id": project_id, "kind": kind}, limit, offset)
 
@@ -53,9 +60,7 @@ class ContextRows(ChunkRows):
 
     # -- full-text search --------------------------------------------------------------
 
-    def search_contexts(
-        self, query: str, project_id: int | None = None, limit: int = 10
-    ) -> list[dict]:
+    def search_contexts(self, query: str, project_id: int | None = None, limit: int = 10) -> list[dict]:
         """Best matches first (BM25), each with a `snippet` around the matched words."""
         return self._search("contexts", query, project_id, limit)
 

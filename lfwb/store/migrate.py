@@ -27,9 +27,7 @@ def check_ours(conn: sqlite3.Connection, path: str, adopt: bool = False) -> None
     belongs to someone else. lfwb adds its tables to it only when asked (`adopt=True`), and
     never when one of its names is already taken there.
     """
-    rows = conn.execute(
-        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-    ).fetchall()
+    rows = conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
     names = [name for _type, name in rows]
     if not names or "_lfwb_migrations" in names:
         return
@@ -61,17 +59,13 @@ def lfwb_names() -> frozenset[str]:
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='_lfwb_migrations'"
-    ).fetchone()
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='_lfwb_migrations'").fetchone()
     if not exists:
         return []
     return [r[0] for r in conn.execute("SELECT name FROM _lfwb_migrations ORDER BY rowid")]
 
 
-def apply_migrations(
-    conn: sqlite3.Connection, path: str = "", upto: str | None = None
-) -> list[str]:
+def apply_migrations(conn: sqlite3.Connection, path: str = "", upto: str | None = None) -> list[str]:
     """Bring the schema up to date; return the names applied. `upto` stops after that one.
 
     The connection must be in autocommit mode (isolation_level=None): the whole upgrade runs
@@ -96,10 +90,7 @@ def apply_migrations(
 def _apply(conn: sqlite3.Connection, path: str, upto: str | None, known: list[str]) -> list[str]:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS _lfwb_migrations"
-            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
+        conn.execute("CREATE TABLE IF NOT EXISTS _lfwb_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = applied_migrations(conn)
         unknown = [name for name in done if name not in known]
         if unknown:

@@ -349,16 +349,15 @@ def m011_ids_never_reused(conn: sqlite3.Connection) -> None:
     # ALTER, run with foreign keys off, see migrate.py) from its own CREATE statement, with the
     # same columns, rows, indexes and triggers. Ids are kept, so the FTS indexes stay valid.
     for table in _IDS_KEPT:
-        (sql,) = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-        ).fetchone()
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
         head, key = f"CREATE TABLE {table} (", "id INTEGER PRIMARY KEY,"
         if not sql.startswith(head) or key not in sql:
             raise sqlite3.DatabaseError(f"unexpected schema of {table}: {sql[:80]}")
         attached = [
-            r[0] for r in conn.execute(
-                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
-                "AND sql IS NOT NULL", (table,),
+            r[0]
+            for r in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+                (table,),
             ).fetchall()
         ]
         new_sql = sql.replace(head, f"CREATE TABLE _new_{table} (", 1)

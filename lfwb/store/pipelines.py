@@ -17,9 +17,7 @@ from .migrate import now
 from .store import Store
 
 
-def save_pipeline(
-    store: Store, name: str, description: str, spec_yaml: str, spec_hash: str
-) -> tuple[dict, bool]:
+def save_pipeline(store: Store, name: str, description: str, spec_yaml: str, spec_hash: str) -> tuple[dict, bool]:
     """The row for this definition and whether it is new: the latest version when its hash is
     the same, otherwise a new version (decided inside one write, so two kernels saving at once
     cannot take one number)."""
@@ -40,9 +38,7 @@ def save_pipeline(
 
 def get_pipeline(store: Store, name: str, version: int | None = None) -> dict:
     """A saved pipeline's row: its latest version, or `version`."""
-    rows = store.query(
-        "SELECT * FROM pipelines WHERE name = ? ORDER BY version DESC", (name,)
-    )
+    rows = store.query("SELECT * FROM pipelines WHERE name = ? ORDER BY version DESC", (name,))
     if not rows:
         saved = ", ".join(r["name"] for r in list_pipelines(store)) or "none yet"
         raise NotFound(f"no saved pipeline {name!r} — saved: {saved}", about="pipeline")

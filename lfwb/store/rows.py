@@ -17,17 +17,63 @@ _WRITABLE = {
     "projects": {"name", "description"},
     "contexts": {"project_id", "name", "kind", "source", "text"},
     "runs": {
-        "project_id", "kind", "model", "answered_by", "runtime", "status", "prompt", "output",
-        "params_json", "seed", "input_tokens", "output_tokens", "ttft_ms", "duration_ms",
-        "cost_usd", "error", "finished_at", "parent_id", "usage_json", "skipped_json", "pipeline_id",
+        "project_id",
+        "kind",
+        "model",
+        "answered_by",
+        "runtime",
+        "status",
+        "prompt",
+        "output",
+        "params_json",
+        "seed",
+        "input_tokens",
+        "output_tokens",
+        "ttft_ms",
+        "duration_ms",
+        "cost_usd",
+        "error",
+        "finished_at",
+        "parent_id",
+        "usage_json",
+        "skipped_json",
+        "pipeline_id",
         "schema_valid",
     },
-    "artifacts": {"project_id", "run_id", "kind", "language", "filename", "content", "parent_id", "instruction",
-                  "version"},
+    "artifacts": {
+        "project_id",
+        "run_id",
+        "kind",
+        "language",
+        "filename",
+        "content",
+        "parent_id",
+        "instruction",
+        "version",
+    },
     "steps": {
-        "run_id", "position", "name", "model", "status", "prompt", "output", "error", "started_at",
-        "finished_at", "answered_by", "runtime", "params_json", "input_tokens", "output_tokens",
-        "ttft_ms", "duration_ms", "cost_usd", "usage_json", "skipped_json", "reused_from_run", "attempt",
+        "run_id",
+        "position",
+        "name",
+        "model",
+        "status",
+        "prompt",
+        "output",
+        "error",
+        "started_at",
+        "finished_at",
+        "answered_by",
+        "runtime",
+        "params_json",
+        "input_tokens",
+        "output_tokens",
+        "ttft_ms",
+        "duration_ms",
+        "cost_usd",
+        "usage_json",
+        "skipped_json",
+        "reused_from_run",
+        "attempt",
         "schema_valid",
     },
 }
@@ -40,9 +86,7 @@ class Rows(StoreConnection):
     def _check_columns(self, table: str, values: dict) -> None:
         bad = sorted(set(values) - _WRITABLE[table])
         if bad:
-            raise BadInput(
-                f"{_NOUN[table]} has no field {bad[0]!r} — fields: {', '.join(sorted(_WRITABLE[table]))}"
-            )
+            raise BadInput(f"{_NOUN[table]} has no field {bad[0]!r} — fields: {', '.join(sorted(_WRITABLE[table]))}")
 
     def _insert(self, table: str, values: dict, extra: dict | None = None) -> dict:
         self._check_columns(table, values)
@@ -52,9 +96,7 @@ class Rows(StoreConnection):
         marks = ", ".join("?" for _ in row)
         try:
             with self.write() as conn:
-                cur = conn.execute(
-                    f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING *", tuple(row.values())
-                )
+                cur = conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING *", tuple(row.values()))
                 inserted = dict(cur.fetchone())
         except sqlite3.IntegrityError as e:
             raise self._integrity_error(table, e, row) from None
@@ -79,9 +121,7 @@ class Rows(StoreConnection):
             raise NotFound(f"no {_NOUN[table]} with id {row_id!r}", about=_NOUN[table])
         return rows[0]
 
-    def _list(
-        self, table: str, where: dict | None = None, limit: int | None = None, offset: int = 0
-    ) -> list[dict]:
+    def _list(self, table: str, where: dict | None = None, limit: int | None = None, offset: int = 0) -> list[dict]:
         """Newest first; a None in `where` means any value."""
         where = {k: v for k, v in (where or {}).items() if v is not None}
         clause = " AND ".join(f"{k} = ?" for k in where)
@@ -89,9 +129,7 @@ class Rows(StoreConnection):
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         return self.query(sql, (*where.values(), -1 if limit is None else int(limit), int(offset)))
 
-    def page(
-        self, table: str, where: dict | None = None, limit: int = 50, before: int | None = None
-    ) -> list[dict]:
+    def page(self, table: str, where: dict | None = None, limit: int = 50, before: int | None = None) -> list[dict]:
         """Newest first, only rows with an id below `before` (the cursor of the page before):
         pages stay put while new rows are added, unlike an offset. A None in `where`: any value."""
         if table not in _WRITABLE:
@@ -110,9 +148,7 @@ class Rows(StoreConnection):
             sets = ", ".join(f"{k} = ?" for k in values)
             try:
                 with self.write() as conn:
-                    conn.execute(
-                        f"UPDATE {table} SET {sets} WHERE id = ?", (*values.values(), row_id)
-                    )
+                    conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", (*values.values(), row_id))
             except sqlite3.IntegrityError as e:
                 raise self._integrity_error(table, e, values) from None
         return self._get(table, row_id)

@@ -52,7 +52,8 @@ class RunRows(Rows):
             values["params_json"] = json.dumps(values["params_json"])
         host, pid, started = _this_process()
         return self._insert(
-            "runs", {"project_id": project_id, "kind": kind, **values},
+            "runs",
+            {"project_id": project_id, "kind": kind, **values},
             extra={"owner_host": host, "owner_pid": pid, "owner_started": started},
         )
 
@@ -60,8 +61,13 @@ class RunRows(Rows):
         return self._get("runs", run_id)
 
     def list_runs(
-        self, project_id: int | None = None, kind: str | None = None, status: str | None = None,
-        model: str | None = None, limit: int | None = None, offset: int = 0,
+        self,
+        project_id: int | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict]:
         where = {"project_id": project_id, "kind": kind, "status": status, "model": model}
         return self._list("runs", where, limit, offset)
@@ -85,12 +91,12 @@ class RunRows(Rows):
     def mark_interrupted_runs(self) -> list[int]:
         """Runs left `running` by a process on this host that no longer exists → `interrupted`."""
         host, pid, _ = _this_process()
-        rows = self.query(
-            "SELECT id, owner_host, owner_pid, owner_started FROM runs WHERE status = 'running'"
-        )
+        rows = self.query("SELECT id, owner_host, owner_pid, owner_started FROM runs WHERE status = 'running'")
         dead = [
-            r["id"] for r in rows
-            if r["owner_host"] in (host, None) and r["owner_pid"] != pid
+            r["id"]
+            for r in rows
+            if r["owner_host"] in (host, None)
+            and r["owner_pid"] != pid
             and not (r["owner_pid"] and _process_alive(r["owner_pid"], r["owner_started"]))
         ]
         if dead:

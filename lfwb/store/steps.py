@@ -37,7 +37,9 @@ class StepRows(Rows):
         return self.query(
             "SELECT * FROM steps s WHERE run_id = ? AND NOT EXISTS (SELECT 1 FROM steps later WHERE "
             "later.run_id = s.run_id AND later.position = s.position AND later.attempt > s.attempt) "
-            "ORDER BY position", (run_id,))
+            "ORDER BY position",
+            (run_id,),
+        )
 
     def update_step(self, step_id: int, **values: Any) -> dict:
         self._check_status(values)

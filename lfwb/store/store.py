@@ -76,14 +76,14 @@ class Store(RunRows, StepRows, ContextRows, ChatRows):
         held = {t: n for t, n in counts.items() if n}
         if held and not cascade:
             what = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in held.items())
-            raise BadInput(
-                f"project {project['name']!r} still has {what} — pass cascade=True to delete them too"
-            )
+            raise BadInput(f"project {project['name']!r} still has {what} — pass cascade=True to delete them too")
         with self.write() as conn:
             # Checked inside the write, so no run can start in between: a run still being
             # written (here or by another process) would lose what its writer flushes next.
-            running = [r[0] for r in conn.execute(
-                "SELECT id FROM runs WHERE project_id = ? AND status = 'running'", (project_id,))]
+            running = [
+                r[0]
+                for r in conn.execute("SELECT id FROM runs WHERE project_id = ? AND status = 'running'", (project_id,))
+            ]
             if running:
                 raise StillRunning(
                     f"project {project['name']!r} has {len(running)} run(s) still running "
@@ -96,13 +96,24 @@ class Store(RunRows, StepRows, ContextRows, ChatRows):
     # -- artifacts ---------------------------------------------------------------------
 
     def add_artifact(
-        self, project_id: int, content: str, run_id: int | None = None, kind: str = "code",
-        language: str | None = None, filename: str | None = None,
+        self,
+        project_id: int,
+        content: str,
+        run_id: int | None = None,
+        kind: str = "code",
+        language: str | None = None,
+        filename: str | None = None,
     ) -> dict:
         return self._insert(
             "artifacts",
-            {"project_id": project_id, "run_id": run_id, "kind": kind, "language": language,
-             "filename": filename, "content": content},
+            {
+                "project_id": project_id,
+                "run_id": run_id,
+                "kind": kind,
+                "language": language,
+                "filename": filename,
+                "content": content,
+            },
             extra={"sha256": content_hash(content)} if isinstance(content, str) else None,
         )
 
@@ -114,9 +125,7 @@ class Store(RunRows, StepRows, ContextRows, ChatRows):
         added: list[dict] = []
         try:
             with self.write() as conn:
-                held = conn.execute(
-                    "SELECT sha256, filename FROM artifacts WHERE run_id = ?", (run_id,)
-                ).fetchall()
+                held = conn.execute("SELECT sha256, filename FROM artifacts WHERE run_id = ?", (run_id,)).fetchall()
                 hashes = {r["sha256"] for r in held}
                 names = {r["filename"] for r in held if r["filename"]}
                 for artifact in artifacts:
@@ -124,12 +133,17 @@ class Store(RunRows, StepRows, ContextRows, ChatRows):
                     digest = content_hash(artifact["content"])
                     if digest in hashes:
                         continue
-                    row = {**artifact, "filename": distinct_filename(artifact.get("filename"), names),
-                           "project_id": project_id, "run_id": run_id, "sha256": digest,
-                           "created_at": now()}
+                    row = {
+                        **artifact,
+                        "filename": distinct_filename(artifact.get("filename"), names),
+                        "project_id": project_id,
+                        "run_id": run_id,
+                        "sha256": digest,
+                        "created_at": now(),
+                    }
                     cur = conn.execute(
-                        f"INSERT INTO artifacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
-                        "RETURNING *", tuple(row.values()),
+                        f"INSERT INTO artifacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) RETURNING *",
+                        tuple(row.values()),
                     )
                     added.append(dict(cur.fetchone()))
                     hashes.add(digest)
@@ -142,8 +156,11 @@ class Store(RunRows, StepRows, ContextRows, ChatRows):
         return self._get("artifacts", artifact_id)
 
     def list_artifacts(
-        self, run_id: int | None = None, project_id: int | None = None,
-        limit: int | None = None, offset: int = 0,
+        self,
+        run_id: int | None = None,
+        project_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict]:
         return self._list("artifacts", {"run_id": run_id, "project_id": project_id}, limit, offset)
 

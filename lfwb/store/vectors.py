@@ -150,8 +150,7 @@ class VectorIndex:
                 matrix = self._matrices[(project_id, model)] = self._load(project_id, model, query.size)
             if matrix.dims != query.size:
                 raise BadInput(
-                    f"the query vector has {query.size} dimensions; this project's {model!r} "
-                    f"vectors have {matrix.dims}"
+                    f"the query vector has {query.size} dimensions; this project's {model!r} vectors have {matrix.dims}"
                 )
             return matrix.nearest(query, int(limit))
 
@@ -166,8 +165,10 @@ class VectorIndex:
         matrix = _Matrix(dims)
         # CROSS JOIN keeps the vectors' table outermost, walked by chunk id from `after`, so a
         # batch costs its own rows (a plain JOIN starts at the project's chunks and sorts them all).
-        where = ("FROM context_chunk_embeddings e CROSS JOIN context_chunks c ON c.id = e.chunk_id "
-                 "CROSS JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ? AND e.model = ?")
+        where = (
+            "FROM context_chunk_embeddings e CROSS JOIN context_chunks c ON c.id = e.chunk_id "
+            "CROSS JOIN contexts x ON x.id = c.context_id WHERE x.project_id = ? AND e.model = ?"
+        )
         matrix.reserve(self.query(f"SELECT count(*) AS n {where}", (project_id, model))[0]["n"])
         after = 0
         while rows := self.query(
@@ -209,7 +210,8 @@ class VectorIndex:
             for r in self.query(
                 "SELECT e.chunk_id, e.embedding, e.model, x.project_id FROM context_chunk_embeddings e "
                 "JOIN context_chunks c ON c.id = e.chunk_id JOIN contexts x ON x.id = c.context_id "
-                f"WHERE e.chunk_id IN ({', '.join('?' for _ in part)})", tuple(part),
+                f"WHERE e.chunk_id IN ({', '.join('?' for _ in part)})",
+                tuple(part),
             ):
                 if (r["project_id"], r["model"]) in self._matrices:
                     to = added.setdefault((r["project_id"], r["model"]), ([], []))

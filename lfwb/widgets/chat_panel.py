@@ -37,14 +37,20 @@ class ChatPanel(widgets.VBox):
     def __init__(self, workbench: Workbench, session: str = DEFAULT_SESSION):
         self.workbench = workbench
         names = [s["name"] for s in workbench.chat_sessions()]
-        self.session_choice = widgets.Combobox(value=session, options=sorted(set(names) | {session}),
-                                               description="session", ensure_option=False)
+        self.session_choice = widgets.Combobox(
+            value=session, options=sorted(set(names) | {session}), description="session", ensure_option=False
+        )
         self.model_choice = widgets.Dropdown(options=workbench.model_names(), description="model")
-        self.rag_choice = widgets.Checkbox(value=False, description="RAG", indent=False,
-                                           tooltip="put the project's best-matching context chunks into the prompt")
+        self.rag_choice = widgets.Checkbox(
+            value=False,
+            description="RAG",
+            indent=False,
+            tooltip="put the project's best-matching context chunks into the prompt",
+        )
         # Disabled until RAG is ticked: a ranking without retrieval would do nothing.
-        self.mode_choice = widgets.Dropdown(options=MODES, value=workbench.retrieval_mode, description="ranking",
-                                            disabled=True)
+        self.mode_choice = widgets.Dropdown(
+            options=MODES, value=workbench.retrieval_mode, description="ranking", disabled=True
+        )
         self.messages = widgets.HTML()
         self.answer = widgets.HTML()  # the answer while it streams
         self.input = widgets.Textarea(placeholder="your message", layout=widgets.Layout(width="640px", height="70px"))
@@ -57,9 +63,17 @@ class ChatPanel(widgets.VBox):
         self.rag_choice.observe(lambda change: setattr(self.mode_choice, "disabled", not change["new"]), names="value")
         self.reply: ChatReply | None = None  # the last turn's
         self.handle: Handle[ChatReply] | None = None  # the turn in progress's (lfwb/handles.py)
-        super().__init__([widgets.HBox([self.session_choice, self.model_choice]),
-                          widgets.HBox([self.rag_choice, self.mode_choice]), self.messages, self.answer,
-                          self.input, widgets.HBox([self.send_button, self.stop_button]), self.message])
+        super().__init__(
+            [
+                widgets.HBox([self.session_choice, self.model_choice]),
+                widgets.HBox([self.rag_choice, self.mode_choice]),
+                self.messages,
+                self.answer,
+                self.input,
+                widgets.HBox([self.send_button, self.stop_button]),
+                self.message,
+            ]
+        )
         self.show_session()
 
     @property
@@ -85,9 +99,12 @@ class ChatPanel(widgets.VBox):
             status = "" if m["status"] == "done" else f" <i>({html.escape(m['status'])})</i>"
             # An answer renders as Markdown that loads nothing; what the user typed stays as typed.
             content = answer_html(m["content"]) if m["role"] == "assistant" else text_html(m["content"])
-            items.append(f"<div style='{ROLE_STYLE.get(m['role'], '')};padding:4px 8px;margin:2px 0'>"
-                         f"<b>{html.escape(m['role'])}</b>{status}{content}"
-                         + (f"<ul>{sources}</ul>" if sources else "") + "</div>")
+            items.append(
+                f"<div style='{ROLE_STYLE.get(m['role'], '')};padding:4px 8px;margin:2px 0'>"
+                f"<b>{html.escape(m['role'])}</b>{status}{content}"
+                + (f"<ul>{sources}</ul>" if sources else "")
+                + "</div>"
+            )
         self.messages.value = f"<div class='{NO_MATH}'>{''.join(items)}</div>"
 
     def send(self) -> None:

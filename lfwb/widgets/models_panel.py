@@ -27,8 +27,9 @@ class _ModelRow:
 
     def __init__(self, panel: ModelsPanel, name: str, runtime: str):
         self.name = name
-        self.label = widgets.HTML(f"<b>{html.escape(name)}</b> <small>{html.escape(runtime)}</small>",
-                                  layout=widgets.Layout(width="220px"))
+        self.label = widgets.HTML(
+            f"<b>{html.escape(name)}</b> <small>{html.escape(runtime)}</small>", layout=widgets.Layout(width="220px")
+        )
         self.state = widgets.Label(layout=widgets.Layout(width="110px"))
         self.stats = widgets.Label(layout=widgets.Layout(width="340px"))
         self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="120px"))
@@ -60,8 +61,9 @@ class ModelsPanel(widgets.VBox):
 
     def __init__(self, workbench: Workbench):
         self.workbench = workbench
-        self.memory = widgets.FloatProgress(min=0.0, max=1.0, description="memory",
-                                            layout=widgets.Layout(width="320px"))
+        self.memory = widgets.FloatProgress(
+            min=0.0, max=1.0, description="memory", layout=widgets.Layout(width="320px")
+        )
         self.memory_label = widgets.Label()
         self.message = widgets.HTML()
         refresh = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="100px"))
@@ -111,7 +113,9 @@ class ModelsPanel(widgets.VBox):
                 self.rows[row["name"]].show(row)
             used, budget = stats["used_bytes"], max(stats["budget_bytes"], 1)
             self.memory.value = min(used / budget, 1.0)
-            self.memory.bar_style = "success" if used < 0.7 * budget else ("warning" if used < 0.9 * budget else "danger")
+            self.memory.bar_style = (
+                "success" if used < 0.7 * budget else ("warning" if used < 0.9 * budget else "danger")
+            )
             self.memory_label.value = (
                 f"{format_bytes(used)} of {format_bytes(budget)} budget · process {format_bytes(stats['rss_bytes'])}"
             )

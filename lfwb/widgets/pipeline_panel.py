@@ -42,8 +42,9 @@ class _StepRow:
     def show(self, step: StepResult, now: float | None) -> None:
         self.status.value = text_html(step.header(now).split(" · ", 1)[-1])  # the name is already on the row
         ended = step.status in STYLES
-        self.progress.value = self.progress.max if step.status in ("done", "reused") else min(
-            step.output_tokens or 0, self.progress.max)
+        self.progress.value = (
+            self.progress.max if step.status in ("done", "reused") else min(step.output_tokens or 0, self.progress.max)
+        )
         self.progress.bar_style = STYLES.get(step.status, "") if ended else ""
 
 
@@ -56,8 +57,11 @@ class PipelinePanel(widgets.VBox):
         self.workbench, self.namespace = workbench, namespace
         names = [row["name"] for row in workbench.pipelines()]
         self.choice = widgets.Dropdown(options=names, value=names[0] if names else None, description="pipeline")
-        self.input = widgets.Textarea(placeholder="the text that fills {input}", description="input",
-                                      layout=widgets.Layout(width="640px", height="80px"))
+        self.input = widgets.Textarea(
+            placeholder="the text that fills {input}",
+            description="input",
+            layout=widgets.Layout(width="640px", height="80px"),
+        )
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.run_button.on_click(lambda _: self.run())
@@ -69,8 +73,16 @@ class PipelinePanel(widgets.VBox):
         self.rows: dict[str, _StepRow] = {}
         self.result: PipelineResult | None = None  # the last run's
         self.handle: Handle[PipelineResult] | None = None  # the run in progress's (lfwb/handles.py)
-        super().__init__([widgets.HBox([self.choice, self.run_button, self.stop_button]), self.input,
-                          self.message, self.steps, self.timeline, self.artifacts])
+        super().__init__(
+            [
+                widgets.HBox([self.choice, self.run_button, self.stop_button]),
+                self.input,
+                self.message,
+                self.steps,
+                self.timeline,
+                self.artifacts,
+            ]
+        )
 
     def run(self) -> None:
         """Start the chosen pipeline on the input, on a thread; a second press while it runs does nothing."""
@@ -84,14 +96,16 @@ class PipelinePanel(widgets.VBox):
         except LfwbError as e:
             self._say(f"{type(e).__name__}: {e}")
             return
-        self.rows = {s.name: _StepRow(s.name, int(s.settings.get("max_tokens") or DEFAULT_MAX_TOKENS))
-                     for s in spec.order()}
+        self.rows = {
+            s.name: _StepRow(s.name, int(s.settings.get("max_tokens") or DEFAULT_MAX_TOKENS)) for s in spec.order()
+        }
         self.steps.children = [row.box for row in self.rows.values()]
         self.message.value, self.artifacts.value, self.result = "", "", None
         self.timeline.layout.display = "none"
         self.run_button.disabled, self.stop_button.disabled = True, False
-        handle = self.handle = self.workbench.start_pipeline(self.choice.value, self.input.value, namespace=self.namespace,
-                                                          on_update=self._show)
+        handle = self.handle = self.workbench.start_pipeline(
+            self.choice.value, self.input.value, namespace=self.namespace, on_update=self._show
+        )
         handle.on_done(lambda: self._ended(handle))
 
     def stop(self) -> None:
@@ -126,8 +140,7 @@ class PipelinePanel(widgets.VBox):
         from ..pipelines.timeline import timeline_figure
         from ..preview import LANGUAGES
 
-        figure = timeline_figure(self.workbench.timeline(result.run_id),
-                                 title=f"pipeline run {result.run_id}")
+        figure = timeline_figure(self.workbench.timeline(result.run_id), title=f"pipeline run {result.run_id}")
         png = io.BytesIO()
         figure.savefig(png, format="png")
         self.timeline.value = png.getvalue()
@@ -135,8 +148,10 @@ class PipelinePanel(widgets.VBox):
         items = []
         for a in result.artifacts:
             name = a["filename"] or f"artifact {a['id']}"
-            items.append(f"<details><summary><code>{html.escape(name)}</code> · {html.escape(a['kind'])} · "
-                         f"{len(a['content'].splitlines())} lines</summary><pre>{html.escape(a['content'])}</pre></details>")
+            items.append(
+                f"<details><summary><code>{html.escape(name)}</code> · {html.escape(a['kind'])} · "
+                f"{len(a['content'].splitlines())} lines</summary><pre>{html.escape(a['content'])}</pre></details>"
+            )
         self.artifacts.value = f"<div class='{NO_MATH}'>{''.join(items)}</div>" if items else "<i>no artifacts</i>"
         if any(a["kind"] in LANGUAGES for a in result.artifacts):
             from ..preview.widget import previews

@@ -55,32 +55,44 @@ def render_in_runtime():
     return _render_in_runtime
 
 
-def _render_in_runtime(page, source: str, props: dict | None = None, language: str | None = None,
-                       timeout_ms: int = 10_000) -> dict:
+def _render_in_runtime(
+    page, source: str, props: dict | None = None, language: str | None = None, timeout_ms: int = 10_000
+) -> dict:
     from lfwb.preview.runtime import iframe_html, runtime_page
 
-    host = ("<!doctype html><html><body><script>window.lfwbMessages = [];"
-            "addEventListener('message', (e) => window.lfwbMessages.push(e.data));</script>"
-            f"{iframe_html(runtime_page(source, props, language), height=400)}</body></html>")
+    host = (
+        "<!doctype html><html><body><script>window.lfwbMessages = [];"
+        "addEventListener('message', (e) => window.lfwbMessages.push(e.data));</script>"
+        f"{iframe_html(runtime_page(source, props, language), height=400)}</body></html>"
+    )
     page.set_content(host)
     page.wait_for_function(
-        "() => window.lfwbMessages.some((m) => m && (m.type === 'ready' || m.type === 'error'))", timeout=timeout_ms)
+        "() => window.lfwbMessages.some((m) => m && (m.type === 'ready' || m.type === 'error'))", timeout=timeout_ms
+    )
     messages = page.evaluate("() => window.lfwbMessages")
     errors = [m["error"] for m in messages if m.get("type") == "error"]
     ready = [m for m in messages if m.get("type") == "ready"]
-    return {"status": "error" if errors else "ready", "error": errors[0] if errors else None,
-            "transpile_ms": ready[0].get("transpile_ms") if ready else None, "messages": messages,
-            # The component runs one frame inside the wrapper that stops its navigations.
-            "frame": page.frame_locator("iframe").frame_locator("iframe")}
+    return {
+        "status": "error" if errors else "ready",
+        "error": errors[0] if errors else None,
+        "transpile_ms": ready[0].get("transpile_ms") if ready else None,
+        "messages": messages,
+        # The component runs one frame inside the wrapper that stops its navigations.
+        "frame": page.frame_locator("iframe").frame_locator("iframe"),
+    }
 
 
 def post_props(page, props: dict) -> None:
     """Send props into the plain page's frame, as the widget's host code does."""
-    page.evaluate("(props) => document.querySelector('iframe').contentWindow.postMessage("
-                  "{lfwb: 'host', type: 'props', props}, '*')", props)
+    page.evaluate(
+        "(props) => document.querySelector('iframe').contentWindow.postMessage("
+        "{lfwb: 'host', type: 'props', props}, '*')",
+        props,
+    )
 
 
 # -- a JupyterLab server ----------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -94,21 +106,42 @@ def lab(tmp_path_factory):
     this interpreter (which imports lfwb) on a store in the server's own folder."""
     root = tmp_path_factory.mktemp("lab")
     port, token = _free_port(), "lfwb-browser-test"
-    env = {**os.environ, "LFWB_DB": str(root / "lab.db"), "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
-           "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTER_DATA_DIR": str(root / ".data")}
+    env = {
+        **os.environ,
+        "LFWB_DB": str(root / "lab.db"),
+        "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
+        "JUPYTER_DATA_DIR": str(root / ".data"),
+    }
     # No "get notified about Jupyter news?" toast over the cells (and no request for news).
     settings = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         # Processes here inherit SIGINT ignored; the server's kernels must be interruptible.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -132,8 +165,12 @@ def lab(tmp_path_factory):
 
 
 def write_notebook(path: Path, cells: list[str]) -> None:
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c}
-                    for c in cells],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c} for c in cells
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path.write_text(json.dumps(nb))

@@ -12,14 +12,14 @@ from .conftest import RESULTS, write_notebook
 
 pytestmark = pytest.mark.slow
 
-COUNTER = '''import { useState } from "react";
+COUNTER = """import { useState } from "react";
 export default function Counter({ label = "Count" }) {
   const [n, setN] = useState(0);
   return <button id="count" onClick={() => setN(n + 1)}>{label}: {n}</button>;
-}'''
+}"""
 
 # Every attempt writes "NAME: blocked" or "NAME: LEAKED ..." into the frame.
-PROBE = '''import { useEffect, useState } from "react";
+PROBE = """import { useEffect, useState } from "react";
 export default function Probe() {
   const [lines, setLines] = useState([]);
   useEffect(() => {
@@ -44,9 +44,9 @@ export default function Probe() {
     show();
   }, []);
   return <ul id="probe">{lines.map((l) => <li key={l}>{l}</li>)}</ul>;
-}'''
+}"""
 
-LOOP = '''export default function Spin() { while (true) {} }'''
+LOOP = """export default function Spin() { while (true) {} }"""
 
 
 def run_cell(page, index: int, timeout_ms: int = 60_000):
@@ -85,18 +85,21 @@ def notebook(lab, browser):
     """The notebook opened in JupyterLab with its kernel started: (page, url)."""
     server, ws = lab["url"], lab["url"].replace("http", "ws", 1)
     probe = PROBE.replace("SERVER", server).replace("WS", ws)
-    write_notebook(lab["root"] / "preview.ipynb", [
-        "%load_ext lfwb",
-        "%%lfw jsx --props '{\"label\": \"Clicks\"}'\n" + COUNTER,
-        "w = _\nw.props = {\"label\": \"From Python\"}",
-        "print(w.status, w.error or 'no error', w.height > 0)",
-        "%%lfw jsx --height 200\n" + probe,
-        "print('kernel answers', 6 * 7)",
-        "%%lfw jsx\nexport default function Broken() {\n  const a = 1;\n  return <div>{a.b.c}</div>;\n}",
-        "import time; time.sleep(1.5); print(_.error)",
-        "%%lfw jsx --height 100\n" + LOOP,
-        "print('still answers', 6 * 7)",
-    ])
+    write_notebook(
+        lab["root"] / "preview.ipynb",
+        [
+            "%load_ext lfwb",
+            '%%lfw jsx --props \'{"label": "Clicks"}\'\n' + COUNTER,
+            'w = _\nw.props = {"label": "From Python"}',
+            "print(w.status, w.error or 'no error', w.height > 0)",
+            "%%lfw jsx --height 200\n" + probe,
+            "print('kernel answers', 6 * 7)",
+            "%%lfw jsx\nexport default function Broken() {\n  const a = 1;\n  return <div>{a.b.c}</div>;\n}",
+            "import time; time.sleep(1.5); print(_.error)",
+            "%%lfw jsx --height 100\n" + LOOP,
+            "print('still answers', 6 * 7)",
+        ],
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -143,8 +146,16 @@ def test_generated_code_cannot_reach_the_page_the_server_or_the_kernel(notebook,
     probe = cell.frame_locator("iframe").frame_locator("iframe").locator("#probe")
     text = text_in(probe, r"form: blocked", timeout_s=20)
     lines = dict(line.split(": ", 1) for line in text.splitlines())
-    assert set(lines) == {"parent.document", "top.cookie", "cookie", "localStorage", "fetch", "websocket",
-                          "top.location", "form"}
+    assert set(lines) == {
+        "parent.document",
+        "top.cookie",
+        "cookie",
+        "localStorage",
+        "fetch",
+        "websocket",
+        "top.location",
+        "form",
+    }
     assert all(v == "blocked" for v in lines.values()), lines
     assert page.url == url
     assert _kernels(lab) == before

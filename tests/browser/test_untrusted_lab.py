@@ -90,22 +90,25 @@ def leak_server():
 def test_a_hostile_answer_loads_nothing_in_any_face(lab, browser, leak_server):
     base, paths = leak_server
     answer = HOSTILE.replace("LEAK", f"{base}/leak")
-    write_notebook(lab["root"] / "untrusted.ipynb", [
-        "%load_ext lfwb",
-        "import sys, lfwb\n"
-        f"sys.path.insert(0, {str(TESTS)!r})\n"
-        "from fixtures.scripted import Scripted\n"
-        "scripted = Scripted(lfwb.workbench())\n"
-        f"for name in ('hostile', 'hostile2'):\n    scripted.model(name, [{answer!r}])",
-        "%%lfw generate -m hostile\nShow me the chart.",
-        "%%lfw chat -m hostile --session leaky\nAnd again?",
-        "%%lfw compare -m hostile,hostile2\nSide by side.",
-        f"%%lfw pipeline leaky\n{PIPELINE}",
-        "%lfw run leaky --input go",
-        "%lfw runs",
-        "%lfw show 1",
-        "%lfw panel chat --session leaky",
-    ])
+    write_notebook(
+        lab["root"] / "untrusted.ipynb",
+        [
+            "%load_ext lfwb",
+            "import sys, lfwb\n"
+            f"sys.path.insert(0, {str(TESTS)!r})\n"
+            "from fixtures.scripted import Scripted\n"
+            "scripted = Scripted(lfwb.workbench())\n"
+            f"for name in ('hostile', 'hostile2'):\n    scripted.model(name, [{answer!r}])",
+            "%%lfw generate -m hostile\nShow me the chart.",
+            "%%lfw chat -m hostile --session leaky\nAnd again?",
+            "%%lfw compare -m hostile,hostile2\nSide by side.",
+            f"%%lfw pipeline leaky\n{PIPELINE}",
+            "%lfw run leaky --input go",
+            "%lfw runs",
+            "%lfw show 1",
+            "%lfw panel chat --session leaky",
+        ],
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     asked: list[str] = []
     context.on("request", lambda request: asked.append(request.url))
