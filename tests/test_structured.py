@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel
 
+from fixtures.orders import Order
 from lfwb.errors import BadInput, SchemaMismatch
 from lfwb.structured import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH, Schema, resolve_schema
-
-
-class Item(BaseModel):
-    name: str
-    size: Literal["small", "medium", "large"]
-    tags: list[str]
-
-
-class Customer(BaseModel):
-    name: str
-    email: str | None = None
-
-
-class Order(BaseModel):
-    customer: Customer
-    items: list[Item]
-    rush: bool
 
 
 ORDER_JSON = json.dumps(

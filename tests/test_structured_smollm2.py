@@ -3,33 +3,15 @@ objects, enums and lists, over twenty everyday requests."""
 
 from __future__ import annotations
 
-from typing import Literal
 
 import pytest
-from pydantic import BaseModel
 
 from conftest import run_ok
+from fixtures.orders import Order
 from lfwb.errors import SchemaMismatch
 from lfwb.structured import resolve_schema
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-class Item(BaseModel):
-    name: str
-    size: Literal["small", "medium", "large"]
-    tags: list[str]
-
-
-class Customer(BaseModel):
-    name: str
-    email: str | None = None
-
-
-class Order(BaseModel):
-    customer: Customer
-    items: list[Item]
-    rush: bool
 
 
 REQUESTS = [
