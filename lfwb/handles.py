@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .runs import Cancelled, Stop
+from .stops import Cancelled, Stop
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import last_shown, plain, run_ok
 from fixtures.scripted import Stall, words
-from lfwb.runs import Cancelled
+from lfwb.stops import Cancelled
 
 STORY = words("Once upon a time a lighthouse keeper and his cat watched the ships go by, night after night.")
 MAIN = threading.main_thread().ident

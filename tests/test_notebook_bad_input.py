@@ -241,7 +241,7 @@ def test_a_million_row_csv_is_read_as_a_stream(tmp_path):
         import json, re, sys, threading
         sys.path.insert(0, {str(ROOT / "tests")!r})
         from fixtures.scripted import Scripted, words
-        from lfwb.runs import Cancelled
+        from lfwb.stops import Cancelled
         from lfwb.workbench import Workbench
         wb = Workbench({str(tmp_path / "lfwb.db")!r})
         Scripted(wb).model("fake", words("ok"))

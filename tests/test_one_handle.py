@@ -12,7 +12,7 @@ from conftest import eventually, run_ok, stop_when_shown
 from fixtures.scripted import Stall, words
 from gemini_server import DEFAULT_TEXT, Reply, register_fake
 from lfwb.handles import Text
-from lfwb.runs import Cancelled
+from lfwb.stops import Cancelled
 from server_fixtures import sse_events
 
 API = "/api/v1"

@@ -211,7 +211,7 @@ def test_a_running_servers_repr_does_not_show_its_token(wb, stop_server):
 def test_a_cancelled_event_has_keys_blanked(server, scripted, monkeypatch):
     from types import SimpleNamespace
 
-    from lfwb.runs import Cancelled
+    from lfwb.stops import Cancelled
     from server_fixtures import read_sse
 
     secret = "sk-test-0123456789abcdef"

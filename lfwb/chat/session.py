@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, LfwbError, NotFound, check_prompt, check_text
 from ..handles import Handle, Text
-from ..runs import Cancelled, OnStart, OnText, RunResult, Stop, held_stops, record_generation
+from ..runs import OnStart, OnText, RunResult, record_generation
+from ..stops import Cancelled, Stop, held_stops
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
 from .memory import DEFAULT_WINDOW, Memory

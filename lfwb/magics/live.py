@@ -60,7 +60,7 @@ class CellOutput:
         goes on (IPython shows it as one line: the error, or "cancelled after N tokens"). Stops
         are held until the cell shows the finished run, so what the cell shows is what was saved.
         """
-        from ..runs import held_stops
+        from ..stops import held_stops
 
         handle.listen(self.on_event)
         with held_stops():

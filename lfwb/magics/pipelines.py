@@ -189,7 +189,7 @@ def _overrides(args) -> dict:
 def _batch(ctx: Invocation, args) -> Rows:
     from ..handles import Update
     from ..pipelines.batch import COLUMNS, read_inputs
-    from ..runs import Cancelled
+    from ..stops import Cancelled
 
     if args.input is not None or args.input_var is not None:
         raise BadInput("give --over SOURCE for a batch, or --input / -i for one run, not both")
@@ -255,7 +255,7 @@ class BatchBar:
 def _follow(ctx: Invocation, output: str | None, handle: Handle):
     """Run `handle` (a pipeline run's) here, on the cell's thread, each step in its own area."""
     from ..handles import Update
-    from ..runs import Cancelled
+    from ..stops import Cancelled
 
     areas = StepAreas()
     handle.listen(lambda event: areas.update(event.value) if isinstance(event, Update) else None)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, check_text
-from ..runs import Cancelled, Stop, held_stops
+from ..stops import Cancelled, Stop, held_stops
 from .executor import POLL_S, run_pipeline
 from .plan import Plan, check
 from .spec import PipelineSpec

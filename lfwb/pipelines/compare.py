@@ -15,7 +15,7 @@ Comparing needs two models or more: one model is `%%lfw generate`, and a lone na
 `-m a b` mistyped than meant. Bad input (no models, an unknown or repeated one, a bad setting, an
 empty prompt) is refused before any row is written.
 
-A stop (SIGINT) is held as a generation's is (`runs.held_stops`) and cancels every column at once:
+A stop (SIGINT) is held as a generation's is (`stops.held_stops`) and cancels every column at once:
 each row is finished `cancelled` with its text so far, a local model still waiting for its turn
 is not asked (it gets no row), the parent is finished, then `Cancelled` stops the cell with one line.
 """
@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NotFound, check_prompt
 from ..handles import Handle
-from ..runs import Cancelled, RunResult, Stop, held_stops, record_generation, tokens_text
+from ..runs import RunResult, record_generation, tokens_text
+from ..stops import Cancelled, Stop, held_stops
 from ..store import now
 from ..untrusted import NO_MATH, escape
 

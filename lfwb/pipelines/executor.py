@@ -36,16 +36,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, PipelineError, check_text
-from ..runs import (
-    Cancelled,
-    RunResult,
-    RunSink,
-    Stop,
-    finished_values,
-    held_stops,
-    record_generation,
-    tokens_text,
-)
+from ..runs import RunResult, RunSink, finished_values, record_generation, tokens_text
+from ..stops import Cancelled, Stop, held_stops
 from ..runtimes.base import MAX_SEED
 from ..store import now
 from .artifacts import extract_artifacts

@@ -23,7 +23,8 @@ from . import COMPONENT_KINDS, LANGUAGES
 from .source import validate_source
 
 if TYPE_CHECKING:
-    from ..runs import OnStart, OnText, RunResult, Stop
+    from ..runs import OnStart, OnText, RunResult
+    from ..stops import Stop
     from ..store import Store
     from ..workbench import Workbench
 

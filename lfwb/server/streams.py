@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
 from ..handles import Handle, Started, Text
-from ..runs import Cancelled
+from ..stops import Cancelled
 
 CANCEL_WAIT_S = 30.0  # a stopped run ends between tokens; past this the answer shows it still running
 ENDS = ("done", "cancelled", "error")
