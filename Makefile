@@ -32,7 +32,7 @@ browser:
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/quickstart.ipynb
+	$(BIN)/jupyter lab notebooks/01-quickstart.ipynb
 
 test: setup
 	$(BIN)/ruff check lfwb tests benchmarks
