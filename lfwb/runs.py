@@ -59,6 +59,8 @@ class RunResult:
     # it matched (None: no schema was asked for).
     data: Any = None
     valid: bool | None = None
+    # From the start until the model was ours: a local model answers one generation at a time.
+    waited_ms: float | None = None
 
     # The notebook cell whose output already shows this result (set by the %%lfw face), so
     # that returning it from the magic does not show it a second time.
@@ -186,6 +188,9 @@ class RunSink:
     def flush(self, result: RunResult) -> None:
         self.store.flush_run_output(self.run_id, result.text, result.output_tokens)
 
+    def turn(self, result: RunResult) -> None:
+        """The model is ours now (`result.waited_ms` says after how long); called on its thread."""
+
     def finish(self, result: RunResult, runtime: str | None, refused: bool) -> None:
         """Finish the record; a request `refused` before anything was sent leaves no run."""
         if refused:
@@ -300,7 +305,12 @@ def _stream_into(
     stops.cancels.append(cancel)
     # A model that stalls sends nothing; the empty chunks that come instead every FLUSH_EVERY_S
     # let the text so far reach the row on time, written from this thread as every other write.
-    stream = manager.stream(link, gen, cancel, wait_for_room=wait_for_room, idle_s=FLUSH_EVERY_S)
+
+    def on_turn() -> None:
+        result.waited_ms = (time.perf_counter() - start) * 1000
+        sink.turn(result)
+
+    stream = manager.stream(link, gen, cancel, wait_for_room=wait_for_room, idle_s=FLUSH_EVERY_S, on_turn=on_turn)
     try:
         while (chunk := stops.next(stream, None)) is not None:
             brought_text = totals.add(chunk)
@@ -344,6 +354,7 @@ def finished_values(result: RunResult, runtime: str | None) -> dict:
         usage_json=json.dumps(result.usage) if result.usage else None,
         skipped_json=json.dumps(result.skipped) if result.skipped else None,
         schema_valid=None if result.valid is None else int(result.valid),
+        waited_ms=None if result.waited_ms is None else round(result.waited_ms, 2),
     )
 
 

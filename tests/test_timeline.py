@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import run_error, run_ok
+from conftest import eventually, run_error, run_ok
 from fixtures.scripted import Fail, words
 from lfwb.errors import GenerationError
-from lfwb.pipelines.timeline import timeline_rows
+from lfwb.pipelines.timeline import WAIT_ALPHA, timeline_rows
 
 FOUR_STEPS = {
     "steps": [
@@ -76,3 +76,77 @@ def test_an_unknown_run_or_a_run_that_is_no_pipeline_is_one_line(ip, scripted, c
     line = run_error(ip, f"%lfw timeline {single}", capsys)
     assert "not a pipeline run" in line and len(line.splitlines()) == 1
     assert wb.store.get_run(single)["status"] == "done"  # nothing changed
+
+
+TAKING_TURNS = {  # two steps on one local model, neither needing the other: they take turns
+    "steps": [
+        {"name": "jsx", "model": "m", "prompt": "the component"},
+        {"name": "css", "model": "m", "prompt": "the styles"},
+    ]
+}
+
+
+def run_taking_turns(scripted):
+    """Run TAKING_TURNS; the first step to get the model holds it until the other has waited a while."""
+    import threading
+    import time
+
+    from fixtures.scripted import Stall
+
+    go = threading.Event()
+    held = Stall(until=go)
+    scripted.model("m", [], answers=[["first", held, " answer"], words("second answer")])
+    handle = scripted.wb.start_pipeline(TAKING_TURNS, "x").start()  # on its own thread
+    assert held.reached.wait(20)
+    store = scripted.wb.store
+    eventually(lambda: {s["status"] for s in store.list_steps(handle.run_id)} == {"running"}, what="both running")
+    time.sleep(0.3)  # the other step waits on the model this long at least
+    go.set()
+    return handle.result()
+
+
+def test_a_step_that_waited_for_its_local_model_draws_its_wait_apart_from_its_work(ip, scripted):
+    result = run_taking_turns(scripted)
+    bars = {b.name: b for b in timeline_rows(scripted.wb.store, result.run_id)}
+    first, second = sorted(bars.values(), key=lambda b: b.working_s)
+    assert first.waited_note == "" and second.waited_s >= 0.3
+    assert second.waited_note == f"waited {second.waited_s:.1f} s for m"
+    assert second.working_s > first.working_s  # its model began on it only after the first
+    assert second.seconds == second.end_s - second.start_s - second.waited_s
+
+    figure = run_ok(ip, f"%lfw timeline {result.run_id}")
+    (ax,) = figure.axes
+    labels = [t.get_text() for t in ax.texts]
+    assert any(label.endswith(second.waited_note) for label in labels), labels
+    waits = [p for p in ax.patches if p.get_alpha() == WAIT_ALPHA]  # the lighter segment: one, the waiter's
+    assert len(waits) == 1 and abs(waits[0].get_width() - second.waited_s) < 1e-6
+
+
+def test_the_step_rows_say_how_long_a_step_waited_for_its_model(scripted):
+    result = run_taking_turns(scripted)
+    rows = {s["name"]: s for s in scripted.wb.store.list_steps(result.run_id)}
+    waiter = max(rows.values(), key=lambda r: r["waited_ms"])
+    step = result.steps[waiter["name"]]
+    assert round(step.waited_ms, 2) == waiter["waited_ms"] >= 300
+    assert step.header().endswith(f"{step.seconds():.1f} s · waited {waiter['waited_ms'] / 1000:.1f} s for m")
+    assert step.seconds() < waiter["duration_ms"] / 1000  # its seconds are the model's work, the wait apart
+    assert f"waited {waiter['waited_ms'] / 1000:.1f} s for m" in repr(result)
+
+
+def test_a_step_shows_waiting_for_its_model_until_its_turn(scripted):
+    import threading
+
+    from fixtures.scripted import Stall
+
+    go = threading.Event()
+    held = Stall(until=go)
+    scripted.model("m", [], answers=[["first", held, " answer"], words("second")])
+    seen: list[str] = []
+    handle = scripted.wb.start_pipeline(
+        TAKING_TURNS, "x", on_update=lambda r: seen.extend(s.header(0) for s in r.steps.values())
+    ).start()
+    assert held.reached.wait(20)
+    eventually(lambda: any("waiting for m" in line for line in seen), what="a step waiting for m")
+    go.set()
+    result = handle.result()
+    assert result.status == "done" and not any(s.waiting for s in result.steps.values())

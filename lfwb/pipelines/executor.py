@@ -76,6 +76,9 @@ class StepSink(RunSink):
     def flush(self, result: RunResult) -> None:
         self.store.flush_step_output(self.step.step_id, result.text, result.output_tokens)
 
+    def turn(self, result: RunResult) -> None:
+        self.step.waited_ms = result.waited_ms  # until now it waited for its model (a step's row shows it)
+
     def finish(self, result: RunResult, runtime: str | None, refused: bool) -> None:
         # A refused step (over budget, prompt too long) is kept, failed: the run says why it stopped.
         values = finished_values(result, runtime)
@@ -356,6 +359,7 @@ class _Run:
         row = self.store.add_step(self.run_id, position, spec.name, model=step.model, attempt=attempt)
         step.earlier_cost_usd = step.cost_usd
         step.step_id, step.attempts, step.status, step.error = row["id"], attempt, "pending", None
+        step.waited_ms = None
 
     def _keep_artifacts(self, name: str, text: str, check: Check | None = None) -> None:
         render = self.specs[name].render

@@ -20,6 +20,7 @@ from ..untrusted import NO_MATH, escape
 
 FINISHED = ("done", "reused")  # a step whose output later steps can use
 ENDED = ("done", "reused", "failed", "cancelled", "skipped")
+SHOWN_WAIT_MS = 100  # a shorter wait for the model is not worth a word
 
 
 @dataclass
@@ -44,13 +45,18 @@ class StepResult:
     data: Any = None  # a `schema:` step's parsed answer
     attempts: int = 1  # a `check:` step with `retries:` may take several; each has its row
     earlier_cost_usd: float = 0.0  # what its earlier attempts cost (cost_usd counts them)
+    waited_ms: float | None = None  # from its start until its model was free (set once it was)
 
     def __str__(self) -> str:
         return self.text
 
     def header(self, now: float | None = None) -> str:
-        """`jsx · smollm2 · running · 42 tokens · 3.1 s`"""
-        parts = [self.name, self.answered_by or self.model, self.status]
+        """`jsx · smollm2 · running · 42 tokens · 3.1 s`; `css · smollm2 · waiting for smollm2 · 2.0 s`
+        while another step has its model; `css · smollm2 · done · 40 tokens · 3.8 s · waited 5.9 s for
+        smollm2` once it ran (the seconds are its model's, the wait is apart)."""
+        model = self.answered_by or self.model
+        waiting = self.waiting
+        parts = [self.name, model, f"waiting for {model}" if waiting else self.status]
         if self.attempts > 1:
             parts.append(f"attempt {self.attempts}")
         if self.output_tokens:
@@ -58,16 +64,32 @@ class StepResult:
         seconds = self.seconds(now)
         if seconds is not None:
             parts.append(f"{seconds:.1f} s")
+        if self.waited_note:
+            parts.append(self.waited_note)
         if self.reused_from_run is not None:
             parts.append(f"from run {self.reused_from_run}")
         line = " · ".join(parts)
         return f"{line} — {self.error}" if self.error and self.status in ("failed", "skipped") else line
 
+    @property
+    def waiting(self) -> bool:
+        """Started, but its model is still answering another step (a local model takes turns)."""
+        return self.status == "running" and self.started is not None and self.waited_ms is None
+
+    @property
+    def waited_note(self) -> str:
+        """`waited 5.9 s for smollm2` when the step waited a while for its model; else ''."""
+        if self.waited_ms is None or self.waited_ms < SHOWN_WAIT_MS:
+            return ""
+        return f"waited {self.waited_ms / 1000:.1f} s for {self.answered_by or self.model}"
+
     def seconds(self, now: float | None = None) -> float | None:
+        """The seconds it ran (its model's work: a wait for the model is `waited_ms`, apart)."""
+        waited = (self.waited_ms or 0.0) / 1000
         if self.duration_ms is not None:
-            return self.duration_ms / 1000
+            return max(0.0, self.duration_ms / 1000 - waited)
         if self.started is not None and now is not None:
-            return max(0.0, now - self.started)
+            return max(0.0, now - self.started - waited)
         return None
 
 
@@ -104,6 +126,8 @@ class PipelineResult:
             )
             if s.attempts > 1:
                 note = f"attempt {s.attempts}" + (f": {note}" if note else "")
+            if s.waited_note:
+                note = f"{note}; {s.waited_note}" if note else s.waited_note
             rows.append(
                 [
                     s.name,

@@ -7,6 +7,8 @@ Times are seconds since the run started. A step that ran spans `started_at` → 
 (or its `duration_ms` while it has no end yet); a step that did not run — skipped, reused from an
 earlier run, cancelled before it began — is a thin hatched mark where it ended, so the chart shows
 every step in the run's order. Bars are coloured by the model that answered (else the one asked).
+A step that waited for its model (a local model answers one step at a time) draws its wait as a
+lighter segment before its bar, labelled `waited 5.9 s for smollm2`: its bar is the model's work.
 A checked step that asked again (`retries:`) has a bar per attempt (`code · attempt 2`).
 
 matplotlib is imported only when a figure is drawn, and through `matplotlib.figure.Figure` (the
@@ -20,12 +22,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput
+from .result import SHOWN_WAIT_MS
 
 if TYPE_CHECKING:
     from ..store import Store
 
 NOT_RUN = ("skipped", "reused")  # these never generate: their start is when the run wrote the row
 MARK_S = 0.02  # the least width a bar is drawn with, as a share of the chart's span
+WAIT_ALPHA = 0.15  # a wait for the model: lighter than a faded (failed, cancelled) bar's 0.35
 
 
 @dataclass
@@ -38,10 +42,21 @@ class Bar:
     start_s: float
     end_s: float
     ran: bool  # False: skipped, reused or cancelled before it began (drawn as a mark)
+    waited_s: float = 0.0  # from its start until its model was free (steps on one local model take turns)
+
+    @property
+    def working_s(self) -> float:
+        """When its model began on it (after its wait)."""
+        return min(self.start_s + self.waited_s, self.end_s)
 
     @property
     def seconds(self) -> float:
-        return self.end_s - self.start_s
+        """How long its model worked on it (the wait left out)."""
+        return self.end_s - self.working_s
+
+    @property
+    def waited_note(self) -> str:
+        return f"waited {self.waited_s:.1f} s for {self.model}" if self.waited_s * 1000 >= SHOWN_WAIT_MS else ""
 
 
 def timeline_rows(store: Store, run_id: int) -> list[Bar]:
@@ -68,7 +83,8 @@ def timeline_rows(store: Store, run_id: int) -> list[Bar]:
             start = end
         model = row["answered_by"] or row["model"] or "?"
         name = f"{row['name']} · attempt {row['attempt']}" if row["position"] in retried else row["name"]
-        bars.append(Bar(name, row["status"], model, max(start, 0.0), max(end, start, 0.0), ran))
+        waited = (row["waited_ms"] or 0.0) / 1000 if ran else 0.0
+        bars.append(Bar(name, row["status"], model, max(start, 0.0), max(end, start, 0.0), ran, waited))
     return bars
 
 
@@ -85,21 +101,36 @@ def timeline_figure(bars: list[Bar], title: str | None = None):
     for y, bar in enumerate(bars):
         width = max(bar.seconds, span * MARK_S)
         faded = not bar.ran or bar.status != "done"
+        if bar.waited_note:  # the wait for its model: lighter, outlined, before the model's work
+            ax.barh(
+                y,
+                bar.working_s - bar.start_s,
+                left=bar.start_s,
+                color=colours[bar.model],
+                alpha=WAIT_ALPHA,
+                edgecolor=colours[bar.model],
+                linestyle=":",
+                label=f"{bar.name} (waiting)",
+            )
         ax.barh(
             y,
             width,
-            left=bar.start_s,
+            left=bar.working_s,
             color=colours[bar.model],
             alpha=0.35 if faded else 0.9,
             hatch=None if bar.ran else "//",
             edgecolor=colours[bar.model],
             label=bar.name,
         )
-        text = bar.status if not bar.ran else f"{bar.status} · {bar.seconds:.1f} s"
-        ax.text(bar.start_s + width + span * 0.01, y, text, va="center", fontsize=8)
+        text = (
+            bar.status
+            if not bar.ran
+            else " · ".join(filter(None, [bar.status, f"{bar.seconds:.1f} s", bar.waited_note]))
+        )
+        ax.text(bar.working_s + width + span * 0.01, y, text, va="center", fontsize=8)
     ax.set_yticks(range(len(bars)), [b.name for b in bars])
     ax.invert_yaxis()  # the first step on top, as the run lists them
-    ax.set_xlim(0, span * 1.3)
+    ax.set_xlim(0, span * 1.45)  # room for the labels after the last bar
     ax.set_xlabel("seconds since the run started")
     ax.legend(
         handles=[Patch(color=colours[m], label=m) for m in models],

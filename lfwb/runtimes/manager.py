@@ -296,6 +296,7 @@ class RuntimeManager:
         progress: Progress | None = None,
         wait_for_room: bool = False,
         idle_s: float | None = None,
+        on_turn: Callable[[], None] | None = None,
     ) -> Generator[Chunk, None, None]:
         """Yield chunks as the model writes them. Closing the iterator (or an interrupt in the
         consumer) cancels the generation, which has ended before this returns. Generations run
@@ -306,7 +307,10 @@ class RuntimeManager:
         that cannot both fit run one after the other. Cancelling ends the wait.
 
         `idle_s`: while the model writes nothing for that long, an empty Chunk comes instead,
-        so the consumer gets its turn during a stall (a run saves its text so far on time)."""
+        so the consumer gets its turn during a stall (a run saves its text so far on time).
+
+        `on_turn()` is called (on the model's thread) once this generation holds the model: what
+        came before was waiting for the generations ahead of it (a pipeline's timeline shows it)."""
         state = self.registry.state(name)
         cancel = cancel or threading.Event()
         chunks: queue.Queue = queue.Queue()
@@ -316,6 +320,8 @@ class RuntimeManager:
                 with state.lock if state.runtime.local else nullcontext():  # a busy local model: wait our turn
                     if cancel.is_set():
                         return
+                    if on_turn is not None:
+                        on_turn()
                     self._ensure_loaded(state, progress, cancel if wait_for_room else None)
                     if cancel.is_set():
                         return

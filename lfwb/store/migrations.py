@@ -427,3 +427,16 @@ def m014_schema_valid(conn: sqlite3.Connection) -> None:
         ALTER TABLE steps ADD COLUMN schema_valid INTEGER;
         """
     )
+
+
+@migration
+def m015_waited(conn: sqlite3.Connection) -> None:
+    # A local model answers one generation at a time: a run (or a pipeline step) may wait for the
+    # ones ahead of it before its model is its own. `waited_ms` is that wait, from its start; the
+    # rest of `duration_ms` is the model's work (the timeline draws the two apart).
+    conn.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN waited_ms REAL;
+        ALTER TABLE steps ADD COLUMN waited_ms REAL;
+        """
+    )

@@ -39,6 +39,7 @@ _WRITABLE = {
         "skipped_json",
         "pipeline_id",
         "schema_valid",
+        "waited_ms",
     },
     "artifacts": {
         "project_id",
@@ -75,6 +76,7 @@ _WRITABLE = {
         "reused_from_run",
         "attempt",
         "schema_valid",
+        "waited_ms",
     },
 }
 _NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact", "steps": "step"}
