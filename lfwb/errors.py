@@ -100,6 +100,7 @@ class BadInput(LfwbError):
         "no_retrieval": "Send without --rag.",
         "pipeline_context": "With %lfw context add --name {name}.",
         "pipeline_name": "Or name it on the cell: %%lfw pipeline ui-component.",
+        "eval_run": "See %lfw runs.",
     }
 
 
@@ -159,6 +160,7 @@ class NotFound(LfwbError):
         "artifact": "See %lfw artifacts.",
         "pipeline": "See %lfw pipelines.",
         "alias": "See %lfw alias.",
+        "eval": "See %lfw evals, or define one with %%lfw eval NAME.",
     }
 
 

@@ -16,6 +16,7 @@ from .chat import DEFAULT_SESSION
 from . import config
 from .config import kernel_settings
 from .errors import BadInput, check_prompt, check_text
+from .workbench_evals import Evals
 from .workbench_models import Models
 from .workbench_pipelines import Pipelines
 from .workbench_records import Records
@@ -38,12 +39,12 @@ if TYPE_CHECKING:
 DEFAULT_PROJECT = "default"
 
 
-class Workbench(Records, Models, Pipelines):
+class Workbench(Records, Models, Pipelines, Evals):
     """Store + RuntimeManager + current project. Use `lfwb.workbench()` to get the kernel's one.
 
     Every operation a face offers is a method here: the records (lfwb/workbench_records.py), the
-    models (lfwb/workbench_models.py) and the pipelines (lfwb/workbench_pipelines.py) are its
-    parts; the faces call nothing below it."""
+    models (lfwb/workbench_models.py), the pipelines (lfwb/workbench_pipelines.py) and the evals
+    (lfwb/workbench_evals.py) are its parts; the faces call nothing below it."""
 
     def __init__(self, db_path: str | None = None, manager: RuntimeManager | None = None, *, adopt: bool = False):
         from .runtimes import RuntimeManager

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from IPython.core.interactiveshell import ExecutionResult
 
-    from ..runtimes import GenerationConfig
+    from ..runtimes import GenerationConfig, RuntimeManager
     from ..workbench import Workbench
 
 OnCompare = Callable[["CompareResult"], None]
@@ -147,9 +147,8 @@ def check_models(wb: Workbench, models: list[str]) -> None:
         wb.manager.resolve(name)  # ModelNotFound: one line with its hint
 
 
-def is_local(wb: Workbench, name: str) -> bool:
+def is_local(manager: RuntimeManager, name: str) -> bool:
     """Does `name` (a model, or an alias's chain) run on this machine? Then it takes turns."""
-    manager = wb.manager
     links = [link for link in manager.resolve(name) if link in manager]
     return any(manager.backend(manager.config(link).runtime).local for link in links)
 
@@ -192,7 +191,7 @@ class _Comparison:
 
     def run(self, on_start: OnCompare | None, on_update: OnCompare | None, stop: Stop | None = None) -> CompareResult:
         store, gen = self.store, self.gen
-        local = [m for m in self.models if is_local(self.wb, m)]
+        local = [m for m in self.models if is_local(self.wb.manager, m)]
         lanes = [[m] for m in self.models if m not in local] + ([local] if local else [])
         # A lane's worker gets no SIGINT: its models are stopped through its handle's Stop.
         self.lanes = [Handle(partial(self._lane, lane)) for lane in lanes]

@@ -38,7 +38,7 @@ def create_app(
     """The app. Every route works on `workbench` (the kernel's, or one made for `lfwb serve`).
     `host` is the address it is bound to (a Host header naming it is accepted beside the loopback
     names); `allow_remote_register` lets `POST /models/register` send a key to a remote server."""
-    from . import chat_ws, crud, generate, openai_v1, pipelines, runtime
+    from . import chat_ws, crud, evals, generate, openai_v1, pipelines, runtime
 
     origins = [cors] if isinstance(cors, str) else list(cors or [])
     app = FastAPI(
@@ -50,9 +50,10 @@ def create_app(
     app.state.workbench = workbench
     app.state.generating = {}  # run id → the handle writing it (streams.py), for /runs/{id}/cancel
     app.state.pipeline_runs = {}  # run id → the handle of a pipeline run started here (pipelines.py)
+    app.state.eval_runs = {}  # run id → the handle of an eval started here (evals.py)
     app.state.allow_remote_register = allow_remote_register
     errors.install(app)
-    for module in (crud, runtime, generate, pipelines, chat_ws):
+    for module in (crud, runtime, generate, pipelines, evals, chat_ws):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(openai_v1.router, prefix="/v1")
     # Added last, so they run first: a request without the token or over the cap reaches nothing.

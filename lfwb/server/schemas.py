@@ -235,6 +235,24 @@ class PipelineRunIn(Body):
     settings: Settings = Field(default_factory=Settings)
 
 
+# -- evals -----------------------------------------------------------------------------------
+
+EvalRow = Annotated[str, Field(max_length=2**17)] | dict[str, Any]
+
+
+class EvalRunIn(Body):
+    """Run the saved eval `name`, or the `definition` given here (saved as `name` first)."""
+
+    name: Name
+    definition: Annotated[str, Field(min_length=1, max_length=MAX_DEFINITION_BYTES)] | None = None
+    models: list[Name] | None = Field(None, description="default: the definition's `models:`")
+    rows: list[EvalRow] | None = Field(
+        None, max_length=10_000, description="strings, or objects with `input` (and `expected`, ...)"
+    )
+    against: Annotated[int, Field(ge=1, le=MAX_INT), WHOLE] | None = None
+    settings: Settings = Field(default_factory=Settings)
+
+
 # -- OpenAI's /v1/chat/completions ------------------------------------------------------------
 # Strict as lfwb's own bodies (`"stream": "false"` is refused, not read as true), but a field of
 # OpenAI's that lfwb cannot honour is read, so that asking for it is a 400 naming it

@@ -440,3 +440,34 @@ def m015_waited(conn: sqlite3.Connection) -> None:
         ALTER TABLE steps ADD COLUMN waited_ms REAL;
         """
     )
+
+
+@migration
+def m016_evals(conn: sqlite3.Connection) -> None:
+    # Evals (lfwb/evals/): definitions kept by name and version like pipelines, and one row per
+    # answer and check an eval run scored (its answers are runs whose parent is the eval run).
+    conn.executescript(
+        """
+        CREATE TABLE evals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE TABLE eval_scores (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            eval_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            row_index INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            answer_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            check_name TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            reason TEXT,
+            judge_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL
+        );
+        CREATE INDEX eval_scores_run ON eval_scores(eval_run_id, model, row_index);
+        """
+    )

@@ -17,7 +17,7 @@ from .rows import Rows
 
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
 # chat-summary: a chat session's rolling summary, written by its model (lfwb/chat/memory.py)
-RUN_KINDS = ("generate", "chat", "chat-summary", "pipeline", "compare")
+RUN_KINDS = ("generate", "chat", "chat-summary", "pipeline", "compare", "eval")
 
 _process_identity: tuple[str, int, float] | None = None
 
