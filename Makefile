@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.lfwb-setup
 # The JSX preview's front end, bundled from extension/ (rebuilt when anything there changes).
 RUNTIME := lfwb/static/runtime.js
 
-.PHONY: setup lab test bench browser clean
+.PHONY: setup lab test bench browser docs clean
 
 setup: $(STAMP) $(RUNTIME)
 
@@ -40,8 +40,12 @@ test: setup
 	$(BIN)/mypy lfwb
 	$(BIN)/python -m pytest --nbval-lax tests notebooks
 
+# The docs site into site/ (strict: a broken link or a missing page fails the build).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

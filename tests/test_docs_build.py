@@ -1,0 +1,42 @@
+"""The docs site builds offline in strict mode (`make docs`): a broken link, a nav entry without
+its page or a generator that fails is a failed build, so it fails the suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+
+@pytest.mark.slow
+def test_the_site_builds_in_strict_mode_with_its_generated_reference(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    site = tmp_path / "site"
+    # Every guide is a page; the reference pages were generated from the code.
+    for page in ("guide/getting-started", "guide/troubleshooting", "architecture"):
+        assert (site / page / "index.html").exists(), page
+    magics = (site / "reference/magics/index.html").read_text()
+    assert "%%lfw generate" in magics and "--max-tokens MAX_TOKENS" in magics
+    http = (site / "reference/http/index.html").read_text()
+    assert "/v1/chat/completions" in http and "/api/v1/runs" in http
+    assert "openapi" in (site / "reference/openapi.json").read_text()
+    python = (site / "reference/python/index.html").read_text()
+    assert "start_generate" in python
+    settings = (site / "guide/configuration/index.html").read_text()
+    assert "Lfwb.memory_budget_gb" in settings
+    errors = (site / "guide/troubleshooting/index.html").read_text()
+    assert "InsufficientMemory" in errors  # the table of every error class
+    # The site reads offline: no web fonts, no CDN.
+    assert "fonts.googleapis.com" not in (site / "index.html").read_text()
