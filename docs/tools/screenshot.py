@@ -3,7 +3,7 @@
     .venv/bin/python docs/tools/screenshot.py [--cells 6]
 
 A JupyterLab server on 127.0.0.1 at a free port, in a temporary folder holding a copy of
-notebooks/quickstart.ipynb; Debian's Chromium (Playwright, executable_path) opens it, runs its
+notebooks/01-quickstart.ipynb; Debian's Chromium (Playwright, executable_path) opens it, runs its
 first --cells cells one by one as a person would (Shift+Enter), waits for each to finish and
 saves the window. The models are the real ones: SmolLM2 answers on this machine's CPU.
 """
@@ -89,14 +89,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="lfwb-screenshot-") as folder:
         root = Path(folder)
-        shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", root / "quickstart.ipynb")
+        shutil.copy(ROOT / "notebooks" / "01-quickstart.ipynb", root / "01-quickstart.ipynb")
         proc, url, token = start_lab(root)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1280, "height": 860}, device_scale_factor=1)
                 page.set_default_timeout(60_000)
-                page.goto(f"{url}/lab/tree/quickstart.ipynb?reset&token={token}")
+                page.goto(f"{url}/lab/tree/01-quickstart.ipynb?reset&token={token}")
                 page.locator(".jp-Notebook .jp-CodeCell").first.wait_for()
                 page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=120_000)
                 run_cells(page, args.cells)
