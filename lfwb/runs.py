@@ -61,6 +61,7 @@ class RunResult:
     valid: bool | None = None
     # From the start until the model was ours: a local model answers one generation at a time.
     waited_ms: float | None = None
+    cached_from: int | None = None  # `generate(cache=True)`: the run whose answer it took (step_cache.py)
 
     # The notebook cell whose output already shows this result (set by the %%lfw face), so
     # that returning it from the magic does not show it a second time.

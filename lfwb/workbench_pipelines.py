@@ -64,10 +64,12 @@ class Pipelines:
         *,
         namespace: Mapping[str, Any] | None = None,
         on_update: OnUpdate | None = None,
+        cache: bool = True,
         **settings: Any,
     ) -> Handle[PipelineResult]:
         """`run_pipeline` as a `Handle`: `Update` events carry the `PipelineResult` as it fills
-        in; `cancel()` stops every running step (each keeps its text)."""
+        in; `cancel()` stops every running step (each keeps its text). `cache=False` runs every
+        step, none answered by the step cache (lfwb/pipelines/step_cache.py)."""
         from .handles import Handle
         from .pipelines.executor import run_pipeline
 
@@ -82,6 +84,7 @@ class Pipelines:
                 settings=settings or None,
                 on_update=h.updating(on_update),
                 stop=h.stop,
+                cache=cache,
             )
 
         return Handle(work)
@@ -90,7 +93,9 @@ class Pipelines:
         """Run a pipeline (a saved or bundled name, YAML text, a dict or a `PipelineSpec`) on
         `input` and record it; returns a `PipelineResult` (`.steps["name"].text`, `.artifacts`,
         `.run_id`, `.status`). Settings override every step's (e.g. `max_tokens=64`);
-        `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it."""
+        `namespace` fills `{name}`s from the notebook; `on_update(result)` follows it. A step that
+        would repeat an answer the project has (temperature 0 or a seed) takes it, `cached`,
+        unless `cache=False`."""
         return self.start_pipeline(name_or_spec, input, **options).result()
 
     async def arun_pipeline(self, name_or_spec: PipelineRef, input: str = "", **options: Any) -> PipelineResult:
@@ -156,7 +161,7 @@ class Pipelines:
     ) -> Handle[PipelineResult]:
         """`rerun_pipeline` as a `Handle` (as `start_pipeline`'s)."""
         from .handles import Handle
-        from .pipelines.executor import rerun_pipeline
+        from .pipelines.rerun import rerun_pipeline
 
         def work(h: Handle) -> PipelineResult:
             return rerun_pipeline(
@@ -175,3 +180,9 @@ class Pipelines:
     def rerun_pipeline(self, run_id: int, from_step: str | None = None, **options: Any) -> PipelineResult:
         """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
         return self.start_rerun(run_id, from_step, **options).result()
+
+    def clear_cache(self) -> int:
+        """Forget the current project's step cache (lfwb/pipelines/step_cache.py): later steps and
+        `generate(cache=True)` runs ask their models again. No run is deleted. Returns how many
+        answers were cached."""
+        return self.store.clear_cache(self.project_id)

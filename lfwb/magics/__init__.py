@@ -8,7 +8,7 @@ from __future__ import annotations
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..errors import BadInput
-from . import chat, compare, core, evals, export, generate, models, pipelines, preview, project, remote, revise, serve  # noqa: F401 - importing registers the subcommands
+from . import chat, compare, core, evals, export, generate, models, pipelines, preview, project, remote, replay, revise, serve  # noqa: F401 - importing registers the subcommands
 from .registry import SUBCOMMANDS, Invocation, find_subcommand, parse
 
 

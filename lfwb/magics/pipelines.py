@@ -108,11 +108,17 @@ def pipelines(ctx: Invocation, args) -> Rows:
 @argument("--max-tokens", type=positive_int, help="cap every step at this many tokens")
 @argument("--temperature", type=float, help="every step's temperature (0 is greedy: repeatable)")
 @argument("--seed", type=int, help="every step's random seed, for repeatable sampling")
+@argument(
+    "--no-cache",
+    action="store_true",
+    help="run every step, even one whose answer the step cache holds (temperature 0 or a seed)",
+)
 @argument("-o", "--output", metavar="VAR", help="also store the result in the variable VAR")
 def run(ctx: Invocation, args):
     """Run a pipeline: each step streams into its own area; every step and artifact is saved.
 
-    Independent steps run at the same time. Returns the run (`_.steps["name"].text`,
+    Independent steps run at the same time. A step at temperature 0 (or with a seed) whose
+    filled prompt, model and settings match a finished one takes its answer, `cached`. Returns the run (`_.steps["name"].text`,
     `_.artifacts`, `_.run_id`, `_.status`); a stop cancels every running step. With `--over`,
     one run per input under a progress bar, and a table of the runs.
     """
@@ -129,7 +135,8 @@ def run(ctx: Invocation, args):
             raise BadInput(f"-i {args.input_var}: no variable named {args.input_var!r} in the notebook")
         text = str(ctx.user_ns[args.input_var])
     settings = _overrides(args)
-    return _follow(ctx, args.output, ctx.workbench.start_pipeline(args.name, text, namespace=ctx.user_ns, **settings))
+    handle = ctx.workbench.start_pipeline(args.name, text, namespace=ctx.user_ns, cache=not args.no_cache, **settings)
+    return _follow(ctx, args.output, handle)
 
 
 @subcommand("rerun")

@@ -19,6 +19,10 @@ step, its prompt with the refusal appended and a new seed. The last attempt is t
 with `render:` is decoded under its renderer's schema, and its artifact is the code the renderer
 makes of the answer (`render: ui-spec`: a React component, ui_spec.py), not the answer's fences.
 
+A step that would repeat itself (temperature 0, or a fixed seed) and whose filled prompt, models,
+settings, check and renderer match a step the project has finished is not run: it takes that
+step's answer and artifacts, marked `cached` (step_cache.py; `cache=False` runs every step).
+
 A failed step fails the run (with its error) and skips the steps that need it; the others go on.
 A stop (SIGINT on the calling thread, or its `Stop` from another) cancels every running step — each keeps its
 partial text — marks the steps not started `cancelled`, finishes the rows and raises `Cancelled`.
@@ -42,9 +46,10 @@ from ..runtimes.base import MAX_SEED
 from ..store import now
 from .artifacts import extract_artifacts
 from .checks import Check, read_answer, retry_prompt
-from .result import ENDED, FINISHED, PipelineResult, StepResult
+from .result import ENDED, FINISHED, NOT_RUN, PipelineResult, StepResult
 from .plan import Plan, check
-from .spec import PipelineSpec, StepSpec, parse_pipeline
+from .spec import PipelineSpec, StepSpec
+from .step_cache import cache_key, step_source
 from .ui_spec import RENDERERS
 
 if TYPE_CHECKING:
@@ -115,13 +120,15 @@ def run_pipeline(
     on_update: OnUpdate | None = None,
     stop: Stop | None = None,
     reuse: Mapping[str, dict] | None = None,
+    cache: bool = True,
 ) -> PipelineResult:
     """Run `spec` on `input` and record it; returns the `PipelineResult` (done or failed).
 
     `settings` override every step's generation settings (e.g. `max_tokens`); `on_update` is
     called on this thread with the result as it fills in; `stop.stop()` stops the run from
     another thread; `reuse` (step → its row in an earlier run) takes those steps' outputs instead of
-    running them (see `rerun_pipeline`). Raises `Cancelled` (its `result`: the steps as they ended) once the rows are finished.
+    running them (see `rerun_pipeline`); `cache=False` runs every step, none taken from the step
+    cache (the answers still become the cache's). Raises `Cancelled` (its `result`: the steps as they ended) once the rows are finished.
     """
     check_text(input, "the input")  # before any row: SQLite cannot store it
     plan = check(spec, manager, namespace=namespace, store=store, project_id=project_id)
@@ -148,11 +155,11 @@ def run_pipeline(
         for position, s in enumerate(plan.order):
             row = store.add_step(run_id, position, s.name, model=", ".join(s.models))
             result.steps[s.name] = StepResult(s.name, ", ".join(s.models), row["id"])
-        run = _Run(store, manager, project_id, plan, steps, input, result, stops)
+        run = _Run(store, manager, project_id, plan, steps, input, result, stops, cache)
         start = time.perf_counter()
         try:
             for name, old in reuse.items():
-                run.reuse(name, old)
+                run.serve(name, old, "reused")
             run.drive(on_update)
         finally:
             run.finish(time.perf_counter() - start)
@@ -162,36 +169,6 @@ def run_pipeline(
         if result.status == "cancelled":
             raise Cancelled(run.cancelled_line(), result=result)
     return result
-
-
-def rerun_pipeline(
-    store: Store,
-    manager: RuntimeManager,
-    project_id: int,
-    run_id: int,
-    from_step: str | None = None,
-    **options: Any,
-) -> PipelineResult:
-    """Run pipeline run `run_id` again as a new run, with its definition, input and settings.
-
-    With `from_step`, the steps before it (in the run's order) that finished keep their output
-    — recorded `reused`, with the run it came from — and `from_step` and every step after it run.
-    """
-    old = store.get_run(run_id)
-    if old["kind"] != "pipeline":
-        raise BadInput(f"run {run_id} is a {old['kind']} run, not a pipeline run — see %lfw runs")
-    params = json.loads(old["params_json"] or "{}")
-    spec = parse_pipeline(params["definition"], name=params.get("pipeline"))
-    spec.pipeline_id, spec.version = old["pipeline_id"], params.get("version")
-    names = [s.name for s in spec.order()]
-    reuse: dict[str, dict] = {}
-    if from_step is not None:
-        if from_step not in names:
-            raise PipelineError(f"run {run_id} has no step {from_step!r} — steps: {', '.join(names)}")
-        rows = {r["name"]: r for r in store.list_steps(run_id)}
-        reuse = {n: rows[n] for n in names[: names.index(from_step)] if rows.get(n, {}).get("status") in FINISHED}
-    options.setdefault("settings", params.get("settings") or None)
-    return run_pipeline(store, manager, project_id, spec, params.get("input", ""), reuse=reuse, **options)
 
 
 def _with_settings(step: StepSpec, settings: Mapping[str, Any], label: str) -> StepSpec:
@@ -218,9 +195,11 @@ class _Run:
         input: str,
         result: PipelineResult,
         stops: Stop,
+        cache: bool = True,
     ):
         self.store, self.manager, self.project_id, self.plan = store, manager, project_id, plan
-        self.specs, self.input, self.result, self.stops = steps, input, result, stops
+        self.specs, self.input, self.result, self.stops, self.cache = steps, input, result, stops, cache
+        self.keys: dict[str, str] = {}  # step → its cache key, when its answer may repeat
         self.wake = threading.Event()  # set when a step ends or a stop arrives
         self.holds: dict[str, Stop] = {}
         self.kinds: dict[str, dict[str, str]] = {}  # step → artifact kind → its code, for templates
@@ -233,14 +212,18 @@ class _Run:
     def run_id(self) -> int:
         return self.result.run_id
 
-    def reuse(self, name: str, old: dict) -> None:
+    def serve(self, name: str, old: dict, status: str) -> None:
+        """Finish step `name` with the answer of an earlier step row `old`, without running it:
+        `reused` (a rerun's step before its `from`) or `cached` (the cache found its key)."""
         step = self.result.steps[name]
-        step.status, step.text, step.answered_by = "reused", old["output"] or "", old["answered_by"]
+        step.status, step.text, step.answered_by = status, old["output"] or "", old["answered_by"]
         step.input_tokens, step.output_tokens = old["input_tokens"], old["output_tokens"] or 0
         step.reused_from_run = old.get("reused_from_run") or old["run_id"]
+        cached = {"cache_key": old["cache_key"], "cached_from": old["origin"]} if status == "cached" else {}
+        step.cached_from = cached.get("cached_from")
         self.store.update_step(
             step.step_id,
-            status="reused",
+            status=status,
             prompt=old["prompt"],
             output=step.text,
             answered_by=step.answered_by,
@@ -249,7 +232,9 @@ class _Run:
             input_tokens=step.input_tokens,
             output_tokens=step.output_tokens,
             reused_from_run=step.reused_from_run,
+            schema_valid=old.get("schema_valid"),
             finished_at=now(),
+            **cached,
         )
         self._keep_artifacts(name, step.text, self.specs[name].check)
         schema = self.plan.schemas.get(name)
@@ -299,16 +284,41 @@ class _Run:
                 self._end(step, "skipped", f"needs {lost[0].name}, which {_ended_as(lost[0].status)}")
                 self.ended.add(spec.name)
             elif all(n.name in self.ended for n in needs):
+                if self._from_cache(spec):  # ended here: its dependants may start in this same pass
+                    self.ended.add(spec.name)
+                    continue
                 self.holds[spec.name] = Stop()
                 self.running[spec.name] = pool.submit(self._run_step, spec, step, self.holds[spec.name])
+
+    def _prompt(self, spec: StepSpec) -> tuple[str, dict[str, Any]]:
+        """The step's prompt, filled from the steps before it, and its settings' changes (schema)."""
+        outputs = {n: self.result.steps[n].text for n in spec.needs}
+        prompt = self.plan.prompt(spec.name, self.input, outputs, self.kinds, self.data)
+        schema = self.plan.schemas.get(spec.name)
+        return prompt, ({"json_schema": schema.json_schema} if schema is not None else {})
+
+    def _from_cache(self, spec: StepSpec) -> bool:
+        """Finish the step from the cache when an earlier step had its key; note the key either way."""
+        try:
+            prompt, changes = self._prompt(spec)
+            models = self.plan.models[spec.name]
+            written = spec.check.written if spec.check is not None else None
+            key = cache_key(self.manager, models, spec.generation(prompt, **changes), check=written, render=spec.render)
+        except Exception:
+            return False  # the step's own thread meets the error again and records it
+        if key is None:
+            return False
+        self.keys[spec.name] = key
+        source = step_source(self.store, self.project_id, key) if self.cache else None
+        if source is not None:
+            self.serve(spec.name, source, "cached")
+        return source is not None
 
     def _run_step(self, spec: StepSpec, step: StepResult, hold: Stop) -> None:
         sink = StepSink(self.store, self.run_id, step)
         try:
-            outputs = {n: self.result.steps[n].text for n in spec.needs}
-            prompt = self.plan.prompt(spec.name, self.input, outputs, self.kinds, self.data)
+            prompt, changes = self._prompt(spec)
             schema = self.plan.schemas.get(spec.name)
-            changes = {"json_schema": schema.json_schema} if schema is not None else {}
             checked = schema is not None or spec.check is not None
             asked = prompt
             for attempt in range(1, spec.retries + 2):
@@ -342,6 +352,8 @@ class _Run:
                 step.data = sink.data
                 self.data[spec.name] = sink.data
                 self._keep_artifacts(spec.name, done.text, spec.check)
+                if spec.name in self.keys:  # finished: a source for the cache from now on
+                    self.store.update_step(step.step_id, cache_key=self.keys[spec.name])
         except Cancelled:
             pass  # the sink has recorded it cancelled, with its partial text
         except Exception as e:
@@ -395,7 +407,7 @@ class _Run:
         self.result.status = status
         self.result.error = f"step {failed[0].name}: {failed[0].error}" if failed else None
         self.result.duration_ms = seconds * 1000
-        ran = [s for s in steps if s.status != "reused"]
+        ran = [s for s in steps if s.status not in NOT_RUN]
         self.store.update_run(
             self.run_id,
             status=status,

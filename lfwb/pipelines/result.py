@@ -18,8 +18,9 @@ from typing import Any
 from ..runs import tokens_text
 from ..untrusted import NO_MATH, escape
 
-FINISHED = ("done", "reused")  # a step whose output later steps can use
-ENDED = ("done", "reused", "failed", "cancelled", "skipped")
+FINISHED = ("done", "reused", "cached")  # a step whose output later steps can use
+NOT_RUN = ("reused", "cached")  # finished with an earlier step's answer: nothing asked, nothing spent
+ENDED = ("done", "reused", "cached", "failed", "cancelled", "skipped")
 SHOWN_WAIT_MS = 100  # a shorter wait for the model is not worth a word
 
 
@@ -40,7 +41,8 @@ class StepResult:
     duration_ms: float | None = None
     cost_usd: float = 0.0
     error: str | None = None
-    reused_from_run: int | None = None
+    reused_from_run: int | None = None  # the run whose answer it took (a reused or cached step)
+    cached_from: int | None = None  # a cached step: the step whose answer it took
     started: float | None = None  # perf_counter at its start: the seconds shown while it runs
     data: Any = None  # a `schema:` step's parsed answer
     attempts: int = 1  # a `check:` step with `retries:` may take several; each has its row
@@ -67,7 +69,7 @@ class StepResult:
         if self.waited_note:
             parts.append(self.waited_note)
         if self.reused_from_run is not None:
-            parts.append(f"from run {self.reused_from_run}")
+            parts.append(self.source())
         line = " · ".join(parts)
         return f"{line} — {self.error}" if self.error and self.status in ("failed", "skipped") else line
 
@@ -82,6 +84,10 @@ class StepResult:
         if self.waited_ms is None or self.waited_ms < SHOWN_WAIT_MS:
             return ""
         return f"waited {self.waited_ms / 1000:.1f} s for {self.answered_by or self.model}"
+
+    def source(self) -> str:
+        """`from run 12`, `cached from run 12`: where a step that did not run took its answer."""
+        return ("cached " if self.status == "cached" else "") + f"from run {self.reused_from_run}"
 
     def seconds(self, now: float | None = None) -> float | None:
         """The seconds it ran (its model's work: a wait for the model is `waited_ms`, apart)."""
@@ -113,7 +119,7 @@ class PipelineResult:
 
     @property
     def cost_usd(self) -> float:
-        return sum(s.cost_usd for s in self.steps.values() if s.status != "reused")
+        return sum(s.cost_usd for s in self.steps.values() if s.status not in NOT_RUN)
 
     def table(self) -> list[list[str]]:
         rows = [["step", "model", "status", "tokens", "seconds", "note"]]
@@ -122,7 +128,7 @@ class PipelineResult:
             note = (
                 s.error
                 if s.status in ("failed", "skipped")
-                else (f"from run {s.reused_from_run}" if s.reused_from_run is not None else "")
+                else (s.source() if s.reused_from_run is not None else "")
             )
             if s.attempts > 1:
                 note = f"attempt {s.attempts}" + (f": {note}" if note else "")

@@ -27,7 +27,7 @@ from .result import SHOWN_WAIT_MS
 if TYPE_CHECKING:
     from ..store import Store
 
-NOT_RUN = ("skipped", "reused")  # these never generate: their start is when the run wrote the row
+NOT_RUN = ("skipped", "reused", "cached")  # these never generate: their start is when the run wrote the row
 MARK_S = 0.02  # the least width a bar is drawn with, as a share of the chart's span
 WAIT_ALPHA = 0.15  # a wait for the model: lighter than a faded (failed, cancelled) bar's 0.35
 
@@ -41,7 +41,7 @@ class Bar:
     model: str
     start_s: float
     end_s: float
-    ran: bool  # False: skipped, reused or cancelled before it began (drawn as a mark)
+    ran: bool  # False: skipped, reused, cached or cancelled before it began (drawn as a mark)
     waited_s: float = 0.0  # from its start until its model was free (steps on one local model take turns)
 
     @property

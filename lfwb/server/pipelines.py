@@ -74,7 +74,7 @@ def get_pipeline(name: Name, request: Request) -> dict:
 async def run_pipeline(name: Name, body: PipelineRunIn, request: Request) -> Started:
     """Start a run of `name` on `input`; settings override every step's (`max_tokens`, ...)."""
     wb, runs = workbench(request), running(request)
-    handle = wb.start_pipeline(name, body.input, **body.settings.given())
+    handle = wb.start_pipeline(name, body.input, cache=body.cache, **body.settings.given())
     # Kept from its start (on its worker, before any step runs) until it has ended.
     handle.listen(lambda event: runs.setdefault(event.run.run_id, handle) if isinstance(event, HandleStarted) else None)
 

@@ -233,6 +233,7 @@ class PipelineIn(Body):
 class PipelineRunIn(Body):
     input: Annotated[str, Field(max_length=2**20)] = ""
     settings: Settings = Field(default_factory=Settings)
+    cache: bool = Field(True, description="false: run every step, none answered by the step cache")
 
 
 # -- evals -----------------------------------------------------------------------------------

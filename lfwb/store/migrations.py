@@ -471,3 +471,21 @@ def m016_evals(conn: sqlite3.Connection) -> None:
         CREATE INDEX eval_scores_run ON eval_scores(eval_run_id, model, row_index);
         """
     )
+
+
+@migration
+def m017_step_cache(conn: sqlite3.Connection) -> None:
+    # The step cache (lfwb/pipelines/step_cache.py): a step or a `--cache` generation that
+    # could repeat itself (temperature 0, or a fixed seed) keeps the hash of everything that
+    # decides its answer; a later one with the same hash takes that answer (`cached_from`:
+    # the row it came from) instead of asking the model. `%lfw cache clear` empties the keys.
+    conn.executescript(
+        """
+        ALTER TABLE steps ADD COLUMN cache_key TEXT;
+        ALTER TABLE steps ADD COLUMN cached_from INTEGER REFERENCES steps(id) ON DELETE SET NULL;
+        ALTER TABLE runs ADD COLUMN cache_key TEXT;
+        ALTER TABLE runs ADD COLUMN cached_from INTEGER REFERENCES runs(id) ON DELETE SET NULL;
+        CREATE INDEX steps_cache_key ON steps(cache_key) WHERE cache_key IS NOT NULL;
+        CREATE INDEX runs_cache_key ON runs(cache_key) WHERE cache_key IS NOT NULL;
+        """
+    )

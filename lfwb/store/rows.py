@@ -40,6 +40,8 @@ _WRITABLE = {
         "pipeline_id",
         "schema_valid",
         "waited_ms",
+        "cache_key",
+        "cached_from",
     },
     "artifacts": {
         "project_id",
@@ -77,6 +79,8 @@ _WRITABLE = {
         "attempt",
         "schema_valid",
         "waited_ms",
+        "cache_key",
+        "cached_from",
     },
 }
 _NOUN = {"projects": "project", "contexts": "context", "runs": "run", "artifacts": "artifact", "steps": "step"}

@@ -1,8 +1,9 @@
 """Steps: one row per step of a pipeline run, recorded as it runs (lfwb/pipelines/executor.py).
 
 A step is `pending` until the steps it needs are done, then `running`, and ends `done`,
-`failed`, `cancelled`, `skipped` (a step it needs failed) or `reused` (a rerun took its output
-from an earlier run, named in `reused_from_run`). A step that asked its model again after a
+`failed`, `cancelled`, `skipped` (a step it needs failed), `reused` (a rerun took its output
+from an earlier run, named in `reused_from_run`) or `cached` (the step cache took the answer of
+an earlier step with the same `cache_key`: `cached_from`, and its run in `reused_from_run`). A step that asked its model again after a
 failed check (`retries:`) has a row per attempt (`attempt` 1, 2, ...): the step is its last.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from ..errors import BadInput
 from .rows import Rows
 
-STEP_STATUSES = ("pending", "running", "done", "failed", "cancelled", "skipped", "reused", "interrupted")
+STEP_STATUSES = ("pending", "running", "done", "failed", "cancelled", "skipped", "reused", "cached", "interrupted")
 
 
 class StepRows(Rows):
@@ -56,9 +57,9 @@ class StepRows(Rows):
             )
 
     def steps_cost(self, run_id: int) -> float:
-        """What a run's steps cost so far (a reused step was paid for by the run it came from)."""
+        """What a run's steps cost so far (a reused or cached step was paid for by the run it came from)."""
         rows = self.query(
-            "SELECT coalesce(sum(cost_usd), 0) AS cost FROM steps WHERE run_id = ? AND status != 'reused'",
+            "SELECT coalesce(sum(cost_usd), 0) AS cost FROM steps WHERE run_id = ? AND status NOT IN ('reused', 'cached')",
             (run_id,),
         )
         return float(rows[0]["cost"])

@@ -1,7 +1,7 @@
 """The SQLite store: one file per workspace, opened with sqlite-utils, shared by kernels.
 
 `Store` is the one object callers use. Its parts, one idea each: opening, write transactions
-and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`), pipeline steps (`steps`),
+and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`), pipeline steps (`steps`), the step cache's look-ups (`cache`),
 contexts and full-text search (`contexts`), their chunks and vectors for retrieval (`chunks`); projects, artifacts and model registrations are
 here. Rows come back as plain dicts, newest first.
 """
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import AlreadyExists, BadInput, NotFound, StillRunning
+from .cache import CacheRows
 from .chat import ChatRows
 from .contexts import ContextRows
 from .migrate import now
@@ -22,7 +23,7 @@ from .runs import RunRows
 from .steps import StepRows
 
 
-class Store(RunRows, StepRows, ContextRows, ChatRows):
+class Store(RunRows, StepRows, ContextRows, ChatRows, CacheRows):
     """The workspace database. `Store("lfwb.db")` creates or upgrades the file.
 
     >>> store = Store(":memory:")

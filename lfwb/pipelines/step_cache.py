@@ -1,0 +1,156 @@
+"""The step cache: an answer that would come out the same is taken from the store, not asked for again.
+
+    >>> key = cache_key(manager, ["smollm2"], gen)      # None: this request may not repeat itself
+    >>> store.cached_step(project_id, key)              # the newest finished step with that key
+
+A generation repeats itself when it is greedy (temperature 0) or sampled with a fixed seed.
+Its key is a hash of everything that decides the answer: the messages (the prompt as filled),
+the settings (schema, prefill, stop, seed...), what the step checks and renders, and each model
+it may ask — for a local model the fingerprint of its weights file, so a file replaced under the
+same name is a new model. A pipeline step (lfwb/pipelines/executor.py) with a key an earlier
+step of the project finished with takes that step's answer, marked `cached` with the step it
+came from; `%%lfw generate --cache` does the same for a run (`cached_generation`). A failed,
+cancelled or skipped step never has a key, so it is never a source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..runs import RunResult
+    from ..runtimes import GenerationConfig, RuntimeManager
+    from ..store import Store
+
+SAMPLE_BYTES = 1 << 20  # a fingerprint reads this much at the start, the end and 8 places between
+SAMPLES = 8
+# Settings of a registration that change nothing in the answer: where and how fast it runs.
+NOT_IN_KEY = ("name", "threads", "memory_estimate")
+
+_fingerprints: dict[tuple[str, int, int], str] = {}
+_lock = threading.Lock()
+
+
+def repeatable(gen: GenerationConfig) -> bool:
+    """Whether asking again would give the same answer: greedy, or sampled with a fixed seed."""
+    return gen.temperature == 0 or gen.seed is not None
+
+
+def cache_key(manager: RuntimeManager, models: list[str], gen: GenerationConfig, **extra: Any) -> str | None:
+    """The hash of what decides `gen`'s answer on `models` (a chain, in order); None when it may
+    not repeat itself. `extra`: what else decides it (a step's check and renderer)."""
+    if not repeatable(gen):
+        return None
+    payload = {
+        "models": [model_identity(manager, m) for m in models],
+        "prompt": gen.prompt,
+        "messages": gen.messages,
+        "settings": _settings(gen),
+        **extra,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _settings(gen: GenerationConfig) -> dict:
+    """`gen`'s settings with its float fields as floats: `temperature=0` and `0.0` are one key."""
+    floats = {f.name for f in dataclasses.fields(gen) if f.type in ("float", float)}
+    return {k: float(v) if k in floats and isinstance(v, int) else v for k, v in gen.params().items()}
+
+
+def model_identity(manager: RuntimeManager, name: str) -> dict:
+    """A registered model as the key sees it: its registration, with a local file's fingerprint
+    in place of its path (the same weights under another path or name are the same model)."""
+    config = manager.config(name).to_dict()
+    for setting in NOT_IN_KEY:
+        config.pop(setting, None)
+    source = Path(str(config["source"])).expanduser()
+    if manager.backend(config["runtime"]).local and source.exists():
+        config["source"] = fingerprint(source)
+    return config
+
+
+def fingerprint(path: Path) -> str:
+    """A cheap hash of a weights file (or a directory of them): its size and a few megabytes read
+    at fixed places. Kept by path, size and modification time, so a file is read once."""
+    if path.is_dir():
+        parts = [f"{p.relative_to(path)}:{fingerprint(p)}" for p in sorted(path.rglob("*")) if p.is_file()]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    stat = path.stat()
+    memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _lock:
+        known = _fingerprints.get(memo)
+    if known is not None:
+        return known
+    digest = hashlib.sha256(str(stat.st_size).encode())
+    with open(path, "rb") as f:
+        span = max(stat.st_size - SAMPLE_BYTES, 0)
+        for i in range(SAMPLES + 2):
+            f.seek(span * i // (SAMPLES + 1))
+            digest.update(f.read(SAMPLE_BYTES))
+    with _lock:
+        _fingerprints[memo] = digest.hexdigest()
+    return _fingerprints[memo]
+
+
+def cached_generation(
+    store: Store,
+    manager: RuntimeManager,
+    project_id: int,
+    models: list[str],
+    gen: GenerationConfig,
+    prompt: str,
+    key: str,
+) -> RunResult | None:
+    """A new `generate` run holding the answer of the newest finished run with `key` (its
+    `cached_from`), or None when there is none. Nothing is asked of a model, nothing is spent."""
+    from ..runs import RunResult
+    from ..store import now
+
+    source = store.cached_run(project_id, key)
+    if source is None:
+        return None
+    origin = source["cached_from"] or source["id"]
+    row = store.add_run(
+        project_id,
+        "generate",
+        model=" → ".join(models),
+        prompt=prompt,
+        params_json=json.dumps(gen.params()),
+        seed=gen.seed,
+        status="done",
+        output=source["output"],
+        answered_by=source["answered_by"],
+        runtime=source["runtime"],
+        input_tokens=source["input_tokens"],
+        output_tokens=source["output_tokens"],
+        duration_ms=0.0,
+        schema_valid=source["schema_valid"],
+        cache_key=key,
+        cached_from=origin,
+        finished_at=now(),
+    )
+    return RunResult(
+        run_id=row["id"],
+        text=source["output"],
+        model=row["model"],
+        answered_by=source["answered_by"],
+        status="done",
+        input_tokens=source["input_tokens"],
+        output_tokens=source["output_tokens"] or 0,
+        duration_ms=0.0,
+        cached_from=origin,
+    )
+
+
+def step_source(store: Store, project_id: int, key: str) -> dict | None:
+    """The newest finished step of the project with `key` (with `origin`: the step that ran)."""
+    source = store.cached_step(project_id, key)
+    if source is not None:
+        source["origin"] = source["cached_from"] or source["id"]
+    return source
+
