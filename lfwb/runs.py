@@ -84,6 +84,8 @@ class RunResult:
         if self.skipped:
             skipped = "; ".join(f"skipped {s['model']}: {s['reason']}" for s in self.skipped)
             notes.append(f"answered by {self.answered_by or 'none'}; {skipped}")
+        if self.cached_from is not None:
+            notes.append(f"cached: the answer of run {self.cached_from}, nothing was asked")
         if self.status == "cancelled" and cancel:
             notes.append(self.cancelled_line())
         elif self.status == "failed":

@@ -179,6 +179,7 @@ class Workbench(Records, Models, Pipelines, Evals):
         messages: list[dict] | None = None,
         project_id: int | None = None,
         schema: Any = None,
+        cache: bool = False,
         **settings: Any,
     ) -> Handle[RunResult]:
         """`generate` as a `Handle` (lfwb/handles.py): iterate it for `Text` pieces, `cancel()`
@@ -192,7 +193,7 @@ class Workbench(Records, Models, Pipelines, Evals):
         def work(h: Handle) -> RunResult:
             started, text = h.following(on_start, on_text)
             return self._generate(
-                prompt, model, system, raw, started, text, h.stop, messages, project_id, settings, schema=schema
+                prompt, model, system, raw, started, text, h.stop, messages, project_id, settings, schema, cache
             )
 
         return Handle(work)
@@ -210,6 +211,8 @@ class Workbench(Records, Models, Pipelines, Evals):
         `schema` (a Pydantic model class, a JSON Schema dict, a .json file, or "json" for any
         object; see lfwb/structured.py) constrains the answer while it is decoded and reads it
         back: `result.data` is the parsed value (a model instance for a Pydantic class).
+        `cache=True`: a request that repeats itself (temperature 0 or a seed) takes the answer of
+        an earlier one with the same key instead (`result.cached_from`; lfwb/pipelines/step_cache.py).
         To stop it from elsewhere, use `start_generate(...)`'s handle.
         """
         return self.start_generate(prompt, model, **options).result()
@@ -228,9 +231,22 @@ class Workbench(Records, Models, Pipelines, Evals):
                 yield event.piece
 
     def _generate(
-        self, prompt, model, system, raw, on_start, on_text, stop, messages, project_id, settings, schema=None
+        self,
+        prompt,
+        model,
+        system,
+        raw,
+        on_start,
+        on_text,
+        stop,
+        messages,
+        project_id,
+        settings,
+        schema=None,
+        cache=False,
     ) -> RunResult:
         from .pipelines.artifacts import save_artifacts
+        from .pipelines.step_cache import cached_generation, generation_key
         from .runs import record_generation
         from .runtimes.base import chat_config
 
@@ -245,6 +261,17 @@ class Workbench(Records, Models, Pipelines, Evals):
         # Kept open until the artifacts are saved too: they go with their run to the store it
         # started in, even when %config Lfwb.db_path switches stores meanwhile.
         with store.kept_open():
+            key = None
+            if cache:  # a request that repeats itself may take an earlier answer (step_cache.py)
+                links = self.manager.resolve(model or self.default_model)
+                key = generation_key(self.manager, links, gen, schema)
+                hit = key and cached_generation(store, project_id, links, gen, prompt, key, schema)
+                if hit:
+                    if on_start is not None:
+                        on_start(hit)
+                    if on_text is not None:
+                        on_text(hit.text, hit)
+                    return hit
             result = record_generation(
                 store,
                 self.manager,
@@ -257,6 +284,8 @@ class Workbench(Records, Models, Pipelines, Evals):
                 stop=stop,
                 schema=schema,
             )
+            if key is not None and result.status == "done" and result.run_id is not None:
+                store.update_run(result.run_id, cache_key=key)  # from now on, a source for the cache
             if result.status == "done" and result.run_id is not None:  # a recorded run has its id
                 # Its fenced code becomes the run's artifacts here, below every face. Only a
                 # finished answer: a cancelled run raises before this, a failed one keeps its text.

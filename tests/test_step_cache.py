@@ -57,7 +57,10 @@ def test_a_pipeline_run_twice_at_temperature_0_runs_no_model_the_second_time(ip,
     after = {r["name"]: r for r in store.list_steps(second.run_id)}
     for name in before:  # each step names the one it came from, with its answer and tokens
         assert after[name]["cached_from"] == before[name]["id"] and after[name]["status"] == "cached"
-        assert (after[name]["output"], after[name]["output_tokens"]) == (before[name]["output"], before[name]["output_tokens"])
+        assert (after[name]["output"], after[name]["output_tokens"]) == (
+            before[name]["output"],
+            before[name]["output_tokens"],
+        )
     assert store.get_run(second.run_id)["status"] == "done" and second.text == first.text
     assert [x["content"] for x in second.artifacts] == [x["content"] for x in first.artifacts] != []
     assert "cached from run" in repr(second)
@@ -195,3 +198,52 @@ def test_a_cached_schema_step_gives_its_data_to_the_steps_after_it(scripted):
     again = scripted.wb.run_pipeline(spec, "x", temperature=0)
     assert again.steps["analyse"].status == "cached" and again.steps["analyse"].data == {"title": "Log in"}
     assert again.steps["code"].status == "cached" and b.asked[-1].messages[-1]["content"] == "Log in"
+
+
+def test_over_http_a_run_is_cached_unless_it_asks_for_no_cache(server, scripted):
+    from server_fixtures import read_sse
+
+    a = scripted.model("a", words("parts"))
+    scripted.model("b", words("code"))
+    scripted.model("c", words("notes"))
+    http = server.http
+    assert http.post("/api/v1/pipelines", json={"definition": pipeline(), "name": "ui"}).status_code == 201
+
+    def run(**body) -> list[str]:
+        run_id = http.post("/api/v1/pipelines/ui/runs", json={"input": "x", **body}).json()["run_id"]
+        with http.stream("GET", f"/api/v1/runs/{run_id}/events") as r:
+            read_sse(r)
+        return [s["status"] for s in http.get(f"/api/v1/pipeline-runs/{run_id}").json()["steps"]]
+
+    assert run(settings={"temperature": 0}) == ["done"] * 3
+    assert run(settings={"temperature": 0}) == ["cached"] * 3
+    assert run(settings={"temperature": 0}, cache=False) == ["done"] * 3 and starts(a) == [2]
+
+
+def test_generate_with_cache_at_temperature_0_shows_the_earlier_answer_without_asking(ip, scripted):
+    fake = scripted.model("fake", words("```python\nprint(1)\n```"))
+    first = run_ok(ip, "%%lfw generate -m fake --temperature 0 --cache\nWrite it")
+    second = run_ok(ip, "%%lfw generate -m fake --temperature 0 --cache\nWrite it")
+    assert starts(fake) == [1] and second.text == first.text and second.run_id != first.run_id
+    assert second.cached_from == first.run_id and "cached: the answer of run" in second.note()
+    row = scripted.wb.store.get_run(second.run_id)
+    assert (row["status"], row["cached_from"], row["output_tokens"]) == ("done", first.run_id, first.output_tokens)
+    assert [a["content"] for a in scripted.wb.artifacts(run_id=second.run_id)] == ["print(1)\n"]
+
+
+def test_generate_asks_again_without_cache_with_sampling_or_with_another_prompt(ip, scripted):
+    fake = scripted.model("fake", words("hello"))
+    run_ok(ip, "%%lfw generate -m fake --temperature 0 --cache\nHi")
+    run_ok(ip, "%%lfw generate -m fake --temperature 0\nHi")  # no --cache: asked
+    run_ok(ip, "%%lfw generate -m fake --cache\nHi")  # temperature 0.7, no seed: asked
+    run_ok(ip, "%%lfw generate -m fake --temperature 0 --cache\nHello")  # another prompt: asked
+    assert starts(fake) == [4]
+    run_ok(ip, "%%lfw generate -m fake --seed 3 --cache\nHi")
+    assert run_ok(ip, "%%lfw generate -m fake --seed 3 --cache\nHi").cached_from is not None and starts(fake) == [5]
+
+
+def test_a_cached_structured_answer_is_parsed_again(scripted):
+    fake = scripted.model("fake", ['{"title": "Log in"}'])
+    scripted.wb.generate("x", "fake", schema="json", temperature=0, cache=True)
+    again = scripted.wb.generate("x", "fake", schema="json", temperature=0, cache=True)
+    assert (again.data, again.valid, starts(fake)) == ({"title": "Log in"}, True, [1])

@@ -40,6 +40,11 @@ from .registry import Invocation, check_output, given, subcommand
     help="answer as JSON this schema allows: a Pydantic model or JSON Schema dict in the notebook, or a .json file",
 )
 @argument("--json", action="store_true", help="answer as a JSON object (any)")
+@argument(
+    "--cache",
+    action="store_true",
+    help="at temperature 0 or with --seed: take the answer of an earlier run with the same prompt, model and settings",
+)
 @argument("-o", "--output", metavar="VAR", help="also store the text (with --schema/--json: the parsed value) in VAR")
 def generate(ctx: Invocation, args):
     """Generate text from the cell body, streaming into the cell; every run is saved.
@@ -47,6 +52,8 @@ def generate(ctx: Invocation, args):
     `{name}` in the body takes the value of `name` from the notebook; `{{name}}` is a literal
     `{name}`. Returns the run (`_.text`, `_.run_id`). With `--schema Order` the answer is
     decoded under the schema and shown as JSON; `_.data` is the parsed value (an `Order`).
+    With `--cache --temperature 0` (or `--seed`), an answer the project has for the same prompt,
+    model and settings is shown again, a new run that names it, without asking the model.
     """
     check_output(args.output)
     if args.raw and args.system:
@@ -71,7 +78,9 @@ def generate(ctx: Invocation, args):
         repeat_penalty=args.repeat_penalty,
     )
     result = LiveOutput().follow(
-        wb.start_generate(prompt, model=args.model, system=args.system, raw=args.raw, schema=schema, **settings),
+        wb.start_generate(
+            prompt, model=args.model, system=args.system, raw=args.raw, schema=schema, cache=args.cache, **settings
+        ),
         format=args.format,
     )
     if args.output:

@@ -126,9 +126,7 @@ class PipelineResult:
         for s in self.steps.values():
             seconds = s.seconds()
             note = (
-                s.error
-                if s.status in ("failed", "skipped")
-                else (s.source() if s.reused_from_run is not None else "")
+                s.error if s.status in ("failed", "skipped") else (s.source() if s.reused_from_run is not None else "")
             )
             if s.attempts > 1:
                 note = f"attempt {s.attempts}" + (f": {note}" if note else "")

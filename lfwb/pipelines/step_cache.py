@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..runs import RunResult
+    from ..structured import Schema
     from ..runtimes import GenerationConfig, RuntimeManager
     from ..store import Store
 
@@ -97,44 +98,52 @@ def fingerprint(path: Path) -> str:
     return _fingerprints[memo]
 
 
+def generation_key(
+    manager: RuntimeManager, models: list[str], gen: GenerationConfig, schema: Schema | None = None
+) -> str | None:
+    """A generation's key (its schema decided as it will be sent); None when it may not repeat."""
+    if schema is not None:
+        gen = dataclasses.replace(gen, json_schema=schema.json_schema)
+    return cache_key(manager, models, gen)
+
+
 def cached_generation(
     store: Store,
-    manager: RuntimeManager,
     project_id: int,
     models: list[str],
     gen: GenerationConfig,
     prompt: str,
     key: str,
+    schema: Schema | None = None,
 ) -> RunResult | None:
     """A new `generate` run holding the answer of the newest finished run with `key` (its
-    `cached_from`), or None when there is none. Nothing is asked of a model, nothing is spent."""
+    `cached_from`), with its artifacts, or None when there is none. Nothing is asked of a model,
+    nothing is spent."""
     from ..runs import RunResult
     from ..store import now
+    from .artifacts import save_artifacts
 
     source = store.cached_run(project_id, key)
     if source is None:
         return None
     origin = source["cached_from"] or source["id"]
+    copied = {k: source[k] for k in ("output", "answered_by", "runtime", "input_tokens", "output_tokens")}
     row = store.add_run(
         project_id,
         "generate",
         model=" → ".join(models),
         prompt=prompt,
-        params_json=json.dumps(gen.params()),
+        params_json=json.dumps(gen.params() if schema is None else {**gen.params(), "json_schema": schema.json_schema}),
         seed=gen.seed,
         status="done",
-        output=source["output"],
-        answered_by=source["answered_by"],
-        runtime=source["runtime"],
-        input_tokens=source["input_tokens"],
-        output_tokens=source["output_tokens"],
         duration_ms=0.0,
         schema_valid=source["schema_valid"],
         cache_key=key,
         cached_from=origin,
         finished_at=now(),
+        **copied,
     )
-    return RunResult(
+    result = RunResult(
         run_id=row["id"],
         text=source["output"],
         model=row["model"],
@@ -145,6 +154,10 @@ def cached_generation(
         duration_ms=0.0,
         cached_from=origin,
     )
+    if schema is not None:  # it matched when it was written: read it as the run's data again
+        result.data, result.valid = schema.parse(result.text), True
+    save_artifacts(store, row["id"], project_id, result.text)
+    return result
 
 
 def step_source(store: Store, project_id: int, key: str) -> dict | None:
@@ -153,4 +166,3 @@ def step_source(store: Store, project_id: int, key: str) -> dict | None:
     if source is not None:
         source["origin"] = source["cached_from"] or source["id"]
     return source
-

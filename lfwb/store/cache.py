@@ -38,6 +38,10 @@ class CacheRows(Rows):
                 "UNION ALL SELECT cache_key FROM runs WHERE project_id = ?)",
                 (project_id, project_id),
             ).fetchone()
-            conn.execute(f"UPDATE steps SET cache_key = NULL WHERE cache_key IS NOT NULL AND run_id IN ({steps})", (project_id,))
-            conn.execute("UPDATE runs SET cache_key = NULL WHERE cache_key IS NOT NULL AND project_id = ?", (project_id,))
+            conn.execute(
+                f"UPDATE steps SET cache_key = NULL WHERE cache_key IS NOT NULL AND run_id IN ({steps})", (project_id,)
+            )
+            conn.execute(
+                "UPDATE runs SET cache_key = NULL WHERE cache_key IS NOT NULL AND project_id = ?", (project_id,)
+            )
         return held

@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from ..handles import Handle
     from ..pipelines.result import PipelineResult, StepResult
     from ..workbench import Workbench
-STYLES = {"done": "success", "reused": "info", "cached": "info", "failed": "danger", "cancelled": "warning", "skipped": "warning"}
+STYLES = {
+    "done": "success",
+    "reused": "info",
+    "cached": "info",
+    "failed": "danger",
+    "cancelled": "warning",
+    "skipped": "warning",
+}
 
 
 class _StepRow:
@@ -43,7 +50,9 @@ class _StepRow:
         self.status.value = text_html(step.header(now).split(" · ", 1)[-1])  # the name is already on the row
         ended = step.status in STYLES
         self.progress.value = (
-            self.progress.max if step.status in ("done", "reused", "cached") else min(step.output_tokens or 0, self.progress.max)
+            self.progress.max
+            if step.status in ("done", "reused", "cached")
+            else min(step.output_tokens or 0, self.progress.max)
         )
         self.progress.bar_style = STYLES.get(step.status, "") if ended else ""
 
