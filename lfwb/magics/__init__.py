@@ -8,7 +8,10 @@ from __future__ import annotations
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..errors import BadInput
-from . import chat, compare, core, evals, export, generate, models, pipelines, preview, project, remote, replay, revise, serve  # noqa: F401 - importing registers the subcommands
+
+# Importing a module registers its subcommands.
+from . import chat, compare, core, evals, export, generate, models, pipelines, preview  # noqa: F401
+from . import project, remote, replay, revise, serve  # noqa: F401
 from .registry import SUBCOMMANDS, Invocation, find_subcommand, parse
 
 
