@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_ok
+from conftest import eventually, run_ok
 from fixtures.scripted import Stall, words
 from lfwb.widgets.pipeline_panel import PipelinePanel
 from test_pipeline_run import TWO_STEPS
@@ -91,25 +91,67 @@ def test_stop_cancels_a_stalled_run_and_keeps_what_it_recorded(open_panel, scrip
     assert not panel.run_button.disabled
 
 
+CARD = ["```jsx\n", 'export default function Card({ title = "Hi" }) {\n', "  return <h2>{title}</h2>;\n}\n", "```"]
+
+
 def test_a_run_that_writes_a_component_shows_its_live_preview_under_the_artifacts(open_panel, scripted):
     from lfwb.preview.widget import Preview
 
     scripted.model("a", words("a card"))
-    scripted.model(
-        "b",
-        ["```jsx\n", 'export default function Card({ title = "Hi" }) {\n', "  return <h2>{title}</h2>;\n}\n", "```"],
-    )
+    scripted.model("b", CARD)
     panel = open_panel()
-    before = len(panel.children)
     press_run(panel, "a card")
     panel.handle.wait()
     assert panel.handle.done
-    shown = [w for w in panel.children[before:]]
+    shown = list(panel.previews.children)
     assert len(shown) == 1
     previews = [p for p in _widgets(shown[0]) if isinstance(p, Preview)]
     assert len(previews) == 1 and "export default function Card" in previews[0].source
     assert previews[0].artifact["run_id"] == panel.result.run_id
     assert "export default function Card" in previews[0]._srcdoc.replace("&quot;", '"')
+
+
+def test_each_run_replaces_the_last_run_s_previews_instead_of_piling_them_up(open_panel, scripted):
+    from lfwb.preview.widget import Preview
+
+    scripted.model("a", words("a card"))
+    scripted.model("b", CARD)
+    panel = open_panel()
+    sizes, runs, old = [], [], []
+    for _ in range(3):
+        press_run(panel, "a card")
+        panel.handle.wait()
+        sizes.append(len(list(_widgets(panel))))
+        runs.append([p.artifact["run_id"] for p in _widgets(panel) if isinstance(p, Preview)])
+        old.extend(p for p in _widgets(panel) if isinstance(p, Preview))
+    assert sizes[0] == sizes[1] == sizes[2]  # the panel does not grow run after run
+    assert runs == [[r] for r in sorted({r for rs in runs for r in rs})]  # one preview each time: the run's own
+    assert [p.comm is None for p in old] == [True, True, False]  # the replaced previews are closed
+
+
+def test_each_step_s_text_shows_under_its_row_while_it_streams_and_once_it_ended(open_panel, scripted):
+    stall = Stall()
+    scripted.model("a", ["Once", " upon", stall])
+    scripted.model("b", words("never asked"))
+    panel = open_panel()
+    press_run(panel, "x")
+    assert stall.reached.wait(WAIT_S)
+    eventually(lambda: "Once upon" in panel.rows["analyse"].text.value, what="the streamed text under its row")
+    panel.stop()
+    panel.handle.wait()
+    assert "Once upon" in panel.rows["analyse"].text.value
+    assert panel.rows["code"].text.value.count("never asked") == 0
+
+
+def test_a_step_s_markdown_answer_renders_under_its_row_and_its_html_stays_text(open_panel, scripted):
+    scripted.model("a", ["**Parts**: a <b>title</b> and", " <img src=x onerror=alert(1)>"])
+    scripted.model("b", CARD)
+    panel = open_panel()
+    press_run(panel, "a card")
+    panel.handle.wait()
+    shown = panel.rows["analyse"].text.value
+    assert "<strong>Parts</strong>" in shown and "&lt;img src=x" in shown and "<img" not in shown
+    assert "export default function Card" in panel.rows["code"].text.value
 
 
 def _widgets(widget):

@@ -5,8 +5,10 @@
 
 Run calls `Workbench.run_pipeline` — what `%lfw run` calls — on a thread of its own, so the
 kernel stays free and Stop can set the run's `cancel` event (the executor's stop: each running
-step keeps its text). A row per step shows its status and tokens against its `max_tokens`; when
-the run has ended, its timeline (`lfwb/pipelines/timeline.py`) and its artifacts appear below.
+step keeps its text). A row per step shows its status and tokens against its `max_tokens`, and
+under it the step's text as it streams; when the run has ended, its timeline
+(`lfwb/pipelines/timeline.py`), its artifacts and their previews appear below. A new run
+replaces the last one's rows, timeline and previews (the previews are closed, not piled up).
 Widget values are set from the run's thread: a trait set is sent to the front end as it happens.
 """
 
@@ -20,7 +22,7 @@ import ipywidgets as widgets
 
 from ..errors import LfwbError
 from ..runtimes.base import DEFAULT_MAX_TOKENS  # a step without `max_tokens` is capped there
-from ..untrusted import NO_MATH, text_html
+from ..untrusted import NO_MATH, answer_html, text_html
 
 if TYPE_CHECKING:
     from ..handles import Handle
@@ -37,18 +39,25 @@ STYLES = {
 
 
 class _StepRow:
-    """One step's line: name, status (model, tokens, seconds) and tokens against its cap."""
+    """One step's line — name, status (model, tokens, seconds), tokens against its cap — and its
+    text under it, as it streams (Markdown once the step has ended)."""
 
     def __init__(self, name: str, max_tokens: int):
         self.name = widgets.HTML(f"<b>{html.escape(name)}</b>", layout=widgets.Layout(width="160px"))
         # HTML, not a Label: a Label is typeset by MathJax, and the status can hold an error's text.
         self.status = widgets.HTML(text_html("pending"), layout=widgets.Layout(width="420px"))
         self.progress = widgets.IntProgress(value=0, min=0, max=max_tokens, layout=widgets.Layout(width="200px"))
-        self.box = widgets.HBox([self.name, self.status, self.progress])
+        # A long answer scrolls inside its own box: the rows below it stay in sight.
+        self.text = widgets.HTML(layout=widgets.Layout(max_height="16em", overflow="auto", margin="0 0 0.5em 160px"))
+        self.box = widgets.VBox([widgets.HBox([self.name, self.status, self.progress]), self.text])
+        self._shown: tuple[str, bool] = ("", False)
 
     def show(self, step: StepResult, now: float | None) -> None:
         self.status.value = text_html(step.header(now).split(" · ", 1)[-1])  # the name is already on the row
         ended = step.status in STYLES
+        if (step.text, ended) != self._shown:  # redraw only what changed: the executor calls often
+            self._shown = (step.text, ended)
+            self.text.value = answer_html(step.text) if ended and step.text else text_html(step.text)
         self.progress.value = (
             self.progress.max
             if step.status in ("done", "reused", "cached")
@@ -59,8 +68,6 @@ class _StepRow:
 
 class PipelinePanel(widgets.VBox):
     """The pipeline panel. `run()` and `stop()` are what the buttons call; `thread` is the run's."""
-
-    children: tuple  # the Box's trait, replaced whole when a run adds rows or previews
 
     def __init__(self, workbench: Workbench, namespace: dict | None = None):
         self.workbench, self.namespace = workbench, namespace
@@ -79,6 +86,7 @@ class PipelinePanel(widgets.VBox):
         self.steps = widgets.VBox()
         self.timeline = widgets.Image(format="png", layout=widgets.Layout(display="none"))
         self.artifacts = widgets.HTML()
+        self.previews = widgets.VBox()  # the last run's live previews, one per component it wrote
         self.rows: dict[str, _StepRow] = {}
         self.result: PipelineResult | None = None  # the last run's
         self.handle: Handle[PipelineResult] | None = None  # the run in progress's (lfwb/handles.py)
@@ -90,6 +98,7 @@ class PipelinePanel(widgets.VBox):
                 self.steps,
                 self.timeline,
                 self.artifacts,
+                self.previews,
             ]
         )
 
@@ -108,7 +117,11 @@ class PipelinePanel(widgets.VBox):
         self.rows = {
             s.name: _StepRow(s.name, int(s.settings.get("max_tokens") or DEFAULT_MAX_TOKENS)) for s in spec.order()
         }
+        for old in self.steps.children:  # the last run's rows: their widgets would live on in the kernel
+            for widget in _tree(old):
+                widget.close()
         self.steps.children = [row.box for row in self.rows.values()]
+        self._close_previews()
         self.message.value, self.artifacts.value, self.result = "", "", None
         self.timeline.layout.display = "none"
         self.run_button.disabled, self.stop_button.disabled = True, False
@@ -165,8 +178,22 @@ class PipelinePanel(widgets.VBox):
         if any(a["kind"] in LANGUAGES for a in result.artifacts):
             from ..preview.widget import previews
 
-            self.children = (*self.children, *(p.panel for p in previews(result.artifacts)))
+            self.previews.children = [p.panel for p in previews(result.artifacts)]
+
+    def _close_previews(self) -> None:
+        """Close the last run's previews and clear them."""
+        for panel in self.previews.children:
+            for widget in _tree(panel):
+                widget.close()
+        self.previews.children = []
 
     def _say(self, line: str, ok: bool = False) -> None:
         colour = "#060" if ok else "#b00"
         self.message.value = text_html(line, style=f"color:{colour}")
+
+
+def _tree(widget: widgets.Widget):
+    """A widget and every widget inside it, innermost first."""
+    for child in getattr(widget, "children", ()):
+        yield from _tree(child)
+    yield widget
