@@ -129,7 +129,10 @@ def column_html(result: RunResult) -> str:
     return (
         '<div class="lfwb-compare-column" style="flex:1;min-width:0">'
         f"<div><b>{escape(result.model)}</b></div>"
-        f'<pre style="white-space:pre-wrap;margin:0.3em 0">{escape(result.text)}</pre>'
+        # JupyterLab breaks an output's <pre> anywhere (word-break: break-all): "th|at" in a narrow
+        # column. Wrap between words; a word longer than the column still breaks rather than overflow.
+        '<pre style="white-space:pre-wrap;word-break:normal;overflow-wrap:anywhere;margin:0.3em 0">'
+        f"{escape(result.text)}</pre>"
         f'<div style="font-size:0.85em;opacity:0.8">{escape(stats_line(result))}</div>{error}</div>'
     )
 

@@ -28,14 +28,20 @@ class _ModelRow:
     def __init__(self, panel: ModelsPanel, name: str, runtime: str):
         self.name = name
         self.label = widgets.HTML(
-            f"<b>{html.escape(name)}</b> <small>{html.escape(runtime)}</small>", layout=widgets.Layout(width="220px")
+            f"<b>{html.escape(name)}</b> <small>{html.escape(runtime)}</small>", layout=widgets.Layout(width="180px")
         )
-        self.state = widgets.Label(layout=widgets.Layout(width="110px"))
-        self.stats = widgets.Label(layout=widgets.Layout(width="340px"))
-        self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="120px"))
-        self.button = widgets.Button(layout=widgets.Layout(width="90px"))
+        # At least these widths (the rows line up), wider when the text needs it: a Label cuts what
+        # does not fit ("loaded · 202.8 M…"), so its width follows its text.
+        self.state = widgets.Label(layout=widgets.Layout(min_width="140px", width="auto"))
+        self.stats = widgets.Label(layout=widgets.Layout(min_width="200px", width="auto"))
+        self.progress = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="100px"))
+        self.button = widgets.Button(layout=widgets.Layout(width="80px"))
         self.button.on_click(lambda _: panel.toggle(name))
-        self.box = widgets.HBox([self.label, self.state, self.stats, self.progress, self.button])
+        # A narrow notebook wraps the row rather than cut it.
+        self.box = widgets.HBox(
+            [self.label, self.state, self.button, self.progress, self.stats],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
 
     def show(self, row: dict) -> None:
         loading = row["loading"] is not None
@@ -71,7 +77,8 @@ class ModelsPanel(widgets.VBox):
         self.table = widgets.VBox()
         self.rows: dict[str, _ModelRow] = {}
         self._lock = threading.RLock()  # events arrive from generation threads too
-        super().__init__([widgets.HBox([self.memory, self.memory_label, refresh]), self.table, self.message])
+        top = widgets.HBox([self.memory, self.memory_label, refresh], layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([top, self.table, self.message])
         self._unsubscribe = workbench.on_model_event(self._on_event)
         self.refresh()
 
