@@ -70,15 +70,35 @@ def _doc(obj) -> str:
     return inspect.getdoc(obj) or ""
 
 
+class _Shown:
+    """An annotation written as the source writes it (they are strings under `from __future__
+    import annotations`; inspect would quote them)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def _signature(name: str, obj) -> str:
     try:
-        return f"{name}{inspect.signature(obj)}"
+        sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return name
+    params = [p for p in sig.parameters.values() if p.name not in ("self", "cls")]
+    params = [p.replace(annotation=_Shown(p.annotation)) if isinstance(p.annotation, str) else p for p in params]
+    returns = sig.return_annotation
+    sig = sig.replace(parameters=params, return_annotation=_Shown(returns) if isinstance(returns, str) else returns)
+    return f"{name}{sig}"
 
 
 def _entry(title: str, obj, level: str = "###") -> list[str]:
-    lines = [f"{level} `{title}`", ""]
+    """A heading with the name, the signature as code, then the docstring."""
+    short = title.split("(")[0]
+    lines = [f"{level} `{short}`", ""]
+    if "(" in title:
+        lines += ["```python", title, "```", ""]
     doc = _doc(obj)
     if doc:
         lines += ["```text", doc, "```"] if _preformatted(doc) else [doc]
@@ -200,8 +220,17 @@ def http_reference(schema: dict) -> str:
             lines += [f"Body: {_type(body, schema)}", ""]
             lines += _fields(body, schema)
         answers = [f"`{code}`" for code in op.get("responses", {})]
+        ok = op.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {}).get("schema")
+        if ok:
+            lines += [f"Returns: {_type(ok, schema)}", ""]
         if answers:
             lines += ["Answers: " + ", ".join(answers), ""]
+    lines += ["## Schemas", ""]
+    for name, model in sorted(schema.get("components", {}).get("schemas", {}).items()):
+        lines += [f"### `{name}`", ""]
+        if model.get("description"):
+            lines += [" ".join(model["description"].split()), ""]
+        lines += _fields({"$ref": f"#/components/schemas/{name}"}, schema)
     return "\n".join(lines) + "\n"
 
 
