@@ -94,7 +94,7 @@ def main() -> None:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-                page = browser.new_page(viewport={"width": 1280, "height": 860}, device_scale_factor=1)
+                page = browser.new_page(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
                 page.set_default_timeout(60_000)
                 page.goto(f"{url}/lab/tree/01-quickstart.ipynb?reset&token={token}")
                 page.locator(".jp-Notebook .jp-CodeCell").first.wait_for()
