@@ -10,6 +10,7 @@ A stop is held while a run records itself, so it never cuts the row's writes (lf
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import GenerationError, LfwbError, RefusedBeforeSending, Unavailable
 from .runtimes import GenerationConfig, RuntimeManager, StreamTotals
+from .runtimes.keys import redact
+from .sent import Given, count_request, keep_request
 from .spending import check_budget, note_spend
 from .stops import Cancelled, Stop, held_stops
 from .store import Store, now
@@ -179,14 +182,18 @@ class RunSink:
             self.project_id,
             self.kind,
             model=model,
-            prompt=prompt,
-            params_json=json.dumps(gen.params()),
+            prompt=redact(prompt),  # a key pasted into a prompt is not kept (lfwb/sent.py does the same)
+            params_json=redact(json.dumps(gen.params())),
             seed=gen.seed,
             status="running",
             parent_id=self.parent_id,
         )
         self.run_id: int = row["id"]
         return self.run_id
+
+    def owner(self) -> tuple[int, int | None]:
+        """(run id, step id) of the record: what the request sent is kept under (lfwb/sent.py)."""
+        return self.run_id, None
 
     def flush(self, result: RunResult) -> None:
         self.store.flush_run_output(self.run_id, result.text, result.output_tokens)
@@ -218,6 +225,7 @@ def record_generation(
     stop: Stop | None = None,
     wait_for_room: bool = False,
     schema: Schema | None = None,
+    given: Given | None = None,
 ) -> RunResult:
     """Run `gen` on `model` (or its fallback chain) and keep the run in the store.
 
@@ -235,6 +243,8 @@ def record_generation(
     it needs instead of being refused (see `RuntimeManager.stream`).
     `schema` (lfwb/structured.py): every link decodes under it, and the answer is read through
     it (`result.data`, `result.valid`); one that does not match fails with SchemaMismatch.
+    What is sent is kept with the run (lfwb/sent.py); `given` marks what the caller put into
+    the messages itself (a chat's summary and retrieved chunks).
     """
     if schema is not None:
         gen = dataclasses.replace(gen, json_schema=schema.json_schema)
@@ -247,8 +257,9 @@ def record_generation(
     with held_stops(stop) as stops, store.kept_open():
         result = RunResult(run_id=sink.open(model, prompt, gen), text="", model=model)
         start = time.perf_counter()
-        refused = False
+        refused, request_id = False, None
         try:
+            request_id = keep_request(sink.store, *sink.owner(), gen, given)
             if on_start is not None:
                 on_start(result)
             for i, link in enumerate(links):
@@ -287,6 +298,11 @@ def record_generation(
             runtime = manager.config(answered).runtime if answered is not None and answered in manager else None
             sink.finish(result, runtime, refused)
             note_spend(manager, result.cost_usd)
+            if request_id is not None and not refused:
+                # Counts are for reading the run later: a tokenizer that fails leaves them out,
+                # never the run's own outcome.
+                with contextlib.suppress(Exception):
+                    count_request(sink.store, manager, request_id, result.answered_by or links[0])
     return result
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import BadInput, StillRunning
 
 if TYPE_CHECKING:
+    from .run_diff import RunDiff
+    from .run_view import RunView
     from .runtimes import RuntimeManager
     from .store import Store
 
@@ -87,6 +89,20 @@ class Records:
 
     def run(self, run_id: int) -> dict:
         return self.store.get_run(run_id)
+
+    def show_run(self, run_id: int) -> RunView:
+        """The run with what its model was sent (`sent`: each message, its role, part and token
+        count, the summary and retrieved chunks marked) and its answer; see lfwb/run_view.py."""
+        from .run_view import run_view
+
+        return run_view(self.store, self.store.get_run(run_id))
+
+    def diff_runs(self, a: int, b: int) -> RunDiff:
+        """What changed from run `a` to run `b`: model, settings, messages, summary, retrieved
+        chunks, answer — one section each (see lfwb/run_diff.py)."""
+        from .run_diff import diff_views
+
+        return diff_views(self.show_run(a), self.show_run(b))
 
     def ended_run(self, run_id: int) -> dict:
         """The run, refused while lfwb is still writing it (its steps and text are not final)."""

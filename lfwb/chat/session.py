@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadInput, LfwbError, NotFound, check_prompt, check_text
 from ..handles import Handle, Text
 from ..runs import OnStart, OnText, RunResult, record_generation
+from ..sent import Given
 from ..stops import Cancelled, Stop, held_stops
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
@@ -249,6 +250,7 @@ class ChatSession:
                 on_start=started,
                 on_text=streamed,
                 stop=stops,
+                given=Given(row["summary"], row["summary_turns"], plan.sources),  # marked in `%lfw show`
             )
         except (Cancelled, LfwbError) as e:
             error = e

@@ -1,6 +1,8 @@
-"""Projects, contexts, runs and artifacts: `%lfw project`, `context`, `runs`, `show`, ..."""
+"""Projects, contexts, runs and artifacts: `%lfw project`, `context`, `runs`, `show`, `diff`, ..."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
@@ -9,6 +11,10 @@ from ..errors import BadInput
 from ..store import RUN_STATUSES
 from .registry import Invocation, positive_int, subcommand
 from .rows import Record, Rows
+
+if TYPE_CHECKING:
+    from ..run_diff import RunDiff
+    from ..run_view import RunView
 
 
 @subcommand("project")
@@ -146,9 +152,19 @@ def runs(ctx: Invocation, args) -> Rows:
 @subcommand("show")
 @magic_arguments("lfw show")
 @argument("run_id", type=positive_int, help="a run id from %%lfw runs")
-def show(ctx: Invocation, args) -> Record:
-    """Everything about one run: prompt, output, settings, tokens, timings."""
-    return Record(ctx.workbench.run(args.run_id))
+def show(ctx: Invocation, args) -> RunView:
+    """One run: what the model was sent (each message, its role and tokens, the summary and
+    retrieved chunks marked), the settings, then the answer."""
+    return ctx.workbench.show_run(args.run_id)
+
+
+@subcommand("diff")
+@magic_arguments("lfw diff")
+@argument("run_a", type=positive_int, help="the earlier run's id (%%lfw runs)")
+@argument("run_b", type=positive_int, help="the run to compare it with")
+def diff(ctx: Invocation, args) -> RunDiff:
+    """What changed between two runs: model, settings, messages, summary, retrieved chunks, answer."""
+    return ctx.workbench.diff_runs(args.run_a, args.run_b)
 
 
 @subcommand("artifacts")

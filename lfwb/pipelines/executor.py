@@ -78,6 +78,9 @@ class StepSink(RunSink):
         )
         return self.run_id  # a step's result names its pipeline run
 
+    def owner(self) -> tuple[int, int | None]:
+        return self.run_id, self.step.step_id
+
     def flush(self, result: RunResult) -> None:
         self.store.flush_step_output(self.step.step_id, result.text, result.output_tokens)
 

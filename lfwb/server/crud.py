@@ -33,6 +33,7 @@ from .schemas import (
     ProjectRef,
     Row,
     RowId,
+    RunDiffOut,
     RunIn,
     RunKind,
     RunStatus,
@@ -185,7 +186,17 @@ def list_runs(
 
 @router.get("/runs/{run_id}", response_model=Row, tags=["runs"])
 def get_run(run_id: RowId, request: Request) -> dict:
-    return workbench(request).run(run_id)
+    """The run's row, and `sent`: what its model was sent (each message with its role, `part`,
+    `tokens`, the summary and retrieved chunks marked; the settings). A pipeline's `steps` and
+    a compare's `columns` come with it (`%lfw show`)."""
+    return workbench(request).show_run(run_id)
+
+
+@router.get("/runs/{run_id}/diff/{other_id}", response_model=RunDiffOut, tags=["runs"])
+def diff_runs(run_id: RowId, other_id: RowId, request: Request) -> dict:
+    """What changed from run `run_id` to run `other_id`: one section per kind of change (model,
+    settings, messages, summary, chunks, answer), each a list of lines (`- ` before, `+ ` after)."""
+    return workbench(request).diff_runs(run_id, other_id).to_dict()
 
 
 @router.delete("/runs/{run_id}", status_code=204, tags=["runs"])

@@ -98,6 +98,21 @@ class ContextPatch(Body):
     kind: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
+class DiffSection(BaseModel):
+    kind: str = Field(description="model, settings, messages, summary, chunks, answer, or run / steps")
+    title: str
+    lines: list[str] = Field(description="`- ` what run A had, `+ ` what run B has; other lines are notes")
+
+
+class RunDiffOut(BaseModel):
+    """What changed between two runs (lfwb/run_diff.py)."""
+
+    a: int
+    b: int
+    same_request: bool = Field(description="both sent the same model the same messages and settings")
+    sections: list[DiffSection]
+
+
 # Over HTTP a run or a step is imported once it has ended: only lfwb's recording writes one as it runs.
 ENDED_RUN = tuple(s for s in RUN_STATUSES if s != "running")
 ENDED_STEP = tuple(s for s in STEP_STATUSES if s not in ("pending", "running"))

@@ -489,3 +489,43 @@ def m017_step_cache(conn: sqlite3.Connection) -> None:
         CREATE INDEX runs_cache_key ON runs(cache_key) WHERE cache_key IS NOT NULL;
         """
     )
+
+
+@migration
+def m018_sent_requests(conn: sqlite3.Connection) -> None:
+    # What each run (or pipeline step) sent its model, kept once however often it is sent again
+    # (lfwb/store/sent.py): texts by their SHA-256; messages as a prefix tree, so a chat turn
+    # that repeats the history adds only its new messages; token counts per text and tokenizer.
+    conn.executescript(
+        """
+        CREATE TABLE sent_texts (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            text TEXT NOT NULL
+        );
+        CREATE TABLE sent_messages (
+            id INTEGER PRIMARY KEY,
+            parent_id INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            text_id INTEGER NOT NULL REFERENCES sent_texts(id),
+            UNIQUE (parent_id, role, text_id)
+        );
+        CREATE TABLE sent_counts (
+            text_id INTEGER NOT NULL REFERENCES sent_texts(id),
+            counted_by TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            PRIMARY KEY (text_id, counted_by)
+        );
+        CREATE TABLE sent_requests (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            step_id INTEGER REFERENCES steps(id) ON DELETE CASCADE,
+            raw INTEGER NOT NULL DEFAULT 0,
+            last_message_id INTEGER NOT NULL REFERENCES sent_messages(id),
+            settings_id INTEGER NOT NULL REFERENCES sent_texts(id),
+            marks_json TEXT,
+            counted_by TEXT
+        );
+        CREATE INDEX sent_requests_run ON sent_requests(run_id, step_id);
+        """
+    )

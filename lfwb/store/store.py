@@ -2,7 +2,7 @@
 
 `Store` is the one object callers use. Its parts, one idea each: opening, write transactions
 and closing (`connection`), generic row access (`rows`), runs and who owns them (`runs`), pipeline steps (`steps`), the step cache's look-ups (`cache`),
-contexts and full-text search (`contexts`), their chunks and vectors for retrieval (`chunks`); projects, artifacts and model registrations are
+contexts and full-text search (`contexts`), their chunks and vectors for retrieval (`chunks`), what runs sent (`sent`); projects, artifacts and model registrations are
 here. Rows come back as plain dicts, newest first.
 """
 
@@ -20,10 +20,11 @@ from .chat import ChatRows
 from .contexts import ContextRows
 from .migrate import now
 from .runs import RunRows
+from .sent import SentRows
 from .steps import StepRows
 
 
-class Store(RunRows, StepRows, ContextRows, ChatRows, CacheRows):
+class Store(RunRows, StepRows, ContextRows, ChatRows, CacheRows, SentRows):
     """The workspace database. `Store("lfwb.db")` creates or upgrades the file.
 
     >>> store = Store(":memory:")
