@@ -84,7 +84,14 @@ def main() -> None:
         reply = session.send(QUESTIONS[i % len(QUESTIONS)], max_tokens=args.max_tokens, temperature=0, seed=0)
         took = time.perf_counter() - start
         sent = wb.show_run(reply.run_id)["sent"]
-        whole = len(json.dumps({"messages": [{k: m[k] for k in ("role", "content")} for m in sent["messages"]], "settings": sent["settings"]}).encode())
+        whole = len(
+            json.dumps(
+                {
+                    "messages": [{k: m[k] for k in ("role", "content")} for m in sent["messages"]],
+                    "settings": sent["settings"],
+                }
+            ).encode()
+        )
         after = sent_bytes(wb.store)
         grew, before = after - before, after
         total_lfwb, total_whole = total_lfwb + grew, total_whole + whole
@@ -95,10 +102,14 @@ def main() -> None:
         )
     n = args.turns
     print()
-    print(f"bytes per turn: lfwb {total_lfwb / n:,.0f}, whole requests {total_whole / n:,.0f} "
-          f"(ratio lfwb/whole {total_lfwb / total_whole:.2f})")
-    print(f"keeping and counting the request: {keep_s * 1000 / n:.1f} ms a turn, "
-          f"{100 * keep_s / turn_s:.2f}% of the turn's time")
+    print(
+        f"bytes per turn: lfwb {total_lfwb / n:,.0f}, whole requests {total_whole / n:,.0f} "
+        f"(ratio lfwb/whole {total_lfwb / total_whole:.2f})"
+    )
+    print(
+        f"keeping and counting the request: {keep_s * 1000 / n:.1f} ms a turn, "
+        f"{100 * keep_s / turn_s:.2f}% of the turn's time"
+    )
     print("(lfwb's bytes are SQLite pages, which it fills as it goes: a turn may add a page or none)")
     wb.store.close()
 
