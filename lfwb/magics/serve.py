@@ -42,3 +42,21 @@ def serve(ctx: Invocation, args) -> Record:
         allow_remote_register=args.allow_remote_register,
     )
     return Record(running.status())
+
+
+@subcommand("browse")
+@magic_arguments("lfw browse")
+@argument("--port", type=int, default=0, help="port (default 0: a free one)")
+@argument("--stop", action="store_true", help="stop the Datasette this kernel started")
+def browse(ctx: Invocation, args) -> Record:
+    """Open the store in Datasette on 127.0.0.1, read-only: tables, full-text search, canned queries.
+
+    Datasette runs as a process of its own (it may bring its own SQLite library, which must stay
+    out of the kernel that writes the store). Needs the `browse` extra: pip install 'lfwb[browse]'.
+    """
+    from .. import browse as datasette
+
+    if args.stop:
+        stopped = datasette.stop_all()
+        return Record(browse="stopped" if stopped else "not running")
+    return Record(datasette.start(ctx.workbench.path, port=args.port).status())

@@ -1,9 +1,10 @@
 """`lfwb serve [--host 127.0.0.1] [--port 7860] [--db PATH] [--token T|auto] [--cors ORIGIN]
-[--allow-remote-register]`.
+[--allow-remote-register]`, and `lfwb browse [--db PATH] [--port 8001]`.
 
 The console script: a Workbench on `--db` (default ./lfwb.db or $LFWB_DB) served in the
 foreground until Ctrl-C or SIGTERM (answers in progress get a moment, then the store is closed
 and it exits 0). Inside a notebook, `%lfw serve` serves the kernel's own Workbench.
+`lfwb browse` opens the store read-only in Datasette (lfwb/browse.py) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let POST /models/register name a remote --base-url that is sent an API key",
     )
+    browse = sub.add_parser("browse", help="the store in Datasette on 127.0.0.1, read-only (the browse extra)")
+    browse.add_argument("--db", help="the store file (default ./lfwb.db or $LFWB_DB)")
+    browse.add_argument("--port", type=int, default=8001, help="port (default 8001; 0: a free one)")
     return p
 
 
@@ -52,6 +56,8 @@ def _stopped(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "browse":
+        return browse(args)
     try:
         token, made = checked_token(args.host, args.token)
         sock = bind(args.host, args.port)  # before the store is opened: a refused address makes nothing
@@ -87,6 +93,28 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         wb.unload_models()
         wb.close()
+    return 0
+
+
+def browse(args: argparse.Namespace) -> int:
+    """Datasette in its own process until Ctrl-C or SIGTERM; no Workbench (nothing is migrated)."""
+    from .. import browse as datasette
+    from ..store.connection import default_db_path
+
+    try:
+        browser = datasette.start(args.db or default_db_path(), port=args.port)
+    except LfwbError as e:
+        print(f"lfwb browse: {e}", file=sys.stderr)
+        return 2
+    print(f"lfwb browse: {browser.url} (read-only; Ctrl-C stops)", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
+    try:
+        browser.process.wait()
+    except Stopped:
+        pass
+    finally:
+        browser.stop()
     return 0
 
 
