@@ -169,3 +169,11 @@ def test_blocks_are_read_as_commonmark_fences(tmp_path):
     assert first.cells() == ['%%lfw pipeline ui\nsteps:\n  - prefill: "```jsx"']
     assert second.raises == "ModelNotFound: no model named 'nope'"
     assert fenced_blocks(page)[-1].lang == "text"
+
+
+def test_every_block_says_what_it_is():
+    """A block is run (python) or says why not (text, console, a file's language): a bare fence
+    would be skipped without anyone deciding so."""
+    allowed = {"python", "text", "console", "yaml", "toml", "json", "jsx", "tsx"}
+    bare = [b.where for p in PAGES for b in fenced_blocks(p) if b.lang not in allowed]
+    assert not bare, f"fence these blocks with a language: {bare}"
