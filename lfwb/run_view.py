@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .errors import NotFound
 from .sent import sent_of
 from .untrusted import NO_MATH, escape
 
@@ -26,14 +27,12 @@ PART = {"system": "system", "history": "earlier turn", "turn": "this turn", "pro
 def run_view(store: Store, row: dict) -> RunView:
     """The RunView of run `row`."""
     view = RunView(row)
-    view["sent"] = sent_of(store, row["id"])
-    if view["sent"] is None:
-        view["sent"] = unrecorded(row)
+    view["sent"] = _sent(store, row)
     if row["kind"] == "pipeline":
         view["steps"] = [
             {
                 **{k: s[k] for k in ("id", "name", "status", "model", "answered_by", "output", "attempt")},
-                "sent": sent_of(store, row["id"], s["id"]) or unrecorded(s),
+                "sent": _sent(store, s, row["id"]),
             }
             for s in store.list_steps(row["id"])
         ]
@@ -43,6 +42,23 @@ def run_view(store: Store, row: dict) -> RunView:
             for c in store.query("SELECT * FROM runs WHERE parent_id = ? ORDER BY id", (row["id"],))
         ]
     return view
+
+
+def _sent(store: Store, row: dict, run_id: int | None = None) -> dict | None:
+    """What a run (or, with `run_id`, its step `row`) sent. One that took its answer from the
+    cache (lfwb/pipelines/step_cache.py) asked nothing: it shows what its source sent."""
+    source = row.get("cached_from")
+    if source is not None:
+        try:
+            origin = (source, None) if run_id is None else (store.get_step(source)["run_id"], source)
+        except NotFound:
+            origin = None
+        sent = sent_of(store, *origin) if origin is not None else None
+        if sent is not None and origin is not None:
+            return {**sent, "cached_from": {"run_id": origin[0], "step_id": origin[1]}}
+    if run_id is None:
+        return sent_of(store, row["id"]) or unrecorded(row)
+    return sent_of(store, run_id, row["id"]) or unrecorded(row)
 
 
 def unrecorded(row: dict) -> dict | None:
@@ -145,6 +161,10 @@ def shown_segments(message: dict) -> list[tuple[str | None, str]]:
 def sent_head(sent: dict) -> str:
     n = len(sent["messages"])
     what = "prompt" if sent["raw"] and n == 1 else f"{n} message{'s' if n != 1 else ''}"
+    cached = sent.get("cached_from")
+    if cached is not None:
+        where = f"run {cached['run_id']}" + (f", step {cached['step_id']}" if cached["step_id"] else "")
+        what += f" · nothing was asked: the answer came from the cache ({where} sent this)"
     if sent.get("recorded") is False:
         return f"sent · {what} (only the prompt was kept for this run)"
     if sent["tokens"] is None:
@@ -161,6 +181,8 @@ def sent_text(sent: dict | None, indent: str = "") -> list[str]:
         lines.append(f"{indent}── {message_head(message, sent['counted_by'])}")
         for label, text in shown_segments(message):
             body = text.split("\n")
+            if label is not None and len(body) > 1 and body[-1] == "":
+                body.pop()  # a chunk that ends its line: its closing mark says so
             if label is None:
                 lines += [f"{indent}{line}" for line in body]
             else:

@@ -201,3 +201,15 @@ def test_show_and_diff_over_rest_and_a_bad_id_is_a_404_with_one_line(server, scr
     missing = http.get(f"/api/v1/runs/{one}/diff/999")
     assert missing.status_code == 404 and missing.json()["line"] == "NotFound: no run with id 999"
     assert http.get("/api/v1/runs/999").json()["line"] == "NotFound: no run with id 999"
+
+
+def test_a_run_that_took_its_answer_from_the_cache_shows_what_its_source_sent(scripted):
+    scripted.model("a", words("Teal."))
+    wb = scripted.wb
+    first = wb.generate("Colour?", model="a", temperature=0, cache=True)
+    again = wb.generate("Colour?", model="a", temperature=0, cache=True)
+    assert again.cached_from == first.run_id
+    shown = wb.show_run(again.run_id)
+    assert shown["sent"]["cached_from"] == {"run_id": first.run_id, "step_id": None}
+    assert shown["sent"]["messages"][-1]["content"] == "Colour?"
+    assert f"the answer came from the cache (run {first.run_id} sent this)" in shown.as_text()
