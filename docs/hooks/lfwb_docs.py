@@ -291,7 +291,10 @@ def errors_table() -> str:
     for cls in classes:
         parents = ", ".join(b.__name__ for b in cls.__bases__ if b.__module__ == errors.__name__)
         about = " ".join(_doc(cls).split())
-        hint = cls.hint if isinstance(cls.hint, str) else (", ".join(cls.hint.values()) if cls.hint else "")
+        hint = vars(cls).get("hint") or ""  # its own, not its parent's
+        if isinstance(hint, dict):
+            hints = list(hint.values())
+            hint = "; ".join(hints) if len(hints) <= 3 else f"a hint per case, e.g. {hints[0]}"
         lines.append(f"| `{cls.__name__}` | {parents and f'`{parents}`'} | {about} | {hint} |")
     return "\n".join(lines)
 
