@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import eventually, run_error, run_ok
 from fixtures.scripted import Fail, words
 from lfwb.errors import GenerationError
@@ -150,3 +152,21 @@ def test_a_step_shows_waiting_for_its_model_until_its_turn(scripted):
     go.set()
     result = handle.result()
     assert result.status == "done" and not any(s.waiting for s in result.steps.values())
+
+
+@pytest.mark.slow
+def test_two_steps_on_smollm2_take_turns_and_the_second_shows_its_wait(wb):
+    spec = {
+        "steps": [
+            {"name": "jsx", "model": "smollm2", "prompt": "Write a button in JSX.", "max_tokens": 24, "seed": 1},
+            {"name": "css", "model": "smollm2", "prompt": "Write CSS for a button.", "max_tokens": 24, "seed": 1},
+        ]
+    }
+    result = wb.run_pipeline(spec, input="x")
+    assert result.status == "done"
+    first, second = sorted(timeline_rows(wb.store, result.run_id), key=lambda b: b.working_s)
+    assert first.waited_note == ""  # it had the model at once (loading it is its work)
+    assert second.waited_note.startswith("waited ") and second.waited_note.endswith(" s for smollm2")
+    assert second.working_s >= first.working_s + first.seconds * 0.5  # it ran once the first was (nearly) done
+    step = result.steps[second.name]
+    assert step.waited_note == second.waited_note and step.waited_note in step.header()
