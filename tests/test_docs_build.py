@@ -26,17 +26,17 @@ def test_the_site_builds_in_strict_mode_with_its_generated_reference(tmp_path):
     site = tmp_path / "site"
     # Every guide is a page; the reference pages were generated from the code.
     for page in ("guide/getting-started", "guide/troubleshooting", "architecture"):
-        assert (site / page / "index.html").exists(), page
-    magics = (site / "reference/magics/index.html").read_text()
+        assert (site / f"{page}.html").exists(), page
+    magics = (site / "reference/magics.html").read_text()
     assert "%%lfw generate" in magics and "--max-tokens MAX_TOKENS" in magics
-    http = (site / "reference/http/index.html").read_text()
+    http = (site / "reference/http.html").read_text()
     assert "/v1/chat/completions" in http and "/api/v1/runs" in http
     assert "openapi" in (site / "reference/openapi.json").read_text()
-    python = (site / "reference/python/index.html").read_text()
+    python = (site / "reference/python.html").read_text()
     assert "start_generate" in python
-    settings = (site / "guide/configuration/index.html").read_text()
+    settings = (site / "guide/configuration.html").read_text()
     assert "Lfwb.memory_budget_gb" in settings
-    errors = (site / "guide/troubleshooting/index.html").read_text()
+    errors = (site / "guide/troubleshooting.html").read_text()
     assert "InsufficientMemory" in errors  # the table of every error class
     # The site reads offline: no web fonts, no CDN.
     assert "fonts.googleapis.com" not in (site / "index.html").read_text()
