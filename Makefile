@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.lfwb-setup
 # The JSX preview's front end, bundled from extension/ (rebuilt when anything there changes).
 RUNTIME := lfwb/static/runtime.js
 
-.PHONY: setup lab test bench browser docs clean
+.PHONY: setup lab notebook test bench browser docs clean
 
 setup: $(STAMP) $(RUNTIME)
 
@@ -31,8 +31,15 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
+# Jupyter refuses to start as root unless told (containers and many cloud machines run as root).
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/01-quickstart.ipynb
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01-quickstart.ipynb
+
+# The same notebooks in Notebook 7 (`jupyter notebook`).
+notebook: setup
+	$(BIN)/jupyter notebook $(ALLOW_ROOT) notebooks/01-quickstart.ipynb
 
 test: setup
 	$(BIN)/ruff check lfwb tests benchmarks
