@@ -10,6 +10,8 @@ marks are no guide (Lab shows `[ ]` on cells queued behind an error while the ke
 from __future__ import annotations
 
 import json
+import queue
+import re
 import shutil
 import time
 import urllib.request
@@ -25,8 +27,6 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 # The app's page for a notebook, by its path under the server's root.
 APPS = {"lab": "/lab/tree/{path}?reset", "notebook": "/notebooks/{path}"}
 RUN_TIMEOUT_S = 300
-# A kernel idle this long with no message while cells still lack their number never runs them.
-STALLED_S = 20
 TRACKER = Path("lab/user-settings/@jupyterlab/notebook-extension/tracker.jupyterlab-settings")
 
 
@@ -64,6 +64,10 @@ def test_the_notebook_runs_clean_in_the_browser(served, browser, app, notebook):
         widgets = _widgets_drawn(page, saved)
         shot = _screenshot(page, name)
         print(f"{path}: {len(saved['cells'])} cells, {widgets} widgets; screenshot {shot}")
+        for i, cell in enumerate(saved["cells"]):
+            for o in cell.get("outputs", []):
+                if o.get("name") == "stderr":
+                    print(f"  stderr in cell {i}: {o['text'][:120]!r}")
 
         errors = [
             f"cell {i}: {o['ename']}: {o['evalue']}"
@@ -81,22 +85,48 @@ def test_the_notebook_runs_clean_in_the_browser(served, browser, app, notebook):
 
 
 def _until_done(lab, session: dict, page, name: str) -> None:
-    """Until the kernel is idle by the server's REST API and every code cell has its number; or,
-    when some never will (an error stopped the queue), until the kernel has been quiet a while."""
-    cells, prompts = page.locator(".jp-Notebook .jp-CodeCell"), ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt"
-    numbered = f"() => [...document.querySelectorAll('{prompts}')].filter(e => /\\[\\d+\\]/.test(e.innerText)).length"
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    last, quiet_since = None, time.monotonic()
-    while True:
-        k = _kernel(lab, session)
-        if k["execution_state"] != "idle" or k["last_activity"] != last:
-            last, quiet_since = k["last_activity"], time.monotonic()
-        elif page.evaluate(numbered) == cells.count() or time.monotonic() - quiet_since > STALLED_S:
-            return
+    """Until the kernel has run every cell the page sent it. Neither the `[*]` marks nor the
+    kernel's execution_state tell: ipykernel 7 reports "idle" after a widget's control request
+    while a cell still runs. A request queued behind the cells does: its reply comes after theirs."""
+    prompts = ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt"
+    marks = f"() => [...document.querySelectorAll('{prompts}')].map(e => e.innerText.trim())"
+    # Every cell queued (or already run): then the page has sent them all. After an error the
+    # page clears the marks of the cells it will not send; the probe then follows the ones it did.
+    sent = lambda: all(re.fullmatch(r"\[(\*|\d+)\]:", m) for m in page.evaluate(marks))  # noqa: E731
+    _until(sent, 30, f"{name}: cells sent", fail=False)
+
+    from jupyter_client import BlockingKernelClient
+
+    client = BlockingKernelClient(
+        connection_file=str(lab["root"] / ".runtime" / f"kernel-{session['kernel']['id']}.json")
+    )
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        probe = client.execute("", silent=True, store_history=False)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while True:
+            try:
+                if client.get_shell_msg(timeout=1)["parent_header"].get("msg_id") == probe:
+                    break
+            except queue.Empty:
+                pass
+            if time.monotonic() > deadline:
+                shot = _screenshot(page, f"{name}-timeout")
+                pytest.fail(f"{name} still ran after {RUN_TIMEOUT_S} s (screenshot {shot})")
+    finally:
+        client.stop_channels()
+    # The page has the last replies a moment after the kernel sent them.
+    _until(lambda: "[*]:" not in page.evaluate(marks), 30, f"{name}: replies shown", fail=False)
+
+
+def _until(condition, timeout_s: float, what: str, fail: bool = True) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
         if time.monotonic() > deadline:
-            shot = _screenshot(page, f"{name}-timeout")
-            pytest.fail(f"{name} still ran after {RUN_TIMEOUT_S} s (screenshot {shot})")
-        time.sleep(0.25)
+            assert not fail, f"{what}: not within {timeout_s} s"
+            return
+        time.sleep(0.2)
 
 
 def _widgets_drawn(page, saved: dict, timeout_s: float = 30) -> int:
