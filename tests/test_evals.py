@@ -175,18 +175,11 @@ def test_every_kind_of_check_scores_an_answer(wb, scripted):
     report = wb.run_eval("kinds", ["json", "jsx"], rows, namespace=namespace)
     verdicts = {a.model: {k: v.passed for k, v in a.verdicts.items()} for a in report.answers}
     assert verdicts == {
-        "json": {"equals": True, "starts": True, "json-schema": True, "jsx": False, "python": True, "python-2": False},
-        "jsx": {
-            "equals": False,
-            "starts": False,
-            "json-schema": False,
-            "jsx": True,
-            "python": False,
-            "python-2": False,
-        },
+        "json": {"equals": True, "starts": True, "json-schema": True, "jsx": False, "short": True, "broken": False},
+        "jsx": {"equals": False, "starts": False, "json-schema": False, "jsx": True, "short": False, "broken": False},
     }
     why = {(f["model"], f["check"]): f["why"] for f in report.failures()}
-    assert why[("json", "python-2")] == "ValueError: no idea" and why[("jsx", "python")].endswith("characters")
+    assert why[("json", "broken")] == "ValueError: no idea" and why[("jsx", "short")].endswith("characters")
 
 
 def test_a_pipeline_eval_runs_the_pipeline_on_each_model_under_the_eval(wb, scripted):

@@ -10,7 +10,7 @@
       - judge: smollm2                    # a model reads the answer against the rubric: verdict + reason
         rubric: "The answer names the review's sentiment."
 
-Any check may carry `name:` (default: its kind, numbered when repeated). `{column}` in a value
+Any check may carry `name:` (default: its kind, a function's own name; numbered when repeated). `{column}` in a value
 is the row's column; one the dataset lacks is refused before anything runs (`fields`).
 """
 
@@ -120,7 +120,7 @@ def parse_check(item: Any, where: str) -> EvalCheck:
         raise BadInput(f"{where}: only a judge takes a `rubric:`")
     if kind == "regex" and value is not None and not _FIELD.search(value):
         _compiled(value, where)
-    name = item.get("name", kind)
+    name = item.get("name", value if kind == "python" else kind)  # a function goes by its name
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise BadInput(f"{where}: `name:` must be a short name (letters, digits, - _ . space), got {name!r}")
     ignore_case = item.get("ignore_case", True)

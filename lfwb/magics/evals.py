@@ -20,7 +20,7 @@ from __future__ import annotations
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..errors import BadInput
-from .pipelines import BatchBar
+from .pipelines import BatchBar, show_figures_as_png
 from .registry import Invocation, check_output, given, positive_int, subcommand
 from .rows import Rows
 
@@ -59,6 +59,7 @@ def eval_(ctx: Invocation, args):
         if not all(models):
             raise BadInput(f"--models takes model names separated by commas, got {args.models!r}")
     settings = given(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
+    show_figures_as_png(ctx.shell)  # `report.figure()` in a later cell draws as %lfw timeline's does
     report = follow(
         wb.start_eval(args.name, models, args.over, against=args.against, namespace=ctx.user_ns, **settings)
     )
@@ -96,6 +97,7 @@ def follow(handle):
 def eval_show(ctx: Invocation, args):
     """Reopen an eval run: its table, chart and failing answers (and changes since --against)."""
     check_output(args.output)
+    show_figures_as_png(ctx.shell)
     report = ctx.workbench.eval_report(args.run_id, against=args.against)
     if args.output:
         ctx.user_ns[args.output] = report
