@@ -17,7 +17,7 @@ naming the step and the fault, nothing saved); the Workbench does the work.
     %lfw run ui --input "a login form"      # each step streams into its own area of the cell
     %lfw rerun 12 --from code               # a new run reusing the steps before `code`
     %lfw run ui --over requests.csv --concurrency 4   # one run per input: a progress bar, a table
-    %lfw timeline 12                        # a bar per step, start to end, coloured by model
+    %lfw timeline 12                        # a bar per step, coloured by model, its wait for the model lighter
     %lfw panel pipeline                     # the same with a dropdown, Run and Stop buttons
 """
 
@@ -159,7 +159,8 @@ def rerun(ctx: Invocation, args):
 @magic_arguments("lfw timeline")
 @argument("run_id", type=positive_int, help="a pipeline run (see %%lfw runs)")
 def timeline(ctx: Invocation, args):
-    """Chart a pipeline run's steps: a bar per step from its start to its end, coloured by model."""
+    """Chart a pipeline run's steps: a bar per step, coloured by model; a step's wait for its model
+    (steps on one local model take turns) is a lighter segment before its bar."""
     from ..pipelines.timeline import timeline_figure
 
     bars = ctx.workbench.timeline(args.run_id)
