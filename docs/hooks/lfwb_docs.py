@@ -14,6 +14,7 @@ missing are dropped instead of failing the strict build.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import sys
@@ -120,6 +121,16 @@ def _methods(cls) -> list[tuple[str, object]]:
     return out
 
 
+# The Workbench's parts (its mixins), in the order a reader meets them.
+_PARTS = {
+    "lfwb.workbench": "The workbench",
+    "lfwb.workbench_models": "Models",
+    "lfwb.workbench_records": "Projects, contexts, runs, artifacts and chat",
+    "lfwb.workbench_pipelines": "Pipelines",
+    "lfwb.workbench_evals": "Evals",
+}
+
+
 def python_reference() -> str:
     import lfwb
     from lfwb.chat.session import ChatReply, ChatSession
@@ -142,10 +153,15 @@ def python_reference() -> str:
     ]
     lines += _entry("lfwb.workbench()", lfwb.workbench, "##")
     lines += ["## `Workbench`", "", _doc(lfwb.Workbench), ""]
+    groups: dict[str, list[str]] = {}
     for name, method in _methods(lfwb.Workbench):
         target = method.fget if isinstance(method, property) else method
         title = f"wb.{name}" if isinstance(method, property) else f"wb.{_signature(name, target)}"
-        lines += _entry(title, target)
+        part = _PARTS.get(getattr(target, "__module__", ""), "Other")
+        groups.setdefault(part, []).extend(_entry(title, target, "####"))
+    for part in [*_PARTS.values(), "Other"]:
+        if part in groups:
+            lines += [f"### {part}", "", *groups[part]]
     for title, cls in (
         ("RunResult", RunResult),
         ("Handle", Handle),
@@ -154,6 +170,10 @@ def python_reference() -> str:
         ("ModelConfig", ModelConfig),
     ):
         lines += [f"## `{title}`", "", _doc(cls), ""]
+        if dataclasses.is_dataclass(cls):
+            lines += ["| field | type |", "|---|---|"]
+            lines += [f"| `{f.name}` | `{f.type}` |" for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+            lines.append("")
         for name, method in _methods(cls):
             if isinstance(method, property):
                 lines += _entry(f"{title}.{name}", method.fget)
