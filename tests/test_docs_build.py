@@ -40,3 +40,13 @@ def test_the_site_builds_in_strict_mode_with_its_generated_reference(tmp_path):
     assert "InsufficientMemory" in errors  # the table of every error class
     # The site reads offline: no web fonts, no CDN.
     assert "fonts.googleapis.com" not in (site / "index.html").read_text()
+
+
+def test_the_readmes_links_and_screenshot_point_at_files_in_the_repo():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    assert "docs/assets/session.png" in targets
+    missing = [t for t in targets if not t.startswith("http") and not (ROOT / t).exists()]
+    assert not missing, missing
