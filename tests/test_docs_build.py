@@ -4,6 +4,7 @@ its page or a generator that fails is a failed build, so it fails the suite."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -43,8 +44,6 @@ def test_the_site_builds_in_strict_mode_with_its_generated_reference(tmp_path):
 
 
 def test_the_readmes_links_and_screenshot_point_at_files_in_the_repo():
-    import re
-
     readme = (ROOT / "README.md").read_text()
     targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
     assert "docs/assets/session.png" in targets
