@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from conftest import refused_in_one_line, run_ok, table_counts
+from conftest import plain, refused_in_one_line, run_ok, table_counts
 from fixtures.scripted import Stall
 
 LABELS = ["positive" if i % 4 else "negative" for i in range(20)]  # 15 positive, 5 negative
@@ -268,3 +268,29 @@ def test_the_report_draws_a_chart_that_loads_nothing_and_escapes_answers(wb, scr
         wb.store.get_run(wb.store.query("SELECT max(id) AS id FROM runs WHERE kind = 'eval'")[0]["id"])["params_json"]
     )
     assert params["models"] == ["evil"] and params["rows"] == [{"input": "x"}]
+
+
+def test_a_stop_in_the_cell_cancels_the_answers_shows_what_was_scored_and_says_so(ip, scripted, sigint, capsys):
+    import signal
+    import threading
+
+    from conftest import run_error
+
+    stall = Stall()
+    scripted.model("quick", ["positive"])
+    stuck = scripted.model("stuck", ["pos", stall, "itive"])
+    run_ok(ip, "%%lfw eval c\nprompt: '{input}'\nchecks:\n  - contains: positive\n")
+    ip.user_ns["rows"] = ["a", "b"]
+    main = threading.main_thread().ident
+    threading.Thread(target=lambda: stall.reached.wait(10) and signal.pthread_kill(main, signal.SIGINT)).start()
+
+    seen = run_error(ip, "%lfw eval c --models quick,stuck --over rows", capsys)
+    assert (
+        plain(seen).splitlines()[-1]
+        == f"eval cancelled (run {scripted.wb.store.list_runs(kind='eval')[0]['id']}): 2 of 4 answers scored"
+    )
+    [eval_run] = scripted.wb.store.list_runs(kind="eval")
+    assert eval_run["status"] == "cancelled" and stuck.log[-2:] == ["cancelled", "end"]
+    report = scripted.wb.eval_report(eval_run["id"])
+    assert [(a.model, a.row) for a in report.answers] == [("quick", 0), ("quick", 1)]
+    assert not scripted.wb.store.query("SELECT id FROM runs WHERE status = 'running'")
