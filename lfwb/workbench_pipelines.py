@@ -1,4 +1,5 @@
-"""The Workbench's pipelines: definitions (save, find, list) and runs (one, a batch, a rerun).
+"""The Workbench's pipelines: definitions (save, find, list) and runs (one, a batch, a rerun,
+a notebook replayed); the step cache.
 
 Each `start_*` returns the `Handle` the faces follow; the plain method waits on it and the
 `a*` twin awaits it. Runs go to lfwb/pipelines/executor.py and batch.py with the Workbench's
@@ -7,6 +8,7 @@ store, manager and project.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from .pipelines.batch import BatchInputs, BatchProgress
     from .pipelines.executor import OnUpdate
     from .pipelines.library import Saved
+    from .pipelines.replay import OnReplay, ReplayCell, ReplayResult
     from .pipelines.result import PipelineResult
     from .pipelines.spec import PipelineSpec
     from .runtimes import RuntimeManager
@@ -180,6 +183,53 @@ class Pipelines:
     def rerun_pipeline(self, run_id: int, from_step: str | None = None, **options: Any) -> PipelineResult:
         """Run pipeline run `run_id` again; with `from_step`, reuse the outputs of the steps before it."""
         return self.start_rerun(run_id, from_step, **options).result()
+
+    def start_replay(
+        self,
+        source: str | os.PathLike | Sequence[ReplayCell],
+        model: str | None = None,
+        *,
+        cells: str = "all",
+        on_update: OnReplay | None = None,
+    ) -> Handle[ReplayResult]:
+        """`replay` as a `Handle`: `Update` events carry the `ReplayResult` as it fills in;
+        `cancel()` stops the cell being asked and asks no further one. A notebook that cannot be
+        read, a bad `cells` or an unknown model is refused here, before anything runs."""
+        from .handles import Handle
+        from .pipelines.replay import notebook_cells, replay, select
+
+        if isinstance(source, (str, os.PathLike)):
+            listed, label = notebook_cells(source), os.fspath(source)
+        else:
+            listed, label = list(source), "kernel history"
+        chosen = select(listed, cells)
+        if model is not None:
+            self.manager.resolve(model)
+
+        def work(h: Handle) -> ReplayResult:
+            return replay(
+                self.store,
+                self.manager,
+                self.project_id,
+                chosen,
+                model,
+                source=label,
+                on_update=h.updating(on_update),
+                stop=h.stop,
+            )
+
+        return Handle(work)
+
+    def replay(
+        self, source: str | os.PathLike | Sequence[ReplayCell], model: str | None = None, **options: Any
+    ) -> ReplayResult:
+        """Ask a notebook's `%%lfw generate` and chat cells again on `model` (default: each cell's own),
+        without running its other code: each cell's recorded prompt, as it was filled, and its
+        settings. `source`: a saved notebook's path, or `ReplayCell`s (the magic reads them from
+        the kernel's history); `cells="2-4"` picks by the numbers beside the cells. The new runs
+        sit under one parent run; returns a `ReplayResult` (`.rows`, `.runs`, `.run_id`), shown
+        as a table: old → new model, the answers' diff, tokens, tok/s, cost, schema valid."""
+        return self.start_replay(source, model, **options).result()
 
     def clear_cache(self) -> int:
         """Forget the current project's step cache (lfwb/pipelines/step_cache.py): later steps and

@@ -17,7 +17,8 @@ from .rows import Rows
 
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
 # chat-summary: a chat session's rolling summary, written by its model (lfwb/chat/memory.py)
-RUN_KINDS = ("generate", "chat", "chat-summary", "pipeline", "compare", "eval")
+# replay: the parent of a notebook's cells asked again (lfwb/pipelines/replay.py)
+RUN_KINDS = ("generate", "chat", "chat-summary", "pipeline", "compare", "eval", "replay")
 
 _process_identity: tuple[str, int, float] | None = None
 
