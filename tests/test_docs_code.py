@@ -119,9 +119,16 @@ def runnable(page: Path) -> list[Block]:
 PAGES_WITH_CODE = [p for p in PAGES if "hooks" not in p.parts and runnable(p)]
 
 
+@pytest.fixture(scope="session")
+def _docs_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("lfwb-docs-cache")
+
+
 @pytest.fixture
-def gemini_key(_gemini_server, monkeypatch):
-    """A Gemini key in the environment, for the fake Gemini API: set before the Workbench is made."""
+def gemini_key(_gemini_server, _docs_cache, monkeypatch):
+    """A Gemini key in the environment, for the fake Gemini API: set before the Workbench is made.
+    GGUF files converted for transformers go to a cache of the suite's, not the reader's home."""
+    monkeypatch.setenv("LFWB_CACHE", str(_docs_cache))
     _gemini_server.reset()
     _gemini_server.default = Reply(text=STAND_IN_ANSWER)
     monkeypatch.setenv("GEMINI_API_KEY", TEST_KEY)
