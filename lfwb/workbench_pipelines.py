@@ -113,10 +113,12 @@ class Pipelines:
         concurrency: int | None = None,
         namespace: Mapping[str, Any] | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
+        cache: bool = True,
         **settings: Any,
     ) -> Handle[list[dict]]:
         """`run_batch` as a `Handle`: `Update` events carry the `BatchProgress`; a cancelled
-        batch's result is the rows of the inputs started."""
+        batch's result is the rows of the inputs started. `cache=False`: no step is answered by the
+        step cache."""
         from .handles import Handle
         from .pipelines.batch import run_batch
 
@@ -137,6 +139,7 @@ class Pipelines:
                 settings=settings or None,
                 on_progress=progress,
                 stop=h.stop,
+                cache=cache,
             )
 
         return Handle(work)

@@ -247,3 +247,15 @@ def test_a_cached_structured_answer_is_parsed_again(scripted):
     scripted.wb.generate("x", "fake", schema="json", temperature=0, cache=True)
     again = scripted.wb.generate("x", "fake", schema="json", temperature=0, cache=True)
     assert (again.data, again.valid, starts(fake)) == ({"title": "Log in"}, True, [1])
+
+
+def test_a_batch_takes_cached_steps_unless_no_cache(ip, scripted):
+    a = scripted.model("a", words("parts"))
+    scripted.model("b", words("code"))
+    scripted.model("c", words("notes"))
+    run_ok(ip, f"%%lfw pipeline ui\n{pipeline()}")
+    ip.user_ns["requests"] = ["x", "x"]
+    run_ok(ip, "%lfw run ui --over requests --temperature 0")  # one after another: the second is cached
+    assert starts(a) == [1]
+    run_ok(ip, "%lfw run ui --over requests --temperature 0 --no-cache")
+    assert starts(a) == [3]

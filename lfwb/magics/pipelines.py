@@ -205,7 +205,7 @@ def _batch(ctx: Invocation, args) -> Rows:
     settings = _overrides(args)
     bar = BatchBar()
     handle = ctx.workbench.start_batch(
-        args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns, **settings
+        args.name, inputs, concurrency=args.concurrency, namespace=ctx.user_ns, cache=not args.no_cache, **settings
     )
     handle.listen(lambda event: bar.update(event.value) if isinstance(event, Update) else None)
     try:

@@ -231,13 +231,15 @@ def run_batch(
     settings: Mapping[str, Any] | None = None,
     on_progress: Callable[[BatchProgress], None] | None = None,
     stop: Stop | None = None,
+    cache: bool = True,
 ) -> list[dict]:
     """Run `spec` once per input; returns one row per input, in input order:
     `index, input, run_id, status, seconds, output` (input and output shortened), plus `error`.
 
     The definition is checked once first: a fault is one line and nothing runs. Inputs are read
     as the runs start; after a stop (`stop.stop()` from another thread, or SIGINT), `Cancelled`'s
-    `result` holds a row for each input that was started.
+    `result` holds a row for each input that was started. `cache=False`: no step is answered by
+    the step cache (see executor.run_pipeline).
     """
     inputs = read_inputs(inputs, namespace)
     if concurrency is not None and concurrency < 1:
@@ -258,7 +260,15 @@ def run_batch(
             hold.stop()
         try:
             result = run_pipeline(
-                store, manager, project_id, plan.spec, text, namespace=namespace, settings=settings, stop=hold
+                store,
+                manager,
+                project_id,
+                plan.spec,
+                text,
+                namespace=namespace,
+                settings=settings,
+                stop=hold,
+                cache=cache,
             )
         except Cancelled as stopped:
             result = stopped.result
