@@ -7,7 +7,7 @@ window it overflows, so older turns are folded into a summary on the way. Each t
 (system, summary, the kept turns, the new message) is kept by lfwb (lfwb/store/sent.py: texts
 by hash, messages as a prefix tree). Side by side, per turn:
 
-- lfwb: the bytes the `sent_*` tables grew by (SQLite's own page accounting, `dbstat`);
+- lfwb: the bytes the `sent_*` tables' records grew by (SQLite's own accounting, `dbstat`);
 - whole: the same request kept whole, as a JSON row per run (what logging each request as sent
   would store): it grows with the history, so a conversation costs the square of its length.
 
@@ -43,6 +43,12 @@ QUESTIONS = [
 
 
 def sent_bytes(store) -> int:
+    """The bytes of the records (tables and indexes) of the `sent_*` tables, by SQLite's `dbstat`."""
+    rows = store.query("SELECT coalesce(sum(payload), 0) AS n FROM dbstat WHERE name LIKE 'sent%'")
+    return rows[0]["n"]
+
+
+def sent_pages(store) -> int:
     rows = store.query("SELECT coalesce(sum(pgsize), 0) AS n FROM dbstat WHERE name LIKE 'sent%'")
     return rows[0]["n"]
 
@@ -110,7 +116,7 @@ def main() -> None:
         f"keeping and counting the request: {keep_s * 1000 / n:.1f} ms a turn, "
         f"{100 * keep_s / turn_s:.2f}% of the turn's time"
     )
-    print("(lfwb's bytes are SQLite pages, which it fills as it goes: a turn may add a page or none)")
+    print(f"the sent_* tables take {sent_pages(wb.store):,} bytes of pages in the file after {n} turns")
     wb.store.close()
 
 

@@ -213,3 +213,17 @@ def test_a_run_that_took_its_answer_from_the_cache_shows_what_its_source_sent(sc
     assert shown["sent"]["cached_from"] == {"run_id": first.run_id, "step_id": None}
     assert shown["sent"]["messages"][-1]["content"] == "Colour?"
     assert f"the answer came from the cache (run {first.run_id} sent this)" in shown.as_text()
+
+
+def test_deleting_a_run_takes_what_it_alone_sent_and_keeps_what_others_share(scripted, db_path):
+    scripted.model("fake", words("Noted."))
+    wb = scripted.wb
+    session = wb.chat("private", model="fake")
+    first = session.send("My locker code is 4711.")
+    second = session.send("And my bike is red.")
+    wb.delete_run(second.run_id)
+    texts = [r[0] for r in raw(db_path).execute("SELECT text FROM sent_texts")]
+    assert "And my bike is red." not in texts and "My locker code is 4711." in texts
+    assert wb.show_run(first.run_id)["sent"]["messages"][-1]["content"] == "My locker code is 4711."
+    wb.delete_run(first.run_id)
+    assert not any("4711" in t for t in (r[0] for r in raw(db_path).execute("SELECT text FROM sent_texts")))

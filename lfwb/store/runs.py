@@ -13,7 +13,7 @@ import psutil
 
 from ..errors import BadInput
 from .migrate import now
-from .rows import Rows
+from .sent import SentRows
 
 RUN_STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
 # chat-summary: a chat session's rolling summary, written by its model (lfwb/chat/memory.py)
@@ -42,7 +42,7 @@ def _process_alive(pid: int, started: float | None) -> bool:
         return False
 
 
-class RunRows(Rows):
+class RunRows(SentRows):
     """The `runs` table."""
 
     def add_run(self, project_id: int, kind: str = "generate", **values: Any) -> dict:
@@ -88,6 +88,7 @@ class RunRows(Rows):
 
     def delete_run(self, run_id: int) -> None:
         self._delete("runs", run_id)
+        self.prune_sent()  # what it sent goes with it (lfwb/store/sent.py)
 
     def mark_interrupted_runs(self) -> list[int]:
         """Runs left `running` by a process on this host that no longer exists → `interrupted`."""

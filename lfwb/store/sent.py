@@ -109,6 +109,19 @@ class SentRows(Rows):
             "counted_by": request["counted_by"],
         }
 
+    def prune_sent(self) -> None:
+        """Drop what no request names any more (after runs or steps are deleted): a deleted
+        run's words leave the file, the texts other runs still share stay."""
+        with self.write() as conn:
+            conn.execute(
+                "WITH RECURSIVE live(id) AS (SELECT last_message_id FROM sent_requests UNION "
+                "SELECT m.parent_id FROM sent_messages m JOIN live ON m.id = live.id WHERE m.parent_id != 0) "
+                "DELETE FROM sent_messages WHERE id NOT IN live"
+            )
+            used = "SELECT text_id FROM sent_messages UNION SELECT settings_id FROM sent_requests"
+            conn.execute(f"DELETE FROM sent_counts WHERE text_id NOT IN ({used})")
+            conn.execute(f"DELETE FROM sent_texts WHERE id NOT IN ({used})")
+
 
 # The messages of request ? from its last one up, with their depth from the last (0).
 _PATH = (

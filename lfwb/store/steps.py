@@ -13,12 +13,12 @@ import json
 from typing import Any
 
 from ..errors import BadInput
-from .rows import Rows
+from .sent import SentRows
 
 STEP_STATUSES = ("pending", "running", "done", "failed", "cancelled", "skipped", "reused", "cached", "interrupted")
 
 
-class StepRows(Rows):
+class StepRows(SentRows):
     """The `steps` table."""
 
     def add_step(self, run_id: int, position: int, name: str, **values: Any) -> dict:
@@ -48,6 +48,7 @@ class StepRows(Rows):
 
     def delete_step(self, step_id: int) -> None:
         self._delete("steps", step_id)
+        self.prune_sent()
 
     def flush_step_output(self, step_id: int, output: str, output_tokens: int | None = None) -> None:
         """Save a streaming step's text so far (one UPDATE, no re-read)."""

@@ -94,6 +94,7 @@ class Store(RunRows, StepRows, ContextRows, ChatRows, CacheRows, SentRows):
             for table in ("artifacts", "chat_sessions", "runs", "contexts"):
                 conn.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
             conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+        self.prune_sent()
 
     # -- artifacts ---------------------------------------------------------------------
 
