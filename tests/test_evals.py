@@ -7,12 +7,16 @@ gives each row its answer. tests/test_evals_smollm2.py goes end to end on the bu
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import threading
 
 import pytest
 
-from conftest import plain, refused_in_one_line, run_ok, table_counts
+from conftest import eventually, plain, refused_in_one_line, run_error, run_ok, table_counts
 from fixtures.scripted import Stall
+from server_fixtures import read_sse
 
 LABELS = ["positive" if i % 4 else "negative" for i in range(20)]  # 15 positive, 5 negative
 ROWS = [{"input": f"review number {i}", "expected": label} for i, label in enumerate(LABELS)]
@@ -60,7 +64,6 @@ def test_three_models_twenty_rows_three_checks_give_the_right_table_and_reopen(i
     ]
     assert report.best == "right" and report.status == "done"
     # Every answer and every judge's verdict is a run under the eval's run.
-    wb = ip.user_ns  # noqa: F841 - the shell's workbench is the fixture's
     store = report_store(ip)
     children = store.query("SELECT kind, model FROM runs WHERE parent_id = ?", (report.run_id,))
     assert len(children) == 60 + 60 and {c["kind"] for c in children} == {"generate"}
@@ -252,9 +255,24 @@ def test_an_eval_over_http_starts_reports_and_refuses_bad_input_with_no_row(serv
     assert [e["name"] for e in server.http.get(f"{api}/evals").json()] == ["s"]
 
 
-def _finished(server, url: str) -> dict:
-    from conftest import eventually
+def test_an_eval_over_http_is_followed_and_cancelled_through_the_runs_routes_too(server, scripted):
+    stall = Stall()
+    scripted.model("stuck", ["pos", stall, "itive"])
+    definition = "prompt: '{input}'\nchecks:\n  - contains: positive\n"
+    api = "/api/v1"
+    run_id = server.http.post(
+        f"{api}/evals", json={"name": "c", "definition": definition, "models": ["stuck"], "rows": ["a", "b"]}
+    ).json()["run_id"]
+    assert stall.reached.wait(10)
+    assert server.http.post(f"{api}/runs/{run_id}/cancel").json()["status"] == "cancelled"
+    with server.http.stream("GET", f"{api}/runs/{run_id}/events") as r:
+        events = read_sse(r)
+    assert events[0][1]["kind"] == "eval" and events[-1][1]["status"] == "cancelled"
+    report = server.http.get(f"{api}/evals/{run_id}").json()
+    assert report["status"] == "cancelled" and report["table"][0]["answers"] == 0
 
+
+def _finished(server, url: str) -> dict:
     return eventually(lambda: (r := server.http.get(url).json())["status"] != "running" and r, what="the eval to end")
 
 
@@ -271,11 +289,6 @@ def test_the_report_draws_a_chart_that_loads_nothing_and_escapes_answers(wb, scr
 
 
 def test_a_stop_in_the_cell_cancels_the_answers_shows_what_was_scored_and_says_so(ip, scripted, sigint, capsys):
-    import signal
-    import threading
-
-    from conftest import run_error
-
     stall = Stall()
     scripted.model("quick", ["positive"])
     stuck = scripted.model("stuck", ["pos", stall, "itive"])
@@ -294,3 +307,24 @@ def test_a_stop_in_the_cell_cancels_the_answers_shows_what_was_scored_and_says_s
     report = scripted.wb.eval_report(eval_run["id"])
     assert [(a.model, a.row) for a in report.answers] == [("quick", 0), ("quick", 1)]
     assert not scripted.wb.store.query("SELECT id FROM runs WHERE status = 'running'")
+
+
+def test_remote_models_are_asked_at_once_and_local_ones_in_turn(wb, scripted):
+    release = threading.Event()
+    remote = scripted.model("far", ["positive", Stall(until=release)], remote=True)
+    local = scripted.model("near", ["positive"])
+    wb.save_eval({"prompt": "{input}", "checks": [{"contains": "positive"}]}, "lanes")
+    handle = wb.start_eval("lanes", ["far", "near"], ["a", "b", "c", "d", "e"]).start()
+    # Four of the remote model's rows are in flight together, the fifth waits for a place.
+    eventually(lambda: len(remote.asked) == 4, what="four remote answers at once")
+    release.set()
+    report = handle.result()
+    assert len(remote.asked) == 5 and report.pass_rates == {"far": {"contains": 1.0}, "near": {"contains": 1.0}}
+    assert local.log == ["load"] + ["start", "end"] * 5  # one after another
+
+
+def test_an_eval_is_awaited_from_an_event_loop(wb, scripted):
+    scripted.model("m", ["positive"])
+    wb.save_eval({"prompt": "{input}", "checks": ["contains"]}, "a")
+    report = asyncio.run(wb.arun_eval("a", ["m"], [{"input": "x", "expected": "Positive"}]))
+    assert report.status == "done" and report.pass_rates == {"m": {"contains": 1.0}}

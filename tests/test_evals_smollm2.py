@@ -6,6 +6,8 @@ and scores them itself, so the table must agree with the answers the store holds
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import run_ok
@@ -52,8 +54,6 @@ checks:
 
 
 def test_three_models_with_smollm2_give_the_table_their_answers_earn_reopen_and_compare(ip, scripted):
-    import re
-
     scripted.model("always-positive", ["positive"])
     scripted.model("echo", ["I", " cannot", " tell"], remote=True)
     scripted.model("judge", [JUDGE])

@@ -29,6 +29,7 @@ from fastapi.responses import StreamingResponse
 
 from .crud import project_id, workbench
 from .errors import ERROR_RESPONSES, NotRunning, error_body, redacted
+from .evals import running as eval_runs
 from .pipelines import running as pipeline_runs
 from .schemas import GenerateIn, Row, RowId, RunOut, run_out
 from .streams import Followed, run_ended
@@ -101,10 +102,12 @@ async def _events(gen: Followed[RunResult], started: RunResult) -> AsyncIterator
 @router.post("/runs/{run_id}/cancel", response_model=Row, tags=["runs"])
 async def cancel_run(run_id: RowId, request: Request) -> dict:
     """Stop a run this server is writing — a generation (streamed or not), a chat turn, a
-    pipeline run — as a client that leaves would: it ends `cancelled` with the text so far.
+    pipeline run, an eval — as a client that leaves would: it ends `cancelled` with the text so far.
     Answers the run's row once it has ended; 409 if it is not running here."""
     store = workbench(request).store
-    handle = request.app.state.generating.get(run_id) or pipeline_runs(request).get(run_id)
+    handle = (
+        request.app.state.generating.get(run_id) or pipeline_runs(request).get(run_id) or eval_runs(request).get(run_id)
+    )
     if handle is None:
         row = await run_in_threadpool(store.get_run, run_id)  # unknown: 404
         if row["status"] != "running":
