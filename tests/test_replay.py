@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import refused_in_one_line, run_ok
+from conftest import plain, refused_in_one_line, run_error, run_ok, stop_when_shown
 from fixtures.scripted import Fail, Stall, words
 from lfwb.errors import GenerationError
 
@@ -152,6 +152,25 @@ def test_a_stop_cancels_the_cell_being_asked_and_asks_no_further_one(scripted):
     assert result.status == "cancelled" and scripted.wb.store.get_run(result.run_id)["status"] == "cancelled"
     assert (result.rows[0].new.status, result.rows[0].new.text) == ("cancelled", "Half")
     assert result.rows[1].note == "not asked: the replay was stopped" and len(b.asked) == 1
+
+
+def test_a_stop_in_the_cell_keeps_the_rows_and_says_so_in_one_line(ip, scripted, sigint, capsys, monkeypatch):
+    scripted.model("a", [], answers=[words("Blue."), words("Green.")])
+    stall = Stall()
+    scripted.model("b", ["Half", stall])
+    first = ip.execution_count
+    run_ok(ip, "%%lfw generate -m a\nName a colour.")
+    run_ok(ip, "%%lfw generate -m a\nName another.")
+    # Stop is pressed once the table shows the replay running, when the first cell stalls.
+    stop_when_shown(
+        ip, monkeypatch, lambda data, meta: meta.get("lfwb", {}).get("kind") == "replay", stall.reached.wait
+    )
+    seen = run_error(ip, f"%lfw replay -m b --cells {first}-{first + 1}", capsys)
+    assert plain(seen).splitlines()[-1] == "cancelled replay run 3 after 1 of 2 cells (the one stopped keeps its text)"
+    [parent] = scripted.wb.store.list_runs(kind="replay")
+    # (Its text may miss the last token, which may still be on its way when the stop comes.)
+    children = scripted.wb.store.query("SELECT status FROM runs WHERE parent_id = ?", (parent["id"],))
+    assert parent["status"] == "cancelled" and children == [{"status": "cancelled"}]
 
 
 def test_cells_whose_run_is_elsewhere_or_not_a_generation_are_listed_not_asked(scripted):

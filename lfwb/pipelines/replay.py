@@ -243,7 +243,8 @@ def replay(
         finally:
             _finish(store, result, start, cancelled is not None)
         if cancelled is not None:
-            raise Cancelled(f"replay run {result.run_id} cancelled: {result.summary()}", result=result)
+            line = f"cancelled replay run {result.run_id} after {len(result.runs)} of {len(result.rows)} cells"
+            raise Cancelled(line + " (the one stopped keeps its text)", result=result)
         stops.after = f"stopped after replay run {result.run_id} had ended"
     return result
 
