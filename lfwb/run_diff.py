@@ -166,6 +166,18 @@ def _where(message: dict) -> str:
 
 
 def _messages(a: list[dict], b: list[dict]) -> list[str]:
+    """The two requests' messages: the last ones (this turn, or the prompt) side by side, the
+    ones before them (system, earlier turns) aligned."""
+    ends = bool(a and b) and a[-1]["part"] in ("turn", "prompt") and b[-1]["part"] in ("turn", "prompt")
+    lines = _aligned(a[:-1], b[:-1]) if ends else _aligned(a, b)
+    if ends and _masked(a[-1]) != _masked(b[-1]):
+        lines += [f"changed {_where(b[-1])}:", *_line_diff(_masked(a[-1]), _masked(b[-1]))]
+    if lines and len(a) != len(b):
+        lines.insert(0, f"{len(a)} messages → {len(b)} messages")
+    return lines
+
+
+def _aligned(a: list[dict], b: list[dict]) -> list[str]:
     keys_a = [(m["role"], _masked(m)) for m in a]
     keys_b = [(m["role"], _masked(m)) for m in b]
     lines: list[str] = []
@@ -173,21 +185,23 @@ def _messages(a: list[dict], b: list[dict]) -> list[str]:
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             continue
-        pairs = list(zip(range(i1, i2), range(j1, j2))) if op == "replace" else []
-        for i, j in pairs:
-            if a[i]["role"] == b[j]["role"]:
-                lines.append(f"changed {_where(b[j])}, message {j + 1}:")
-                lines += _line_diff(keys_a[i][1], keys_b[j][1])
+        for i, j in zip(range(i1, i2), range(j1, j2)) if op == "replace" else ():
+            if a[i]["role"] == b[j]["role"] and _alike(keys_a[i][1], keys_b[j][1]):
+                lines += [f"changed {_where(b[j])}, message {j + 1}:", *_line_diff(keys_a[i][1], keys_b[j][1])]
             else:
                 lines += [f"removed {_where(a[i])}:", *_excerpt("-", keys_a[i][1])]
-                lines += [f"added {_where(b[j])}:", *_excerpt("+", keys_b[j][1])]
-        for i in range(i1 + len(pairs), i2):
+                lines += [f"added {_where(b[j])}, message {j + 1}:", *_excerpt("+", keys_b[j][1])]
+        paired = min(i2 - i1, j2 - j1) if op == "replace" else 0
+        for i in range(i1 + paired, i2):
             lines += [f"removed {_where(a[i])}:", *_excerpt("-", keys_a[i][1])]
-        for j in range(j1 + len(pairs), j2):
+        for j in range(j1 + paired, j2):
             lines += [f"added {_where(b[j])}, message {j + 1}:", *_excerpt("+", keys_b[j][1])]
-    if lines and len(a) != len(b):
-        lines.insert(0, f"{len(a)} messages → {len(b)} messages")
     return lines
+
+
+def _alike(before: str, after: str) -> bool:
+    """An edit of one message rather than another message in its place."""
+    return difflib.SequenceMatcher(a=before, b=after, autojunk=False).ratio() >= 0.5
 
 
 def _line_diff(before: str, after: str, limit: int = 40) -> list[str]:

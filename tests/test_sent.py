@@ -227,3 +227,21 @@ def test_deleting_a_run_takes_what_it_alone_sent_and_keeps_what_others_share(scr
     assert wb.show_run(first.run_id)["sent"]["messages"][-1]["content"] == "My locker code is 4711."
     wb.delete_run(first.run_id)
     assert not any("4711" in t for t in (r[0] for r in raw(db_path).execute("SELECT text FROM sent_texts")))
+
+
+def test_two_pipeline_runs_are_compared_step_by_step(ip, scripted):
+    scripted.model("a", words("one two"))
+    run_ok(ip, '%%lfw pipeline two\nsteps:\n  - {name: first, model: a, prompt: "Plan {input}"}')
+    one = run_ok(ip, "%lfw run two --input 'a form'")
+    two = run_ok(ip, "%lfw run two --input 'a card'")
+    diff = scripted.wb.diff_runs(one.run_id, two.run_id)
+    assert [s.title for s in diff] == ["step first: messages"]
+    assert diff.sections[0].lines[-2:] == ["- Plan a form", "+ Plan a card"]
+
+
+def test_the_sent_view_shows_a_hostile_prompt_as_text(scripted):
+    scripted.model("a", words("ok"))
+    run = scripted.wb.generate("<img src=https://evil.example/x.png> $\\style{x}{y}$", model="a")
+    html = scripted.wb.show_run(run.run_id)._repr_html_()
+    assert "<img" not in html and "&lt;img src=https://evil.example/x.png&gt;" in html
+    assert "mathjax_ignore" in html
