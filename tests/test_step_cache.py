@@ -64,6 +64,8 @@ def test_a_pipeline_run_twice_at_temperature_0_runs_no_model_the_second_time(ip,
     assert store.get_run(second.run_id)["status"] == "done" and second.text == first.text
     assert [x["content"] for x in second.artifacts] == [x["content"] for x in first.artifacts] != []
     assert "cached from run" in repr(second)
+    asked = store.get_request(second.run_id, after["code"]["id"])  # what the cached step asked, for %lfw show
+    assert asked["messages"][-1]["content"] == "Write code for: a header and a button"
 
 
 def test_changing_one_steps_prompt_reruns_that_step_and_its_dependants_only(ip, scripted):
@@ -229,6 +231,7 @@ def test_generate_with_cache_at_temperature_0_shows_the_earlier_answer_without_a
     row = scripted.wb.store.get_run(second.run_id)
     assert (row["status"], row["cached_from"], row["output_tokens"]) == ("done", first.run_id, first.output_tokens)
     assert [a["content"] for a in scripted.wb.artifacts(run_id=second.run_id)] == ["print(1)\n"]
+    assert scripted.wb.store.get_request(second.run_id)["messages"][-1]["content"] == "Write it"  # for show and replay
 
 
 def test_generate_asks_again_without_cache_with_sampling_or_with_another_prompt(ip, scripted):

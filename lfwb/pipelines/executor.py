@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, PipelineError, check_text
 from ..runs import RunResult, RunSink, finished_values, record_generation, tokens_text
+from ..sent import keep_request
 from ..stops import Cancelled, Stop, held_stops
 from ..runtimes.base import MAX_SEED
 from ..store import now
@@ -49,7 +50,7 @@ from .checks import Check, read_answer, retry_prompt
 from .result import ENDED, FINISHED, NOT_RUN, PipelineResult, StepResult
 from .plan import Plan, check
 from .spec import PipelineSpec, StepSpec
-from .step_cache import cache_key, step_source
+from .step_cache import cache_key, step_source, take_answer
 from .ui_spec import RENDERERS
 
 if TYPE_CHECKING:
@@ -219,26 +220,7 @@ class _Run:
         """Finish step `name` with the answer of an earlier step row `old`, without running it:
         `reused` (a rerun's step before its `from`) or `cached` (the cache found its key)."""
         step = self.result.steps[name]
-        step.status, step.text, step.answered_by = status, old["output"] or "", old["answered_by"]
-        step.input_tokens, step.output_tokens = old["input_tokens"], old["output_tokens"] or 0
-        step.reused_from_run = old.get("reused_from_run") or old["run_id"]
-        cached = {"cache_key": old["cache_key"], "cached_from": old["origin"]} if status == "cached" else {}
-        step.cached_from = cached.get("cached_from")
-        self.store.update_step(
-            step.step_id,
-            status=status,
-            prompt=old["prompt"],
-            output=step.text,
-            answered_by=step.answered_by,
-            runtime=old["runtime"],
-            params_json=old["params_json"],
-            input_tokens=step.input_tokens,
-            output_tokens=step.output_tokens,
-            reused_from_run=step.reused_from_run,
-            schema_valid=old.get("schema_valid"),
-            finished_at=now(),
-            **cached,
-        )
+        take_answer(self.store, step, old, status)
         self._keep_artifacts(name, step.text, self.specs[name].check)
         schema = self.plan.schemas.get(name)
         if schema is not None:
@@ -306,7 +288,8 @@ class _Run:
             prompt, changes = self._prompt(spec)
             models = self.plan.models[spec.name]
             written = spec.check.written if spec.check is not None else None
-            key = cache_key(self.manager, models, spec.generation(prompt, **changes), check=written, render=spec.render)
+            gen = spec.generation(prompt, **changes)
+            key = cache_key(self.manager, models, gen, check=written, render=spec.render)
         except Exception:
             return False  # the step's own thread meets the error again and records it
         if key is None:
@@ -315,6 +298,7 @@ class _Run:
         source = step_source(self.store, self.project_id, key) if self.cache else None
         if source is not None:
             self.serve(spec.name, source, "cached")
+            keep_request(self.store, self.run_id, self.result.steps[spec.name].step_id, gen)  # what it asked
         return source is not None
 
     def _run_step(self, spec: StepSpec, step: StepResult, hold: Stop) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..runs import RunResult
+    from .result import StepResult
     from ..structured import Schema
     from ..runtimes import GenerationConfig, RuntimeManager
     from ..store import Store
@@ -120,6 +121,7 @@ def cached_generation(
     `cached_from`), with its artifacts, or None when there is none. Nothing is asked of a model,
     nothing is spent."""
     from ..runs import RunResult
+    from ..sent import keep_request
     from ..store import now
     from .artifacts import save_artifacts
 
@@ -127,13 +129,15 @@ def cached_generation(
     if source is None:
         return None
     origin = source["cached_from"] or source["id"]
+    if schema is not None:
+        gen = dataclasses.replace(gen, json_schema=schema.json_schema)
     copied = {k: source[k] for k in ("output", "answered_by", "runtime", "input_tokens", "output_tokens")}
     row = store.add_run(
         project_id,
         "generate",
         model=" → ".join(models),
         prompt=prompt,
-        params_json=json.dumps(gen.params() if schema is None else {**gen.params(), "json_schema": schema.json_schema}),
+        params_json=json.dumps(gen.params()),
         seed=gen.seed,
         status="done",
         duration_ms=0.0,
@@ -156,6 +160,7 @@ def cached_generation(
     )
     if schema is not None:  # it matched when it was written: read it as the run's data again
         result.data, result.valid = schema.parse(result.text), True
+    keep_request(store, row["id"], None, gen)  # what it asked, as if sent: %lfw show, diff and replay read it
     save_artifacts(store, row["id"], project_id, result.text)
     return result
 
@@ -166,3 +171,31 @@ def step_source(store: Store, project_id: int, key: str) -> dict | None:
     if source is not None:
         source["origin"] = source["cached_from"] or source["id"]
     return source
+
+
+def take_answer(store: Store, step: StepResult, old: dict, status: str) -> None:
+    """Finish `step` (its row and its result) with the answer of the earlier step row `old`:
+    `cached` (its key matched: `old` comes from `step_source`) or `reused` (a rerun's step before
+    its `from`, taken by position). Nothing is asked, nothing spent."""
+    from ..store import now
+
+    step.status, step.text, step.answered_by = status, old["output"] or "", old["answered_by"]
+    step.input_tokens, step.output_tokens = old["input_tokens"], old["output_tokens"] or 0
+    step.reused_from_run = old.get("reused_from_run") or old["run_id"]
+    cached = {"cache_key": old["cache_key"], "cached_from": old["origin"]} if status == "cached" else {}
+    step.cached_from = cached.get("cached_from")
+    store.update_step(
+        step.step_id,
+        status=status,
+        prompt=old["prompt"],
+        output=step.text,
+        answered_by=step.answered_by,
+        runtime=old["runtime"],
+        params_json=old["params_json"],
+        input_tokens=step.input_tokens,
+        output_tokens=step.output_tokens,
+        reused_from_run=step.reused_from_run,
+        schema_valid=old.get("schema_valid"),
+        finished_at=now(),
+        **cached,
+    )
