@@ -246,7 +246,7 @@ class Workbench(Records, Models, Pipelines, Evals):
         cache=False,
     ) -> RunResult:
         from .pipelines.artifacts import save_artifacts
-        from .pipelines.step_cache import cached_generation, generation_key
+        from .pipelines.step_cache import look_up
         from .runs import record_generation
         from .runtimes.base import chat_config
 
@@ -263,9 +263,7 @@ class Workbench(Records, Models, Pipelines, Evals):
         with store.kept_open():
             key = None
             if cache:  # a request that repeats itself may take an earlier answer (step_cache.py)
-                links = self.manager.resolve(model or self.default_model)
-                key = generation_key(self.manager, links, gen, schema)
-                hit = key and cached_generation(store, project_id, links, gen, prompt, key, schema)
+                key, hit = look_up(store, self.manager, project_id, model or self.default_model, gen, prompt, schema)
                 if hit:
                     if on_start is not None:
                         on_start(hit)

@@ -77,11 +77,13 @@ class Evals:
         against: int | None = None,
         namespace: Mapping[str, Any] | None = None,
         on_progress: OnProgress | None = None,
+        cache: bool = True,
         **settings: Any,
     ) -> Handle[EvalReport]:
         """`run_eval` as a `Handle`: `Update` events carry the progress (`.ended`, `.total`,
         `.run_id`); `cancel()` stops every answer; its result is the `EvalReport`. Everything is
-        checked here, before the handle exists: a fault is one line and nothing is stored."""
+        checked here, before the handle exists: a fault is one line and nothing is stored.
+        `cache=False` asks every model again, even where an identical request was answered."""
         from .evals.runner import prepare, run_eval
         from .handles import Handle
 
@@ -96,6 +98,7 @@ class Evals:
             namespace=namespace,
             settings=settings,
             against=against,
+            cache=cache,
         )
         store, manager, project_id = self.store, self.manager, self.project_id
 

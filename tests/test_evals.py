@@ -328,3 +328,18 @@ def test_an_eval_is_awaited_from_an_event_loop(wb, scripted):
     wb.save_eval({"prompt": "{input}", "checks": ["contains"]}, "a")
     report = asyncio.run(wb.arun_eval("a", ["m"], [{"input": "x", "expected": "Positive"}]))
     assert report.status == "done" and report.pass_rates == {"m": {"contains": 1.0}}
+
+
+def test_an_eval_run_again_takes_its_answers_and_verdicts_from_the_cache_unless_told(ip, models):
+    ip.user_ns["rows"] = ROWS[:5]
+    run_ok(ip, f"%%lfw eval sentiment\n{SENTIMENT}\ntemperature: 0\n")
+    first = run_ok(ip, "%lfw eval sentiment --models always,remote --over rows")
+    asked = {name: len(script.asked) for name, script in models.items()}
+    again = run_ok(ip, "%lfw eval sentiment --models always,remote --over rows")
+
+    assert {name: len(script.asked) for name, script in models.items()} == asked  # no model was asked
+    assert again.table() == first.table() and "10 answers from the cache" in again.summary()
+    assert all(a.cached_from is not None for a in again.answers)
+    fresh = run_ok(ip, "%lfw eval sentiment --models always --over rows --no-cache")
+    assert len(models["always"].asked) == asked["always"] + 5 and len(models["judge"].asked) == asked["judge"] + 5
+    assert fresh.table()[0]["contains"] == first.table()[0]["contains"]

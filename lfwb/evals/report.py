@@ -41,6 +41,7 @@ class Answer:
     cost_usd: float = 0.0
     duration_ms: float | None = None
     error: str | None = None
+    cached_from: int | None = None  # the run whose answer it took (its latency and cost are that run's)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
 
     @property
@@ -164,6 +165,9 @@ class EvalReport:
             line += f" · best: {self.best}"
         if self.judge_cost_usd:
             line += f" · judges ${self.judge_cost_usd:.4f}"
+        cached = sum(a.cached_from is not None for a in self.answers)
+        if cached:
+            line += f" · {cached} answers from the cache"
         return f"{line} — {self.error}" if self.error else line
 
     def metadata(self) -> dict:
@@ -215,12 +219,19 @@ def load_report(store: Store, run_id: int) -> EvalReport:
     params = json.loads(run["params_json"] or "{}")
     rows = params.get("rows") or []
     runs = child_runs(store, run_id)
+    cached = sorted({r["cached_from"] for r in runs.values() if r.get("cached_from")})
+    origins = {
+        r["id"]: r
+        for r in store.query(
+            f"SELECT id, duration_ms, cost_usd FROM runs WHERE id IN ({', '.join('?' for _ in cached)})", tuple(cached)
+        )
+    }
     answers: dict[tuple[str, int], Answer] = {}
     judged: set[int] = set()
     for score in eval_scores(store, run_id):
         key = (score["model"], score["row_index"])
         if key not in answers:
-            answers[key] = _answer(score, rows, runs.get(score["answer_run_id"]))
+            answers[key] = _answer(score, rows, runs.get(score["answer_run_id"]), origins)
         answers[key].verdicts[score["check_name"]] = Verdict(
             bool(score["passed"]), score["reason"], score["judge_run_id"]
         )
@@ -244,7 +255,7 @@ def load_report(store: Store, run_id: int) -> EvalReport:
     )
 
 
-def _answer(score: dict, rows: list[dict], run: dict | None) -> Answer:
+def _answer(score: dict, rows: list[dict], run: dict | None, origins: dict[int, dict]) -> Answer:
     index = score["row_index"]
     row = rows[index] if index < len(rows) else {}
     answer = Answer(
@@ -254,4 +265,8 @@ def _answer(score: dict, rows: list[dict], run: dict | None) -> Answer:
         answer.text, answer.status, answer.error = run["output"] or "", run["status"], run["error"]
         answer.output_tokens, answer.cost_usd = run["output_tokens"] or 0, run["cost_usd"] or 0.0
         answer.duration_ms = run["duration_ms"]
+        answer.cached_from = run.get("cached_from")
+        origin = origins.get(answer.cached_from or 0)
+        if origin is not None:  # what the model took and cost when it answered
+            answer.duration_ms, answer.cost_usd = origin["duration_ms"], origin["cost_usd"] or 0.0
     return answer

@@ -7,6 +7,10 @@ Everything is checked before the first row is written (`prepare`): the models, t
 the columns the prompt and checks read, the settings, a pipeline against each model, the
 checks' schemas, functions and judges. A fault is one line and nothing is stored.
 
+With `cache` (the default, as a pipeline's), an answer or a verdict whose request repeats an
+earlier one (temperature 0 or a seed: lfwb/pipelines/step_cache.py) takes that answer and asks
+no model; its report reads latency and cost from the run that answered.
+
 The eval's run (kind `eval`) holds the definition, models and rows (`params_json`); each answer
 is a run under it (`generate`, or `pipeline` with every step on the model scored), and so is
 each judge's verdict; `eval_scores` holds a row per answer and check. Concurrency is a batch's
@@ -38,7 +42,7 @@ from ..store import now
 from .checks import Verdict
 from .dataset import Dataset, read_rows
 from .report import EvalReport, load_report
-from .scoring import Scorer
+from .scoring import Scorer, ask
 from .spec import EvalSpec, check_settings
 
 if TYPE_CHECKING:
@@ -68,6 +72,7 @@ class Prepared:
     prompts: list[GenerationConfig] | None  # per row, for a prompt eval
     pipelines: dict[str, PipelineSpec] | None  # per model, for a pipeline eval
     against: int | None
+    cache: bool = True  # answers (and verdicts) that repeat themselves come from the step cache
 
 
 def prepare(
@@ -81,6 +86,7 @@ def prepare(
     namespace: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
     against: int | None = None,
+    cache: bool = True,
 ) -> Prepared:
     """Check everything an eval needs; BadInput (or NotFound) in one line, nothing written."""
     from ..runtimes.base import chat_config
@@ -127,9 +133,9 @@ def prepare(
         pipelines = {model: _on_model(store, manager, project_id, spec, model, notebook) for model in models}
     if against is not None:
         load_report(store, against)  # an unknown run, or one that is not an eval: one line
-    scorer = Scorer(store, manager, project_id, spec.checks, namespace)
+    scorer = Scorer(store, manager, project_id, spec.checks, namespace, cache=cache)
     scorer.prepare()
-    return Prepared(spec, models, dataset, merged, scorer, prompts, pipelines, against)
+    return Prepared(spec, models, dataset, merged, scorer, prompts, pipelines, against, cache)
 
 
 def _on_model(
@@ -295,17 +301,15 @@ class _Eval:
 
     def _ask(self, model: str, index: int, stop: Stop) -> tuple[int | None, str, str, str | None]:
         """(run id, text, status, error) of `model`'s answer to row `index`."""
-        from ..runs import record_generation
-
         if self.p.pipelines is not None:
             return self._ask_pipeline(model, index, stop)
         assert self.p.prompts is not None
         gen = self.p.prompts[index]
         started: list[Any] = []
         try:
-            run = record_generation(
+            run = ask(
                 self.store, self.manager, self.project_id, model, gen,
-                parent_id=self.run_id, on_start=started.append, stop=stop,
+                parent_id=self.run_id, stop=stop, cache=self.p.cache, on_start=started.append,
             )  # fmt: skip
         except Cancelled:
             return (started[0].run_id if started else None), "", "cancelled", None
@@ -329,7 +333,7 @@ class _Eval:
         try:
             result = run_pipeline(
                 self.store, self.manager, self.project_id, self.p.pipelines[model], self.p.dataset.rows[index]["input"],
-                namespace=self.namespace, settings=settings, on_update=adopt, stop=stop,
+                namespace=self.namespace, settings=settings, on_update=adopt, stop=stop, cache=self.p.cache,
             )  # fmt: skip
         except Cancelled:
             return (adopted[0] if adopted else None), "", "cancelled", None

@@ -20,7 +20,8 @@ from ..errors import BadInput, LfwbError
 from .checks import EvalCheck, Verdict, fill, short, text_verdict
 
 if TYPE_CHECKING:
-    from ..runtimes import RuntimeManager
+    from ..runs import RunResult
+    from ..runtimes import GenerationConfig, RuntimeManager
     from ..stops import Stop
     from ..store import Store
     from ..structured import Schema
@@ -48,6 +49,41 @@ def judge_prompt(rubric: str, row: Mapping[str, Any], answer: str) -> str:
     )
 
 
+def ask(
+    store: Store,
+    manager: RuntimeManager,
+    project_id: int,
+    model: str,
+    gen: GenerationConfig,
+    *,
+    parent_id: int | None,
+    stop: Stop | None,
+    cache: bool,
+    schema: Schema | None = None,
+    on_start: Callable[[RunResult], Any] | None = None,
+) -> RunResult:
+    """One generation under the eval's run (an answer, a judge's verdict). With `cache`, a
+    request that repeats itself (temperature 0 or a seed) takes an earlier run's answer
+    (lfwb/pipelines/step_cache.py), and a new one becomes a source."""
+    from ..pipelines.step_cache import look_up
+    from ..runs import record_generation
+
+    key = None
+    if cache:
+        key, hit = look_up(store, manager, project_id, model, gen, gen.asked, schema)
+        if hit is not None and hit.run_id is not None:
+            store.update_run(hit.run_id, parent_id=parent_id)
+            if on_start is not None:
+                on_start(hit)
+            return hit
+    run = record_generation(
+        store, manager, project_id, model, gen, parent_id=parent_id, on_start=on_start, stop=stop, schema=schema
+    )
+    if key is not None and run.status == "done" and run.run_id is not None:
+        store.update_run(run.run_id, cache_key=key)
+    return run
+
+
 class Scorer:
     """An eval's checks, resolved against the workspace (see the module docstring)."""
 
@@ -58,9 +94,10 @@ class Scorer:
         project_id: int,
         checks: tuple[EvalCheck, ...],
         namespace: Mapping[str, Any] | None = None,
+        cache: bool = False,
     ):
         self.store, self.manager, self.project_id = store, manager, project_id
-        self.checks, self.namespace = checks, namespace
+        self.checks, self.namespace, self.cache = checks, namespace, cache
         self.schemas: dict[str, Schema] = {}
         self.functions: dict[str, Callable] = {}
         self.judge_schema: Schema | None = None
@@ -116,22 +153,22 @@ class Scorer:
     def _judged(
         self, check: EvalCheck, answer: str, row: Mapping[str, Any], parent_id: int | None, stop: Stop | None
     ) -> Verdict:
-        from ..runs import record_generation
         from ..runtimes.base import chat_config
 
         gen = chat_config(judge_prompt(check.rubric or "", row, answer), **JUDGE_SETTINGS)
         started: list[int | None] = []
         try:
-            run = record_generation(
+            run = ask(
                 self.store,
                 self.manager,
                 self.project_id,
                 check.value or "",
                 gen,
                 parent_id=parent_id,
-                on_start=lambda r: started.append(r.run_id),
                 stop=stop,
+                cache=self.cache,
                 schema=self.judge_schema,
+                on_start=lambda r: started.append(r.run_id),
             )
         except LfwbError as e:
             return Verdict(False, short(f"the judge failed: {e}"), started[0] if started else None)

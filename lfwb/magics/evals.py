@@ -38,6 +38,11 @@ from .rows import Rows
 @argument("--max-tokens", type=positive_int, help="cap every answer at this many tokens")
 @argument("--temperature", type=float, help="every answer's temperature (0 is greedy: repeatable)")
 @argument("--seed", type=int, help="every answer's random seed")
+@argument(
+    "--no-cache",
+    action="store_true",
+    help="ask every model again (by default an answer whose request repeats an earlier one is taken from it)",
+)
 @argument("-o", "--output", metavar="VAR", help="also store the report in the variable VAR")
 def eval_(ctx: Invocation, args):
     """Define an eval (a cell body: YAML with prompt or pipeline, and checks), run one, or both.
@@ -61,7 +66,15 @@ def eval_(ctx: Invocation, args):
     settings = given(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     show_figures_as_png(ctx.shell)  # `report.figure()` in a later cell draws as %lfw timeline's does
     report = follow(
-        wb.start_eval(args.name, models, args.over, against=args.against, namespace=ctx.user_ns, **settings)
+        wb.start_eval(
+            args.name,
+            models,
+            args.over,
+            against=args.against,
+            namespace=ctx.user_ns,
+            cache=not args.no_cache,
+            **settings,
+        )
     )
     if args.output:
         ctx.user_ns[args.output] = report

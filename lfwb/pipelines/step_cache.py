@@ -165,6 +165,23 @@ def cached_generation(
     return result
 
 
+def look_up(
+    store: Store,
+    manager: RuntimeManager,
+    project_id: int,
+    model: str,
+    gen: GenerationConfig,
+    prompt: str,
+    schema: Schema | None = None,
+) -> tuple[str | None, RunResult | None]:
+    """A generation's key (None: it may not repeat) and, when a finished run had that key, a new
+    run holding its answer (`cached_generation`). A run the caller records itself instead is
+    given the key once done (`cache_key` column), to be a source from then on."""
+    links = manager.resolve(model)
+    key = generation_key(manager, links, gen, schema)
+    return key, (cached_generation(store, project_id, links, gen, prompt, key, schema) if key else None)
+
+
 def step_source(store: Store, project_id: int, key: str) -> dict | None:
     """The newest finished step of the project with `key` (with `origin`: the step that ran)."""
     source = store.cached_step(project_id, key)

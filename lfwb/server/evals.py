@@ -55,7 +55,9 @@ async def run_eval(body: EvalRunIn, request: Request) -> Started:
     wb, runs = workbench(request), running(request)
     if body.definition is not None:
         wb.save_eval(body.definition, body.name)
-    handle = wb.start_eval(body.name, body.models, body.rows, against=body.against, **body.settings.given())
+    handle = wb.start_eval(
+        body.name, body.models, body.rows, against=body.against, cache=body.cache, **body.settings.given()
+    )
     handle.listen(lambda event: runs.setdefault(event.run.run_id, handle) if isinstance(event, HandleStarted) else None)
 
     def forget() -> None:

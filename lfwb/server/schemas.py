@@ -267,6 +267,7 @@ class EvalRunIn(Body):
     )
     against: Annotated[int, Field(ge=1, le=MAX_INT), WHOLE] | None = None
     settings: Settings = Field(default_factory=Settings)
+    cache: bool = Field(True, description="false: ask every model again, no answer taken from the step cache")
 
 
 # -- OpenAI's /v1/chat/completions ------------------------------------------------------------
