@@ -28,6 +28,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog near the quiet river bank."
 
+TOGETHER_BOUND_S = 20.0  # a bound, not a timing: reaching it means the requests never overlapped
+
 
 @dataclass
 class Reply:
@@ -53,6 +55,9 @@ class Reply:
     finish: str = "STOP"
     delay_s: float = 0.01  # between stream events
     wait_s: float = 0.0  # before the answer's first byte (a slow model thinking)
+    # Held (before `wait_s`) until this many requests were in flight at once, for at most
+    # TOGETHER_BOUND_S: calls made concurrently are seen together however slowly they arrive.
+    together: int = 1
     message: str | None = None  # an error's message, instead of the usual one
 
 
@@ -224,6 +229,9 @@ class FakeGemini:
             if not self.requests[-1]["key_ok"]:
                 return JSONResponse(error_body(400), status_code=400)
             reply = self._next()
+            deadline = time.monotonic() + TOGETHER_BOUND_S
+            while self.most_at_once < reply.together and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
             await asyncio.sleep(reply.wait_s)
             if reply.kind == "error":
                 body = error_body(reply.status, reply.retry_delay, model, reply.message)

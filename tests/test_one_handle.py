@@ -86,9 +86,9 @@ def test_an_awaited_run_cancelled_from_the_loop_keeps_its_text(scripted):
 
 
 def test_gathered_remote_generations_are_in_flight_at_once(wb, fake_gemini):
-    """asyncio.gather over three remote models: the stand-in Gemini holds each request a while
-    before answering, and sees all three at once (sequential calls would show one at a time)."""
-    fake_gemini.default = Reply(wait_s=1.0)
+    """asyncio.gather over three remote models: the stand-in Gemini holds each request until three
+    are in flight (bounded), so it sees all three at once; sequential calls would show one at a time."""
+    fake_gemini.default = Reply(together=3)
     models = ["g1", "g2", "g3"]
     for name in models:
         register_fake(wb, fake_gemini, name=name)

@@ -7,6 +7,7 @@ import pytest
 from conftest import eventually, run_error, run_ok
 from fixtures.scripted import Fail, words
 from lfwb.errors import GenerationError
+from lfwb.pipelines.result import SHOWN_WAIT_MS
 from lfwb.pipelines.timeline import WAIT_ALPHA, timeline_rows
 
 FOUR_STEPS = {
@@ -89,7 +90,10 @@ TAKING_TURNS = {  # two steps on one local model, neither needing the other: the
 
 
 def run_taking_turns(scripted):
-    """Run TAKING_TURNS; the first step to get the model holds it until the other has waited a while."""
+    """Run TAKING_TURNS; the first step to get the model holds it until the other has waited for it.
+
+    Returns (result, the waiter's name). Which step gets the model first is the threads' race:
+    the waiter is the one that got the second answer."""
     import threading
     import time
 
@@ -101,38 +105,48 @@ def run_taking_turns(scripted):
     handle = scripted.wb.start_pipeline(TAKING_TURNS, "x").start()  # on its own thread
     assert held.reached.wait(20)
     store = scripted.wb.store
-    eventually(lambda: {s["status"] for s in store.list_steps(handle.run_id)} == {"running"}, what="both running")
-    time.sleep(0.3)  # the other step waits on the model this long at least
+    # A step's request is kept once its clock runs (record_generation): from then on it waits for m.
+    steps = eventually(lambda: store.list_steps(handle.run_id), what="the steps' rows")
+    eventually(lambda: all(store.get_request(handle.run_id, s["id"]) for s in steps), what="both steps asking m")
+    # No timing is asserted: the sleep only makes the wait long enough to be shown (SHOWN_WAIT_MS).
+    time.sleep(2 * SHOWN_WAIT_MS / 1000)
     go.set()
-    return handle.result()
+    result = handle.result()
+    assert result.status == "done"
+    (waiter,) = [name for name, step in result.steps.items() if step.text == "second answer"]
+    return result, waiter
 
 
 def test_a_step_that_waited_for_its_local_model_draws_its_wait_apart_from_its_work(ip, scripted):
-    result = run_taking_turns(scripted)
-    bars = {b.name: b for b in timeline_rows(scripted.wb.store, result.run_id)}
-    first, second = sorted(bars.values(), key=lambda b: b.working_s)
-    assert second.waited_s >= 0.3 and first.waited_s < second.waited_s  # the first had the model at once
+    result, waiter = run_taking_turns(scripted)
+    second = {b.name: b for b in timeline_rows(scripted.wb.store, result.run_id)}[waiter]
+    assert second.waited_s * 1000 >= SHOWN_WAIT_MS  # its wait is recorded
     assert second.waited_note == f"waited {second.waited_s:.1f} s for m"
-    assert second.working_s > first.working_s  # its model began on it only after the first
-    assert second.seconds == second.end_s - second.start_s - second.waited_s
+    assert second.working_s > second.start_s  # its model began on it after its wait
+    assert second.seconds == pytest.approx(second.end_s - second.working_s)  # its bar is the work, the wait apart
 
     figure = run_ok(ip, f"%lfw timeline {result.run_id}")
     (ax,) = figure.axes
     labels = [t.get_text() for t in ax.texts]
     assert any(label.endswith(second.waited_note) for label in labels), labels
-    waits = [p.get_width() for p in ax.patches if p.get_alpha() == WAIT_ALPHA]  # the lighter segments
-    assert any(abs(width - second.waited_s) < 1e-6 for width in waits), waits
+    row = [t.get_text() for t in ax.get_yticklabels()].index(waiter)
+    waits = [p for p in ax.patches if p.get_alpha() == WAIT_ALPHA]  # the lighter segments
+    assert [round(p.get_y() + p.get_height() / 2) for p in waits if p.get_width() > 0].count(row) == 1, waits
+    (wait,) = [p for p in waits if round(p.get_y() + p.get_height() / 2) == row]
+    assert wait.get_x() == pytest.approx(second.start_s)
+    assert wait.get_width() == pytest.approx(second.working_s - second.start_s)  # from its start to its work
+    works = [p for p in ax.patches if p.get_alpha() != WAIT_ALPHA and round(p.get_y() + p.get_height() / 2) == row]
+    assert [p.get_x() for p in works] == [pytest.approx(second.working_s)]  # the work drawn after the wait
 
 
 def test_the_step_rows_say_how_long_a_step_waited_for_its_model(scripted):
-    result = run_taking_turns(scripted)
+    result, waiter = run_taking_turns(scripted)
     rows = {s["name"]: s for s in scripted.wb.store.list_steps(result.run_id)}
-    waiter = max(rows.values(), key=lambda r: r["waited_ms"])
-    step = result.steps[waiter["name"]]
-    assert round(step.waited_ms, 2) == waiter["waited_ms"] >= 300
-    assert step.header().endswith(f"{step.seconds():.1f} s · waited {waiter['waited_ms'] / 1000:.1f} s for m")
-    assert step.seconds() < waiter["duration_ms"] / 1000  # its seconds are the model's work, the wait apart
-    assert f"waited {waiter['waited_ms'] / 1000:.1f} s for m" in repr(result)
+    step, row = result.steps[waiter], rows[waiter]
+    assert round(step.waited_ms, 2) == row["waited_ms"] >= SHOWN_WAIT_MS
+    assert step.header().endswith(f"{step.seconds():.1f} s · waited {row['waited_ms'] / 1000:.1f} s for m")
+    assert step.seconds() < row["duration_ms"] / 1000  # its seconds are the model's work, the wait apart
+    assert f"waited {row['waited_ms'] / 1000:.1f} s for m" in repr(result)
 
 
 def test_a_step_shows_waiting_for_its_model_until_its_turn(scripted):
