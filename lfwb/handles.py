@@ -47,6 +47,14 @@ class Text:
 
 
 @dataclass
+class Note:
+    """A line about the operation while it waits for something (a chat turn waiting for its
+    summary to be written), for a face to show."""
+
+    line: str
+
+
+@dataclass
 class Update:
     """A step of a longer operation changed (a pipeline's result, a batch's progress, a compare)."""
 
@@ -123,6 +131,9 @@ class Handle(Generic[T]):
     def update(self, value: Any) -> None:
         self._emit(Update(value))
 
+    def note(self, line: str) -> None:
+        self._emit(Note(line))
+
     def _emit(self, event: Any) -> None:
         for listen in list(self._listeners):
             listen(event)
@@ -145,10 +156,12 @@ class Handle(Generic[T]):
         self._start_thread(lambda: None)
         return self
 
-    def wait(self) -> None:
-        """Wait until it has ended (if it was started), raising nothing."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until it has ended (if it was started; at most `timeout` s), raising nothing;
+        whether it has ended."""
         if self._started:
-            self._done.wait()
+            self._done.wait(timeout)
+        return self._done.is_set()
 
     @property
     def done(self) -> bool:

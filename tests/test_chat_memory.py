@@ -32,6 +32,7 @@ def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(i
         run_ok(ip, f"%%lfw chat -m small --max-tokens {MAX_TOKENS}\nFact {i}: the code word is w{i}, remember it.")
         for i in range(14)
     ]
+    settled()
     chats = [g for g in small.asked if g.messages[0]["content"].startswith("You are")]
     assert all(estimated(g.messages) <= WINDOW - MAX_TOKENS for g in chats)
     summaries = [g for g in small.asked if g not in chats]
@@ -41,7 +42,8 @@ def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(i
     last = replies[-1]
     assert f"summary of {last.summary_turns} earlier turns used" in published[-1]["data"]["text/html"]
     session = small_session()
-    assert session["summary"].startswith("Sure, noted") and session["summary_turns"] == last.summary_turns
+    # The last turn may have started a fold of its own, between turns.
+    assert session["summary"].startswith("Sure, noted") and session["summary_turns"] >= last.summary_turns
     # Every turn is kept in the store, summarized or not.
     assert len(ip.run_line_magic("lfw", "chat history")) == 28
     kinds = [r["kind"] for r in small_store().list_runs()]
@@ -51,6 +53,7 @@ def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(i
 def test_the_summary_is_rewritten_in_blocks_so_the_prompt_keeps_its_start(ip, small):
     for i in range(16):
         run_ok(ip, f"%%lfw chat -m small --max-tokens {MAX_TOKENS}\nTurn {i} says something worth keeping.")
+    settled()
     chats = [g.messages for g in small.asked if g.messages[0]["content"].startswith("You are")]
     # A turn's prompt starts with the whole of the previous one unless the turn folded a block.
     continued = [len(a) < len(b) and b[: len(a) - 1] == a[:-1] for a, b in zip(chats, chats[1:])]
@@ -75,6 +78,15 @@ def test_memory_counts_with_the_tokenizer_it_is_given_and_keeps_the_answer_free(
     # The kept turns take at most half of what a full summary leaves: room for the next turns.
     assert sum(count(m["content"]) + MESSAGE_OVERHEAD for m in plan.kept) <= plan.room // 2
     assert memory.plan(None, None, 0, history[:6], "question").fold == []  # what fits is sent whole
+
+
+def settled() -> None:
+    """Wait for a fold the last turn started in the background (lfwb/chat/folding.py)."""
+    from lfwb.workbench import workbench
+
+    folding = workbench().chat("default").folding
+    if folding is not None:
+        folding.wait()
 
 
 def small_store():

@@ -8,6 +8,8 @@ key/value cache of that shared start (a summary that changed every turn would ch
 prompt's start every turn). The summary sits in the system message, retrieved sources in the
 last user message: both stay out of the way of the stable prefix.
 
+A turn that ends with the history past `FOLD_AHEAD` of the room folds its block at once, in the
+background (`ahead`, lfwb/chat/folding.py); `plan` folds only what that left undone.
 Nothing here calls a model; `fold` is handed a `write(messages, max_tokens) -> str`.
 """
 
@@ -31,6 +33,9 @@ MESSAGE_OVERHEAD = 8
 PROMPT_MARGIN = 16
 # The summary gets at most this many tokens, and at most a quarter of the room.
 SUMMARY_TOKENS = 256
+# Past this share of the room, a turn that ends folds the oldest block at once, in the background
+# (lfwb/chat/folding.py), rather than the next message folding it while the person waits.
+FOLD_AHEAD = 0.75
 
 Count = Callable[[str], int]
 Write = Callable[[list[dict], int], str]
@@ -112,21 +117,35 @@ class Memory:
         sizes = [self.tokens(m) for m in history]
         fold: list[dict] = []
         if sum(sizes) > room - base - summary_cost:
-            # Fold a block: keep only as many of the newest turns as fill half of what is left
-            # beside a summary of full size, so the next turns fit without folding again (and
-            # the prompt keeps its start).
-            left = max(0, room - base - max(summary_cost, self.summary_tokens + 32))
-            keep_from, total = len(history), 0
-            while keep_from > 0 and total + sizes[keep_from - 1] <= left // 2:
-                keep_from -= 1
-                total += sizes[keep_from]
-            while keep_from < len(history) and history[keep_from]["role"] != "user":
-                keep_from += 1  # a kept history starts with a user's turn
-            fold, history = history[:keep_from], history[keep_from:]
-        messages = [{"role": "system", "content": system_text(system, summary, summary_turns)}]
-        messages += [{"role": m["role"], "content": m["content"]} for m in history] + [question]
+            fold, history = self._block(history, sizes, base, summary_cost)
+        messages = stable_start(system, summary, summary_turns, history) + [question]
         tokens = sum(self.tokens(m) for m in messages) + PROMPT_MARGIN
         return Plan(messages, history, fold, sources, tokens, room)
+
+    def ahead(self, system: str | None, summary: str | None, summary_turns: int, history: list[dict]) -> list[dict]:
+        """The block of `history` to fold now that a turn has ended, before any next message:
+        empty unless the prompt's start has passed `FOLD_AHEAD` of the room (a next message of
+        an eighth of the room counted in)."""
+        sizes = [self.tokens(m) for m in history]
+        start = self.tokens({"content": system_text(system, summary, summary_turns)})
+        if start + sum(sizes) <= FOLD_AHEAD * self.room:
+            return []
+        base = self.tokens({"content": system_text(system, None, 0)}) + self.room // 8
+        cost = start - self.tokens({"content": system_text(system, None, 0)})
+        return self._block(history, sizes, base, cost)[0]
+
+    def _block(self, history: list[dict], sizes: list[int], base: int, summary_cost: int) -> tuple[list, list]:
+        """(the oldest rows to fold, the rows kept): the kept turns fill at most half of what is
+        left beside a summary of full size, so the next turns fit without folding again (and the
+        prompt keeps its start); they start with a user's turn."""
+        left = max(0, self.room - base - max(summary_cost, self.summary_tokens + 32))
+        keep_from, total = len(history), 0
+        while keep_from > 0 and total + sizes[keep_from - 1] <= left // 2:
+            keep_from -= 1
+            total += sizes[keep_from]
+        while keep_from < len(history) and history[keep_from]["role"] != "user":
+            keep_from += 1
+        return history[:keep_from], history[keep_from:]
 
     def fold(self, summary: str | None, rows: list[dict], write: Write) -> str:
         """A new summary: `summary` with `rows` folded in, written by the model in as many
@@ -153,6 +172,14 @@ SUMMARY_SYSTEM = (
     "You keep the memory of a conversation. Write a short summary in plain sentences of what was "
     "said: names, facts, numbers, decisions, open questions. No preamble."
 )
+
+
+def stable_start(system: str | None, summary: str | None, turns: int, kept: list[dict]) -> list[dict]:
+    """What every prompt starts with until the next fold: the system message (with the summary)
+    and the kept turns. A fold evaluates it into the model's cache ahead of the next message."""
+    return [{"role": "system", "content": system_text(system, summary, turns)}] + [
+        {"role": m["role"], "content": m["content"]} for m in kept
+    ]
 
 
 def summary_request(summary: str | None, rows: list[dict]) -> str:

@@ -29,14 +29,13 @@ from ..sent import Given
 from ..stops import Cancelled, Stop, held_stops
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
+from .folding import Fold, fold_ahead, fold_into_summary
 from .memory import DEFAULT_WINDOW, Memory
 
 if TYPE_CHECKING:
     from ..store import Store
     from ..workbench import Workbench
     from .retrieval import Hit
-
-SUMMARY_TEMPERATURE = 0.2  # a summary should keep facts, not invent them
 
 OnChunk = Callable[[str], None]
 
@@ -51,13 +50,28 @@ class ChatReply(RunResult):
     summary_turns: int = 0
     window: int | None = None
     prompt_tokens: int | None = None  # lfwb's own count of what it sent
+    fold_wait_ms: float | None = None  # how long the message waited for a summary being written
+
+    @property
+    def evaluated_tokens(self) -> int | None:
+        """The prompt's tokens the model computed: those its cache did not hold from the turns
+        before (llama.cpp's counters; None where the backend does not say)."""
+        cached = (self.usage or {}).get("cached_tokens")
+        return None if cached is None or self.input_tokens is None else self.input_tokens - cached
 
     @property
     def tokens(self) -> dict:
-        return {"prompt": self.input_tokens or self.prompt_tokens, "answer": self.output_tokens, "window": self.window}
+        return {
+            "prompt": self.input_tokens or self.prompt_tokens,
+            "evaluated": self.evaluated_tokens,
+            "answer": self.output_tokens,
+            "window": self.window,
+        }
 
     def note(self, cancel: bool = True) -> str | None:
         notes = [n for n in (super().note(cancel),) if n]
+        if self.fold_wait_ms:
+            notes.append(f"waited {self.fold_wait_ms / 1000:.1f} s for the summary of earlier turns")
         if self.summarized:
             notes.append(f"summary of {self.summary_turns} earlier turn{'s' if self.summary_turns != 1 else ''} used")
         if self.sources:
@@ -89,9 +103,16 @@ class ChatSession:
         self._undo_open: Callable[[], None] | None = None
         self._opened_with: tuple | None = None
         self._undone = False
+        self._fold: Fold | None = None  # the last fold started between turns (lfwb/chat/folding.py)
 
     def __repr__(self) -> str:
         return f"<ChatSession {self.name!r} model={self.model!r}>"
+
+    @property
+    def folding(self) -> Handle[dict | None] | None:
+        """The fold of older turns into the summary that the last turn started in the
+        background (None: none yet). `cancel()` it to keep the old summary; `wait()` for it."""
+        return self._fold.handle if self._fold is not None else None
 
     # -- what is stored ----------------------------------------------------------------
 
@@ -138,7 +159,7 @@ class ChatSession:
 
         def work(h: Handle) -> ChatReply:
             started, streamed = h.following(on_start, on_text)
-            return self._turn_of(text, rag, mode, on_chunk, started, streamed, h.stop, settings)
+            return self._turn_of(text, rag, mode, on_chunk, started, streamed, h, settings)
 
         return Handle(work)
 
@@ -156,7 +177,7 @@ class ChatSession:
         """`send`, awaited."""
         return await self.start(text, **options)
 
-    def _turn_of(self, text, rag, mode, on_chunk, on_start, on_text, stop, settings) -> ChatReply:
+    def _turn_of(self, text, rag, mode, on_chunk, on_start, on_text, handle: Handle, settings) -> ChatReply:
         if self._undone:
             self._open_again()
         undo, self._undo_open = self._undo_open, None
@@ -165,9 +186,14 @@ class ChatSession:
             check_turn(text, settings)
             if rag:  # before the model loads or anything is stored
                 self.workbench.check_search_mode(mode)
-            with self._turn, held_stops(stop) as stops:
+            with self._turn, held_stops(handle.stop) as stops:
                 try:
-                    return self._send(text, rag, mode, on_chunk, on_start, on_text, stops, settings)
+                    waited = self._fold.before_turn(stops, handle) if self._fold is not None else 0.0
+                    if waited is None:
+                        return self._stopped_before_answer(stops)
+                    reply = self._send(text, rag, mode, on_chunk, on_start, on_text, stops, settings)
+                    reply.fold_wait_ms = waited or None
+                    return reply
                 finally:
                     if stops.requested:
                         stops.take()  # the caller's stop was answered: no Cancelled once the turn ends
@@ -205,8 +231,11 @@ class ChatSession:
         hits = self._retrieve(text, mode) if rag else []
         history = self.store.list_messages(self.id, after_id=row["summary_upto"])
         plan = memory.plan(row["system"], row["summary"], row["summary_turns"], history, text, hits)
-        if plan.fold:  # the history outgrew the window: fold its oldest block into the summary
-            row = self._fold(memory, row, plan.fold, model, stops, settings.get("seed"))
+        if plan.fold:  # the history outgrew the window (a fold between turns was stopped, a long message)
+            folded = fold_into_summary(self, memory, row, plan.fold, stops, settings.get("seed"))
+            if folded is None:
+                return self._stopped_before_answer(stops)
+            row = folded
             history = self.store.list_messages(self.id, after_id=row["summary_upto"])
             plan = memory.plan(row["system"], row["summary"], row["summary_turns"], history, text, hits)
         sources = [
@@ -267,6 +296,8 @@ class ChatSession:
                 window=memory.window,
                 prompt_tokens=plan.tokens,
             )
+        if reply is not None and reply.status == "done":
+            self._fold = fold_ahead(self, memory, settings.get("seed")) or self._fold
         if isinstance(error, Cancelled) and stops.requested:
             return (
                 reply
@@ -294,33 +325,23 @@ class ChatSession:
         return [{**s, "deleted": s["context_id"] not in alive} for s in sources]
 
     def _memory(self, model: str, max_tokens: int) -> Memory:
-        """The budget of the model that answers first (a chain's first link), counted with its
-        own tokenizer: a local model is loaded first, as the turn would load it anyway."""
-        link = self.manager.resolve(model)[0]
-        runtime = self.manager.runtime(link)
-        if runtime.local and not runtime.loaded:
-            self.manager.load(link)
-        return Memory(runtime.count_tokens, runtime.context_window or DEFAULT_WINDOW, max_tokens, model=link)
+        """The budget of the smallest window among the chain's links (one model: its own),
+        counted with that link's tokenizer: a prompt that fits it fits whichever link answers.
+        A local first link is loaded first, as the turn would load it anyway."""
+        links = [link for link in self.manager.resolve(model) if link in self.manager] or self.manager.resolve(model)
+        first = self.manager.runtime(links[0])
+        if first.local and not first.loaded:
+            self.manager.load(links[0])
+        windows = [(self.manager.runtime(link).context_window or DEFAULT_WINDOW, link) for link in links]
+        window, link = min(windows, key=lambda w: w[0])  # the first link of the smallest window
+        return Memory(self.manager.runtime(link).count_tokens, window, max_tokens, model=link)
 
-    def _fold(self, memory: Memory, row: dict, rows: list[dict], model: str, stops: Stop, seed: int | None) -> dict:
-        def write(messages: list[dict], max_tokens: int) -> str:
-            gen = GenerationConfig(messages=messages, max_tokens=max_tokens, temperature=SUMMARY_TEMPERATURE, seed=seed)
-            return record_generation(
-                self.store,
-                self.manager,
-                self.project_id,
-                model,
-                gen,
-                kind="chat-summary",
-                prompt=f"summary of chat session {self.name!r}",
-                stop=stops,
-            ).text
-
-        summary = memory.fold(row["summary"], rows, write)
-        turns = row["summary_turns"] + sum(1 for m in rows if m["role"] == "user")
-        return self.store.update_chat_session(
-            self.id, summary=summary, summary_upto=rows[-1]["id"], summary_turns=turns
-        )
+    def _stopped_before_answer(self, stops: Stop) -> ChatReply:
+        """A stop while a summary was being written, before the answer began: nothing stored."""
+        if stops.requested:
+            return ChatReply(run_id=None, text="", model=self.model, status="cancelled", session=self.name)
+        stops.take()
+        raise Cancelled("stopped while the summary of earlier turns was being written")
 
     def _retrieve(self, text: str, mode: str) -> list[Hit]:
         try:

@@ -100,9 +100,11 @@ class LiveOutput(CellOutput):
 
     def on_event(self, event: Any) -> None:
         """The handle's events, on the cell's thread (the work runs there)."""
-        from ..handles import Started, Text
+        from ..handles import Note, Started, Text
 
-        if isinstance(event, Started):
+        if isinstance(event, Note):  # the run waits for something: say what, before it starts
+            print(event.line, flush=True)
+        elif isinstance(event, Started):
             self.on_start(event.run)
         elif isinstance(event, Text) and self.result is not None:
             self.on_text(event.text, self.result)

@@ -198,6 +198,12 @@ class Runtime:
     def stream(self, gen: GenerationConfig, cancel: threading.Event) -> Iterator[Chunk]:
         raise NotImplementedError
 
+    def warm(self, messages: list[dict], cancel: threading.Event) -> int:
+        """Evaluate the start of a chat prompt (`messages`, no answer opened) into the model's
+        cache ahead of the turn that will send it; the tokens evaluated. A backend without a
+        prompt cache does nothing."""
+        return 0
+
     @property
     def context_window(self) -> int | None:
         """Tokens the model sees at once, prompt and answer together; None when unknown."""

@@ -15,9 +15,10 @@ from .cpu import CoreLease, core_slots, free_cores, physical_cores
 from .gguf_meta import kv_cache_bytes, read_gguf_metadata
 
 if TYPE_CHECKING:
-    from llama_cpp import ChatCompletionRequestMessage, Llama
+    from llama_cpp import ChatCompletionRequestMessage
 
     from .llama_grammar import GrammarLlama
+    from .llama_prompt import ChatPrompt
 
 DEFAULT_CONTEXT = 2048
 # llama.cpp's compute buffers and bookkeeping beyond weights + KV cache.
@@ -38,7 +39,8 @@ class LlamaCppRuntime(Runtime):
         self._llama: GrammarLlama | None = None
         self._meta: dict | None = None
         self._threads_set: tuple[int, int] | None = None  # (per token, for the prompt) in llama.cpp
-        self._formatter: Any = None  # the chat template as text, for a prefilled answer
+        self._prompt: ChatPrompt | None = None  # the chat template, rendered to tokens
+        self._vocab: Any = None  # the tokenizer alone, to count tokens before the model loads
 
     @classmethod
     def validate(cls, config: ModelConfig) -> ModelConfig:
@@ -119,19 +121,12 @@ class LlamaCppRuntime(Runtime):
                 f"llama.cpp could not load {self.config.source} ({e}) — the file may be damaged "
                 "or of an architecture this llama.cpp does not know"
             ) from None
-        if self.config.chat_template:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            eos, bos = _token_text(llama, llama.token_eos()), _token_text(llama, llama.token_bos())
-            llama.chat_handler = Jinja2ChatFormatter(
-                template=self.config.chat_template, eos_token=eos, bos_token=bos
-            ).to_chat_handler()
         self._llama = llama
         if progress:
             progress(1.0, "loaded")
 
     def unload(self) -> None:
-        self._threads_set, self._formatter = None, None
+        self._threads_set, self._prompt = None, None
         llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
@@ -152,6 +147,8 @@ class LlamaCppRuntime(Runtime):
             yield from self._stream(gen, cancel, lease)
 
     def _stream(self, gen: GenerationConfig, cancel: threading.Event, lease: CoreLease) -> Iterator[Chunk]:
+        import llama_cpp
+
         llama = self._loaded()
         first = True
         settings: dict[str, Any] = dict(
@@ -175,15 +172,22 @@ class LlamaCppRuntime(Runtime):
         produced = 0
         finish = None
         prefill = gen.prefill or ""  # sent with the first piece: part of the answer, and of its first token's time
+        prompt = self._chat_prompt(required=bool(prefill)) if gen.messages is not None else None
+        llama_cpp.llama_perf_context_reset(llama.ctx)  # its counters say what this prompt evaluated
         try:
-            if prefill and gen.messages is not None:
+            if prompt is not None:
+                assert gen.messages is not None  # a chat prompt only for messages
+                tokens, stop, criteria = prompt.tokens(gen.messages, prefill)
                 pieces = _streamed(
                     llama.create_completion(
-                        **{**settings, **self._prefilled(gen.messages, prefill, gen.stop)}, stream=True
+                        prompt=tokens,
+                        **{**settings, "stop": [*gen.stop, *stop]},
+                        stopping_criteria=criteria,
+                        stream=True,
                     )
                 )
             elif gen.messages is not None:
-                # Checked chat messages (role, content), which llama-cpp-python types as its TypedDicts.
+                # A model without a chat template: llama-cpp-python's own chat format.
                 messages = cast("list[ChatCompletionRequestMessage]", gen.messages)
                 pieces = _streamed(llama.create_chat_completion(messages=messages, **settings, stream=True))
             else:
@@ -226,31 +230,63 @@ class LlamaCppRuntime(Runtime):
                     limit=int(match.group(2)),
                 ) from None
             raise
-        yield Chunk(input_tokens=_prompt_tokens(llama.n_tokens, produced, finish), finish_reason=finish)
+        fed_back = _fed_back(produced, finish)
+        prompt_tokens = max(0, llama.n_tokens - fed_back)
+        perf = llama_cpp.llama_perf_context(llama.ctx)
+        # Every token decoded since the reset, less the answer's own: the prompt's tokens the
+        # cache did not hold. `cached_tokens`, as remote APIs report theirs.
+        evaluated = max(0, perf.n_p_eval + perf.n_eval - fed_back)
+        yield Chunk(
+            input_tokens=prompt_tokens,
+            finish_reason=finish,
+            usage={"input_tokens": prompt_tokens, "cached_tokens": max(0, prompt_tokens - evaluated)},
+        )
 
-    def _prefilled(self, messages: list[dict], prefill: str, stop: list[str]) -> dict:
-        """`create_completion` settings that continue `prefill` as the answer: the chat template
-        rendered as the chat call renders it (generation prompt included), the prefill after it.
-        llama-cpp-python's chat call has no way to start the answer."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        llama = self._loaded()
-        if self._formatter is None:
+    def _chat_prompt(self, required: bool = False) -> ChatPrompt | None:
+        """The model's chat template as a ChatPrompt (lfwb's, else the GGUF's); None without one,
+        refused when `required` (a prefill needs it: llama-cpp-python's chat call cannot start the answer)."""
+        if self._prompt is None:
+            llama = self._loaded()
             template = self.config.chat_template or llama.metadata.get("tokenizer.chat_template")
             if not template:
-                raise BadInput(
-                    f"prefill needs a chat template and {self.config.name} has none — register "
-                    "it with --chat-template, or give a raw prompt"
-                )
-            eos, bos = (_token_text(llama, t) for t in (llama.token_eos(), llama.token_bos()))
-            self._formatter = Jinja2ChatFormatter(
-                template=template, eos_token=eos, bos_token=bos, stop_token_ids=[llama.token_eos()]
-            )
-        chat = self._formatter(messages=messages)
-        tokens = llama.tokenize(chat.prompt.encode("utf-8"), add_bos=not chat.added_special, special=True)
-        # The prefill is the answer's text, not markup: a marker in it stays text.
-        tokens += llama.tokenize(prefill.encode("utf-8", "surrogatepass"), add_bos=False, special=False)
-        return {"prompt": tokens, "stop": [*stop, *chat.stop], "stopping_criteria": chat.stopping_criteria}
+                if required:
+                    raise BadInput(
+                        f"prefill needs a chat template and {self.config.name} has none — register "
+                        "it with --chat-template, or give a raw prompt"
+                    )
+                return None
+            from .llama_prompt import ChatPrompt
+
+            self._prompt = ChatPrompt(llama, template)
+        return self._prompt
+
+    def warm(self, messages: list[dict], cancel: threading.Event) -> int:
+        """Evaluate `messages` (a chat's stable start: system, summary, kept turns) into the KV
+        cache now, so the turn that sends them after a new message evaluates only that message.
+        Returns the tokens evaluated; stops between batches once `cancel` is set."""
+        import llama_cpp
+
+        from .llama_prompt import common_length
+
+        prompt = self._chat_prompt()
+        if prompt is None:
+            return 0
+        llama = self._loaded()
+        tokens = prompt.tokens(messages, answer=False)[0]
+
+        start = common_length(tokens, llama.input_ids[: llama.n_tokens].tolist())
+        if start >= len(tokens):
+            return 0
+        with core_slots.take(self.n_threads) as lease:
+            self._set_threads(self._token_threads(lease), lease.threads)
+            llama.n_tokens = start  # eval() drops the cache past it
+            done = start
+            while done < len(tokens) and not cancel.is_set():
+                batch = tokens[done : done + llama.n_batch]
+                llama.eval(batch)
+                done += len(batch)
+        llama_cpp.llama_perf_context_reset(llama.ctx)
+        return done - start
 
     @property
     def context_window(self) -> int:
@@ -259,10 +295,19 @@ class LlamaCppRuntime(Runtime):
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` by the model's own tokenizer (an estimate until it is loaded).
         Special tokens are read as such: a chat template's markers count one each."""
-        llama = self._llama
-        if llama is None:
-            return super().count_tokens(text)
-        return len(llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=True))
+        data = text.encode("utf-8", "surrogatepass")
+        if self._llama is not None:
+            return len(self._llama.tokenize(data, add_bos=False, special=True))
+        if self._vocab is None:
+            # The tokenizer alone (no weights, ~20 MiB, a fraction of a second): a chain counts
+            # its prompt with the smallest window's tokenizer, loaded or not (lfwb/chat/memory.py).
+            import llama_cpp
+            from llama_cpp._internals import LlamaModel
+
+            params = llama_cpp.llama_model_default_params()
+            params.vocab_only = True
+            self._vocab = LlamaModel(path_model=self.config.source, params=params, verbose=False)
+        return len(self._vocab.tokenize(data, add_bos=False, special=True))
 
     def info(self) -> dict:
         meta = self.meta
@@ -288,18 +333,8 @@ def _streamed(response: object) -> Iterator[Mapping[str, Any]]:
     return cast("Iterator[Mapping[str, Any]]", response)
 
 
-def _token_text(llama: Llama, token: int) -> str:
-    """A special token's text (`<|im_end|>`): a template writes it, and an empty one as a stop
-    string would end every answer before it starts."""
-    return llama.detokenize([token], special=True).decode(errors="ignore")
-
-
-def _prompt_tokens(in_context: int, produced: int, finish: str | None) -> int:
-    """Prompt length from what sits in llama.cpp's context after a generation.
-
-    The context holds the prompt and every generated token that was fed back: all of them when
-    the model stopped by itself (the end token is sampled, never fed), all but the last when it
-    ran out of max tokens or was cancelled.
-    """
-    fed_back = produced if finish == "stop" else max(produced - 1, 0)
-    return max(0, in_context - fed_back)
+def _fed_back(produced: int, finish: str | None) -> int:
+    """Generated tokens llama.cpp fed back into its context: all of them when the model stopped
+    by itself (the end token is sampled, never fed), all but the last when it ran out of max
+    tokens or was cancelled. The rest of the context is the prompt."""
+    return produced if finish == "stop" else max(produced - 1, 0)

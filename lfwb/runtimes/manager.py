@@ -360,6 +360,20 @@ class RuntimeManager:
             state.tokens_out += totals.output_tokens
             self.events.emit("finished", name)
 
+    def warm(self, name: str, messages: list[dict], cancel: threading.Event | None = None) -> int:
+        """Evaluate a chat's stable start into a loaded local model's cache while it is idle
+        (`Runtime.warm`), taking its turn like a generation; the tokens evaluated (0: nothing to
+        do, not loaded, or cancelled before its turn)."""
+        state = self.registry.state(name)
+        cancel = cancel or threading.Event()
+        if not state.runtime.local:
+            return 0
+        with state.lock:
+            if cancel.is_set() or not state.runtime.loaded:
+                return 0
+            state.last_used = time.monotonic()
+            return state.runtime.warm(messages, cancel)
+
     def generate(self, name: str, gen: GenerationConfig, cancel: threading.Event | None = None) -> GenerationResult:
         """Run to the end and return the whole text."""
         totals = StreamTotals()
