@@ -1,6 +1,10 @@
-"""Time to first token per chat turn on the bundled SmolLM2: lfwb's session against a naive re-send.
+"""Time to first token per chat turn on the bundled SmolLM2: short answers against a naive re-send,
+and a long-answer conversation against lfwb's path before issue 20.
 
-    .venv/bin/python benchmarks/chat.py [--turns 10] [--max-tokens 48]
+    .venv/bin/python benchmarks/chat.py [--turns 10] [--max-tokens 48] [--only short|long]
+    .venv/bin/python benchmarks/chat.py --only long [--long-turns 12] [--answer-tokens 200] [--pause 5]
+
+Short answers
 
 lfwb: `wb.chat(...).send(...)` turn after turn on the loaded model. Each prompt starts with the
 whole of the previous one (the rolling summary changes only when a block is folded), so
@@ -14,6 +18,16 @@ Greedy (temperature 0), one user message per turn. Prints, per turn and for both
 first token and the prompt tokens llama.cpp evaluated (its own counter, `llama_perf_context`:
 what the cache did not hold), then the ratio turn N / turn 1 (target for lfwb: ≤ 1.5). The core
 lease is private to this script, so other lfwb processes on the machine do not make it wait.
+
+Long answers (the hard case)
+12 turns asking for answers of ~200 tokens (sampled at 0.7, as `%%lfw chat` does), so the
+history overflows SmolLM2's 2048-token window and folds into a summary. Run twice: with a
+5 s pause between turns (a person reading) and with none. TTFT here is what the person sees:
+from sending the message to the first piece of text (a summary written meanwhile included).
+"before" is lfwb's path before issue 20, in the same process: the prompt re-tokenized whole
+(llama-cpp-python matches the cache by tokens, and a sampled answer's tokens are not those its
+text tokenizes to) and the summary written when the next message needs it. Target for lfwb
+with pauses: no turn's TTFT more than 2x the first turn's.
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 os.environ["LFWB_CORES_DIR"] = tempfile.mkdtemp(prefix="lfwb-chat-bench-cores-")
@@ -45,12 +59,40 @@ QUESTIONS = [
 ]
 
 
+LONG_QUESTIONS = [
+    "Tell me a long story about a lighthouse keeper named Ada who finds a message in a bottle.",
+    "Continue the story: describe the island and the storm that night in detail.",
+    "What did the message in the bottle say, and who wrote it? Tell it at length.",
+    "Continue: Ada decides to row to the mainland. Describe the journey.",
+    "Describe the harbour town she reaches and the people she meets there.",
+    "Continue the story: someone in the town recognises the handwriting.",
+    "Tell me about the writer of the message and their life, in detail.",
+    "Continue: Ada and the writer meet. Describe the conversation.",
+    "What secret do they discover about the lighthouse? Tell it at length.",
+    "Continue the story: a second storm comes. What happens to the lighthouse?",
+    "Describe how the town helps Ada rebuild, with many details.",
+    "Finish the story: how does it end for Ada, years later?",
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--only", choices=["short", "long"])
+    parser.add_argument("--long-turns", type=int, default=12)
+    parser.add_argument("--answer-tokens", type=int, default=200)
+    parser.add_argument("--pause", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, help="llama.cpp threads for the long conversation (default: lfwb's)")
     args = parser.parse_args()
+    if args.only != "long":
+        short(args)
+    if args.only != "short":
+        for pause in (args.pause, 0.0):
+            long_answers(args, pause)
 
+
+def short(args) -> None:
     from lfwb.runtimes import GenerationConfig
     from lfwb.workbench import Workbench
 
@@ -100,6 +142,106 @@ def main() -> None:
     )
     wb.manager.unload_all()
     wb.close()
+
+
+def long_answers(args, pause: float) -> None:
+    """The long-answer conversation, before issue 20 and now, `pause` s between turns."""
+    from lfwb.workbench import Workbench
+
+    from lfwb.runtimes import GenerationConfig, default_model_path
+
+    folder = tempfile.mkdtemp(prefix="lfwb-chat-bench-long-")
+    wb = Workbench(os.path.join(folder, "bench.db"))
+    wb.manager.register(name="smollm2-bench", source=default_model_path(), threads=args.threads, persist=False)
+    runs = {}
+    for path in ("before", "lfwb"):
+        wb.manager.unload_all()  # each path starts from a fresh context
+        # One token first: the weights are read from disk (mmap) on the first evaluation, not the first turn.
+        wb.manager.generate("smollm2-bench", GenerationConfig(prompt="Hi", max_tokens=1))
+        with old_path() if path == "before" else nullcontext():
+            runs[path] = conversation(wb, f"long-{path}-{pause:g}", args, pause)
+    runtime = wb.manager.runtime("smollm2-bench")
+    window = runtime.context_window
+    print(
+        f"\nlong answers: {args.long_turns} turns of at most {args.answer_tokens} tokens (temperature 0.7), "
+        f"{window}-token window, {runtime.n_threads} threads, {pause:g} s between turns\n"
+    )
+    print(
+        f"{'turn':>4}  {'before TTFT':>11}  {'evaluated':>9}  {'summary':>7}   "
+        f"{'lfwb TTFT':>9}  {'evaluated':>9}  {'waited':>6}  {'folded after':>12}"
+    )
+    before, now = runs["before"], runs["lfwb"]
+    for i, (b, a) in enumerate(zip(before, now), 1):
+        print(
+            f"{i:>4}  {b['ttft']:>11.0f}  {b['evaluated']:>9}  {'yes' if b['summary'] else '':>7}   "
+            f"{a['ttft']:>9.0f}  {a['evaluated']:>9}  {a['waited']:>6.0f}  {'yes' if a['folded'] else '':>12}"
+        )
+    for name, turns in runs.items():
+        worst = max(t["ttft"] for t in turns)
+        print(
+            f"{name:>6}: worst TTFT / first = {worst / turns[0]['ttft']:.2f}, median evaluated tokens over turns "
+            f"2..{len(turns)} = {statistics.median(t['evaluated'] for t in turns[1:]):.0f}, answers "
+            f"{statistics.mean(t['answer'] for t in turns):.0f} tokens on average"
+        )
+    if pause:
+        print("target (lfwb, with pauses): worst TTFT / first ≤ 2")
+    wb.manager.unload_all()
+    wb.close()
+
+
+def conversation(wb, name: str, args, pause: float) -> list[dict]:
+    """Each turn's TTFT as the person sees it, the prompt tokens llama.cpp evaluated, whether a
+    summary was written during the turn (before) or a fold started after it (lfwb)."""
+    from lfwb.handles import Text
+
+    session = wb.chat(name, model="smollm2-bench")
+    turns = []
+    for i in range(args.long_turns):
+        summaries = len(summary_runs(wb))
+        handle = session.start(
+            LONG_QUESTIONS[i % len(LONG_QUESTIONS)], max_tokens=args.answer_tokens, temperature=0.7, seed=i
+        )
+        first: list[float] = []
+        handle.listen(lambda e: first.append(time.perf_counter()) if isinstance(e, Text) and not first else None)
+        start = time.perf_counter()
+        folding = session.folding
+        reply = handle.result()
+        turns.append(
+            {
+                "ttft": (first[0] - start) * 1000 if first else float("nan"),
+                "evaluated": reply.evaluated_tokens,
+                "answer": reply.output_tokens,
+                "waited": reply.fold_wait_ms or 0.0,
+                "summary": len(summary_runs(wb)) > summaries and session.folding is folding,
+                "folded": session.folding is not folding,
+            }
+        )
+        time.sleep(pause)
+    if session.folding is not None:
+        session.folding.wait()
+    return turns
+
+
+def summary_runs(wb) -> list[dict]:
+    return [r for r in wb.store.list_runs(limit=None) if r["kind"] == "chat-summary"]
+
+
+@contextmanager
+def old_path():
+    """lfwb before issue 20: the whole prompt tokenized afresh, no fold between turns."""
+    from lfwb.chat import session
+    from lfwb.runtimes import llama_prompt
+
+    reusing, ahead = llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead
+
+    def tokenized(self, text: str, add_bos: bool) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead = tokenized, lambda *a: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead = reusing, ahead  # type: ignore[method-assign]
 
 
 @contextmanager
