@@ -23,6 +23,7 @@ cancels every lane (each answer ends `cancelled`, unscored), the parent ends `ca
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -237,8 +238,6 @@ class _Eval:
         return lanes
 
     def _params(self) -> dict:
-        import json
-
         p = self.p
         rows = json.loads(json.dumps(p.dataset.rows, default=str))  # a DataFrame's numbers as JSON
         return {
