@@ -26,7 +26,8 @@ from gemini_server import TEST_KEY, Reply
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)")
 
-# Files the guides name, as a reader would have them beside the notebook.
+# Files the guides name, as a reader would have them beside the notebook (and `my-checkpoint/`,
+# a transformers checkpoint: see reader_folder).
 FILES = {
     "notes.md": "# Notes\n\nCards have a 4px radius. Buttons are blue.\n",
     "docs/style-guide.md": "# Style guide\n\nPrimary buttons are teal. Links are underlined.\n",
@@ -137,8 +138,17 @@ def gemini_key(_gemini_server, _docs_cache, monkeypatch):
     _gemini_server.reset()
 
 
+@pytest.fixture(scope="session")
+def _tiny_checkpoint(tmp_path_factory) -> Path:
+    """A transformers checkpoint (random weights, two layers), for `--source ./my-checkpoint`."""
+    from fixtures.tiny_models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("ckpt") / "tiny-llama")
+
+
 @pytest.fixture
-def reader_folder(tmp_path):
+def reader_folder(tmp_path, _tiny_checkpoint):
+    (tmp_path / "my-checkpoint").symlink_to(_tiny_checkpoint, target_is_directory=True)
     for name, text in FILES.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
