@@ -343,3 +343,13 @@ def test_an_eval_run_again_takes_its_answers_and_verdicts_from_the_cache_unless_
     fresh = run_ok(ip, "%lfw eval sentiment --models always --over rows --no-cache")
     assert len(models["always"].asked) == asked["always"] + 5 and len(models["judge"].asked) == asked["judge"] + 5
     assert fresh.table()[0]["contains"] == first.table()[0]["contains"]
+
+
+def test_an_eval_runs_on_its_definitions_own_models_and_rows(ip, models):
+    body = (
+        "prompt: '{input}'\nmodels: [always]\ndataset:\n  - {input: 'a', expected: positive}\n"
+        "  - {input: 'b', expected: negative}\nchecks: [contains]\n"
+    )
+    run_ok(ip, f"%%lfw eval own\n{body}")
+    report = run_ok(ip, "%lfw eval own")
+    assert report.models == ["always"] and report.pass_rates == {"always": {"contains": 0.5}}
