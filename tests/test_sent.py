@@ -98,12 +98,29 @@ def test_a_key_never_lands_in_the_recorded_request(ip, scripted, monkeypatch, db
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("SOMEONE_API_KEY", secret)
     scripted.model("fake", words("fine"))
+    scripted.model("other", words("also fine"))
     wb = scripted.wb
     wb.generate(f"my key is {secret}", model="fake", system=f"Never say {secret}.", stop=[secret])
     wb.chat("keys", model="fake").send(f"remember {secret}")
+    wb.compare(f"compare {secret}", ["fake", "other"])
+    for _ in range(2):  # the second answer comes from the cache, in a row of its own
+        wb.generate(f"cached {secret}", model="fake", temperature=0, cache=True)
     stored = json.dumps([dict(r) for r in raw(db_path).execute("SELECT * FROM sent_texts")])
     stored += json.dumps([dict(r) for r in raw(db_path).execute("SELECT prompt, params_json FROM runs")])
     assert secret not in stored and "***" in stored
+
+
+def test_a_key_in_a_pipeline_input_lands_in_no_step_or_run_row(ip, scripted, monkeypatch, db_path):
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("SOMEONE_API_KEY", secret)
+    scripted.model("fake", words("fine"))
+    run_ok(ip, '%%lfw pipeline keyed\nsteps:\n  - {name: first, model: fake, prompt: "Use {input}"}')
+    piped = run_ok(ip, f"%lfw run keyed --input 'my key {secret}'")
+    conn = raw(db_path)
+    stored = json.dumps([dict(r) for r in conn.execute("SELECT prompt, params_json FROM steps")])
+    stored += json.dumps([dict(r) for r in conn.execute("SELECT prompt, params_json FROM runs")])
+    assert secret not in stored and "my key ***" in stored
+    assert secret not in run_ok(ip, f"%lfw show {piped.run_id}").as_text()
 
 
 def test_a_long_chat_grows_the_store_linearly_not_by_its_history_each_turn(scripted, db_path):

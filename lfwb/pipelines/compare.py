@@ -22,6 +22,7 @@ is not asked (it gets no row), the parent is finished, then `Cancelled` stops th
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadInput, NotFound, check_prompt
 from ..handles import Handle
 from ..runs import RunResult, record_generation, tokens_text
+from ..runtimes.keys import redact
 from ..stops import Cancelled, Stop, held_stops
 from ..store import now
 from ..untrusted import NO_MATH, escape
@@ -205,8 +207,8 @@ class _Comparison:
                 self.project_id,
                 "compare",
                 model=",".join(self.models),
-                prompt=self.prompt,
-                params_json=gen.params(),
+                prompt=redact(self.prompt),  # a pasted key is kept nowhere (lfwb/runs.py RunSink does the same)
+                params_json=redact(json.dumps(gen.params())),
                 seed=gen.seed,
                 status="running",
             )

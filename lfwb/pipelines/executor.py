@@ -44,6 +44,7 @@ from ..runs import RunResult, RunSink, finished_values, record_generation, token
 from ..sent import keep_request
 from ..stops import Cancelled, Stop, held_stops
 from ..runtimes.base import MAX_SEED
+from ..runtimes.keys import redact
 from ..store import now
 from .artifacts import extract_artifacts
 from .checks import Check, read_answer, retry_prompt
@@ -74,9 +75,9 @@ class StepSink(RunSink):
 
     def open(self, model: str, prompt: str, gen: GenerationConfig) -> int:
         self.step.status, self.step.prompt, self.step.started = "running", prompt, time.perf_counter()
-        self.store.update_step(
-            self.step.step_id, status="running", prompt=prompt, params_json=json.dumps(gen.params()), started_at=now()
-        )
+        # A key pasted into the input is not kept, as in a run's own row (RunSink.open).
+        values = {"prompt": redact(prompt), "params_json": redact(json.dumps(gen.params()))}
+        self.store.update_step(self.step.step_id, status="running", started_at=now(), **values)
         return self.run_id  # a step's result names its pipeline run
 
     def owner(self) -> tuple[int, int | None]:
@@ -150,8 +151,8 @@ def run_pipeline(
         run_id = store.add_run(
             project_id,
             "pipeline",
-            prompt=input,
-            params_json=json.dumps(params),
+            prompt=redact(input),
+            params_json=redact(json.dumps(params)),
             status="running",
             pipeline_id=spec.pipeline_id,
         )["id"]

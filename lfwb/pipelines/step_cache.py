@@ -22,6 +22,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..runtimes.keys import redact
+
 if TYPE_CHECKING:
     from ..runs import RunResult
     from .result import StepResult
@@ -136,8 +138,8 @@ def cached_generation(
         project_id,
         "generate",
         model=" → ".join(models),
-        prompt=prompt,
-        params_json=json.dumps(gen.params()),
+        prompt=redact(prompt),  # as RunSink keeps a run asked anew (lfwb/runs.py)
+        params_json=redact(json.dumps(gen.params())),
         seed=gen.seed,
         status="done",
         duration_ms=0.0,
