@@ -44,6 +44,11 @@ def run_view(store: Store, row: dict) -> RunView:
     return view
 
 
+def step_sent(store: Store, step: dict) -> dict | None:
+    """What pipeline step `step` (its row) sent (`GET /api/v1/steps/{id}`)."""
+    return _sent(store, step, step["run_id"])
+
+
 def _sent(store: Store, row: dict, run_id: int | None = None) -> dict | None:
     """What a run (or, with `run_id`, its step `row`) sent. One that took its answer from the
     cache (lfwb/pipelines/step_cache.py) asked nothing: it shows what its source sent."""

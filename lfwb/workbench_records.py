@@ -129,7 +129,11 @@ class Records:
         return self.store.list_steps(run_id, attempts=attempts)
 
     def step(self, step_id: int) -> dict:
-        return self.store.get_step(step_id)
+        """The step's row, and `sent`: what its model was sent (as a run's, see `show_run`)."""
+        from .run_view import step_sent
+
+        row = self.store.get_step(step_id)
+        return {**row, "sent": step_sent(self.store, row)}
 
     def import_step(self, run_id: int, position: int, name: str, **values: Any) -> dict:
         """Keep a step, ended, of a run that has ended."""

@@ -215,6 +215,10 @@ def test_show_and_diff_over_rest_and_a_bad_id_is_a_404_with_one_line(server, scr
     assert kinds["model"] == ["- a", "+ b"] and "settings" in kinds
     assert "added system message (system), message 1:" in kinds["messages"]
     assert "+ Blue." in kinds["answer"]
+    spec = {"steps": [{"name": "first", "model": "a", "prompt": "Plan {input}"}]}
+    piped = scripted.wb.run_pipeline(spec, "a form")
+    step = http.get(f"/api/v1/steps/{piped.steps['first'].step_id}").json()
+    assert step["name"] == "first" and step["sent"]["messages"][-1]["content"] == "Plan a form"
     missing = http.get(f"/api/v1/runs/{one}/diff/999")
     assert missing.status_code == 404 and missing.json()["line"] == "NotFound: no run with id 999"
     assert http.get("/api/v1/runs/999").json()["line"] == "NotFound: no run with id 999"

@@ -233,6 +233,7 @@ def list_steps(
 
 @router.get("/steps/{step_id}", response_model=Row, tags=["steps"])
 def get_step(step_id: RowId, request: Request) -> dict:
+    """The step's row, and `sent`: what its model was sent (as `GET /runs/{id}` gives a run's)."""
     return workbench(request).step(step_id)
 
 
