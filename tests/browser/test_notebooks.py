@@ -10,7 +10,6 @@ marks are no guide (Lab shows `[ ]` on cells queued behind an error while the ke
 from __future__ import annotations
 
 import json
-import queue
 import re
 import shutil
 import time
@@ -50,6 +49,7 @@ def test_the_notebook_runs_clean_in_the_browser(served, browser, app, notebook):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    traffic = KernelTraffic(page)
     try:
         page.goto(
             f"{served['url']}{APPS[app].format(path=path)}{'&' if '?' in APPS[app] else '?'}token={served['token']}"
@@ -59,7 +59,9 @@ def test_the_notebook_runs_clean_in_the_browser(served, browser, app, notebook):
 
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        _until_done(served, session, page, name)
+        source = json.loads(notebook.read_text())
+        code_cells = sum(1 for c in source["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip())
+        _until_done(served, session, page, traffic, code_cells, name)
         saved = _save(page, served, path)
         widgets = _widgets_drawn(page, saved)
         shot = _screenshot(page, name)
@@ -84,48 +86,62 @@ def test_the_notebook_runs_clean_in_the_browser(served, browser, app, notebook):
         _shut_down(served, path)
 
 
-def _until_done(lab, session: dict, page, name: str) -> None:
-    """Until the kernel has run every cell the page sent it. Neither the `[*]` marks nor the
-    kernel's execution_state tell: ipykernel 7 reports "idle" after a widget's control request
-    while a cell still runs. A request queued behind the cells does: its reply comes after theirs."""
-    prompts = ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt"
-    marks = f"() => [...document.querySelectorAll('{prompts}')].map(e => e.innerText.trim())"
-    # Every cell queued (or already run): then the page has sent them all. After an error the
-    # page clears the marks of the cells it will not send; the probe then follows the ones it did.
-    sent = lambda: all(re.fullmatch(r"\[(\*|\d+)\]:", m) for m in page.evaluate(marks))  # noqa: E731
-    _until(sent, 30, f"{name}: cells sent", fail=False)
+class KernelTraffic:
+    """The execute requests the page sends its kernel and the replies it gets, counted off its
+    websocket: every cell the page sent is done when its reply is in."""
 
-    from jupyter_client import BlockingKernelClient
+    def __init__(self, page):
+        self.requests, self.replies, self.last_count = 0, 0, 0
+        page.on("websocket", lambda ws: (ws.on("framesent", self._sent), ws.on("framereceived", self._received)))
 
-    client = BlockingKernelClient(
-        connection_file=str(lab["root"] / ".runtime" / f"kernel-{session['kernel']['id']}.json")
+    def _sent(self, frame) -> None:
+        if _msg_type(frame) == "execute_request":
+            self.requests += 1
+
+    def _received(self, frame) -> None:
+        if _msg_type(frame) == "execute_reply":
+            self.replies += 1
+            count = re.search(r'"execution_count":\s*(\d+)', _text(frame))
+            self.last_count = max(self.last_count, int(count.group(1)) if count else 0)
+
+
+def _text(frame) -> str:
+    return frame.decode("latin-1") if isinstance(frame, (bytes, bytearray)) else frame
+
+
+def _msg_type(frame) -> str | None:
+    # The message's own header comes first in both of Jupyter's websocket formats.
+    found = re.search(r'"msg_type":\s*"(\w+)"', _text(frame))
+    return found.group(1) if found else None
+
+
+def _until_done(lab, session: dict, page, traffic: KernelTraffic, cells: int, name: str) -> None:
+    """Until the page has sent all `cells` code cells and has every reply, shows the last number,
+    and the server reports the kernel idle. Neither the `[*]` marks (Lab clears them after an
+    error while the kernel still runs the cells) nor the execution_state alone tell: ipykernel 7
+    reports idle after a widget's control request while a cell still runs."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while traffic.requests < cells or traffic.replies < traffic.requests:
+        if time.monotonic() > deadline:
+            shot = _screenshot(page, f"{name}-timeout")
+            pytest.fail(
+                f"{name}: {traffic.replies} of {cells} cells done after {RUN_TIMEOUT_S} s "
+                f"({traffic.requests} sent; screenshot {shot})"
+            )
+        page.wait_for_timeout(250)  # Playwright hands the frames over while the page is waited on
+    numbers = (
+        "() => Math.max(0, ...[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]"
+        ".map(e => +((e.innerText.match(/\\d+/) || [0])[0])))"
     )
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        probe = client.execute("", silent=True, store_history=False)
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while True:
-            try:
-                if client.get_shell_msg(timeout=1)["parent_header"].get("msg_id") == probe:
-                    break
-            except queue.Empty:
-                pass
-            if time.monotonic() > deadline:
-                shot = _screenshot(page, f"{name}-timeout")
-                pytest.fail(f"{name} still ran after {RUN_TIMEOUT_S} s (screenshot {shot})")
-    finally:
-        client.stop_channels()
-    # The page has the last replies a moment after the kernel sent them.
-    _until(lambda: "[*]:" not in page.evaluate(marks), 30, f"{name}: replies shown", fail=False)
+    last = traffic.last_count
+    _until(lambda: page.evaluate(numbers) >= last, 30, f"{name}: the page shows [{last}]")
+    _until(lambda: _kernel(lab, session)["execution_state"] == "idle", 30, f"{name}: the kernel idle")
 
 
-def _until(condition, timeout_s: float, what: str, fail: bool = True) -> None:
+def _until(condition, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
-        if time.monotonic() > deadline:
-            assert not fail, f"{what}: not within {timeout_s} s"
-            return
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
         time.sleep(0.2)
 
 
