@@ -77,7 +77,10 @@ def ip(_shell, wb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     `ip.run_cell(...)` returns IPython's ExecutionResult; `.result` is what the magic returned.
     """
     monkeypatch.chdir(tmp_path)
-    _shell.user_ns.pop("_", None)
+    # IPython stops updating `_` for good once `_`, `__` or `___` differs from its displayhook's
+    # own (a test that set or restored one): absent, they are filled in again by the next result.
+    for unders in ("_", "__", "___"):
+        _shell.user_ns.pop(unders, None)
     yield _shell
     # `%config Lfwb.X = ...` in one test must not reach the next (db_path would win over LFWB_DB).
     from lfwb.config import Lfwb
@@ -142,7 +145,7 @@ def refused_in_one_line(ip, cell: str, capsys, caplog) -> str:
     return one_line(seen)
 
 
-def eventually(predicate: Callable[[], object], timeout: float = 10.0, what: str = "the condition"):
+def eventually(predicate: Callable[[], object], timeout: float = 30.0, what: str = "the condition"):
     """`predicate()`'s first truthy value, polled until `timeout` (a bound: reaching it fails the test)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

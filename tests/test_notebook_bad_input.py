@@ -132,6 +132,8 @@ def shell_names_kept(_shell):
     for n in SHELL_NAMES:
         _shell.user_ns.pop(n, None)
     _shell.user_ns.update(kept)
+    # The output names follow the displayhook, which moved on if a cell showed a result meanwhile.
+    _shell.user_ns.update({n: getattr(_shell.displayhook, n) for n in ("_", "__", "___") if n in kept})
 
 
 @pytest.mark.parametrize("name", SHELL_NAMES)
