@@ -250,6 +250,30 @@ def test_deleting_a_run_takes_what_it_alone_sent_and_keeps_what_others_share(scr
     assert not any("4711" in t for t in (r[0] for r in raw(db_path).execute("SELECT text FROM sent_texts")))
 
 
+def test_deleting_a_step_or_a_project_takes_what_it_alone_sent(scripted, db_path):
+    scripted.model("a", words("one two"))
+    wb = scripted.wb
+    steps = [
+        {"name": "plan", "model": "a", "prompt": "Plan {input}"},
+        {"name": "build", "model": "a", "prompt": "Build {input}"},
+    ]
+    shared = wb.generate("Build a form", model="a")  # the step "build" sends the same text
+    piped = wb.run_pipeline({"steps": steps}, "a form")
+    wb.use_project("scratch")
+    wb.generate("My locker code is 4711.", model="a")
+    wb.use_project("default")
+
+    def texts() -> list[str]:
+        return [r[0] for r in raw(db_path).execute("SELECT text FROM sent_texts")]
+
+    wb.delete_step(piped.steps["build"].step_id)
+    wb.delete_project(wb.get_project("scratch")["id"], cascade=True)
+    assert "Build a form" in texts() and "Plan a form" in texts()
+    assert not any("4711" in t for t in texts())
+    wb.delete_run(shared.run_id)
+    assert "Build a form" not in texts() and "Plan a form" in texts()
+
+
 def test_two_pipeline_runs_are_compared_step_by_step(ip, scripted):
     scripted.model("a", words("one two"))
     run_ok(ip, '%%lfw pipeline two\nsteps:\n  - {name: first, model: a, prompt: "Plan {input}"}')

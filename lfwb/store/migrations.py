@@ -529,3 +529,20 @@ def m018_sent_requests(conn: sqlite3.Connection) -> None:
         CREATE INDEX sent_requests_run ON sent_requests(run_id, step_id);
         """
     )
+
+
+@migration
+def m019_sent_pruned_by_what_went(conn: sqlite3.Connection) -> None:
+    # A deleted request (its run's or step's cascade) notes its last message and settings text, so
+    # pruning looks only at what it may have left unused; the indexes answer "still used?" quickly.
+    conn.executescript(
+        """
+        CREATE TABLE sent_unused (message_id INTEGER NOT NULL, settings_id INTEGER NOT NULL);
+        CREATE TRIGGER sent_requests_deleted AFTER DELETE ON sent_requests BEGIN
+            INSERT INTO sent_unused (message_id, settings_id) VALUES (OLD.last_message_id, OLD.settings_id);
+        END;
+        CREATE INDEX sent_requests_last ON sent_requests(last_message_id);
+        CREATE INDEX sent_requests_settings ON sent_requests(settings_id);
+        CREATE INDEX sent_messages_text ON sent_messages(text_id);
+        """
+    )

@@ -111,17 +111,29 @@ class SentRows(Rows):
 
     def prune_sent(self) -> None:
         """Drop what no request names any more (after runs or steps are deleted): a deleted
-        run's words leave the file, the texts other runs still share stay."""
+        run's words leave the file, the texts other runs still share stay. Only what the deleted
+        requests named is looked at (`sent_unused`, filled by a trigger, m019), from each one's
+        last message up to the first that is still used."""
         with self.write() as conn:
-            conn.execute(
-                "WITH RECURSIVE live(id) AS (SELECT last_message_id FROM sent_requests UNION "
-                "SELECT m.parent_id FROM sent_messages m JOIN live ON m.id = live.id WHERE m.parent_id != 0) "
-                "DELETE FROM sent_messages WHERE id NOT IN live"
-            )
-            used = "SELECT text_id FROM sent_messages UNION SELECT settings_id FROM sent_requests"
-            conn.execute(f"DELETE FROM sent_counts WHERE text_id NOT IN ({used})")
-            conn.execute(f"DELETE FROM sent_texts WHERE id NOT IN ({used})")
+            gone = conn.execute("SELECT DISTINCT message_id, settings_id FROM sent_unused").fetchall()
+            texts = {settings for _, settings in gone}
+            for node, _ in gone:
+                while node and not conn.execute(_USED_MESSAGE, (node, node)).fetchone():
+                    found = conn.execute("SELECT parent_id, text_id FROM sent_messages WHERE id = ?", (node,))
+                    parent, text = found.fetchone() or (0, None)  # (0: gone already, by another path)
+                    conn.execute("DELETE FROM sent_messages WHERE id = ?", (node,))
+                    texts.add(text)
+                    node = parent
+            unused = [(t,) for t in texts if t is not None and not conn.execute(_USED_TEXT, (t, t)).fetchone()]
+            conn.executemany("DELETE FROM sent_counts WHERE text_id = ?", unused)
+            conn.executemany("DELETE FROM sent_texts WHERE id = ?", unused)
+            conn.execute("DELETE FROM sent_unused")
 
+
+_USED_MESSAGE = (
+    "SELECT 1 FROM sent_requests WHERE last_message_id = ? UNION ALL SELECT 1 FROM sent_messages WHERE parent_id = ?"
+)
+_USED_TEXT = "SELECT 1 FROM sent_messages WHERE text_id = ? UNION ALL SELECT 1 FROM sent_requests WHERE settings_id = ?"
 
 # The messages of request ? from its last one up, with their depth from the last (0).
 _PATH = (
