@@ -65,12 +65,8 @@ def hold_summaries(wb, name: str) -> tuple[threading.Event, threading.Event]:
 def test_the_summary_is_written_between_turns_and_the_next_turn_starts_with_the_warmed_prefix(wb, small):
     session = wb.chat("fold", model="small")
     reached, release = hold_summaries(wb, "small")
-    for i in range(20):  # turns until one ends with the history past most of the window
-        session.send(f"Fact {i}: the code word is w{i}, remember it.", **SETTINGS)
-        if reached.wait(0.2):  # a summary is being written, and no message waits
-            break
-    else:
-        raise AssertionError("no summary was written between turns")
+    until_a_fold_starts(session)
+    assert reached.wait(10)  # a summary is being written between turns, and no message waits
     release.set()
     eventually(lambda: small.log[-1:] == ["warm"], what="the new start evaluated ahead")
     warmed = small.warmed[-1]
