@@ -24,6 +24,14 @@ ENDED = ("done", "reused", "cached", "failed", "cancelled", "skipped")
 SHOWN_WAIT_MS = 100  # a shorter wait for the model is not worth a word
 
 
+def waited_note(waited_ms: float | None, model: str) -> str:
+    """`waited 5.9 s for smollm2` when a step waited a while for its model; else '' (a step's
+    header and row, and its bar on the timeline, say it the same)."""
+    if waited_ms is None or waited_ms < SHOWN_WAIT_MS:
+        return ""
+    return f"waited {waited_ms / 1000:.1f} s for {model}"
+
+
 @dataclass
 class StepResult:
     """One step as it runs and once it has ended (the same values as its `steps` row)."""
@@ -80,10 +88,7 @@ class StepResult:
 
     @property
     def waited_note(self) -> str:
-        """`waited 5.9 s for smollm2` when the step waited a while for its model; else ''."""
-        if self.waited_ms is None or self.waited_ms < SHOWN_WAIT_MS:
-            return ""
-        return f"waited {self.waited_ms / 1000:.1f} s for {self.answered_by or self.model}"
+        return waited_note(self.waited_ms, self.answered_by or self.model)
 
     def source(self) -> str:
         """`from run 12`, `cached from run 12`: where a step that did not run took its answer."""

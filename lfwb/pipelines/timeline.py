@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import BadInput
-from .result import SHOWN_WAIT_MS
+from .result import waited_note
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -56,7 +56,7 @@ class Bar:
 
     @property
     def waited_note(self) -> str:
-        return f"waited {self.waited_s:.1f} s for {self.model}" if self.waited_s * 1000 >= SHOWN_WAIT_MS else ""
+        return waited_note(self.waited_s * 1000, self.model)
 
 
 def timeline_rows(store: Store, run_id: int) -> list[Bar]:
