@@ -1,7 +1,7 @@
 """`%config Lfwb.NAME = VALUE`: the settings a user makes in IPython, checked as they are set.
 
     %config Lfwb.db_path = "work.db"        # switches the kernel's store now
-    %config Lfwb.embeddings = True          # contexts are indexed as vectors too
+    %config Lfwb.embeddings = False         # searches and --rag rank by words only (BM25)
 
 A refused value keeps the old one (see `SettingRefused`); the Workbench reads the rest through
 `apply_to` when it is made and on each change.
@@ -61,7 +61,9 @@ class Lfwb(Configurable):
         4, min=1, help="Tries per remote call, the first included (429, 5xx, timeouts are retried)."
     ).tag(config=True)
     embeddings = Bool(
-        False, help="Also index contexts as vectors (all-MiniLM-L6-v2, ranked with numpy): searches default to hybrid."
+        True,
+        help="Rank by vectors too (all-MiniLM-L6-v2 on llama.cpp, made on first use): searches and --rag default "
+        "to hybrid; False: BM25 only, and no model is loaded.",
     ).tag(config=True)
 
     def apply_to(self, manager: RuntimeManager) -> None:

@@ -91,11 +91,12 @@ class Workbench(Records, Models, Pipelines, Evals):
 
     @property
     def embeddings(self) -> bool:
-        """Whether contexts are indexed as vectors too (`%config Lfwb.embeddings = True`)."""
+        """Whether searches may rank by vectors too: `%config Lfwb.embeddings` (on by default;
+        outside IPython, on unless set here)."""
         if self._embeddings is not None:
             return self._embeddings
         settings = kernel_settings()
-        return bool(settings is not None and settings.embeddings)
+        return True if settings is None else bool(settings.embeddings)
 
     @embeddings.setter
     def embeddings(self, on: bool) -> None:
@@ -103,7 +104,8 @@ class Workbench(Records, Models, Pipelines, Evals):
 
     @property
     def retrieval_mode(self) -> str:
-        """The search mode a caller that does not pick one gets: hybrid with embeddings on."""
+        """The search mode a caller that does not pick one gets: hybrid with embeddings on and
+        the `rag` extra installed, else bm25."""
         from .chat.embeddings import unavailable
 
         return "hybrid" if self.embeddings and unavailable() is None else "bm25"
@@ -117,8 +119,8 @@ class Workbench(Records, Models, Pipelines, Evals):
         project_id: int | None = None,
     ) -> dict:
         """Add material to the current project (or `project_id`'s): `text=` or a UTF-8 text
-        `file=` (read in a stream). It is chunked for retrieval at once, and embedded with
-        `embeddings` on."""
+        `file=` (read in a stream). It is chunked for retrieval at once; its vectors are made
+        by the first search that ranks by them."""
         from .chat import retrieval
 
         project_id = project_id or self.project_id
@@ -128,15 +130,11 @@ class Workbench(Records, Models, Pipelines, Evals):
         for value, what in ((text, "the context's text"), (name, "the context's name"), (kind, "the context's kind")):
             if isinstance(value, str):
                 check_text(value, what)
-        if self.embeddings:
-            retrieval.check_vectors("hybrid")  # before anything is added
         if file is not None:
             context = retrieval.add_file_context(self.store, project_id, file, name, kind or "file")
         elif text is not None:  # one of the two, checked above
             context = self.store.add_context(project_id, text, name=name, kind=kind or "note")
             retrieval.index_context(self.store, context["id"])
-        if self.embeddings:
-            retrieval.embed_pending(self.store, project_id)
         return {**context, "chunks": self.store.chunk_count(context["id"])}
 
     def search_contexts(
@@ -147,16 +145,17 @@ class Workbench(Records, Models, Pipelines, Evals):
         default `retrieval_mode`."""
         from .chat import retrieval
 
-        mode = mode or self.retrieval_mode
-        self.check_search_mode(mode)
+        mode = self.search_mode(mode)
         return retrieval.retrieve(self.store, project_id or self.project_id, query, mode=mode, limit=limit)
 
-    def check_search_mode(self, mode: str) -> None:
-        """One line when `mode` cannot rank here: unknown, or by vectors with `embeddings` off.
-        Every search and every `rag` chat turn (magic, panel, REST, WebSocket) passes here, so
-        none loads MiniLM and embeds the project's contexts unasked."""
+    def search_mode(self, mode: str | None = None) -> str:
+        """The mode a search or a `rag` chat turn ranks by: `mode`, else `retrieval_mode`. One
+        line when it cannot: unknown, or by vectors with `embeddings` off. Every face (magic,
+        panel, REST, WebSocket) passes here, so none embeds the project's contexts unasked."""
         from .chat import retrieval
 
+        if mode is None:
+            return self.retrieval_mode
         retrieval.check_mode(mode)
         if mode != "bm25" and not self.embeddings:
             raise BadInput(
@@ -164,6 +163,7 @@ class Workbench(Records, Models, Pipelines, Evals):
                 "embeddings on (Lfwb.embeddings = True: it embeds this project's contexts once)",
                 about="search_mode",
             )
+        return mode
 
     # -- generation --------------------------------------------------------------------
 

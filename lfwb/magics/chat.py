@@ -28,7 +28,9 @@ from .rows import Rows
 @argument("--session", default=DEFAULT_SESSION, help="the session to continue or start (default: default)")
 @argument("--system", help="a system prompt (kept with the session)")
 @argument("--rag", action="store_true", help="put the project's best-matching context chunks into the prompt")
-@argument("--mode", choices=MODES, default="bm25", help="how --rag ranks chunks (default bm25)")
+@argument(
+    "--mode", choices=MODES, default=None, help="how --rag ranks chunks (default hybrid; bm25 with Lfwb.embeddings off)"
+)
 @argument("--new", action="store_true", help="start the session afresh (an earlier one is kept as NAME-2)")
 @argument(
     "--max-tokens", type=int, help="stop the answer after this many tokens (default: GenerationConfig's max_tokens)"
@@ -49,7 +51,7 @@ def chat(ctx: Invocation, args):
     settings = given(max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed)
     check_turn(text, settings)  # before the session is made or changed
     if args.rag:
-        ctx.workbench.check_search_mode(args.mode)  # likewise (send checks it too)
+        ctx.workbench.search_mode(args.mode)  # likewise (send checks it too)
     session = ctx.workbench.chat(args.session, model=args.model, system=args.system, new=args.new)
     return LiveOutput().follow(session.start(text, rag=args.rag, mode=args.mode, **settings))
 

@@ -64,24 +64,27 @@ def context_add(ctx: Invocation, args) -> Record:
     "--mode",
     choices=MODES,
     default=None,
-    help="ranking: bm25 (words), vector (meaning; needs %%config Lfwb.embeddings = True) "
-    "or hybrid (both); default hybrid with embeddings on, else bm25",
+    help="ranking: bm25 (words), vector (meaning) or hybrid (both, the default); "
+    "with %%config Lfwb.embeddings = False, bm25 only",
 )
 @argument("--limit", type=positive_int, default=10, help="how many chunks (default 10)")
 def context_search(ctx: Invocation, args) -> Rows:
-    """The chunks of the current project's contexts that retrieval would pick, best first, with scores."""
+    """The chunks of the current project's contexts that retrieval would pick, best first, with
+    their relevance (0 to 1; see `lfwb.chat.retrieval.Hit`)."""
     hits = ctx.workbench.search_contexts(" ".join(args.query), limit=args.limit, mode=args.mode)
     rows = [
         {
+            "rank": rank,
             "context_id": h.context_id,
             "context": h.context_name,
             "chunk": h.chunk_index,
+            "relevance": round(h.relevance, 2),
             "score": h.score,
             "snippet": h.snippet,
         }
-        for h in hits
+        for rank, h in enumerate(hits, start=1)
     ]
-    return Rows(rows, ["context_id", "context", "chunk", "score", "snippet"], empty="no matching context")
+    return Rows(rows, ["rank", "context_id", "context", "chunk", "relevance", "snippet"], empty="no matching context")
 
 
 SHOWN_CHARS = 10_000  # of a context's text; its chunks show the rest
