@@ -54,6 +54,10 @@ def artifact(name: str, content: str = "x\n", kind: str = "text") -> Callable:
     return setup
 
 
+def embeddings_off(ip, wb, folder: Path) -> None:
+    ip.run_line_magic("config", "Lfwb.embeddings = False")
+
+
 def both(*setups: Callable) -> Callable:
     def setup(ip, wb, folder: Path) -> None:
         for s in setups:
@@ -246,8 +250,8 @@ CHAT = [
     Bad("%%lfw chat --seed -1\nHi", "a seed is a whole number"),
     Bad(f"%%lfw chat --seed {HUGE}\nHi", "a seed is a whole number"),
     Bad("%%lfw chat --mode bogus\nHi", "invalid choice: 'bogus'"),
-    Bad("%%lfw chat --rag --mode vector\nHi", "embeddings"),
-    Bad("%%lfw chat --rag --mode hybrid\nHi", "embeddings"),
+    Bad("%%lfw chat --rag --mode vector\nHi", "embeddings", embeddings_off),
+    Bad("%%lfw chat --rag --mode hybrid\nHi", "embeddings", embeddings_off),
     Bad("%%lfw chat\nSay {bad}", "lone surrogate", names(bad="\ud800")),
     Bad("%%lfw chat --system {bad}\nHi", "lone surrogate", names(bad="\udc80")),
     Bad("%%lfw chat --session {bad}\nHi", "lone surrogate", names(bad="n\ud800")),

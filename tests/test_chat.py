@@ -195,7 +195,7 @@ def test_rag_puts_chunks_in_the_prompt_and_shows_and_stores_the_sources(ip, scri
     context = scripted.wb.add_context(text="Buttons are blue with white text.", name="style guide")
     scripted.wb.add_context(text="Deploys happen on Fridays after the review.", name="process")
     reply = run_ok(ip, "%%lfw chat -m fake --rag\nWhat colour are buttons?")
-    assert retrieval == [("What colour are buttons?", "bm25")]
+    assert retrieval == [("What colour are buttons?", "hybrid")]  # the default, with the rag extra
     last = fake.asked[-1].messages[-1]["content"]
     assert "[1] (style guide, chunk 0)\nButtons are blue with white text." in last
     assert last.endswith("Question: What colour are buttons?")
@@ -240,6 +240,7 @@ def test_rag_by_vectors_with_embeddings_off_is_refused_in_one_line_before_anythi
 ):
     fake = scripted.model("fake", ["Hi"])
     scripted.wb.add_context(text="Buttons are blue.", name="style guide")
+    run_ok(ip, "%config Lfwb.embeddings = False")
     seen = run_error(ip, f"%%lfw chat -m fake --rag --mode {mode}\nButton colour?", capsys)
     # The line `%lfw context search --mode ...` gives.
     assert (
@@ -253,6 +254,7 @@ def test_rag_by_vectors_with_embeddings_off_is_refused_in_one_line_before_anythi
 def test_the_session_api_the_websocket_calls_refuses_vectors_with_embeddings_off_too(scripted, embedded):
     fake = scripted.model("fake", ["Hi"])
     scripted.wb.add_context(text="Buttons are blue.", name="style guide")
+    scripted.wb.embeddings = False  # as `lfwb serve` over a kernel with Lfwb.embeddings = False
     session = scripted.wb.chat("ws", model="fake")
     with pytest.raises(BadInput, match="embeddings are off"):
         session.send("Button colour?", rag=True, mode="vector")
@@ -260,3 +262,4 @@ def test_the_session_api_the_websocket_calls_refuses_vectors_with_embeddings_off
     with pytest.raises(BadInput, match="unknown search mode 'fuzzy'"):
         session.send("Button colour?", rag=True, mode="fuzzy")
     assert session.send("Button colour?", rag=True, mode="bm25").sources  # BM25 needs no embeddings
+    assert session.send("Button colour?", rag=True).sources and embedded == []  # the default is bm25 then

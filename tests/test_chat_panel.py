@@ -92,7 +92,7 @@ def test_with_rag_ticked_the_answer_shows_the_context_it_drew_on(open_panel, scr
     panel.model_choice.value = "fake"
     assert panel.mode_choice.disabled  # a ranking means nothing until RAG is ticked
     panel.rag_choice.value = True
-    assert not panel.mode_choice.disabled and panel.mode_choice.value == "bm25"  # embeddings are off
+    assert not panel.mode_choice.disabled and panel.mode_choice.value == "hybrid"  # the default
     press_send(panel, "What colour are buttons?")
     assert "Buttons are blue with white text." in fake.asked[-1].messages[-1]["content"]
     assert [s["context_id"] for s in panel.reply.sources] == [context["id"]]
@@ -103,9 +103,11 @@ def test_with_rag_ticked_the_answer_shows_the_context_it_drew_on(open_panel, scr
 def test_rag_by_vectors_with_embeddings_off_is_one_line_in_the_panel_and_sends_nothing(open_panel, scripted):
     fake = scripted.model("fake", ["Hi"])
     scripted.wb.add_context(text="Buttons are blue.", name="style guide")
+    scripted.wb.embeddings = False
     panel = open_panel()
     panel.model_choice.value = "fake"
     panel.rag_choice.value = True
+    assert panel.mode_choice.value == "bm25"  # what it ranks by with embeddings off
     panel.mode_choice.value = "hybrid"
     press_send(panel, "What colour are buttons?")
     assert "mode hybrid ranks by vectors, and embeddings are off" in panel.message.value

@@ -43,7 +43,7 @@ def test_tables_render_as_html_and_text(ip, wb):
     html = rows._repr_html_()
     assert "<table" in html and "&lt;b&gt;soft&lt;/b&gt;" in html  # escaped, never raw HTML
     text = rows.as_text()
-    assert text.splitlines()[0].split() == ["context_id", "context", "chunk", "score", "snippet"]
+    assert text.splitlines()[0].split() == ["rank", "context_id", "context", "chunk", "relevance", "snippet"]
     assert isinstance(rows, list) and rows[0]["chunk"] == 0
 
 

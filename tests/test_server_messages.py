@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_error
+from conftest import run_error, run_ok
 
 API = "/api/v1"
 NOTEBOOK_WORDS = ("%lfw", "%%lfw", "%config", "--", "cell")
@@ -58,6 +58,7 @@ def test_a_definition_with_a_control_character_is_one_line_not_a_500(server):
 
 def test_http_error_lines_name_no_notebook_flag_or_cell(server, scripted):
     scripted.model("fake", ["x"])
+    scripted.wb.embeddings = False  # for "vector search, embeddings off"
     answers = requests(server.http)
     for name, answer in answers.items():
         assert 400 <= answer.status_code < 500, (name, answer.text)
@@ -84,5 +85,6 @@ def test_http_error_lines_name_no_notebook_flag_or_cell(server, scripted):
 def test_the_magic_adds_its_own_hint_to_the_neutral_message(ip, scripted, capsys, cell, shown):
     scripted.model("fake", ["x"])
     scripted.model("fake2", ["y"])
+    run_ok(ip, "%config Lfwb.embeddings = False")  # for the vector search
     seen = run_error(ip, cell, capsys)
     assert shown in seen and len(seen.splitlines()) == 1, seen
