@@ -72,7 +72,7 @@ def retrieve(
     progress: bool = True,
 ) -> list[Hit]:
     """The `limit` chunks of the project's contexts that best answer `query`, best first.
-    `%config Lfwb.embeddings` is not read here: `Workbench.check_search_mode` reads it first."""
+    `%config Lfwb.embeddings` is not read here: `Workbench.search_mode` reads it first."""
     check_mode(mode)
     if not isinstance(limit, int) or limit < 1:
         raise BadInput(f"limit must be a whole number ≥ 1, got {limit!r}")
