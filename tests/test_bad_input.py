@@ -402,6 +402,7 @@ def test_bad_input_is_one_line_changes_nothing_and_the_shell_still_generates(
     scripted.model("fake", words("Fine, thanks."))
     wb.generate("Hi", model="fake", max_tokens=2)  # rows exist: "no ... yet" would be wrong
     wb.add_context(text="notes about round blue buttons", name="notes")
+    wb.search_contexts("buttons")  # its vectors made, as a first search makes them (then kept)
     if bad.setup is not None:
         bad.setup(ip, wb, tmp_path)
     store_path = wb.store.path

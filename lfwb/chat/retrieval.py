@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, ContextError, Unavailable
+from ..store.chunks import bm25_query
 from .chunking import chunk_stream, read_text_blocks
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ MIN_COSINE = 0.2
 # found by the older whole-context search); a bigger one keeps it in its chunks only, so adding
 # it never holds more than one paragraph in memory.
 MAX_KEPT_TEXT = 20 * 1024 * 1024
+BAR_FROM = 32  # chunks to embed before a progress bar is worth showing
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def retrieve(
     check_mode(mode)
     if not isinstance(limit, int) or limit < 1:
         raise BadInput(f"limit must be a whole number ≥ 1, got {limit!r}")
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str) or not bm25_query(query):  # before anything is indexed or embedded
         raise BadInput("search needs at least one word", about="search")
     if mode != "bm25":
         check_vectors(mode)
@@ -227,19 +229,14 @@ def index_pending(store: Store, project_id: int, *, vectors: bool = False, progr
 
 def embed_pending(store: Store, project_id: int, *, progress: bool = True) -> int:
     """Embed the project's chunks that have no vector yet; returns how many were embedded."""
-    from .embeddings import MODEL_NAME, embed, embedding_model, loaded
+    from .embeddings import MODEL_NAME, embed
 
     total = store.count_chunks_without_vectors(project_id)
     if not total:
         return 0
-    if not loaded():  # the first time on this machine, converting it for llama.cpp (a second or two)
-        bar = _progress(1, f"loading {MODEL_NAME}", unit="model", show=progress)
-        try:
-            embedding_model()
-            bar.update(1)
-        finally:
-            bar.close()
-    bar = _progress(total, "embedding chunks", unit="chunk", show=progress)
+    # The bar stands from before the model loads (converted for llama.cpp the first time on a
+    # machine: a second or two); a handful of chunks, done in well under a second, gets none.
+    bar = _progress(total, "embedding chunks", unit="chunk", show=progress and total >= BAR_FROM)
     done = 0
     try:
         while batch := store.chunks_without_vectors(project_id, limit=256):
