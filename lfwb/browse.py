@@ -66,7 +66,7 @@ QUERIES = {
     },
 }
 SEARCHABLE = {"contexts": "contexts_fts", "runs": "runs_fts", "context_chunks": "context_chunks_fts"}
-HIDDEN = ("_lfwb_migrations", "context_vector_changes")  # bookkeeping, not the user's records
+HIDDEN = ("_lfwb_migrations", "context_vector_changes", "sent_unused")  # bookkeeping, not the user's records
 
 
 class BrowseError(LfwbError):
@@ -138,7 +138,7 @@ def start(path: str | os.PathLike, port: int = 0) -> Browser:
         raise BrowseError(f"browsing the store needs Datasette, which is not installed — {INSTALL}")
     if not Path(path).is_file():
         raise BadInput(f"no store at {path} — open it once (e.g. %load_ext lfwb) or give its path")
-    port = port or _free_port()
+    port = _free_port(port)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="lfwb-browse-", delete=False) as f:
         json.dump(metadata(database_name(path)), f)
     command = [sys.executable, "-m", "datasette", "serve", path, "--host", HOST, "--port", str(port)]
@@ -173,13 +173,24 @@ def _wait_until_up(browser: Browser, log) -> None:
                 browser.stop()
                 log.seek(0)
                 said = log.read().decode(errors="replace").strip().splitlines()
+                said = [line for line in said if "error" in line.lower()] or said  # not its shutdown notes
                 raise BrowseError(
                     f"Datasette did not start on port {browser.port}: {said[-1] if said else 'no output'}"
                 ) from None
             time.sleep(0.2)
 
 
-def _free_port() -> int:
+def _free_port(port: int = 0) -> int:
+    """`port` if nothing listens on it (0: a free one): checked here, so a bad or taken port is one
+    line at once rather than Datasette's own log after its start."""
+    if not 0 <= port <= 65535:
+        raise BadInput(f"--port must be from 0 to 65535, got {port}")
     with socket.socket() as s:
-        s.bind((HOST, 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Datasette's server binds it
+        try:
+            s.bind((HOST, port))
+        except OSError as e:
+            raise BadInput(
+                f"cannot listen on {HOST}:{port}: {e.strerror or e} — try another --port, or --port 0 for a free one"
+            ) from None
         return s.getsockname()[1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -14,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import run_error, run_ok
+from conftest import one_line, run_error, run_ok
 from fixtures.scripted import words
 from lfwb import browse
 
@@ -69,6 +70,18 @@ def test_without_datasette_browse_says_in_one_line_how_to_install_it(ip, scripte
     monkeypatch.setitem(sys.modules, "datasette", None)  # what an environment without it finds
     line = run_error(ip, "%lfw browse", capsys)
     assert "pip install 'lfwb[browse]'" in line and len(line.splitlines()) == 1
+    assert browse._running == {}
+
+
+def test_a_bad_or_taken_port_is_one_line_and_starts_nothing(ip, scripted, capsys):
+    line = one_line(run_error(ip, "%lfw browse --port 70000", capsys))
+    assert line.endswith("--port must be from 0 to 65535, got 70000")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = one_line(run_error(ip, f"%lfw browse --port {port}", capsys))
+    assert f"127.0.0.1:{port}" in line and "--port 0 for a free one" in line
     assert browse._running == {}
 
 
