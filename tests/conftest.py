@@ -225,6 +225,20 @@ def scripted(wb, monkeypatch: pytest.MonkeyPatch):
     return Scripted(wb)
 
 
+SMALL_WINDOW = 400  # the `small` model's window: a chat of a dozen turns folds into a summary
+
+
+@pytest.fixture
+def small(scripted):
+    """A scripted model `small` with a 400-token window (counted by the runtime's estimate: 4
+    characters a token); returns its Script."""
+    from fixtures.scripted import Script, ScriptedRuntime, words
+
+    ScriptedRuntime.scripts["small"] = script = Script(words("Sure, noted: " + "all of it " * 6))
+    scripted.manager.register(name="small", runtime="scripted", source="small", context_length=SMALL_WINDOW)
+    return script
+
+
 @pytest.fixture
 def retry_clock(monkeypatch: pytest.MonkeyPatch):
     """A FakeClock for the remote backends' retries (`Retries.clock` and `Retries.wait`): a test

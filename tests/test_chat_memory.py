@@ -5,22 +5,10 @@ prompt keeps its start for several turns; a message that cannot fit is refused, 
 from __future__ import annotations
 
 
-import pytest
-
-from conftest import one_line, run_error, run_ok
-from fixtures.scripted import Script, ScriptedRuntime, words
+from conftest import SMALL_WINDOW as WINDOW, one_line, run_error, run_ok
 from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, Memory
 
-WINDOW = 400
 MAX_TOKENS = 40
-
-
-@pytest.fixture
-def small(scripted):
-    """A scripted model with a 400-token window (counted by the runtime's estimate: 4 characters a token)."""
-    ScriptedRuntime.scripts["small"] = script = Script(words("Sure, noted: " + "all of it " * 6))
-    scripted.manager.register(name="small", runtime="scripted", source="small", context_length=WINDOW)
-    return script
 
 
 def estimated(messages: list[dict]) -> int:

@@ -6,21 +6,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from conftest import one_line, raw, run_error, run_ok
-from fixtures.scripted import Script, ScriptedRuntime, words
+from fixtures.scripted import words
 from lfwb.store import Store
-
-WINDOW = 400
-
-
-@pytest.fixture
-def small(scripted):
-    """A scripted model with a 400-token window: a chat of a dozen turns folds into a summary."""
-    ScriptedRuntime.scripts["small"] = script = Script(words("Sure, noted: " + "all of it " * 6))
-    scripted.manager.register(name="small", runtime="scripted", source="small", context_length=WINDOW)
-    return script
 
 
 def test_show_of_a_chat_turn_lists_the_summary_the_earlier_turns_and_the_chunks(ip, small, db_path):
