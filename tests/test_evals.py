@@ -353,3 +353,34 @@ def test_an_eval_runs_on_its_definitions_own_models_and_rows(ip, models):
     run_ok(ip, f"%%lfw eval own\n{body}")
     report = run_ok(ip, "%lfw eval own")
     assert report.models == ["always"] and report.pass_rates == {"always": {"contains": 0.5}}
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def elements(html: str) -> list[tuple[str, dict]]:
+    """Every element the HTML makes, with its attributes, as a browser's parser would see them."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, dict]] = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: found.append((tag, dict(attrs)))  # type: ignore[method-assign]
+    parser.feed(html)
+    return found
+
+
+def test_a_hostile_answer_and_judge_reason_are_text_in_the_table_the_failures_and_the_changes(wb, scripted):
+    scripted.model("m", [], answers=[["positive"], [HOSTILE]])
+    scripted.model("judge", ['{"verdict": "fail", "reason": "<script>alert(2)</script> it says ' + HOSTILE + '"}'])
+    wb.save_eval({"prompt": "{input}", "checks": ["contains", {"judge": "judge", "rubric": "is kind"}]}, "h")
+    rows = [{"input": "<i>x</i>", "expected": "positive"}]
+    first = wb.run_eval("h", ["m"], rows, cache=False)
+    second = wb.run_eval("h", ["m"], rows, cache=False, against=first.run_id)
+    assert [(r["before"], r["now"]) for r in second.changes.regressed] == [("positive", HOSTILE)]
+
+    html = second._repr_html_()
+    made = elements(html)
+    assert [attrs.get("class") for tag, attrs in made if tag == "img"] == ["lfwb-eval-chart"]  # the chart only
+    assert not any(tag in ("script", "i") for tag, _ in made)
+    assert not any(name.startswith("on") for _, attrs in made for name in attrs)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;script&gt;alert(2)" in html

@@ -218,3 +218,46 @@ def test_bad_replay_input_is_one_line_and_stores_nothing(ip, scripted, tmp_path,
     (tmp_path / "bad.ipynb").write_text("{not json")
     assert seen in refused_in_one_line(ip, line, capsys, caplog)
     assert scripted.wb.store.list_runs(kind="replay") == []
+
+
+def test_a_hostile_answer_or_error_is_text_in_the_replay_table(scripted):
+    from test_evals import HOSTILE, elements
+
+    from lfwb.pipelines.replay import ReplayCell
+
+    scripted.model("a", [], answers=[[HOSTILE], ["<i>old</i>"]])
+    scripted.model("b", [], answers=[["<i>new</i> " + HOSTILE], ["half", Fail(GenerationError(HOSTILE))]])
+    runs = [scripted.wb.generate(p, "a") for p in ("one", "two")]
+    result = scripted.wb.replay(
+        [ReplayCell(i + 1, "%%lfw generate\nx", r.run_id, r.text) for i, r in enumerate(runs)], "b"
+    )
+    html = result._repr_html_()
+    made = elements(html)
+    assert not any(tag in ("img", "i", "script") for tag, _ in made)
+    assert not any(name.startswith("on") for _, attrs in made for name in attrs)
+    assert "&lt;i&gt;new&lt;/i&gt;" in html and "&lt;i&gt;old&lt;/i&gt;" in html  # the answers' diff, as text
+    assert "GenerationError: &lt;img src=x onerror=alert(1)&gt;" in html  # the failed cell's error
+
+
+@pytest.mark.parametrize(
+    "text, seen",
+    [
+        ('{"cells": []}', "not an nbformat 4 notebook"),
+        ('{"nbformat": 4, "cells": ["x", 1]}', "its cells are not a list of cells"),
+        ('{"nbformat": 4, "cells": {"a": 1}}', "its cells are not a list of cells"),
+        ("\udcff", "not a notebook that can be read"),
+    ],
+)
+def test_a_file_that_is_not_a_notebook_is_one_line_and_stores_nothing(
+    ip, scripted, tmp_path, capsys, caplog, text, seen
+):
+    path = tmp_path / "odd.ipynb"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert seen in refused_in_one_line(ip, f"%lfw replay --notebook {path}", capsys, caplog)
+    assert scripted.wb.store.list_runs(kind="replay") == []
+
+
+def test_a_folder_given_as_the_notebook_is_one_line(ip, scripted, tmp_path, capsys, caplog):
+    assert "not a notebook that can be read" in refused_in_one_line(
+        ip, f"%lfw replay --notebook {tmp_path}", capsys, caplog
+    )

@@ -161,19 +161,27 @@ def notebook_cells(path: str | os.PathLike) -> list[ReplayCell]:
         raise BadInput(f"{path} is not a notebook that can be read: {e}") from None
     if not isinstance(notebook, dict) or notebook.get("nbformat") != 4:
         raise BadInput(f"{path} is not an nbformat 4 notebook — save it from Jupyter 4 or later")
+    listed = notebook.get("cells", [])
+    # Any JSON file can say nbformat 4: a cell of the wrong shape is one line, not a crash.
+    if not isinstance(listed, list) or not all(isinstance(c, dict) for c in listed):
+        raise BadInput(f"{path} is not an nbformat 4 notebook: its cells are not a list of cells")
     cells = []
-    for cell in notebook.get("cells", []):
+    for cell in listed:
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
         if cell.get("cell_type") == "code" and source.lstrip().startswith("%%lfw"):
-            cells.append(ReplayCell(cell.get("execution_count"), source.lstrip(), _recorded_run(cell)))
+            number = cell.get("execution_count")
+            cells.append(ReplayCell(number if isinstance(number, int) else None, source.lstrip(), _recorded_run(cell)))
     return cells
 
 
 def _recorded_run(cell: dict) -> int | None:
-    for output in cell.get("outputs", []):
-        run_id = (output.get("metadata") or {}).get("lfwb", {}).get("run_id")
-        if isinstance(run_id, int):
+    outputs = cell.get("outputs")
+    for output in outputs if isinstance(outputs, list) else []:
+        metadata = output.get("metadata") if isinstance(output, dict) else None
+        lfwb = metadata.get("lfwb") if isinstance(metadata, dict) else None
+        run_id = lfwb.get("run_id") if isinstance(lfwb, dict) else None
+        if isinstance(run_id, int) and not isinstance(run_id, bool):
             return run_id
     return None
 
