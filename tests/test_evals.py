@@ -384,3 +384,19 @@ def test_a_hostile_answer_and_judge_reason_are_text_in_the_table_the_failures_an
     assert not any(tag in ("script", "i") for tag, _ in made)
     assert not any(name.startswith("on") for _, attrs in made for name in attrs)
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;script&gt;alert(2)" in html
+
+
+def test_a_pipeline_eval_answered_from_the_cache_shows_the_latency_of_the_run_that_answered(wb, scripted):
+    a = scripted.model("a", ["done: positive"])
+    wb.save_pipeline(
+        "steps:\n  - {name: draft, model: a, prompt: 'Draft {input}', temperature: 0}\n"
+        "  - {name: final, model: a, prompt: 'Polish {steps.draft.output}', temperature: 0}\n",
+        name="two",
+    )
+    wb.save_eval("pipeline: two\nchecks:\n  - contains: positive\n", "piped")
+    first = wb.run_eval("piped", ["a"], ["x", "y"])
+    asked = len(a.asked)
+    again = wb.run_eval("piped", ["a"], ["x", "y"])
+    assert len(a.asked) == asked  # no model ran
+    assert [x.cached_from for x in again.answers] == [x.run_id for x in first.answers]
+    assert again.p50_ms("a") == first.p50_ms("a") and "2 answers from the cache" in again.summary()

@@ -219,6 +219,8 @@ def load_report(store: Store, run_id: int) -> EvalReport:
     params = json.loads(run["params_json"] or "{}")
     rows = params.get("rows") or []
     runs = child_runs(store, run_id)
+    for answer_run, origin in _cached_pipelines(store, runs).items():
+        runs[answer_run] = {**runs[answer_run], "cached_from": origin}
     cached = sorted({r["cached_from"] for r in runs.values() if r.get("cached_from")})
     origins = {
         r["id"]: r
@@ -270,3 +272,24 @@ def _answer(score: dict, rows: list[dict], run: dict | None, origins: dict[int, 
         if origin is not None:  # what the model took and cost when it answered
             answer.duration_ms, answer.cost_usd = origin["duration_ms"], origin["cost_usd"] or 0.0
     return answer
+
+
+def _cached_pipelines(store: Store, runs: dict[int, dict]) -> dict[int, int]:
+    """{pipeline run: the run that answered} for each whose every step took its answer from the
+    cache: its own duration is the cache's milliseconds, not what the pipeline takes. Its steps
+    may come from several runs; the newest is the one that asked last, and its time is what the
+    pipeline took when it last ran for this input."""
+    piped = [i for i, r in runs.items() if r["kind"] == "pipeline" and not r.get("cached_from")]
+    if not piped:
+        return {}
+    steps = store.query(
+        f"SELECT s.run_id, s.status, o.run_id AS origin FROM steps s LEFT JOIN steps o ON o.id = s.cached_from "
+        f"WHERE s.run_id IN ({', '.join('?' for _ in piped)})",
+        tuple(piped),
+    )
+    origins: dict[int, set[int]] = {}
+    asked = {step["run_id"] for step in steps if step["status"] != "cached"}
+    for step in steps:
+        if step["status"] == "cached":
+            origins.setdefault(step["run_id"], set()).add(step["origin"])
+    return {run: max(found) for run, found in origins.items() if run not in asked}
