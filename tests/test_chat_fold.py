@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 
-from conftest import eventually
+from conftest import SMALL_WINDOW as WINDOW, eventually
 from fixtures.scripted import Script, ScriptedRuntime, words
 from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, SUMMARY_SYSTEM
 from lfwb.handles import Note
 
-WINDOW = 400
 SETTINGS = dict(max_tokens=40)
-
-
-@pytest.fixture
-def small(scripted):
-    """A scripted model with a 400-token window (4 characters a token)."""
-    ScriptedRuntime.scripts["small"] = script = Script(words("Sure, noted: " + "all of it " * 6))
-    scripted.manager.register(name="small", runtime="scripted", source="small", context_length=WINDOW)
-    return script
 
 
 def is_summary(gen) -> bool:
