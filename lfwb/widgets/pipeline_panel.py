@@ -117,11 +117,9 @@ class PipelinePanel(widgets.VBox):
         self.rows = {
             s.name: _StepRow(s.name, int(s.settings.get("max_tokens") or DEFAULT_MAX_TOKENS)) for s in spec.order()
         }
-        for old in self.steps.children:  # the last run's rows: their widgets would live on in the kernel
-            for widget in _tree(old):
-                widget.close()
+        _clear(self.steps)  # the last run's rows and previews: their widgets would live on in the kernel
+        _clear(self.previews)
         self.steps.children = [row.box for row in self.rows.values()]
-        self._close_previews()
         self.message.value, self.artifacts.value, self.result = "", "", None
         self.timeline.layout.display = "none"
         self.run_button.disabled, self.stop_button.disabled = True, False
@@ -180,16 +178,17 @@ class PipelinePanel(widgets.VBox):
 
             self.previews.children = [p.panel for p in previews(result.artifacts)]
 
-    def _close_previews(self) -> None:
-        """Close the last run's previews and clear them."""
-        for panel in self.previews.children:
-            for widget in _tree(panel):
-                widget.close()
-        self.previews.children = []
-
     def _say(self, line: str, ok: bool = False) -> None:
         colour = "#060" if ok else "#b00"
         self.message.value = text_html(line, style=f"color:{colour}")
+
+
+def _clear(box: widgets.Box) -> None:
+    """Close every widget inside `box` and empty it."""
+    for child in box.children:
+        for widget in _tree(child):
+            widget.close()
+    box.children = []
 
 
 def _tree(widget: widgets.Widget):
