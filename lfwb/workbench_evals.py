@@ -9,7 +9,7 @@ The work is lfwb/evals/ (runner, scoring, report) with the Workbench's store, ma
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -78,16 +78,24 @@ class Evals:
         namespace: Mapping[str, Any] | None = None,
         on_progress: OnProgress | None = None,
         cache: bool = True,
+        definition: str | Mapping[str, Any] | None = None,
+        on_saved: Callable[[SavedEval], None] | None = None,
         **settings: Any,
     ) -> Handle[EvalReport]:
         """`run_eval` as a `Handle`: `Update` events carry the progress (`.ended`, `.total`,
         `.run_id`); `cancel()` stops every answer; its result is the `EvalReport`. Everything is
         checked here, before the handle exists: a fault is one line and nothing is stored.
-        `cache=False` asks every model again, even where an identical request was answered."""
+        `cache=False` asks every model again, even where an identical request was answered.
+        With `definition`, it is the eval, saved as `name_or_spec` (`on_saved` told) once the run
+        is checked: a cell whose run is refused keeps no new version either."""
         from .evals.runner import prepare, run_eval
+        from .evals.spec import parse_eval
         from .handles import Handle
 
-        spec = self.eval_definition(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+        if definition is not None:
+            spec = parse_eval(definition, str(name_or_spec))
+        else:
+            spec = self.eval_definition(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
         prepared = prepare(
             self.store,
             self.manager,
@@ -100,6 +108,11 @@ class Evals:
             against=against,
             cache=cache,
         )
+        if definition is not None:
+            saved = self.save_eval(definition, str(name_or_spec))
+            prepared = replace(prepared, spec=saved.spec)
+            if on_saved is not None:
+                on_saved(saved)
         store, manager, project_id = self.store, self.manager, self.project_id
 
         def work(h: Handle) -> EvalReport:

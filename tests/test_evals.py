@@ -251,6 +251,8 @@ def test_an_eval_over_http_starts_reports_and_refuses_bad_input_with_no_row(serv
     assert bad.status_code == 400 and "'nope' is not a check" in bad.json()["line"]
     missing = server.http.post(f"{api}/evals", json={"name": "s", "models": ["right"], "rows": ["no label"]})
     assert missing.status_code == 400 and "`expected`" in missing.json()["line"]
+    unknown = server.http.post(f"{api}/evals", json={"name": "u", "definition": SENTIMENT, "models": ["nope"]})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["line"]  # and `u` is not saved
     assert server.http.get(f"{api}/runs").json()["items"] == runs_before
     assert [e["name"] for e in server.http.get(f"{api}/evals").json()] == ["s"]
 
@@ -400,3 +402,13 @@ def test_a_pipeline_eval_answered_from_the_cache_shows_the_latency_of_the_run_th
     assert len(a.asked) == asked  # no model ran
     assert [x.cached_from for x in again.answers] == [x.run_id for x in first.answers]
     assert again.p50_ms("a") == first.p50_ms("a") and "2 answers from the cache" in again.summary()
+
+
+def test_an_eval_cell_whose_run_is_refused_saves_no_definition(ip, models, capsys, caplog, db_path):
+    ip.user_ns["rows"] = ROWS
+    before = table_counts(str(db_path))
+    line = f"%%lfw eval fresh --models right,nope --over rows\n{SENTIMENT}"
+    assert "nope" in refused_in_one_line(ip, line, capsys, caplog)
+    assert table_counts(str(db_path)) == before  # no eval row: the run was refused before the save
+    run_ok(ip, f"%%lfw eval fresh --models right --over rows\n{SENTIMENT}")
+    assert "saved fresh v1" in capsys.readouterr().out

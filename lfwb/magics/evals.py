@@ -54,10 +54,9 @@ def eval_(ctx: Invocation, args):
     check_output(args.output)
     wb = ctx.workbench
     body = (ctx.cell or "").strip()
-    if body:
+    if body and args.models is None and args.over is None and args.against is None:
         print(wb.save_eval(ctx.cell or "", args.name))
-        if args.models is None and args.over is None and args.against is None:
-            return None
+        return None
     models = None
     if args.models is not None:
         models = [m.strip() for m in args.models.split(",")]
@@ -73,6 +72,8 @@ def eval_(ctx: Invocation, args):
             against=args.against,
             namespace=ctx.user_ns,
             cache=not args.no_cache,
+            definition=ctx.cell if body else None,  # saved once the run is checked
+            on_saved=print,
             **settings,
         )
     )

@@ -2,7 +2,7 @@
 and `%lfw eval show RUN` through the same Workbench methods.
 
 `POST /evals` starts `Workbench.start_eval`'s handle (with a `definition`, it is saved as `name`
-first, as a `%%lfw eval` cell does); the answer (202) comes once the eval's run exists, with its
+once the run is checked, as a `%%lfw eval` cell's is); the answer (202) comes once the eval's run exists, with its
 id. `GET /evals/{id}` is its report as it stands (the answers scored so far while it runs), with
 `?against=RUN` what changed since an earlier run; `POST /evals/{id}/cancel` stops it. Bad input
 (bad YAML, an unknown check or model, a missing column) is a 400 at once and leaves no row.
@@ -53,10 +53,14 @@ def list_evals(request: Request) -> list[dict]:
 async def run_eval(body: EvalRunIn, request: Request) -> Started:
     """Start an eval of `models` over `rows` (default: the definition's `models:` and `dataset:`)."""
     wb, runs = workbench(request), running(request)
-    if body.definition is not None:
-        wb.save_eval(body.definition, body.name)
     handle = wb.start_eval(
-        body.name, body.models, body.rows, against=body.against, cache=body.cache, **body.settings.given()
+        body.name,
+        body.models,
+        body.rows,
+        against=body.against,
+        cache=body.cache,
+        definition=body.definition,  # saved once the run is checked: a refused one keeps no version
+        **body.settings.given(),
     )
     handle.listen(lambda event: runs.setdefault(event.run.run_id, handle) if isinstance(event, HandleStarted) else None)
 

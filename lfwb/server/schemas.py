@@ -257,7 +257,7 @@ EvalRow = Annotated[str, Field(max_length=2**17)] | dict[str, Any]
 
 
 class EvalRunIn(Body):
-    """Run the saved eval `name`, or the `definition` given here (saved as `name` first)."""
+    """Run the saved eval `name`, or the `definition` given here (saved as `name` once the run is checked)."""
 
     name: Name
     definition: Annotated[str, Field(min_length=1, max_length=MAX_DEFINITION_BYTES)] | None = None
