@@ -115,7 +115,7 @@ class Records:
         """Keep a run made elsewhere (a tool that called a model itself), ended now."""
         from .store import now
 
-        return self.store.add_run(project_id or self.project_id, kind, finished_at=now(), **values)
+        return self.store.add_run(project_id or self.project_id, kind, finished_at=now(), **_scrubbed(values))
 
     def delete_run(self, run_id: int) -> None:
         """Delete a run that has ended, with its steps and artifacts."""
@@ -141,7 +141,7 @@ class Records:
 
         self.ended_run(run_id)  # an unknown run: "no run with id N", not a foreign-key message
         values.setdefault("finished_at", now())
-        return self.store.add_step(run_id, position, name, **values)
+        return self.store.add_step(run_id, position, **_scrubbed({"name": name, **values}))
 
     def delete_step(self, step_id: int) -> None:
         self.ended_run(self.store.get_step(step_id)["run_id"])
@@ -245,3 +245,15 @@ class Records:
         from .spending import cost_summary
 
         return cost_summary(self.store, by, None if all_projects else self.project_id)
+
+
+def _scrubbed(values: dict[str, Any]) -> dict[str, Any]:
+    """An imported row's values with every known key replaced by `***`, as a run lfwb makes
+    itself keeps them (lfwb/runs.py): a key pasted by another tool reaches no row either."""
+    import json
+
+    from .runtimes.keys import redact
+
+    if isinstance(values.get("params_json"), dict):
+        values = {**values, "params_json": json.dumps(values["params_json"])}
+    return {name: redact(value) if isinstance(value, str) else value for name, value in values.items()}

@@ -112,6 +112,21 @@ def test_a_key_in_a_pipeline_input_lands_in_no_step_or_run_row(ip, scripted, mon
     assert secret not in run_ok(ip, f"%lfw show {piped.run_id}").as_text()
 
 
+def test_a_key_in_a_run_or_step_imported_over_rest_lands_in_no_row(server, monkeypatch, db_path):
+    secret = "sk-test-0123456789abcdef"
+    monkeypatch.setenv("SOMEONE_API_KEY", secret)
+    http = server.http
+    run = http.post("/api/v1/runs", json={"model": "m", "prompt": f"use {secret}", "output": f"got {secret}"})
+    assert run.status_code == 201 and secret not in run.text
+    step = {"run_id": run.json()["id"], "name": f"call {secret}", "prompt": f"p {secret}", "output": f"o {secret}"}
+    step["error"] = f"refused {secret}"
+    assert http.post("/api/v1/steps", json=step).status_code == 201
+    conn = raw(db_path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    stored = json.dumps([[dict(r) for r in conn.execute(f'SELECT * FROM "{t}"')] for t in tables], default=str)
+    assert secret not in stored and "use ***" in stored and "o ***" in stored
+
+
 def test_a_long_chat_grows_the_store_linearly_not_by_its_history_each_turn(scripted, db_path):
     scripted.model(
         "fake", words("A reply of a fair length, some twenty words, to fill the history as a real answer would.")
