@@ -61,6 +61,21 @@ def wb(db_path: Path, monkeypatch: pytest.MonkeyPatch):
     reset_workbench()
 
 
+@pytest.fixture
+def embedded(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every batch MiniLM is asked to embed, refused: a test where none may be asserts this stays empty."""
+    from lfwb.chat import embeddings
+
+    batches: list = []
+
+    def embed(texts):
+        batches.append(list(texts))
+        raise RuntimeError("MiniLM was asked to embed")
+
+    monkeypatch.setattr(embeddings, "embed", embed)
+    return batches
+
+
 @pytest.fixture(scope="session")
 def _shell():
     from IPython.testing.globalipapp import start_ipython

@@ -219,21 +219,6 @@ def test_a_cited_context_deleted_later_shows_as_deleted(ip, scripted, retrieval)
     assert history[1]["sources"] == "style guide, chunk 0 (deleted)"
 
 
-@pytest.fixture
-def embedded(monkeypatch):
-    """Every batch MiniLM would be asked to embed (none is, when these tests pass)."""
-    from lfwb.chat import embeddings
-
-    batches: list = []
-
-    def embed(texts):
-        batches.append(list(texts))
-        raise RuntimeError("MiniLM was asked to embed")
-
-    monkeypatch.setattr(embeddings, "embed", embed)
-    return batches
-
-
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
 def test_rag_by_vectors_with_embeddings_off_is_refused_in_one_line_before_anything_loads(
     ip, scripted, capsys, embedded, mode

@@ -35,21 +35,6 @@ def contexts(scripted) -> dict[str, int]:
     return {name: scripted.wb.add_context(text=text, name=name)["id"] for name, text in CONTEXTS.items()}
 
 
-@pytest.fixture
-def embedded(monkeypatch) -> list:
-    """Every batch MiniLM is asked to embed, refused (for tests where none may be)."""
-    from lfwb.chat import embeddings
-
-    batches: list = []
-
-    def embed(texts):
-        batches.append(list(texts))
-        raise RuntimeError("MiniLM was asked to embed")
-
-    monkeypatch.setattr(embeddings, "embed", embed)
-    return batches
-
-
 def ws_turn(server, frame: dict) -> dict:
     """One chat turn over the WebSocket: its `done` (or error) message."""
 
