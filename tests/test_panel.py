@@ -54,6 +54,20 @@ def test_models_registered_or_dropped_elsewhere_appear_and_go(panel, wb):
     assert list(panel.rows) == ["smollm2"] and len(panel.table.children) == 1
 
 
+def test_registering_and_dropping_a_model_again_and_again_leaves_no_widgets_behind(panel, wb):
+    from ipywidgets.widgets.widget import _instances
+
+    def churn() -> None:  # a row appears, then goes: every widget it made must go with it
+        wb.manager.register(name="copy", runtime="llama_cpp", source=default_model_path())
+        wb.manager.unregister("copy")
+
+    churn()
+    before = len(_instances)
+    for _ in range(5):
+        churn()
+    assert len(_instances) == before and list(panel.rows) == ["smollm2"]
+
+
 def test_eviction_shows_in_the_panel(panel, wb):
     wb.manager.register(name="copy", runtime="llama_cpp", source=default_model_path())
     wb.manager.budget_bytes = int(wb.manager.estimate("smollm2") * 1.5)

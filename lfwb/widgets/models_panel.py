@@ -43,6 +43,14 @@ class _ModelRow:
             layout=widgets.Layout(flex_flow="row wrap"),
         )
 
+    def close(self) -> None:
+        """Close the row's widgets, their layouts and styles too: closing a box closes none of what
+        it holds, and each stays in ipywidgets' registry (and the front end) until closed."""
+        for widget in (*self.box.children, self.box):
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None), widget):
+                if part is not None:
+                    part.close()
+
     def show(self, row: dict) -> None:
         loading = row["loading"] is not None
         self.progress.value = row["loading"] or 0.0
@@ -112,7 +120,7 @@ class ModelsPanel(widgets.VBox):
                 if name not in self.rows:
                     self.rows[name] = _ModelRow(self, name, runtimes.get(name, ""))
             for name in set(self.rows) - set(names):
-                self.rows.pop(name).box.close()
+                self.rows.pop(name).close()
             boxes = [self.rows[n].box for n in names]
             if boxes != list(self.table.children):
                 self.table.children = boxes
@@ -130,5 +138,5 @@ class ModelsPanel(widgets.VBox):
     def close(self) -> None:
         self._unsubscribe()
         for row in self.rows.values():
-            row.box.close()
+            row.close()
         super().close()
