@@ -8,8 +8,8 @@ key/value cache of that shared start (a summary that changed every turn would ch
 prompt's start every turn). The summary sits in the system message, retrieved sources in the
 last user message: both stay out of the way of the stable prefix.
 
-A turn that ends with the history past `FOLD_AHEAD` of the room folds its block at once, in the
-background (`ahead`, lfwb/chat/folding.py); `plan` folds only what that left undone.
+A turn that ends leaving no room for a next message folds its block at once, in the background
+(`ahead`, lfwb/chat/folding.py); `plan` folds only what that left undone.
 Nothing here calls a model; `fold` is handed a `write(messages, max_tokens) -> str`.
 """
 
@@ -33,9 +33,10 @@ MESSAGE_OVERHEAD = 8
 PROMPT_MARGIN = 16
 # The summary gets at most this many tokens, and at most a quarter of the room.
 SUMMARY_TOKENS = 256
-# Past this share of the room, a turn that ends folds the oldest block at once, in the background
-# (lfwb/chat/folding.py), rather than the next message folding it while the person waits.
-FOLD_AHEAD = 0.75
+# A turn that ends with no room left for a next message of this share of the room folds the
+# oldest block at once, in the background (lfwb/chat/folding.py), rather than the next message
+# folding it while the person waits: as often as the next turn would have, only earlier.
+NEXT_MESSAGE_SHARE = 1 / 8
 
 Count = Callable[[str], int]
 Write = Callable[[list[dict], int], str]
@@ -124,13 +125,13 @@ class Memory:
 
     def ahead(self, system: str | None, summary: str | None, summary_turns: int, history: list[dict]) -> list[dict]:
         """The block of `history` to fold now that a turn has ended, before any next message:
-        empty unless the prompt's start has passed `FOLD_AHEAD` of the room (a next message of
-        an eighth of the room counted in)."""
+        empty while a next message of `NEXT_MESSAGE_SHARE` of the room still fits beside it."""
         sizes = [self.tokens(m) for m in history]
         start = self.tokens({"content": system_text(system, summary, summary_turns)})
-        if start + sum(sizes) <= FOLD_AHEAD * self.room:
+        reserve = int(self.room * NEXT_MESSAGE_SHARE)
+        if start + sum(sizes) + reserve <= self.room:
             return []
-        base = self.tokens({"content": system_text(system, None, 0)}) + self.room // 8
+        base = self.tokens({"content": system_text(system, None, 0)}) + reserve
         cost = start - self.tokens({"content": system_text(system, None, 0)})
         return self._block(history, sizes, base, cost)[0]
 
