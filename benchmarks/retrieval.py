@@ -1,6 +1,10 @@
-"""Retrieval: chunk + index throughput, and query latency over 100,000 chunks, side by side.
+"""Retrieval: the embedding runtime, chunk + index throughput, and query latency over 100,000
+chunks, side by side.
 
-    .venv/bin/python benchmarks/retrieval.py [--chunks 100000] [--embed 512]
+    .venv/bin/python benchmarks/retrieval.py [--chunks 100000] [--embed 1000] [--compare 300]
+
+- the embedding runtime, lfwb's beside the old one: memory, first-search latency, chunks/s and
+  recall per mode (benchmarks/embedding_runtime.py, run first; `--runtimes-only` stops there);
 
 - chunk + BM25 index: chunks/s to chunk generated prose and write the chunks with their FTS5
   index (`retrieval.index_context`), in a fresh store file;
@@ -28,14 +32,11 @@ embedding the query. Random vectors are the sign-bit pass's worst case (no clust
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import random
-import re
 import sqlite3
 import statistics
 import sys
-import sysconfig
 import tempfile
 import time
 from contextlib import contextmanager
@@ -45,8 +46,10 @@ import numpy as np
 import psutil
 
 # The repository instead of this folder, whose transformers.py would hide the package.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)
 
+from benchmarks.embedding_runtime import compare_runtimes, docstring_paragraphs  # noqa: E402
 from lfwb.chat import retrieval  # noqa: E402
 from lfwb.chat.embeddings import DIMS, MODEL_NAME  # noqa: E402
 from lfwb.store import Store, vectors  # noqa: E402
@@ -106,25 +109,6 @@ def ranking(exact_up_to: int, share: float = vectors.CANDIDATE_SHARE, least: int
         vectors.EXACT_UP_TO, vectors.CANDIDATE_SHARE, vectors.MIN_CANDIDATES = saved
 
 
-def docstring_paragraphs() -> list[str]:
-    """Real English for real embeddings, offline: the paragraphs of the standard library's
-    docstrings (read with ast, nothing imported), 12 to 80 words each."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    found = []
-    for path in sorted(root.glob("*.py")) + sorted(root.glob("*/*.py")):
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, OSError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                for para in re.split(r"\n\s*\n", ast.get_docstring(node) or ""):
-                    para = " ".join(para.split())
-                    if 12 <= len(para.split()) <= 80:
-                        found.append(para)
-    return list(dict.fromkeys(found))
-
-
 def recall(answers: list[list[int]], exact: list[list[int]]) -> float:
     return sum(len(set(a) & set(e)) for a, e in zip(answers, exact)) / sum(len(e) for e in exact)
 
@@ -167,7 +151,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--embed", type=int, default=1000)
+    ap.add_argument("--compare", type=int, default=300, help="paragraphs each embedding runtime embeds")
+    ap.add_argument("--runtimes-only", action="store_true", help="only the embedding runtimes' comparison")
     args = ap.parse_args()
+    compare_runtimes(args.compare)  # benchmarks/embedding_runtime.py
+    if args.runtimes_only:
+        return
+    print()
     rng = np.random.default_rng(0)
     folder = Path(tempfile.mkdtemp(prefix="lfwb-retrieval-bench-"))
     store = Store(folder / "bench.db")
@@ -257,6 +247,9 @@ def main() -> None:
     ways[f"sqlite-vec, bits keep {4 * TOP} (old)"] = old if isinstance(old, str) else timed(old, qbytes)
     exact = ways["numpy, exact"][2]
 
+    # Random vectors are all about as far from a query (cosine ~0): the floor under which a chunk
+    # is no match would leave the vector ranking nothing to rank.
+    retrieval.MIN_COSINE = -1.0
     timings: dict[str, list[float]] = {"bm25": [], "vector": [], "hybrid": []}
     cpu: dict[str, list[float]] = {mode: [] for mode in timings}
     for q, v in zip(queries, qbytes):

@@ -14,9 +14,11 @@ from lfwb.chat.retrieval import retrieve
 EVAL = json.loads((Path(__file__).parent / "data" / "retrieval_eval.json").read_text())
 
 
-def evaluate(store, project_id: int, mode: str) -> dict:
+def evaluate(store, project_id: int, mode: str, questions: list[dict] | None = None) -> dict:
+    """recall@1, recall@5 and MRR of `mode` over `questions` (default: all of the set's);
+    benchmarks/retrieval.py prints them too."""
     ranks = []
-    for item in EVAL["questions"]:
+    for item in EVAL["questions"] if questions is None else questions:
         names = [h.context_name for h in retrieve(store, project_id, item["q"], mode=mode, limit=5, progress=False)]
         ranks.append(names.index(item["answer"]) + 1 if item["answer"] in names else None)
     n = len(ranks)

@@ -14,9 +14,7 @@ an older lfwb stay valid. Nothing here loads until vectors are asked for.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import threading
 from typing import Any
 
@@ -25,9 +23,10 @@ from ..errors import Unavailable
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMS = 384
 MAX_PIECES = 256  # word pieces a text is cut to, [CLS] and [SEP] included, as sentence-transformers does
-# Tokens per llama.cpp batch, several chunks each: with flash attention (no score matrix across
-# the batch) 1,024 embedded twice as many chunks per CPU-second as 512 without it.
-BATCH_TOKENS = 1024
+# Tokens per llama.cpp batch: one text of the most pieces, or several shorter ones. llama.cpp
+# keeps an output buffer of a vocabulary's width (30,522 floats) per token of a batch, so 256
+# costs 31 MiB where 1,024 cost 125 MiB, and embedded as many chunks per CPU-second.
+BATCH_TOKENS = MAX_PIECES
 
 # What vectors need, all from the `rag` extra but llama_cpp (lfwb's own): the checkpoint, the
 # two that convert it (the first time), and numpy to rank the vectors.
@@ -46,11 +45,6 @@ def unavailable() -> str | None:
     return None
 
 
-def loaded() -> bool:
-    """Whether the model is in memory already (the next `embed` starts at once)."""
-    return _model is not None
-
-
 def embedding_model() -> Any:
     """The llama.cpp model, loaded once per process (converting the checkpoint the first time)."""
     global _model
@@ -63,23 +57,19 @@ def embedding_model() -> Any:
             from .minilm_gguf import gguf_file
 
             path = str(gguf_file())
-            # llama-cpp-python prints llama.cpp's warnings as errors, even with verbose=False:
-            # here "n_ctx_seq (1024) > n_ctx_train (512)", which is harmless (the window holds
-            # several texts of at most 256 pieces). Kept from the notebook, shown if loading fails.
-            with contextlib.redirect_stderr(io.StringIO()) as said:
-                try:
-                    _model = Llama(
-                        model_path=path,
-                        embedding=True,
-                        n_ctx=BATCH_TOKENS,
-                        n_batch=BATCH_TOKENS,
-                        n_ubatch=BATCH_TOKENS,
-                        flash_attn=True,
-                        verbose=False,
-                    )
-                except (ValueError, RuntimeError, OSError) as e:
-                    why = " ".join(said.getvalue().split()[-30:]) or str(e)
-                    raise Unavailable(f"llama.cpp could not load {path} ({why}) — delete it to convert again") from None
+            try:
+                # verbose=False also keeps llama.cpp's C logging out of the notebook.
+                _model = Llama(
+                    model_path=path,
+                    embedding=True,
+                    n_ctx=BATCH_TOKENS,
+                    n_batch=BATCH_TOKENS,
+                    n_ubatch=BATCH_TOKENS,
+                    flash_attn=True,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as e:
+                raise Unavailable(f"llama.cpp could not load {path} ({e}) — delete it to convert it again") from None
         return _model
 
 
