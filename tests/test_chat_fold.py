@@ -11,20 +11,22 @@ import threading
 
 from conftest import SMALL_WINDOW as WINDOW, eventually
 from fixtures.scripted import Script, ScriptedRuntime, words
-from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, SUMMARY_SYSTEM
+from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, SUMMARY_CUE, SUMMARY_SYSTEM
 from lfwb.handles import Note
 
 SETTINGS = dict(max_tokens=40)
 
 
 def is_summary(gen) -> bool:
-    return gen.messages[0]["content"] == SUMMARY_SYSTEM
+    """A summary request: the conversation's next message asking for it, or (when that does not
+    fit) a transcript under the summary's own system prompt."""
+    return gen.messages[-1]["content"].startswith(SUMMARY_CUE) or gen.messages[0]["content"] == SUMMARY_SYSTEM
 
 
-def until_a_fold_starts(session, limit: int = 20) -> int:
+def until_a_fold_starts(session, limit: int = 20, **settings) -> int:
     """Send turns until one ends with the history past most of the window; how many were sent."""
     for i in range(limit):
-        session.send(f"Fact {i}: the code word is w{i}, remember it.", **SETTINGS)
+        session.send(f"Fact {i}: the code word is w{i}, remember it.", **{**SETTINGS, **settings})
         if session.folding is not None:
             return i + 1
     raise AssertionError(f"no fold started in {limit} turns")
@@ -68,6 +70,25 @@ def test_the_summary_is_written_between_turns_and_the_next_turn_starts_with_the_
     assert len(small.asked) == asked + 1 and not is_summary(small.asked[-1])
     assert small.asked[-1].messages[: len(warmed)] == warmed
     assert reply.summarized and reply.fold_wait_ms is None
+
+
+def test_the_summary_is_asked_as_the_next_message_of_the_conversation_the_model_has_cached(wb, scripted):
+    # A window with room beside the conversation for the request and the summary (the 400 of
+    # `small` has none: there the summary is written from a transcript, as the tests above check).
+    script = ScriptedRuntime.scripts["wide"] = Script(words("Sure, noted: " + "all of it " * 6))
+    scripted.manager.register(name="wide", runtime="scripted", source="wide", context_length=1000)
+    session = wb.chat("sequel", model="wide")
+    until_a_fold_starts(session, limit=30, max_tokens=150)
+    session.folding.wait()
+    turn, summary = script.asked[-2], script.asked[-1]
+    # The last turn's messages and its answer, word for word, then one message naming what to fold:
+    # the model computes only that message (llama.cpp keeps the rest cached from the turn).
+    answer = session.history()[-1]["content"]
+    assert summary.messages[:-1] == turn.messages + [{"role": "assistant", "content": answer}]
+    ask = summary.messages[-1]
+    folded = session.row()["summary_turns"]
+    assert ask["role"] == "user" and ask["content"].startswith(SUMMARY_CUE)
+    assert f'our first {folded} exchanges here, from "Fact 0: the code word' in ask["content"]
 
 
 def test_a_message_during_the_summary_waits_for_it_and_says_so(wb, small):

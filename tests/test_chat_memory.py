@@ -6,9 +6,14 @@ from __future__ import annotations
 
 
 from conftest import SMALL_WINDOW as WINDOW, one_line, run_error, run_ok
-from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, Memory
+from lfwb.chat.memory import MESSAGE_OVERHEAD, PROMPT_MARGIN, SUMMARY_CUE, Memory
 
 MAX_TOKENS = 40
+
+
+def is_chat(gen) -> bool:
+    """A chat turn's request, not a summary's (asked as the next message, or from a transcript)."""
+    return gen.messages[0]["content"].startswith("You are") and not gen.messages[-1]["content"].startswith(SUMMARY_CUE)
 
 
 def estimated(messages: list[dict]) -> int:
@@ -21,7 +26,7 @@ def test_a_long_chat_never_exceeds_the_window_and_says_when_a_summary_stood_in(i
         for i in range(14)
     ]
     settled()
-    chats = [g for g in small.asked if g.messages[0]["content"].startswith("You are")]
+    chats = [g for g in small.asked if is_chat(g)]
     assert all(estimated(g.messages) <= WINDOW - MAX_TOKENS for g in chats)
     summaries = [g for g in small.asked if g not in chats]
     assert summaries, "a summary was written"
@@ -42,7 +47,7 @@ def test_the_summary_is_rewritten_in_blocks_so_the_prompt_keeps_its_start(ip, sm
     for i in range(16):
         run_ok(ip, f"%%lfw chat -m small --max-tokens {MAX_TOKENS}\nTurn {i} says something worth keeping.")
     settled()
-    chats = [g.messages for g in small.asked if g.messages[0]["content"].startswith("You are")]
+    chats = [g.messages for g in small.asked if is_chat(g)]
     # A turn's prompt starts with the whole of the previous one unless the turn folded a block.
     continued = [len(a) < len(b) and b[: len(a) - 1] == a[:-1] for a, b in zip(chats, chats[1:])]
     folds = continued.count(False)

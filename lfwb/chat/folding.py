@@ -5,7 +5,8 @@
     >>> fold.handle.cancel()                                          # nothing half-written is kept
 
 When a turn ends with the history past most of the window (`Memory.ahead`), the summary is
-written in the background while the person reads the answer, then the prompt's new stable start
+written in the background while the person reads the answer — asked as the conversation's next
+message, so llama.cpp evaluates only the request — then the prompt's new stable start
 (system + summary + kept turns) is evaluated into the model's cache (`RuntimeManager.warm`):
 the next message pays only for itself. A message that comes while the summary is still being
 written waits for it (its turn says so); one that comes during the warm-up cancels the warm-up,
@@ -32,10 +33,17 @@ SUMMARY_TEMPERATURE = 0.2  # a summary should keep facts, not invent them
 
 
 def fold_into_summary(
-    session: ChatSession, memory: Memory, row: dict, block: list[dict], stop: Stop, seed: int | None
+    session: ChatSession,
+    memory: Memory,
+    row: dict,
+    block: list[dict],
+    stop: Stop,
+    seed: int | None,
+    context: list[dict] | None = None,
 ) -> dict | None:
     """Write the summary with `block` (the oldest history rows) folded in and store it: the
-    session's new row, or None when stopped (then nothing is stored)."""
+    session's new row, or None when stopped (then nothing is stored). `context`: the last
+    turn's messages and answer, which the model has cached (see `Memory.fold`)."""
     model = row["model"] or session.workbench.default_model
 
     def write(messages: list[dict], max_tokens: int) -> str:
@@ -52,7 +60,7 @@ def fold_into_summary(
         ).text
 
     try:
-        summary = memory.fold(row["summary"], block, write)
+        summary = memory.fold(row["summary"], block, write, context)
     except Cancelled:
         return None
     if stop.requested:
@@ -63,20 +71,30 @@ def fold_into_summary(
     )
 
 
-def fold_ahead(session: ChatSession, memory: Memory, seed: int | None) -> Fold | None:
-    """After a turn: a Fold started in the background if the history has passed most of the window."""
+def fold_ahead(session: ChatSession, memory: Memory, seed: int | None, context: list[dict]) -> Fold | None:
+    """After a turn: a Fold started in the background if the history has passed most of the
+    window; `context` is the turn's messages and answer (the summary is asked as their sequel)."""
     row = session.row()
     history = session.store.list_messages(session.id, after_id=row["summary_upto"])
     block = memory.ahead(row["system"], row["summary"], row["summary_turns"], history)
-    return Fold(session, memory, row, block, seed).start() if block else None
+    return Fold(session, memory, row, block, seed, context).start() if block else None
 
 
 class Fold:
     """A fold running in the background (see the module docstring); `handle` is its Handle,
     whose result is the session's new row (None: stopped, or nothing folded)."""
 
-    def __init__(self, session: ChatSession, memory: Memory, row: dict, block: list[dict], seed: int | None):
+    def __init__(
+        self,
+        session: ChatSession,
+        memory: Memory,
+        row: dict,
+        block: list[dict],
+        seed: int | None,
+        context: list[dict] | None = None,
+    ):
         self.session, self.memory, self.row, self.block, self.seed = session, memory, row, block, seed
+        self.context = context
         self.phase = "summary"
         self.warmed = 0  # prompt tokens evaluated into the cache ahead of the next message
         self._warm_cancel = threading.Event()
@@ -117,7 +135,7 @@ class Fold:
         handle.stop.cancels.append(self._warm_cancel)  # cancel() stops the warm-up too
         session = self.session
         try:
-            row = fold_into_summary(session, self.memory, self.row, self.block, handle.stop, self.seed)
+            row = fold_into_summary(session, self.memory, self.row, self.block, handle.stop, self.seed, self.context)
             if row is None or handle.stop.requested or self._warm_cancel.is_set():
                 return row
             self.phase = "warm"

@@ -31,8 +31,9 @@ DEFAULT_WINDOW = 8192
 # 5 tokens) and the assistant's opening; counted generously, the window is never exceeded.
 MESSAGE_OVERHEAD = 8
 PROMPT_MARGIN = 16
-# The summary gets at most this many tokens, and at most a quarter of the room.
-SUMMARY_TOKENS = 256
+# The summary gets at most this many tokens, and at most a quarter of the room: on SmolLM2 on
+# two cores 128 tokens take ~2 s, so a fold (summary and warm-up) fits a reader's pause.
+SUMMARY_TOKENS = 128
 # A turn that ends with no room left for a next message of this share of the room folds the
 # oldest block at once, in the background (lfwb/chat/folding.py), rather than the next message
 # folding it while the person waits: as often as the next turn would have, only earlier.
@@ -148,9 +149,19 @@ class Memory:
             keep_from += 1
         return history[:keep_from], history[keep_from:]
 
-    def fold(self, summary: str | None, rows: list[dict], write: Write) -> str:
-        """A new summary: `summary` with `rows` folded in, written by the model in as many
-        passes as the window needs (each pass's prompt fits it)."""
+    def fold(self, summary: str | None, rows: list[dict], write: Write, context: list[dict] | None = None) -> str:
+        """A new summary: `summary` with `rows` folded in. Given `context` (the last turn's
+        messages and its answer, whose history starts with `rows`), asked as that conversation's
+        next message: llama.cpp has it cached and evaluates only the request. Otherwise (it does
+        not fit, or no context) written from a transcript in as many passes as the window needs."""
+        if context and rows:
+            ask = {"role": "user", "content": summary_ask(summary, rows)}
+            # What the window leaves after the conversation; a little short of the budget will do.
+            budget = min(
+                self.summary_tokens, self.window - sum(self.tokens(m) for m in context + [ask]) - PROMPT_MARGIN
+            )
+            if budget >= self.summary_tokens // 2:
+                return write(context + [ask], budget).strip() or summary or ""
         limit = self.window - self.summary_tokens - PROMPT_MARGIN - 2 * MESSAGE_OVERHEAD
         rows = list(rows)
         while rows:
@@ -173,6 +184,28 @@ SUMMARY_SYSTEM = (
     "You keep the memory of a conversation. Write a short summary in plain sentences of what was "
     "said: names, facts, numbers, decisions, open questions. No preamble."
 )
+
+
+# How a summary asked inside the conversation begins (the rest names the exchanges to fold).
+SUMMARY_CUE = "Pause our conversation: write a summary of it for your memory."
+
+
+def summary_ask(summary: str | None, rows: list[dict]) -> str:
+    """The request for a summary as the conversation's next message: which exchanges it covers
+    (the first `rows`, named by their ends) and what it keeps."""
+    turns = sum(1 for m in rows if m["role"] == "user")
+    first, last = rows[0]["content"], rows[-1]["content"]
+    earlier = "the summary of earlier turns in your instructions and " if summary else ""
+    return (
+        f"{SUMMARY_CUE} Cover {earlier}only our first {turns} exchange{'s' if turns != 1 else ''} here, from "
+        f"{snippet(first)} to {snippet(last)}; leave out what came after. Plain sentences: names, facts, "
+        "numbers, decisions, open questions. No preamble."
+    )
+
+
+def snippet(text: str, words: int = 6) -> str:
+    cut = text.split()
+    return '"' + " ".join(cut[:words]) + ("…" if len(cut) > words else "") + '"'
 
 
 def stable_start(system: str | None, summary: str | None, turns: int, kept: list[dict]) -> list[dict]:

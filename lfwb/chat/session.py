@@ -30,7 +30,7 @@ from ..stops import Cancelled, Stop, held_stops
 from ..runtimes import GenerationConfig
 from . import DEFAULT_SESSION
 from .folding import Fold, fold_ahead, fold_into_summary
-from .memory import DEFAULT_WINDOW, Memory
+from .memory import DEFAULT_WINDOW, Memory, stable_start
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -232,7 +232,8 @@ class ChatSession:
         history = self.store.list_messages(self.id, after_id=row["summary_upto"])
         plan = memory.plan(row["system"], row["summary"], row["summary_turns"], history, text, hits)
         if plan.fold:  # the history outgrew the window (a fold between turns was stopped, a long message)
-            folded = fold_into_summary(self, memory, row, plan.fold, stops, settings.get("seed"))
+            cached = stable_start(row["system"], row["summary"], row["summary_turns"], history)  # as last turn sent it
+            folded = fold_into_summary(self, memory, row, plan.fold, stops, settings.get("seed"), cached)
             if folded is None:
                 return self._stopped_before_answer(stops)
             row = folded
@@ -297,7 +298,8 @@ class ChatSession:
                 prompt_tokens=plan.tokens,
             )
         if reply is not None and reply.status == "done":
-            self._fold = fold_ahead(self, memory, settings.get("seed")) or self._fold
+            context = plan.messages + [{"role": "assistant", "content": reply.text}]  # what llama.cpp has cached
+            self._fold = fold_ahead(self, memory, settings.get("seed"), context) or self._fold
         if isinstance(error, Cancelled) and stops.requested:
             return (
                 reply
