@@ -228,20 +228,27 @@ def summary_runs(wb) -> list[dict]:
 
 @contextmanager
 def old_path():
-    """lfwb before issue 20: the whole prompt tokenized afresh, no fold between turns."""
-    from lfwb.chat import session
+    """lfwb before issue 20: the whole prompt tokenized afresh, no fold between turns, the summary
+    written from a transcript (nothing cached) in up to 256 tokens."""
+    from lfwb.chat import memory, session
     from lfwb.runtimes import llama_prompt
 
-    reusing, ahead = llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead
+    reusing, ahead, fold, budget = llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead, memory.Memory.fold, 256
 
     def tokenized(self, text: str, add_bos: bool) -> list[int]:
         return self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def from_transcript(self, summary, rows, write, context=None):
+        return fold(self, summary, rows, write)
+
     llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead = tokenized, lambda *a: None  # type: ignore[method-assign]
+    memory.Memory.fold = from_transcript  # type: ignore[method-assign]
+    budget, memory.SUMMARY_TOKENS = memory.SUMMARY_TOKENS, budget
     try:
         yield
     finally:
         llama_prompt.ChatPrompt.reusing_cache, session.fold_ahead = reusing, ahead  # type: ignore[method-assign]
+        memory.Memory.fold, memory.SUMMARY_TOKENS = fold, budget  # type: ignore[method-assign]
 
 
 @contextmanager
