@@ -175,6 +175,8 @@ def test_a_stop_in_python_code_stops_the_rest_of_the_cell(ip, wb, scripted, sigi
     stall = Stall()
     scripted.model("slow", ["Once", stall, " never"])
     press_stop_when(stall.reached)
+    for name in ("r", "after"):  # the shell is shared: an earlier test's cell may have set them
+        ip.user_ns.pop(name, None)
     capsys.readouterr()
     ip.run_cell("import lfwb\nr = lfwb.workbench().generate('Tell a story.', model='slow')\nafter = True")
     seen = capsys.readouterr()
